@@ -1,0 +1,315 @@
+"""``ray-topics`` command line: every tier as a command, replay, demo, inspection, serving.
+
+Every command takes ``--config FILE``, ``--set key=value`` (repeatable) and
+``--workdir DIR``; the jobs take ``--as-of`` (event time, never the wall clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "parse_as_of"]
+
+log = logging.getLogger("ray_topics")
+
+
+def parse_as_of(value: str) -> datetime:
+    """``YYYY-MM-DD`` (midnight UTC) or an ISO timestamp; naive times are UTC."""
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--as-of {value!r} is not a date (YYYY-MM-DD) or ISO timestamp") from exc
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--config", help="YAML config (layered over configs/default.yaml)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set daily.min_cluster_size=20",
+    )
+    p.add_argument("--workdir", help="folder of the embedded store, lake and caches")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _runtime(args: argparse.Namespace, default_config: str | None = None) -> Any:
+    from ray_topics.config import load_config
+    from ray_topics.runtime import Runtime
+
+    cfg = load_config(args.config or default_config, args.overrides, workdir=args.workdir)
+    return Runtime(cfg)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from ray_topics.consolidation import run_monthly
+    from ray_topics.emergence import run_daily
+    from ray_topics.evolution import run_weekly
+    from ray_topics.refine import run_refine
+
+    fn = {"refine": run_refine, "daily": run_daily, "weekly": run_weekly, "monthly": run_monthly}[args.command]
+    rt = _runtime(args)
+    if args.engine:
+        rt.cfg.execution.engine = args.engine
+    _print_json(fn(rt, args.as_of, force=args.force))
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    sizes: dict[str, int] = {}
+    for d in rt.cfg.domains.names:
+        sizes.update(rt.store.topic_sizes(d))
+    for t in rt.store.topics(args.domain):
+        if args.all or t.status in ("active", "dying"):
+            print(f"{t.topic_id:<16} {t.status:<7} {sizes.get(t.topic_id, 0):>7}  {', '.join(t.keywords[:8])}")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from ray_topics.health import health_from_config, health_summary, to_prometheus
+
+    rt = _runtime(args)
+    items = health_from_config(rt.store, args.as_of, rt.cfg.health, domain=args.domain)
+    if args.prometheus:
+        print(to_prometheus(items, args.as_of))
+        return 0
+    for h in items:
+        if h.alerts or args.all:
+            print(
+                f"{h.topic_id:<16} {h.videos_week:>5}/wk conf {h.avg_confidence_week or 0:.2f}  "
+                f"{','.join(h.alerts) or '-':<28} {h.label}"
+            )
+    _print_json(health_summary(items))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ray_topics.report import write_report
+
+    rt = _runtime(args)
+    out = Path(args.out or Path(rt.cfg.workdir) / "report.html")
+    write_report(rt.store, out, args.as_of, health_cfg=rt.cfg.health)
+    print(f"report written to {out}")
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Tier 1 in process: classify and store the videos of a JSON-lines file."""
+    from ray_topics.realtime import DomainClassifier, RealtimeClassifier, commit
+    from ray_topics.validation import validate_videos
+
+    rt = _runtime(args)
+    items = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
+    now = args.now or datetime.now(UTC)
+    videos, vecs = validate_videos(
+        items,
+        dim=rt.cfg.embedding.dim,
+        now=now,
+        max_future_seconds=rt.cfg.serve.max_future_seconds,
+        domains=rt.cfg.domains.names,
+    )
+    tier1 = RealtimeClassifier(
+        rt.router(at=now), DomainClassifier(rt.registry, rt.confidence), rt.embedder, rt.cfg.embedding.max_chars
+    )
+    vecs = tier1.embed_missing(videos, vecs, rt.cfg.embedding.dim)
+    records, results = tier1.classify(videos, vecs, at=now)
+    _print_json({"results": commit(rt.store, records, vecs, results)})
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ray_topics.loader import ColumnMap, load_videos
+    from ray_topics.replay import Replay, build_summary, embed_frame
+
+    rt = _runtime(args)
+    cols = ColumnMap(
+        id_col=args.id_col,
+        time_col=args.time_col,
+        channel_col=args.channel_col,
+        text_col=args.text_col,
+        title_col=args.title_col,
+        description_col=args.description_col,
+        tags_col=args.tags_col,
+        domain_col=args.domain_col,
+        category_col=args.category_col,
+        views_col=args.views_col,
+        embedding_col=args.embedding_col,
+    )
+    videos, emb = load_videos(args.input, cols)
+    if emb is None:
+        print(f"embedding {len(videos)} videos (cached in {rt.cfg.workdir}/cache)...", flush=True)
+        emb = embed_frame(rt, videos, cache_name=Path(args.input).stem)
+    result = Replay(rt, progress=print).run(videos, emb, until=args.until)
+    summary = build_summary(rt, result)
+    _print_summary(summary)
+    if args.summary_out:
+        Path(args.summary_out).write_text(json.dumps(summary, indent=2, default=str))
+        print(f"summary written to {args.summary_out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Replay the real news corpus through every tier and write a report."""
+    from ray_topics.datasets import load_news_articles
+    from ray_topics.health import health_from_config, health_summary
+    from ray_topics.replay import Replay, build_summary, embed_frame
+    from ray_topics.report import write_report
+
+    default_cfg = str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")
+    rt = _runtime(args, default_config=default_cfg)
+    if args.fresh:
+        _reset_workdir(rt)
+    videos = load_news_articles()
+    videos = videos[videos["published_at"] >= args.since].reset_index(drop=True)
+    print(
+        f"demo: {len(videos)} news articles from {videos.published_at.min():%Y-%m-%d} to "
+        f"{videos.published_at.max():%Y-%m-%d}, domains: {', '.join(rt.cfg.domains.names)}"
+    )
+    print(f"embedding with all-MiniLM-L6-v2 (cached in {rt.cfg.workdir}/cache)...", flush=True)
+    emb = embed_frame(rt, videos, cache_name="news_articles")
+    result = Replay(rt, progress=print).run(videos, emb)
+    summary = build_summary(rt, result)
+    _print_summary(summary)
+    end = videos.published_at.max().to_pydatetime().replace(hour=0, minute=0, second=0) + _days(1)
+    items = health_from_config(rt.store, end, rt.cfg.health)
+    print("\nhealth:", json.dumps(health_summary(items)["alerts"]))
+    for h in [h for h in items if h.alerts][:10]:
+        print(f"  {h.topic_id:<16} {','.join(h.alerts):<30} {h.label}")
+    out = Path(rt.cfg.workdir) / "report.html"
+    write_report(rt.store, out, end, health_cfg=rt.cfg.health, title="ray-topics demo: news articles 2017")
+    Path(rt.cfg.workdir, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(f"\nreport: {out.resolve()}\nsummary: {Path(rt.cfg.workdir, 'summary.json').resolve()}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from serve.app import run_local
+
+    run_local(config=args.config, overrides=args.overrides, workdir=args.workdir, port=args.port)
+    return 0
+
+
+def _days(n: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(days=n)
+
+
+def _reset_workdir(rt: Any) -> None:
+    """Drop the store and the lake of this workdir (keeps the embedding cache)."""
+    import shutil
+
+    rt.store.drop()
+    rt.store.create()
+    shutil.rmtree(rt.cfg.lake_root, ignore_errors=True)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    topics = summary["topics"]
+    counts: dict[str, int] = {}
+    for e in summary["events"]:
+        counts[e["type"]] = counts.get(e["type"], 0) + 1
+    print(f"\n{summary['videos']} videos replayed ({summary['rejected']} rejected); events: {json.dumps(counts)}")
+    for d in summary["domains"]:
+        mine = sorted((t for t in topics if t["domain"] == d), key=lambda t: -t["size"])
+        print(f"\n[{d}] {sum(t['status'] in ('active', 'dying') for t in mine)} live topics of {len(mine)}")
+        for t in mine[:12]:
+            print(f"  {t['topic_id']:<16} {t['status']:<7} {t['size']:>6}  {', '.join(t['keywords'][:7])}")
+    timings = summary["timings"]
+    print("\ntimings: " + ", ".join(f"{k} {v['wall_s']:.1f}s/{v['runs']} runs" for k, v in timings.items()))
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    p = argparse.ArgumentParser(prog="ray-topics", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for job in ("refine", "daily", "weekly", "monthly"):
+        j = sub.add_parser(job, parents=[common], help=f"run the {job} job for one event-time window")
+        j.add_argument("--as-of", type=parse_as_of, required=True, help="end of the window (event time)")
+        j.add_argument("--force", action="store_true", help="run again even if this window succeeded")
+        j.add_argument("--engine", choices=["local", "ray"], help="override execution.engine")
+        j.set_defaults(fn=cmd_job)
+    t = sub.add_parser("topics", parents=[common], help="list topics")
+    t.add_argument("--domain")
+    t.add_argument("--all", action="store_true", help="include dead and merged topics")
+    t.set_defaults(fn=cmd_topics)
+    h = sub.add_parser("health", parents=[common], help="topic health and alerts")
+    h.add_argument("--as-of", type=parse_as_of, required=True)
+    h.add_argument("--domain")
+    h.add_argument("--all", action="store_true", help="print every topic, not only alerting ones")
+    h.add_argument("--prometheus", action="store_true", help="Prometheus text format")
+    h.set_defaults(fn=cmd_health)
+    r = sub.add_parser("report", parents=[common], help="write the HTML report")
+    r.add_argument("--as-of", type=parse_as_of, required=True)
+    r.add_argument("--out")
+    r.set_defaults(fn=cmd_report)
+    c = sub.add_parser("classify", parents=[common], help="Tier 1 in process: classify a JSON-lines file")
+    c.add_argument("file")
+    c.add_argument("--now", type=parse_as_of, help="event time of the request (default: wall clock)")
+    c.set_defaults(fn=cmd_classify)
+    rp = sub.add_parser("replay", parents=[common], help="replay a CSV/Parquet/JSONL stream through every tier")
+    rp.add_argument("input")
+    rp.add_argument("--id-col", default="video_id")
+    rp.add_argument("--time-col", default="published_at")
+    rp.add_argument("--channel-col", default=None)
+    rp.add_argument("--text-col")
+    rp.add_argument("--title-col")
+    rp.add_argument("--description-col")
+    rp.add_argument("--tags-col")
+    rp.add_argument("--domain-col", help="a column that is the domain itself")
+    rp.add_argument("--category-col", help="a metadata category mapped to domains by the config")
+    rp.add_argument("--views-col")
+    rp.add_argument("--embedding-col", help="precomputed embeddings (list of floats per row)")
+    rp.add_argument("--until", type=parse_as_of, help="keep running the jobs until this event time")
+    rp.add_argument("--summary-out", help="write the JSON summary here")
+    rp.set_defaults(fn=cmd_replay)
+    d = sub.add_parser("demo", parents=[common], help="replay the bundled real news corpus (configs/demo.yaml)")
+    d.add_argument(
+        "--since", type=parse_as_of, default=parse_as_of("2017-02-01"), help="skip the corpus's sparse early months"
+    )
+    d.add_argument("--fresh", action="store_true", help="start from an empty store (keeps the embedding cache)")
+    d.set_defaults(fn=cmd_demo)
+    s = sub.add_parser("serve", parents=[common], help="start the Ray Serve app locally")
+    s.add_argument("--port", type=int, default=None)
+    s.set_defaults(fn=cmd_serve)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ray_topics.config import ConfigError
+    from ray_topics.loader import InputError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.fn(args) or 0)
+    except (ConfigError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""Clustering backends: UMAP + HDBSCAN on CPU (umap-learn, hdbscan) or GPU (cuML).
+
+Backends are named in config (``cluster.backend: auto | cpu | cuml``) and
+chosen from :data:`BACKENDS`; ``auto`` resolves to ``cuml`` only where cuML
+imports and a GPU is visible. Heavy modules are imported on first use.
+
+Example:
+    >>> b = make_backend("cpu", umap_n_neighbors=5, umap_n_components=2, umap_min_dist=0.0,
+    ...                  hdbscan_min_samples=2, random_state=0)
+    >>> b.name
+    'cpu'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ray_topics.coherence import cohesion
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailable",
+    "CPUBackend",
+    "ClusterBackend",
+    "CumlBackend",
+    "gpu_available",
+    "make_backend",
+    "resolve_backend",
+]
+
+
+class BackendUnavailable(ImportError):
+    """A requested backend's libraries are not installed or no GPU is visible."""
+
+
+class ClusterBackend:
+    """Reduce with UMAP, then cluster with HDBSCAN. Subclasses supply the two models.
+
+    Args:
+        umap_n_neighbors, umap_n_components, umap_min_dist: UMAP settings.
+        hdbscan_min_samples: HDBSCAN ``min_samples`` (capped by ``min_cluster_size``).
+        random_state: seed for UMAP (None = fastest, not reproducible).
+    """
+
+    name = "base"
+
+    def __init__(
+        self,
+        *,
+        umap_n_neighbors: int = 15,
+        umap_n_components: int = 5,
+        umap_min_dist: float = 0.0,
+        hdbscan_min_samples: int = 5,
+        random_state: int | None = 42,
+    ) -> None:
+        self.umap_n_neighbors = umap_n_neighbors
+        self.umap_n_components = umap_n_components
+        self.umap_min_dist = umap_min_dist
+        self.hdbscan_min_samples = hdbscan_min_samples
+        self.random_state = random_state
+
+    def _umap(self, n: int) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _hdbscan(self, min_cluster_size: int) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reduce(self, x: np.ndarray) -> np.ndarray:
+        """UMAP to ``umap_n_components`` dims; tiny inputs pass through unchanged."""
+        n = x.shape[0]
+        if n <= self.umap_n_components + 2:
+            return np.asarray(x, dtype=np.float32)
+        return np.asarray(self._umap(n).fit_transform(x), dtype=np.float32)
+
+    def fit_predict(self, x: np.ndarray, min_cluster_size: int) -> np.ndarray:
+        """Cluster labels (``-1`` = noise) for the rows of ``x``."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[0] < max(min_cluster_size, 2):
+            return np.full(x.shape[0], -1, dtype=np.int64)
+        reduced = self.reduce(x)
+        labels = self._hdbscan(min_cluster_size).fit_predict(reduced)
+        return np.asarray(labels, dtype=np.int64)
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "umap_n_neighbors": self.umap_n_neighbors,
+            "umap_n_components": self.umap_n_components,
+            "umap_min_dist": self.umap_min_dist,
+            "hdbscan_min_samples": self.hdbscan_min_samples,
+            "random_state": self.random_state,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_params()})"
+
+
+class CPUBackend(ClusterBackend):
+    """umap-learn + hdbscan."""
+
+    name = "cpu"
+
+    def _umap(self, n: int) -> Any:
+        import umap
+
+        return umap.UMAP(
+            n_neighbors=min(self.umap_n_neighbors, n - 1),
+            n_components=self.umap_n_components,
+            min_dist=self.umap_min_dist,
+            metric="cosine",
+            random_state=self.random_state,
+            n_jobs=1 if self.random_state is not None else -1,
+            low_memory=True,
+        )
+
+    def _hdbscan(self, min_cluster_size: int) -> Any:
+        import hdbscan
+
+        return hdbscan.HDBSCAN(
+            min_cluster_size=min_cluster_size,
+            min_samples=min(self.hdbscan_min_samples, min_cluster_size),
+            metric="euclidean",
+            cluster_selection_method="eom",
+        )
+
+
+class CumlBackend(ClusterBackend):
+    """cuML UMAP + HDBSCAN on the GPU (install the ``gpu`` extra)."""
+
+    name = "cuml"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not gpu_available():
+            raise BackendUnavailable(
+                "cluster backend 'cuml' needs cuML and a visible GPU: pip install 'ray-topics[gpu]' on a GPU "
+                "node, or set cluster.backend to 'cpu' or 'auto'"
+            )
+
+    def _umap(self, n: int) -> Any:  # pragma: no cover - GPU only
+        from cuml.manifold import UMAP
+
+        return UMAP(
+            n_neighbors=min(self.umap_n_neighbors, n - 1),
+            n_components=self.umap_n_components,
+            min_dist=self.umap_min_dist,
+            metric="cosine",
+            random_state=self.random_state,
+        )
+
+    def _hdbscan(self, min_cluster_size: int) -> Any:  # pragma: no cover - GPU only
+        from cuml.cluster import HDBSCAN
+
+        return HDBSCAN(
+            min_cluster_size=min_cluster_size,
+            min_samples=min(self.hdbscan_min_samples, min_cluster_size),
+            metric="euclidean",
+            cluster_selection_method="eom",
+        )
+
+
+BACKENDS: dict[str, type[ClusterBackend]] = {"cpu": CPUBackend, "cuml": CumlBackend}
+
+
+def gpu_available() -> bool:
+    """True when cuML imports and at least one CUDA device is visible."""
+    try:
+        import cuml  # noqa: F401
+        from numba import cuda
+    except Exception:
+        return False
+    try:
+        return bool(cuda.is_available() and len(cuda.gpus) > 0)
+    except Exception:  # pragma: no cover - driver problems
+        return False
+
+
+def resolve_backend(name: str) -> str:
+    if name == "auto":
+        return "cuml" if gpu_available() else "cpu"
+    if name not in BACKENDS:
+        raise ValueError(f"unknown cluster backend {name!r}; choose one of auto, {', '.join(BACKENDS)}")
+    return name
+
+
+def make_backend(name: str = "auto", **params: Any) -> ClusterBackend:
+    """Build the backend named in config (``auto`` resolved here)."""
+    return BACKENDS[resolve_backend(name)](**params)
+
+
+# ---------------------------------------------------------------- operations on clusters
+
+
+def align(new_centroids: np.ndarray, old_centroids: np.ndarray, threshold: float) -> dict[int, int]:
+    """``{new cluster index: old topic index}`` by maximum-weight matching, pairs at or above ``threshold``.
+
+    Example:
+        >>> old = np.eye(3, dtype=np.float32); new = old[[2, 0]]
+        >>> align(new, old, 0.8)
+        {0: 2, 1: 0}
+    """
+    if not len(new_centroids) or not len(old_centroids):
+        return {}
+    sim = new_centroids @ old_centroids.T
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(-sim)
+    return {int(r): int(c) for r, c in zip(rows, cols, strict=True) if sim[r, c] >= threshold}
+
+
+def find_merges(centroids: np.ndarray, sizes: list[int], threshold: float) -> list[tuple[int, int]]:
+    """``(absorbed, into)`` index pairs, most similar pair first, the smaller absorbed.
+
+    Chains resolve to their final survivor: when a topic that absorbed
+    another is itself absorbed, both end in the same survivor, which is never
+    absorbed itself.
+
+    Example:
+        >>> c = np.array([[1, 0], [0.99, 0.141], [0, 1]], dtype=np.float32)
+        >>> find_merges(c, [10, 5, 7], 0.95)
+        [(1, 0)]
+    """
+    n = len(centroids)
+    if n < 2:
+        return []
+    sim = centroids @ centroids.T
+    iu = np.triu_indices(n, 1)
+    order = np.argsort(-sim[iu], kind="stable")
+    parent = list(range(n))
+    weight = [int(s) for s in sizes]
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    absorbed: list[int] = []
+    for k in order:
+        i, j = int(iu[0][k]), int(iu[1][k])
+        if sim[i, j] < threshold:
+            break
+        ri, rj = root(i), root(j)
+        if ri != i or rj != j or ri == rj:
+            continue  # only survivors merge, pair by pair
+        small, big = (i, j) if weight[i] < weight[j] else (j, i)
+        parent[small] = big
+        weight[big] += weight[small]
+        absorbed.append(small)
+    return [(a, root(a)) for a in absorbed]
+
+
+def find_splits(
+    vectors: np.ndarray, backend: ClusterBackend, *, min_fraction: float, merge_threshold: float
+) -> list[np.ndarray]:
+    """Parts of one topic's members (index arrays, largest first) when it should split, else []."""
+    n = len(vectors)
+    min_part = max(int(np.ceil(min_fraction * n)), 2)
+    labels = backend.fit_predict(vectors, min_part)
+    parts = [np.flatnonzero(labels == c) for c in sorted(set(labels.tolist())) if c >= 0]
+    parts = [p for p in parts if len(p) >= min_part]
+    if len(parts) < 2:
+        return []
+    cents = np.stack([cohesion(vectors[p])[0] for p in parts])
+    if find_merges(cents, [len(p) for p in parts], merge_threshold):
+        return []  # the parts are near-duplicates: one topic after all
+    return sorted(parts, key=len, reverse=True)

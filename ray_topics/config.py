@@ -1,0 +1,319 @@
+"""Configuration: YAML files in ``configs/`` validated once into pydantic models.
+
+Library classes take plain keyword arguments; only entry points (CLI, jobs,
+Serve app builder) call :func:`load_config`.
+
+Example:
+    >>> cfg = load_config(overrides=["daily.min_cluster_size=20"])
+    >>> cfg.daily.min_cluster_size
+    20
+    >>> cfg.daily.misfit_confidence
+    0.6
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "Config",
+    "ConfigError",
+    "DomainSpec",
+    "load_config",
+]
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreConfig(_Section):
+    url: str
+    schema_name: str | None = None
+
+
+class LakeConfig(_Section):
+    root: str
+
+
+class EmbeddingConfig(_Section):
+    model_path: str | None = None
+    dim: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    device: str = "cpu"
+    max_chars: int = Field(gt=0)
+
+
+class ExecutionConfig(_Section):
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+
+
+class ClusterConfig(_Section):
+    backend: Literal["auto", "cpu", "cuml"] = "auto"
+    umap_n_neighbors: int = Field(ge=2)
+    umap_n_components: int = Field(ge=2)
+    umap_min_dist: float = Field(ge=0)
+    hdbscan_min_samples: int = Field(ge=1)
+    random_state: int | None = 42
+
+
+class ConfidenceConfig(_Section):
+    edge_sigmas: float = Field(gt=0)
+    typical: float = Field(gt=0.5, lt=1)
+    min_sigma: float = Field(gt=0)
+    reject_below: float = Field(ge=0, le=1)
+
+
+class DomainSpec(_Section):
+    name: str
+    description: str
+    categories: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not v or ":" in v or "/" in v or v != v.strip():
+            raise ValueError(f"domain name {v!r} must be non-empty, without ':' or '/'")
+        return v
+
+
+class DomainsConfig(_Section):
+    unknown_category: Literal["route", "reject"] = "route"
+    prototype_update_rate: float = Field(ge=0, le=1)
+    items: list[DomainSpec]
+
+    @model_validator(mode="after")
+    def _unique(self) -> DomainsConfig:
+        names = [d.name for d in self.items]
+        if not names:
+            raise ValueError("at least one domain is required")
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate domain names in {names}")
+        seen: dict[str, str] = {}
+        for d in self.items:
+            for c in d.categories:
+                key = c.lower()
+                if key in seen and seen[key] != d.name:
+                    raise ValueError(f"category {c!r} maps to both {seen[key]} and {d.name}")
+                seen[key] = d.name
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.items]
+
+    def category_map(self) -> dict[str, str]:
+        return {c.lower(): d.name for d in self.items for c in d.categories}
+
+
+class ScheduleConfig(_Section):
+    refine_every_hours: int = Field(ge=1, le=24)
+    weekly_on: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
+    monthly_on_day: int = Field(ge=1, le=28)
+
+    @property
+    def weekday(self) -> int:
+        return ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].index(self.weekly_on)
+
+
+class RefineConfig(_Section):
+    batch_size: int = Field(gt=0)
+    hot_retention_days: int = Field(ge=0)
+
+
+class DailyConfig(_Section):
+    misfit_confidence: float = Field(ge=0, le=1)
+    pool_window_days: int = Field(ge=1)
+    min_pool_size: int = Field(ge=2)
+    min_cluster_size: int = Field(ge=2)
+    min_coherence: float = Field(ge=0, le=1)
+    min_relative_cohesion: float = Field(ge=0, le=1)
+    min_cluster_fraction: float | None = Field(default=None, gt=0, le=1)
+    min_cluster_floor: int = Field(ge=2)
+    max_similarity_to_existing: float = Field(ge=-1, le=1)
+    dying_after_days: int = Field(ge=1)
+    dead_after_days: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> DailyConfig:
+        if self.dead_after_days < self.dying_after_days:
+            raise ValueError("daily.dead_after_days must be >= daily.dying_after_days")
+        return self
+
+
+class WeeklyConfig(_Section):
+    window_days: int = Field(ge=1)
+    drift_rate: float = Field(gt=0, le=1)
+    drift_event_threshold: float = Field(ge=0)
+    min_members: int = Field(ge=1)
+    top_keywords: int = Field(ge=1)
+    calibration_upper_quantile: float = Field(gt=0.5, lt=1)
+
+
+class MonthlyConfig(_Section):
+    recent_days: int = Field(ge=1)
+    log_spaced_days: list[int]
+    per_day_sample: int = Field(ge=1)
+    per_topic_sample: int = Field(ge=1)
+    top_viral: int = Field(ge=0)
+    recent_outliers: int = Field(ge=0)
+    max_sample: int = Field(ge=10)
+    recluster_min_fraction: float = Field(gt=0, lt=1)
+    align_threshold: float = Field(ge=-1, le=1)
+    merge_threshold: float = Field(ge=-1, le=1)
+    split_min_fraction: float = Field(gt=0, lt=0.5 + 1e-9)
+    split_min_size: int = Field(ge=4)
+
+
+class ArchiveConfig(_Section):
+    hot_days: int = Field(ge=0)
+    warm_days: int = Field(ge=0)
+    archive_after_days: int = Field(ge=1)
+    min_accesses: int = Field(ge=0)
+
+
+class HealthConfig(_Section):
+    low_confidence: float = Field(ge=0, le=1)
+    max_channel_share: float = Field(gt=0, le=1)
+    min_videos_for_alerts: int = Field(ge=1)
+    dying_days: int = Field(ge=1)
+
+
+class ServeConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # bearer token for write and admin routes; ${RAY_TOPICS_TOKEN} overrides it
+    token: str | None = None
+    open_reads: bool = True
+    max_batch: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=8_000_000, ge=1024)
+    max_future_seconds: int = Field(default=300, ge=0)
+    # how often DomainModel replicas look for new model versions in the registry
+    model_poll_seconds: float = Field(default=2.0, gt=0)
+
+
+class Config(_Section):
+    workdir: str
+    store: StoreConfig
+    lake: LakeConfig
+    embedding: EmbeddingConfig
+    execution: ExecutionConfig
+    cluster: ClusterConfig
+    confidence: ConfidenceConfig
+    domains: DomainsConfig
+    schedule: ScheduleConfig
+    refine: RefineConfig
+    daily: DailyConfig
+    weekly: WeeklyConfig
+    monthly: MonthlyConfig
+    archive: ArchiveConfig
+    health: HealthConfig
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url.replace("{workdir}", self.workdir)
+
+    @property
+    def lake_root(self) -> str:
+        return self.lake.root.replace("{workdir}", self.workdir)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    # `extends: other.yaml` layers this file over another (path relative to this file); a file
+    # that extends nothing is layered over the defaults, so it names only what it changes
+    parent = data.pop("extends", None)
+    if parent:
+        data = _deep_merge(_read_yaml((path.parent / parent).resolve()), data)
+    elif path.resolve() != DEFAULT_CONFIG:
+        data = _deep_merge(_read_yaml(DEFAULT_CONFIG), data)
+    return data
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Apply one ``dotted.key=value`` override in place; the value is parsed as YAML."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r} must look like section.key=value")
+    dotted, raw = override.split("=", 1)
+    keys = [k for k in dotted.strip().split(".") if k]
+    if not keys:
+        raise ConfigError(f"override {override!r} names no key")
+    node = data
+    model: type[BaseModel] | None = Config
+    for k in keys[:-1]:
+        section = _section_model(model, k)
+        if not isinstance(node.get(k), dict):
+            # a section the file leaves out (e.g. ``serve``, all defaults) may still be overridden
+            if node.get(k) is not None or section is None:
+                raise ConfigError(f"override {override!r}: {k!r} is not a config section")
+            node[k] = {}
+        node = node[k]
+        model = section
+    if keys[-1] not in node and (model is None or keys[-1] not in model.model_fields):
+        raise ConfigError(f"override {override!r}: unknown key {dotted!r}")
+    node[keys[-1]] = yaml.safe_load(raw)
+
+
+def _section_model(model: type[BaseModel] | None, key: str) -> type[BaseModel] | None:
+    """The pydantic model of section ``key`` of ``model``, or None when it is not a section."""
+    field = model.model_fields.get(key) if model is not None else None
+    ann = field.annotation if field is not None else None
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | None = None,
+    workdir: str | None = None,
+) -> Config:
+    """Load, layer and validate a configuration.
+
+    Args:
+        path: YAML file; defaults to ``configs/default.yaml``. A file may say
+            ``extends: default.yaml`` to change only a few values.
+        overrides: ``dotted.key=value`` strings applied last (CLI ``--set``).
+        workdir: replaces ``workdir`` (CLI ``--workdir``).
+
+    Raises:
+        ConfigError: with the offending key, when the file or an override is invalid.
+    """
+    data = _read_yaml(Path(path) if path else DEFAULT_CONFIG)
+    for ov in overrides or []:
+        apply_override(data, ov)
+    if workdir:
+        data["workdir"] = workdir
+    try:
+        return Config.model_validate(data)
+    except Exception as exc:  # pydantic.ValidationError: keep its per-field message
+        raise ConfigError(f"invalid configuration: {exc}") from exc

@@ -1,0 +1,235 @@
+"""Tier 4 (monthly): recluster a representative sample, align ids, merge, split, prune.
+
+Per domain:
+
+1. build the sample (:mod:`ray_topics.sampling`) and load only its embeddings;
+2. recluster it (UMAP + HDBSCAN, the configured backend: cuML on GPU nodes);
+3. align new clusters to live topics by maximum-weight matching on centroid
+   cosine (``align_threshold``): a matched cluster refreshes its topic, which
+   keeps its id; an unmatched cluster passing the birth rule is born; an
+   unmatched topic keeps its id (the daily tier decides when it dies);
+4. merge live topics whose centroids are closer than ``merge_threshold``
+   (the smaller is absorbed, its members move to the larger);
+5. split a topic whose sampled members form two or more clusters, each at
+   least ``split_min_fraction`` of it (the largest part keeps the id);
+6. dead topics are left out of the published model (pruned).
+
+Every change is a topic event with lineage (``related``), and one new model
+version is published per domain.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from ray_topics.cluster import align, find_merges, find_splits
+from ray_topics.coherence import cohesion, separability
+from ray_topics.embed import video_text
+from ray_topics.index import calibrate
+from ray_topics.keywords import ctfidf_keywords, label_from_keywords
+from ray_topics.lifecycle import Plan, make_topic, model_of
+from ray_topics.registry import LIVE_STATUSES
+from ray_topics.runtime import Runtime
+from ray_topics.sampling import lookback_days, monthly_sample, union_capped
+from ray_topics.schema import REFINED
+from ray_topics.store import Topic, from_naive_utc
+from ray_topics.tier import run_tier
+
+__all__ = ["plan_monthly", "run_monthly"]
+
+
+class _Work:
+    """Mutable state of one domain's consolidation while it is being decided."""
+
+    def __init__(self, domain: str, as_of: datetime, topics: list[Topic], upper_q: float, top_n: int) -> None:
+        self.domain, self.as_of, self.upper_q, self.top_n = domain, as_of, upper_q, top_n
+        self.live = [t for t in topics if t.status in LIVE_STATUSES]
+        self.number = max([t.number for t in topics], default=-1) + 1
+        self.changed: dict[str, Topic] = {}
+        self.newborn: list[Topic] = []
+        self.events: list[dict[str, Any]] = []
+        self.absorbed: dict[str, str] = {}
+
+    def event(self, topic_id: str, kind: str, related: list[str] | None = None, **details: Any) -> None:
+        self.events.append(
+            {
+                "domain": self.domain,
+                "topic_id": topic_id,
+                "type": kind,
+                "at": self.as_of,
+                "related": related or [],
+                "details": details,
+            }
+        )
+
+    def refresh(self, t: Topic, members: np.ndarray, keywords: list[str]) -> None:
+        """Re-centre ``t`` on ``members`` and recalibrate; the id is kept."""
+        t.centroid, _m, _s = cohesion(members)
+        t.sim_mean, t.sim_std = calibrate(members @ t.centroid, self.upper_q)
+        t.keywords = keywords or t.keywords
+        t.label, t.updated_at = label_from_keywords(t.keywords, t.topic_id), self.as_of
+        self.changed[t.topic_id] = t
+
+    def born(self, members: np.ndarray, keywords: list[str], last_seen: datetime, coherence: float | None) -> Topic:
+        t = make_topic(
+            self.domain,
+            self.number,
+            members,
+            keywords,
+            self.as_of,
+            upper_quantile=self.upper_q,
+            coherence=coherence,
+            born_at=self.as_of,
+            last_seen_at=last_seen,
+        )
+        self.number += 1
+        self.newborn.append(t)
+        return t
+
+
+def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
+    """Decide one domain's consolidation (see module doc)."""
+    cfg, dcfg = rt.cfg.monthly, rt.cfg.daily
+    plan = Plan(domain)
+    w = _Work(
+        domain, as_of, rt.store.topics(domain), rt.cfg.weekly.calibration_upper_quantile, rt.cfg.weekly.top_keywords
+    )
+    strata = monthly_sample(rt.store, domain, as_of, cfg, [t.topic_id for t in w.live])
+    ids = union_capped(strata, cfg.max_sample)
+    plan.stats = {"sample": len(ids), "strata": {k: len(v) for k, v in strata.items()}}
+    if len(ids) < 2 * dcfg.min_cluster_floor:
+        return plan
+    rows = rt.store.rows_for(ids)
+    vecs = rt.vectors(domain, [r["video_id"] for r in rows])
+    docs = [video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars) for r in rows]
+    assigned = np.array([r["topic_id"] or "" for r in rows], dtype=object)
+    misfit = np.array([r["topic_id"] is None or r["confidence"] < dcfg.misfit_confidence for r in rows])
+    seen = [from_naive_utc(r["published_at"]) for r in rows]
+
+    _split(rt, w, vecs, docs, assigned)
+    labels = rt.backend.fit_predict(vecs, max(dcfg.min_cluster_floor, int(cfg.recluster_min_fraction * len(rows))))
+    keys = [c for c in sorted(set(labels.tolist())) if c >= 0]
+    keywords = ctfidf_keywords(docs, labels.tolist(), top_n=w.top_n)
+    clusters = [np.flatnonzero(labels == c) for c in keys]
+    cents = np.stack([cohesion(vecs[c])[0] for c in clusters]) if clusters else np.zeros((0, vecs.shape[1]))
+    targets = [t for t in w.live] + w.newborn
+    old = np.stack([t.centroid for t in targets]) if targets else np.zeros((0, vecs.shape[1]), np.float32)
+    matched = align(cents, old, cfg.align_threshold)
+    for ci, ti in matched.items():
+        if targets[ti].topic_id not in {e["topic_id"] for e in w.events if e["type"] == "split"}:
+            w.refresh(targets[ti], vecs[clusters[ci]], keywords.get(keys[ci], []))
+    typical = float(np.median([t.sim_mean for t in w.live])) if w.live else None
+    for ci, idx in enumerate(clusters):
+        # a new cluster is born only from videos that fit no topic today (the daily rule, on a wider sample)
+        if ci in matched or misfit[idx].mean() < 0.5 or len(idx) <= dcfg.min_cluster_size:
+            continue
+        near = float((old @ cents[ci]).max()) if len(old) else -1.0
+        coh = separability(vecs[idx], vecs[labels != keys[ci]])
+        mean_sim = cohesion(vecs[idx])[1]
+        diffuse = typical is not None and mean_sim < dcfg.min_relative_cohesion * typical
+        if coh <= dcfg.min_coherence or near >= dcfg.max_similarity_to_existing or diffuse:
+            continue
+        t = w.born(vecs[idx], keywords.get(keys[ci], []), max(seen[i] for i in idx), coh)
+        w.event(t.topic_id, "birth", size=len(idx), coherence=round(coh, 4), by="monthly recluster")
+    _merge(rt, w, cfg.merge_threshold)
+    plan.topics = list(w.changed.values()) + w.newborn
+    plan.events = w.events
+    plan.reassign = _reassign(rt, w)
+    kinds = Counter(e["type"] for e in w.events)
+    plan.stats.update(
+        {
+            "clusters": len(clusters),
+            "matched": len(matched),
+            "births": kinds["birth"],
+            "merges": len(w.absorbed),
+            "splits": sum(1 for e in w.events if e["type"] == "split" and "into" in e["details"]),
+            "pruned": sum(1 for t in rt.store.topics(domain) if t.status == "dead"),
+            "reassigned": len(plan.reassign),
+        }
+    )
+    return plan
+
+
+def _split(rt: Runtime, w: _Work, vecs: np.ndarray, docs: list[str], assigned: np.ndarray) -> None:
+    """Split topics whose sampled members form two or more clusters (the largest part keeps the id)."""
+    cfg = rt.cfg.monthly
+    for t in list(w.live):
+        idx = np.flatnonzero(assigned == t.topic_id)
+        if len(idx) < cfg.split_min_size:
+            continue
+        parts = find_splits(
+            vecs[idx], rt.backend, min_fraction=cfg.split_min_fraction, merge_threshold=cfg.merge_threshold
+        )
+        if not parts:
+            continue
+        part_of = np.full(len(idx), -1)
+        for k, p in enumerate(parts):
+            part_of[p] = k
+        kws = ctfidf_keywords([docs[i] for i in idx], part_of.tolist(), top_n=w.top_n)
+        w.refresh(t, vecs[idx[parts[0]]], kws.get(0, []))
+        children = []
+        for k, p in enumerate(parts[1:], start=1):
+            child = w.born(vecs[idx[p]], kws.get(k, []), t.last_seen_at, None)
+            children.append(child.topic_id)
+            w.event(child.topic_id, "split", [t.topic_id], **{"from": t.topic_id, "size": len(p)})
+        w.event(t.topic_id, "split", children, into=children, kept=len(parts[0]))
+
+
+def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
+    """Absorb the smaller of every near-duplicate pair of live topics into the larger."""
+    pool = [t for t in w.live if t.topic_id not in w.absorbed] + w.newborn
+    if len(pool) < 2:
+        return
+    sizes = rt.store.topic_sizes(w.domain)
+    for small, big in find_merges(
+        np.stack([t.centroid for t in pool]), [sizes.get(t.topic_id, t.size) for t in pool], threshold
+    ):
+        a, b = pool[small], pool[big]
+        a.status, a.died_at, a.updated_at = "merged", w.as_of, w.as_of
+        w.absorbed[a.topic_id] = b.topic_id
+        w.changed[a.topic_id] = a
+        w.event(a.topic_id, "merge", [b.topic_id], into=b.topic_id)
+        w.event(b.topic_id, "merge", [a.topic_id], absorbed=a.topic_id)
+
+
+def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
+    """Reclassify every member of absorbed or split topics and every misfit of the lookback window."""
+    affected = set(w.absorbed) | {e["topic_id"] for e in w.events if e["type"] == "split"}
+    if not affected and not w.newborn:
+        return []
+    start = w.as_of - timedelta(days=lookback_days(rt.cfg.monthly))
+    ids = [m["video_id"] for m in rt.store.members_of(sorted(affected))]
+    ids += [
+        r["video_id"]
+        for r in rt.store.classified_window(
+            w.domain, start, w.as_of, misfit_below=rt.cfg.daily.misfit_confidence, with_text=False
+        )
+    ]
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return []
+    final = [t for t in w.live if t.topic_id not in w.absorbed] + w.newborn
+    index = model_of(w.domain, final, rt.cfg.embedding.dim).index(**rt.confidence)
+    m = index.search(rt.vectors(w.domain, ids))
+    current = {r["video_id"]: r["topic_id"] for r in rt.store.rows_for(ids, with_text=False)}
+    return [
+        {
+            "video_id": vid,
+            "topic_id": tid,
+            "confidence": float(c),
+            "status": REFINED,
+            "model_version": "",
+            "classified_at": w.as_of,
+        }
+        for vid, tid, c in zip(ids, m.topic_ids, m.confidences, strict=True)
+        if tid != current.get(vid) or current.get(vid) in affected
+    ]
+
+
+def run_monthly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
+    """The monthly job over every domain (local or Ray Data, per ``execution.engine``)."""
+    return run_tier(rt, "monthly", plan_monthly, as_of, lookback_days(rt.cfg.monthly), force=force)

@@ -1,0 +1,227 @@
+"""Tier 2 (daily): births from the rolling misfit pool, and dying/dead topics.
+
+Per domain: the pool is every video of the last ``daily.pool_window_days``
+whose confidence is below ``daily.misfit_confidence`` (or that fits no
+topic), so a topic that grows slower than the threshold per day still
+accumulates. Once the pool holds more than ``min_pool_size`` videos it is
+micro-clustered (UMAP + HDBSCAN on the stored embeddings, c-TF-IDF keywords:
+BERTopic's pipeline). A cluster is born as a topic when its size exceeds
+``min_cluster_size``, its coherence (:func:`ray_topics.coherence.separability`)
+exceeds ``min_coherence``, and it is not the fringe of an existing topic.
+Pool members nearest to a newborn topic are reassigned to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from ray_topics.cluster import ClusterBackend, find_merges, find_splits
+from ray_topics.coherence import cohesion, separability
+from ray_topics.config import DailyConfig
+from ray_topics.embed import video_text
+from ray_topics.keywords import ctfidf_keywords
+from ray_topics.lifecycle import Plan, lifecycle_changes, make_topic, model_of, reassign
+from ray_topics.registry import LIVE_STATUSES
+from ray_topics.runtime import Runtime
+from ray_topics.schema import REFINED
+from ray_topics.store import from_naive_utc
+from ray_topics.tier import run_tier
+
+__all__ = ["Candidate", "find_candidates", "plan_daily", "run_daily", "thresholds"]
+
+
+@dataclass
+class Candidate:
+    """A cluster of the misfit pool, with the measures the birth rule reads."""
+
+    members: np.ndarray  # indices into the pool
+    centroid: np.ndarray
+    coherence: float
+    keywords: list[str]
+    nearest_existing: float  # cosine of the centroid to the closest live topic (-1 when none)
+    cohesion: float = 0.0  # mean cosine of members to the centroid
+    born: bool = False
+    reason: str = ""
+
+
+def thresholds(cfg: DailyConfig, daily_volume: float) -> tuple[int, int]:
+    """(min_pool_size, min_cluster_size) in force for a domain with this mean daily volume.
+
+    Absolute by default; with ``min_cluster_fraction`` set, the cluster size
+    is ``max(min_cluster_floor, fraction * daily_volume)`` and the pool size
+    scales by the same factor, so the rules mean the same at any volume.
+    """
+    if cfg.min_cluster_fraction is None:
+        return cfg.min_pool_size, cfg.min_cluster_size
+    cluster = max(cfg.min_cluster_floor, round(cfg.min_cluster_fraction * daily_volume))
+    pool = max(cluster + 1, round(cfg.min_pool_size * cluster / cfg.min_cluster_size))
+    return pool, cluster
+
+
+def find_candidates(
+    vectors: np.ndarray,
+    docs: Sequence[str],
+    existing: np.ndarray,
+    *,
+    backend: ClusterBackend,
+    min_cluster_size: int,
+    min_coherence: float,
+    max_similarity_to_existing: float,
+    split_min_fraction: float,
+    top_n: int,
+    min_relative_cohesion: float = 0.0,
+    typical_cohesion: float | None = None,
+) -> list[Candidate]:
+    """Cluster the pool and judge every cluster by the birth rule (pure: no store, no Ray).
+
+    Two guards keep one real topic from being born twice or two from being
+    born as one: clusters of this run closer to each other than
+    ``max_similarity_to_existing`` are united, and a cluster whose members
+    split again into parts of at least ``split_min_fraction`` each (the
+    monthly split rule) is judged part by part.
+    """
+    labels = backend.fit_predict(vectors, min_cluster_size)
+    groups = [np.flatnonzero(labels == c) for c in sorted(set(labels.tolist())) if c >= 0]
+    if not groups:
+        return []
+    groups = _unite_duplicates(vectors, groups, max_similarity_to_existing)
+    parts: list[np.ndarray] = []
+    for g in groups:
+        sub = find_splits(
+            vectors[g], backend, min_fraction=split_min_fraction, merge_threshold=max_similarity_to_existing
+        )
+        parts += [g[p] for p in sub] if sub else [g]
+    final = np.full(len(vectors), -1)
+    for k, g in enumerate(parts):
+        final[g] = k
+    keywords = ctfidf_keywords(list(docs), final.tolist(), top_n=top_n)
+    stats = [cohesion(vectors[idx]) for idx in parts]
+    typical = typical_cohesion if typical_cohesion is not None else float(np.median([m for _c, m, _s in stats]))
+    out = []
+    for k, idx in enumerate(parts):
+        centroid, mean_sim, _s = stats[k]
+        coh = separability(vectors[idx], vectors[final != k])
+        near = float((existing @ centroid).max()) if len(existing) else -1.0
+        cand = Candidate(idx, centroid, coh, keywords.get(k, []), near, cohesion=mean_sim)
+        if len(idx) <= min_cluster_size:
+            cand.reason = f"size {len(idx)} <= {min_cluster_size}"
+        elif mean_sim < min_relative_cohesion * typical:
+            cand.reason = f"diffuse: cohesion {mean_sim:.2f} < {min_relative_cohesion} x typical {typical:.2f}"
+        elif coh <= min_coherence:
+            cand.reason = f"coherence {coh:.2f} <= {min_coherence}"
+        elif near >= max_similarity_to_existing:
+            cand.reason = f"fringe of an existing topic (cosine {near:.2f})"
+        else:
+            cand.born = True
+        out.append(cand)
+    return out
+
+
+def _unite_duplicates(vectors: np.ndarray, groups: list[np.ndarray], threshold: float) -> list[np.ndarray]:
+    """Union clusters whose centroids are at least ``threshold`` alike (one topic cut in two)."""
+    while len(groups) > 1:
+        cents = np.stack([cohesion(vectors[g])[0] for g in groups])
+        pairs = find_merges(cents, [len(g) for g in groups], threshold)
+        if not pairs:
+            break
+        small, big = pairs[0]
+        groups[big] = np.concatenate([groups[big], groups[small]])
+        del groups[small]
+    return groups
+
+
+def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
+    """Decide births, deaths and reassignments of one domain for the day ending at ``as_of``."""
+    cfg = rt.cfg.daily
+    start = as_of - timedelta(days=cfg.pool_window_days)
+    plan = Plan(domain)
+    topics = rt.store.topics(domain)
+    live = [t for t in topics if t.status in LIVE_STATUSES]
+    volume = rt.store.domain_volume(domain, start, as_of) / cfg.pool_window_days
+    min_pool, min_cluster = thresholds(cfg, volume)
+    pool = rt.store.classified_window(domain, start, as_of, misfit_below=cfg.misfit_confidence)
+    plan.stats = {"pool": len(pool), "min_pool": min_pool, "min_cluster": min_cluster, "births": 0}
+    new_topics = []
+    if len(pool) > min_pool:
+        ids = [r["video_id"] for r in pool]
+        vecs = rt.vectors(domain, ids, (start, as_of))
+        docs = [video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars) for r in pool]
+        existing = np.stack([t.centroid for t in live]) if live else np.zeros((0, vecs.shape[1]), np.float32)
+        cands = find_candidates(
+            vecs,
+            docs,
+            existing,
+            backend=rt.backend,
+            min_cluster_size=min_cluster,
+            min_coherence=cfg.min_coherence,
+            max_similarity_to_existing=cfg.max_similarity_to_existing,
+            split_min_fraction=rt.cfg.monthly.split_min_fraction,
+            top_n=rt.cfg.weekly.top_keywords,
+            min_relative_cohesion=cfg.min_relative_cohesion,
+            typical_cohesion=float(np.median([t.sim_mean for t in live])) if live else None,
+        )
+        number = max([t.number for t in topics], default=-1) + 1
+        for c in cands:
+            if not c.born:
+                continue
+            times = [pool[i]["published_at"] for i in c.members]
+            t = make_topic(
+                domain,
+                number,
+                vecs[c.members],
+                c.keywords,
+                as_of,
+                upper_quantile=rt.cfg.weekly.calibration_upper_quantile,
+                coherence=c.coherence,
+                last_seen_at=from_naive_utc(max(times)),
+            )
+            number += 1
+            new_topics.append(t)
+            plan.events.append(
+                {
+                    "domain": domain,
+                    "topic_id": t.topic_id,
+                    "type": "birth",
+                    "at": as_of,
+                    "details": {
+                        "size": len(c.members),
+                        "coherence": round(c.coherence, 4),
+                        "keywords": c.keywords[:5],
+                        "first_seen_at": from_naive_utc(min(times)).isoformat(),
+                    },
+                }
+            )
+        plan.stats["candidates"] = [
+            {
+                "size": len(c.members),
+                "coherence": round(c.coherence, 3),
+                "cohesion": round(c.cohesion, 3),
+                "born": c.born,
+                "reason": c.reason,
+            }
+            for c in cands
+        ]
+        if new_topics:
+            index = model_of(domain, live + new_topics, vecs.shape[1]).index(**rt.confidence)
+            plan.reassign = reassign(
+                ids, vecs, index, {t.topic_id for t in new_topics}, as_of, version_tag="", status=REFINED
+            )
+    plan.stats["births"] = len(new_topics)
+    seen = rt.store.last_seen(domain, start, as_of)
+    changed, events = lifecycle_changes(
+        live, seen, as_of, dying_after=cfg.dying_after_days, dead_after=cfg.dead_after_days
+    )
+    plan.topics = new_topics + changed
+    plan.events += events
+    plan.stats["lifecycle"] = {e["topic_id"]: e["type"] for e in events}
+    return plan
+
+
+def run_daily(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
+    """The daily job over every domain (local or Ray Data, per ``execution.engine``)."""
+    return run_tier(rt, "daily", plan_daily, as_of, rt.cfg.daily.pool_window_days, force=force)

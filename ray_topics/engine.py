@@ -1,0 +1,49 @@
+"""Run one function per domain: in this process, or as a Ray Data job sharded by domain.
+
+The function receives a domain name and returns a picklable plan; each
+worker loads its own inputs from the store and the lake (nothing is shipped
+through the driver), and the driver commits the plans. Domains are the unit
+of parallelism.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+__all__ = ["ensure_ray", "map_domains"]
+
+T = TypeVar("T")
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to Ray (``address``) or start a local one, once per process."""
+    import ray
+
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            kwargs["address"] = address
+        elif num_cpus:
+            kwargs["num_cpus"] = num_cpus
+        ray.init(**kwargs)
+
+
+def map_domains(
+    fn: Callable[[str], T], domains: Sequence[str], engine: str = "local", ray_address: str | None = None
+) -> dict[str, T]:
+    """``{domain: fn(domain)}``, computed locally or by a Ray Data ``map`` over the domains."""
+    if engine == "local":
+        return {d: fn(d) for d in domains}
+    if engine != "ray":
+        raise ValueError(f"unknown engine {engine!r}; use local or ray")
+    import ray.data
+
+    ensure_ray(ray_address)
+
+    def _row(row: dict[str, Any]) -> dict[str, Any]:
+        return {"domain": row["domain"], "plan": pickle.dumps(fn(row["domain"]))}
+
+    ds = ray.data.from_items([{"domain": d} for d in domains]).repartition(max(len(domains), 1)).map(_row)
+    return {r["domain"]: pickle.loads(r["plan"]) for r in ds.take_all()}

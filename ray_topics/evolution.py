@@ -1,0 +1,147 @@
+"""Tier 3 (weekly): evolve each topic from the week's members.
+
+Per domain and live topic with at least ``weekly.min_members`` videos this
+week: the centroid moves a bounded step towards the week's mean direction
+(``new = normalise((1 - drift_rate) * old + drift_rate * week_mean)``); when
+the week's mean direction sits further from the old centroid than sampling
+noise explains by more than ``drift_event_threshold`` (cosine distance), a
+drift event is recorded; keywords are refreshed by c-TF-IDF over the week's texts, and
+the confidence calibration (median and upper spread of members' cosine) is
+recomputed. The domain's routing prototype moves the same bounded way
+towards the week's mean of the domain.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from ray_topics.embed import video_text
+from ray_topics.index import calibrate, normalize
+from ray_topics.keywords import ctfidf_keywords, label_from_keywords
+from ray_topics.lifecycle import Plan
+from ray_topics.registry import LIVE_STATUSES
+from ray_topics.runtime import Runtime
+from ray_topics.store import Topic
+from ray_topics.tier import run_tier
+
+__all__ = ["bounded_update", "evolve_topics", "plan_weekly", "run_weekly", "sampling_noise"]
+
+NO_TOPIC = "-"
+
+
+def bounded_update(old: np.ndarray, target: np.ndarray, rate: float) -> tuple[np.ndarray, float]:
+    """(new unit vector, cosine distance moved) for a step of ``rate`` from ``old`` towards ``target``.
+
+    Example:
+        >>> new, moved = bounded_update(np.array([1.0, 0.0]), np.array([0.0, 1.0]), 0.5)
+        >>> np.round(new, 3).tolist(), round(moved, 3)
+        ([0.707, 0.707], 0.293)
+    """
+    new = normalize((1.0 - rate) * normalize(old) + rate * normalize(target))
+    return new, float(1.0 - float(normalize(old) @ new))
+
+
+def sampling_noise(n: int, sim_mean: float) -> float:
+    """Expected cosine distance between a topic's centroid and the mean of ``n`` of its members.
+
+    Members at cosine ``mu`` to the centroid average to a vector at cosine
+    ``mu / sqrt(mu^2 + (1 - mu^2) / n)``: about ``(1 - mu^2) / (2 n mu^2)`` away.
+    """
+    mu = min(max(sim_mean, 1e-3), 1.0)
+    return float(1.0 - mu / np.sqrt(mu * mu + (1.0 - mu * mu) / max(n, 1)))
+
+
+def evolve_topics(
+    topics: list[Topic],
+    assigned: list[str | None],
+    vectors: np.ndarray,
+    docs: list[str],
+    at: datetime,
+    *,
+    drift_rate: float,
+    drift_event_threshold: float,
+    min_members: int,
+    top_keywords: int,
+    upper_quantile: float,
+) -> tuple[list[Topic], list[dict[str, Any]]]:
+    """Updated topics and drift events from one week of assigned videos (pure)."""
+    labels = [a if a is not None else NO_TOPIC for a in assigned]
+    keywords = ctfidf_keywords(docs, labels, top_n=top_keywords) if docs else {}
+    lab = np.array(labels, dtype=object)
+    changed, events = [], []
+    for t in topics:
+        idx = np.flatnonzero(lab == t.topic_id)
+        if len(idx) < min_members:
+            continue
+        week_mean = normalize(vectors[idx].mean(axis=0))
+        drift = 1.0 - float(normalize(t.centroid) @ week_mean) - sampling_noise(len(idx), t.sim_mean)
+        new, moved = bounded_update(t.centroid, week_mean, drift_rate)
+        old_kw = list(t.keywords)
+        t.centroid = new
+        t.sim_mean, t.sim_std = calibrate(vectors[idx] @ new, upper_quantile)
+        kw = keywords.get(t.topic_id) or old_kw
+        t.keywords = kw
+        t.label = label_from_keywords(kw, fallback=t.topic_id)
+        t.updated_at = at
+        changed.append(t)
+        if drift > drift_event_threshold:
+            events.append(
+                {
+                    "domain": t.domain,
+                    "topic_id": t.topic_id,
+                    "type": "drift",
+                    "at": at,
+                    "details": {
+                        "cosine_distance": round(drift, 4),
+                        "step": round(moved, 4),
+                        "members": len(idx),
+                        "keywords_before": old_kw[:5],
+                        "keywords_after": kw[:5],
+                    },
+                }
+            )
+    return changed, events
+
+
+def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
+    cfg = rt.cfg.weekly
+    start = as_of - timedelta(days=cfg.window_days)
+    plan = Plan(domain)
+    rows = rt.store.classified_window(domain, start, as_of)
+    live = rt.store.topics(domain, LIVE_STATUSES)
+    plan.stats = {"videos": len(rows), "topics": len(live)}
+    if not rows:
+        return plan
+    vecs = rt.vectors(domain, [r["video_id"] for r in rows], (start, as_of))
+    docs = [video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars) for r in rows]
+    changed, events = evolve_topics(
+        live,
+        [r["topic_id"] for r in rows],
+        vecs,
+        docs,
+        as_of,
+        drift_rate=cfg.drift_rate,
+        drift_event_threshold=cfg.drift_event_threshold,
+        min_members=cfg.min_members,
+        top_keywords=cfg.top_keywords,
+        upper_quantile=cfg.calibration_upper_quantile,
+    )
+    sizes = rt.store.topic_sizes(domain)
+    for t in changed:
+        t.size = sizes.get(t.topic_id, t.size)
+    plan.topics, plan.events = changed, events
+    proto = rt.store.prototypes().get(domain)
+    week_mean = normalize(vecs.mean(axis=0))
+    plan.prototype = (
+        week_mean if proto is None else bounded_update(proto[0], week_mean, rt.cfg.domains.prototype_update_rate)[0]
+    )
+    plan.stats.update({"updated": len(changed), "drift_events": len(events)})
+    return plan
+
+
+def run_weekly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
+    """The weekly job over every domain (local or Ray Data, per ``execution.engine``)."""
+    return run_tier(rt, "weekly", plan_weekly, as_of, rt.cfg.weekly.window_days, force=force)

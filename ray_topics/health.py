@@ -1,0 +1,374 @@
+"""Topic health: per-topic activity of the last day and week, and the alerts it raises.
+
+Everything is computed from the operational store in event time: ``as_of`` is
+passed in, "today" is ``[as_of - 1 day, as_of)`` and "week" is
+``[as_of - 7 days, as_of)``. Thresholds come in as keyword arguments (from the
+``health`` section of the config through :func:`health_from_config`).
+
+Alerts:
+    ``DYING_TOPIC``: the topic's status is ``dying`` or it has had no video for
+    ``dying_days`` days or more.
+    ``LOW_CONFIDENCE``: at least ``min_videos_for_alerts`` videos this week and
+    their mean confidence is below ``low_confidence``.
+    ``OVER_SPECIALIZED``: at least ``min_videos_for_alerts`` videos this week and
+    one channel posted more than ``max_channel_share`` of them.
+
+Example:
+    >>> from datetime import UTC, datetime
+    >>> from ray_topics.store import Store
+    >>> topic_health(Store("sqlite://"), datetime(2024, 1, 8, tzinfo=UTC), low_confidence=0.6,
+    ...              max_channel_share=0.5, min_videos_for_alerts=10, dying_days=7)
+    []
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ray_topics.config import HealthConfig
+from ray_topics.registry import LIVE_STATUSES
+from ray_topics.store import Store, from_naive_utc, to_naive_utc
+
+__all__ = [
+    "ALERTS",
+    "DYING_TOPIC",
+    "LOW_CONFIDENCE",
+    "OVER_SPECIALIZED",
+    "TopicHealth",
+    "average_confidence",
+    "health_from_config",
+    "health_summary",
+    "last_video_at",
+    "to_prometheus",
+    "topic_health",
+]
+
+DYING_TOPIC = "DYING_TOPIC"
+LOW_CONFIDENCE = "LOW_CONFIDENCE"
+OVER_SPECIALIZED = "OVER_SPECIALIZED"
+ALERTS = (DYING_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED)
+
+_DAY = timedelta(days=1)
+_WEEK = timedelta(days=7)
+_METRIC_PREFIX = "ray_topics"
+
+
+@dataclass
+class TopicHealth:
+    """Health of one live topic at ``as_of``.
+
+    Attributes:
+        topic_id: ``domain:number`` id.
+        domain: the topic's domain.
+        label: human-readable label.
+        status: stored status (``active`` or ``dying``).
+        videos_today: videos assigned to the topic in ``[as_of - 1 day, as_of)``.
+        videos_week: videos assigned to the topic in ``[as_of - 7 days, as_of)``.
+        avg_confidence_today: mean confidence of today's videos (None without videos).
+        avg_confidence_week: mean confidence of the week's videos (None without videos).
+        channels_week: distinct channels among the week's videos.
+        top_channel_share_week: share of the week's videos posted by its busiest
+            channel (None without videos).
+        days_since_last_video: whole days between the newest video (or the stored
+            ``last_seen_at``, whichever is newer) and ``as_of``.
+        size: stored topic size.
+        alerts: names from :data:`ALERTS`, in that order.
+    """
+
+    topic_id: str
+    domain: str
+    label: str
+    status: str
+    videos_today: int
+    videos_week: int
+    avg_confidence_today: float | None
+    avg_confidence_week: float | None
+    channels_week: int
+    top_channel_share_week: float | None
+    days_since_last_video: int
+    size: int
+    alerts: list[str] = field(default_factory=list)
+
+
+def _aware(ts: datetime) -> datetime:
+    """Any datetime (naive taken as UTC) -> aware UTC."""
+    out = from_naive_utc(to_naive_utc(ts))
+    assert out is not None
+    return out
+
+
+def last_video_at(
+    store: Store, before: datetime, *, domain: str | None = None, topic_ids: Sequence[str] | None = None
+) -> dict[str, datetime]:
+    """Publication time of the newest video of each topic published before ``before`` (aware UTC).
+
+    Args:
+        store: the operational store.
+        before: exclusive upper bound (event time).
+        domain: only this domain's topics (all domains when None).
+        topic_ids: only these topics (all when None).
+    """
+    c = store.table("classifications")
+    q = (
+        select(c.c.topic_id, func.max(c.c.published_at))
+        .where(c.c.topic_id.is_not(None), c.c.published_at < to_naive_utc(before))
+        .group_by(c.c.topic_id)
+    )
+    if domain:
+        q = q.where(c.c.domain == domain)
+    wanted = None if topic_ids is None else set(topic_ids)
+    with store.engine.connect() as conn:
+        rows = conn.execute(q).all()
+    return {tid: _aware(ts) for tid, ts in rows if wanted is None or tid in wanted}
+
+
+def average_confidence(
+    store: Store, *, domain: str | None = None, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, tuple[int, float]]:
+    """``topic_id -> (videos, mean confidence)`` over the videos published in ``[start, end)``.
+
+    Args:
+        store: the operational store.
+        domain: only this domain (all domains when None).
+        start: inclusive lower bound on publication time (unbounded when None).
+        end: exclusive upper bound on publication time (unbounded when None).
+    """
+    c = store.table("classifications")
+    q = select(c.c.topic_id, func.count(), func.avg(c.c.confidence)).where(c.c.topic_id.is_not(None))
+    if domain:
+        q = q.where(c.c.domain == domain)
+    if start is not None:
+        q = q.where(c.c.published_at >= to_naive_utc(start))
+    if end is not None:
+        q = q.where(c.c.published_at < to_naive_utc(end))
+    q = q.group_by(c.c.topic_id)
+    with store.engine.connect() as conn:
+        return {tid: (int(n), float(avg)) for tid, n, avg in conn.execute(q)}
+
+
+def topic_health(
+    store: Store,
+    as_of: datetime,
+    *,
+    domain: str | None = None,
+    low_confidence: float,
+    max_channel_share: float,
+    min_videos_for_alerts: int,
+    dying_days: int,
+) -> list[TopicHealth]:
+    """Health of every live topic (status ``active`` or ``dying``) at ``as_of``.
+
+    Args:
+        store: the operational store.
+        as_of: event time the report is for (naive is taken as UTC).
+        domain: only this domain (all domains when None).
+        low_confidence: ``LOW_CONFIDENCE`` when the week's mean confidence is below this.
+        max_channel_share: ``OVER_SPECIALIZED`` when one channel's share of the week's
+            videos is above this.
+        min_videos_for_alerts: the week needs at least this many videos before
+            ``LOW_CONFIDENCE`` or ``OVER_SPECIALIZED`` is raised.
+        dying_days: ``DYING_TOPIC`` after this many days without a video.
+
+    Returns:
+        One :class:`TopicHealth` per live topic, ordered by domain and topic number.
+    """
+    as_of = _aware(as_of)
+    topics = store.topics(domain, statuses=LIVE_STATUSES)
+    if not topics:
+        return []
+    week = {a["topic_id"]: a for a in store.topic_activity(domain, as_of - _WEEK, as_of)}
+    today = {a["topic_id"]: a for a in store.topic_activity(domain, as_of - _DAY, as_of)}
+    newest = last_video_at(store, as_of, domain=domain)
+    out: list[TopicHealth] = []
+    for t in topics:
+        w, d = week.get(t.topic_id), today.get(t.topic_id)
+        seen = [ts for ts in (newest.get(t.topic_id), t.last_seen_at) if ts is not None and ts <= as_of]
+        last = max(seen) if seen else min(t.born_at, as_of)
+        h = TopicHealth(
+            topic_id=t.topic_id,
+            domain=t.domain,
+            label=t.label,
+            status=t.status,
+            videos_today=d["videos"] if d else 0,
+            videos_week=w["videos"] if w else 0,
+            avg_confidence_today=d["avg_confidence"] if d else None,
+            avg_confidence_week=w["avg_confidence"] if w else None,
+            channels_week=w["channels"] if w else 0,
+            top_channel_share_week=w["top_channel_share"] if w else None,
+            days_since_last_video=max(0, (as_of - last) // _DAY),
+            size=int(t.size),
+        )
+        h.alerts = _alerts(
+            h,
+            low_confidence=low_confidence,
+            max_channel_share=max_channel_share,
+            min_videos_for_alerts=min_videos_for_alerts,
+            dying_days=dying_days,
+        )
+        out.append(h)
+    return out
+
+
+def _alerts(
+    h: TopicHealth, *, low_confidence: float, max_channel_share: float, min_videos_for_alerts: int, dying_days: int
+) -> list[str]:
+    alerts: list[str] = []
+    if h.status == "dying" or h.days_since_last_video >= dying_days:
+        alerts.append(DYING_TOPIC)
+    enough = h.videos_week >= min_videos_for_alerts
+    if enough and h.avg_confidence_week is not None and h.avg_confidence_week < low_confidence:
+        alerts.append(LOW_CONFIDENCE)
+    if enough and h.top_channel_share_week is not None and h.top_channel_share_week > max_channel_share:
+        alerts.append(OVER_SPECIALIZED)
+    return alerts
+
+
+def health_from_config(
+    store: Store, as_of: datetime, cfg: HealthConfig, domain: str | None = None
+) -> list[TopicHealth]:
+    """:func:`topic_health` with the thresholds of the ``health`` config section."""
+    return topic_health(
+        store,
+        as_of,
+        domain=domain,
+        low_confidence=cfg.low_confidence,
+        max_channel_share=cfg.max_channel_share,
+        min_videos_for_alerts=cfg.min_videos_for_alerts,
+        dying_days=cfg.dying_days,
+    )
+
+
+def health_summary(items: Iterable[TopicHealth]) -> dict[str, Any]:
+    """Counts over a health list.
+
+    Returns:
+        ``{"topics": n, "alerting": topics with any alert, "alerts": {alert: n},
+        "statuses": {status: n}, "domains": {domain: {"topics", "alerting",
+        "alerts", "statuses"}}}``. Every alert of :data:`ALERTS` is present (0 when
+        none); domains are sorted by name.
+
+    Example:
+        >>> h = TopicHealth("a:0", "a", "x", "dying", 0, 0, None, None, 0, None, 9, 3, [DYING_TOPIC])
+        >>> s = health_summary([h])
+        >>> s["alerts"][DYING_TOPIC], s["statuses"], s["domains"]["a"]["alerting"]
+        (1, {'dying': 1}, 1)
+    """
+
+    def empty() -> dict[str, Any]:
+        return {"topics": 0, "alerting": 0, "alerts": dict.fromkeys(ALERTS, 0), "statuses": Counter()}
+
+    total = empty()
+    domains: dict[str, dict[str, Any]] = {}
+    for h in items:
+        for acc in (total, domains.setdefault(h.domain, empty())):
+            acc["topics"] += 1
+            acc["alerting"] += bool(h.alerts)
+            acc["statuses"][h.status] += 1
+            for a in h.alerts:
+                acc["alerts"][a] = acc["alerts"].get(a, 0) + 1
+    for acc in (total, *domains.values()):
+        acc["statuses"] = dict(sorted(acc["statuses"].items()))
+    total["domains"] = dict(sorted(domains.items()))
+    return total
+
+
+# ---------------------------------------------------------------------- Prometheus text format
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in labels.items()) + "}"
+
+
+def to_prometheus(items: Sequence[TopicHealth], as_of: datetime) -> str:
+    """Render a health list in the Prometheus text exposition format (version 0.0.4).
+
+    Gauges per topic (labels ``domain`` and ``topic``, the topic id):
+    ``ray_topics_topic_videos_today``, ``ray_topics_topic_videos_week``,
+    ``ray_topics_topic_avg_confidence_week`` (absent without videos),
+    ``ray_topics_topic_channels_week``, ``ray_topics_topic_top_channel_share_week``
+    (absent without videos), ``ray_topics_topic_days_since_last_video``,
+    ``ray_topics_topic_size``; ``ray_topics_topic_alert`` = 1 per raised alert
+    (extra label ``alert``); ``ray_topics_health_alerts{alert}`` counts each alert;
+    ``ray_topics_health_as_of_timestamp_seconds`` is ``as_of`` as a Unix time.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> h = TopicHealth("a:0", "a", "x", "dying", 0, 0, None, None, 0, None, 9, 3, [DYING_TOPIC])
+        >>> text = to_prometheus([h], datetime(2024, 1, 1, tzinfo=UTC))
+        >>> 'ray_topics_topic_alert{domain="a",topic="a:0",alert="DYING_TOPIC"} 1' in text
+        True
+    """
+    p = _METRIC_PREFIX
+    families: list[tuple[str, str, list[str]]] = []
+
+    def family(name: str, help_text: str, samples: list[tuple[dict[str, str], float | None]]) -> None:
+        lines = [f"{name}{_labels(**lab) if lab else ''} {_number(v)}" for lab, v in samples if v is not None]
+        families.append((name, help_text, lines))
+
+    def per_topic(attr: str) -> list[tuple[dict[str, str], float | None]]:
+        return [({"domain": h.domain, "topic": h.topic_id}, getattr(h, attr)) for h in items]
+
+    family(f"{p}_topic_videos_today", "Videos assigned to the topic in the last day.", per_topic("videos_today"))
+    family(f"{p}_topic_videos_week", "Videos assigned to the topic in the last 7 days.", per_topic("videos_week"))
+    family(
+        f"{p}_topic_avg_confidence_week",
+        "Mean classification confidence of the topic's videos in the last 7 days.",
+        per_topic("avg_confidence_week"),
+    )
+    family(
+        f"{p}_topic_channels_week",
+        "Distinct channels among the topic's videos in the last 7 days.",
+        per_topic("channels_week"),
+    )
+    family(
+        f"{p}_topic_top_channel_share_week",
+        "Share of the topic's videos in the last 7 days posted by its busiest channel.",
+        per_topic("top_channel_share_week"),
+    )
+    family(
+        f"{p}_topic_days_since_last_video",
+        "Whole days since the topic's newest video.",
+        per_topic("days_since_last_video"),
+    )
+    family(f"{p}_topic_size", "Stored size of the topic.", per_topic("size"))
+    family(
+        f"{p}_topic_alert",
+        "1 for each health alert raised on the topic.",
+        [({"domain": h.domain, "topic": h.topic_id, "alert": a}, 1) for h in items for a in h.alerts],
+    )
+    counts = health_summary(items)["alerts"]
+    family(f"{p}_health_alerts", "Live topics raising each alert.", [({"alert": a}, n) for a, n in counts.items()])
+    family(
+        f"{p}_health_as_of_timestamp_seconds",
+        "Event time the health figures are computed for (Unix seconds).",
+        [({}, _aware(as_of).timestamp())],
+    )
+    out: list[str] = []
+    for name, help_text, lines in families:
+        out.append(f"# HELP {name} {_escape_help(help_text)}")
+        out.append(f"# TYPE {name} gauge")
+        out.extend(lines)
+    return "\n".join(out) + "\n"

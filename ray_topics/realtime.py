@@ -1,0 +1,176 @@
+"""Tier 1: classify videos by nearest topic centroid and store them durably.
+
+Plain Python; the Ray Serve deployments in ``serve/`` are thin adapters
+over :class:`RealtimeClassifier` and :func:`commit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from ray_topics.embed import Embedder, video_text
+from ray_topics.index import CentroidIndex
+from ray_topics.registry import DomainModel, ModelRegistry
+from ray_topics.router import DomainRouter
+from ray_topics.schema import PRELIMINARY
+from ray_topics.store import Store, Topic
+from ray_topics.validation import VideoIn
+
+__all__ = ["DomainClassifier", "RealtimeClassifier", "commit", "result_view", "topic_view"]
+
+
+class DomainClassifier:
+    """The newest model of each domain behind a centroid index; reloads when a version is published.
+
+    Args:
+        registry: where versions are read from.
+        confidence: the config's ``confidence`` section as keyword arguments.
+    """
+
+    def __init__(self, registry: ModelRegistry, confidence: dict[str, float]) -> None:
+        self.registry = registry
+        self.confidence = confidence
+        self._models: dict[str, tuple[DomainModel, CentroidIndex]] = {}
+
+    def refresh(self, versions: dict[str, int] | None = None) -> dict[str, int]:
+        """Load any domain whose newest version changed; returns the versions in use."""
+        versions = self.registry.latest_versions() if versions is None else versions
+        for domain, v in versions.items():
+            cur = self._models.get(domain)
+            if cur is None or cur[0].version != v:
+                model = self.registry.load(domain, v)
+                self._models[domain] = (model, model.index(**self.confidence))
+        return {d: m.version for d, (m, _i) in self._models.items()}
+
+    def model(self, domain: str) -> tuple[DomainModel, CentroidIndex]:
+        if domain not in self._models:
+            model = self.registry.latest(domain)
+            self._models[domain] = (model, model.index(**self.confidence))
+        return self._models[domain]
+
+    def classify(self, domain: str, vectors: np.ndarray) -> list[dict[str, Any]]:
+        """Topic, label, confidence and model version of each row (one domain)."""
+        model, index = self.model(domain)
+        m = index.search(vectors)
+        return [
+            {
+                "domain": domain,
+                "topic_id": tid,
+                "topic_label": model.label_of(tid),
+                "confidence": float(c),
+                "model_version": model.name,
+            }
+            for tid, c in zip(m.topic_ids, m.confidences, strict=True)
+        ]
+
+
+class RealtimeClassifier:
+    """Route, embed when needed, classify: the Tier 1 pipeline without storage.
+
+    Args:
+        router: picks each video's domain.
+        models: per-domain models.
+        embedder: used only for videos that carry no embedding.
+        max_chars: characters of text fed to the embedder.
+    """
+
+    def __init__(
+        self, router: DomainRouter, models: DomainClassifier, embedder: Embedder | None = None, max_chars: int = 1000
+    ) -> None:
+        self.router = router
+        self.models = models
+        self.embedder = embedder
+        self.max_chars = max_chars
+
+    def embed_missing(self, videos: Sequence[VideoIn], vectors: np.ndarray | None, dim: int) -> np.ndarray:
+        """Fill rows without an embedding (NaN rows, or all when ``vectors`` is None)."""
+        if vectors is None:
+            vectors = np.full((len(videos), dim), np.nan, dtype=np.float32)
+        todo = [i for i in range(len(videos)) if np.isnan(vectors[i, 0])]
+        if todo:
+            if self.embedder is None:
+                raise RuntimeError("videos without an embedding need an embedder")
+            texts = [video_text(videos[i].title, videos[i].description, videos[i].tags, self.max_chars) for i in todo]
+            vectors[todo] = self.embedder.encode(texts)
+        return vectors
+
+    def classify(
+        self, videos: Sequence[VideoIn], vectors: np.ndarray, at: datetime
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Returns (video records with their domain, classification rows), aligned with ``videos``."""
+        records = [v.record() for v in videos]
+        domains = self.router.route(records, vectors)
+        results: list[dict[str, Any]] = [{}] * len(videos)
+        by_domain: dict[str, list[int]] = {}
+        for i, d in enumerate(domains):
+            records[i]["domain"] = d
+            by_domain.setdefault(d, []).append(i)
+        for d, idx in by_domain.items():
+            for i, r in zip(idx, self.models.classify(d, vectors[idx]), strict=True):
+                results[i] = {
+                    **r,
+                    "video_id": records[i]["video_id"],
+                    "published_at": records[i]["published_at"],
+                    "status": PRELIMINARY,
+                    "classified_at": at,
+                }
+        return records, results
+
+
+def commit(
+    store: Store, records: list[dict[str, Any]], vectors: np.ndarray, results: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Store videos, embeddings and preliminary classifications in one transaction.
+
+    Returns the stored answer of each video (a retried video_id gets its
+    first answer back, and nothing is written twice).
+    """
+    rows = [{k: r[k] for k in _CLASS_COLS} for r in results]
+    stored = store.ingest(records, vectors, rows)
+    labels = {r["topic_id"]: r["topic_label"] for r in results}
+    return [result_view(stored[r["video_id"]], labels) for r in records]
+
+
+_CLASS_COLS = (
+    "video_id",
+    "domain",
+    "published_at",
+    "topic_id",
+    "confidence",
+    "status",
+    "model_version",
+    "classified_at",
+)
+
+
+def result_view(row: dict[str, Any], labels: dict[str | None, str | None] | None = None) -> dict[str, Any]:
+    """The public shape of a stored classification."""
+    tid = row["topic_id"]
+    return {
+        "video_id": row["video_id"],
+        "domain": row["domain"],
+        "topic_id": tid,
+        "topic_label": (labels or {}).get(tid),
+        "confidence": round(float(row["confidence"]), 4),
+        "status": row["status"],
+        "model_version": row["model_version"],
+    }
+
+
+def topic_view(t: Topic) -> dict[str, Any]:
+    """The public shape of a topic."""
+    return {
+        "topic_id": t.topic_id,
+        "domain": t.domain,
+        "label": t.label,
+        "keywords": t.keywords,
+        "status": t.status,
+        "size": t.size,
+        "born_at": t.born_at.isoformat(),
+        "last_seen_at": t.last_seen_at.isoformat(),
+        "died_at": t.died_at.isoformat() if t.died_at else None,
+    }

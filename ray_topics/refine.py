@@ -1,0 +1,71 @@
+"""Refine (hourly): reclassify preliminary answers with the newest model; compact closed hours into the lake."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ray_topics.realtime import DomainClassifier
+from ray_topics.runs import ALL_DOMAINS, once
+from ray_topics.runtime import Runtime
+from ray_topics.schema import REFINED
+from ray_topics.store import from_naive_utc
+
+__all__ = ["compact", "floor_hour", "refine_domain", "run_refine"]
+
+
+def floor_hour(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: datetime) -> int:
+    """Drain a domain's pending queue (published before ``as_of``) in batches; returns rows refined."""
+    done = 0
+    while True:
+        rows = rt.store.pending(domain, rt.cfg.refine.batch_size, published_before=as_of)
+        if not rows:
+            return done
+        ids = [r["video_id"] for r in rows]
+        vecs = rt.vectors(domain, ids)
+        answers = models.classify(domain, vecs)
+        rt.store.update_classifications(
+            [
+                {
+                    "video_id": vid,
+                    "topic_id": a["topic_id"],
+                    "confidence": a["confidence"],
+                    "status": REFINED,
+                    "model_version": a["model_version"],
+                    "classified_at": as_of,
+                }
+                for vid, a in zip(ids, answers, strict=True)
+            ]
+        )
+        done += len(rows)
+
+
+def compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
+    """Write hot embeddings of closed hours (before ``floor_hour(as_of)``) to the lake, then evict old hot rows."""
+    cutoff = floor_hour(as_of)
+    rows = rt.store.uncompacted(before=cutoff)
+    groups: dict[tuple[str, datetime], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["domain"], floor_hour(from_naive_utc(r["published_at"])))].append(r)
+    for (domain, hour), members in sorted(groups.items()):
+        rt.lake.append_hour(domain, hour, members)
+        rt.store.mark_compacted([m["video_id"] for m in members], at=as_of)
+    evicted = rt.store.evict_hot(before=as_of - timedelta(days=rt.cfg.refine.hot_retention_days))
+    return {"compacted": len(rows), "hours": len(groups), "evicted": evicted}
+
+
+def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
+    """The hourly job: refine every domain, then compact. Idempotent per ``as_of``."""
+    models = DomainClassifier(rt.registry, rt.confidence)
+    models.refresh()
+
+    def work(_run_id: int) -> tuple[dict[str, Any], None]:
+        refined = {d: refine_domain(rt, models, d, as_of) for d in rt.cfg.domains.names}
+        return {"refined": refined, **compact(rt, as_of)}, None
+
+    return once(rt.store, "refine", ALL_DOMAINS, (as_of - timedelta(hours=1), as_of), work, force=force)

@@ -1,0 +1,234 @@
+"""Replay a stream over event time through every tier, starting from no model.
+
+Videos are ingested hour by hour through Tier 1 (validated, routed,
+classified, committed); when event time crosses a boundary of the schedule
+(``schedule`` in config) the refine, daily, weekly and monthly jobs run with
+``as_of`` = that boundary. The first days bootstrap topics through the same
+birth rules the daily tier always uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ray_topics.consolidation import run_monthly
+from ray_topics.embed import video_text
+from ray_topics.emergence import run_daily
+from ray_topics.evolution import run_weekly
+from ray_topics.realtime import DomainClassifier, RealtimeClassifier, commit
+from ray_topics.refine import floor_hour, run_refine
+from ray_topics.runtime import Runtime
+from ray_topics.validation import InvalidVideo, VideoIn, validate_vector
+
+__all__ = ["Replay", "ReplayResult", "build_summary", "embed_frame"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_COLUMNS = (
+    "video_id",
+    "channel_id",
+    "published_at",
+    "title",
+    "description",
+    "tags",
+    "category",
+    "views",
+    "domain",
+)
+
+
+@dataclass
+class ReplayResult:
+    videos: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    runs: list[tuple[str, str]] = field(default_factory=list)
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def add_time(self, tier: str, wall: float, cpu: float) -> None:
+        t = self.timings.setdefault(tier, {"wall_s": 0.0, "cpu_s": 0.0, "runs": 0})
+        t["wall_s"] += wall
+        t["cpu_s"] += cpu
+        t["runs"] += 1
+
+
+def embed_frame(rt: Runtime, videos: pd.DataFrame, cache_name: str | None) -> np.ndarray:
+    """Embeddings of a frame's texts (cached under the workdir when ``cache_name`` is given)."""
+    texts = [
+        video_text(t, d, g, rt.cfg.embedding.max_chars)
+        for t, d, g in zip(videos["title"], videos["description"], videos["tags"], strict=True)
+    ]
+    return rt.embedding_cache(cache_name).encode(texts) if cache_name else rt.embedder.encode(texts)
+
+
+class Replay:
+    """Drive the tiers over a frame of videos in event-time order.
+
+    Args:
+        rt: the runtime (store, lake, config).
+        progress: called with one line per job run (the CLI prints them).
+    """
+
+    def __init__(self, rt: Runtime, progress: Callable[[str], None] | None = None) -> None:
+        self.rt = rt
+        self.progress = progress or (lambda _s: None)
+        self.result = ReplayResult()
+
+    def _timed(self, tier: str, as_of: datetime, fn: Callable[[], Any]) -> Any:
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        self.result.add_time(tier, time.perf_counter() - w0, time.process_time() - c0)
+        self.result.runs.append((tier, as_of.isoformat()))
+        return out
+
+    def run(self, videos: pd.DataFrame, embeddings: np.ndarray, until: datetime | None = None) -> ReplayResult:
+        """Replay ``videos`` (columns of :data:`VIDEO_COLUMNS`, ``published_at`` tz-aware) with their embeddings."""
+        rt, cfg = self.rt, self.rt.cfg
+        if len(videos) != len(embeddings):
+            raise ValueError(f"{len(videos)} videos but {len(embeddings)} embeddings")
+        if not len(videos):
+            raise ValueError("nothing to replay: the input holds no videos")
+        order = np.argsort(videos["published_at"].to_numpy(), kind="stable")
+        videos = videos.iloc[order].reset_index(drop=True)
+        embeddings = np.asarray(embeddings, dtype=np.float32)[order]
+        times = videos["published_at"]
+        first = floor_hour(times.iloc[0].to_pydatetime())
+        last = times.iloc[-1].to_pydatetime()
+        end = until or (last.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1))
+        needs_routing = _needs_routing(videos, cfg.domains.category_map())
+        router = rt.router(at=first, embed_missing=needs_routing)
+        models = DomainClassifier(rt.registry, rt.confidence)
+        tier1 = RealtimeClassifier(router, models, embedder=None, max_chars=cfg.embedding.max_chars)
+        ts_ns = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+        h = first
+        while h < end:
+            h_end = h + timedelta(hours=1)
+            lo = np.searchsorted(ts_ns, np.datetime64(h.replace(tzinfo=None), "ns"), "left")
+            hi = np.searchsorted(ts_ns, np.datetime64(h_end.replace(tzinfo=None), "ns"), "left")
+            if hi > lo:
+                models.refresh()
+                self._timed(
+                    "tier1",
+                    h_end,
+                    lambda lo=lo, hi=hi, h_end=h_end: self._ingest(tier1, videos.iloc[lo:hi], embeddings[lo:hi], h_end),
+                )
+            self._boundary(h_end)
+            h = h_end
+        return self.result
+
+    def _ingest(self, tier1: RealtimeClassifier, frame: pd.DataFrame, vecs: np.ndarray, now: datetime) -> None:
+        cfg = self.rt.cfg
+        good: list[VideoIn] = []
+        rows: list[int] = []
+        ctx = {
+            "dim": cfg.embedding.dim,
+            "now": now,
+            "max_future_seconds": cfg.serve.max_future_seconds,
+            "domains": set(cfg.domains.names),
+        }
+        cols = [c for c in VIDEO_COLUMNS if c in frame.columns]
+        for i, rec in enumerate(frame[cols].to_dict("records")):
+            rec = {k: _clean(v) for k, v in rec.items()}
+            try:
+                validate_vector(vecs[i], cfg.embedding.dim)
+                good.append(VideoIn.model_validate(rec, context={**ctx, "embedding_given": True}))
+                rows.append(i)
+            except (InvalidVideo, ValueError) as exc:
+                self.result.rejected.append({"video_id": str(rec.get("video_id")), "error": str(exc)[:300]})
+        if not good:
+            return
+        v = vecs[rows]
+        records, results = tier1.classify(good, v, at=now)
+        commit(self.rt.store, records, v, results)
+        self.result.videos += len(good)
+
+    def _boundary(self, at: datetime) -> None:
+        s = self.rt.cfg.schedule
+        if at.hour % s.refine_every_hours == 0:
+            self._timed("refine", at, lambda: run_refine(self.rt, at))
+        if at.hour != 0:
+            return
+        daily = self._timed("daily", at, lambda: run_daily(self.rt, at))
+        for d, st in daily.items():
+            if st.get("births"):
+                self.progress(f"{at.date()} daily   {d}: {st['births']} topic(s) born (pool {st['pool']})")
+            for tid, ev in (st.get("lifecycle") or {}).items():
+                self.progress(f"{at.date()} daily   {d}: {tid} {ev}")
+        if at.weekday() == s.weekday:
+            weekly = self._timed("weekly", at, lambda: run_weekly(self.rt, at))
+            n = sum(st.get("drift_events", 0) for st in weekly.values())
+            self.progress(f"{at.date()} weekly  updated topics in {len(weekly)} domain(s), {n} drift event(s)")
+        if at.day == s.monthly_on_day:
+            monthly = self._timed("monthly", at, lambda: run_monthly(self.rt, at))
+            for d, st in monthly.items():
+                if st.get("sample"):
+                    self.progress(
+                        f"{at.date()} monthly {d}: sample {st['sample']}, {st.get('matched', 0)} aligned, "
+                        f"{st.get('births', 0)} born, {st.get('merges', 0)} merged, {st.get('splits', 0)} split"
+                    )
+
+
+def _needs_routing(videos: pd.DataFrame, category_map: dict[str, str]) -> bool:
+    has_domain = videos["domain"].notna() if "domain" in videos else pd.Series(False, index=videos.index)
+    cats = videos["category"] if "category" in videos else pd.Series(None, index=videos.index)
+    mapped = cats.map(lambda c: isinstance(c, str) and c.lower() in category_map)
+    return bool((~(has_domain | mapped)).any())
+
+
+def _clean(v: Any) -> Any:
+    """pandas missing values -> None; numpy scalars -> Python; timestamps -> datetime."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [str(x) for x in v]
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def build_summary(rt: Runtime, result: ReplayResult) -> dict[str, Any]:
+    """The replay summary (schema in README: videos, domains, topics, events, timings)."""
+    store = rt.store
+    sizes: dict[str, int] = {}
+    for d in rt.cfg.domains.names:
+        sizes.update(store.topic_sizes(d))
+    topics = [
+        {
+            "topic_id": t.topic_id,
+            "domain": t.domain,
+            "label": t.label,
+            "keywords": t.keywords,
+            "size": sizes.get(t.topic_id, 0),
+            "status": t.status,
+            "born_at": t.born_at.isoformat(),
+            "died_at": t.died_at.isoformat() if t.died_at else None,
+        }
+        for t in store.topics()
+    ]
+    events = [
+        {
+            "type": e["type"],
+            "topic_id": e["topic_id"],
+            "at": e["at"].isoformat(),
+            "details": {**(e["details"] or {}), **({"related": e["related"]} if e["related"] else {})},
+        }
+        for e in store.events()
+        if e["type"] in ("birth", "death", "merge", "split", "drift", "dying", "revival")
+    ]
+    return {
+        "videos": result.videos,
+        "rejected": len(result.rejected),
+        "domains": rt.cfg.domains.names,
+        "topics": topics,
+        "events": events,
+        "timings": result.timings,
+    }

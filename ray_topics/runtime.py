@@ -1,0 +1,102 @@
+"""Runtime: the objects an entry point builds once from a validated :class:`Config`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from ray_topics.cluster import ClusterBackend, make_backend
+from ray_topics.config import Config
+from ray_topics.embed import Embedder, EmbeddingCache
+from ray_topics.lake import Lake
+from ray_topics.registry import ModelRegistry
+from ray_topics.router import DomainRouter
+from ray_topics.store import Store
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """Store, lake, registry, embedder and cluster backend for one configuration.
+
+    Everything is built lazily, so a job that never embeds never loads the model.
+    """
+
+    def __init__(self, cfg: Config, embedder: Embedder | None = None) -> None:
+        self.cfg = cfg
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+
+    @cached_property
+    def store(self) -> Store:
+        url = self.cfg.store_url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return Store(url, schema=self.cfg.store.schema_name)
+
+    @cached_property
+    def lake(self) -> Lake:
+        return Lake(self.cfg.lake_root, self.cfg.embedding.dim)
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.store, self.cfg.embedding.dim)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        e = self.cfg.embedding
+        return Embedder(e.model_path, batch_size=e.batch_size, device=e.device)
+
+    def embedding_cache(self, name: str) -> EmbeddingCache:
+        return EmbeddingCache(Path(self.cfg.workdir) / "cache" / f"{name}.npz", self.embedder)
+
+    @cached_property
+    def backend(self) -> ClusterBackend:
+        c = self.cfg.cluster
+        return make_backend(
+            c.backend,
+            umap_n_neighbors=c.umap_n_neighbors,
+            umap_n_components=c.umap_n_components,
+            umap_min_dist=c.umap_min_dist,
+            hdbscan_min_samples=c.hdbscan_min_samples,
+            random_state=c.random_state,
+        )
+
+    @property
+    def confidence(self) -> dict[str, float]:
+        return self.cfg.confidence.model_dump()
+
+    def vectors(self, domain: str, video_ids: list[str], window: tuple[datetime, datetime] | None = None) -> np.ndarray:
+        """Embeddings of ``video_ids`` in their order: hot table first, the lake for the rest.
+
+        ``window`` (the ids' publication range) bounds the lake partitions read.
+        """
+        found = self.store.hot_vectors(video_ids)
+        rest = [v for v in video_ids if v not in found]
+        if rest:
+            if window is None:
+                window = self.store.published_range(rest)
+            ids, vecs = self.lake.read(window[0], window[1], [domain], video_ids=rest)
+            found.update(zip(ids, vecs, strict=True))
+        missing = [v for v in video_ids if v not in found]
+        if missing:
+            raise LookupError(f"{len(missing)} embeddings missing from store and lake (e.g. {missing[0]})")
+        if not video_ids:
+            return np.zeros((0, self.cfg.embedding.dim), np.float32)
+        return np.stack([found[v] for v in video_ids]).astype(np.float32, copy=False)
+
+    def router(self, at: datetime | None = None, embed_missing: bool = True) -> DomainRouter:
+        """Router over the stored prototypes; domains without one get a zero-shot prototype."""
+        d = self.cfg.domains
+        protos = {k: v for k, (v, _n) in self.store.prototypes().items()}
+        missing = [s for s in d.items if s.name not in protos]
+        if missing and embed_missing:
+            vecs = self.embedder.encode([s.description for s in missing])
+            for s, v in zip(missing, vecs, strict=True):
+                if at is not None:
+                    self.store.save_prototype(s.name, v, 0, at)
+                protos[s.name] = v
+        return DomainRouter(d.names, d.category_map(), protos, d.unknown_category)

@@ -1,0 +1,895 @@
+"""Synthetic video streams over event time with a planted, known ground truth.
+
+Tests (small sizes) and benchmarks (up to millions of rows) of the streaming topic
+categorizer need a stream whose truth is known: which topic every video belongs to,
+when each topic is born or dies, which topics drift, which pairs should be merged and
+which topic should be split. :func:`generate` turns a :class:`StreamSpec` (a list of
+:class:`PlantedTopic`) into a :class:`SyntheticStream`: a videos table sorted by
+``published_at``, L2-normalised float32 embeddings aligned with it, and the planted
+truth. :func:`default_scenario` builds a ready spec with every kind of planted event.
+
+Embedding model (all centers are unit vectors in ``dim`` dimensions):
+
+* Domains get mutually orthogonal random centers ``d``.
+* A topic center is ``c = a * d + sqrt(1 - a^2) * u`` with ``u`` a random unit vector
+  orthogonal to ``d`` and ``a = domain_cohesion``, so ``cos(c, d) = domain_cohesion``.
+  A topic with ``near`` instead gets ``c = k * c_near + sqrt(1 - k^2) * w`` with ``w``
+  orthogonal to ``c_near`` and ``k = near_cosine`` (exact cosine).
+* A video is ``normalise(c_t + sigma * g)`` with ``g`` standard normal and
+  ``sigma = sqrt((1 / cohesion^2 - 1) / dim)``, so its expected cosine to ``c_t`` is
+  ``cohesion``.
+* Drift rotates the center in the plane of ``(c, v)``, ``v`` a random unit vector
+  orthogonal to ``c``: ``c_t = cos(theta) c + sin(theta) v`` with
+  ``theta = drift * (t - start_day) / life`` (``t`` in fractional days, ``life`` =
+  ``end_day`` or ``days`` minus ``start_day``), so the total rotation over the planted
+  life is ``drift``.
+* ``parts > 1``: sub-centers ``pc * c_t + sqrt(1 - pc^2) * w_k`` (``w_k`` orthonormal,
+  orthogonal to ``c`` and ``v``, ``pc = parts_cosine``); each video picks one sub-center
+  uniformly and is cohesive (``cohesion``) around it.
+* Noise (misfit) videos: ``a * d + sqrt(1 - a^2) * u`` with ``u`` a random unit vector
+  orthogonal to ``d`` and ``a = noise_domain_cosine``: they lean towards their domain
+  but have low cosine to every topic center.
+
+Texts: titles, descriptions and tags mix each topic's vocabulary (8-12 distinctive
+English words, disjoint between topics) with generic filler words shared by every
+topic, so a c-TF-IDF keyword extractor recovers the planted vocabulary. Noise videos
+use a separate bank of words.
+
+Randomness is drawn from independent child streams of ``SeedSequence(seed)`` (geometry,
+arrivals, embeddings, text, metadata), so e.g. ``with_text=False`` yields exactly the same
+videos and embeddings as ``with_text=True``, only without texts.
+
+Example:
+    >>> spec = StreamSpec(
+    ...     topics=[
+    ...         PlantedTopic("gaming/speedrun", "gaming", rate=20.0),
+    ...         PlantedTopic("gaming/retro", "gaming", rate=10.0, start_day=5),
+    ...     ],
+    ...     days=10,
+    ...     dim=32,
+    ... )
+    >>> stream = generate(spec)
+    >>> stream.embeddings.shape[1], stream.embeddings.dtype
+    (32, dtype('float32'))
+    >>> bool(stream.videos["published_at"].is_monotonic_increasing)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FILLER_WORDS",
+    "NOISE_WORDS",
+    "WORD_BANK",
+    "PlantedTopic",
+    "StreamSpec",
+    "SyntheticStream",
+    "default_scenario",
+    "generate",
+]
+
+#: Distinct, common English nouns (none is a scikit-learn English stop word); topics
+#: without explicit ``words`` draw disjoint vocabularies from it.
+# fmt: off
+WORD_BANK: tuple[str, ...] = (
+    "anchor", "anvil", "apple", "apricot", "archer", "arrow", "avalanche", "avocado",
+    "badger", "bagel", "bakery", "balcony", "bamboo", "banana", "banjo", "banner", "barley",
+    "barrel", "basket", "beacon", "beaver", "beetle", "bicycle", "biscuit", "blanket",
+    "blizzard", "blossom", "boulder", "bracelet", "bramble", "brick", "bridge", "broccoli",
+    "brook", "bucket", "buffalo", "bugle", "cabbage", "cabin", "cactus", "camel",
+    "campfire", "canal", "candle", "canoe", "canyon", "caravan", "cardinal", "carpet",
+    "carrot", "castle", "caterpillar", "cathedral", "cavern", "cedar", "cellar", "chalk",
+    "chariot", "cheetah", "cherry", "chestnut", "chimney", "chisel", "cinnamon", "citadel",
+    "clover", "cobra", "coconut", "comet", "compass", "copper", "coral", "cottage",
+    "cougar", "coyote", "crane", "crater", "crayon", "cricket", "crocodile", "crystal",
+    "cucumber", "cupboard", "dagger", "daisy", "dolphin", "donkey", "dragon", "dragonfly",
+    "drum", "eagle", "easel", "eclipse", "eggplant", "elephant", "elk", "ember", "emerald",
+    "falcon", "feather", "fence", "ferret", "fiddle", "fig", "flamingo", "flute", "forge",
+    "fossil", "fountain", "fox", "garlic", "gazelle", "geyser", "ginger", "giraffe",
+    "glacier", "goblet", "goose", "gorilla", "granite", "grape", "grasshopper", "gravel",
+    "guitar", "hammer", "hammock", "harbor", "harp", "hatchet", "hazelnut", "hedgehog",
+    "helmet", "heron", "hippo", "honey", "hornet", "horseshoe", "hurricane", "iceberg",
+    "igloo", "iguana", "ivory", "jackal", "jaguar", "jasmine", "jellyfish", "jigsaw",
+    "juniper", "kangaroo", "kayak", "kettle", "kiwi", "koala", "ladder", "ladle", "lagoon",
+    "lantern", "lava", "lemon", "lemur", "leopard", "lettuce", "lighthouse", "lilac",
+    "lime", "lizard", "llama", "lobster", "locomotive", "lotus", "lynx", "magnet", "magpie",
+    "mango", "mantis", "maple", "marble", "marsh", "meadow", "melon", "meteor", "mint",
+    "mitten", "mole", "monsoon", "moose", "mosaic", "moth", "mushroom", "mustard", "nectar",
+    "nutmeg", "oak", "oasis", "octopus", "olive", "onion", "orchard", "orchid", "ostrich",
+    "otter", "owl", "oyster", "paddle", "panther", "papaya", "parrot", "peach", "peacock",
+    "peanut", "pebble", "pelican", "pencil", "penguin", "pepper", "pheasant", "piano",
+    "pickle", "pigeon", "pineapple", "pistachio", "plum", "pony", "poppy", "porcupine",
+    "potato", "pottery", "pumpkin", "puzzle", "python", "quartz", "quill", "rabbit",
+    "raccoon", "radish", "raft", "raisin", "raven", "reef", "rhino", "ribbon", "river",
+    "robin", "rocket", "saddle", "saffron", "salmon", "sapphire", "sardine", "scarecrow",
+    "scorpion", "seagull", "seahorse", "sequoia", "shovel", "shrimp", "sickle", "skunk",
+    "sled", "sloth", "snail", "sparrow", "spinach", "sponge", "squirrel", "stallion",
+    "starfish", "stork", "strawberry", "submarine", "sunflower", "swan", "sycamore",
+    "tadpole", "tambourine", "tangerine", "teapot", "telescope", "thistle", "thunder",
+    "tiger", "toad", "tomato", "tornado", "tortoise", "toucan", "trombone", "trumpet",
+    "tulip", "tundra", "turnip", "turtle", "tusk", "umbrella", "unicorn", "valley",
+    "vanilla", "velvet", "violin", "volcano", "vulture", "waffle", "walnut", "walrus",
+    "wasp", "waterfall", "weasel", "whale", "wheat", "whistle", "willow", "windmill",
+    "wizard", "wolf", "woodpecker", "yak", "zebra", "zucchini", "acorn", "albatross",
+    "alligator", "almond", "amber", "antelope", "armadillo", "asparagus", "axe", "bagpipe",
+    "barnacle", "basil", "beet", "bison", "blueberry", "bobcat", "bonsai", "bronze",
+    "buckle", "butterfly", "cabinet", "canary", "cashew", "celery", "chameleon", "cloak",
+    "cobalt", "condor", "cranberry", "crow", "cymbal", "dandelion", "denim", "dingo",
+    "dove", "elm", "fern", "flint", "gecko", "glove", "gondola", "gourd", "granola",
+    "hamster", "hawk", "hyena", "jade", "jester", "kiln", "kite", "lantana", "lichen",
+    "mackerel", "mammoth", "marigold", "marlin", "mink", "moss", "mule", "narwhal",
+    "nickel", "okra", "opal", "orca", "pagoda", "parsley", "peony", "pewter", "pine",
+    "plank", "prism", "puffin", "quail", "quilt", "rattle", "rhubarb", "ruby", "sage",
+    "salamander", "scallop", "scooter", "shark", "sorrel", "spruce", "swordfish",
+    "tapestry", "tarragon", "thimble", "toboggan", "topaz", "trout", "tuba", "turquoise",
+    "viper", "wagon", "weaver", "wren", "yarn", "yogurt", "yeti", "anemone", "baboon",
+    "barracuda", "birch", "boar", "buttercup", "catfish", "chipmunk", "cicada", "clam",
+    "cod", "cuckoo", "dahlia", "eel", "fawn", "finch", "gull", "halibut", "hornbill",
+    "ibis", "kestrel", "ladybug", "lark", "marten", "mussel", "newt", "oriole", "osprey",
+    "panda", "partridge", "plover", "quokka", "reindeer", "sandpiper", "shrew", "snipe",
+    "starling", "swift", "tapir", "termite", "thrush", "vole", "warbler", "wombat",
+)
+# fmt: on
+
+#: Generic words mixed into the texts of every topic (c-TF-IDF should discount them).
+# fmt: off
+FILLER_WORDS: tuple[str, ...] = (
+    "video", "today", "new", "best", "watch", "official", "episode", "live", "guide",
+    "tips", "review", "update", "highlights", "channel", "ultimate", "easy", "quick",
+    "amazing", "first", "time", "full", "tutorial", "explained", "reaction", "moments",
+    "week", "challenge", "trying", "finally", "really", "great", "look", "thing", "people",
+    "world", "year", "way", "make", "like", "good",
+)
+# fmt: on
+
+#: Words of noise (misfit) videos: disjoint from :data:`WORD_BANK` and :data:`FILLER_WORDS`.
+# fmt: off
+NOISE_WORDS: tuple[str, ...] = (
+    "vlog", "random", "stuff", "misc", "thoughts", "rant", "chat", "story", "life",
+    "morning", "routine", "haul", "storytime", "podcast", "announcement", "mood",
+    "compilation", "memories", "diary", "throwback", "ramble", "behind", "scenes",
+    "question", "answer", "opinion", "birthday", "holiday", "travel", "family", "friends",
+    "weekend", "music", "dance", "prank", "shorts", "clip", "mixed", "various", "unrelated",
+)
+# fmt: on
+
+_SECONDS_PER_DAY = 86_400
+_NS_PER_SECOND = 1_000_000_000
+_GENERATION_STREAMS = 6  # independent child RNG streams (see ``generate``)
+
+
+@dataclass
+class PlantedTopic:
+    """One planted topic of a synthetic stream.
+
+    Attributes:
+        name: Unique topic name, e.g. ``"gaming/speedrun"``.
+        domain: Domain the topic belongs to, e.g. ``"gaming"``.
+        rate: Mean videos per day while alive (Poisson).
+        start_day: First day (offset from :attr:`StreamSpec.start`) with videos.
+        end_day: First day with no videos any more (a planted death); ``None`` keeps the
+            topic alive to the end of the stream.
+        ramp_days: The rate rises linearly from 0 to ``rate`` over these days after
+            ``start_day`` (a slow birth); the rate of day ``start_day + i`` is
+            ``rate * min(1, (i + 0.5) / ramp_days)``.
+        drift: Total angle (radians) the topic center rotates over its life, linear in
+            time (a planted drift).
+        near: Name of another topic whose center this one starts close to (a planted
+            merge candidate).
+        near_cosine: Cosine between this center and ``near``'s center.
+        parts: Number of sub-centers (``> 1`` plants a split candidate).
+        parts_cosine: Cosine between each sub-center and the topic center.
+        words: Vocabulary for texts; ``None`` draws 8-12 words from :data:`WORD_BANK`,
+            disjoint from every other topic's vocabulary.
+        bursts: Day -> rate multiplier (e.g. ``{12: 4.0}`` quadruples day 12).
+    """
+
+    name: str
+    domain: str
+    rate: float
+    start_day: int = 0
+    end_day: int | None = None
+    ramp_days: int = 0
+    drift: float = 0.0
+    near: str | None = None
+    near_cosine: float = 0.95
+    parts: int = 1
+    parts_cosine: float = 0.75
+    words: list[str] | None = None
+    bursts: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass
+class StreamSpec:
+    """Everything :func:`generate` needs; the same spec and seed give the same stream.
+
+    Attributes:
+        topics: Planted topics.
+        days: Length of the stream in days.
+        start: Event time of day 0 (naive datetimes are taken as UTC).
+        dim: Embedding dimension.
+        cohesion: Target mean cosine between a topic's videos and its (sub-)center.
+        domain_cohesion: Cosine between topic centers and their domain's center (topics
+            of one domain share a direction).
+        noise_rate: Misfit videos per day per domain; a float applies to every domain
+            of ``topics``, a dict may also name extra, noise-only domains.
+        channels_per_topic: Channels publishing each topic (and each domain's noise).
+        with_text: Build titles, descriptions and tags (slower); ``False`` leaves them
+            empty.
+        seed: Seed of ``numpy.random.default_rng``-style generators.
+        noise_domain_cosine: Cosine between noise videos and their domain center.
+        words_per_topic: Inclusive range of vocabulary sizes drawn from the word bank.
+        title_words: Inclusive range of words per title.
+        description_words: Inclusive range of words per description.
+        tags_per_video: Inclusive range of (distinct) tags per video.
+        topic_word_share: Probability that a title/description word comes from the
+            topic vocabulary rather than :data:`FILLER_WORDS`.
+        views_log_mean: Mean of ``log(views)`` (views are lognormal, heavy-tailed).
+        views_log_sigma: Standard deviation of ``log(views)``.
+        chunk_rows: Rows per embedding block (bounds temporary memory).
+    """
+
+    topics: list[PlantedTopic]
+    days: int
+    start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    dim: int = 384
+    cohesion: float = 0.6
+    domain_cohesion: float = 0.3
+    noise_rate: dict[str, float] | float = 0.0
+    channels_per_topic: int = 20
+    with_text: bool = True
+    seed: int = 0
+    noise_domain_cosine: float = 0.2
+    words_per_topic: tuple[int, int] = (8, 12)
+    title_words: tuple[int, int] = (4, 8)
+    description_words: tuple[int, int] = (15, 30)
+    tags_per_video: tuple[int, int] = (2, 4)
+    topic_word_share: float = 0.7
+    views_log_mean: float = 7.0
+    views_log_sigma: float = 2.0
+    chunk_rows: int = 65_536
+
+
+@dataclass
+class SyntheticStream:
+    """A generated stream and its planted truth.
+
+    Attributes:
+        videos: One row per video, sorted by ``published_at``. Columns: ``video_id``
+            (unique ``v00000000``-style), ``channel_id``, ``published_at``
+            (``datetime64[ns, UTC]``), ``title``, ``description``, ``tags`` (list of
+            str), ``category`` (the domain name), ``views`` (int64, lognormal),
+            ``domain``, ``true_topic`` (object dtype: the topic name, or ``None`` for
+            noise videos).
+        embeddings: ``float32`` array ``(n, dim)``, rows L2-normalised, aligned with
+            ``videos``.
+        topics: One row per planted topic: ``name``, ``domain``, ``start_day``,
+            ``end_day`` (nullable ``Int64``), ``birth_at`` (timestamp of the first video,
+            ``NaT`` if none), ``death_at`` (timestamp of ``end_day`` or ``NaT``),
+            ``words`` (list), plus ``rate``, ``ramp_days``, ``drift``, ``near``,
+            ``parts`` and ``n_videos``.
+        centers: Topic name -> unit center at day 0 (float64).
+        spec: The spec the stream was generated from.
+        domain_centers: Domain name -> unit domain center (float64).
+        part_centers: Topic name -> ``(parts, dim)`` unit sub-centers at day 0, for
+            topics with ``parts > 1``.
+        drift_directions: Topic name -> unit vector orthogonal to its center, the plane
+            of rotation of a drifting topic (present for every topic).
+    """
+
+    videos: pd.DataFrame
+    embeddings: np.ndarray
+    topics: pd.DataFrame
+    centers: dict[str, np.ndarray]
+    spec: StreamSpec
+    domain_centers: dict[str, np.ndarray] = field(default_factory=dict)
+    part_centers: dict[str, np.ndarray] = field(default_factory=dict)
+    drift_directions: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def center_at(self, name: str, day: float) -> np.ndarray:
+        """Planted (drifted) unit center of a topic at a fractional day.
+
+        Args:
+            name: Topic name.
+            day: Days since :attr:`StreamSpec.start` (fractional).
+
+        Returns:
+            The unit center ``cos(theta) c + sin(theta) v`` (float64).
+
+        Raises:
+            KeyError: If ``name`` is not a planted topic.
+        """
+        topic = {t.name: t for t in self.spec.topics}[name]
+        theta = _drift_angle(topic, self.spec.days, np.asarray([day], dtype=np.float64))[0]
+        return np.cos(theta) * self.centers[name] + np.sin(theta) * self.drift_directions[name]
+
+
+def generate(spec: StreamSpec) -> SyntheticStream:
+    """Generate a synthetic stream with a known ground truth.
+
+    Work is vectorised per topic (and per block of ``chunk_rows`` videos); no Python
+    loop runs per video except joining words into texts when ``with_text`` is set.
+
+    Args:
+        spec: What to plant.
+
+    Returns:
+        The stream: videos sorted by ``published_at``, aligned embeddings and the
+        planted truth.
+
+    Raises:
+        ValueError: If the spec is inconsistent (duplicate names, unknown or cyclic
+            ``near``, ``end_day <= start_day``, out-of-range cosines, ...).
+    """
+    _validate(spec)
+    rng_vocab, rng_geom, rng_arrivals, rng_emb, rng_text, rng_meta = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(_GENERATION_STREAMS)
+    )
+    topics = spec.topics
+    domains = _domains(spec)
+    noise_rates = _noise_rates(spec, domains)
+    vocabularies = _vocabularies(rng_vocab, topics, spec.words_per_topic)
+    geometry = _geometry(rng_geom, spec, domains)
+
+    # --- arrivals: per group (topics, then one noise group per domain) ---------------
+    lam = np.array(
+        [_daily_rates(t, spec.days) for t in topics]
+        + [np.full(spec.days, noise_rates[d], dtype=np.float64) for d in domains],
+        dtype=np.float64,
+    ).reshape(len(topics) + len(domains), spec.days)
+    counts = rng_arrivals.poisson(lam)
+    group_sizes = counts.sum(axis=1)
+    n = int(group_sizes.sum())
+    offsets = np.concatenate([[0], np.cumsum(group_sizes)])
+    group = np.repeat(np.arange(counts.shape[0]), group_sizes)
+    day = np.repeat(np.tile(np.arange(spec.days), counts.shape[0]), counts.ravel())
+    second = rng_arrivals.integers(0, _SECONDS_PER_DAY, size=n)
+    t_days = day + second / _SECONDS_PER_DAY
+    event_ns = _start_ns(spec.start) + (day.astype(np.int64) * _SECONDS_PER_DAY + second) * _NS_PER_SECOND
+    # time-sort inside each group so every group's output rows are increasing (fast writes)
+    within = np.lexsort((event_ns, group))
+    event_ns, t_days = event_ns[within], t_days[within]
+    order = np.argsort(event_ns, kind="stable")
+    dest = np.empty(n, dtype=np.int64)
+    dest[order] = np.arange(n)
+
+    # --- embeddings --------------------------------------------------------------------
+    embeddings = np.empty((n, spec.dim), dtype=np.float32)
+    sigma = float(np.sqrt((1.0 / spec.cohesion**2 - 1.0) / spec.dim))
+    for i, topic in enumerate(topics):
+        rows = slice(offsets[i], offsets[i + 1])
+        _topic_embeddings(rng_emb, spec, topic, geometry, sigma, t_days[rows], dest[rows], embeddings)
+    for j, domain in enumerate(domains):
+        g = len(topics) + j
+        rows = slice(offsets[g], offsets[g + 1])
+        _noise_embeddings(rng_emb, spec, geometry.domain_centers[domain], dest[rows], embeddings)
+
+    # --- metadata ------------------------------------------------------------------
+    group_sorted = group[order]
+    group_names = [t.name for t in topics] + [f"{d}-noise" for d in domains]
+    group_domains = np.array([t.domain for t in topics] + list(domains), dtype=object)
+    labels = np.array([t.name for t in topics] + [None] * len(domains), dtype=object)
+    channel_names = np.array(
+        [f"{name}-ch{k}" for name in group_names for k in range(spec.channels_per_topic)],
+        dtype=object,
+    )
+    channel_code = group_sorted * spec.channels_per_topic + rng_meta.integers(0, spec.channels_per_topic, size=n)
+    views = np.rint(rng_meta.lognormal(spec.views_log_mean, spec.views_log_sigma, size=n)).astype(np.int64)
+
+    titles = np.full(n, "", dtype=object)
+    descriptions = np.full(n, "", dtype=object)
+    tags = np.empty(n, dtype=object)
+    if spec.with_text:
+        filler = np.array(FILLER_WORDS, dtype=object)
+        group_vocab = [np.array(vocabularies[t.name], dtype=object) for t in topics]
+        group_vocab += [np.array(NOISE_WORDS, dtype=object)] * len(domains)
+        for g, vocab in enumerate(group_vocab):
+            rows = dest[offsets[g] : offsets[g + 1]]
+            if len(rows):
+                titles[rows], descriptions[rows], tags[rows] = _texts(rng_text, spec, vocab, filler, len(rows))
+    else:
+        tags = _object_array([[] for _ in range(n)])
+
+    domain_sorted = group_domains[group_sorted]
+    videos = pd.DataFrame(
+        {
+            "video_id": [f"v{i:08d}" for i in range(n)],
+            "channel_id": channel_names[channel_code],
+            "published_at": pd.DatetimeIndex(event_ns[order].view("M8[ns]")).tz_localize("UTC"),
+            "title": titles,
+            "description": descriptions,
+            "tags": pd.Series(tags, dtype=object),
+            "category": domain_sorted,
+            "views": views,
+            "domain": domain_sorted,
+            "true_topic": pd.Series(labels[group_sorted], dtype=object),
+        }
+    )
+
+    topics_df = _topics_frame(spec, vocabularies, event_ns, offsets, group_sizes)
+    return SyntheticStream(
+        videos=videos,
+        embeddings=embeddings,
+        topics=topics_df,
+        centers=dict(geometry.centers),
+        spec=spec,
+        domain_centers=dict(geometry.domain_centers),
+        part_centers=dict(geometry.part_centers),
+        drift_directions=dict(geometry.drift_directions),
+    )
+
+
+def default_scenario(
+    days: int = 60,
+    daily_volume: int = 600,
+    domains: tuple[str, ...] = ("gaming", "cooking", "tech"),
+    seed: int = 0,
+    *,
+    noise_share: float = 0.05,
+    drift: float = 0.8,
+    ramp_days: int = 10,
+    merge_cosine: float = 0.95,
+    split_parts: int = 2,
+    split_cosine: float = 0.75,
+) -> StreamSpec:
+    """A ready scenario with every kind of planted event in every domain.
+
+    Per domain ``D`` the topics are (names ``f"{D}/{role}"``):
+
+    * ``stable-1``, ``stable-2``: alive from day 0 to the end (``stable-1`` busier);
+    * ``birth``: born mid-stream, ``start_day = days // 3``;
+    * ``slow-birth``: born at ``days // 6`` with ``ramp_days = min(ramp_days, days // 3)``;
+    * ``death``: dies at ``end_day = days // 4``;
+    * ``drift``: its center rotates by ``drift`` radians over the stream;
+    * ``merge-a`` and ``merge-b``: a pair planted for a merge (``merge-b`` has
+      ``near="D/merge-a"``, ``near_cosine=merge_cosine``), both alive from day 0;
+    * ``split``: ``parts=split_parts`` sub-centers at ``split_cosine`` to its center;
+
+    plus noise making up ``noise_share`` of the volume. Rates are scaled so that the
+    expected total is ``daily_volume * days`` videos (about ``daily_volume`` per day on
+    average; births and deaths make individual days vary). Adjust other settings with
+    ``dataclasses.replace(spec, dim=..., with_text=...)``.
+
+    Args:
+        days: Length of the stream in days (at least 8).
+        daily_volume: Target mean videos per day (all domains, noise included).
+        domains: Domain names.
+        seed: Seed of the generated stream.
+        noise_share: Fraction of the volume that is noise (misfit) videos.
+        drift: Total rotation (radians) of each ``drift`` topic.
+        ramp_days: Ramp length of each ``slow-birth`` topic (capped at ``days // 3``).
+        merge_cosine: Cosine between the centers of ``merge-a`` and ``merge-b``.
+        split_parts: Sub-centers of each ``split`` topic.
+        split_cosine: Cosine between the ``split`` sub-centers and its center.
+
+    Returns:
+        The spec; pass it to :func:`generate`.
+
+    Raises:
+        ValueError: If ``days < 8``, ``daily_volume <= 0``, ``domains`` is empty or has
+            duplicates, or ``noise_share`` is outside ``[0, 1)``.
+    """
+    min_days = 8
+    if days < min_days:
+        raise ValueError(f"default_scenario needs days >= {min_days}, got {days}")
+    if daily_volume <= 0:
+        raise ValueError(f"daily_volume must be > 0, got {daily_volume}")
+    if not domains or len(set(domains)) != len(domains):
+        raise ValueError(f"domains must be non-empty and distinct, got {domains!r}")
+    if not 0.0 <= noise_share < 1.0:
+        raise ValueError(f"noise_share must be in [0, 1), got {noise_share}")
+
+    # (role, relative weight, keyword arguments of PlantedTopic)
+    roles: list[tuple[str, float, dict[str, object]]] = [
+        ("stable-1", 1.5, {}),
+        ("stable-2", 1.0, {}),
+        ("birth", 1.0, {"start_day": days // 3}),
+        ("slow-birth", 1.0, {"start_day": days // 6, "ramp_days": min(ramp_days, days // 3)}),
+        ("death", 1.0, {"end_day": days // 4}),
+        ("drift", 1.0, {"drift": drift}),
+        ("merge-a", 1.0, {}),
+        ("merge-b", 1.0, {"near": "merge-a", "near_cosine": merge_cosine}),
+        ("split", 1.5, {"parts": split_parts, "parts_cosine": split_cosine}),
+    ]
+    topics: list[PlantedTopic] = []
+    weights: list[float] = []
+    for domain in domains:
+        for role, weight, kwargs in roles:
+            kw = dict(kwargs)
+            if "near" in kw:
+                kw["near"] = f"{domain}/{kw['near']}"
+            topics.append(PlantedTopic(name=f"{domain}/{role}", domain=domain, rate=1.0, **kw))  # type: ignore[arg-type]
+            weights.append(weight)
+
+    # Expected video-days of each topic at rate 1, then one scale for all topics.
+    exposure = np.array([_daily_rates(t, days).sum() for t in topics])
+    topic_volume = (1.0 - noise_share) * daily_volume * days
+    scale = topic_volume / float(np.dot(weights, exposure))
+    for topic, weight in zip(topics, weights, strict=True):
+        topic.rate = weight * scale
+    noise_per_domain = noise_share * daily_volume / len(domains)
+    return StreamSpec(
+        topics=topics,
+        days=days,
+        noise_rate={d: noise_per_domain for d in domains},
+        seed=seed,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# internals
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Geometry:
+    domain_centers: dict[str, np.ndarray]
+    centers: dict[str, np.ndarray]
+    drift_directions: dict[str, np.ndarray]
+    part_centers: dict[str, np.ndarray]
+    part_directions: dict[str, np.ndarray]
+
+
+def _check_range(name: str, value: tuple[int, int], low: int) -> None:
+    if len(value) != 2 or value[0] < low or value[1] < value[0]:
+        raise ValueError(f"{name} must be an inclusive range (lo, hi) with {low} <= lo <= hi, got {value!r}")
+
+
+def _validate(spec: StreamSpec) -> None:
+    if spec.days < 1:
+        raise ValueError(f"days must be >= 1, got {spec.days}")
+    if not 0.0 < spec.cohesion < 1.0:
+        raise ValueError(f"cohesion must be in (0, 1), got {spec.cohesion}")
+    if not 0.0 <= spec.domain_cohesion < 1.0:
+        raise ValueError(f"domain_cohesion must be in [0, 1), got {spec.domain_cohesion}")
+    if not 0.0 <= spec.noise_domain_cosine < 1.0:
+        raise ValueError(f"noise_domain_cosine must be in [0, 1), got {spec.noise_domain_cosine}")
+    if spec.channels_per_topic < 1:
+        raise ValueError(f"channels_per_topic must be >= 1, got {spec.channels_per_topic}")
+    if spec.chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {spec.chunk_rows}")
+    if not 0.0 <= spec.topic_word_share <= 1.0:
+        raise ValueError(f"topic_word_share must be in [0, 1], got {spec.topic_word_share}")
+    _check_range("words_per_topic", spec.words_per_topic, 1)
+    _check_range("title_words", spec.title_words, 1)
+    _check_range("description_words", spec.description_words, 1)
+    _check_range("tags_per_video", spec.tags_per_video, 0)
+    rates = spec.noise_rate.values() if isinstance(spec.noise_rate, dict) else [spec.noise_rate]
+    if any(r < 0 or not np.isfinite(r) for r in rates):
+        raise ValueError(f"noise_rate must be finite and >= 0, got {spec.noise_rate!r}")
+
+    names = [t.name for t in spec.topics]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"topic names must be unique, duplicated: {dupes}")
+    by_name = {t.name: t for t in spec.topics}
+    max_parts = 0
+    for t in spec.topics:
+        if not t.rate >= 0 or not np.isfinite(t.rate):
+            raise ValueError(f"{t.name}: rate must be finite and >= 0, got {t.rate}")
+        if t.start_day < 0:
+            raise ValueError(f"{t.name}: start_day must be >= 0, got {t.start_day}")
+        if t.end_day is not None and t.end_day <= t.start_day:
+            raise ValueError(f"{t.name}: end_day ({t.end_day}) must be > start_day ({t.start_day})")
+        if t.ramp_days < 0:
+            raise ValueError(f"{t.name}: ramp_days must be >= 0, got {t.ramp_days}")
+        if t.parts < 1:
+            raise ValueError(f"{t.name}: parts must be >= 1, got {t.parts}")
+        if not 0.0 < t.parts_cosine < 1.0:
+            raise ValueError(f"{t.name}: parts_cosine must be in (0, 1), got {t.parts_cosine}")
+        if not -1.0 < t.near_cosine < 1.0:
+            raise ValueError(f"{t.name}: near_cosine must be in (-1, 1), got {t.near_cosine}")
+        if t.near is not None and (t.near not in by_name or t.near == t.name):
+            raise ValueError(f"{t.name}: near={t.near!r} is not another planted topic")
+        if t.words is not None and (not t.words or not all(isinstance(w, str) and w for w in t.words)):
+            raise ValueError(f"{t.name}: words must be a non-empty list of non-empty strings")
+        if any(m < 0 or not np.isfinite(m) for m in t.bursts.values()):
+            raise ValueError(f"{t.name}: burst multipliers must be finite and >= 0, got {t.bursts!r}")
+        max_parts = max(max_parts, t.parts)
+    _near_order(spec.topics)  # raises on cycles
+    n_domains = len(_domains(spec))
+    # domain centers are orthonormal; a topic needs room for its center, drift and parts
+    if spec.dim < max(n_domains, max_parts + 3):
+        raise ValueError(f"dim={spec.dim} is too small for {n_domains} domains and parts={max_parts}")
+
+
+def _domains(spec: StreamSpec) -> list[str]:
+    domains = list(dict.fromkeys(t.domain for t in spec.topics))
+    if isinstance(spec.noise_rate, dict):
+        domains += [d for d in spec.noise_rate if d not in domains]
+    return domains
+
+
+def _noise_rates(spec: StreamSpec, domains: Sequence[str]) -> dict[str, float]:
+    if isinstance(spec.noise_rate, dict):
+        return {d: float(spec.noise_rate.get(d, 0.0)) for d in domains}
+    return {d: float(spec.noise_rate) for d in domains}
+
+
+def _near_order(topics: Sequence[PlantedTopic]) -> list[PlantedTopic]:
+    """Topics ordered so that every ``near`` target comes before the topic."""
+    by_name = {t.name: t for t in topics}
+    done: dict[str, bool] = {}  # name -> finished (False while on the stack)
+    ordered: list[PlantedTopic] = []
+    for topic in topics:
+        chain: list[PlantedTopic] = []
+        current: PlantedTopic | None = topic
+        while current is not None and current.name not in done:
+            done[current.name] = False
+            chain.append(current)
+            current = by_name.get(current.near) if current.near is not None else None
+        if current is not None and done.get(current.name) is False:
+            raise ValueError(f"cyclic near= chain through {current.name!r}")
+        for t in reversed(chain):
+            done[t.name] = True
+            ordered.append(t)
+    return ordered
+
+
+def _daily_rates(topic: PlantedTopic, days: int) -> np.ndarray:
+    """Expected videos of each day ``0..days-1`` (rate, alive window, ramp and bursts)."""
+    d = np.arange(days, dtype=np.float64)
+    end = days if topic.end_day is None else topic.end_day
+    alive = (d >= topic.start_day) & (d < end)
+    since = d - topic.start_day
+    ramp = np.ones(days) if topic.ramp_days <= 0 else np.clip((since + 0.5) / topic.ramp_days, 0.0, 1.0)
+    lam = topic.rate * ramp * alive
+    for burst_day, multiplier in topic.bursts.items():
+        if 0 <= burst_day < days:
+            lam[burst_day] *= multiplier
+    return lam
+
+
+def _drift_angle(topic: PlantedTopic, days: int, t: np.ndarray) -> np.ndarray:
+    """Rotation angle (radians) of a topic center at fractional days ``t``."""
+    if topic.drift == 0.0:
+        return np.zeros_like(t, dtype=np.float64)
+    end = days if topic.end_day is None else topic.end_day
+    life = max(end - topic.start_day, 1)
+    return topic.drift * np.clip((t - topic.start_day) / life, 0.0, 1.0)
+
+
+def _start_ns(start: datetime) -> int:
+    ts = pd.Timestamp(start)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.as_unit("ns").value)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _orthonormal(rng: np.random.Generator, dim: int, k: int, against: np.ndarray | None = None) -> np.ndarray:
+    """``k`` random orthonormal rows, orthogonal to the rows of ``against``."""
+    g = rng.standard_normal((k, dim))
+    if against is not None and len(against):
+        q, _ = np.linalg.qr(np.atleast_2d(against).T)
+        g -= (g @ q) @ q.T
+    q, r = np.linalg.qr(g.T)
+    return (q * np.sign(np.diag(r))).T
+
+
+def _geometry(rng: np.random.Generator, spec: StreamSpec, domains: Sequence[str]) -> _Geometry:
+    domain_matrix = _orthonormal(rng, spec.dim, len(domains))
+    domain_centers = {d: domain_matrix[i] for i, d in enumerate(domains)}
+    a = spec.domain_cohesion
+    centers: dict[str, np.ndarray] = {}
+    drift_directions: dict[str, np.ndarray] = {}
+    part_centers: dict[str, np.ndarray] = {}
+    part_directions: dict[str, np.ndarray] = {}
+    for topic in _near_order(spec.topics):
+        d = domain_centers[topic.domain]
+        if topic.near is None:
+            u = _orthonormal(rng, spec.dim, 1, d)[0]
+            c = a * d + np.sqrt(1.0 - a * a) * u
+        else:
+            base = centers[topic.near]
+            k = topic.near_cosine
+            w = _orthonormal(rng, spec.dim, 1, np.vstack([base, d]))[0]
+            c = k * base + np.sqrt(1.0 - k * k) * w
+        c = c / np.linalg.norm(c)
+        extra = _orthonormal(rng, spec.dim, 1 + (topic.parts if topic.parts > 1 else 0), c)
+        centers[topic.name] = c
+        drift_directions[topic.name] = extra[0]
+        if topic.parts > 1:
+            pc = topic.parts_cosine
+            part_directions[topic.name] = extra[1:]
+            part_centers[topic.name] = _unit_rows(pc * c + np.sqrt(1.0 - pc * pc) * extra[1:])
+    # keep the caller's topic order in the dicts
+    order = [t.name for t in spec.topics]
+    return _Geometry(
+        domain_centers=domain_centers,
+        centers={n: centers[n] for n in order},
+        drift_directions={n: drift_directions[n] for n in order},
+        part_centers={n: part_centers[n] for n in order if n in part_centers},
+        part_directions={n: part_directions[n] for n in order if n in part_directions},
+    )
+
+
+def _vocabularies(
+    rng: np.random.Generator, topics: Sequence[PlantedTopic], size_range: tuple[int, int]
+) -> dict[str, list[str]]:
+    """Explicit ``words`` as given; others disjoint draws from the word bank.
+
+    When the bank runs out, compound words of two bank words (``"applebadger"``) are
+    used, still disjoint between topics.
+    """
+    taken = {w for t in topics if t.words is not None for w in t.words}
+    pool = [w for w in rng.permutation(np.array(WORD_BANK, dtype=object)) if w not in taken]
+    needing = [t for t in topics if t.words is None]
+    sizes = rng.integers(size_range[0], size_range[1] + 1, size=len(needing))
+    shortfall = int(sizes.sum()) - len(pool)
+    shift = 1
+    seen = taken | set(pool)
+    while shortfall > 0 and shift < len(WORD_BANK):
+        perm = list(rng.permutation(np.array(WORD_BANK, dtype=object)))
+        for left, right in zip(perm, perm[shift:] + perm[:shift], strict=True):
+            word = f"{left}{right}"
+            if word not in seen:
+                seen.add(word)
+                pool.append(word)
+                shortfall -= 1
+                if shortfall <= 0:
+                    break
+        shift += 1
+    vocab: dict[str, list[str]] = {}
+    pos = 0
+    sizes_iter = iter(sizes.tolist())
+    for t in topics:
+        if t.words is not None:
+            vocab[t.name] = list(t.words)
+        else:
+            size = next(sizes_iter)
+            vocab[t.name] = [str(w) for w in pool[pos : pos + size]]
+            pos += size
+    return vocab
+
+
+def _normalise_inplace(x: np.ndarray) -> None:
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    x /= norms[:, None]
+
+
+def _topic_embeddings(
+    rng: np.random.Generator,
+    spec: StreamSpec,
+    topic: PlantedTopic,
+    geometry: _Geometry,
+    sigma: float,
+    t_days: np.ndarray,
+    dest: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Write the embeddings of one topic's videos (times ``t_days``) into ``out[dest]``."""
+    c = geometry.centers[topic.name].astype(np.float32)
+    v = geometry.drift_directions[topic.name].astype(np.float32)
+    split = topic.parts > 1
+    center_weight = np.float32(topic.parts_cosine if split else 1.0)
+    if split:
+        part_offsets = (np.sqrt(1.0 - topic.parts_cosine**2) * geometry.part_directions[topic.name]).astype(np.float32)
+    for lo in range(0, len(t_days), spec.chunk_rows):
+        t = t_days[lo : lo + spec.chunk_rows]
+        m = len(t)
+        x = rng.standard_normal((m, spec.dim), dtype=np.float32)
+        x *= np.float32(sigma)
+        if topic.drift != 0.0:
+            theta = _drift_angle(topic, spec.days, t)
+            x += np.outer((center_weight * np.cos(theta)).astype(np.float32), c)
+            x += np.outer((center_weight * np.sin(theta)).astype(np.float32), v)
+        else:
+            x += center_weight * c
+        if split:
+            x += part_offsets[rng.integers(0, topic.parts, size=m)]
+        _normalise_inplace(x)
+        out[dest[lo : lo + spec.chunk_rows]] = x
+
+
+def _noise_embeddings(
+    rng: np.random.Generator,
+    spec: StreamSpec,
+    domain_center: np.ndarray,
+    dest: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Write misfit videos: ``a * d + sqrt(1 - a^2) * u``, ``u`` random unit orthogonal to ``d``."""
+    d = domain_center.astype(np.float32)
+    a = np.float32(spec.noise_domain_cosine)
+    for lo in range(0, len(dest), spec.chunk_rows):
+        rows = dest[lo : lo + spec.chunk_rows]
+        x = rng.standard_normal((len(rows), spec.dim), dtype=np.float32)
+        x -= np.outer(x @ d, d)
+        _normalise_inplace(x)
+        x *= np.sqrt(np.float32(1.0) - a * a)
+        x += a * d
+        _normalise_inplace(x)
+        out[rows] = x
+
+
+def _object_array(items: list) -> np.ndarray:
+    """1-D object array holding ``items`` as elements (lists are not broadcast)."""
+    return np.fromiter(items, dtype=object, count=len(items))
+
+
+def _word_rows(
+    rng: np.random.Generator,
+    vocab: np.ndarray,
+    filler: np.ndarray,
+    share: float,
+    length_range: tuple[int, int],
+    n: int,
+) -> list[str]:
+    lo, hi = length_range
+    lengths = rng.integers(lo, hi + 1, size=n).tolist()
+    from_vocab = rng.random((n, hi)) < share
+    words = np.where(
+        from_vocab,
+        vocab[rng.integers(0, len(vocab), size=(n, hi))],
+        filler[rng.integers(0, len(filler), size=(n, hi))],
+    ).tolist()
+    return [" ".join(row[:k]) for row, k in zip(words, lengths, strict=True)]
+
+
+def _texts(
+    rng: np.random.Generator, spec: StreamSpec, vocab: np.ndarray, filler: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Titles, descriptions and tags of ``n`` videos drawing on ``vocab``."""
+    titles = _word_rows(rng, vocab, filler, spec.topic_word_share, spec.title_words, n)
+    descriptions = _word_rows(rng, vocab, filler, spec.topic_word_share, spec.description_words, n)
+    lo, hi = spec.tags_per_video
+    hi = min(hi, len(vocab))
+    counts = rng.integers(min(lo, hi), hi + 1, size=n).tolist()
+    distinct_limit = 64  # above this vocabulary size, draw with replacement and dedupe
+    if len(vocab) <= distinct_limit:
+        picks = np.argsort(rng.random((n, len(vocab))), axis=1)[:, :hi]
+        rows = vocab[picks].tolist()
+        tags = [row[:k] for row, k in zip(rows, counts, strict=True)]
+    else:
+        rows = vocab[rng.integers(0, len(vocab), size=(n, hi))].tolist()
+        tags = [list(dict.fromkeys(row[:k])) for row, k in zip(rows, counts, strict=True)]
+    return _object_array(titles), _object_array(descriptions), _object_array(tags)
+
+
+def _topics_frame(
+    spec: StreamSpec,
+    vocabularies: dict[str, list[str]],
+    event_ns: np.ndarray,
+    offsets: np.ndarray,
+    group_sizes: np.ndarray,
+) -> pd.DataFrame:
+    start_ns = _start_ns(spec.start)
+    nat = np.iinfo(np.int64).min  # NaT as int64
+    birth = np.full(len(spec.topics), nat, dtype=np.int64)
+    death = np.full(len(spec.topics), nat, dtype=np.int64)
+    for i, t in enumerate(spec.topics):
+        if group_sizes[i]:
+            birth[i] = event_ns[offsets[i] : offsets[i + 1]].min()
+        if t.end_day is not None:
+            death[i] = start_ns + t.end_day * _SECONDS_PER_DAY * _NS_PER_SECOND
+
+    def stamps(ns: np.ndarray) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC")
+
+    return pd.DataFrame(
+        {
+            "name": [t.name for t in spec.topics],
+            "domain": [t.domain for t in spec.topics],
+            "start_day": np.array([t.start_day for t in spec.topics], dtype=np.int64),
+            "end_day": pd.array([t.end_day for t in spec.topics], dtype="Int64"),
+            "birth_at": stamps(birth),
+            "death_at": stamps(death),
+            "words": pd.Series([list(vocabularies[t.name]) for t in spec.topics], dtype=object),
+            "rate": np.array([t.rate for t in spec.topics], dtype=np.float64),
+            "ramp_days": np.array([t.ramp_days for t in spec.topics], dtype=np.int64),
+            "drift": np.array([t.drift for t in spec.topics], dtype=np.float64),
+            "near": pd.Series([t.near for t in spec.topics], dtype=object),
+            "parts": np.array([t.parts for t in spec.topics], dtype=np.int64),
+            "n_videos": group_sizes[: len(spec.topics)].astype(np.int64),
+        }
+    )

@@ -1,0 +1,346 @@
+"""Tier 1 as a Ray Serve application: thin adapters over :mod:`ray_topics.realtime`.
+
+    Ingress (FastAPI: validation, auth, routing by domain)
+      -> Embedder      (only for videos that carry no embedding)
+      -> DomainModel   (multiplexed by domain; @serve.batch; FAISS over the
+                        domain's centroids; group commit of the batch)
+
+The domain router runs inside the ingress (a dictionary lookup or one dot
+product per domain): a deployment of its own would add a network hop to
+every request for microseconds of work. The ingress calls ``DomainModel``
+through its handle with ``multiplexed_model_id=domain`` (never the HTTP
+header, which Ray's HAProxy ingress drops).
+"""
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from ray_topics.config import Config, load_config
+from ray_topics.embed import Embedder as TextEmbedder
+from ray_topics.embed import video_text
+from ray_topics.realtime import DomainClassifier, result_view, topic_view
+from ray_topics.router import DomainRouter
+from ray_topics.runtime import Runtime
+from ray_topics.store import Store
+from ray_topics.validation import InvalidVideo, validate_videos
+
+__all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "run_local"]
+
+log = logging.getLogger("ray_topics.serve")
+
+TOKEN_ENV = "RAY_TOPICS_TOKEN"
+
+
+class ApiError(Exception):
+    """An error answered as JSON: ``{"error": {"code", "field", "message"}}``."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"code": self.code, "field": self.field, "message": self.message}}
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+api = FastAPI(
+    title="ray-topics",
+    version="1",
+    description="Real-time topic classification of videos (Tier 1). See README, HTTP contract.",
+)
+
+
+@api.exception_handler(ApiError)
+async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    return exc.response()
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+    return ApiError(422, "invalid_input", err.get("msg", "invalid request"), field or None).response()
+
+
+# CPU shares are small defaults so the whole app fits a laptop; serve/config.yaml sets production values.
+@serve.deployment(ray_actor_options={"num_cpus": 0.5})
+class Embedder:
+    """Sentence-transformers encoder (packaged all-MiniLM-L6-v2 by default)."""
+
+    def __init__(self, model_path: str | None, batch_size: int, device: str) -> None:
+        self.model = TextEmbedder(model_path, batch_size=batch_size, device=device)
+        self.model.encode(["warm up"])
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        return await asyncio.to_thread(self.model.encode, texts)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
+class DomainModel:
+    """Per-domain nearest-centroid classification with group commit, multiplexed by domain.
+
+    A background task polls the registry and swaps in new model versions
+    without a restart; every answer names the version that produced it.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        cfg = Config.model_validate(config)
+        self.rt = Runtime(cfg)
+        self.models = DomainClassifier(self.rt.registry, self.rt.confidence)
+        self.models.refresh()
+        self.poll_s = cfg.serve.model_poll_seconds
+        self._poller = asyncio.get_event_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                versions = await asyncio.to_thread(self.rt.store.latest_versions)
+                self.models.refresh(versions)
+            except Exception:  # keep serving the loaded versions; log and retry next tick
+                log.exception("model registry poll failed")
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """``serve deploy`` with a new user_config forces a reload of the newest versions."""
+        self.models.refresh()
+
+    @serve.multiplexed(max_num_models_per_replica=256)
+    async def get_model(self, domain: str) -> str:
+        await asyncio.to_thread(self.models.model, domain)
+        return domain
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002)
+    async def classify(self, items: list[tuple[list[dict[str, Any]], np.ndarray, datetime]]) -> list[list[dict]]:
+        """One batch = one domain (Serve splits batches by model id); one transaction commits all of it."""
+        domain = serve.get_multiplexed_model_id()
+        await self.get_model(domain)
+        records = [r for recs, _v, _t in items for r in recs]
+        vectors = np.concatenate([v for _r, v, _t in items])
+        answers = self.models.classify(domain, vectors)
+        rows = [
+            {
+                **a,
+                "video_id": r["video_id"],
+                "published_at": r["published_at"],
+                "status": "preliminary",
+                "classified_at": items[0][2],
+            }
+            for r, a in zip(records, answers, strict=True)
+        ]
+        stored = await asyncio.to_thread(self._commit, records, vectors, rows)
+        labels = {a["topic_id"]: a["topic_label"] for a in answers}
+        out, k = [], 0
+        for recs, _v, _t in items:
+            out.append([self._view(stored[r["video_id"]], labels) for r in recs])
+            k += len(recs)
+        return out
+
+    def _commit(self, records: list[dict], vectors: np.ndarray, rows: list[dict]) -> dict[str, dict]:
+        cols = (
+            "video_id",
+            "domain",
+            "published_at",
+            "topic_id",
+            "confidence",
+            "status",
+            "model_version",
+            "classified_at",
+        )
+        return self.rt.store.ingest(records, vectors, [{c: r[c] for c in cols} for r in rows])
+
+    def _view(self, row: dict[str, Any], labels: dict[str | None, str | None]) -> dict[str, Any]:
+        view = result_view(row, labels)
+        if view["topic_label"] is None and view["topic_id"] is not None:  # a retry answered from the store
+            model, _index = self.models.model(row["domain"])
+            view["topic_label"] = model.label_of(view["topic_id"])
+        return view
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
+@serve.ingress(api)
+class Ingress:
+    """HTTP edge: validation, auth, routing; reads straight from the store."""
+
+    def __init__(self, model: DeploymentHandle, embedder: DeploymentHandle, config: dict[str, Any]) -> None:
+        self.cfg = Config.model_validate(config)
+        self.model, self.embedder = model, embedder
+        self.store = Store(self.cfg.store_url, schema=self.cfg.store.schema_name)
+        d = self.cfg.domains
+        self.router = DomainRouter(d.names, d.category_map(), {}, d.unknown_category)
+        self.token = os.environ.get(TOKEN_ENV) or self.cfg.serve.token
+        self._load_prototypes()
+
+    def _load_prototypes(self) -> None:
+        self.router.set_prototypes({k: v for k, (v, _n) in self.store.prototypes().items()})
+
+    def _auth(self, request: Request, write: bool) -> None:
+        if not write and self.cfg.serve.open_reads:
+            return
+        if not self.token:
+            raise ApiError(401, "unauthorized", f"no API token is configured: set {TOKEN_ENV} or serve.token")
+        header = request.headers.get("authorization", "")
+        if not secrets.compare_digest(header.encode(), f"Bearer {self.token}".encode()):
+            raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>' with a valid token")
+
+    async def _json_body(self, request: Request) -> Any:
+        limit = self.cfg.serve.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, "payload_too_large", f"request body over {limit} bytes; send fewer videos per call")
+        body = await request.body()
+        if len(body) > limit:
+            raise ApiError(413, "payload_too_large", f"request body over {limit} bytes; send fewer videos per call")
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}", None) from None
+
+    @api.post("/v1/classify")
+    async def classify(self, request: Request) -> dict[str, Any]:
+        """Classify and store 1..max_batch videos; a retried video_id gets its stored answer."""
+        self._auth(request, write=True)
+        body = await self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("videos"), list):
+            raise ApiError(422, "invalid_input", 'body must be {"videos": [ ... ]}', "videos")
+        now = datetime.now(UTC)  # the edge's clock decides what "in the future" means
+        try:
+            videos, vectors = validate_videos(
+                body["videos"],
+                dim=self.cfg.embedding.dim,
+                now=now,
+                max_future_seconds=self.cfg.serve.max_future_seconds,
+                domains=self.cfg.domains.names,
+                max_batch=self.cfg.serve.max_batch,
+            )
+            if vectors is None or np.isnan(vectors[:, 0]).any():
+                vectors = await self._embed(videos, vectors)
+            records = [v.record() for v in videos]
+            domains = self.router.route(records, vectors)
+        except InvalidVideo as exc:
+            raise ApiError(422, "invalid_input", exc.message, exc.field) from None
+        by_domain: dict[str, list[int]] = {}
+        for i, d in enumerate(domains):
+            records[i]["domain"] = d
+            by_domain.setdefault(d, []).append(i)
+        calls = [
+            self.model.options(multiplexed_model_id=d).classify.remote(([records[i] for i in idx], vectors[idx], now))
+            for d, idx in by_domain.items()
+        ]
+        answers = await asyncio.gather(*calls)
+        results: list[dict[str, Any]] = [{}] * len(videos)
+        for (_d, idx), ans in zip(by_domain.items(), answers, strict=True):
+            for i, a in zip(idx, ans, strict=True):
+                results[i] = a
+        return {"results": results}
+
+    async def _embed(self, videos: list, vectors: np.ndarray | None) -> np.ndarray:
+        dim = self.cfg.embedding.dim
+        if vectors is None:
+            vectors = np.full((len(videos), dim), np.nan, dtype=np.float32)
+        todo = [i for i in range(len(videos)) if np.isnan(vectors[i, 0])]
+        texts = [
+            video_text(videos[i].title, videos[i].description, videos[i].tags, self.cfg.embedding.max_chars)
+            for i in todo
+        ]
+        vectors[todo] = await self.embedder.embed.remote(texts)
+        return vectors
+
+    @api.get("/v1/videos/{video_id}")
+    async def video(self, video_id: str, request: Request) -> dict[str, Any]:
+        self._auth(request, write=False)
+        row = (await asyncio.to_thread(self.store.get_classifications, [video_id])).get(video_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"no video {video_id!r} is stored", "video_id")
+        topic = await asyncio.to_thread(self.store.topic, row["topic_id"]) if row["topic_id"] else None
+        return result_view(row, {row["topic_id"]: topic.label if topic else None})
+
+    @api.get("/v1/topics")
+    async def topics(self, request: Request, domain: str | None = None) -> dict[str, Any]:
+        self._auth(request, write=False)
+        if domain is not None and domain not in self.cfg.domains.names:
+            raise ApiError(
+                422, "invalid_input", f"unknown domain {domain!r}; known: {', '.join(self.cfg.domains.names)}", "domain"
+            )
+        tops = await asyncio.to_thread(self.store.topics, domain)
+        return {"topics": [topic_view(t) for t in tops]}
+
+    @api.get("/v1/topics/{topic_id}")
+    async def topic(self, topic_id: str, request: Request) -> dict[str, Any]:
+        self._auth(request, write=False)
+        t = await asyncio.to_thread(self.store.topic, topic_id)
+        if t is None:
+            raise ApiError(404, "not_found", f"no topic {topic_id!r}", "topic_id")
+        return topic_view(t)
+
+    @api.get("/v1/health")
+    async def health(self, request: Request, domain: str | None = None) -> dict[str, Any]:
+        """Topic health and alerts as of now."""
+        from ray_topics.health import health_from_config, health_summary
+
+        self._auth(request, write=False)
+        items = await asyncio.to_thread(health_from_config, self.store, datetime.now(UTC), self.cfg.health, domain)
+        return {"summary": health_summary(items), "topics": [vars(h) for h in items]}
+
+    @api.get("/metrics", response_class=PlainTextResponse)
+    async def metrics(self) -> str:
+        """Topic health as Prometheus metrics."""
+        from ray_topics.health import health_from_config, to_prometheus
+
+        now = datetime.now(UTC)
+        return to_prometheus(await asyncio.to_thread(health_from_config, self.store, now, self.cfg.health), now)
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict[str, Any]:
+        versions = await asyncio.to_thread(self.store.latest_versions)
+        await asyncio.to_thread(self._load_prototypes)
+        return {"status": "ok", "model_versions": versions}
+
+
+def build_app(args: dict[str, Any]) -> Any:
+    """Application builder for ``serve run serve/config.yaml`` (args: config, overrides, workdir)."""
+    cfg = load_config(args.get("config"), args.get("overrides") or [], workdir=args.get("workdir"))
+    rt = Runtime(cfg)
+    # zero-shot domain prototypes are computed once here and stored; the ingress reads them
+    rt.router(at=datetime.now(UTC), embed_missing=True)
+    if not (os.environ.get(TOKEN_ENV) or cfg.serve.token):
+        token = secrets.token_urlsafe(24)
+        cfg.serve.token = token
+        print(f"ray-topics: no API token configured; this run's write token is: {token}", flush=True)
+    conf = cfg.model_dump()
+    e = cfg.embedding
+    model = DomainModel.bind(conf)
+    embedder = Embedder.bind(e.model_path, e.batch_size, e.device)
+    return Ingress.bind(model, embedder, conf)
+
+
+def run_local(config: str | None, overrides: list[str], workdir: str | None, port: int | None) -> None:
+    """Start Ray and the app on this machine and block (``make serve``)."""
+    import ray
+
+    cfg = load_config(config, overrides, workdir=workdir)
+    ray.init(include_dashboard=False, ignore_reinit_error=True)
+    serve.start(http_options={"host": cfg.serve.host, "port": port or cfg.serve.port})
+    serve.run(
+        build_app({"config": config, "overrides": overrides, "workdir": workdir}), name="ray-topics", route_prefix="/"
+    )
+    print(f"ray-topics serving on http://{cfg.serve.host}:{port or cfg.serve.port} (docs at /docs); Ctrl-C stops")
+    try:
+        import time
+
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()

@@ -1,0 +1,101 @@
+"""Shared fixtures: stores on SQLite and PostgreSQL, one local Ray per session, configs in tmp dirs."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ray_topics.config import Config, load_config
+from ray_topics.runtime import Runtime
+from ray_topics.store import Store
+
+PG_URL = os.environ.get("RAY_TOPICS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _pg_reachable() -> str | None:
+    try:
+        import sqlalchemy
+
+        eng = sqlalchemy.create_engine(PG_URL)
+        with eng.connect() as conn:
+            conn.execute(sqlalchemy.text("select 1"))
+        eng.dispose()
+        return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return str(exc).splitlines()[0]
+
+
+def require_postgres() -> None:
+    """Skip without PostgreSQL locally; fail in CI, where the store must be tested on it."""
+    err = _pg_reachable()
+    if err is None:
+        return
+    msg = f"PostgreSQL at {PG_URL} is unreachable: {err}"
+    if IN_CI:
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+    """(url, schema) of an empty store; PostgreSQL runs get their own schema, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}", None
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield PG_URL, schema
+    Store(PG_URL, schema=schema, create=False).drop()
+
+
+@pytest.fixture
+def store(store_url: tuple[str, str | None]) -> Iterator[Store]:
+    s = Store(store_url[0], schema=store_url[1])
+    yield s
+    s.dispose()
+
+
+def make_config(workdir: Path, *overrides: str, store: tuple[str, str | None] | None = None) -> Config:
+    ov = list(overrides)
+    if store is not None:
+        ov.append(f"store.url={store[0]}")
+        if store[1]:
+            ov.append(f"store.schema_name={store[1]}")
+    return load_config(overrides=ov, workdir=str(workdir))
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, store_url: tuple[str, str | None]) -> Iterator[Runtime]:
+    """A runtime on an empty store (both backends) with a lake under tmp_path."""
+    rt = Runtime(make_config(tmp_path, store=store_url))
+    yield rt
+    rt.store.dispose()
+
+
+@pytest.fixture
+def sqlite_runtime(tmp_path: Path) -> Iterator[Runtime]:
+    rt = Runtime(make_config(tmp_path))
+    yield rt
+    rt.store.dispose()
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """One local Ray for the whole session (2 CPUs, small object store, no dashboard)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=200 * 1024 * 1024,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    yield
+    ray.shutdown()

@@ -1,0 +1,270 @@
+"""Tests of configuration loading: defaults, ``--set`` overrides, layering and validation errors."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ray_topics.config import DEFAULT_CONFIG, Config, ConfigError, apply_override, load_config
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+@pytest.fixture(scope="module")
+def default_data() -> dict:
+    return yaml.safe_load(DEFAULT_CONFIG.read_text())
+
+
+def test_defaults_validate() -> None:
+    cfg = load_config()
+    assert isinstance(cfg, Config)
+    assert cfg.domains.names == ["gaming", "cooking", "tech", "sports", "news"]
+    assert cfg.domains.category_map()["esports"] == "gaming"
+    assert cfg.embedding.dim == 384
+    assert cfg.serve.max_batch == 1000  # section absent from the file: model defaults
+
+
+# ---------------------------------------------------------------- seed thresholds live in config
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("daily.misfit_confidence", 0.6),
+        ("daily.min_pool_size", 100),
+        ("daily.min_cluster_size", 50),
+        ("daily.min_coherence", 0.7),
+        ("daily.dying_after_days", 30),
+        ("archive.archive_after_days", 90),
+        ("archive.min_accesses", 5),
+        # window sizes
+        ("daily.pool_window_days", 7),
+        ("weekly.window_days", 7),
+        ("monthly.recent_days", 7),
+        ("archive.hot_days", 7),
+        ("archive.warm_days", 30),
+        # sample sizes
+        ("monthly.per_day_sample", 200),
+        ("monthly.per_topic_sample", 50),
+        ("monthly.top_viral", 200),
+        ("monthly.recent_outliers", 500),
+        ("monthly.max_sample", 20000),
+    ],
+)
+def test_seed_thresholds_are_in_default_yaml(default_data: dict, path: str, value: float) -> None:
+    section, key = path.split(".")
+    assert default_data[section][key] == value  # written in the file, not a model default
+    assert getattr(getattr(load_config(), section), key) == value
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def test_override_parses_yaml_values() -> None:
+    cfg = load_config(
+        overrides=[
+            "daily.min_cluster_size=20",
+            "daily.misfit_confidence=0.55",
+            "monthly.log_spaced_days=[1, 2, 4]",
+            "daily.min_cluster_fraction=0.01",
+            "cluster.random_state=null",
+            "embedding.device=cuda",
+        ]
+    )
+    assert cfg.daily.min_cluster_size == 20 and isinstance(cfg.daily.min_cluster_size, int)
+    assert cfg.daily.misfit_confidence == 0.55
+    assert cfg.monthly.log_spaced_days == [1, 2, 4]
+    assert cfg.daily.min_cluster_fraction == 0.01
+    assert cfg.cluster.random_state is None
+    assert cfg.embedding.device == "cuda"
+    # untouched values keep their defaults
+    assert cfg.daily.min_pool_size == 100
+
+
+def test_override_later_wins() -> None:
+    cfg = load_config(overrides=["daily.min_cluster_size=20", "daily.min_cluster_size=30"])
+    assert cfg.daily.min_cluster_size == 30
+
+
+def test_apply_override_in_place(default_data: dict) -> None:
+    data = copy.deepcopy(default_data)
+    apply_override(data, "daily.min_cluster_fraction=null")
+    apply_override(data, "weekly.drift_rate=0.5")
+    apply_override(data, "monthly.log_spaced_days=[3, 5]")
+    assert data["daily"]["min_cluster_fraction"] is None
+    assert data["weekly"]["drift_rate"] == 0.5
+    assert data["monthly"]["log_spaced_days"] == [3, 5]
+    assert data["daily"]["min_pool_size"] == default_data["daily"]["min_pool_size"]
+
+
+def test_override_of_section_absent_from_file() -> None:
+    """``serve`` is all model defaults (not in default.yaml) and can still be set from the CLI."""
+    cfg = load_config(overrides=["serve.port=9001", "serve.token=s3cret"])
+    assert cfg.serve.port == 9001
+    assert cfg.serve.token == "s3cret"
+    assert cfg.serve.max_batch == 1000
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("daily.no_such_key=1", "daily.no_such_key"),
+        ("serve.no_such_key=1", "serve.no_such_key"),
+        ("nosection.key=1", "nosection"),
+        ("daily.misfit_confidence.deeper=1", "misfit_confidence"),
+        ("workdir.x=1", "workdir"),
+    ],
+)
+def test_bad_override_path_names_the_key(override: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_config(overrides=[override])
+
+
+def test_override_without_equals_sign() -> None:
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
+        load_config(overrides=["daily.min_cluster_size"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["daily.misfit_confidence=2"], "misfit_confidence"),
+        (["daily.min_cluster_size=1"], "min_cluster_size"),
+        (["daily.dead_after_days=10"], "dead_after_days"),
+        (["confidence.typical=0.4"], "typical"),
+        (["cluster.backend=tpu"], "backend"),
+        (["schedule.weekly_on=someday"], "weekly_on"),
+        (["embedding.dim=abc"], "dim"),
+    ],
+)
+def test_invalid_values_raise(overrides: list[str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_config(overrides=overrides)
+
+
+def _write(tmp_path: Path, name: str, body: dict) -> Path:
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(body))
+    return p
+
+
+def _domains(*items: tuple[str, list[str]]) -> dict:
+    return {"domains": {"items": [{"name": n, "description": n, "categories": c} for n, c in items]}}
+
+
+def test_duplicate_domain_names_raise(tmp_path: Path) -> None:
+    p = _write(tmp_path, "c.yaml", _domains(("a", ["x"]), ("a", ["y"])))
+    with pytest.raises(ConfigError, match="duplicate domain names"):
+        load_config(p)
+
+
+def test_category_in_two_domains_raises(tmp_path: Path) -> None:
+    # matched case-insensitively
+    p = _write(tmp_path, "c.yaml", _domains(("a", ["Music"]), ("b", ["music"])))
+    with pytest.raises(ConfigError, match="maps to both"):
+        load_config(p)
+
+
+@pytest.mark.parametrize("name", ["a:b", "a/b", " a", ""])
+def test_bad_domain_name_raises(tmp_path: Path, name: str) -> None:
+    p = _write(tmp_path, "c.yaml", _domains((name, [])))
+    with pytest.raises(ConfigError, match="domain name"):
+        load_config(p)
+
+
+def test_no_domains_raises(tmp_path: Path) -> None:
+    p = _write(tmp_path, "c.yaml", {"domains": {"items": []}})
+    with pytest.raises(ConfigError, match="at least one domain"):
+        load_config(p)
+
+
+def test_unknown_key_in_file_raises(tmp_path: Path) -> None:
+    p = _write(tmp_path, "c.yaml", {"daily": {"min_cluster_sise": 3}})
+    with pytest.raises(ConfigError, match="min_cluster_sise"):
+        load_config(p)
+
+
+def test_missing_and_malformed_files_raise(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("daily: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just a string\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(scalar)
+
+
+# ---------------------------------------------------------------- layering
+
+
+def test_extends_changes_only_what_it_says(tmp_path: Path) -> None:
+    base = load_config()
+    p = tmp_path / "mine.yaml"
+    p.write_text(f"extends: {DEFAULT_CONFIG}\ndaily:\n  min_cluster_size: 12\nweekly:\n  drift_rate: 0.1\n")
+    cfg = load_config(p)
+    assert cfg.daily.min_cluster_size == 12
+    assert cfg.weekly.drift_rate == 0.1
+    expected = base.model_dump()
+    expected["daily"]["min_cluster_size"] = 12
+    expected["weekly"]["drift_rate"] = 0.1
+    assert cfg.model_dump() == expected
+
+
+def test_extends_is_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(f"extends: {DEFAULT_CONFIG}\ndaily:\n  min_pool_size: 77\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\ndaily:\n  min_cluster_size: 9\n")
+    cfg = load_config(tmp_path / "child.yaml")
+    assert (cfg.daily.min_pool_size, cfg.daily.min_cluster_size) == (77, 9)
+    assert cfg.daily.misfit_confidence == 0.6
+
+
+def test_file_without_extends_is_layered_over_defaults(tmp_path: Path) -> None:
+    p = _write(tmp_path, "c.yaml", {"daily": {"min_cluster_size": 11}})
+    cfg = load_config(p)
+    assert cfg.daily.min_cluster_size == 11
+    assert cfg.daily.min_pool_size == 100
+
+
+def test_demo_config_loads() -> None:
+    cfg = load_config(CONFIGS / "demo.yaml")
+    assert cfg.workdir == ".demo"
+    assert cfg.domains.names == ["politics", "world", "business", "sports", "science-tech", "culture"]
+    assert (cfg.daily.dying_after_days, cfg.daily.dead_after_days) == (7, 14)
+    assert (cfg.daily.min_pool_size, cfg.daily.min_cluster_size) == (60, 15)
+    # not overridden by the demo: from default.yaml
+    assert cfg.daily.misfit_confidence == 0.6
+    assert cfg.monthly.max_sample == 20000
+
+
+def test_overrides_apply_after_file(tmp_path: Path) -> None:
+    cfg = load_config(CONFIGS / "demo.yaml", overrides=["daily.min_cluster_size=21"])
+    assert cfg.daily.min_cluster_size == 21
+    assert cfg.daily.min_pool_size == 60
+
+
+# ---------------------------------------------------------------- workdir
+
+
+def test_workdir_expands_in_store_and_lake(tmp_path: Path) -> None:
+    cfg = load_config(workdir=str(tmp_path))
+    assert cfg.workdir == str(tmp_path)
+    assert cfg.store_url == f"sqlite:///{tmp_path}/ray_topics.db"
+    assert cfg.lake_root == f"{tmp_path}/lake"
+    assert "{workdir}" not in cfg.store_url + cfg.lake_root
+
+
+def test_workdir_argument_beats_override(tmp_path: Path) -> None:
+    cfg = load_config(overrides=["workdir=/elsewhere"], workdir=str(tmp_path))
+    assert cfg.lake_root == f"{tmp_path}/lake"
+
+
+def test_default_workdir_expansion() -> None:
+    cfg = load_config()
+    assert cfg.store_url == "sqlite:///.ray_topics/ray_topics.db"
+    assert cfg.lake_root == ".ray_topics/lake"

@@ -1,0 +1,243 @@
+"""Tests of topic health and its Prometheus rendering, on a small store with known answers."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from ray_topics.config import HealthConfig
+from ray_topics.health import (
+    ALERTS,
+    DYING_TOPIC,
+    LOW_CONFIDENCE,
+    OVER_SPECIALIZED,
+    TopicHealth,
+    average_confidence,
+    health_from_config,
+    health_summary,
+    last_video_at,
+    to_prometheus,
+    topic_health,
+)
+from ray_topics.store import Store, Topic
+
+AS_OF = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+THRESHOLDS = dict(low_confidence=0.6, max_channel_share=0.5, min_videos_for_alerts=10, dying_days=7)
+
+# one Prometheus sample line: name{label="value",...} value
+_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:\\.|[^"\\\n])*"'
+SAMPLE = re.compile(
+    rf"^[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{{(?:{_LABEL}(?:,{_LABEL})*)?\}})? "
+    r"(?:[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|NaN|[-+]Inf)$"
+)
+
+
+def _topic(domain: str, number: int, label: str, status: str = "active", size: int = 50) -> Topic:
+    born = AS_OF - timedelta(days=40)
+    return Topic(
+        topic_id=f"{domain}:{number}",
+        domain=domain,
+        number=number,
+        label=label,
+        keywords=label.split(),
+        centroid=np.zeros(4, dtype=np.float32),
+        sim_mean=0.5,
+        sim_std=0.1,
+        size=size,
+        status=status,
+        born_at=born,
+        last_seen_at=born,
+        died_at=AS_OF - 2 * DAY if status == "dead" else None,
+    )
+
+
+def _videos(store: Store, topic_id: str, rows: list[tuple[datetime, str, float]]) -> None:
+    """Ingest one video per (published_at, channel_id, confidence), classified to ``topic_id``."""
+    domain = topic_id.split(":")[0]
+    start = store.count("videos")
+    videos, classes = [], []
+    for i, (ts, channel, conf) in enumerate(rows):
+        vid = f"v{start + i}"
+        videos.append({"video_id": vid, "domain": domain, "channel_id": channel, "published_at": ts, "title": vid})
+        classes.append(
+            {
+                "video_id": vid,
+                "domain": domain,
+                "published_at": ts,
+                "topic_id": topic_id,
+                "confidence": conf,
+                "status": "preliminary",
+                "model_version": f"{domain}@1",
+                "classified_at": ts,
+            }
+        )
+    store.ingest(videos, np.zeros((len(videos), 4), dtype=np.float32), classes)
+
+
+@pytest.fixture()
+def store() -> Store:
+    s = Store("sqlite://")
+    topics = [
+        _topic("gaming", 0, "busy speedrun"),
+        _topic("gaming", 1, "blurry mix"),
+        _topic("gaming", 2, "one channel show"),
+        _topic("gaming", 3, "quiet retro"),
+        _topic("gaming", 4, "tiny niche"),
+        _topic("gaming", 5, "fading esports", status="dying"),
+        _topic("gaming", 6, "gone", status="dead"),
+        _topic("cooking", 0, "<b>& bread"),
+    ]
+    with s.begin() as conn:
+        s.upsert_topics(topics, conn)
+    # busy: 20 videos this week from 10 channels (2 each), 4 of them in the last day; confidence 0.9;
+    # plus a video exactly at as_of (excluded) and one 8 days ago (outside the week)
+    busy = [(AS_OF - timedelta(hours=1 + 5 * i), f"ch{6 + i}", 0.9) for i in range(4)]
+    busy += [(AS_OF - 2 * DAY - timedelta(hours=6 * i), f"ch{i % 10}", 0.9) for i in range(16)]
+    busy += [(AS_OF, "ch0", 0.9), (AS_OF - 8 * DAY, "ch0", 0.9)]
+    _videos(s, "gaming:0", busy)
+    # blurry: 12 videos this week, 12 channels, mean confidence 0.4 (0.3 and 0.5 alternating)
+    _videos(s, "gaming:1", [(AS_OF - 2 * DAY - timedelta(hours=i), f"b{i}", 0.3 if i % 2 else 0.5) for i in range(12)])
+    # one channel show: 10 videos this week, 8 from one channel (share 0.8)
+    show = [(AS_OF - 3 * DAY - timedelta(hours=i), "solo" if i < 8 else f"o{i}", 0.9) for i in range(10)]
+    _videos(s, "gaming:2", show)
+    # quiet: last video 10 days ago
+    _videos(s, "gaming:3", [(AS_OF - 10 * DAY - timedelta(hours=i), "r", 0.9) for i in range(3)])
+    # tiny: 5 videos this week, all one channel, confidence 0.3 -> below min_videos_for_alerts
+    _videos(s, "gaming:4", [(AS_OF - 2 * DAY - timedelta(hours=i), "t", 0.3) for i in range(5)])
+    # fading: recent videos, but the lifecycle job marked it dying
+    _videos(s, "gaming:5", [(AS_OF - DAY - timedelta(hours=i), f"f{i}", 0.9) for i in range(2)])
+    _videos(s, "gaming:6", [(AS_OF - 3 * DAY, "x", 0.9)])
+    _videos(s, "cooking:0", [(AS_OF - 2 * DAY - timedelta(hours=i), f"k{i}", 0.8) for i in range(12)])
+    return s
+
+
+def _by_id(items: list[TopicHealth]) -> dict[str, TopicHealth]:
+    return {h.topic_id: h for h in items}
+
+
+def test_live_topics_only_in_order(store: Store) -> None:
+    items = topic_health(store, AS_OF, **THRESHOLDS)
+    assert [h.topic_id for h in items] == [
+        "cooking:0", "gaming:0", "gaming:1", "gaming:2", "gaming:3", "gaming:4", "gaming:5",
+    ]  # fmt: skip
+    assert [h.topic_id for h in topic_health(store, AS_OF, domain="cooking", **THRESHOLDS)] == ["cooking:0"]
+
+
+def test_counts_today_and_week_are_exact(store: Store) -> None:
+    h = _by_id(topic_health(store, AS_OF, **THRESHOLDS))
+    busy = h["gaming:0"]
+    assert (busy.videos_today, busy.videos_week) == (4, 20)
+    assert busy.channels_week == 10
+    assert busy.top_channel_share_week == pytest.approx(0.1)
+    assert busy.avg_confidence_week == pytest.approx(0.9)
+    assert busy.avg_confidence_today == pytest.approx(0.9)
+    assert busy.days_since_last_video == 0
+    assert busy.size == 50 and busy.label == "busy speedrun" and busy.status == "active"
+    quiet = h["gaming:3"]
+    assert (quiet.videos_today, quiet.videos_week, quiet.channels_week) == (0, 0, 0)
+    assert quiet.avg_confidence_week is None and quiet.avg_confidence_today is None
+    assert quiet.top_channel_share_week is None
+    assert quiet.days_since_last_video == 10
+    # window edges: [as_of - 7 days, as_of) includes its start and excludes as_of
+    edge = topic_health(store, AS_OF + timedelta(microseconds=1), **THRESHOLDS)
+    assert _by_id(edge)["gaming:0"].videos_week == 21
+
+
+def test_alert_rules(store: Store) -> None:
+    h = _by_id(topic_health(store, AS_OF, **THRESHOLDS))
+    assert h["gaming:0"].alerts == []  # busy, active, confident, 10 channels
+    assert h["gaming:1"].avg_confidence_week == pytest.approx(0.4)
+    assert h["gaming:1"].alerts == [LOW_CONFIDENCE]
+    assert h["gaming:2"].top_channel_share_week == pytest.approx(0.8)
+    assert h["gaming:2"].alerts == [OVER_SPECIALIZED]
+    assert h["gaming:3"].alerts == [DYING_TOPIC]  # no video for 10 >= 7 days
+    tiny = h["gaming:4"]
+    assert tiny.videos_week == 5 and tiny.avg_confidence_week == pytest.approx(0.3)
+    assert tiny.top_channel_share_week == 1.0
+    assert tiny.alerts == []  # below min_videos_for_alerts
+    assert h["gaming:5"].alerts == [DYING_TOPIC]  # status dying
+    assert h["cooking:0"].alerts == []
+
+
+def test_thresholds_are_parameters(store: Store) -> None:
+    loose = dict(THRESHOLDS, min_videos_for_alerts=5, dying_days=11)
+    h = _by_id(topic_health(store, AS_OF, **loose))
+    assert h["gaming:4"].alerts == [LOW_CONFIDENCE, OVER_SPECIALIZED]
+    assert h["gaming:3"].alerts == []
+    # exactly dying_days without a video counts
+    assert DYING_TOPIC in _by_id(topic_health(store, AS_OF, **dict(THRESHOLDS, dying_days=10)))["gaming:3"].alerts
+
+
+def test_naive_as_of_is_utc(store: Store) -> None:
+    aware = topic_health(store, AS_OF, **THRESHOLDS)
+    naive = topic_health(store, AS_OF.replace(tzinfo=None), **THRESHOLDS)
+    assert aware == naive
+
+
+def test_from_config_and_summary(store: Store) -> None:
+    items = health_from_config(store, AS_OF, HealthConfig(**THRESHOLDS))
+    assert items == topic_health(store, AS_OF, **THRESHOLDS)
+    s = health_summary(items)
+    assert s["topics"] == 7 and s["alerting"] == 4
+    assert s["alerts"] == {DYING_TOPIC: 2, LOW_CONFIDENCE: 1, OVER_SPECIALIZED: 1}
+    assert s["statuses"] == {"active": 6, "dying": 1}
+    assert s["domains"]["cooking"] == {
+        "topics": 1, "alerting": 0, "alerts": dict.fromkeys(ALERTS, 0), "statuses": {"active": 1},
+    }  # fmt: skip
+    assert s["domains"]["gaming"]["alerts"][DYING_TOPIC] == 2
+    assert health_summary([])["alerts"] == dict.fromkeys(ALERTS, 0)
+
+
+def test_query_helpers(store: Store) -> None:
+    last = last_video_at(store, AS_OF, domain="gaming")
+    assert last["gaming:3"] == AS_OF - 10 * DAY
+    assert last["gaming:0"] == AS_OF - timedelta(hours=1)  # the video at as_of is excluded
+    assert "cooking:0" not in last
+    conf = average_confidence(store, domain="gaming", start=AS_OF - 7 * DAY, end=AS_OF)
+    assert conf["gaming:1"] == (12, pytest.approx(0.4))
+    assert "gaming:3" not in conf
+
+
+def test_empty_store() -> None:
+    assert topic_health(Store("sqlite://"), AS_OF, **THRESHOLDS) == []
+
+
+def test_prometheus_text_parses_and_holds_alerts(store: Store) -> None:
+    items = topic_health(store, AS_OF, **THRESHOLDS)
+    text = to_prometheus(items, AS_OF)
+    assert text.endswith("\n")
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("#"):
+            assert re.match(r"^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* \S", line), line
+            continue
+        assert SAMPLE.match(line), line
+        names.add(line.split("{")[0].split(" ")[0])
+    for name in (
+        "ray_topics_topic_videos_week",
+        "ray_topics_topic_avg_confidence_week",
+        "ray_topics_topic_channels_week",
+        "ray_topics_topic_alert",
+    ):
+        assert name in names
+        assert f"# TYPE {name} gauge" in text and f"# HELP {name} " in text
+    assert 'ray_topics_topic_alert{domain="gaming",topic="gaming:1",alert="LOW_CONFIDENCE"} 1' in text
+    assert 'ray_topics_topic_alert{domain="gaming",topic="gaming:2",alert="OVER_SPECIALIZED"} 1' in text
+    assert 'ray_topics_topic_videos_week{domain="gaming",topic="gaming:0"} 20' in text
+    conf = re.search(r'^ray_topics_topic_avg_confidence_week\{domain="gaming",topic="gaming:1"\} (\S+)$', text, re.M)
+    assert conf and float(conf.group(1)) == pytest.approx(0.4)
+    # a topic without videos this week has no confidence sample
+    assert 'ray_topics_topic_avg_confidence_week{domain="gaming",topic="gaming:3"}' not in text
+    assert f"ray_topics_health_as_of_timestamp_seconds {int(AS_OF.timestamp())}" in text
+
+
+def test_prometheus_escapes_label_values() -> None:
+    odd = TopicHealth('d"q\\x\ny', 'd"q\\x\ny', "l", "active", 1, 1, 0.5, 0.5, 1, 1.0, 0, 1, [LOW_CONFIDENCE])
+    text = to_prometheus([odd], AS_OF)
+    assert 'domain="d\\"q\\\\x\\ny"' in text
+    for line in text.splitlines():
+        assert line.startswith("#") or SAMPLE.match(line), line

@@ -1,0 +1,264 @@
+"""HTTP contract tests against a real local Ray Serve app (Tier 1)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from ray_topics.index import normalize
+from ray_topics.runtime import Runtime
+from ray_topics.store import Topic
+from tests.conftest import make_config
+
+pytestmark = [pytest.mark.ray, pytest.mark.model]
+
+TOKEN = "test-token"
+DOMAINS = ("gaming", "cooking", "tech")
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _publish(rt: Runtime, domain: str, centroids: np.ndarray, at: datetime, labels: list[str]) -> None:
+    topics = [
+        Topic(
+            topic_id=f"{domain}:{i}",
+            domain=domain,
+            number=i,
+            label=labels[i],
+            keywords=labels[i].split(", "),
+            centroid=normalize(c),
+            sim_mean=0.6,
+            sim_std=0.05,
+            size=100,
+            status="active",
+            born_at=at,
+            last_seen_at=at,
+        )
+        for i, c in enumerate(centroids)
+    ]
+    with rt.store.begin() as conn:
+        rt.store.upsert_topics(topics, conn)
+        rt.registry.publish(domain, at, "test", conn)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, ray_local: None):
+    from ray import serve
+
+    from serve.app import build_app
+
+    workdir = tmp_path_factory.mktemp("serve")
+    overrides = [f"serve.token={TOKEN}", "serve.model_poll_seconds=0.5", "serve.max_body_bytes=2000000"]
+    rt = Runtime(make_config(Path(workdir), *overrides))
+    rng = np.random.default_rng(7)
+    centroids = {d: normalize(rng.standard_normal((3, 384))).astype(np.float32) for d in DOMAINS}
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for d in DOMAINS:
+        _publish(rt, d, centroids[d], at, [f"{d} a, x", f"{d} b, y", f"{d} c, z"])
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({"overrides": overrides, "workdir": str(workdir)}), name="ray-topics", route_prefix="/")
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    yield {"client": client, "rt": rt, "centroids": centroids, "rng": rng}
+    client.close()
+    serve.delete("ray-topics")
+
+
+def _video(vid: str, vec: np.ndarray | None = None, **kw) -> dict:
+    v = {"video_id": vid, "channel_id": "ch1", "published_at": "2026-01-02T10:00:00Z", "title": "a video"}
+    if vec is not None:
+        v["embedding"] = [float(x) for x in vec]
+    v.update(kw)
+    return v
+
+
+def _near(app, domain: str, k: int) -> np.ndarray:
+    c = app["centroids"][domain][k]
+    return normalize(c + 0.02 * app["rng"].standard_normal(384)).astype(np.float32)
+
+
+def _post(app, videos, headers=AUTH) -> httpx.Response:
+    return app["client"].post("/v1/classify", json={"videos": videos}, headers=headers)
+
+
+def test_healthz_and_openapi(app) -> None:
+    r = app["client"].get("/healthz")
+    assert r.status_code == 200 and r.json()["model_versions"] == {d: 1 for d in DOMAINS}
+    paths = app["client"].get("/openapi.json").json()["paths"]
+    assert {"/v1/classify", "/v1/videos/{video_id}", "/v1/topics", "/v1/topics/{topic_id}", "/healthz"} <= set(paths)
+
+
+def test_classify_single_and_read_back(app) -> None:
+    r = _post(app, [_video("s1", _near(app, "cooking", 1), category="Food")])
+    assert r.status_code == 200, r.text
+    (res,) = r.json()["results"]
+    assert res == {
+        "video_id": "s1",
+        "domain": "cooking",
+        "topic_id": "cooking:1",
+        "topic_label": "cooking b, y",
+        "confidence": res["confidence"],
+        "status": "preliminary",
+        "model_version": "cooking@v1",
+    }
+    assert 0.5 < res["confidence"] <= 1.0
+    got = app["client"].get("/v1/videos/s1").json()
+    assert got["topic_id"] == "cooking:1" and got["status"] == "preliminary" and got["topic_label"] == "cooking b, y"
+    assert app["client"].get("/v1/videos/nope").status_code == 404
+
+
+def test_batch_multiplexes_across_three_domains(app) -> None:
+    videos = [_video(f"m{d}{k}", _near(app, d, k), domain=d) for d in DOMAINS for k in range(3)]
+    r = _post(app, videos)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["video_id"] for x in results] == [v["video_id"] for v in videos]  # input order kept
+    for v, x in zip(videos, results, strict=True):
+        d, k = v["domain"], int(v["video_id"][-1])
+        assert x["domain"] == d and x["topic_id"] == f"{d}:{k}" and x["model_version"] == f"{d}@v1"
+
+
+def test_retry_returns_stored_answer_and_writes_nothing(app) -> None:
+    store = app["rt"].store
+    first = _post(app, [_video("r1", _near(app, "tech", 0), domain="tech")]).json()["results"][0]
+    n = store.count("videos"), store.count("classifications"), store.count("embeddings")
+    again = _post(app, [_video("r1", _near(app, "tech", 2), domain="tech")]).json()["results"][0]
+    assert again == first  # the first answer, although the retry's embedding points elsewhere
+    assert (store.count("videos"), store.count("classifications"), store.count("embeddings")) == n
+
+
+def test_misfit_gets_null_topic(app) -> None:
+    far = normalize(app["rng"].standard_normal(384)).astype(np.float32)
+    res = _post(app, [_video("far1", far, domain="gaming")]).json()["results"][0]
+    assert res["topic_id"] is None and res["topic_label"] is None and res["confidence"] < 0.5
+
+
+def test_text_only_video_is_embedded(app) -> None:
+    r = _post(app, [_video("t1", None, title="speedrun world record glitch", category="gaming")])
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["domain"] == "gaming"
+    assert app["rt"].store.count("embeddings") >= 1
+
+
+def test_auth(app) -> None:
+    v = [_video("a1", _near(app, "tech", 0), domain="tech")]
+    assert _post(app, v, headers={}).status_code == 401
+    bad = _post(app, v, headers={"Authorization": "Bearer wrong"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
+    assert app["client"].get("/v1/topics").status_code == 200  # reads open by config
+
+
+def test_topics_endpoints(app) -> None:
+    tops = app["client"].get("/v1/topics", params={"domain": "tech"}).json()["topics"]
+    assert [t["topic_id"] for t in tops] == ["tech:0", "tech:1", "tech:2"]
+    assert app["client"].get("/v1/topics/tech:2").json()["label"] == "tech c, z"
+    assert app["client"].get("/v1/topics/tech:99").status_code == 404
+    assert app["client"].get("/v1/topics", params={"domain": "nope"}).status_code == 422
+
+
+BAD = [
+    ("wrong dimension", lambda a: [_video("b1", np.ones(10, np.float32), domain="tech")], "videos.0.embedding"),
+    ("empty text and no embedding", lambda a: [_video("b2", None, title="  ", domain="tech")], "videos.0"),
+    ("bad timestamp", lambda a: [_video("b3", _near(a, "tech", 0), published_at="yesterday")], "videos.0.published_at"),
+    (
+        "no utc offset",
+        lambda a: [_video("b4", _near(a, "tech", 0), published_at="2026-01-02T10:00:00")],
+        "videos.0.published_at",
+    ),
+    (
+        "future timestamp",
+        lambda a: [_video("b5", _near(a, "tech", 0), published_at=(datetime.now(UTC) + timedelta(days=2)).isoformat())],
+        "videos.0.published_at",
+    ),
+    ("unknown domain", lambda a: [_video("b6", _near(a, "tech", 0), domain="knitting")], "videos.0.domain"),
+    ("duplicate ids", lambda a: [_video("b7", _near(a, "tech", 0), domain="tech")] * 2, "videos.1.video_id"),
+    (
+        "missing channel",
+        lambda a: [{"video_id": "b8", "published_at": "2026-01-02T10:00:00Z", "title": "x"}],
+        "videos.0.channel_id",
+    ),
+    ("too many videos", lambda a: [_video(f"c{i}", None, title="x", domain="tech") for i in range(1001)], "videos"),
+    ("empty list", lambda a: [], "videos"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "field"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_422_with_field_and_stores_nothing(app, name: str, make, field: str) -> None:
+    store = app["rt"].store
+    before = store.count("videos"), store.count("classifications")
+    stored = app["client"].get("/v1/videos/s1").json() if before[0] else None
+    r = _post(app, make(app))
+    assert r.status_code == 422, (name, r.text)
+    err = r.json()["error"]
+    assert err["field"] == field and err["message"]
+    assert (store.count("videos"), store.count("classifications")) == before
+    if stored:
+        assert app["client"].get("/v1/videos/s1").json() == stored
+
+
+def test_nan_malformed_json_and_oversized(app) -> None:
+    c = app["client"]
+    vec = [0.1] * 384
+    vec[5] = float("nan")
+    body = json.dumps({"videos": [_video("n1", None, embedding=vec, domain="tech")]})  # NaN literal
+    r = c.post("/v1/classify", content=body, headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "videos.0.embedding"
+    r = c.post("/v1/classify", content=b'{"videos": [', headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_json"
+    big = json.dumps({"videos": [_video("big", None, title="x" * 3_000_000, domain="tech")]})
+    r = c.post("/v1/classify", content=big, headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_hot_reload_without_failures(app) -> None:
+    """Publish a new gaming version while requests run: no request fails, answers switch versions."""
+    rt, rng = app["rt"], app["rng"]
+    seen: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            r = _post(app, [_video(f"h{i}", _near(app, "gaming", 0), domain="gaming")])
+            if r.status_code != 200:
+                failures.append(r.text)
+            else:
+                seen.append(r.json()["results"][0]["model_version"])
+
+    th = threading.Thread(target=load)
+    th.start()
+    time.sleep(1.0)
+    new = np.concatenate([app["centroids"]["gaming"], normalize(rng.standard_normal((1, 384)))])
+    _publish(
+        rt,
+        "gaming",
+        new.astype(np.float32),
+        datetime(2026, 1, 3, tzinfo=UTC),
+        ["gaming a, x", "gaming b, y", "gaming c, z", "gaming d, w"],
+    )
+    deadline = time.time() + 20
+    while time.time() < deadline and (not seen or seen[-1] != "gaming@v2"):
+        time.sleep(0.2)
+    time.sleep(0.5)
+    stop.set()
+    th.join()
+    assert not failures
+    assert seen[0] == "gaming@v1" and seen[-1] == "gaming@v2"
+    # once switched, never back
+    first_v2 = seen.index("gaming@v2")
+    assert set(seen[first_v2:]) == {"gaming@v2"}

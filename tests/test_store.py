@@ -1,0 +1,745 @@
+"""Tests of the operational store and job runs, on SQLite and PostgreSQL, with known answers."""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from ray_topics.lifecycle import make_topic
+from ray_topics.runs import ALL_DOMAINS, done, once
+from ray_topics.schema import PRELIMINARY, REFINED
+from ray_topics.store import Store, Topic
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+DAY = timedelta(days=1)
+DIM = 4
+
+
+def _vec(vid: str) -> np.ndarray:
+    """A deterministic float32 vector per video id."""
+    return np.random.default_rng(zlib.crc32(vid.encode())).standard_normal(DIM).astype(np.float32)
+
+
+def _batch(*specs: dict[str, Any]) -> tuple[list[dict[str, Any]], np.ndarray, list[dict[str, Any]]]:
+    """(videos, vectors, classifications) from specs: ``id`` plus optional overrides."""
+    videos, vecs, classes = [], [], []
+    for s in specs:
+        vid, domain, at = s["id"], s.get("domain", "gaming"), s.get("at", T0)
+        videos.append(
+            {
+                "video_id": vid,
+                "domain": domain,
+                "channel_id": s.get("channel", "ch0"),
+                "published_at": at,
+                "title": s.get("title", f"title {vid}"),
+                "description": s.get("description", ""),
+                "tags": s.get("tags", []),
+                "category": s.get("category"),
+                "views": s.get("views"),
+            }
+        )
+        vecs.append(s.get("vec", _vec(vid)))
+        classes.append(
+            {
+                "video_id": vid,
+                "domain": domain,
+                "published_at": at,
+                "topic_id": s.get("topic", f"{domain}:0"),
+                "confidence": s.get("conf", 0.9),
+                "status": s.get("status", PRELIMINARY),
+                "model_version": s.get("version", f"{domain}@v1"),
+                "classified_at": s.get("classified_at", at),
+            }
+        )
+    return videos, np.stack(vecs) if vecs else np.zeros((0, DIM), np.float32), classes
+
+
+def _ingest(store: Store, *specs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return store.ingest(*_batch(*specs))
+
+
+def _v(vid: str, **kw: Any) -> dict[str, Any]:
+    return {"id": vid, **kw}
+
+
+def _counts(store: Store) -> tuple[int, int, int]:
+    return store.count("videos"), store.count("embeddings"), store.count("classifications")
+
+
+def _topic(domain: str, number: int, status: str = "active", **kw: Any) -> Topic:
+    centroid = kw.pop("centroid", np.eye(DIM, dtype=np.float32)[number % DIM])
+    return Topic(
+        topic_id=f"{domain}:{number}",
+        domain=domain,
+        number=number,
+        label=kw.pop("label", f"{domain} topic {number}"),
+        keywords=kw.pop("keywords", ["alpha", "beta"]),
+        centroid=centroid,
+        sim_mean=kw.pop("sim_mean", 0.8),
+        sim_std=kw.pop("sim_std", 0.05),
+        size=kw.pop("size", 10),
+        status=status,
+        born_at=kw.pop("born_at", T0),
+        last_seen_at=kw.pop("last_seen_at", T0),
+        **kw,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- ingest
+
+
+def test_ingest_commits_videos_embeddings_and_classifications(store: Store) -> None:
+    out = _ingest(store, _v("a", topic="gaming:1", conf=0.75), _v("b"), _v("c", domain="cooking", topic=None))
+    assert _counts(store) == (3, 3, 3)
+    assert set(out) == {"a", "b", "c"}
+    assert out["a"]["topic_id"] == "gaming:1" and out["a"]["confidence"] == pytest.approx(0.75)
+    assert out["a"]["status"] == PRELIMINARY and out["a"]["model_version"] == "gaming@v1"
+    assert out["c"]["topic_id"] is None and out["c"]["domain"] == "cooking"
+    assert store.count("videos", domain="gaming") == 2
+    assert store.existing_video_ids(["a", "c", "zz"]) == {"a", "c"}
+
+
+def test_ingest_empty_batch_writes_nothing(store: Store) -> None:
+    assert _ingest(store) == {}
+    assert _counts(store) == (0, 0, 0)
+
+
+def test_second_ingest_of_same_id_keeps_the_first_answer(store: Store) -> None:
+    first = _ingest(store, _v("a", topic="gaming:0", conf=0.9, vec=np.ones(DIM, np.float32), title="first"))
+    again = _ingest(
+        store,
+        _v("a", topic="gaming:7", conf=0.1, vec=np.full(DIM, 2.0, np.float32), title="second", version="gaming@v9"),
+    )
+    assert again == first
+    assert again["a"]["topic_id"] == "gaming:0" and again["a"]["model_version"] == "gaming@v1"
+    assert _counts(store) == (1, 1, 1)
+    np.testing.assert_array_equal(store.hot_vectors(["a"])["a"], np.ones(DIM, np.float32))
+    assert store.rows_for(["a"])[0]["title"] == "first"
+
+
+def test_mixed_batch_stores_only_the_new_ids(store: Store) -> None:
+    _ingest(store, _v("a", topic="gaming:0"), _v("b", topic="gaming:0"))
+    out = _ingest(store, _v("b", topic="gaming:5"), _v("c", topic="gaming:5"), _v("d", topic="gaming:6"))
+    assert _counts(store) == (4, 4, 4)
+    assert {k: r["topic_id"] for k, r in out.items()} == {"b": "gaming:0", "c": "gaming:5", "d": "gaming:6"}
+    assert store.topic_sizes("gaming") == {"gaming:0": 2, "gaming:5": 1, "gaming:6": 1}
+
+
+def test_timestamps_round_trip_to_aware_utc(store: Store) -> None:
+    plus2 = timezone(timedelta(hours=2))
+    aware = datetime(2024, 3, 1, 14, 0, 0, 123456, tzinfo=plus2)  # 12:00:00.123456 UTC
+    naive = datetime(2024, 3, 1, 12, 30)  # taken as UTC
+    out = _ingest(store, _v("aware", at=aware, classified_at=aware + H), _v("naive", at=naive))
+    a, n = out["aware"], out["naive"]
+    assert a["published_at"] == datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert a["classified_at"] == datetime(2024, 3, 1, 13, 0, 0, 123456, tzinfo=UTC)
+    assert n["published_at"] == datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
+    for r in (a, n):
+        assert r["published_at"].utcoffset() == timedelta(0)
+        assert r["classified_at"].utcoffset() == timedelta(0)
+    lo, hi = store.published_range(["aware", "naive"])
+    assert lo == datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert hi == datetime(2024, 3, 1, 12, 30, 0, 1, tzinfo=UTC)
+    # a window given in another zone selects the same rows
+    assert store.domain_volume("gaming", aware, aware + timedelta(microseconds=1)) == 1
+
+
+def test_tags_round_trip_as_json(store: Store) -> None:
+    tags = ["speedrun", "ünïcödé", 'with "quotes"', "emoji 🎮", ""]
+    _ingest(store, _v("a", tags=tags, description="d\nline"), _v("b"))
+    rows = {r["video_id"]: r for r in store.rows_for(["a", "b"])}
+    assert rows["a"]["tags"] == tags and rows["a"]["description"] == "d\nline"
+    assert rows["b"]["tags"] == []
+
+
+def test_large_view_counts_are_stored(store: Store) -> None:
+    # the most viewed videos are well past 2**31 views
+    _ingest(store, _v("viral", views=15_000_000_000), _v("small", views=3))
+    assert {r["video_id"]: r["views"] for r in store.rows_for(["viral", "small"])} == {
+        "viral": 15_000_000_000,
+        "small": 3,
+    }
+
+
+def test_vectors_round_trip_exactly(store: Store) -> None:
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((3, DIM)).astype(np.float32)
+    vecs[1] = [1e-38, -3.4e38, np.float32(1) / 3, -0.0]
+    specs = [_v(f"v{i}", at=T0 + i * H, vec=vecs[i]) for i in range(3)]
+    # float64 input is stored as float32
+    specs.append(_v("f64", at=T0 + 3 * H, vec=np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float64)))
+    _ingest(store, *specs)
+    hot = store.hot_vectors(["v0", "v1", "v2", "f64", "missing"])
+    assert set(hot) == {"v0", "v1", "v2", "f64"}
+    for i in range(3):
+        assert hot[f"v{i}"].dtype == np.float32
+        assert hot[f"v{i}"].tobytes() == vecs[i].tobytes()
+    np.testing.assert_array_equal(hot["f64"], np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32))
+    cold = store.uncompacted(before=T0 + DAY)
+    assert [r["video_id"] for r in cold] == ["v0", "v1", "v2", "f64"]
+    assert cold[1]["vector"].tobytes() == vecs[1].tobytes()
+
+
+@pytest.mark.parametrize("broken", ["key_missing_everywhere", "null_in_one_row"])
+def test_failed_ingest_stores_nothing_of_its_batch(store: Store, broken: str) -> None:
+    _ingest(store, _v("old", topic="gaming:0", conf=0.9))
+    videos, vecs, classes = _batch(_v("new1"), _v("new2"))
+    if broken == "key_missing_everywhere":
+        for c in classes:
+            del c["confidence"]
+    else:
+        classes[1]["model_version"] = None
+    with pytest.raises(StatementError):
+        store.ingest(videos, vecs, classes)
+    assert _counts(store) == (1, 1, 1)
+    assert store.existing_video_ids(["old", "new1", "new2"]) == {"old"}
+    assert store.hot_vectors(["new1", "new2"]) == {}
+    old = store.get_classifications(["old"])["old"]
+    assert (old["topic_id"], old["confidence"]) == ("gaming:0", pytest.approx(0.9))
+    # the same batch, repaired, goes in afterwards
+    _ingest(store, _v("new1"), _v("new2"))
+    assert _counts(store) == (3, 3, 3)
+
+
+# ---------------------------------------------------------------------------------------------- classifications
+
+
+def _queue(store: Store) -> None:
+    _ingest(
+        store,
+        _v("late", at=T0 + 2 * H),
+        _v("early", at=T0),
+        _v("done", at=T0 + H, status=REFINED),
+        _v("mid-b", at=T0 + H),
+        _v("mid-a", at=T0 + H),
+        _v("other", domain="cooking", at=T0),
+    )
+
+
+def test_pending_is_preliminary_per_domain_oldest_first(store: Store) -> None:
+    _queue(store)
+    assert [r["video_id"] for r in store.pending("gaming", 10)] == ["early", "mid-a", "mid-b", "late"]
+    assert [r["video_id"] for r in store.pending("gaming", 2)] == ["early", "mid-a"]
+    assert [r["video_id"] for r in store.pending("gaming", 10, published_before=T0 + 2 * H)] == [
+        "early",
+        "mid-a",
+        "mid-b",
+    ]
+    assert [r["video_id"] for r in store.pending("gaming", 10, published_before=T0 + H)] == ["early"]
+    assert [r["video_id"] for r in store.pending("gaming", 10, published_before=T0)] == []
+    assert [r["video_id"] for r in store.pending("cooking", 10)] == ["other"]
+    assert store.pending("news", 10) == []
+    assert store.pending("gaming", 1)[0]["model_version"] == "gaming@v1"
+
+
+def test_update_classifications_refines_rows(store: Store) -> None:
+    _queue(store)
+    at = datetime(2024, 3, 2, 3, 0, tzinfo=timezone(timedelta(hours=3)))
+    store.update_classifications(
+        [
+            {"video_id": "early", "topic_id": "gaming:3", "confidence": 0.42, "status": REFINED,
+             "model_version": "gaming@v2", "classified_at": at},
+            {"video_id": "late", "topic_id": None, "confidence": 0.1, "status": REFINED,
+             "model_version": "gaming@v2", "classified_at": at},
+        ]
+    )  # fmt: skip
+    got = store.get_classifications(["early", "late", "mid-a"])
+    assert (got["early"]["topic_id"], got["early"]["confidence"]) == ("gaming:3", pytest.approx(0.42))
+    assert got["early"]["status"] == REFINED and got["early"]["model_version"] == "gaming@v2"
+    assert got["early"]["classified_at"] == datetime(2024, 3, 2, 0, 0, tzinfo=UTC)
+    assert got["late"]["topic_id"] is None
+    assert got["mid-a"]["status"] == PRELIMINARY and got["mid-a"]["model_version"] == "gaming@v1"
+    assert [r["video_id"] for r in store.pending("gaming", 10)] == ["mid-a", "mid-b"]
+    assert store.count("classifications", status=REFINED) == 3
+    store.update_classifications([])  # no-op
+
+
+def test_update_classifications_joins_the_callers_transaction(store: Store) -> None:
+    _queue(store)
+    row = {"video_id": "early", "topic_id": "gaming:3", "confidence": 0.5, "status": REFINED,
+           "model_version": "gaming@v2", "classified_at": T0}  # fmt: skip
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        store.update_classifications([row], conn=conn)
+        raise RuntimeError("crash before commit")
+    assert store.get_classifications(["early"])["early"]["status"] == PRELIMINARY
+    with store.begin() as conn:
+        store.update_classifications([row], conn=conn)
+    assert store.get_classifications(["early"])["early"]["status"] == REFINED
+
+
+def test_classified_window_bounds_and_misfits(store: Store) -> None:
+    _ingest(
+        store,
+        _v("before", at=T0 - timedelta(microseconds=1), conf=0.1),
+        _v("start", at=T0, conf=0.95, channel="c1", views=7),
+        _v("low", at=T0 + H, conf=0.59),
+        _v("edge", at=T0 + H, conf=0.6),
+        _v("none", at=T0 + 2 * H, topic=None, conf=0.8),
+        _v("end", at=T0 + 3 * H, conf=0.1),
+        _v("cook", domain="cooking", at=T0 + H, conf=0.1),
+    )
+    rows = store.classified_window("gaming", T0, T0 + 3 * H)
+    assert [r["video_id"] for r in rows] == ["start", "edge", "low", "none"]
+    first = rows[0]
+    assert (first["channel_id"], first["views"], first["title"], first["tags"]) == ("c1", 7, "title start", [])
+    misfits = store.classified_window("gaming", T0, T0 + 3 * H, misfit_below=0.6)
+    assert [r["video_id"] for r in misfits] == ["low", "none"]
+    bare = store.classified_window("gaming", T0, T0 + 3 * H, with_text=False)
+    assert "title" not in bare[0] and bare[0]["confidence"] == pytest.approx(0.95)
+
+
+def test_last_seen_topic_sizes_and_members(store: Store) -> None:
+    _ingest(
+        store,
+        _v("a", at=T0, topic="gaming:0"),
+        _v("b", at=T0 + 2 * H, topic="gaming:0"),
+        _v("c", at=T0 + 5 * H, topic="gaming:0"),  # outside [T0, T0 + 5h)
+        _v("d", at=T0 + H, topic="gaming:1"),
+        _v("e", at=T0 + H, topic=None),
+        _v("f", domain="cooking", at=T0 + H, topic="cooking:0"),
+    )
+    assert store.last_seen("gaming", T0, T0 + 5 * H) == {"gaming:0": T0 + 2 * H, "gaming:1": T0 + H}
+    assert store.last_seen("gaming", T0 + 6 * H, T0 + 7 * H) == {}
+    assert store.topic_sizes("gaming") == {"gaming:0": 3, "gaming:1": 1}
+    assert store.topic_sizes("cooking") == {"cooking:0": 1}
+    members = store.members_of(["gaming:1", "gaming:0"])
+    assert sorted((m["video_id"], m["topic_id"]) for m in members) == [
+        ("a", "gaming:0"), ("b", "gaming:0"), ("c", "gaming:0"), ("d", "gaming:1"),
+    ]  # fmt: skip
+    assert store.members_of([]) == []
+
+
+def test_ranked_orders_and_breaks_ties_by_id(store: Store) -> None:
+    _ingest(
+        store,
+        _v("a", at=T0, views=100, conf=0.5, topic="gaming:0"),
+        _v("b", at=T0 + H, views=500, conf=0.9, topic="gaming:1"),
+        _v("c", at=T0 + 2 * H, views=None, conf=0.3, topic="gaming:0"),
+        _v("d", at=T0 + H, views=500, conf=0.5, topic="gaming:0"),
+        _v("out", at=T0 + 3 * H, views=10**6, conf=0.0),
+        _v("cook", domain="cooking", at=T0, views=10**6, conf=0.0),
+    )
+    end = T0 + 3 * H
+    assert store.ranked("gaming", T0, end, "views", 10) == ["b", "d", "a", "c"]
+    assert store.ranked("gaming", T0, end, "low_confidence", 10) == ["c", "a", "d", "b"]
+    assert store.ranked("gaming", T0, end, "recent", 10) == ["c", "b", "d", "a"]
+    assert store.ranked("gaming", T0, end, "views", 2) == ["b", "d"]
+    assert store.ranked("gaming", T0, end, "views", 10, topic_id="gaming:0") == ["d", "a", "c"]
+    assert store.ranked("gaming", T0 + H, end, "recent", 10, topic_id="gaming:0") == ["c", "d"]
+    with pytest.raises(KeyError):
+        store.ranked("gaming", T0, end, "random", 10)
+
+
+def test_rows_for_keeps_the_requested_order(store: Store) -> None:
+    _ingest(store, *[_v(f"v{i}", at=T0 + i * H, channel=f"ch{i}") for i in range(5)])
+    order = ["v3", "v0", "nope", "v4", "v1"]
+    rows = store.rows_for(order)
+    assert [r["video_id"] for r in rows] == ["v3", "v0", "v4", "v1"]
+    assert [r["channel_id"] for r in rows] == ["ch3", "ch0", "ch4", "ch1"]
+    assert "title" not in store.rows_for(order, with_text=False)[0]
+
+
+def test_published_range_and_domain_volume(store: Store) -> None:
+    _ingest(
+        store,
+        _v("a", at=T0 + H),
+        _v("b", at=T0 + 5 * H),
+        _v("c", at=T0),
+        _v("cook", domain="cooking", at=T0 + 2 * H),
+    )
+    assert store.published_range(["a", "b", "missing"]) == (T0 + H, T0 + 5 * H + timedelta(microseconds=1))
+    assert store.published_range(["c"]) == (T0, T0 + timedelta(microseconds=1))
+    with pytest.raises(LookupError):
+        store.published_range(["missing"])
+    assert store.domain_volume("gaming", T0, T0 + 5 * H) == 2
+    assert store.domain_volume("gaming", T0, T0 + 5 * H + timedelta(microseconds=1)) == 3
+    assert store.domain_volume("cooking", T0, T0 + DAY) == 1
+    assert store.domain_volume("news", T0, T0 + DAY) == 0
+
+
+# ---------------------------------------------------------------------------------------------- hot embeddings
+
+
+def test_uncompacted_and_mark_compacted(store: Store) -> None:
+    _ingest(
+        store,
+        _v("b", at=T0 + H, channel="cb", views=3),
+        _v("a", at=T0),
+        _v("c", at=T0 + 2 * H),
+        _v("cook", domain="cooking", at=T0),
+    )
+    rows = store.uncompacted(before=T0 + 2 * H)
+    assert [r["video_id"] for r in rows] == ["a", "cook", "b"]
+    b = rows[2]
+    assert isinstance(b["vector"], np.ndarray) and b["vector"].dtype == np.float32
+    np.testing.assert_array_equal(b["vector"], _vec("b"))
+    assert (b["domain"], b["channel_id"], b["views"]) == ("gaming", "cb", 3)
+    assert [r["video_id"] for r in store.uncompacted(before=T0 + 2 * H, domain="gaming")] == ["a", "b"]
+    store.mark_compacted(["a", "b"], at=T0 + 3 * H)
+    assert [r["video_id"] for r in store.uncompacted(before=T0 + DAY)] == ["cook", "c"]
+    store.mark_compacted([], at=T0 + 3 * H)  # no-op
+    # compacted rows stay hot until evicted
+    assert set(store.hot_vectors(["a", "b", "c"])) == {"a", "b", "c"}
+
+
+def test_evict_hot_drops_only_compacted_refined_old_rows(store: Store) -> None:
+    old, new = T0, T0 + 2 * DAY
+    _ingest(
+        store,
+        _v("gone", at=old, status=REFINED),
+        _v("prelim", at=old),
+        _v("hot", at=old, status=REFINED),
+        _v("recent", at=new, status=REFINED),
+    )
+    store.mark_compacted(["gone", "prelim", "recent"], at=new)
+    assert store.evict_hot(before=T0 + DAY) == 1
+    assert set(store.hot_vectors(["gone", "prelim", "hot", "recent"])) == {"prelim", "hot", "recent"}
+    # only the hot embedding goes; the video and its classification stay
+    assert _counts(store) == (4, 3, 4)
+    assert store.evict_hot(before=T0 + DAY) == 0
+
+
+# ---------------------------------------------------------------------------------------------- topics
+
+
+def test_upsert_topics_inserts_then_replaces(store: Store) -> None:
+    with store.begin() as conn:
+        store.upsert_topics([_topic("gaming", 0), _topic("gaming", 1)], conn)
+    assert store.count("topics") == 2
+    replaced = _topic(
+        "gaming", 1, status="dead", label="renamed", keywords=["x"], size=99, coherence=0.7,
+        centroid=np.array([0.5, 0.5, 0.0, 0.0], np.float32), died_at=T0 + DAY, updated_at=T0 + DAY,
+    )  # fmt: skip
+    with store.begin() as conn:
+        store.upsert_topics([replaced, _topic("gaming", 2)], conn)
+    assert store.count("topics") == 3
+    t = store.topic("gaming:1")
+    assert t is not None
+    assert (t.label, t.keywords, t.size, t.status, t.coherence) == ("renamed", ["x"], 99, "dead", pytest.approx(0.7))
+    assert (t.died_at, t.updated_at, t.born_at) == (T0 + DAY, T0 + DAY, T0)
+    np.testing.assert_array_equal(t.centroid, [0.5, 0.5, 0.0, 0.0])
+    assert store.topic("gaming:0").label == "gaming topic 0"
+    assert store.topic("gaming:9") is None
+
+
+def test_upsert_topics_rolls_back_with_its_transaction(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        store.upsert_topics([_topic("gaming", 0)], conn)
+        raise RuntimeError("crash before commit")
+    assert store.count("topics") == 0
+
+
+def test_topics_filter_and_order(store: Store) -> None:
+    with store.begin() as conn:
+        store.upsert_topics(
+            [
+                _topic("gaming", 3, status="dying"),
+                _topic("gaming", 0),
+                _topic("cooking", 1, status="merged"),
+                _topic("gaming", 10, status="dead"),
+                _topic("gaming", 2),
+                _topic("cooking", 0),
+            ],
+            conn,
+        )
+    ids = [t.topic_id for t in store.topics()]
+    assert ids == ["cooking:0", "cooking:1", "gaming:0", "gaming:2", "gaming:3", "gaming:10"]
+    assert [t.number for t in store.topics("gaming")] == [0, 2, 3, 10]
+    live = store.topics("gaming", statuses=("active", "dying"))
+    assert [t.topic_id for t in live] == ["gaming:0", "gaming:2", "gaming:3"]
+    assert [t.topic_id for t in store.topics(statuses=["merged", "dead"])] == ["cooking:1", "gaming:10"]
+    assert store.topics("gaming", statuses=[]) == []
+    assert store.topics("news") == []
+    assert all(t.topic_id == f"{t.domain}:{t.number}" for t in store.topics())
+
+
+def test_next_topic_number(store: Store) -> None:
+    assert store.next_topic_number("gaming") == 0
+    with store.begin() as conn:
+        store.upsert_topics([_topic("gaming", 0), _topic("gaming", 4, status="dead"), _topic("cooking", 0)], conn)
+    assert store.next_topic_number("gaming") == 5
+    assert store.next_topic_number("cooking") == 1
+    assert store.next_topic_number("news") == 0
+    with store.begin() as conn:
+        store.upsert_topics([_topic("gaming", 5)], conn)
+        assert store.next_topic_number("gaming", conn=conn) == 6  # sees its own uncommitted insert
+
+
+def test_topic_round_trips_centroid_and_times(store: Store) -> None:
+    centroid = np.random.default_rng(1).standard_normal(384).astype(np.float32)
+    members = np.random.default_rng(2).standard_normal((20, DIM)).astype(np.float32)
+    made = make_topic("gaming", 7, members, ["alpha", "beta"], T0, upper_quantile=0.9, coherence=0.8)
+    assert made.topic_id == "gaming:7"
+    at = datetime(2024, 3, 1, 15, 0, tzinfo=timezone(timedelta(hours=3)))  # 12:00 UTC
+    plain = _topic("gaming", 1, centroid=centroid.astype(np.float64), born_at=at, last_seen_at=at + H)
+    with store.begin() as conn:
+        store.upsert_topics([made, plain], conn)
+    back = store.topic("gaming:1")
+    assert back.centroid.dtype == np.float32
+    assert back.centroid.tobytes() == centroid.tobytes()
+    assert back.centroid.flags.writeable
+    assert (back.born_at, back.last_seen_at, back.updated_at) == (T0, T0 + H, T0 + H)
+    assert back.born_at.utcoffset() == timedelta(0)
+    assert back.died_at is None and back.coherence is None
+    m = store.topic("gaming:7")
+    assert m.centroid.tobytes() == made.centroid.astype(np.float32).tobytes()
+    assert (m.sim_mean, m.sim_std, m.coherence) == (
+        pytest.approx(made.sim_mean), pytest.approx(made.sim_std), pytest.approx(0.8),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- events
+
+
+def _event(topic: str, kind: str, at: datetime, **kw: Any) -> dict[str, Any]:
+    return {"domain": topic.split(":")[0], "topic_id": topic, "type": kind, "at": at, **kw}
+
+
+def test_add_events_is_idempotent_and_round_trips_json(store: Store) -> None:
+    details = {"similarity": 0.93, "sizes": [10, 20], "nested": {"k": "ünï"}}
+    evs = [
+        _event("gaming:2", "merge", T0 + 2 * H, related=["gaming:0", "gaming:1"], details=details, job_run_id=7),
+        _event("gaming:0", "birth", T0),
+        _event("cooking:0", "birth", T0 + H),
+        _event("gaming:0", "dying", T0 + 3 * H),
+    ]
+    with store.begin() as conn:
+        store.add_events(evs, conn)
+    with store.begin() as conn:  # a retried job writes the same events again, with other details
+        store.add_events([{**evs[0], "details": {"other": 1}}, _event("gaming:0", "birth", T0), evs[3]], conn)
+    assert store.count("topic_events") == 4
+    got = store.events("gaming")
+    assert [(e["topic_id"], e["type"]) for e in got] == [("gaming:0", "birth"), ("gaming:2", "merge"),
+                                                         ("gaming:0", "dying")]  # fmt: skip
+    merge = got[1]
+    assert merge["related"] == ["gaming:0", "gaming:1"] and merge["details"] == details
+    assert merge["job_run_id"] == 7 and merge["at"] == T0 + 2 * H and merge["at"].utcoffset() == timedelta(0)
+    assert got[0]["related"] == [] and got[0]["details"] == {}
+    assert [e["topic_id"] for e in store.events(types=["birth"])] == ["gaming:0", "cooking:0"]
+    assert [e["type"] for e in store.events("gaming", types=("merge", "dying"))] == ["merge", "dying"]
+    assert [e["topic_id"] for e in store.events()] == ["gaming:0", "cooking:0", "gaming:2", "gaming:0"]
+    # the same topic and type at another time is another event
+    with store.begin() as conn:
+        store.add_events([_event("gaming:0", "birth", T0 + DAY)], conn)
+    assert store.count("topic_events", type="birth") == 3
+
+
+# ---------------------------------------------------------------------------------------------- prototypes
+
+
+def test_prototypes_insert_then_update(store: Store) -> None:
+    assert store.prototypes() == {}
+    first = np.array([1.0, 0.0, 0.0, 0.0], np.float32)
+    store.save_prototype("gaming", first, n_seen=3, at=T0)
+    store.save_prototype("cooking", np.full(DIM, 0.5, np.float32), n_seen=0, at=T0)
+    second = np.array([0.1, 0.2, 0.3, 1 / 3], np.float32)
+    store.save_prototype("gaming", second, n_seen=10, at=T0 + DAY)
+    protos = store.prototypes()
+    assert set(protos) == {"gaming", "cooking"}
+    vec, n = protos["gaming"]
+    assert n == 10 and vec.dtype == np.float32 and vec.tobytes() == second.tobytes()
+    assert protos["cooking"][1] == 0
+    assert store.count("domain_prototypes") == 2
+    with store.begin() as conn:
+        store.save_prototype_in(conn, "news", first, T0)
+    assert store.prototypes()["news"][1] == 0
+
+
+# ---------------------------------------------------------------------------------------------- job runs
+
+
+def _work(stats: dict[str, Any], write: Callable[[Connection], None] | None = None, calls: list[int] | None = None):
+    def work(run_id: int) -> tuple[dict[str, Any], Callable[[Connection], None] | None]:
+        if calls is not None:
+            calls.append(run_id)
+        return stats, write
+
+    return work
+
+
+def _write_prototype(store: Store, value: float) -> Callable[[Connection], None]:
+    def write(conn: Connection) -> None:
+        store.save_prototype_in(conn, "gaming", np.full(DIM, value, np.float32), T0, n_seen=int(value))
+
+    return write
+
+
+def test_once_skips_a_window_that_succeeded(store: Store) -> None:
+    window = (T0, T0 + H)
+    calls: list[int] = []
+    first = once(store, "refine", "gaming", window, _work({"refined": 5}, _write_prototype(store, 1), calls))
+    assert first == {"refined": 5} and len(calls) == 1
+    assert done(store, "refine", "gaming", T0 + H)
+    again = once(store, "refine", "gaming", window, _work({"refined": 99}, _write_prototype(store, 2), calls))
+    assert again == {"refined": 5, "skipped": True}
+    assert len(calls) == 1 and store.prototypes()["gaming"][1] == 1
+    # another domain, job or window is its own run
+    once(store, "refine", "cooking", window, _work({}, None, calls))
+    once(store, "daily", "gaming", window, _work({}, None, calls))
+    once(store, "refine", "gaming", (T0 + H, T0 + 2 * H), _work({}, None, calls))
+    assert len(calls) == 4 and store.count("job_runs") == 4
+
+
+def test_once_force_runs_again(store: Store) -> None:
+    window = (T0, T0 + H)
+    calls: list[int] = []
+    once(store, "weekly", ALL_DOMAINS, window, _work({"n": 1}, _write_prototype(store, 1), calls))
+    out = once(store, "weekly", ALL_DOMAINS, window, _work({"n": 2}, _write_prototype(store, 2), calls), force=True)
+    assert out == {"n": 2} and calls[0] == calls[1]
+    assert store.job_run("weekly", ALL_DOMAINS, T0 + H)["stats"] == {"n": 2}
+    assert store.prototypes()["gaming"][1] == 2 and store.count("job_runs") == 1
+
+
+@pytest.mark.parametrize("where", ["work", "write", "finish"])
+def test_crashed_run_commits_nothing_and_restarts(store: Store, where: str) -> None:
+    window = (T0, T0 + H)
+
+    def crashing(run_id: int) -> tuple[dict[str, Any], Callable[[Connection], None]]:
+        if where == "work":
+            raise RuntimeError("worker died")
+        if where == "finish":  # write succeeds, then marking the run succeeded fails: the write must go too
+            return {"n": object()}, _write_prototype(store, 1)
+
+        def write(conn: Connection) -> None:
+            _write_prototype(store, 1)(conn)
+            raise RuntimeError("died half-way through writing")
+
+        return {"n": 1}, write
+
+    with pytest.raises((RuntimeError, StatementError, TypeError)):
+        once(store, "daily", "gaming", window, crashing)
+    run = store.job_run("daily", "gaming", T0 + H)
+    assert run["status"] == "running" and run["finished_at"] is None and run["stats"] == {}
+    assert store.prototypes() == {}
+    assert store.last_success("daily", "gaming") is None
+    assert not done(store, "daily", "gaming", T0 + H)
+
+    calls: list[int] = []
+    out = once(store, "daily", "gaming", window, _work({"n": 2}, _write_prototype(store, 2), calls))
+    assert out == {"n": 2} and calls == [run["id"]]
+    run = store.job_run("daily", "gaming", T0 + H)
+    assert run["status"] == "succeeded" and run["stats"] == {"n": 2} and store.count("job_runs") == 1
+    assert store.prototypes()["gaming"][1] == 2
+    assert store.last_success("daily", "gaming") == T0 + H
+
+
+def test_last_success_is_the_watermark(store: Store) -> None:
+    assert store.last_success("daily", "gaming") is None
+    for k in range(3):
+        once(store, "daily", "gaming", (T0 + k * DAY, T0 + (k + 1) * DAY), _work({"k": k}))
+    once(store, "daily", "cooking", (T0 + 5 * DAY, T0 + 6 * DAY), _work({}))
+    with pytest.raises(ZeroDivisionError):
+        once(store, "daily", "gaming", (T0 + 3 * DAY, T0 + 4 * DAY), lambda _rid: (1 / 0, None))
+    assert store.last_success("daily", "gaming") == T0 + 3 * DAY
+    assert store.last_success("daily", "gaming").utcoffset() == timedelta(0)
+    assert store.last_success("daily", "cooking") == T0 + 6 * DAY
+    assert store.last_success("weekly", "gaming") is None
+    assert [r["status"] for r in store.runs()] == ["succeeded"] * 4 + ["running"]
+
+
+def test_job_window_is_unique(store: Store) -> None:
+    a = store.start_run("daily", "gaming", T0, T0 + DAY, at=T0 + DAY)
+    b = store.start_run("daily", "gaming", T0 - DAY, T0 + DAY, at=T0 + DAY + H)  # restart: same row
+    assert a == b and store.count("job_runs") == 1
+    t = store.table("job_runs")
+    row = {"job": "daily", "domain": "gaming", "window_start": T0.replace(tzinfo=None),
+           "window_end": (T0 + DAY).replace(tzinfo=None), "status": "running",
+           "started_at": T0.replace(tzinfo=None), "stats": {}}  # fmt: skip
+    with pytest.raises(IntegrityError), store.begin() as conn:
+        conn.execute(t.insert().values(**row))
+    assert store.count("job_runs") == 1
+
+
+# ---------------------------------------------------------------------------------------------- health aggregates
+
+
+def test_topic_activity_is_exact(store: Store) -> None:
+    _ingest(
+        store,
+        _v("a1", at=T0, channel="alpha", conf=0.9),
+        _v("a2", at=T0 + H, channel="alpha", conf=0.8),
+        _v("a3", at=T0 + 2 * H, channel="alpha", conf=0.7),
+        _v("b1", at=T0 + H, channel="beta", conf=0.2),
+        _v("g1", at=T0 + H, channel="gamma", conf=0.5, topic="gaming:1"),
+        _v("late", at=T0 + DAY, channel="beta", conf=0.1),  # outside [T0, T0 + 1 day)
+        _v("early", at=T0 - H, channel="beta", conf=0.1),  # outside
+        _v("none", at=T0 + H, channel="beta", conf=0.3, topic=None),
+        _v("cook", domain="cooking", at=T0, channel="chef", conf=0.6),
+    )
+    got = {a["topic_id"]: a for a in store.topic_activity("gaming", T0, T0 + DAY)}
+    assert set(got) == {"gaming:0", "gaming:1"}
+    g0 = got["gaming:0"]
+    assert (g0["videos"], g0["channels"]) == (4, 2)
+    assert g0["avg_confidence"] == pytest.approx(0.65)
+    assert g0["top_channel_share"] == pytest.approx(0.75)
+    g1 = got["gaming:1"]
+    assert (g1["videos"], g1["channels"], g1["top_channel_share"]) == (1, 1, pytest.approx(1.0))
+    assert g1["avg_confidence"] == pytest.approx(0.5)
+    everywhere = {a["topic_id"] for a in store.topic_activity(None, T0, T0 + DAY)}
+    assert everywhere == {"gaming:0", "gaming:1", "cooking:0"}
+    assert store.topic_activity("gaming", T0 + 3 * DAY, T0 + 4 * DAY) == []
+
+
+def test_daily_counts(store: Store) -> None:
+    _ingest(
+        store,
+        _v("a", at=datetime(2024, 3, 1, 0, 0, tzinfo=UTC)),
+        _v("b", at=datetime(2024, 3, 1, 23, 59, 59, tzinfo=UTC)),
+        _v("c", at=datetime(2024, 3, 2, 1, 0, tzinfo=timezone(timedelta(hours=2)))),  # 2024-03-01 23:00 UTC
+        _v("d", at=datetime(2024, 3, 2, 0, 0, tzinfo=UTC)),
+        _v("e", at=datetime(2024, 3, 2, 5, 0, tzinfo=UTC), topic="gaming:1"),
+        _v("f", at=datetime(2024, 3, 2, 5, 0, tzinfo=UTC), topic=None),
+        _v("g", domain="cooking", at=datetime(2024, 3, 1, 5, 0, tzinfo=UTC)),
+    )
+    assert sorted(store.daily_counts("gaming")) == [
+        ("gaming:0", "2024-03-01", 3),
+        ("gaming:0", "2024-03-02", 1),
+        ("gaming:1", "2024-03-02", 1),
+    ]
+    assert sorted(store.daily_counts()) == [
+        ("cooking:0", "2024-03-01", 1),
+        ("gaming:0", "2024-03-01", 3),
+        ("gaming:0", "2024-03-02", 1),
+        ("gaming:1", "2024-03-02", 1),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- isolation
+
+
+def test_stores_on_other_schemas_do_not_see_each_other(
+    store: Store, store_url: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """On PostgreSQL: a second schema on the same database. On SQLite: a second file."""
+    url, schema = store_url
+    if schema is None:
+        other = Store(f"sqlite:///{tmp_path / 'other.db'}")
+    else:
+        assert url.startswith("postgresql") and store.schema == schema
+        other = Store(url, schema=f"t_{uuid.uuid4().hex[:12]}")
+        assert other.schema != store.schema
+    try:
+        _ingest(store, _v("a"), _v("b"))
+        _ingest(other, _v("a", topic="gaming:9"))
+        with store.begin() as conn:
+            store.upsert_topics([_topic("gaming", 0)], conn)
+        once(store, "daily", "gaming", (T0, T0 + DAY), _work({"n": 1}))
+        assert _counts(store) == (2, 2, 2) and _counts(other) == (1, 1, 1)
+        assert other.get_classifications(["a", "b"])["a"]["topic_id"] == "gaming:9"
+        assert store.get_classifications(["a"])["a"]["topic_id"] == "gaming:0"
+        assert other.topics() == [] and other.next_topic_number("gaming") == 0
+        assert other.last_success("daily", "gaming") is None
+        assert not done(other, "daily", "gaming", T0 + DAY)
+    finally:
+        other.drop()
+        other.dispose()

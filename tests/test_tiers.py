@@ -1,0 +1,266 @@
+"""Planted-stream tests of each tier rule: birth, slow birth, death, drift, merge, split, alignment, idempotence."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ray_topics.consolidation import run_monthly
+from ray_topics.emergence import run_daily, thresholds
+from ray_topics.evolution import bounded_update, run_weekly
+from ray_topics.index import normalize
+from ray_topics.replay import Replay
+from ray_topics.runtime import Runtime
+from ray_topics.store import Topic
+from ray_topics.synthetic import PlantedTopic, StreamSpec, generate
+from tests.conftest import make_config
+
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; no month boundary for 26 days
+DAY = timedelta(days=1)
+
+
+def _stream(topics: list[PlantedTopic], days: int, seed: int = 3, noise: float = 0.0):
+    return generate(StreamSpec(topics=topics, days=days, start=START, noise_rate=noise, seed=seed))
+
+
+def _replay(rt: Runtime, stream, until: datetime | None = None) -> Replay:
+    r = Replay(rt)
+    r.run(stream.videos, stream.embeddings, until=until)
+    return r
+
+
+def _truth_of(rt: Runtime, stream, domain: str) -> dict[str, Counter]:
+    """topic id -> Counter of planted topics among its current members."""
+    truth = dict(zip(stream.videos.video_id, stream.videos.true_topic, strict=True))
+    rows = rt.store.classified_window(domain, START - DAY, START + 400 * DAY, with_text=False)
+    out: dict[str, Counter] = {}
+    for r in rows:
+        out.setdefault(r["topic_id"], Counter())[truth[r["video_id"]]] += 1
+    return out
+
+
+def _topic_for(rt: Runtime, stream, domain: str, planted: str) -> str | None:
+    """The live topic whose members are mostly ``planted`` (None if none)."""
+    for tid, c in _truth_of(rt, stream, domain).items():
+        if tid is not None and c.most_common(1)[0][0] == planted:
+            return tid
+    return None
+
+
+def test_thresholds_scale_with_volume() -> None:
+    cfg = make_config(Path("/tmp"), "daily.min_cluster_fraction=0.01").daily
+    assert thresholds(cfg, 500) == (cfg.min_cluster_floor * 2, cfg.min_cluster_floor)
+    pool, cluster = thresholds(cfg, 500_000)
+    assert cluster == 5000 and pool == 10_000
+    absolute = make_config(Path("/tmp")).daily
+    assert thresholds(absolute, 123_456) == (100, 50)
+
+
+def test_planted_birth_is_detected_quickly_and_purely(runtime: Runtime) -> None:
+    stream = _stream(
+        [
+            PlantedTopic("g/a", "gaming", rate=60),
+            PlantedTopic("g/b", "gaming", rate=60),
+            PlantedTopic("g/new", "gaming", rate=45, start_day=5),
+        ],
+        days=9,
+    )
+    _replay(runtime, stream)
+    tid = _topic_for(runtime, stream, "gaming", "g/new")
+    assert tid is not None, "the planted topic was never born"
+    births = {e["topic_id"]: e for e in runtime.store.events("gaming", ["birth"])}
+    born_at = births[tid]["at"]
+    # 45/day crosses the >50 threshold during day 2 of its life: born by the end of day 3 (within 2 days)
+    assert born_at <= START + 8 * DAY
+    c = _truth_of(runtime, stream, "gaming")[tid]
+    assert c["g/new"] / sum(c.values()) > 0.95
+    words = set(stream.topics.set_index("name").loc["g/new", "words"])
+    assert len(set(runtime.store.topic(tid).keywords[:5]) & words) >= 3
+    # no planted topic was born twice, nothing else was born
+    assert len([t for t in runtime.store.topics("gaming")]) == 3
+
+
+def test_slow_birth_accumulates_in_the_rolling_pool(sqlite_runtime: Runtime) -> None:
+    rt = sqlite_runtime
+    stream = _stream(
+        [PlantedTopic("g/a", "gaming", rate=80), PlantedTopic("g/slow", "gaming", rate=14, start_day=3)], days=12
+    )
+    _replay(rt, stream)
+    tid = _topic_for(rt, stream, "gaming", "g/slow")
+    assert tid is not None, "a topic slower than the daily threshold must still be born from the pool"
+    born = next(e for e in rt.store.events("gaming", ["birth"]) if e["topic_id"] == tid)["at"]
+    # 14/day never exceeds 50 in one day: it takes at least 4 days of pooling
+    assert born >= START + 7 * DAY
+
+
+def test_planted_death_marks_dying_then_dead(sqlite_runtime: Runtime, tmp_path: Path) -> None:
+    rt = Runtime(make_config(tmp_path, "daily.dying_after_days=3", "daily.dead_after_days=6"))
+    stream = _stream(
+        [PlantedTopic("g/a", "gaming", rate=70), PlantedTopic("g/end", "gaming", rate=70, end_day=4)], days=14
+    )
+    _replay(rt, stream)
+    ends = {e["topic_id"]: e for e in rt.store.events("gaming")}
+    dead = [t for t in rt.store.topics("gaming") if t.status == "dead"]
+    assert len(dead) == 1
+    tid = dead[0].topic_id
+    types = [e["type"] for e in rt.store.events("gaming") if e["topic_id"] == tid]
+    assert types[-2:] == ["dying", "death"]
+    dying_at = next(e["at"] for e in rt.store.events("gaming", ["dying"]) if e["topic_id"] == tid)
+    # last video on day 3 (before end_day 4): dying 3 days after, within a day of the rule
+    assert START + 6 * DAY <= dying_at <= START + 8 * DAY
+    assert ends  # events were recorded
+    alive = [t for t in rt.store.topics("gaming") if t.status == "active"]
+    assert len(alive) == 1
+
+
+def _seed_topic(rt: Runtime, domain: str, number: int, centroid: np.ndarray, at: datetime, **kw) -> Topic:
+    t = Topic(
+        topic_id=f"{domain}:{number}",
+        domain=domain,
+        number=number,
+        label=kw.get("label", f"t{number}"),
+        keywords=kw.get("keywords", []),
+        centroid=normalize(centroid),
+        sim_mean=kw.get("sim_mean", 0.6),
+        sim_std=kw.get("sim_std", 0.05),
+        size=kw.get("size", 0),
+        status="active",
+        born_at=at,
+        last_seen_at=at,
+    )
+    with rt.store.begin() as conn:
+        rt.store.upsert_topics([t], conn)
+        rt.registry.publish(domain, at, "test", conn)
+    return t
+
+
+def _ingest(rt: Runtime, vectors: np.ndarray, domain: str, at: datetime, prefix: str, texts=None) -> list[str]:
+    from ray_topics.realtime import DomainClassifier, RealtimeClassifier, commit
+    from ray_topics.router import DomainRouter
+    from ray_topics.validation import VideoIn
+
+    videos = [
+        VideoIn(
+            video_id=f"{prefix}{i}",
+            channel_id=f"ch{i % 7}",
+            published_at=at + timedelta(minutes=i % 600),
+            title=(texts[i] if texts else f"video {i}"),
+            domain=domain,
+        )
+        for i in range(len(vectors))
+    ]
+    models = DomainClassifier(rt.registry, rt.confidence)
+    models.refresh()
+    tier1 = RealtimeClassifier(DomainRouter(rt.cfg.domains.names, {}, {}), models)
+    records, results = tier1.classify(videos, vectors.astype(np.float32), at=at + DAY)
+    commit(rt.store, records, vectors.astype(np.float32), results)
+    return [v.video_id for v in videos]
+
+
+def _blob(rng: np.random.Generator, center: np.ndarray, n: int, cohesion: float = 0.6) -> np.ndarray:
+    sigma = np.sqrt((1 / cohesion**2 - 1) / len(center))
+    return normalize(center + sigma * rng.standard_normal((n, len(center))))
+
+
+def test_weekly_drift_is_bounded_and_recorded(runtime: Runtime) -> None:
+    rng = np.random.default_rng(0)
+    dim = runtime.cfg.embedding.dim
+    old = normalize(rng.standard_normal(dim))
+    ortho = normalize(rng.standard_normal(dim) - (rng.standard_normal(dim) @ old) * old)
+    moved = normalize(np.cos(0.5) * old + np.sin(0.5) * ortho)  # the week's members sit 0.5 rad away
+    _seed_topic(runtime, "gaming", 0, old, START)
+    _ingest(runtime, _blob(rng, moved, 120, cohesion=0.8), "gaming", START + DAY, "w")
+    run_weekly(runtime, START + 7 * DAY)
+    t = runtime.store.topic("gaming:0")
+    rate = runtime.cfg.weekly.drift_rate
+    expected, _dist = bounded_update(old, moved, rate)
+    assert float(t.centroid @ expected) > 0.99
+    assert 0 < 1 - float(t.centroid @ old) < 1 - float(moved @ old)  # moved, but less than all the way
+    drift = runtime.store.events("gaming", ["drift"])
+    assert [e["topic_id"] for e in drift] == ["gaming:0"] and drift[0]["details"]["cosine_distance"] > 0
+    assert runtime.store.latest_versions()["gaming"] == 2  # seed + weekly
+
+
+def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
+    rng = np.random.default_rng(1)
+    dim = runtime.cfg.embedding.dim
+    a, b, c1 = (normalize(rng.standard_normal(dim)) for _ in range(3))
+    a_twin = normalize(0.97 * a + 0.243 * normalize(rng.standard_normal(dim)))
+    w = normalize(rng.standard_normal(dim))
+    b_part1, b_part2 = normalize(b + 0.9 * w), normalize(b - 0.9 * w)
+    at = START
+    _seed_topic(runtime, "gaming", 0, a, at)
+    _seed_topic(runtime, "gaming", 1, a_twin, at)
+    _seed_topic(runtime, "gaming", 2, b, at, sim_mean=0.4, sim_std=0.08)
+    _seed_topic(runtime, "gaming", 3, c1, at)
+    vecs = np.concatenate(
+        [
+            _blob(rng, a, 150, 0.7),
+            _blob(rng, a_twin, 60, 0.7),
+            _blob(rng, b_part1, 130, 0.75),
+            _blob(rng, b_part2, 130, 0.75),
+            _blob(rng, c1, 150, 0.7),
+        ]
+    )
+    _ingest(runtime, vecs, "gaming", at + 2 * DAY, "m")
+    out = run_monthly(runtime, at + 5 * DAY)["gaming"]
+    status = {t.topic_id: t.status for t in runtime.store.topics("gaming")}
+    assert status["gaming:1"] == "merged" and status["gaming:0"] == "active"  # the smaller twin is absorbed
+    assert status["gaming:3"] == "active"  # a stable topic keeps its id
+    splits = runtime.store.events("gaming", ["split"])
+    parent = [e for e in splits if e["topic_id"] == "gaming:2"]
+    assert len(parent) == 1 and len(parent[0]["related"]) == 1
+    child = parent[0]["related"][0]
+    assert status[child] == "active"
+    merge = [e for e in runtime.store.events("gaming", ["merge"]) if e["topic_id"] == "gaming:1"]
+    assert merge[0]["related"] == ["gaming:0"]
+    # members moved: nothing is assigned to the merged topic any more; the parts hold the two blobs
+    sizes = runtime.store.topic_sizes("gaming")
+    assert sizes.get("gaming:1", 0) == 0
+    assert sizes[child] > 80 and sizes["gaming:2"] > 80
+    assert out["merges"] == 1 and out["splits"] == 1
+
+
+def test_daily_rerun_is_idempotent_and_restart_loses_nothing(
+    sqlite_runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = _stream([PlantedTopic("g/a", "gaming", rate=70), PlantedTopic("c/a", "cooking", rate=70)], days=3)
+    # a clean run for reference
+    ref = Runtime(make_config(tmp_path / "ref"))
+    _replay(ref, stream)
+
+    rt = Runtime(make_config(tmp_path / "crash"))
+    import ray_topics.tier as tier
+
+    real = tier.commit_plan
+    calls = {"n": 0}
+
+    def crash_on_cooking(rt_, plan, *a, **k):
+        if plan.domain == "cooking" and plan.topics and calls["n"] == 0:
+            calls["n"] += 1
+            real(rt_, plan, *a, **k)  # writes inside the transaction ...
+            raise RuntimeError("killed half-way")  # ... which is then rolled back
+        return real(rt_, plan, *a, **k)
+
+    monkeypatch.setattr(tier, "commit_plan", crash_on_cooking)
+    with pytest.raises(RuntimeError):
+        _replay(rt, stream)
+    assert rt.store.topics("cooking") == []  # nothing of the killed domain committed
+    monkeypatch.setattr(tier, "commit_plan", real)
+    _replay(rt, stream)  # started again over the same stream: ingest is idempotent, done windows are skipped
+
+    def snapshot(r: Runtime) -> tuple:
+        tops = sorted((t.topic_id, t.status, tuple(t.keywords[:5])) for t in r.store.topics())
+        evs = sorted((e["topic_id"], e["type"], e["at"]) for e in r.store.events())
+        return tops, evs, r.store.count("classifications"), r.store.count("videos")
+
+    assert snapshot(rt) == snapshot(ref)
+    before = snapshot(rt)
+    end = START + 3 * DAY
+    assert all(v.get("skipped") for v in run_daily(rt, end).values())
+    run_daily(rt, end, force=True)  # recomputed: the pool now holds no new topic
+    assert snapshot(rt) == before
