@@ -64,7 +64,7 @@ class ClusterBackend:
     def _umap(self, n: int) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _hdbscan(self, min_cluster_size: int) -> Any:  # pragma: no cover - abstract
+    def _hdbscan(self, min_cluster_size: int, allow_single_cluster: bool = False) -> Any:  # pragma: no cover
         raise NotImplementedError
 
     def reduce(self, x: np.ndarray) -> np.ndarray:
@@ -74,14 +74,20 @@ class ClusterBackend:
             return np.asarray(x, dtype=np.float32)
         return np.asarray(self._umap(n).fit_transform(x), dtype=np.float32)
 
-    def fit_predict(self, x: np.ndarray, min_cluster_size: int) -> np.ndarray:
-        """Cluster labels (``-1`` = noise) for the rows of ``x``."""
+    def fit_predict(self, x: np.ndarray, min_cluster_size: int, allow_single_cluster: bool = False) -> np.ndarray:
+        """Cluster labels (``-1`` = noise) for the rows of ``x``.
+
+        With ``allow_single_cluster``, HDBSCAN may answer that everything dense
+        is one cluster (it is asked only when it found none otherwise).
+        """
         x = np.asarray(x, dtype=np.float32)
         if x.shape[0] < max(min_cluster_size, 2):
             return np.full(x.shape[0], -1, dtype=np.int64)
         reduced = self.reduce(x)
-        labels = self._hdbscan(min_cluster_size).fit_predict(reduced)
-        return np.asarray(labels, dtype=np.int64)
+        labels = np.asarray(self._hdbscan(min_cluster_size).fit_predict(reduced), dtype=np.int64)
+        if allow_single_cluster and labels.max() < 0:
+            labels = np.asarray(self._hdbscan(min_cluster_size, True).fit_predict(reduced), dtype=np.int64)
+        return labels
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -114,7 +120,7 @@ class CPUBackend(ClusterBackend):
             low_memory=True,
         )
 
-    def _hdbscan(self, min_cluster_size: int) -> Any:
+    def _hdbscan(self, min_cluster_size: int, allow_single_cluster: bool = False) -> Any:
         import hdbscan
 
         return hdbscan.HDBSCAN(
@@ -122,6 +128,7 @@ class CPUBackend(ClusterBackend):
             min_samples=min(self.hdbscan_min_samples, min_cluster_size),
             metric="euclidean",
             cluster_selection_method="eom",
+            allow_single_cluster=allow_single_cluster,
         )
 
 
@@ -149,7 +156,7 @@ class CumlBackend(ClusterBackend):
             random_state=self.random_state,
         )
 
-    def _hdbscan(self, min_cluster_size: int) -> Any:  # pragma: no cover - GPU only
+    def _hdbscan(self, min_cluster_size: int, allow_single_cluster: bool = False) -> Any:  # pragma: no cover
         from cuml.cluster import HDBSCAN
 
         return HDBSCAN(
@@ -157,6 +164,7 @@ class CumlBackend(ClusterBackend):
             min_samples=min(self.hdbscan_min_samples, min_cluster_size),
             metric="euclidean",
             cluster_selection_method="eom",
+            allow_single_cluster=allow_single_cluster,
         )
 
 

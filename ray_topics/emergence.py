@@ -24,10 +24,12 @@ from ray_topics.cluster import ClusterBackend, find_merges, find_splits
 from ray_topics.coherence import cohesion, separability
 from ray_topics.config import DailyConfig
 from ray_topics.embed import video_text
+from ray_topics.index import calibrate
 from ray_topics.keywords import ctfidf_keywords
 from ray_topics.lifecycle import Plan, lifecycle_changes, make_topic, model_of, reassign
 from ray_topics.registry import LIVE_STATUSES
 from ray_topics.runtime import Runtime
+from ray_topics.sampling import stable_pick
 from ray_topics.schema import REFINED
 from ray_topics.store import from_naive_utc
 from ray_topics.tier import run_tier
@@ -76,6 +78,8 @@ def find_candidates(
     top_n: int,
     min_relative_cohesion: float = 0.0,
     typical_cohesion: float | None = None,
+    reference: np.ndarray | None = None,
+    edge_sigmas: float = 2.0,
 ) -> list[Candidate]:
     """Cluster the pool and judge every cluster by the birth rule (pure: no store, no Ray).
 
@@ -83,9 +87,15 @@ def find_candidates(
     born as one: clusters of this run closer to each other than
     ``max_similarity_to_existing`` are united, and a cluster whose members
     split again into parts of at least ``split_min_fraction`` each (the
-    monthly split rule) is judged part by part.
+    monthly split rule) is judged part by part. Coherence compares members
+    with the rest of the pool and with ``reference`` (videos of the domain
+    that fit a topic), so a pool that is one single new topic is judged too.
+    HDBSCAN leaves a cluster's fringe as noise; each cluster is first
+    extended to the pool members inside its edge (``mean - edge_sigmas *
+    std`` of its members' cosine, as in the confidence), so size and
+    coherence describe the group the topic will actually hold.
     """
-    labels = backend.fit_predict(vectors, min_cluster_size)
+    labels = backend.fit_predict(vectors, min_cluster_size, allow_single_cluster=True)
     groups = [np.flatnonzero(labels == c) for c in sorted(set(labels.tolist())) if c >= 0]
     if not groups:
         return []
@@ -96,6 +106,7 @@ def find_candidates(
             vectors[g], backend, min_fraction=split_min_fraction, merge_threshold=max_similarity_to_existing
         )
         parts += [g[p] for p in sub] if sub else [g]
+    parts = _expand(vectors, parts, edge_sigmas)
     final = np.full(len(vectors), -1)
     for k, g in enumerate(parts):
         final[g] = k
@@ -105,7 +116,10 @@ def find_candidates(
     out = []
     for k, idx in enumerate(parts):
         centroid, mean_sim, _s = stats[k]
-        coh = separability(vectors[idx], vectors[final != k])
+        others = vectors[final != k]
+        if reference is not None and len(reference):
+            others = np.concatenate([others, reference])
+        coh = separability(vectors[idx], others)
         near = float((existing @ centroid).max()) if len(existing) else -1.0
         cand = Candidate(idx, centroid, coh, keywords.get(k, []), near, cohesion=mean_sim)
         if len(idx) <= min_cluster_size:
@@ -120,6 +134,28 @@ def find_candidates(
             cand.born = True
         out.append(cand)
     return out
+
+
+def _expand(vectors: np.ndarray, parts: list[np.ndarray], edge_sigmas: float) -> list[np.ndarray]:
+    """Each part plus the pool members nearest to it and inside its edge."""
+    if not parts:
+        return parts
+    cents = np.stack([cohesion(vectors[p])[0] for p in parts])
+    sims = vectors @ cents.T
+    best = np.argmax(sims, axis=1)
+    out = []
+    for k, p in enumerate(parts):
+        mu, sd = calibrate(sims[p, k])
+        inside = np.flatnonzero((best == k) & (sims[:, k] >= mu - edge_sigmas * sd))
+        out.append(np.union1d(p, inside))
+    # a member claimed by an earlier part stays there
+    seen: set[int] = set()
+    unique = []
+    for grp in out:
+        keep = np.array([i for i in grp if i not in seen], dtype=np.int64)
+        seen.update(keep.tolist())
+        unique.append(keep)
+    return unique
 
 
 def _unite_duplicates(vectors: np.ndarray, groups: list[np.ndarray], threshold: float) -> list[np.ndarray]:
@@ -152,6 +188,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         vecs = rt.vectors(domain, ids, (start, as_of))
         docs = [video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars) for r in pool]
         existing = np.stack([t.centroid for t in live]) if live else np.zeros((0, vecs.shape[1]), np.float32)
+        reference = _reference(rt, domain, start, as_of, limit=len(pool))
         cands = find_candidates(
             vecs,
             docs,
@@ -163,7 +200,9 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             split_min_fraction=rt.cfg.monthly.split_min_fraction,
             top_n=rt.cfg.weekly.top_keywords,
             min_relative_cohesion=cfg.min_relative_cohesion,
-            typical_cohesion=float(np.median([t.sim_mean for t in live])) if live else None,
+            typical_cohesion=_typical_cohesion(rt, live),
+            reference=reference,
+            edge_sigmas=rt.cfg.confidence.edge_sigmas,
         )
         number = max([t.number for t in topics], default=-1) + 1
         for c in cands:
@@ -220,6 +259,23 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.events += events
     plan.stats["lifecycle"] = {e["topic_id"]: e["type"] for e in events}
     return plan
+
+
+def _typical_cohesion(rt: Runtime, live: list) -> float | None:
+    """Median members' cosine of the domain's live topics; of every domain's while it has none."""
+    pool = live or rt.store.topics(statuses=LIVE_STATUSES)
+    return float(np.median([t.sim_mean for t in pool])) if pool else None
+
+
+def _reference(rt: Runtime, domain: str, start: datetime, end: datetime, limit: int) -> np.ndarray:
+    """Up to ``limit`` videos of the window that fit a topic: this domain's, or any domain's while it has none."""
+    thr = rt.cfg.daily.misfit_confidence
+    for dom in [domain, *[d for d in rt.cfg.domains.names if d != domain]]:
+        rows = rt.store.classified_window(dom, start, end, with_text=False)
+        ids = stable_pick([r["video_id"] for r in rows if r["topic_id"] and r["confidence"] >= thr], limit)
+        if ids:
+            return rt.vectors(dom, ids, (start, end))
+    return np.zeros((0, rt.cfg.embedding.dim), np.float32)
 
 
 def run_daily(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:

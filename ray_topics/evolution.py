@@ -37,7 +37,7 @@ def bounded_update(old: np.ndarray, target: np.ndarray, rate: float) -> tuple[np
 
     Example:
         >>> new, moved = bounded_update(np.array([1.0, 0.0]), np.array([0.0, 1.0]), 0.5)
-        >>> np.round(new, 3).tolist(), round(moved, 3)
+        >>> [round(float(x), 3) for x in new], round(moved, 3)
         ([0.707, 0.707], 0.293)
     """
     new = normalize((1.0 - rate) * normalize(old) + rate * normalize(target))

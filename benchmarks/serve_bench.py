@@ -1,0 +1,1099 @@
+"""Tier 1 Serve benchmark: serve/app.py over HTTP, each figure beside its baseline from the same run.
+
+What one run measures (see ``--help`` for the knobs):
+
+* baselines, measured first while nothing else of ours runs: BERTopic ``transform`` of one
+  document with its embedding given (fitted on ~2,000 synthetic documents), a FAISS search
+  over 100 centroids, and the Tier 1 stages called in-process (no Ray, no HTTP);
+* the text path: videos/s of the CPU ``Embedder`` and of ONNX Runtime / int8 variants of the
+  same model, with their agreement on the nearest of 100 centroids;
+* for each Serve mode (default proxy, ``RAY_SERVE_ENABLE_HA_PROXY=1``), in a fresh process with
+  its own local Ray: a store seeded with 5 domains x 100 topics, the app started with
+  ``serve.run(build_app(...))`` on a free loopback port, then a load generator in a separate
+  process (asyncio + aiohttp) runs: sequential single requests (the profile), an open loop at a
+  steady rate (latency from each request's scheduled send time), closed-loop clients, and
+  1,000-video batches (committed rows checked in the store).
+
+Where the time goes is measured inside the replicas by timers that a Ray
+``worker_process_setup_hook`` installs on classes and functions the app imports by reference
+(FastAPI, the validator, the router, the classifier, the store); nothing in ``serve/`` is edited.
+Serve's own access logs give each replica's latency per request.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/serve_bench.py                # everything, both Serve modes
+    .venv/bin/python benchmarks/serve_bench.py --smoke        # tiny loads, to check it works
+    .venv/bin/python benchmarks/serve_bench.py --proxy haproxy --skip-text
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DOMAINS = ("gaming", "cooking", "tech", "sports", "news")
+N_TOPICS = 100
+DIM = 384
+TOKEN = "bench-token"
+PUBLISHED = "2026-01-02T10:00:00Z"
+PROF_ENV = "RAY_TOPICS_BENCH_PROF_DIR"
+# a query's expected cosine to its topic centroid (a topic's members sit at ~0.6 in the store)
+QUERY_COSINE = 0.7
+
+GOALS = {"p50_ms": 10.0, "p99_ms": 30.0, "batch_videos_s": 5000.0, "agreement": 0.99}
+MODES = {
+    "default": {},
+    "haproxy": {"RAY_SERVE_ENABLE_HA_PROXY": "1"},
+    "throughput": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
+}
+
+
+# --------------------------------------------------------------------------- small helpers
+def pct(xs: Sequence[float], q: float) -> float:
+    """The q-th percentile of ``xs`` (nan when empty)."""
+    return float(np.percentile(np.asarray(xs, dtype=np.float64), q)) if len(xs) else float("nan")
+
+
+def fmt_ms(x: float) -> str:
+    if x != x:  # nan
+        return "n/a"
+    return f"{x * 1000:.0f} µs" if x < 0.1 else f"{x:.2f} ms" if x < 10 else f"{x:.1f} ms"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def near(centroids: np.ndarray, rng: np.random.Generator, cosine: float = QUERY_COSINE) -> np.ndarray:
+    """A unit vector whose expected cosine to each given (unit) centroid is ``cosine``."""
+    sigma = np.sqrt((1 / cosine**2 - 1) / centroids.shape[-1])
+    return unit(centroids + sigma * rng.standard_normal(centroids.shape).astype(np.float32))
+
+
+def timeit_calls(fn: Callable[[], Any], n: int, warmup: int = 3) -> list[float]:
+    """Wall time in ms of ``n`` calls of ``fn`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------- request bodies
+def embedding_json(vec: np.ndarray) -> str:
+    """An embedding as clients send it: 6 decimals (a 1,000-video batch stays under 8 MB)."""
+    return json.dumps(np.round(vec.astype(np.float64), 6).tolist(), separators=(",", ":"))
+
+
+def video_json(video_id: str, domain: str, emb: str) -> str:
+    return (
+        f'{{"video_id":"{video_id}","channel_id":"bench","published_at":"{PUBLISHED}",'
+        f'"title":"benchmark video","domain":"{domain}","embedding":{emb}}}'
+    )
+
+
+def body_of(videos: list[str]) -> bytes:
+    return ('{"videos":[' + ",".join(videos) + "]}").encode()
+
+
+# --------------------------------------------------------------------------- load generator
+async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    """One phase of load over loopback; runs in its own process (``--_loadgen``)."""
+    import aiohttp
+
+    z = np.load(spec["queries"])
+    embs = [embedding_json(v) for v in z["vectors"]]
+    doms = [DOMAINS[int(d)] for d in z["domains"]]
+    m = len(embs)
+    prefix = spec["prefix"]
+    counter = 0
+
+    def next_video() -> str:
+        nonlocal counter
+        i = counter
+        counter += 1
+        return video_json(f"{prefix}-{i}", doms[i % m], embs[(i * 7919) % m])
+
+    url = spec["url"]
+    headers = {"Authorization": f"Bearer {spec['token']}", "Content-Type": "application/json"}
+    lat: list[float] = []  # ms
+    lag: list[float] = []  # ms the send started after its schedule (open loop)
+    errors: list[str] = []
+    videos_ok = 0
+    loop = asyncio.get_running_loop()
+    phase = spec["phase"]
+    timeout = aiohttp.ClientTimeout(total=spec.get("request_timeout", 30))
+    connector = aiohttp.TCPConnector(limit=0, force_close=False, ttl_dns_cache=None)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
+
+        async def post(body: bytes, n_videos: int) -> bool:
+            nonlocal videos_ok
+            try:
+                async with session.post(url, data=body) as r:
+                    data = await r.read()
+                    if r.status != 200:
+                        errors.append(f"HTTP {r.status}: {data[:200]!r}")
+                        return False
+                    if n_videos > 1 and len(json.loads(data)["results"]) != n_videos:
+                        errors.append("wrong number of results")
+                        return False
+                    videos_ok += n_videos
+                    return True
+            except Exception as exc:  # a timeout or a refused connection counts as an error
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                return False
+
+        wall0 = time.time()
+        t_start = loop.time()
+        if phase == "seq":
+            for _ in range(spec["n"]):
+                body = body_of([next_video()])
+                t = loop.time()
+                if await post(body, 1):
+                    lat.append((loop.time() - t) * 1000)
+        elif phase == "open":
+            rate, seconds = spec["rate"], spec["seconds"]
+            n = int(rate * seconds)
+            bodies = [body_of([next_video()]) for _ in range(n)]  # built before the clock starts
+            t0 = loop.time() + 0.05
+
+            async def one(body: bytes, sched: float) -> None:
+                lag.append((loop.time() - sched) * 1000)
+                if await post(body, 1):
+                    lat.append((loop.time() - sched) * 1000)  # from the scheduled send time
+
+            tasks = []
+            for i, body in enumerate(bodies):
+                sched = t0 + i / rate
+                delay = sched - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(body, sched)))
+            done, pending = await asyncio.wait(tasks, timeout=spec.get("request_timeout", 30))
+            for t in pending:
+                t.cancel()
+                errors.append("unfinished at the deadline")
+        elif phase in ("closed", "batch"):
+            deadline = loop.time() + spec["seconds"]
+            size = spec.get("batch_size", 1)
+
+            async def client() -> None:
+                while loop.time() < deadline:
+                    body = body_of([next_video() for _ in range(size)])
+                    t = loop.time()
+                    if await post(body, size):
+                        lat.append((loop.time() - t) * 1000)
+
+            await asyncio.gather(*(client() for _ in range(spec["clients"])))
+        else:
+            raise ValueError(f"unknown phase {phase!r}")
+        elapsed = loop.time() - t_start
+    return {
+        "phase": phase,
+        "lat_ms": lat,
+        "lag_ms": lag,
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "sent": counter,
+        "videos_ok": videos_ok,
+        "elapsed_s": elapsed,
+        "wall": [wall0, time.time()],
+    }
+
+
+def loadgen_main(spec_path: str, out_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        res = runner.run(_loadgen(spec))
+    Path(out_path).write_text(json.dumps(res))
+
+
+def run_load(spec: dict[str, Any], workdir: Path, limit_s: float) -> dict[str, Any]:
+    """Run one phase in a separate process, so the client never shares the server's event loop."""
+    spec_path = workdir / f"spec-{spec['prefix']}.json"
+    out_path = workdir / f"out-{spec['prefix']}.json"
+    spec_path.write_text(json.dumps(spec))
+    subprocess.run(
+        [sys.executable, __file__, "--_loadgen", str(spec_path), str(out_path)], check=True, timeout=limit_s
+    )
+    return json.loads(out_path.read_text())
+
+
+# --------------------------------------------------------------------------- stage timers (in the replicas)
+def install_stage_timers() -> None:
+    """Ray ``worker_process_setup_hook``: time the app's stages inside whichever worker runs them.
+
+    Patches only what ``serve/app.py`` reaches by reference (classes and module functions of
+    FastAPI, starlette, ``json`` and ``ray_topics``), before the replica unpickles its class, and
+    writes the samples to ``$RAY_TOPICS_BENCH_PROF_DIR/prof-<pid>.json`` twice a second.
+    """
+    import os
+
+    prof_dir = os.environ.get("RAY_TOPICS_BENCH_PROF_DIR")
+    if not prof_dir:
+        return
+    import contextvars
+    import functools
+    import json as json_mod
+    import threading
+    import time as time_mod
+
+    import fastapi.applications
+    import fastapi.routing
+    import starlette.requests
+
+    import ray_topics.realtime
+    import ray_topics.router
+    import ray_topics.store
+    import ray_topics.validation
+
+    now = time_mod.perf_counter
+    samples: dict[str, list[float]] = {}
+    req: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("bench_req", default=None)
+
+    def rec(name: str, ms: float) -> None:
+        lst = samples.setdefault(name, [])
+        if len(lst) < 200_000:
+            lst.append(ms)
+
+    def mark(*names: str) -> Callable[[Callable], Callable]:
+        """Wrap a sync function: store its start/end times in the request's marks."""
+
+        def deco(fn: Callable) -> Callable:
+            @functools.wraps(fn)
+            def wrapper(*a: Any, **kw: Any) -> Any:
+                r = req.get()
+                if r is None:
+                    return fn(*a, **kw)
+                r[names[0]] = now()
+                try:
+                    return fn(*a, **kw)
+                finally:
+                    r[names[1]] = now()
+
+            return wrapper
+
+        return deco
+
+    def timed(name: str, size: Callable[..., int] | None = None) -> Callable[[Callable], Callable]:
+        """Wrap a sync function: record its duration (and a size) in every call."""
+
+        def deco(fn: Callable) -> Callable:
+            @functools.wraps(fn)
+            def wrapper(*a: Any, **kw: Any) -> Any:
+                t = now()
+                try:
+                    return fn(*a, **kw)
+                finally:
+                    rec(name, (now() - t) * 1000)
+                    if size is not None:
+                        rec(name + ".n", float(size(*a, **kw)))
+
+            return wrapper
+
+        return deco
+
+    # Ingress: one timeline per HTTP request, from the FastAPI app's entry to its last byte
+    orig_call = fastapi.applications.FastAPI.__call__
+
+    # functools.wraps keeps each replacement's module and qualname, and every replacement is set
+    # where that name points: cloudpickle then pickles it by reference (Serve pickles the FastAPI
+    # app, whose route closures reach fastapi.routing's globals), never by value with our state
+    @functools.wraps(orig_call)
+    async def app_call(self: Any, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope.get("type") != "http" or scope.get("path") != "/v1/classify":
+            return await orig_call(self, scope, receive, send)
+        r: dict[str, float] = {"start": now()}
+        token = req.set(r)
+
+        async def send_timed(msg: dict) -> None:
+            if msg.get("type") == "http.response.start":
+                r["resp_start"] = now()
+            await send(msg)
+
+        try:
+            await orig_call(self, scope, receive, send_timed)
+        finally:
+            req.reset(token)
+            r["end"] = now()
+            _ingress_timeline(r)
+
+    def _ingress_timeline(r: dict[str, float]) -> None:
+        def d(a: str, b: str) -> float | None:
+            return (r[b] - r[a]) * 1000 if a in r and b in r else None
+
+        parts = {
+            "ingress.total": d("start", "end"),
+            "ingress.dispatch (routing to the endpoint)": d("start", "body0"),
+            "ingress.read body": d("body0", "body1"),
+            "ingress.auth": d("body1", "json0"),
+            "ingress.json.loads": d("json0", "json1"),
+            "ingress.validate_videos": d("val0", "val1"),
+            "ingress.records": d("val1", "route0"),
+            "ingress.route by domain": d("route0", "route1"),
+            "ingress.handle call -> DomainModel": d("route1", "ser0"),
+            "ingress.serialise response": d("ser0", "resp_start"),
+            "ingress.send response": d("resp_start", "end"),
+        }
+        for k, v in parts.items():
+            if v is not None:
+                rec(k, v)
+
+    fastapi.applications.FastAPI.__call__ = app_call
+
+    orig_body = starlette.requests.Request.body
+
+    @functools.wraps(orig_body)
+    async def body(self: Any) -> bytes:
+        r = req.get()
+        if r is not None and "body0" not in r:
+            r["body0"] = now()
+            out = await orig_body(self)
+            r["body1"] = now()
+            return out
+        return await orig_body(self)
+
+    starlette.requests.Request.body = body
+
+    orig_loads = json_mod.loads
+
+    @functools.wraps(orig_loads)
+    def loads(s: Any, *a: Any, **kw: Any) -> Any:
+        r = req.get()
+        if r is None or "json0" in r:
+            return orig_loads(s, *a, **kw)
+        r["json0"] = now()
+        try:
+            return orig_loads(s, *a, **kw)
+        finally:
+            r["json1"] = now()
+
+    json_mod.loads = loads
+    ray_topics.validation.validate_videos = mark("val0", "val1")(ray_topics.validation.validate_videos)
+    R = ray_topics.router.DomainRouter
+    R.route = mark("route0", "route1")(R.route)
+    orig_ser = fastapi.routing.serialize_response
+
+    @functools.wraps(orig_ser)
+    async def serialize_response(*a: Any, **kw: Any) -> Any:
+        r = req.get()
+        if r is not None:
+            r["ser0"] = now()
+        return await orig_ser(*a, **kw)
+
+    fastapi.routing.serialize_response = serialize_response
+
+    # DomainModel: per batch
+    C = ray_topics.realtime.DomainClassifier
+    C.classify = timed("model.classify (FAISS + confidence)", lambda self, d, v: len(v))(C.classify)
+    S = ray_topics.store.Store
+    S.ingest = timed("model.commit (store.ingest incl. read-back)", lambda self, v, *a: len(v))(S.ingest)
+    S.get_classifications = timed("model.commit read-back (get_classifications)")(S.get_classifications)
+    ray_topics.realtime.result_view = timed("model.result_view")(ray_topics.realtime.result_view)
+
+    path = os.path.join(prof_dir, f"prof-{os.getpid()}.json")
+
+    def flush() -> None:
+        last = -1
+        while True:
+            time_mod.sleep(0.5)
+            n = sum(len(v) for v in samples.values())
+            if n != last and n:
+                tmp = path + ".tmp"
+                with open(tmp, "w") as f:
+                    json_mod.dump({k: list(v) for k, v in samples.items()}, f)
+                os.replace(tmp, path)
+                last = n
+
+    threading.Thread(target=flush, name="bench-stage-timers", daemon=True).start()
+
+
+def read_stage_samples(prof_dir: Path) -> dict[str, dict[str, list[float]]]:
+    """pid -> stage -> samples, as last flushed by each replica."""
+    out = {}
+    for p in prof_dir.glob("prof-*.json"):
+        try:
+            out[p.stem] = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+    return out
+
+
+def stage_slice(before: dict, after: dict) -> dict[str, list[float]]:
+    """The samples recorded between two snapshots, merged over replicas."""
+    merged: dict[str, list[float]] = {}
+    for pid, stages in after.items():
+        for name, xs in stages.items():
+            start = len(before.get(pid, {}).get(name, []))
+            merged.setdefault(name, []).extend(xs[start:])
+    return merged
+
+
+_ACCESS = re.compile(r"(CALL|POST|GET) (\S+) (\S+) ([0-9.]+)ms")
+
+
+def serve_log_sizes(log_dir: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_size for p in log_dir.glob("*.log")} if log_dir.exists() else {}
+
+
+def serve_log_latencies(log_dir: Path, before: dict[str, int]) -> dict[str, list[float]]:
+    """Per-request latencies that Serve logged (proxy, Ingress, DomainModel) since ``before``."""
+    out: dict[str, list[float]] = {}
+    for p in log_dir.glob("*.log"):
+        name = p.name
+        kind = (
+            "proxy"
+            if name.startswith("proxy_")
+            else "Ingress replica"
+            if "Ingress" in name
+            else "DomainModel replica"
+            if "DomainModel" in name
+            else None
+        )
+        if kind is None:
+            continue
+        with open(p, "rb") as f:
+            f.seek(before.get(str(p), 0))
+            text = f.read().decode(errors="replace")
+        for m in _ACCESS.finditer(text):
+            method, route, _status, ms = m.groups()
+            if kind == "DomainModel replica" and not (method == "CALL" and route == "classify"):
+                continue
+            if kind != "DomainModel replica" and route != "/v1/classify":
+                continue
+            out.setdefault(kind, []).append(float(ms))
+    return out
+
+
+# --------------------------------------------------------------------------- baselines (no Ray)
+def synthetic_corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """~n synthetic documents (title, tags, description) with their 384-d embeddings."""
+    from dataclasses import replace
+
+    from ray_topics.embed import video_text
+    from ray_topics.synthetic import default_scenario, generate
+
+    days = 10
+    spec = replace(default_scenario(days=days, daily_volume=max(1, n // days), seed=seed), dim=DIM)
+    s = generate(spec)
+    docs = [
+        video_text(t, d, list(g), 1000)
+        for t, d, g in zip(s.videos["title"], s.videos["description"], s.videos["tags"], strict=True)
+    ]
+    return docs[:n], s.embeddings[:n]
+
+
+def bench_baselines(args: argparse.Namespace) -> dict[str, Any]:
+    """BERTopic transform of one document, a FAISS search over 100 centroids, in-process stages."""
+    out: dict[str, Any] = {}
+    rng = np.random.default_rng(1)
+    # FAISS alone
+    from ray_topics.index import CentroidIndex
+
+    cents = unit(rng.standard_normal((N_TOPICS, DIM)))
+    idx = CentroidIndex().fit([f"d:{i}" for i in range(N_TOPICS)], cents, [0.6] * N_TOPICS, [0.05] * N_TOPICS)
+    q = near(cents[3], rng)[None]
+    faiss_index = idx._faiss
+    raw = timeit_calls(lambda: faiss_index.search(q, 1), 2000, warmup=50)
+    full = timeit_calls(lambda: idx.search(q), 2000, warmup=50)
+    out["faiss_p50_ms"] = pct(raw, 50)
+    out["centroid_index_p50_ms"] = pct(full, 50)
+    log(f"baseline  FAISS IndexFlatIP search, 1 query x 100 centroids: p50 {fmt_ms(out['faiss_p50_ms'])}")
+    log(f"baseline  CentroidIndex.search (FAISS + confidence), 1 query: p50 {fmt_ms(out['centroid_index_p50_ms'])}")
+
+    # BERTopic
+    t = time.perf_counter()
+    docs, emb = synthetic_corpus(args.bertopic_docs)
+    from bertopic import BERTopic
+    from umap import UMAP
+
+    umap_model = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=42)
+    topic_model = BERTopic(embedding_model=None, umap_model=umap_model, calculate_probabilities=False)
+    topic_model.fit(docs, embeddings=emb)
+    fit_s = time.perf_counter() - t
+    n_topics = len(set(topic_model.topics_)) - (1 if -1 in topic_model.topics_ else 0)
+    k = [0]
+
+    def transform_one() -> None:
+        i = k[0] % len(docs)
+        k[0] += 1
+        topic_model.transform([docs[i]], embeddings=emb[i][None])
+
+    bt = timeit_calls(transform_one, args.bertopic_calls, warmup=3)
+    out.update(bertopic_p50_ms=pct(bt, 50), bertopic_p99_ms=pct(bt, 99), bertopic_docs=len(docs))
+    out["bertopic_topics"] = n_topics
+    log(
+        f"baseline  BERTopic.transform([doc], embeddings=...) on {len(docs)} docs ({n_topics} topics, "
+        f"fit {fit_s:.0f} s): p50 {fmt_ms(out['bertopic_p50_ms'])} over {len(bt)} calls"
+    )
+
+    # the Tier 1 stages in-process: what a single request costs without Serve
+    out["inproc"] = bench_inprocess(rng)
+    return out
+
+
+def bench_inprocess(rng: np.random.Generator) -> dict[str, float]:
+    """The app's per-request work for one video, called directly (SQLite store in a temp dir)."""
+    from ray_topics.config import load_config
+    from ray_topics.realtime import DomainClassifier, result_view
+    from ray_topics.router import DomainRouter
+    from ray_topics.runtime import Runtime
+    from ray_topics.validation import validate_videos
+
+    with tempfile.TemporaryDirectory(prefix="rtb-inproc-") as tmp:
+        cfg = load_config(overrides=[f"serve.token={TOKEN}"], workdir=tmp)
+        rt = Runtime(cfg)
+        cents = seed_store(rt, rng)
+        d = cfg.domains
+        router = DomainRouter(d.names, d.category_map(), {}, d.unknown_category)
+        models = DomainClassifier(rt.registry, rt.confidence)
+        models.refresh()
+        vecs = [near(cents[i % 5][i % N_TOPICS], rng) for i in range(2000)]
+        bodies = [body_of([video_json(f"ip-{i}", DOMAINS[i % 5], embedding_json(v))]) for i, v in enumerate(vecs)]
+        now = datetime.now(UTC)
+        res: dict[str, list[float]] = {}
+        cols = (
+            "video_id",
+            "domain",
+            "published_at",
+            "topic_id",
+            "confidence",
+            "status",
+            "model_version",
+            "classified_at",
+        )
+        for i, body in enumerate(bodies):
+            marks = [time.perf_counter()]
+            payload = json.loads(body)
+            marks.append(time.perf_counter())
+            videos, vectors = validate_videos(
+                payload["videos"], dim=DIM, now=now, max_future_seconds=300, domains=d.names, max_batch=1000
+            )
+            records = [v.record() for v in videos]
+            marks.append(time.perf_counter())
+            dom = router.route(records, vectors)
+            records[0]["domain"] = dom[0]
+            marks.append(time.perf_counter())
+            answers = models.classify(dom[0], vectors)
+            marks.append(time.perf_counter())
+            rows = [
+                {**a, "video_id": r["video_id"], "published_at": r["published_at"], "status": "preliminary"}
+                | {"classified_at": now}
+                for r, a in zip(records, answers, strict=True)
+            ]
+            stored = rt.store.ingest(records, vectors, [{c: r[c] for c in cols} for r in rows])
+            marks.append(time.perf_counter())
+            view = result_view(stored[records[0]["video_id"]], {answers[0]["topic_id"]: answers[0]["topic_label"]})
+            json.dumps({"results": [view]})
+            marks.append(time.perf_counter())
+            if i < 50:
+                continue  # warm-up
+            names = ["json.loads", "validate_videos + record", "route", "classify (FAISS)", "commit", "view + dumps"]
+            for name, a, b in zip(names, marks, marks[1:], strict=False):
+                res.setdefault(name, []).append((b - a) * 1000)
+            res.setdefault("total", []).append((marks[-1] - marks[0]) * 1000)
+        rt.store.dispose()
+    p50 = {k: pct(v, 50) for k, v in res.items()}
+    log("baseline  Tier 1 work for one video in-process (no Ray, no HTTP), p50 per stage:")
+    for k, v in p50.items():
+        log(f"            {k:28s} {fmt_ms(v)}")
+    return p50
+
+
+# --------------------------------------------------------------------------- text path
+def bench_text(args: argparse.Namespace) -> dict[str, Any]:
+    """Videos/s of the CPU embedder and faster variants, and their nearest-centroid agreement."""
+    import torch
+    from sklearn.cluster import KMeans
+
+    from ray_topics.embed import Embedder, default_model_path
+
+    docs, _ = synthetic_corpus(max(args.text_n, 200), seed=3)
+    texts = docs[: args.text_n]
+    path = default_model_path()
+    base = Embedder(batch_size=64)
+    base.encode(texts[:64])  # load + warm up
+    out: dict[str, Any] = {"n_texts": len(texts), "torch_threads": torch.get_num_threads(), "variants": {}}
+
+    def measure(name: str, encode: Callable[[list[str]], np.ndarray], ref: np.ndarray | None) -> np.ndarray:
+        encode(texts[:32])
+        best = float("inf")
+        for _ in range(args.text_repeats):
+            t = time.perf_counter()
+            vecs = encode(texts)
+            best = min(best, time.perf_counter() - t)
+        row: dict[str, Any] = {"videos_s": len(texts) / best}
+        if ref is not None:
+            cos = np.sum(unit(vecs) * ref, axis=1)
+            row.update(agreement=float(np.mean(nearest(vecs) == nearest(ref))), min_cos=float(cos.min()))
+        out["variants"][name] = row
+        extra = (
+            f", agreement {row['agreement']:.2%} (min cosine to fp32 {row['min_cos']:.4f})" if ref is not None else ""
+        )
+        log(f"text      {name:44s} {row['videos_s']:7.0f} videos/s{extra}")
+        return vecs
+
+    ref = unit(base.encode(texts))
+    km = KMeans(n_clusters=min(N_TOPICS, len(texts) // 2), n_init=1, random_state=0).fit(ref)
+    cents = unit(km.cluster_centers_)
+
+    def nearest(v: np.ndarray) -> np.ndarray:
+        return np.argmax(unit(v) @ cents.T, axis=1)
+
+    measure("sentence-transformers fp32 (Embedder, torch)", base.encode, None)
+
+    # torch dynamic int8 quantisation of the Linear layers
+    try:
+        import copy
+
+        from torch.ao.quantization import quantize_dynamic
+
+        qmodel = copy.deepcopy(base.model)
+        qmodel[0].auto_model = quantize_dynamic(qmodel[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+
+        def q_encode(ts: list[str]) -> np.ndarray:
+            return qmodel.encode(ts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+
+        measure("torch quantize_dynamic int8 (Linear layers)", q_encode, ref)
+    except Exception as exc:
+        out["variants"]["torch quantize_dynamic int8"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        log(f"text      torch quantize_dynamic: failed: {exc}")
+
+    # sentence-transformers' own ONNX backend (needs optimum)
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(path, backend="onnx", local_files_only=True, device="cpu")
+        measure(
+            "sentence-transformers backend='onnx'",
+            lambda ts: st.encode(ts, batch_size=64, normalize_embeddings=True, show_progress_bar=False),
+            ref,
+        )
+    except Exception as exc:
+        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        out["variants"]["sentence-transformers backend='onnx'"] = {"error": msg}
+        log(f"text      sentence-transformers backend='onnx': unavailable: {msg}")
+
+    # ONNX Runtime directly: export the transformer locally, tokenise + mean-pool around it
+    try:
+        with tempfile.TemporaryDirectory(prefix="rtb-onnx-") as tmp:
+            fp32_path, int8_path = export_onnx(base.model, Path(tmp))
+            for name, p in (
+                ("onnxruntime fp32 (local torch.onnx export)", fp32_path),
+                ("onnxruntime int8 (quantize_dynamic)", int8_path),
+            ):
+                measure(name, onnx_encoder(base.model, p), ref)
+    except Exception as exc:
+        msg = f"{type(exc).__name__}: {exc}"[:300]
+        out["variants"]["onnxruntime"] = {"error": msg}
+        log(f"text      onnxruntime: failed: {msg}")
+    return out
+
+
+def export_onnx(st_model: Any, tmp: Path) -> tuple[Path, Path]:
+    """Export the model's transformer to ONNX (offline, from the local folder), and an int8 copy."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tr = st_model[0].auto_model.eval()
+    tok = st_model.tokenizer
+    enc = tok(["a sample text", "another one here"], padding=True, return_tensors="pt")
+    names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    fp32 = tmp / "model.onnx"
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, m: torch.nn.Module) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+            return self.m(**dict(zip(names, xs, strict=True))).last_hidden_state
+
+    axes = {k: {0: "batch", 1: "seq"} for k in names} | {"last_hidden_state": {0: "batch", 1: "seq"}}
+    with torch.no_grad():
+        torch.onnx.export(
+            Wrapped(tr),
+            tuple(enc[k] for k in names),
+            str(fp32),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    int8 = tmp / "model.int8.onnx"
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    return fp32, int8
+
+
+def onnx_encoder(st_model: Any, onnx_path: Path) -> Callable[[list[str]], np.ndarray]:
+    """Tokeniser + ONNX Runtime session + mean pooling + L2 norm, as sentence-transformers does."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    names = {i.name for i in sess.get_inputs()}
+    tok = st_model.tokenizer
+    max_len = st_model.max_seq_length
+    # tokenizer.json is in the packaged folder: the fast tokenizer's own batch path
+    backend = getattr(tok, "backend_tokenizer", None) or getattr(tok, "_tokenizer", None)
+
+    def encode(texts: list[str], batch_size: int = 64) -> np.ndarray:
+        outs = []
+        for s in range(0, len(texts), batch_size):
+            chunk = texts[s : s + batch_size]
+            if backend is not None:
+                backend.enable_truncation(max_len)
+                backend.enable_padding()
+                encs = backend.encode_batch(chunk)
+                feeds = {
+                    "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+                    "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+                }
+            else:
+                feeds = dict(tok(chunk, padding=True, truncation=True, max_length=max_len, return_tensors="np"))
+                feeds = {k: np.asarray(v, dtype=np.int64) for k, v in feeds.items()}
+            feeds = {k: v for k, v in feeds.items() if k in names}
+            hidden = sess.run(None, feeds)[0]
+            mask = feeds["attention_mask"][..., None].astype(np.float32)
+            outs.append((hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9))
+        return unit(np.concatenate(outs))
+
+    return encode
+
+
+# --------------------------------------------------------------------------- the Serve run (one mode)
+def seed_store(rt: Any, rng: np.random.Generator) -> dict[int, np.ndarray]:
+    """5 domains x 100 topics with unit 384-d centroids; publishes version 1 of each domain."""
+    from ray_topics.store import Topic
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    cents = {}
+    for k, d in enumerate(DOMAINS):
+        c = unit(rng.standard_normal((N_TOPICS, DIM)))
+        cents[k] = c
+        topics = [
+            Topic(
+                topic_id=f"{d}:{i}",
+                domain=d,
+                number=i,
+                label=f"{d} topic {i}",
+                keywords=[d, f"t{i}"],
+                centroid=c[i],
+                sim_mean=0.6,
+                sim_std=0.05,
+                size=100,
+                status="active",
+                born_at=at,
+                last_seen_at=at,
+            )
+            for i in range(N_TOPICS)
+        ]
+        with rt.store.begin() as conn:
+            rt.store.upsert_topics(topics, conn)
+            rt.registry.publish(d, at, "bench", conn)
+    return cents
+
+
+def serve_mode_main(args: argparse.Namespace) -> None:
+    """One Serve mode in this (fresh) process: start Ray + the app, run the load phases, write JSON."""
+    mode = args._child
+    os.environ.update(MODES[mode])  # before Ray starts: the raylet and every worker inherit it
+    workdir = Path(tempfile.mkdtemp(prefix=f"rtb-{mode}-"))
+    prof_dir = workdir / "prof"
+    prof_dir.mkdir()
+    os.environ[PROF_ENV] = str(prof_dir)
+    import ray
+    from ray import serve
+
+    from ray_topics.config import load_config
+    from ray_topics.runtime import Runtime
+    from serve.app import build_app
+
+    rng = np.random.default_rng(11)
+    overrides = [f"serve.token={TOKEN}"]
+    rt = Runtime(load_config(overrides=overrides, workdir=str(workdir)))
+    cents = seed_store(rt, rng)
+    m = 4000
+    dom = rng.integers(0, len(DOMAINS), m)
+    top = rng.integers(0, N_TOPICS, m)
+    vecs = np.stack([near(cents[int(d)][int(t)], rng) for d, t in zip(dom, top, strict=True)])
+    np.savez(workdir / "queries.npz", vectors=vecs, domains=dom)
+
+    t = time.perf_counter()
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"worker_process_setup_hook": install_stage_timers, "env_vars": {PROF_ENV: str(prof_dir)}},
+    )
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({"overrides": overrides, "workdir": str(workdir)}), name="ray-topics", route_prefix="/")
+    url = f"http://127.0.0.1:{port}/v1/classify"
+    log_dir = Path(ray._private.worker.global_worker.node.get_session_dir_path()) / "logs" / "serve"
+    log(f"[{mode}] Ray {ray.__version__} + app up in {time.perf_counter() - t:.0f} s on :{port} ({workdir})")
+    base = {"url": url, "token": TOKEN, "queries": str(workdir / "queries.npz")}
+    result: dict[str, Any] = {"mode": mode, "env": MODES[mode], "phases": {}}
+    limit = 300.0
+
+    def phase(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(args.settle)
+        s0, l0 = read_stage_samples(prof_dir), serve_log_sizes(log_dir)
+        res = run_load({**base, **spec, "prefix": f"{mode}-{name}"}, workdir, limit)
+        time.sleep(1.2)  # the replicas flush their timers twice a second
+        res["stages"] = stage_slice(s0, read_stage_samples(prof_dir))
+        res["serve_logs"] = serve_log_latencies(log_dir, l0)
+        result["phases"][name] = res
+        return res
+
+    # warm-up: every domain's model loaded, connections open, code paths hot
+    w = phase("warmup", {"phase": "seq", "n": args.warmup})
+    if w["errors"]:
+        raise RuntimeError(f"warm-up failed: {w['error_samples']}")
+    r = phase("sequential", {"phase": "seq", "n": args.seq_n})
+    log(f"[{mode}] sequential 1 client x {args.seq_n}: p50 {fmt_ms(pct(r['lat_ms'], 50))}")
+    r = phase("open", {"phase": "open", "rate": args.rate, "seconds": args.open_seconds})
+    log(
+        f"[{mode}] open loop {args.rate:g} req/s x {args.open_seconds:g} s: p50 {fmt_ms(pct(r['lat_ms'], 50))}, "
+        f"p99 {fmt_ms(pct(r['lat_ms'], 99))}, errors {r['errors']}, send lag p99 {fmt_ms(pct(r['lag_ms'], 99))}"
+    )
+    r = phase("closed", {"phase": "closed", "clients": args.clients, "seconds": args.closed_seconds})
+    log(
+        f"[{mode}] closed loop {args.clients} clients x {args.closed_seconds:g} s: "
+        f"{len(r['lat_ms']) / r['elapsed_s']:.0f} req/s, p50 {fmt_ms(pct(r['lat_ms'], 50))}, "
+        f"p99 {fmt_ms(pct(r['lat_ms'], 99))}, errors {r['errors']}"
+    )
+    if args.batch_seconds > 0:
+        before = rt.store.count("classifications")
+        r = phase(
+            "batch",
+            {
+                "phase": "batch",
+                "clients": args.batch_clients,
+                "seconds": args.batch_seconds,
+                "batch_size": args.batch_size,
+                "request_timeout": 120,
+            },
+        )
+        time.sleep(0.5)
+        r["committed"] = rt.store.count("classifications") - before
+        log(
+            f"[{mode}] batches of {args.batch_size} x {args.batch_clients} clients x {args.batch_seconds:g} s: "
+            f"{r['videos_ok'] / r['elapsed_s']:.0f} videos/s, {r['videos_ok']} answered, "
+            f"{r['committed']} committed, errors {r['errors']}"
+        )
+    rt.store.dispose()
+    serve.shutdown()
+    ray.shutdown()
+    Path(args.json_out).write_text(json.dumps(result))
+
+
+# --------------------------------------------------------------------------- report
+STAGE_ORDER = [
+    "ingress.dispatch (routing to the endpoint)",
+    "ingress.read body",
+    "ingress.auth",
+    "ingress.json.loads",
+    "ingress.validate_videos",
+    "ingress.records",
+    "ingress.route by domain",
+    "ingress.handle call -> DomainModel",
+    "ingress.serialise response",
+    "ingress.send response",
+    "ingress.total",
+    "model.classify (FAISS + confidence)",
+    "model.commit (store.ingest incl. read-back)",
+    "model.commit read-back (get_classifications)",
+    "model.result_view",
+]
+
+
+def print_profile(mode: str, phase_name: str, ph: dict[str, Any]) -> None:
+    client = pct(ph["lat_ms"], 50)
+    log(f"\n### Where the time goes: {mode}, {phase_name} (p50 of each stage, ms)\n")
+    log("| stage | p50 | p99 | samples |")
+    log("|---|---|---|---|")
+    log(f"| client round trip (aiohttp, loopback) | {client:.3f} | {pct(ph['lat_ms'], 99):.3f} | {len(ph['lat_ms'])} |")
+    for kind in ("proxy", "Ingress replica", "DomainModel replica"):
+        xs = ph["serve_logs"].get(kind, [])
+        if xs:
+            log(f"| Serve access log: {kind} latency | {pct(xs, 50):.3f} | {pct(xs, 99):.3f} | {len(xs)} |")
+    st = ph["stages"]
+    for name in STAGE_ORDER:
+        xs = st.get(name, [])
+        if xs:
+            log(f"| {name} | {pct(xs, 50):.3f} | {pct(xs, 99):.3f} | {len(xs)} |")
+    sizes = st.get("model.classify (FAISS + confidence).n", [])
+    if sizes:
+        log(f"| DomainModel batch size (videos) | {pct(sizes, 50):.0f} | {pct(sizes, 99):.0f} | {len(sizes)} |")
+    ing = st.get("ingress.total", [])
+    if ing:
+        log(f"\nOutside the FastAPI app (proxy + Serve's request path + client), p50: {client - pct(ing, 50):.3f} ms")
+
+
+def summarise(base: dict[str, Any], text: dict[str, Any] | None, runs: list[dict[str, Any]], args: Any) -> None:
+    bt = base.get("bertopic_p50_ms", float("nan"))
+    faiss_p50 = base.get("faiss_p50_ms", float("nan"))
+    log("\n" + "=" * 100)
+    log("RESULTS (same run)")
+    log("=" * 100)
+    log(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}; {args.cmdline}")
+    log(f"baseline BERTopic transform 1 doc p50: {fmt_ms(bt)}; FAISS search 1 query x 100 centroids p50: "
+        f"{fmt_ms(faiss_p50)}")
+    log("\n| figure | goal | measured | baseline |")
+    log("|---|---|---|---|")
+    for r in runs:
+        mode, ph = r["mode"], r["phases"]
+        o, c = ph.get("open"), ph.get("closed")
+        s = ph.get("sequential")
+        if s:
+            p = pct(s["lat_ms"], 50)
+            log(f"| [{mode}] single request, 1 sequential client, p50 | — | {p:.2f} ms | BERTopic {bt:.1f} ms "
+                f"({p / bt:.2f}x); FAISS alone {faiss_p50 * 1000:.0f} µs |")
+        if o:
+            p50, p99 = pct(o["lat_ms"], 50), pct(o["lat_ms"], 99)
+            ok50, ok99 = "met" if p50 <= GOALS["p50_ms"] else "MISSED", "met" if p99 <= GOALS["p99_ms"] else "MISSED"
+            log(f"| [{mode}] open loop {args.rate:g} req/s x {args.open_seconds:g} s, p50 | <= 10 ms ({ok50}) | "
+                f"{p50:.2f} ms | BERTopic {bt:.1f} ms; ours/BERTopic = {p50 / bt:.3f} |")
+            log(f"| [{mode}] open loop, p99 | <= 30 ms ({ok99}) | {p99:.2f} ms | BERTopic p99 "
+                f"{base.get('bertopic_p99_ms', float('nan')):.1f} ms |")
+            log(f"| [{mode}] open loop, errors | 0 | {o['errors']} of {o['sent']} | — |")
+        if c:
+            rps = len(c["lat_ms"]) / c["elapsed_s"]
+            log(f"| [{mode}] {args.clients} closed-loop clients | — | {rps:.0f} req/s, p50 {pct(c['lat_ms'], 50):.1f} ms,"
+                f" p99 {pct(c['lat_ms'], 99):.1f} ms, errors {c['errors']} | BERTopic 1 core ~{1000 / bt:.0f} docs/s |")
+        b = ph.get("batch")
+        if b:
+            vps = b["videos_ok"] / b["elapsed_s"]
+            ok = "met" if vps >= GOALS["batch_videos_s"] else "MISSED"
+            log(f"| [{mode}] batch {args.batch_size} videos x {args.batch_clients} clients | >= 5,000 videos/s ({ok}) "
+                f"| {vps:,.0f} videos/s; {b['committed']:,} committed of {b['videos_ok']:,} answered; errors "
+                f"{b['errors']}; p50 {pct(b['lat_ms'], 50):.0f} ms/batch | BERTopic ~{1000 / bt:.0f} docs/s |")
+    if text:
+        log("\n| text path (CPU, %d short texts, torch threads %d) | videos/s | agreement on nearest of 100 centroids "
+            "(goal >= 99%%) |" % (text["n_texts"], text["torch_threads"]))
+        log("|---|---|---|")
+        for name, row in text["variants"].items():
+            if "error" in row:
+                log(f"| {name} | n/a | {row['error']} |")
+                continue
+            agr = row.get("agreement")
+            a = "reference" if agr is None else f"{agr:.2%} ({'met' if agr >= GOALS['agreement'] else 'MISSED'})"
+            log(f"| {name} | {row['videos_s']:.0f} | {a} |")
+    for r in runs:
+        for name in ("sequential", "open"):
+            if name in r["phases"]:
+                print_profile(r["mode"], name, r["phases"][name])
+    inproc = base.get("inproc")
+    if inproc:
+        log("\n### The same work in-process (no Ray, no HTTP), p50 ms\n")
+        log("| stage | p50 |")
+        log("|---|---|")
+        for k, v in inproc.items():
+            log(f"| {k} | {v:.3f} |")
+
+
+# --------------------------------------------------------------------------- entry point
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--proxy", default="both", help="default | haproxy | throughput | both (default, haproxy)")
+    p.add_argument("--smoke", action="store_true", help="tiny loads, to check the script works")
+    p.add_argument("--rate", type=float, default=100.0, help="open-loop requests/s")
+    p.add_argument("--open-seconds", type=float, default=20.0)
+    p.add_argument("--clients", type=int, default=16, help="closed-loop clients")
+    p.add_argument("--closed-seconds", type=float, default=10.0)
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--batch-clients", type=int, default=3)
+    p.add_argument("--batch-seconds", type=float, default=20.0)
+    p.add_argument("--seq-n", type=int, default=300, help="sequential single requests (the profile)")
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--settle", type=float, default=2.0, help="seconds of quiet before each phase")
+    p.add_argument("--bertopic-docs", type=int, default=2000)
+    p.add_argument("--bertopic-calls", type=int, default=50)
+    p.add_argument("--text-n", type=int, default=500)
+    p.add_argument("--text-repeats", type=int, default=2)
+    p.add_argument("--skip-baselines", action="store_true")
+    p.add_argument("--skip-text", action="store_true")
+    p.add_argument("--skip-serve", action="store_true")
+    p.add_argument("--json", help="write every raw figure here")
+    p.add_argument("--_child", help=argparse.SUPPRESS)
+    p.add_argument("--json-out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.rate, args.open_seconds, args.clients, args.closed_seconds = 20.0, 3.0, 4, 3.0
+        args.batch_size, args.batch_clients, args.batch_seconds = 200, 1, 3.0
+        args.seq_n, args.warmup, args.settle = 30, 20, 0.5
+        args.bertopic_docs, args.bertopic_calls, args.text_n, args.text_repeats = 600, 5, 64, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--_loadgen"]:
+        loadgen_main(argv[1], argv[2])
+        return
+    args = parse_args(argv)
+    if args._child:
+        serve_mode_main(args)
+        return
+    args.cmdline = "benchmarks/serve_bench.py " + " ".join(argv)
+    log(f"serve_bench: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores")
+    base = {} if args.skip_baselines else bench_baselines(args)
+    text = None if args.skip_text else bench_text(args)
+    modes = ["default", "haproxy"] if args.proxy == "both" else args.proxy.split(",")
+    runs = []
+    if not args.skip_serve:
+        for mode in modes:
+            if mode not in MODES:
+                raise SystemExit(f"unknown --proxy {mode!r}; use {', '.join(MODES)} or both")
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+                out = f.name
+            child = [sys.executable, __file__, *argv, "--_child", mode, "--json-out", out]
+            subprocess.run(child, check=True, timeout=560)
+            runs.append(json.loads(Path(out).read_text()))
+            os.unlink(out)
+    summarise(base, text, runs, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"baselines": base, "text": text, "runs": runs}))
+
+
+if __name__ == "__main__":
+    main()
