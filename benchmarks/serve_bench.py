@@ -198,7 +198,7 @@ async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 tasks.append(asyncio.create_task(one(body, sched)))
-            done, pending = await asyncio.wait(tasks, timeout=spec.get("request_timeout", 30))
+            _done, pending = await asyncio.wait(tasks, timeout=spec.get("request_timeout", 30))
             for t in pending:
                 t.cancel()
                 errors.append("unfinished at the deadline")
@@ -248,9 +248,7 @@ def run_load(spec: dict[str, Any], workdir: Path, limit_s: float) -> dict[str, A
     spec_path = workdir / f"spec-{spec['prefix']}.json"
     out_path = workdir / f"out-{spec['prefix']}.json"
     spec_path.write_text(json.dumps(spec))
-    subprocess.run(
-        [sys.executable, __file__, "--_loadgen", str(spec_path), str(out_path)], check=True, timeout=limit_s
-    )
+    subprocess.run([sys.executable, __file__, "--_loadgen", str(spec_path), str(out_path)], check=True, timeout=limit_s)
     return json.loads(out_path.read_text())
 
 
@@ -418,7 +416,64 @@ def install_stage_timers() -> None:
 
     fastapi.routing.serialize_response = serialize_response
 
-    # DomainModel: per batch
+    # the Ingress's handle call: building the multiplexed handle and submitting the call
+    import ray.serve.handle
+
+    H = ray.serve.handle.DeploymentHandle
+    for attr, name in (
+        ("options", "ingress.handle.options() (each call)"),
+        ("remote", "ingress.handle.remote() submit"),
+    ):
+        orig = getattr(H, attr)
+
+        def make(orig: Callable = orig, name: str = name) -> Callable:
+            @functools.wraps(orig)
+            def wrapper(*a: Any, **kw: Any) -> Any:
+                if req.get() is None:
+                    return orig(*a, **kw)
+                t = now()
+                try:
+                    return orig(*a, **kw)
+                finally:
+                    rec(name, (now() - t) * 1000)
+
+            return wrapper
+
+        setattr(H, attr, make())
+
+    # DomainModel: Serve's batch queue (a class Ray imports by reference, whatever pickles the app)
+    import ray.serve.batching
+
+    Q = ray.serve.batching._BatchQueue
+    enqueued: dict[int, float] = {}
+    orig_init, orig_put, orig_inner = Q.__init__, Q.put, Q._process_batch_inner
+    wait_override = os.environ.get("RAY_TOPICS_BENCH_BATCH_WAIT_S")
+
+    @functools.wraps(orig_init)
+    def q_init(self: Any, *a: Any, **kw: Any) -> None:
+        orig_init(self, *a, **kw)
+        if wait_override is not None:  # an experiment only: --batch-wait-s
+            self.batch_wait_timeout_s = float(wait_override)
+
+    @functools.wraps(orig_put)
+    def q_put(self: Any, request: Any) -> None:
+        enqueued[id(request.future)] = now()
+        return orig_put(self, request)
+
+    @functools.wraps(orig_inner)
+    async def q_inner(self: Any, func: Any, batch: list) -> None:
+        t = now()
+        firsts = [enqueued.pop(id(r.future), t) for r in batch]
+        rec("model.batch wait (first call queued -> handler starts)", (t - min(firsts)) * 1000)
+        rec("model.batch handler.n", float(len(batch)))
+        try:
+            return await orig_inner(self, func, batch)
+        finally:
+            rec("model.batch handler (whole @serve.batch call)", (now() - t) * 1000)
+
+    Q.__init__, Q.put, Q._process_batch_inner = q_init, q_put, q_inner
+
+    # DomainModel: its parts, per batch
     C = ray_topics.realtime.DomainClassifier
     C.classify = timed("model.classify (FAISS + confidence)", lambda self, d, v: len(v))(C.classify)
     S = ray_topics.store.Store
@@ -836,6 +891,8 @@ def serve_mode_main(args: argparse.Namespace) -> None:
     """One Serve mode in this (fresh) process: start Ray + the app, run the load phases, write JSON."""
     mode = args._child
     os.environ.update(MODES[mode])  # before Ray starts: the raylet and every worker inherit it
+    if args.batch_wait_s is not None:
+        os.environ["RAY_TOPICS_BENCH_BATCH_WAIT_S"] = str(args.batch_wait_s)
     workdir = Path(tempfile.mkdtemp(prefix=f"rtb-{mode}-"))
     prof_dir = workdir / "prof"
     prof_dir.mkdir()
@@ -862,7 +919,10 @@ def serve_mode_main(args: argparse.Namespace) -> None:
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
-        runtime_env={"worker_process_setup_hook": install_stage_timers, "env_vars": {PROF_ENV: str(prof_dir)}},
+        runtime_env={
+            "worker_process_setup_hook": install_stage_timers,
+            "env_vars": {k: os.environ[k] for k in (PROF_ENV, "RAY_TOPICS_BENCH_BATCH_WAIT_S") if k in os.environ},
+        },
     )
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
@@ -871,7 +931,7 @@ def serve_mode_main(args: argparse.Namespace) -> None:
     log_dir = Path(ray._private.worker.global_worker.node.get_session_dir_path()) / "logs" / "serve"
     log(f"[{mode}] Ray {ray.__version__} + app up in {time.perf_counter() - t:.0f} s on :{port} ({workdir})")
     base = {"url": url, "token": TOKEN, "queries": str(workdir / "queries.npz")}
-    result: dict[str, Any] = {"mode": mode, "env": MODES[mode], "phases": {}}
+    result: dict[str, Any] = {"mode": mode, "env": MODES[mode], "batch_wait_s": args.batch_wait_s, "phases": {}}
     limit = 300.0
 
     def phase(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -936,14 +996,23 @@ STAGE_ORDER = [
     "ingress.records",
     "ingress.route by domain",
     "ingress.handle call -> DomainModel",
+    "ingress.handle.options() (each call)",
+    "ingress.handle.remote() submit",
     "ingress.serialise response",
     "ingress.send response",
     "ingress.total",
+    "model.batch wait (first call queued -> handler starts)",
+    "model.batch handler (whole @serve.batch call)",
     "model.classify (FAISS + confidence)",
     "model.commit (store.ingest incl. read-back)",
     "model.commit read-back (get_classifications)",
     "model.result_view",
 ]
+
+
+def label(run: dict[str, Any]) -> str:
+    wait = run.get("batch_wait_s")
+    return run["mode"] + ("" if wait is None else f", batch wait {wait:g} s")
 
 
 def print_profile(mode: str, phase_name: str, ph: dict[str, Any]) -> None:
@@ -961,9 +1030,10 @@ def print_profile(mode: str, phase_name: str, ph: dict[str, Any]) -> None:
         xs = st.get(name, [])
         if xs:
             log(f"| {name} | {pct(xs, 50):.3f} | {pct(xs, 99):.3f} | {len(xs)} |")
-    sizes = st.get("model.classify (FAISS + confidence).n", [])
-    if sizes:
-        log(f"| DomainModel batch size (videos) | {pct(sizes, 50):.0f} | {pct(sizes, 99):.0f} | {len(sizes)} |")
+    for key, what in (("model.batch handler.n", "calls"), ("model.classify (FAISS + confidence).n", "videos")):
+        sizes = st.get(key, [])
+        if sizes:
+            log(f"| DomainModel batch size ({what}) | {pct(sizes, 50):.0f} | {pct(sizes, 99):.0f} | {len(sizes)} |")
     ing = st.get("ingress.total", [])
     if ing:
         log(f"\nOutside the FastAPI app (proxy + Serve's request path + client), p50: {client - pct(ing, 50):.3f} ms")
@@ -976,40 +1046,55 @@ def summarise(base: dict[str, Any], text: dict[str, Any] | None, runs: list[dict
     log("RESULTS (same run)")
     log("=" * 100)
     log(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}; {args.cmdline}")
-    log(f"baseline BERTopic transform 1 doc p50: {fmt_ms(bt)}; FAISS search 1 query x 100 centroids p50: "
-        f"{fmt_ms(faiss_p50)}")
+    log(
+        f"baseline BERTopic transform 1 doc p50: {fmt_ms(bt)}; FAISS search 1 query x 100 centroids p50: "
+        f"{fmt_ms(faiss_p50)}"
+    )
     log("\n| figure | goal | measured | baseline |")
     log("|---|---|---|---|")
     for r in runs:
-        mode, ph = r["mode"], r["phases"]
+        mode, ph = label(r), r["phases"]
         o, c = ph.get("open"), ph.get("closed")
         s = ph.get("sequential")
         if s:
             p = pct(s["lat_ms"], 50)
-            log(f"| [{mode}] single request, 1 sequential client, p50 | — | {p:.2f} ms | BERTopic {bt:.1f} ms "
-                f"({p / bt:.2f}x); FAISS alone {faiss_p50 * 1000:.0f} µs |")
+            log(
+                f"| [{mode}] single request, 1 sequential client, p50 | — | {p:.2f} ms | BERTopic {bt:.1f} ms "
+                f"({p / bt:.2f}x); FAISS alone {faiss_p50 * 1000:.0f} µs |"
+            )
         if o:
             p50, p99 = pct(o["lat_ms"], 50), pct(o["lat_ms"], 99)
             ok50, ok99 = "met" if p50 <= GOALS["p50_ms"] else "MISSED", "met" if p99 <= GOALS["p99_ms"] else "MISSED"
-            log(f"| [{mode}] open loop {args.rate:g} req/s x {args.open_seconds:g} s, p50 | <= 10 ms ({ok50}) | "
-                f"{p50:.2f} ms | BERTopic {bt:.1f} ms; ours/BERTopic = {p50 / bt:.3f} |")
-            log(f"| [{mode}] open loop, p99 | <= 30 ms ({ok99}) | {p99:.2f} ms | BERTopic p99 "
-                f"{base.get('bertopic_p99_ms', float('nan')):.1f} ms |")
+            log(
+                f"| [{mode}] open loop {args.rate:g} req/s x {args.open_seconds:g} s, p50 | <= 10 ms ({ok50}) | "
+                f"{p50:.2f} ms | BERTopic {bt:.1f} ms; ours/BERTopic = {p50 / bt:.3f} |"
+            )
+            log(
+                f"| [{mode}] open loop, p99 | <= 30 ms ({ok99}) | {p99:.2f} ms | BERTopic p99 "
+                f"{base.get('bertopic_p99_ms', float('nan')):.1f} ms |"
+            )
             log(f"| [{mode}] open loop, errors | 0 | {o['errors']} of {o['sent']} | — |")
         if c:
             rps = len(c["lat_ms"]) / c["elapsed_s"]
-            log(f"| [{mode}] {args.clients} closed-loop clients | — | {rps:.0f} req/s, p50 {pct(c['lat_ms'], 50):.1f} ms,"
-                f" p99 {pct(c['lat_ms'], 99):.1f} ms, errors {c['errors']} | BERTopic 1 core ~{1000 / bt:.0f} docs/s |")
+            log(
+                f"| [{mode}] {args.clients} closed-loop clients | — | {rps:.0f} req/s, "
+                f"p50 {pct(c['lat_ms'], 50):.1f} ms, p99 {pct(c['lat_ms'], 99):.1f} ms, errors {c['errors']} "
+                f"| BERTopic 1 core ~{1000 / bt:.0f} docs/s |"
+            )
         b = ph.get("batch")
         if b:
             vps = b["videos_ok"] / b["elapsed_s"]
             ok = "met" if vps >= GOALS["batch_videos_s"] else "MISSED"
-            log(f"| [{mode}] batch {args.batch_size} videos x {args.batch_clients} clients | >= 5,000 videos/s ({ok}) "
+            log(
+                f"| [{mode}] batch {args.batch_size} videos x {args.batch_clients} clients | >= 5,000 videos/s ({ok}) "
                 f"| {vps:,.0f} videos/s; {b['committed']:,} committed of {b['videos_ok']:,} answered; errors "
-                f"{b['errors']}; p50 {pct(b['lat_ms'], 50):.0f} ms/batch | BERTopic ~{1000 / bt:.0f} docs/s |")
+                f"{b['errors']}; p50 {pct(b['lat_ms'], 50):.0f} ms/batch | BERTopic ~{1000 / bt:.0f} docs/s |"
+            )
     if text:
-        log("\n| text path (CPU, %d short texts, torch threads %d) | videos/s | agreement on nearest of 100 centroids "
-            "(goal >= 99%%) |" % (text["n_texts"], text["torch_threads"]))
+        log(
+            f"\n| text path (CPU, {text['n_texts']} short texts, torch threads {text['torch_threads']}) | videos/s "
+            "| agreement on nearest of 100 centroids (goal >= 99%) |"
+        )
         log("|---|---|---|")
         for name, row in text["variants"].items():
             if "error" in row:
@@ -1019,9 +1104,9 @@ def summarise(base: dict[str, Any], text: dict[str, Any] | None, runs: list[dict
             a = "reference" if agr is None else f"{agr:.2%} ({'met' if agr >= GOALS['agreement'] else 'MISSED'})"
             log(f"| {name} | {row['videos_s']:.0f} | {a} |")
     for r in runs:
-        for name in ("sequential", "open"):
+        for name in ("sequential", "open", "batch"):
             if name in r["phases"]:
-                print_profile(r["mode"], name, r["phases"][name])
+                print_profile(label(r), name, r["phases"][name])
     inproc = base.get("inproc")
     if inproc:
         log("\n### The same work in-process (no Ray, no HTTP), p50 ms\n")
@@ -1046,6 +1131,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seq-n", type=int, default=300, help="sequential single requests (the profile)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--settle", type=float, default=2.0, help="seconds of quiet before each phase")
+    p.add_argument(
+        "--batch-wait-s",
+        type=float,
+        help="experiment: override DomainModel's @serve.batch batch_wait_timeout_s (the app's own value by default)",
+    )
     p.add_argument("--bertopic-docs", type=int, default=2000)
     p.add_argument("--bertopic-calls", type=int, default=50)
     p.add_argument("--text-n", type=int, default=500)

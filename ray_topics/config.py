@@ -59,6 +59,7 @@ class EmbeddingConfig(_Section):
 class ExecutionConfig(_Section):
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    gpus_per_domain_task: float = Field(default=1.0, ge=0)
 
 
 class ClusterConfig(_Section):

@@ -31,9 +31,16 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 def map_domains(
-    fn: Callable[[str], T], domains: Sequence[str], engine: str = "local", ray_address: str | None = None
+    fn: Callable[[str], T],
+    domains: Sequence[str],
+    engine: str = "local",
+    ray_address: str | None = None,
+    num_gpus: float = 0,
 ) -> dict[str, T]:
-    """``{domain: fn(domain)}``, computed locally or by a Ray Data ``map`` over the domains."""
+    """``{domain: fn(domain)}``, computed locally or by a Ray Data ``map`` over the domains.
+
+    ``num_gpus`` > 0 places each domain's task on a GPU worker (cuML clustering).
+    """
     if engine == "local":
         return {d: fn(d) for d in domains}
     if engine != "ray":
@@ -45,5 +52,14 @@ def map_domains(
     def _row(row: dict[str, Any]) -> dict[str, Any]:
         return {"domain": row["domain"], "plan": pickle.dumps(fn(row["domain"]))}
 
-    ds = ray.data.from_items([{"domain": d} for d in domains]).repartition(max(len(domains), 1)).map(_row)
+    ds = ray.data.from_items([{"domain": d} for d in domains]).repartition(max(len(domains), 1))
+    ds = ds.map(_row, num_gpus=num_gpus) if num_gpus else ds.map(_row)
     return {r["domain"]: pickle.loads(r["plan"]) for r in ds.take_all()}
+
+
+def cluster_has_gpus(address: str | None = None) -> bool:
+    """Whether the Ray cluster offers GPUs (placement for ``cluster.backend: auto``)."""
+    import ray
+
+    ensure_ray(address)
+    return ray.cluster_resources().get("GPU", 0) > 0
