@@ -52,12 +52,14 @@ class ClusterBackend:
         umap_n_neighbors: int = 15,
         umap_n_components: int = 5,
         umap_min_dist: float = 0.0,
+        umap_n_epochs: int | None = None,
         hdbscan_min_samples: int = 5,
         random_state: int | None = 42,
     ) -> None:
         self.umap_n_neighbors = umap_n_neighbors
         self.umap_n_components = umap_n_components
         self.umap_min_dist = umap_min_dist
+        self.umap_n_epochs = umap_n_epochs
         self.hdbscan_min_samples = hdbscan_min_samples
         self.random_state = random_state
 
@@ -94,6 +96,7 @@ class ClusterBackend:
             "umap_n_neighbors": self.umap_n_neighbors,
             "umap_n_components": self.umap_n_components,
             "umap_min_dist": self.umap_min_dist,
+            "umap_n_epochs": self.umap_n_epochs,
             "hdbscan_min_samples": self.hdbscan_min_samples,
             "random_state": self.random_state,
         }
@@ -114,6 +117,7 @@ class CPUBackend(ClusterBackend):
             n_neighbors=min(self.umap_n_neighbors, n - 1),
             n_components=self.umap_n_components,
             min_dist=self.umap_min_dist,
+            n_epochs=self.umap_n_epochs,
             metric="cosine",
             random_state=self.random_state,
             n_jobs=1 if self.random_state is not None else -1,
@@ -152,6 +156,7 @@ class CumlBackend(ClusterBackend):
             n_neighbors=min(self.umap_n_neighbors, n - 1),
             n_components=self.umap_n_components,
             min_dist=self.umap_min_dist,
+            n_epochs=self.umap_n_epochs,
             metric="cosine",
             random_state=self.random_state,
         )

@@ -60,6 +60,7 @@ class ExecutionConfig(_Section):
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     gpus_per_domain_task: float = Field(default=1.0, ge=0)
+    blas_threads: int | None = Field(default=1, ge=1)
 
 
 class ClusterConfig(_Section):
@@ -67,6 +68,7 @@ class ClusterConfig(_Section):
     umap_n_neighbors: int = Field(ge=2)
     umap_n_components: int = Field(ge=2)
     umap_min_dist: float = Field(ge=0)
+    umap_n_epochs: int | None = Field(default=None, ge=10)
     hdbscan_min_samples: int = Field(ge=1)
     random_state: int | None = 42
 

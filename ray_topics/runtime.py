@@ -16,7 +16,22 @@ from ray_topics.registry import ModelRegistry
 from ray_topics.router import DomainRouter
 from ray_topics.store import Store
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "limit_threads"]
+
+
+def limit_threads(n: int | None) -> None:
+    """Cap BLAS/OpenMP threads of this process (entry points call it; None leaves the defaults)."""
+    if n is None:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
+    try:  # FAISS keeps its own OpenMP setting
+        import faiss
+
+        faiss.omp_set_num_threads(n)
+    except ImportError:  # pragma: no cover - faiss is a dependency
+        pass
 
 
 class Runtime:
@@ -27,6 +42,7 @@ class Runtime:
 
     def __init__(self, cfg: Config, embedder: Embedder | None = None) -> None:
         self.cfg = cfg
+        limit_threads(cfg.execution.blas_threads)
         if embedder is not None:
             self.__dict__["embedder"] = embedder
 
@@ -61,6 +77,7 @@ class Runtime:
             umap_n_neighbors=c.umap_n_neighbors,
             umap_n_components=c.umap_n_components,
             umap_min_dist=c.umap_min_dist,
+            umap_n_epochs=c.umap_n_epochs,
             hdbscan_min_samples=c.hdbscan_min_samples,
             random_state=c.random_state,
         )
