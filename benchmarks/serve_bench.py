@@ -482,31 +482,47 @@ def install_stage_timers() -> None:
     ray_topics.realtime.result_view = timed("model.result_view")(ray_topics.realtime.result_view)
 
     path = os.path.join(prof_dir, f"prof-{os.getpid()}.json")
+    request = os.path.join(prof_dir, "flush")
 
     def flush() -> None:
-        last = -1
+        """Write the samples only when the driver asks (between phases), never during a measurement."""
+        seen = None
         while True:
-            time_mod.sleep(0.5)
-            n = sum(len(v) for v in samples.values())
-            if n != last and n:
-                tmp = path + ".tmp"
-                with open(tmp, "w") as f:
-                    json_mod.dump({k: list(v) for k, v in samples.items()}, f)
-                os.replace(tmp, path)
-                last = n
+            time_mod.sleep(0.2)
+            try:
+                with open(request) as f:
+                    token = f.read()
+            except OSError:
+                continue
+            if token == seen or not samples:
+                continue
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                json_mod.dump({"token": token, "samples": {k: list(v) for k, v in samples.items()}}, f)
+            os.replace(tmp, path)
+            seen = token
 
     threading.Thread(target=flush, name="bench-stage-timers", daemon=True).start()
 
 
-def read_stage_samples(prof_dir: Path) -> dict[str, dict[str, list[float]]]:
-    """pid -> stage -> samples, as last flushed by each replica."""
-    out = {}
-    for p in prof_dir.glob("prof-*.json"):
-        try:
-            out[p.stem] = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-    return out
+def read_stage_samples(prof_dir: Path, wait_s: float = 5.0) -> dict[str, dict[str, list[float]]]:
+    """pid -> stage -> samples: asks every timed replica to flush, and waits until each has."""
+    token = f"{time.time():.6f}"
+    (prof_dir / "flush").write_text(token)
+    deadline = time.time() + wait_s
+    while True:
+        out, fresh = {}, True
+        for p in prof_dir.glob("prof-*.json"):
+            try:
+                data = json.loads(p.read_text())
+            except (OSError, json.JSONDecodeError):
+                fresh = False
+                continue
+            out[p.stem] = data["samples"]
+            fresh = fresh and data["token"] == token
+        if (fresh and out) or time.time() > deadline or (not out and time.time() > deadline - wait_s + 0.5):
+            return out
+        time.sleep(0.1)
 
 
 def stage_slice(before: dict, after: dict) -> dict[str, list[float]]:
@@ -703,7 +719,14 @@ def bench_text(args: argparse.Namespace) -> dict[str, Any]:
     path = default_model_path()
     base = Embedder(batch_size=64)
     base.encode(texts[:64])  # load + warm up
-    out: dict[str, Any] = {"n_texts": len(texts), "torch_threads": torch.get_num_threads(), "variants": {}}
+    lens = [len(ids) for ids in base.model.tokenizer(texts, truncation=True, max_length=256)["input_ids"]]
+    out: dict[str, Any] = {
+        "n_texts": len(texts),
+        "tokens_mean": float(np.mean(lens)),
+        "torch_threads": torch.get_num_threads(),
+        "variants": {},
+    }
+    log(f"text      {len(texts)} synthetic video texts (title, tags, description), {np.mean(lens):.0f} tokens on avg")
 
     def measure(name: str, encode: Callable[[list[str]], np.ndarray], ref: np.ndarray | None) -> np.ndarray:
         encode(texts[:32])
@@ -919,7 +942,9 @@ def serve_mode_main(args: argparse.Namespace) -> None:
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
-        runtime_env={
+        runtime_env=None
+        if args.no_stage_timers
+        else {
             "worker_process_setup_hook": install_stage_timers,
             "env_vars": {k: os.environ[k] for k in (PROF_ENV, "RAY_TOPICS_BENCH_BATCH_WAIT_S") if k in os.environ},
         },
@@ -938,7 +963,6 @@ def serve_mode_main(args: argparse.Namespace) -> None:
         time.sleep(args.settle)
         s0, l0 = read_stage_samples(prof_dir), serve_log_sizes(log_dir)
         res = run_load({**base, **spec, "prefix": f"{mode}-{name}"}, workdir, limit)
-        time.sleep(1.2)  # the replicas flush their timers twice a second
         res["stages"] = stage_slice(s0, read_stage_samples(prof_dir))
         res["serve_logs"] = serve_log_latencies(log_dir, l0)
         result["phases"][name] = res
@@ -1092,7 +1116,8 @@ def summarise(base: dict[str, Any], text: dict[str, Any] | None, runs: list[dict
             )
     if text:
         log(
-            f"\n| text path (CPU, {text['n_texts']} short texts, torch threads {text['torch_threads']}) | videos/s "
+            f"\n| text path (CPU, {text['n_texts']} video texts of ~{text.get('tokens_mean', 0):.0f} tokens, "
+            f"torch threads {text['torch_threads']}) | videos/s "
             "| agreement on nearest of 100 centroids (goal >= 99%) |"
         )
         log("|---|---|---|")
@@ -1132,6 +1157,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--settle", type=float, default=2.0, help="seconds of quiet before each phase")
     p.add_argument(
+        "--no-stage-timers", action="store_true", help="no timers in the replicas (Serve's access logs only)"
+    )
+    p.add_argument(
         "--batch-wait-s",
         type=float,
         help="experiment: override DomainModel's @serve.batch batch_wait_timeout_s (the app's own value by default)",
@@ -1161,25 +1189,36 @@ def main(argv: list[str] | None = None) -> None:
         loadgen_main(argv[1], argv[2])
         return
     args = parse_args(argv)
+    if args._child == "text":
+        Path(args.json_out).write_text(json.dumps(bench_text(args)))
+        return
     if args._child:
         serve_mode_main(args)
         return
     args.cmdline = "benchmarks/serve_bench.py " + " ".join(argv)
     log(f"serve_bench: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores")
     base = {} if args.skip_baselines else bench_baselines(args)
-    text = None if args.skip_text else bench_text(args)
     modes = ["default", "haproxy"] if args.proxy == "both" else args.proxy.split(",")
-    runs = []
-    if not args.skip_serve:
-        for mode in modes:
-            if mode not in MODES:
-                raise SystemExit(f"unknown --proxy {mode!r}; use {', '.join(MODES)} or both")
-            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-                out = f.name
-            child = [sys.executable, __file__, *argv, "--_child", mode, "--json-out", out]
-            subprocess.run(child, check=True, timeout=560)
-            runs.append(json.loads(Path(out).read_text()))
+    for mode in modes:
+        if mode not in MODES:
+            raise SystemExit(f"unknown --proxy {mode!r}; use {', '.join(MODES)} or both")
+    if args.batch_wait_s is not None and args.no_stage_timers:
+        raise SystemExit("--batch-wait-s works through the stage timers' hook: drop --no-stage-timers")
+
+    def child(part: str) -> Any:
+        """One part in a fresh interpreter: its own Ray, its own thread pools."""
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+            out = f.name
+        try:
+            subprocess.run(
+                [sys.executable, __file__, *argv, "--_child", part, "--json-out", out], check=True, timeout=560
+            )
+            return json.loads(Path(out).read_text())
+        finally:
             os.unlink(out)
+
+    text = None if args.skip_text else child("text")
+    runs = [] if args.skip_serve else [child(mode) for mode in modes]
     summarise(base, text, runs, args)
     if args.json:
         Path(args.json).write_text(json.dumps({"baselines": base, "text": text, "runs": runs}))

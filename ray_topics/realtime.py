@@ -6,7 +6,7 @@ over :class:`RealtimeClassifier` and :func:`commit`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,14 @@ from ray_topics.schema import PRELIMINARY
 from ray_topics.store import Store, Topic
 from ray_topics.validation import VideoIn
 
-__all__ = ["DomainClassifier", "RealtimeClassifier", "commit", "result_view", "topic_view"]
+__all__ = [
+    "DomainClassifier",
+    "RealtimeClassifier",
+    "commit",
+    "preliminary_rows",
+    "result_view",
+    "topic_view",
+]
 
 
 class DomainClassifier:
@@ -45,6 +52,10 @@ class DomainClassifier:
                 model = self.registry.load(domain, v)
                 self._models[domain] = (model, model.index(**self.confidence))
         return {d: m.version for d, (m, _i) in self._models.items()}
+
+    def label_of(self, domain: str, topic_id: str) -> str | None:
+        """Label of a topic in the loaded version of its domain (None when it is not there)."""
+        return self.model(domain)[0].label_of(topic_id)
 
     def model(self, domain: str) -> tuple[DomainModel, CentroidIndex]:
         if domain not in self._models:
@@ -110,29 +121,43 @@ class RealtimeClassifier:
             records[i]["domain"] = d
             by_domain.setdefault(d, []).append(i)
         for d, idx in by_domain.items():
-            for i, r in zip(idx, self.models.classify(d, vectors[idx]), strict=True):
-                results[i] = {
-                    **r,
-                    "video_id": records[i]["video_id"],
-                    "published_at": records[i]["published_at"],
-                    "status": PRELIMINARY,
-                    "classified_at": at,
-                }
+            rows = preliminary_rows([records[i] for i in idx], self.models.classify(d, vectors[idx]), at)
+            for i, r in zip(idx, rows, strict=True):
+                results[i] = r
         return records, results
 
 
+def preliminary_rows(records: list[dict[str, Any]], answers: list[dict[str, Any]], at: datetime) -> list[dict]:
+    """Classification rows (with ``topic_label``) of one domain's records and the model's answers."""
+    return [
+        {**a, "video_id": r["video_id"], "published_at": r["published_at"], "status": PRELIMINARY, "classified_at": at}
+        for r, a in zip(records, answers, strict=True)
+    ]
+
+
 def commit(
-    store: Store, records: list[dict[str, Any]], vectors: np.ndarray, results: list[dict[str, Any]]
+    store: Store,
+    records: list[dict[str, Any]],
+    vectors: np.ndarray,
+    results: list[dict[str, Any]],
+    label_of: Callable[[str, str], str | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Store videos, embeddings and preliminary classifications in one transaction.
 
     Returns the stored answer of each video (a retried video_id gets its
-    first answer back, and nothing is written twice).
+    first answer back, and nothing is written twice). ``label_of(domain,
+    topic_id)`` names the topic of a stored answer this batch did not produce.
     """
     rows = [{k: r[k] for k in _CLASS_COLS} for r in results]
     stored = store.ingest(records, vectors, rows)
     labels = {r["topic_id"]: r["topic_label"] for r in results}
-    return [result_view(stored[r["video_id"]], labels) for r in records]
+    out = []
+    for r in records:
+        view = result_view(stored[r["video_id"]], labels)
+        if view["topic_label"] is None and view["topic_id"] is not None and label_of is not None:
+            view["topic_label"] = label_of(view["domain"], view["topic_id"])
+        out.append(view)
+    return out
 
 
 _CLASS_COLS = (

@@ -30,7 +30,7 @@ from ray.serve.handle import DeploymentHandle
 from ray_topics.config import Config, load_config
 from ray_topics.embed import Embedder as TextEmbedder
 from ray_topics.embed import video_text
-from ray_topics.realtime import DomainClassifier, result_view, topic_view
+from ray_topics.realtime import DomainClassifier, commit, preliminary_rows, result_view, topic_view
 from ray_topics.router import DomainRouter
 from ray_topics.runtime import Runtime
 from ray_topics.store import Store
@@ -103,6 +103,9 @@ class DomainModel:
         self.models.refresh()
         self.poll_s = cfg.serve.model_poll_seconds
         self._poller = asyncio.get_event_loop().create_task(self._poll())
+        # group commit: sub-batches waiting to be stored, and the task storing them
+        self._pending: list[tuple[list[dict], np.ndarray, list[dict], asyncio.Future]] = []
+        self._committer: asyncio.Task | None = None
 
     async def _poll(self) -> None:
         while True:
@@ -122,51 +125,66 @@ class DomainModel:
         await asyncio.to_thread(self.models.model, domain)
         return domain
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002)
+    # Serve forms a batch every batch_wait_timeout_s and queues it behind max_concurrent_batches: it
+    # never grows a batch while the previous one is being stored. So batches run concurrently here and
+    # the commit is what groups them (see _group_commit).
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002, max_concurrent_batches=32)
     async def classify(self, items: list[tuple[list[dict[str, Any]], np.ndarray, datetime]]) -> list[list[dict]]:
         """One batch = one domain (Serve splits batches by model id); one transaction commits all of it."""
         domain = serve.get_multiplexed_model_id()
         await self.get_model(domain)
         records = [r for recs, _v, _t in items for r in recs]
         vectors = np.concatenate([v for _r, v, _t in items])
-        answers = self.models.classify(domain, vectors)
-        rows = [
-            {
-                **a,
-                "video_id": r["video_id"],
-                "published_at": r["published_at"],
-                "status": "preliminary",
-                "classified_at": items[0][2],
-            }
-            for r, a in zip(records, answers, strict=True)
-        ]
-        stored = await asyncio.to_thread(self._commit, records, vectors, rows)
-        labels = {a["topic_id"]: a["topic_label"] for a in answers}
+        rows = preliminary_rows(records, self.models.classify(domain, vectors), items[0][2])
+        views = await self._group_commit(records, vectors, rows)
         out, k = [], 0
         for recs, _v, _t in items:
-            out.append([self._view(stored[r["video_id"]], labels) for r in recs])
+            out.append(views[k : k + len(recs)])
             k += len(recs)
         return out
 
-    def _commit(self, records: list[dict], vectors: np.ndarray, rows: list[dict]) -> dict[str, dict]:
-        cols = (
-            "video_id",
-            "domain",
-            "published_at",
-            "topic_id",
-            "confidence",
-            "status",
-            "model_version",
-            "classified_at",
-        )
-        return self.rt.store.ingest(records, vectors, [{c: r[c] for c in cols} for r in rows])
+    async def _group_commit(self, records: list[dict], vectors: np.ndarray, rows: list[dict]) -> list[dict]:
+        """Store one batch; batches that arrive while a commit runs share the next transaction.
 
-    def _view(self, row: dict[str, Any], labels: dict[str | None, str | None]) -> dict[str, Any]:
-        view = result_view(row, labels)
-        if view["topic_label"] is None and view["topic_id"] is not None:  # a retry answered from the store
-            model, _index = self.models.model(row["domain"])
-            view["topic_label"] = model.label_of(view["topic_id"])
-        return view
+        One writer at a time: concurrent transactions from this replica's threads would wait for
+        SQLite's write lock in busy-sleeps of milliseconds, one commit per request under load.
+        """
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((records, vectors, rows, done))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_pending())
+        return await done
+
+    async def _commit_pending(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                await self._commit_group(group)
+        finally:
+            self._committer = None
+
+    async def _commit_group(self, group: list[tuple[list[dict], np.ndarray, list[dict], asyncio.Future]]) -> None:
+        try:
+            views = await asyncio.to_thread(
+                commit,
+                self.rt.store,
+                [r for recs, _v, _r, _d in group for r in recs],
+                np.concatenate([v for _r, v, _w, _d in group]),
+                [w for _r, _v, rows, _d in group for w in rows],
+                self.models.label_of,
+            )
+        except Exception as exc:
+            if len(group) > 1:  # a failing batch must not fail the others: each on its own
+                for g in group:
+                    await self._commit_group([g])
+            elif not group[0][3].done():
+                group[0][3].set_exception(exc)
+            return
+        k = 0
+        for recs, _v, _r, done in group:
+            if not done.done():
+                done.set_result(views[k : k + len(recs)])
+            k += len(recs)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)

@@ -25,7 +25,14 @@ from ray_topics.cluster import (
     resolve_backend,
 )
 
-PARAMS = dict(umap_n_neighbors=10, umap_n_components=2, umap_min_dist=0.0, hdbscan_min_samples=5, random_state=0)
+PARAMS = dict(
+    umap_n_neighbors=10,
+    umap_n_components=2,
+    umap_min_dist=0.0,
+    umap_n_epochs=200,
+    hdbscan_min_samples=5,
+    random_state=0,
+)
 DIM = 16
 PER_BLOB = 40
 MIN_CLUSTER = 15
