@@ -160,7 +160,8 @@ class Replay:
             if st.get("births"):
                 self.progress(f"{at.date()} daily   {d}: {st['births']} topic(s) born (pool {st['pool']})")
             for tid, ev in (st.get("lifecycle") or {}).items():
-                self.progress(f"{at.date()} daily   {d}: {tid} {ev}")
+                if ev != "revival":  # revivals are in the events; the console shows what changes the model
+                    self.progress(f"{at.date()} daily   {d}: {tid} {ev}")
         if at.weekday() == s.weekday:
             weekly = self._timed("weekly", at, lambda: run_weekly(self.rt, at))
             n = sum(st.get("drift_events", 0) for st in weekly.values())
