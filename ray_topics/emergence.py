@@ -251,7 +251,8 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
                 ids, vecs, index, {t.topic_id for t in new_topics}, as_of, version_tag="", status=REFINED
             )
     plan.stats["births"] = len(new_topics)
-    seen = rt.store.last_seen(domain, start, as_of)
+    # a topic is seen by videos that fit it, not by strays near its edge
+    seen = rt.store.last_seen(domain, start, as_of, min_confidence=cfg.misfit_confidence)
     changed, events = lifecycle_changes(
         live, seen, as_of, dying_after=cfg.dying_after_days, dead_after=cfg.dead_after_days
     )

@@ -421,12 +421,18 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def last_seen(self, domain: str, start: datetime, end: datetime) -> dict[str, datetime]:
-        """Newest publication time per topic among the domain's videos in ``[start, end)``."""
+    def last_seen(
+        self, domain: str, start: datetime, end: datetime, min_confidence: float = 0.0
+    ) -> dict[str, datetime]:
+        """Newest publication time per topic among the domain's videos in ``[start, end)``.
+
+        Only videos classified with at least ``min_confidence`` count as seeing the topic.
+        """
         c = self.table("classifications")
         q = (
             select(c.c.topic_id, func.max(c.c.published_at))
             .where(
+                c.c.confidence >= min_confidence,
                 c.c.domain == domain,
                 c.c.topic_id.is_not(None),
                 c.c.published_at >= to_naive_utc(start),
