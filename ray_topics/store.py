@@ -633,8 +633,10 @@ class Store:
         existing = self.job_run(job, domain, window_end)
         with self.engine.begin() as conn:
             if existing:
+                # a forced re-run of a finished window keeps its success until it succeeds again
+                status = "succeeded" if existing["status"] == "succeeded" else "running"
                 conn.execute(
-                    update(t).where(t.c.id == existing["id"]).values(status="running", started_at=to_naive_utc(at))
+                    update(t).where(t.c.id == existing["id"]).values(status=status, started_at=to_naive_utc(at))
                 )
                 return int(existing["id"])
             res = conn.execute(
