@@ -173,6 +173,7 @@ def _cluster_models(u: dict[str, Any], h: dict[str, Any]) -> tuple[Any, Any]:
             n_neighbors=u["n_neighbors"],
             n_components=u["n_components"],
             min_dist=u["min_dist"],
+            n_epochs=u.get("n_epochs"),
             metric="cosine",
             random_state=u["random_state"],
             low_memory=True,
@@ -218,6 +219,9 @@ def _fit_series(job: dict[str, Any]) -> dict[str, Any]:
     from bertopic import BERTopic
     from sklearn.feature_extraction.text import CountVectorizer
 
+    from ray_topics.runtime import limit_threads
+
+    limit_threads(job.get("blas_threads"))  # the same BLAS/OpenMP cap as the streaming process
     emb = np.load(job["emb_path"], mmap_mode="r")
     all_docs = json.loads(Path(job["docs_path"]).read_text())
     u, h = job["umap"], job["hdbscan"]
@@ -269,6 +273,7 @@ def _cluster_params(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             "n_neighbors": c.umap_n_neighbors,
             "n_components": c.umap_n_components,
             "min_dist": c.umap_min_dist,
+            "n_epochs": getattr(c, "umap_n_epochs", None),
             "random_state": c.random_state,
         },
         {"min_cluster_size": cfg.daily.min_cluster_size, "min_samples": c.hdbscan_min_samples},
@@ -317,6 +322,7 @@ def _baseline(
             "hdbscan": h,
             "sizes": sizes,
             "detail_n": len(docs),
+            "blas_threads": getattr(cfg.execution, "blas_threads", None),
         },
     )
     by_n = {f["n"]: f for f in res["fits"]}

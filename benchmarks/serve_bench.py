@@ -641,7 +641,7 @@ def bench_baselines(args: argparse.Namespace) -> dict[str, Any]:
 def bench_inprocess(rng: np.random.Generator) -> dict[str, float]:
     """The app's per-request work for one video, called directly (SQLite store in a temp dir)."""
     from ray_topics.config import load_config
-    from ray_topics.realtime import DomainClassifier, result_view
+    from ray_topics.realtime import CLASSIFICATION_COLUMNS, DomainClassifier, result_view
     from ray_topics.router import DomainRouter
     from ray_topics.runtime import Runtime
     from ray_topics.validation import validate_videos
@@ -658,16 +658,6 @@ def bench_inprocess(rng: np.random.Generator) -> dict[str, float]:
         bodies = [body_of([video_json(f"ip-{i}", DOMAINS[i % 5], embedding_json(v))]) for i, v in enumerate(vecs)]
         now = datetime.now(UTC)
         res: dict[str, list[float]] = {}
-        cols = (
-            "video_id",
-            "domain",
-            "published_at",
-            "topic_id",
-            "confidence",
-            "status",
-            "model_version",
-            "classified_at",
-        )
         for i, body in enumerate(bodies):
             marks = [time.perf_counter()]
             payload = json.loads(body)
@@ -687,7 +677,7 @@ def bench_inprocess(rng: np.random.Generator) -> dict[str, float]:
                 | {"classified_at": now}
                 for r, a in zip(records, answers, strict=True)
             ]
-            stored = rt.store.ingest(records, vectors, [{c: r[c] for c in cols} for r in rows])
+            stored = rt.store.ingest(records, vectors, [{c: r[c] for c in CLASSIFICATION_COLUMNS} for r in rows])
             marks.append(time.perf_counter())
             view = result_view(stored[records[0]["video_id"]], {answers[0]["topic_id"]: answers[0]["topic_label"]})
             json.dumps({"results": [view]})

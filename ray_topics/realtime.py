@@ -21,6 +21,7 @@ from ray_topics.store import Store, Topic
 from ray_topics.validation import VideoIn
 
 __all__ = [
+    "CLASSIFICATION_COLUMNS",
     "DomainClassifier",
     "RealtimeClassifier",
     "commit",
@@ -148,7 +149,7 @@ def commit(
     first answer back, and nothing is written twice). ``label_of(domain,
     topic_id)`` names the topic of a stored answer this batch did not produce.
     """
-    rows = [{k: r[k] for k in _CLASS_COLS} for r in results]
+    rows = [{k: r[k] for k in CLASSIFICATION_COLUMNS} for r in results]
     stored = store.ingest(records, vectors, rows)
     labels = {r["topic_id"]: r["topic_label"] for r in results}
     out = []
@@ -160,7 +161,7 @@ def commit(
     return out
 
 
-_CLASS_COLS = (
+CLASSIFICATION_COLUMNS = (
     "video_id",
     "domain",
     "published_at",
