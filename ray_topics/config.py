@@ -146,6 +146,7 @@ class DailyConfig(_Section):
     min_relative_cohesion: float = Field(ge=0, le=1)
     min_cluster_fraction: float | None = Field(default=None, gt=0, le=1)
     min_cluster_floor: int = Field(ge=2)
+    cluster_resolution: float = Field(gt=0, le=1)
     max_similarity_to_existing: float = Field(ge=-1, le=1)
     dying_after_days: int = Field(ge=1)
     dead_after_days: int = Field(ge=1)

@@ -80,6 +80,7 @@ def find_candidates(
     typical_cohesion: float | None = None,
     reference: np.ndarray | None = None,
     edge_sigmas: float = 2.0,
+    resolution: int | None = None,
 ) -> list[Candidate]:
     """Cluster the pool and judge every cluster by the birth rule (pure: no store, no Ray).
 
@@ -94,8 +95,12 @@ def find_candidates(
     extended to the pool members inside its edge (``mean - edge_sigmas *
     std`` of its members' cosine, as in the confidence), so size and
     coherence describe the group the topic will actually hold.
+
+    HDBSCAN runs at ``resolution`` (default: ``min_cluster_size``); a
+    resolution below the birth size keeps topics that are each too small to
+    be born from fusing into one mixed cluster that passes the size rule.
     """
-    labels = backend.fit_predict(vectors, min_cluster_size, allow_single_cluster=True)
+    labels = backend.fit_predict(vectors, resolution or min_cluster_size, allow_single_cluster=True)
     groups = [np.flatnonzero(labels == c) for c in sorted(set(labels.tolist())) if c >= 0]
     if not groups:
         return []
@@ -203,6 +208,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             typical_cohesion=_typical_cohesion(rt, live),
             reference=reference,
             edge_sigmas=rt.cfg.confidence.edge_sigmas,
+            resolution=max(cfg.min_cluster_floor, round(cfg.cluster_resolution * min_cluster)),
         )
         number = max([t.number for t in topics], default=-1) + 1
         for c in cands:

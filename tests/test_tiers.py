@@ -16,7 +16,7 @@ from ray_topics.index import normalize
 from ray_topics.replay import Replay
 from ray_topics.runtime import Runtime
 from ray_topics.store import Topic
-from ray_topics.synthetic import PlantedTopic, StreamSpec, generate
+from ray_topics.synthetic import PlantedTopic, StreamSpec, default_scenario, generate
 from tests.conftest import make_config
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; no month boundary for 26 days
@@ -82,6 +82,30 @@ def test_planted_birth_is_detected_quickly_and_purely(runtime: Runtime) -> None:
     assert len(set(runtime.store.topic(tid).keywords[:5]) & words) >= 3
     # no planted topic was born twice, nothing else was born
     assert len([t for t in runtime.store.topics("gaming")]) == 3
+
+
+def test_bootstrap_does_not_fuse_topics_below_the_birth_size(sqlite_runtime: Runtime) -> None:
+    """Day 1 of a new stream: nine topics per domain of ~15-35 videos each, all below the birth size of 50.
+
+    Clustered at the birth size, HDBSCAN fused three cooking topics into one
+    blob that passed the size rule and was born as one mixed topic, which then
+    kept a planted death "seen" for months (daily.cluster_resolution=1 fails
+    here); clustered finer, each topic is born alone once its own videos pass
+    the size rule.
+    """
+    rt = sqlite_runtime
+    stream = generate(default_scenario(days=95, daily_volume=600, seed=0))
+    first = stream.videos["published_at"].min().floor("D").to_pydatetime()
+    Replay(rt).run(stream.videos, stream.embeddings, until=first + 2 * DAY)
+    truth = dict(zip(stream.videos.video_id, stream.videos.true_topic, strict=True))
+    born = 0
+    for domain in ("gaming", "cooking", "tech"):
+        for t in rt.store.topics(domain):
+            c = Counter(truth[m["video_id"]] for m in rt.store.members_of([t.topic_id]))
+            planted = {name.removesuffix("-a").removesuffix("-b") for name in c}  # the planted merge pair is one
+            assert len(planted) == 1 or c.most_common(1)[0][1] / c.total() > 0.9, f"{t.topic_id} is mixed: {dict(c)}"
+            born += 1
+    assert born >= 6, "the first two days must bootstrap topics"
 
 
 def test_slow_birth_accumulates_in_the_rolling_pool(sqlite_runtime: Runtime) -> None:
