@@ -54,6 +54,7 @@ PUBLISHED = "2026-01-02T10:00:00Z"
 PROF_ENV = "RAY_TOPICS_BENCH_PROF_DIR"
 # a query's expected cosine to its topic centroid (a topic's members sit at ~0.6 in the store)
 QUERY_COSINE = 0.7
+NEWS_MAX_CHARS = 1000  # embedding.max_chars of the default config
 
 GOALS = {"p50_ms": 10.0, "p99_ms": 30.0, "batch_videos_s": 5000.0, "agreement": 0.99}
 MODES = {
@@ -704,8 +705,16 @@ def bench_text(args: argparse.Namespace) -> dict[str, Any]:
 
     from ray_topics.embed import Embedder, default_model_path
 
-    docs, _ = synthetic_corpus(max(args.text_n, 200), seed=3)
-    texts = docs[: args.text_n]
+    if args.text_corpus == "news":  # real text: the demo's news articles (title + text, cut at max_chars)
+        from ray_topics.datasets import load_news_articles
+        from ray_topics.embed import video_text
+
+        news = load_news_articles().sample(n=args.text_n, random_state=3)
+        pairs = zip(news["title"], news["description"], strict=True)
+        texts = [video_text(t, d, None, NEWS_MAX_CHARS) for t, d in pairs]
+    else:
+        docs, _ = synthetic_corpus(max(args.text_n, 200), seed=3)
+        texts = docs[: args.text_n]
     path = default_model_path()
     base = Embedder(batch_size=64)
     base.encode(texts[:64])  # load + warm up
@@ -745,19 +754,10 @@ def bench_text(args: argparse.Namespace) -> dict[str, Any]:
 
     measure("sentence-transformers fp32 (Embedder, torch)", base.encode, None)
 
-    # torch dynamic int8 quantisation of the Linear layers
+    # torch dynamic int8 quantisation of the Linear layers: the library's embedding.quantize=int8
     try:
-        import copy
-
-        from torch.ao.quantization import quantize_dynamic
-
-        qmodel = copy.deepcopy(base.model)
-        qmodel[0].auto_model = quantize_dynamic(qmodel[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
-
-        def q_encode(ts: list[str]) -> np.ndarray:
-            return qmodel.encode(ts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-
-        measure("torch quantize_dynamic int8 (Linear layers)", q_encode, ref)
+        qmodel = Embedder(batch_size=64, quantize="int8")
+        measure("torch quantize_dynamic int8 (embedding.quantize=int8)", qmodel.encode, ref)
     except Exception as exc:
         out["variants"]["torch quantize_dynamic int8"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         log(f"text      torch quantize_dynamic: failed: {exc}")
@@ -1160,6 +1160,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--text-repeats", type=int, default=2)
     p.add_argument("--skip-baselines", action="store_true")
     p.add_argument("--skip-text", action="store_true")
+    p.add_argument(
+        "--text-corpus", choices=("synthetic", "news"), default="synthetic", help="texts of the text-path stage"
+    )
     p.add_argument("--skip-serve", action="store_true")
     p.add_argument("--json", help="write every raw figure here")
     p.add_argument("--_child", help=argparse.SUPPRESS)

@@ -53,6 +53,7 @@ class EmbeddingConfig(_Section):
     dim: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     device: str = "cpu"
+    quantize: Literal["none", "int8"] = "none"
     max_chars: int = Field(gt=0)
 
 

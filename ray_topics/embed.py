@@ -15,7 +15,11 @@ import numpy as np
 
 from ray_topics.index import normalize
 
-__all__ = ["Embedder", "EmbeddingCache", "default_model_path", "video_text"]
+__all__ = ["QUANTIZE_MODES", "Embedder", "EmbeddingCache", "default_model_path", "video_text"]
+
+# none: the model as shipped (fp32); int8: torch dynamic int8 quantisation of the Linear layers (CPU only;
+# measured in benchmarks/RESULTS.md: faster at the same nearest topic for every video tested)
+QUANTIZE_MODES = ("none", "int8")
 
 
 def default_model_path() -> str:
@@ -43,12 +47,20 @@ class Embedder:
         model_path: local sentence-transformers folder; None = the packaged model.
         batch_size: encode batch size.
         device: torch device (``cpu``).
+        quantize: one of :data:`QUANTIZE_MODES`; ``int8`` needs ``device="cpu"``.
     """
 
-    def __init__(self, model_path: str | None = None, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(
+        self, model_path: str | None = None, batch_size: int = 64, device: str = "cpu", quantize: str = "none"
+    ) -> None:
+        if quantize not in QUANTIZE_MODES:
+            raise ValueError(f"embedding.quantize must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
+        if quantize == "int8" and device != "cpu":
+            raise ValueError(f"embedding.quantize=int8 runs on the CPU only; set it to none for device {device!r}")
         self.model_path = model_path
         self.batch_size = batch_size
         self.device = device
+        self.quantize = quantize
         self._model: Any = None
 
     @property
@@ -57,9 +69,14 @@ class Embedder:
             from sentence_transformers import SentenceTransformer
 
             # a local folder, never a hub id: local_files_only forbids any download
-            self._model = SentenceTransformer(
-                self.model_path or default_model_path(), device=self.device, local_files_only=True
-            )
+            path = self.model_path or default_model_path()
+            model = SentenceTransformer(path, device=self.device, local_files_only=True)
+            if self.quantize == "int8":
+                import torch
+                from torch.ao.quantization import quantize_dynamic
+
+                model[0].auto_model = quantize_dynamic(model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+            self._model = model
         return self._model
 
     @property

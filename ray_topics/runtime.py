@@ -64,10 +64,12 @@ class Runtime:
     @cached_property
     def embedder(self) -> Embedder:
         e = self.cfg.embedding
-        return Embedder(e.model_path, batch_size=e.batch_size, device=e.device)
+        return Embedder(e.model_path, batch_size=e.batch_size, device=e.device, quantize=e.quantize)
 
     def embedding_cache(self, name: str) -> EmbeddingCache:
-        return EmbeddingCache(Path(self.cfg.workdir) / "cache" / f"{name}.npz", self.embedder)
+        """The corpus cache of this embedder (one file per quantisation: their vectors differ slightly)."""
+        suffix = "" if self.cfg.embedding.quantize == "none" else f"-{self.cfg.embedding.quantize}"
+        return EmbeddingCache(Path(self.cfg.workdir) / "cache" / f"{name}{suffix}.npz", self.embedder)
 
     @cached_property
     def backend(self) -> ClusterBackend:

@@ -80,8 +80,8 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 class Embedder:
     """Sentence-transformers encoder (packaged all-MiniLM-L6-v2 by default)."""
 
-    def __init__(self, model_path: str | None, batch_size: int, device: str) -> None:
-        self.model = TextEmbedder(model_path, batch_size=batch_size, device=device)
+    def __init__(self, model_path: str | None, batch_size: int, device: str, quantize: str = "none") -> None:
+        self.model = TextEmbedder(model_path, batch_size=batch_size, device=device, quantize=quantize)
         self.model.encode(["warm up"])
 
     async def embed(self, texts: list[str]) -> np.ndarray:
@@ -340,7 +340,7 @@ def build_app(args: dict[str, Any]) -> Any:
     conf = cfg.model_dump()
     e = cfg.embedding
     model = DomainModel.bind(conf)
-    embedder = Embedder.bind(e.model_path, e.batch_size, e.device)
+    embedder = Embedder.bind(e.model_path, e.batch_size, e.device, e.quantize)
     return Ingress.bind(model, embedder, conf)
 
 

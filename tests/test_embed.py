@@ -71,6 +71,32 @@ def test_embedder_pickles_without_its_model(embedder: Embedder) -> None:
     assert (clone.model_path, clone.batch_size, clone.device) == (None, 64, "cpu")
 
 
+def test_int8_quantisation_keeps_the_meaning(embedder: Embedder) -> None:
+    """The int8 model's vectors sit within a hair of fp32's and keep paraphrases together."""
+    texts = [
+        "The striker scored two goals in the second half of the match.",
+        "In the second half the forward netted twice.",
+        "Preheat the oven and whisk the eggs with sugar.",
+        "Beat the eggs with sugar, then bake in a hot oven.",
+        "The new phone has a faster chip and a better camera.",
+        "This smartphone upgrade brings a quicker processor and improved photos.",
+    ]
+    q = Embedder(quantize="int8")
+    a, b = q.encode(texts), embedder.encode(texts)
+    assert a.shape == b.shape and a.dtype == np.float32
+    assert np.min(np.sum(a * b, axis=1)) > 0.95
+    # each text's nearest other text is its paraphrase, as with fp32
+    sims = a @ a.T - 2 * np.eye(len(texts))
+    assert (np.argmax(sims, axis=1) == [1, 0, 3, 2, 5, 4]).all()
+
+
+def test_quantize_is_checked() -> None:
+    with pytest.raises(ValueError, match="one of none, int8"):
+        Embedder(quantize="fp8")
+    with pytest.raises(ValueError, match="CPU only"):
+        Embedder(quantize="int8", device="cuda")
+
+
 class _Counting:
     """Wraps an embedder's ``encode`` to count model calls and texts."""
 
