@@ -165,6 +165,8 @@ class WeeklyConfig(_Section):
     drift_event_threshold: float = Field(ge=0)
     min_members: int = Field(ge=1)
     top_keywords: int = Field(ge=1)
+    keyword_window_days: int = Field(ge=1)
+    keyword_max_docs: int = Field(ge=1)
     calibration_upper_quantile: float = Field(gt=0.5, lt=1)
 
 

@@ -5,8 +5,10 @@ week: the centroid moves a bounded step towards the week's mean direction
 (``new = normalise((1 - drift_rate) * old + drift_rate * week_mean)``); when
 the week's mean direction sits further from the old centroid than sampling
 noise explains by more than ``drift_event_threshold`` (cosine distance), a
-drift event is recorded; keywords are refreshed by c-TF-IDF over the week's texts, and
-the confidence calibration (median and upper spread of members' cosine) is
+drift event is recorded; keywords are refreshed by c-TF-IDF over the topic's most
+recent members of the last ``keyword_window_days`` (up to ``keyword_max_docs`` each:
+one week of a small topic holds too few texts for stable keywords), and the
+confidence calibration (median and upper spread of members' cosine) is
 recomputed. The domain's routing prototype moves the same bounded way
 towards the week's mean of the domain.
 """
@@ -27,7 +29,7 @@ from ray_topics.runtime import Runtime
 from ray_topics.store import Topic
 from ray_topics.tier import run_tier
 
-__all__ = ["bounded_update", "evolve_topics", "plan_weekly", "run_weekly", "sampling_noise"]
+__all__ = ["bounded_update", "evolve_topics", "plan_weekly", "run_weekly", "sampling_noise", "topic_keywords"]
 
 NO_TOPIC = "-"
 
@@ -58,19 +60,20 @@ def evolve_topics(
     topics: list[Topic],
     assigned: list[str | None],
     vectors: np.ndarray,
-    docs: list[str],
+    keywords: dict[str, list[str]],
     at: datetime,
     *,
     drift_rate: float,
     drift_event_threshold: float,
     min_members: int,
-    top_keywords: int,
     upper_quantile: float,
 ) -> tuple[list[Topic], list[dict[str, Any]]]:
-    """Updated topics and drift events from one week of assigned videos (pure)."""
-    labels = [a if a is not None else NO_TOPIC for a in assigned]
-    keywords = ctfidf_keywords(docs, labels, top_n=top_keywords) if docs else {}
-    lab = np.array(labels, dtype=object)
+    """Updated topics and drift events from one week of assigned videos (pure).
+
+    ``keywords`` holds each topic's refreshed keywords (see :func:`topic_keywords`);
+    a topic missing from it keeps its keywords.
+    """
+    lab = np.array([a if a is not None else NO_TOPIC for a in assigned], dtype=object)
     changed, events = [], []
     for t in topics:
         idx = np.flatnonzero(lab == t.topic_id)
@@ -106,27 +109,57 @@ def evolve_topics(
     return changed, events
 
 
+def topic_keywords(rt: Runtime, domain: str, topics: list[Topic], as_of: datetime) -> dict[str, list[str]]:
+    """c-TF-IDF keywords of each topic over its most recent members, against the window's misfits.
+
+    Members are the ``weekly.keyword_max_docs`` newest videos of each topic in
+    the last ``weekly.keyword_window_days``; the misfits of the same window
+    (up to the same number) form one more class, so words common to the whole
+    domain are not anyone's keyword.
+    """
+    cfg = rt.cfg.weekly
+    start = as_of - timedelta(days=cfg.keyword_window_days)
+    ids: list[str] = []
+    labels: list[str] = []
+    for t in topics:
+        got = rt.store.ranked(domain, start, as_of, "recent", cfg.keyword_max_docs, topic_id=t.topic_id)
+        ids += got
+        labels += [t.topic_id] * len(got)
+    misfits = rt.store.ranked(domain, start, as_of, "low_confidence", cfg.keyword_max_docs)
+    known = set(ids)
+    misfits = [i for i in misfits if i not in known]
+    ids += misfits
+    labels += [NO_TOPIC] * len(misfits)
+    if not ids:
+        return {}
+    text = {
+        r["video_id"]: video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars)
+        for r in rt.store.rows_for(ids)
+    }
+    docs = [text.get(i, "") for i in ids]
+    kw = ctfidf_keywords(docs, labels, top_n=cfg.top_keywords)
+    return {k: v for k, v in kw.items() if k != NO_TOPIC and v}
+
+
 def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     cfg = rt.cfg.weekly
     start = as_of - timedelta(days=cfg.window_days)
     plan = Plan(domain)
-    rows = rt.store.classified_window(domain, start, as_of)
+    rows = rt.store.classified_window(domain, start, as_of, with_text=False)
     live = rt.store.topics(domain, LIVE_STATUSES)
     plan.stats = {"videos": len(rows), "topics": len(live)}
     if not rows:
         return plan
     vecs = rt.vectors(domain, [r["video_id"] for r in rows], (start, as_of))
-    docs = [video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars) for r in rows]
     changed, events = evolve_topics(
         live,
         [r["topic_id"] for r in rows],
         vecs,
-        docs,
+        topic_keywords(rt, domain, live, as_of),
         as_of,
         drift_rate=cfg.drift_rate,
         drift_event_threshold=cfg.drift_event_threshold,
         min_members=cfg.min_members,
-        top_keywords=cfg.top_keywords,
         upper_quantile=cfg.calibration_upper_quantile,
     )
     sizes = rt.store.topic_sizes(domain)

@@ -10,41 +10,58 @@ __all__ = ["ctfidf_keywords", "label_from_keywords"]
 
 
 def ctfidf_keywords(
-    docs: Sequence[str], labels: Sequence[object], top_n: int = 10, min_df: int = 1
+    docs: Sequence[str],
+    labels: Sequence[object],
+    top_n: int = 10,
+    min_df: int = 1,
+    *,
+    min_docs: int = 2,
 ) -> dict[object, list[str]]:
     """Top ``top_n`` c-TF-IDF words of each class in ``labels``.
 
-    Each class is one document (its members' texts joined); a word's score in
-    class ``c`` is BERTopic's c-TF-IDF ``sqrt(tf_c) * log(1 + A / f)`` (``A``:
-    mean words per class, ``f``: the word's frequency over all classes), with
-    English stop words removed. Classes whose texts are empty get [].
+    BERTopic's c-TF-IDF, ``sqrt(tf_c) * log(1 + A / f)`` (``A``: mean words per
+    class, ``f``: the word's count over all classes), with English stop words
+    removed, counted in *documents*: ``tf_c`` is the number of the class's
+    documents that contain the word, not its occurrences. A name repeated in
+    one long text then weighs as one document, and a keyword must appear in at
+    least ``min_docs`` of its class's documents (in all of them when the class
+    has fewer). Both keep topic keywords to words the members share, which is
+    what makes them co-occur (NPMI) over a corpus. Classes whose texts are
+    empty get [].
 
     Example:
-        >>> docs = ["cat cat purr", "cat meow", "dog bark", "dog woof bark"]
+        >>> docs = ["cat cat purr", "cat meow purr", "dog bark", "dog woof bark"]
         >>> kw = ctfidf_keywords(docs, [0, 0, 1, 1], top_n=2)
-        >>> set(kw[0]) <= {"cat", "meow", "purr"}, set(kw[1]) <= {"dog", "bark", "woof"}
-        (True, True)
+        >>> sorted(kw[0]), sorted(kw[1])
+        (['cat', 'purr'], ['bark', 'dog'])
     """
+    from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
 
     classes = sorted(set(labels), key=str)
-    joined = [" ".join(d for d, lab in zip(docs, labels, strict=True) if lab == c) for c in classes]
-    if not any(j.strip() for j in joined):
+    if not any(d and d.strip() for d in docs):
         return {c: [] for c in classes}
-    vec = CountVectorizer(stop_words="english", min_df=min_df, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b")
+    vec = CountVectorizer(
+        stop_words="english", min_df=min_df, binary=True, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b"
+    )
     try:
-        counts = vec.fit_transform(joined)
+        x = vec.fit_transform(docs)  # documents x words, 0/1
     except ValueError:  # empty vocabulary
         return {c: [] for c in classes}
-    tf = counts.toarray().astype(np.float64)
+    pos = {c: i for i, c in enumerate(classes)}
+    rows = np.array([pos[lab] for lab in labels])
+    member = sparse.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(classes), len(rows)))
+    tf = np.asarray((member @ x).todense(), dtype=np.float64)  # classes x words: documents containing the word
+    n_docs = np.bincount(rows, minlength=len(classes))
     avg_words = tf.sum() / len(classes)
     idf = np.log(1.0 + avg_words / np.maximum(tf.sum(axis=0), 1.0))
     scores = np.sqrt(tf) * idf
+    scores[tf < np.minimum(min_docs, n_docs)[:, None]] = 0.0
     words = vec.get_feature_names_out()
     out: dict[object, list[str]] = {}
     for i, c in enumerate(classes):
         row = scores[i]
-        order = np.argsort(-row)[:top_n]
+        order = np.argsort(-row, kind="stable")[:top_n]
         out[c] = [str(words[j]) for j in order if row[j] > 0]
     return out
 
