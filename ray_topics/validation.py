@@ -7,7 +7,6 @@ alters what is already there.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,15 +69,17 @@ class VideoIn(BaseModel):
     @field_validator("embedding")
     @classmethod
     def _embedding(cls, v: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        """Dimension here; values (finite, not all zero) in :func:`validate_videos`, vectorised,
+        or below when a single video is validated on its own."""
         if v is None:
             return v
-        dim = (info.context or {}).get("dim")
+        ctx = info.context or {}
+        dim = ctx.get("dim")
         if dim is not None and len(v) != dim:
             raise ValueError(f"embedding has {len(v)} values; this deployment expects {dim}")
-        if not all(math.isfinite(x) for x in v):
-            raise ValueError("embedding holds NaN or infinite values")
-        if not any(x != 0.0 for x in v):
-            raise ValueError("embedding is all zeros")
+        if not ctx.get("values_checked_by_batch"):
+            with np.errstate(over="ignore"):
+                _check_values(np.asarray(v, dtype=np.float32))
         return v
 
     @field_validator("domain")
@@ -101,14 +102,25 @@ class VideoIn(BaseModel):
         return self.model_dump(exclude={"embedding"})
 
 
+_NOT_FINITE = "embedding holds NaN or infinite values"
+_ALL_ZERO = "embedding is all zeros"
+
+
+def _check_values(vec: np.ndarray) -> None:
+    if not np.isfinite(vec).all():
+        raise ValueError(_NOT_FINITE)
+    if not vec.any():
+        raise ValueError(_ALL_ZERO)
+
+
 def validate_vector(vec: np.ndarray, dim: int) -> None:
     """Check one embedding row given out of band (replay, Parquet input): dimension, finite, non-zero."""
     if vec.shape != (dim,):
         raise InvalidVideo("embedding", f"embedding has {vec.shape[-1] if vec.ndim else 0} values; expected {dim}")
-    if not np.isfinite(vec).all():
-        raise InvalidVideo("embedding", "embedding holds NaN or infinite values")
-    if not vec.any():
-        raise InvalidVideo("embedding", "embedding is all zeros")
+    try:
+        _check_values(vec)
+    except ValueError as exc:
+        raise InvalidVideo("embedding", str(exc)) from None
 
 
 def _field_of(err: dict[str, Any], prefix: str) -> str:
@@ -148,23 +160,41 @@ def validate_videos(
         "now": now,
         "max_future_seconds": max_future_seconds,
         "domains": set(domains) if domains is not None else None,
+        "values_checked_by_batch": True,
     }
     out: list[VideoIn] = []
     seen: set[str] = set()
+    error: InvalidVideo | None = None
     for i, item in enumerate(items):
         try:
             v = item if isinstance(item, VideoIn) else VideoIn.model_validate(item, context=ctx)
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise InvalidVideo(_field_of(err, f"videos.{i}"), _message_of(err)) from None
+            error = InvalidVideo(_field_of(err, f"videos.{i}"), _message_of(err))
+            break
         if v.video_id in seen:
-            raise InvalidVideo(f"videos.{i}.video_id", f"video_id {v.video_id!r} appears twice in this request")
+            error = InvalidVideo(f"videos.{i}.video_id", f"video_id {v.video_id!r} appears twice in this request")
+            break
         seen.add(v.video_id)
         out.append(v)
-    if not any(v.embedding is not None for v in out):
-        return out, None
-    vecs = np.full((len(out), dim), np.nan, dtype=np.float32)
-    for i, v in enumerate(out):
-        if v.embedding is not None:
-            vecs[i] = v.embedding
+    vecs = _embeddings(out, dim)  # raises for an earlier video's values before ``error``
+    if error is not None:
+        raise error
     return out, vecs
+
+
+def _embeddings(videos: list[VideoIn], dim: int) -> np.ndarray | None:
+    """The batch's embeddings (NaN rows where none was sent), values checked in one pass."""
+    given = [i for i, v in enumerate(videos) if v.embedding is not None]
+    if not given:
+        return None
+    # checked as stored (float32): a value beyond float32's range is refused as infinite
+    with np.errstate(over="ignore"):
+        values = np.array([videos[i].embedding for i in given], dtype=np.float32)
+    finite = np.isfinite(values).all(axis=1)
+    nonzero = values.any(axis=1)
+    for k in np.flatnonzero(~(finite & nonzero))[:1]:
+        raise InvalidVideo(f"videos.{given[k]}.embedding", _NOT_FINITE if not finite[k] else _ALL_ZERO)
+    vecs = np.full((len(videos), dim), np.nan, dtype=np.float32)
+    vecs[given] = values
+    return vecs

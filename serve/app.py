@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, Request
+import orjson
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from ray import serve
@@ -41,6 +42,16 @@ __all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "run_local"]
 log = logging.getLogger("ray_topics.serve")
 
 TOKEN_ENV = "RAY_TOPICS_TOKEN"
+JSON = "application/json"
+CLASSIFY_EXAMPLE = {
+    "video_id": "v1",
+    "domain": "gaming",
+    "topic_id": "gaming:3",
+    "topic_label": "speedrun, glitch, any%",
+    "confidence": 0.93,
+    "status": "preliminary",
+    "model_version": 7,
+}
 
 
 class ApiError(Exception):
@@ -222,12 +233,25 @@ class Ingress:
         if len(body) > limit:
             raise ApiError(413, "payload_too_large", f"request body over {limit} bytes; send fewer videos per call")
         try:
+            return orjson.loads(body)  # ~3x faster than json on a batch of embeddings
+        except orjson.JSONDecodeError:
+            pass
+        try:  # json accepts the NaN / Infinity literals some clients send: the error then names the field
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}", None) from None
 
-    @api.post("/v1/classify")
-    async def classify(self, request: Request) -> dict[str, Any]:
+    @api.post(
+        "/v1/classify",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "one result per video, in request order (README, HTTP contract)",
+                "content": {JSON: {"example": {"results": [CLASSIFY_EXAMPLE]}}},
+            }
+        },
+    )
+    async def classify(self, request: Request) -> Response:
         """Classify and store 1..max_batch videos; a retried video_id gets its stored answer."""
         self._auth(request, write=True)
         body = await self._json_body(request)
@@ -262,7 +286,7 @@ class Ingress:
         for (_d, idx), ans in zip(by_domain.items(), answers, strict=True):
             for i, a in zip(idx, ans, strict=True):
                 results[i] = a
-        return {"results": results}
+        return Response(orjson.dumps({"results": results}, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
 
     async def _embed(self, videos: list, vectors: np.ndarray | None) -> np.ndarray:
         dim = self.cfg.embedding.dim

@@ -36,6 +36,8 @@ def _validate(items: list, **kw: object) -> tuple[list[VideoIn], np.ndarray | No
         ([_video(0, embedding=[1.0, float("nan"), 0.0, 0.0])], "videos.0.embedding", "NaN or infinite"),
         ([_video(0, embedding=[1.0, float("inf"), 0.0, 0.0])], "videos.0.embedding", "NaN or infinite"),
         ([_video(0, embedding=[float("-inf"), 0.0, 0.0, 0.0])], "videos.0.embedding", "NaN or infinite"),
+        ([_video(0, embedding=[1e39, 0.0, 0.0, 0.0])], "videos.0.embedding", "NaN or infinite"),  # float32 overflow
+        ([_video(0), _video(1, embedding=[0.0, float("nan"), 0.0, 0.0])], "videos.1.embedding", "NaN or infinite"),
         ([_video(0), _video(1, embedding=[0.0] * DIM)], "videos.1.embedding", "all zeros"),
         ([_video(0, embedding=[1.0, "x", 0.0, 0.0])], "videos.0.embedding.1", "valid number"),
         ([_video(0, title="   ")], "videos.0", "needs text (title, description or tags) or an embedding"),
