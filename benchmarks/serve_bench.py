@@ -728,7 +728,9 @@ def bench_text(args: argparse.Namespace) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "variants": {},
     }
-    log(f"text      {len(texts)} synthetic video texts (title, tags, description), {np.mean(lens):.0f} tokens on avg")
+    what = "news articles (title, text)" if args.text_corpus == "news" else "synthetic video texts (title, tags, text)"
+    out["corpus"] = args.text_corpus
+    log(f"text      {len(texts)} {what}, {np.mean(lens):.0f} tokens on avg")
 
     def measure(name: str, encode: Callable[[list[str]], np.ndarray], ref: np.ndarray | None) -> np.ndarray:
         encode(texts[:32])

@@ -56,6 +56,12 @@ class EmbeddingConfig(_Section):
     quantize: Literal["none", "int8"] = "none"
     max_chars: int = Field(gt=0)
 
+    @model_validator(mode="after")
+    def _quantize_on_cpu(self) -> EmbeddingConfig:
+        if self.quantize == "int8" and self.device != "cpu":
+            raise ValueError(f"embedding.quantize int8 runs on the CPU only; set it to none for device {self.device}")
+        return self
+
 
 class ExecutionConfig(_Section):
     engine: Literal["local", "ray"] = "local"

@@ -72,6 +72,7 @@ def test_override_parses_yaml_values() -> None:
             "daily.min_cluster_fraction=0.01",
             "cluster.random_state=null",
             "embedding.device=cuda",
+            "embedding.quantize=none",
         ]
     )
     assert cfg.daily.min_cluster_size == 20 and isinstance(cfg.daily.min_cluster_size, int)
@@ -138,6 +139,8 @@ def test_override_without_equals_sign() -> None:
         (["cluster.backend=tpu"], "backend"),
         (["schedule.weekly_on=someday"], "weekly_on"),
         (["embedding.dim=abc"], "dim"),
+        (["embedding.device=cuda"], "quantize int8 runs on the CPU only"),
+        (["embedding.quantize=fp4"], "quantize"),
     ],
 )
 def test_invalid_values_raise(overrides: list[str], named: str) -> None:
