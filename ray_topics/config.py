@@ -216,6 +216,8 @@ class ServeConfig(_Section):
     max_future_seconds: int = Field(default=300, ge=0)
     # how often DomainModel replicas look for new model versions in the registry
     model_poll_seconds: float = Field(default=2.0, gt=0)
+    # environment of the Ray processes that `ray-topics serve` starts (a variable already set wins)
+    ray_env: dict[str, str] = Field(default_factory=dict)
 
 
 class Config(_Section):

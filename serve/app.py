@@ -373,6 +373,8 @@ def run_local(config: str | None, overrides: list[str], workdir: str | None, por
     import ray
 
     cfg = load_config(config, overrides, workdir=workdir)
+    for key, value in cfg.serve.ray_env.items():  # before Ray starts: its processes inherit them
+        os.environ.setdefault(key, value)
     ray.init(include_dashboard=False, ignore_reinit_error=True)
     serve.start(http_options={"host": cfg.serve.host, "port": port or cfg.serve.port})
     serve.run(

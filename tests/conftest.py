@@ -89,6 +89,9 @@ def ray_local() -> Iterator[None]:
     """One local Ray for the whole session (2 CPUs, small object store, no dashboard)."""
     import ray
 
+    # the Serve mode `ray-topics serve` runs in (serve.ray_env), so the contract tests cover it
+    for key, value in load_config().serve.ray_env.items():
+        os.environ.setdefault(key, value)
     if not ray.is_initialized():
         ray.init(
             num_cpus=2,
