@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ray_topics.realtime import DomainClassifier
@@ -12,7 +13,9 @@ from ray_topics.runtime import Runtime
 from ray_topics.schema import REFINED
 from ray_topics.store import from_naive_utc
 
-__all__ = ["compact", "floor_hour", "refine_domain", "run_refine"]
+__all__ = ["DAY_LOOKBACK", "closed_days", "compact", "floor_hour", "refine_domain", "run_refine"]
+
+DAY_LOOKBACK = 2  # closed days every run checks for hour files to compact, besides those it wrote to
 
 
 def floor_hour(ts: datetime) -> datetime:
@@ -45,8 +48,24 @@ def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: dat
         done += len(rows)
 
 
+def closed_days(cutoff: datetime, touched: Iterable[date] = ()) -> list[date]:
+    """Days whose every hour ends by ``cutoff``: those in ``touched``, plus the last :data:`DAY_LOOKBACK`.
+
+    The lookback catches a day whose last rows were compacted by an earlier
+    run (or whose compaction a crash interrupted); a day it misses keeps its
+    hour files, which readers still read correctly.
+    """
+    last = cutoff.astimezone(UTC).date()  # the day of cutoff is open unless cutoff is its midnight
+    recent = {last - timedelta(days=i) for i in range(1, DAY_LOOKBACK + 1)}
+    return sorted({d for d in touched if d < last} | recent)
+
+
 def compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
-    """Write hot embeddings of closed hours (before ``floor_hour(as_of)``) to the lake, then evict old hot rows."""
+    """Write hot embeddings of closed hours (before ``floor_hour(as_of)``) to the lake, then evict old hot rows.
+
+    Days that are closed once those hours are in the lake get their hour
+    files rewritten into one file each (:meth:`Lake.compact_days`).
+    """
     cutoff = floor_hour(as_of)
     rows = rt.store.uncompacted(before=cutoff)
     groups: dict[tuple[str, datetime], list[dict[str, Any]]] = defaultdict(list)
@@ -55,8 +74,9 @@ def compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
     for (domain, hour), members in sorted(groups.items()):
         rt.lake.append_hour(domain, hour, members)
         rt.store.mark_compacted([m["video_id"] for m in members], at=as_of)
+    days = rt.lake.compact_days(closed_days(cutoff, {hour.date() for _d, hour in groups}))
     evicted = rt.store.evict_hot(before=as_of - timedelta(days=rt.cfg.refine.hot_retention_days))
-    return {"compacted": len(rows), "hours": len(groups), "evicted": evicted}
+    return {"compacted": len(rows), "hours": len(groups), "days": len(days), "evicted": evicted}
 
 
 def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:

@@ -22,12 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy import Table as _Table
 
-__all__ = ["EVENT_TYPES", "PRELIMINARY", "REFINED", "TOPIC_STATUSES", "build_metadata"]
+__all__ = ["EVENT_TYPES", "PRELIMINARY", "REFINED", "RETIRED_INDEXES", "TOPIC_STATUSES", "build_metadata"]
 
 PRELIMINARY = "preliminary"
 REFINED = "refined"
 TOPIC_STATUSES = ("active", "dying", "dead", "merged")
 EVENT_TYPES = ("birth", "dying", "death", "revival", "merge", "split", "drift")
+# indexes of earlier schema versions that a newer index replaces: (table, index), dropped on open
+RETIRED_INDEXES = (("classifications", "ix_class_status"),)
 
 
 def build_metadata(schema: str | None = None) -> MetaData:
@@ -58,7 +60,10 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("published_at", DateTime, nullable=False),
         Column("vector", LargeBinary, nullable=False),
         Column("compacted_at", DateTime),
+        # uncompacted(): compacted_at IS NULL AND published_at < cutoff, in published order
         Index("ix_embeddings_compaction", "compacted_at", "published_at"),
+        # evict_hot(): published_at < cutoff, a range over the old end of the hot table only
+        Index("ix_embeddings_published", "published_at"),
     )
     table(
         "classifications",
@@ -70,7 +75,9 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("status", String(16), nullable=False),
         Column("model_version", String(96), nullable=False),
         Column("classified_at", DateTime, nullable=False),
-        Index("ix_class_status", "status", "domain"),
+        # pending(): status = ? AND domain = ? AND published_at < ?, ordered by (published_at, video_id);
+        # its (status, domain) prefix also serves counts by status (replaces ix_class_status)
+        Index("ix_class_pending", "status", "domain", "published_at", "video_id"),
         Index("ix_class_domain_published", "domain", "published_at"),
         Index("ix_class_topic_published", "topic_id", "published_at"),
     )

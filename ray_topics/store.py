@@ -23,6 +23,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     or_,
     select,
     text,
@@ -31,8 +32,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateIndex
 
-from ray_topics.schema import PRELIMINARY, REFINED, build_metadata
+from ray_topics.schema import PRELIMINARY, REFINED, RETIRED_INDEXES, build_metadata
 
 __all__ = ["Store", "Topic", "from_naive_utc", "pack", "to_naive_utc", "unpack"]
 
@@ -165,10 +167,30 @@ class Store:
         return self.t[f"{self.schema}.{name}" if self.schema else name]
 
     def create(self) -> None:
+        """Create missing tables and indexes, and drop indexes a newer one replaced.
+
+        ``create_all`` skips a table that exists, indexes included, so a store
+        made by an earlier version gains its new indexes here. Existing indexes
+        are looked up in the catalogue first: no DDL (and no table lock) runs
+        when nothing is missing.
+        """
         with self.engine.begin() as conn:
             if self.schema:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             self.metadata.create_all(conn)
+            insp = inspect(conn)
+            for table in self.metadata.sorted_tables:
+                have = {ix["name"] for ix in insp.get_indexes(table.name, schema=self.schema)}
+                for ix in sorted(table.indexes, key=lambda i: str(i.name)):
+                    if ix.name not in have:
+                        conn.execute(CreateIndex(ix, if_not_exists=True))
+            prep = conn.dialect.identifier_preparer
+            for tname, iname in RETIRED_INDEXES:
+                if iname in {ix["name"] for ix in insp.get_indexes(tname, schema=self.schema)}:
+                    qualified = (
+                        f"{prep.quote_schema(self.schema)}.{prep.quote(iname)}" if self.schema else prep.quote(iname)
+                    )
+                    conn.execute(text(f"DROP INDEX IF EXISTS {qualified}"))
 
     def drop(self) -> None:
         with self.engine.begin() as conn:
@@ -318,22 +340,33 @@ class Store:
                 conn.execute(update(t).where(t.c.video_id.in_(chunk)).values(compacted_at=to_naive_utc(at)))
 
     def evict_hot(self, before: datetime) -> int:
-        """Drop hot rows already in the lake, published before ``before``, and refined."""
+        """Drop hot rows already in the lake, published before ``before``, and refined.
+
+        Driven from the hot table: a range scan of ``ix_embeddings_published``
+        over rows older than ``before`` (what is left of them: the evictable
+        ones and the few still waiting for compaction or refinement), each
+        checked against its own classification by primary key. The cost
+        follows the hot table, not the store's history.
+        """
         e, c = self.table("embeddings"), self.table("classifications")
-        refined = select(c.c.video_id).where(c.c.status == REFINED)
+        refined = select(c.c.video_id).where(c.c.video_id == e.c.video_id, c.c.status == REFINED).exists()
         with self.engine.begin() as conn:
             res = conn.execute(
                 e.delete().where(
-                    e.c.compacted_at.is_not(None),
                     e.c.published_at < to_naive_utc(before),
-                    e.c.video_id.in_(refined),
+                    e.c.compacted_at.is_not(None),
+                    refined,
                 )
             )
             return int(res.rowcount or 0)
 
     # ------------------------------------------------------------------ classifications
     def pending(self, domain: str, limit: int, published_before: datetime | None = None) -> list[dict[str, Any]]:
-        """Preliminary classifications of a domain (the refinement queue), oldest first."""
+        """Preliminary classifications of a domain (the refinement queue), oldest first.
+
+        A range scan of ``ix_class_pending`` (status, domain, published_at,
+        video_id): it reads the queue only, in order, and stops at ``limit``.
+        """
         c = self.table("classifications")
         q = (
             select(c.c.video_id, c.c.published_at, c.c.model_version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ray_topics.lake import Lake, embedding_schema
+from ray_topics.lake import Lake, LakeChanged, embedding_schema
 
 DIM = 4
 H = datetime(2024, 3, 1, 10, tzinfo=UTC)
@@ -222,3 +222,200 @@ def test_ray_dataset_reads_only_pruned_files(lake: Lake, fake_ray: _FakeRayData)
     ds = lake.ray_dataset(start, end, domains=["news"])
     assert ds == ("parquet", lake.files(start, end, ["news"]))
     assert len(ds[1]) == 2
+
+
+# ---------------------------------------------------------------------------------------------- day compaction
+
+D1 = date(2024, 3, 1)
+
+
+def _day_rows(lake: Lake, domains: tuple[str, ...] = ("gaming", "news")) -> dict[str, dict[str, Any]]:
+    """Hour files for hours 0, 7 and 23 of 2024-03-01 (and one hour of the next day); returns rows by id."""
+    out = {}
+    for n, dom in enumerate(domains):
+        for hour in (0, 7, 23):
+            start = datetime(2024, 3, 1, hour, tzinfo=UTC)
+            rows = _rows(f"{dom}-{hour}-", start, 3, seed=10 * n + hour, step=timedelta(minutes=19))
+            lake.write_hour(dom, start, rows)
+            out.update({r["video_id"]: r for r in rows})
+    lake.write_hour("gaming", datetime(2024, 3, 2, 1, tzinfo=UTC), _rows("next-", datetime(2024, 3, 2, 1), 2))
+    return out
+
+
+def _assert_reads_each_row_once(lake: Lake, rows: dict[str, dict[str, Any]]) -> None:
+    got = _by_id(*lake.read(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC)))  # asserts no dups
+    assert set(got) == set(rows)
+    for vid, r in rows.items():
+        np.testing.assert_array_equal(got[vid], r["vector"])
+
+
+def _names(lake: Lake, day: date, domain: str) -> list[str]:
+    folder = Path(lake.base) / "embeddings" / f"day={day.isoformat()}" / f"domain={domain}"
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_compact_day_rewrites_hour_files_into_one_file_with_every_row_once(lake: Lake) -> None:
+    rows = _day_rows(lake)
+    assert len(lake.files(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC))) == 6
+    path = lake.compact_day("gaming", D1)
+    assert path is not None and path.endswith("embeddings/day=2024-03-01/domain=gaming/day.parquet")
+    assert _names(lake, D1, "gaming") == ["day.parquet"]
+    assert _names(lake, D1, "news") == ["hour=00.parquet", "hour=07.parquet", "hour=23.parquet"]  # untouched
+    _assert_reads_each_row_once(lake, rows)
+    # schema, metadata and order (published_at, video_id) of the day file
+    table = pq.read_table(path)
+    assert table.schema.equals(embedding_schema(DIM))
+    recs = table.to_pylist()
+    gaming = [v for v in rows if v.startswith("gaming")]
+    assert [r["video_id"] for r in recs] == sorted(gaming, key=lambda v: (rows[v]["published_at"], v))
+    for r in recs:
+        src = rows[r["video_id"]]
+        assert (r["channel_id"], r["views"], r["domain"]) == (src["channel_id"], src["views"], "gaming")
+        assert r["published_at"] == src["published_at"]
+    # windows inside the day still see only their rows; the next day is not touched
+    ids, _ = lake.read(datetime(2024, 3, 1, 7, tzinfo=UTC), datetime(2024, 3, 1, 8, tzinfo=UTC), ["gaming"])
+    assert sorted(ids) == ["gaming-7-0", "gaming-7-1", "gaming-7-2"]
+    assert _names(lake, date(2024, 3, 2), "gaming") == ["hour=01.parquet"]
+
+
+def test_compact_day_is_idempotent(lake: Lake) -> None:
+    rows = _day_rows(lake)
+    first = lake.compact_day("gaming", D1)
+    stamp = Path(first).stat().st_mtime_ns
+    assert lake.compact_day("gaming", D1) == first
+    assert Path(first).stat().st_mtime_ns == stamp  # nothing rewritten
+    assert _names(lake, D1, "gaming") == ["day.parquet"]
+    _assert_reads_each_row_once(lake, rows)
+    assert lake.compact_day("cooking", D1) is None  # an empty partition
+    assert lake.compact_days([D1]) == [f"{lake.base}/embeddings/day=2024-03-01/domain=news/day.parquet"]
+    assert lake.compact_days([D1]) == []
+    _assert_reads_each_row_once(lake, rows)
+
+
+def test_compact_days_takes_only_the_days_and_domains_asked(lake: Lake) -> None:
+    _day_rows(lake)
+    assert lake.compact_days([D1], domains=["news"]) == [
+        f"{lake.base}/embeddings/day=2024-03-01/domain=news/day.parquet"
+    ]
+    assert _names(lake, D1, "gaming")[0] == "hour=00.parquet"
+    assert lake.compact_days([date(2024, 2, 1)]) == []  # no such day
+    assert len(lake.compact_days([D1, date(2024, 3, 2)])) == 2  # gaming of both days
+    all_files = lake.files(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC))
+    assert [f.split("embeddings/")[1] for f in all_files] == [
+        "day=2024-03-01/domain=gaming/day.parquet",
+        "day=2024-03-01/domain=news/day.parquet",
+        "day=2024-03-02/domain=gaming/day.parquet",
+    ]
+
+
+@pytest.mark.parametrize("left", [3, 1])
+def test_a_crash_after_the_day_file_is_read_without_duplicates_and_repaired(lake: Lake, left: int) -> None:
+    """Crash between writing day.parquet and removing the hour files (all of them left, or some)."""
+    rows = _day_rows(lake)
+    folder = Path(lake.base) / "embeddings" / "day=2024-03-01" / "domain=gaming"
+    saved = {p.name: p.read_bytes() for p in folder.iterdir()}
+    lake.compact_day("gaming", D1)
+    for name in sorted(saved)[:left]:  # the state a crash leaves: new file written, hour files still there
+        (folder / name).write_bytes(saved[name])
+    (folder / "day.parquet.tmp").write_bytes(b"a torn temporary file")  # and a torn rewrite is ignored
+    listed = lake.files(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC), ["gaming"])
+    assert [f.split("/")[-1] for f in listed] == ["day.parquet"]
+    _assert_reads_each_row_once(lake, rows)
+    # compacting again (the next refine run) removes the leftovers without rewriting the day file
+    stamp = (folder / "day.parquet").stat().st_mtime_ns
+    assert lake.compact_days([D1], ["gaming"]) == [str(folder / "day.parquet")]
+    assert _names(lake, D1, "gaming") == ["day.parquet", "day.parquet.tmp"]
+    assert (folder / "day.parquet").stat().st_mtime_ns == stamp
+    _assert_reads_each_row_once(lake, rows)
+
+
+def test_a_crash_while_writing_the_day_file_leaves_the_hour_files_in_charge(lake: Lake) -> None:
+    rows = _day_rows(lake)
+    folder = Path(lake.base) / "embeddings" / "day=2024-03-01" / "domain=gaming"
+    (folder / "day.parquet.tmp").write_bytes(b"half a parquet file")
+    _assert_reads_each_row_once(lake, rows)
+    lake.compact_day("gaming", D1)  # overwrites the torn temporary file
+    assert _names(lake, D1, "gaming") == ["day.parquet"]
+    _assert_reads_each_row_once(lake, rows)
+
+
+class _RacingLake(Lake):
+    """A lake whose first listing is taken just before a day compaction of 2024-03-01 runs."""
+
+    def __init__(self, root: str, dim: int) -> None:
+        super().__init__(root, dim)
+        self.calls = 0
+
+    def files(self, start: datetime, end: datetime, domains: Any = None) -> list[str]:
+        self.calls += 1
+        listed = super().files(start, end, domains)
+        if self.calls == 1:
+            self.compact_days([D1])
+        return listed
+
+
+def test_a_reader_that_listed_hour_files_before_a_compaction_lists_again(tmp_path: Path) -> None:
+    lake = _RacingLake(str(tmp_path / "lake"), DIM)
+    rows = _day_rows(lake)
+    _assert_reads_each_row_once(lake, rows)  # the hour files it listed were gone when it opened them
+    assert lake.calls == 3  # the stale listing, a new one, and the one confirming it
+
+
+@pytest.mark.parametrize("seen", ["hour=23", "nothing"])
+def test_a_listing_that_missed_files_is_caught_by_the_second_listing(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch, seen: str
+) -> None:
+    """A listing taken during a rename and deletions may miss the new day file and some hour files."""
+    rows = _day_rows(lake)
+    real = Lake.files
+    calls: list[list[str]] = []
+
+    def files(self: Lake, start: datetime, end: datetime, domains: Any = None) -> list[str]:
+        got = real(self, start, end, domains)
+        calls.append(got)
+        return [f for f in got if seen in f] if len(calls) == 1 else got
+
+    monkeypatch.setattr(Lake, "files", files)
+    _assert_reads_each_row_once(lake, rows)
+    assert len(calls) == 4  # partial (read, then found to differ), full, full
+
+
+def test_a_lake_that_never_settles_raises(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    _day_rows(lake)
+    real = Lake.files
+    n = iter(range(100))
+
+    def files(self: Lake, start: datetime, end: datetime, domains: Any = None) -> list[str]:
+        got = real(self, start, end, domains)
+        return got[: 1 + next(n) % len(got)]  # a different listing every time
+
+    monkeypatch.setattr(Lake, "files", files)
+    with pytest.raises(LakeChanged, match="kept changing"):
+        lake.read(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC))
+
+
+def test_late_arrivals_after_compaction_go_into_the_day_file(lake: Lake) -> None:
+    rows = _day_rows(lake)
+    lake.compact_days([D1])
+    late = _rows("late-", datetime(2024, 3, 1, 7, 30, tzinfo=UTC), 2, seed=99)
+    path = lake.append_hour("gaming", datetime(2024, 3, 1, 7, tzinfo=UTC), late)
+    assert path.endswith("day=2024-03-01/domain=gaming/day.parquet")
+    assert _names(lake, D1, "gaming") == ["day.parquet"]
+    lake.append_hour("gaming", datetime(2024, 3, 1, 7, tzinfo=UTC), late)  # a retry: idempotent by video_id
+    rows.update({r["video_id"]: r for r in late})
+    _assert_reads_each_row_once(lake, rows)
+    # write_hour replaces that hour's rows inside the day file, and only that hour's
+    new7 = _rows("new7-", datetime(2024, 3, 1, 7, tzinfo=UTC), 1, seed=5)
+    lake.write_hour("gaming", datetime(2024, 3, 1, 7, tzinfo=UTC), new7)
+    for vid in ["gaming-7-0", "gaming-7-1", "gaming-7-2", "late-0", "late-1"]:
+        del rows[vid]
+    rows["new7-0"] = new7[0]
+    _assert_reads_each_row_once(lake, rows)
+    assert _names(lake, D1, "gaming") == ["day.parquet"]
+
+
+def test_ray_dataset_reads_the_day_file(lake: Lake, fake_ray: _FakeRayData) -> None:
+    _day_rows(lake)
+    lake.compact_days([D1])
+    ds = lake.ray_dataset(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC), domains=["news"])
+    assert ds == ("parquet", [f"{lake.base}/embeddings/day=2024-03-01/domain=news/day.parquet"])

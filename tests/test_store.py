@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from ray_topics.lifecycle import make_topic
 from ray_topics.runs import ALL_DOMAINS, done, once
 from ray_topics.schema import PRELIMINARY, REFINED
-from ray_topics.store import Store, Topic
+from ray_topics.store import Store, Topic, to_naive_utc
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -407,6 +407,147 @@ def test_evict_hot_drops_only_compacted_refined_old_rows(store: Store) -> None:
     # only the hot embedding goes; the video and its classification stay
     assert _counts(store) == (4, 3, 4)
     assert store.evict_hot(before=T0 + DAY) == 0
+
+
+def test_evict_hot_deletes_exactly_the_compacted_refined_rows_before_the_cutoff(store: Store) -> None:
+    """Every combination of compacted x refined x age (the cutoff itself is not before it), two domains."""
+    cutoff = T0 + DAY
+    ages = {"old": T0, "edge": cutoff - timedelta(microseconds=1), "at": cutoff, "new": cutoff + H}
+    specs, expected = [], set()
+    for domain in ("gaming", "cooking"):
+        for age, at in ages.items():
+            for compacted in (True, False):
+                for status in (REFINED, PRELIMINARY):
+                    vid = f"{domain}-{age}-{'c' if compacted else 'u'}-{status[0]}"
+                    specs.append(_v(vid, domain=domain, at=at, status=status, compacted=compacted))
+                    if compacted and status == REFINED and at < cutoff:
+                        expected.add(vid)
+    _ingest(store, *[{k: v for k, v in s.items() if k != "compacted"} for s in specs])
+    store.mark_compacted([s["id"] for s in specs if s["compacted"]], at=cutoff + 2 * H)
+    every = [s["id"] for s in specs]
+    assert len(expected) == 4
+    assert store.evict_hot(before=cutoff) == len(expected)
+    assert set(store.hot_vectors(every)) == set(every) - expected
+    # videos and classifications stay, classifications unchanged
+    assert store.existing_video_ids(every) == set(every)
+    got = store.get_classifications(every)
+    assert {v for v in every if got[v]["status"] == REFINED} == {v for v in every if v.endswith("-r")}
+    # a second run finds nothing; a later cutoff takes the rows that became old enough
+    assert store.evict_hot(before=cutoff) == 0
+    assert store.evict_hot(before=cutoff + H) == 2  # gaming-at-c-r, cooking-at-c-r
+    assert set(store.hot_vectors(every)) == {v for v in every if not (v.endswith("-c-r") and "-new-" not in v)}
+
+
+def test_pending_pages_through_a_queue_inside_a_refined_history(store: Store) -> None:
+    """Equal publication times break by video_id; refining a page moves the queue on (what refine_domain does)."""
+    history = [_v(f"h{i:03d}", at=T0 - DAY + i * timedelta(minutes=3), status=REFINED) for i in range(300)]
+    queue = [_v(f"q{i % 7}-{i:02d}", at=T0 + (i % 4) * H) for i in range(24)]
+    _ingest(store, *history, *queue, _v("cook", domain="cooking", at=T0), _v("future", at=T0 + DAY))
+    want = sorted((s["at"], s["id"]) for s in queue)
+    assert [r["video_id"] for r in store.pending("gaming", 100, published_before=T0 + DAY)] == [v for _a, v in want]
+    pages: list[list[str]] = []
+    while rows := store.pending("gaming", 10, published_before=T0 + DAY):
+        pages.append([r["video_id"] for r in rows])
+        assert [r["published_at"] for r in rows] == sorted(r["published_at"] for r in rows)
+        store.update_classifications(
+            [{"video_id": r["video_id"], "topic_id": "gaming:1", "confidence": 0.8, "status": REFINED,
+              "model_version": "gaming@v2", "classified_at": T0 + DAY} for r in rows]
+        )  # fmt: skip
+    assert [len(p) for p in pages] == [10, 10, 4]
+    assert [v for page in pages for v in page] == [v for _a, v in want]
+    assert [r["video_id"] for r in store.pending("gaming", 10)] == ["future"]
+    assert [r["video_id"] for r in store.pending("cooking", 10, published_before=T0 + DAY)] == ["cook"]
+
+
+def _index_columns(store: Store, table: str) -> dict[str, list[str]]:
+    from sqlalchemy import inspect
+
+    with store.engine.connect() as conn:
+        return {ix["name"]: ix["column_names"] for ix in inspect(conn).get_indexes(table, schema=store.schema)}
+
+
+def test_schema_indexes_exist_on_both_backends(store: Store) -> None:
+    cls, emb = _index_columns(store, "classifications"), _index_columns(store, "embeddings")
+    assert cls["ix_class_pending"] == ["status", "domain", "published_at", "video_id"]
+    assert "ix_class_status" not in cls  # retired: ix_class_pending's prefix serves it
+    assert emb["ix_embeddings_published"] == ["published_at"]
+    assert emb["ix_embeddings_compaction"] == ["compacted_at", "published_at"]
+
+
+def test_a_store_made_before_the_new_indexes_gains_them_on_open(store_url: tuple[str, str | None]) -> None:
+    url, schema = store_url
+    first = Store(url, schema=schema)
+    _ingest(first, _v("a", status=REFINED), _v("b"))
+    prefix = f'"{schema}".' if schema else ""
+    with first.begin() as conn:  # the earlier schema: no ix_class_pending / ix_embeddings_published
+        conn.execute(text(f"DROP INDEX {prefix}ix_class_pending"))
+        conn.execute(text(f"DROP INDEX {prefix}ix_embeddings_published"))
+        conn.execute(text(f"CREATE INDEX ix_class_status ON {prefix}classifications (status, domain)"))
+    assert "ix_class_pending" not in _index_columns(first, "classifications")
+    first.dispose()
+    for _ in range(2):  # the second open finds nothing to do
+        s = Store(url, schema=schema)
+        cls, emb = _index_columns(s, "classifications"), _index_columns(s, "embeddings")
+        assert "ix_class_pending" in cls and "ix_class_status" not in cls and "ix_embeddings_published" in emb
+        assert [r["video_id"] for r in s.pending("gaming", 10)] == ["b"]
+        assert _counts(s) == (2, 2, 2)
+        s.dispose()
+
+
+def _plans(store: Store, call: Callable[[], Any]) -> str:
+    """The query plans of the SELECT/DELETE statements that ``call`` runs, as the store sends them."""
+    sent: list[tuple[str, Any]] = []
+
+    def grab(_conn: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "DELETE")):
+            sent.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", grab)
+    try:
+        call()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", grab)
+    assert sent
+    sqlite = store.engine.dialect.name == "sqlite"
+    out = []
+    with store.engine.connect() as conn:
+        for statement, parameters in sent:
+            rows = conn.exec_driver_sql(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, parameters)
+            out += [str(r[-1] if sqlite else r[0]) for r in rows]
+    return "\n".join(out)
+
+
+def test_refine_queries_read_the_queue_and_the_hot_table_not_the_history(store: Store) -> None:
+    """Plans of pending, evict_hot and uncompacted: index ranges, never a pass over all classifications."""
+    from sqlalchemy import insert
+
+    row = {"topic_id": "gaming:0", "confidence": 0.9, "status": REFINED, "model_version": "v"}
+    history = [
+        {
+            **row,
+            "video_id": f"h{i:05d}",
+            "domain": ("gaming", "cooking")[i % 2],
+            "classified_at": to_naive_utc(T0),
+            "published_at": to_naive_utc(T0 - i * H / 8),
+        }
+        for i in range(4000)
+    ]
+    with store.begin() as conn:
+        conn.execute(insert(store.table("classifications")), history)
+    _ingest(store, *[_v(f"q{i}", at=T0 + i * H) for i in range(8)])
+    if store.engine.dialect.name == "postgresql":  # the statistics a live database has
+        with store.begin() as conn:
+            conn.execute(text(f'ANALYZE "{store.schema}".classifications, "{store.schema}".embeddings'))
+    pending = _plans(store, lambda: store.pending("gaming", 10, published_before=T0 + 2 * H))
+    evict = _plans(store, lambda: store.evict_hot(before=T0 + 2 * H))
+    uncompacted = _plans(store, lambda: store.uncompacted(before=T0 + 2 * H))
+    assert "ix_class_pending" in pending, pending
+    for plan in (evict, uncompacted):  # classifications: primary-key lookups only, if at all
+        assert "ix_class_" not in plan and "Seq Scan on classifications" not in plan, plan
+        assert "SCAN classifications" not in plan and "LIST SUBQUERY" not in plan, plan
+    if store.engine.dialect.name == "sqlite":  # PostgreSQL may as well scan a hot table of 8 rows
+        assert "ix_embeddings_published" in evict and "ix_embeddings_compaction" in uncompacted, (evict, uncompacted)
+    assert [r["video_id"] for r in store.pending("gaming", 10, published_before=T0 + 2 * H)] == ["q0", "q1"]
 
 
 # ---------------------------------------------------------------------------------------------- topics

@@ -1,0 +1,110 @@
+"""Refine's compaction step: closed hours into the lake, closed days into one file, old hot rows evicted."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from ray_topics.refine import DAY_LOOKBACK, closed_days, compact
+from ray_topics.runtime import Runtime
+from ray_topics.schema import PRELIMINARY, REFINED
+
+H = timedelta(hours=1)
+D1 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _vec(vid: str, dim: int) -> np.ndarray:
+    return np.random.default_rng(zlib.crc32(vid.encode())).standard_normal(dim).astype(np.float32)
+
+
+def _ingest(rt: Runtime, *specs: tuple[str, str, datetime, str]) -> None:
+    """Store (video_id, domain, published_at, status) rows with deterministic vectors."""
+    dim = rt.cfg.embedding.dim
+    videos = [
+        {"video_id": v, "domain": d, "channel_id": f"ch-{v}", "published_at": at, "views": 7} for v, d, at, _ in specs
+    ]
+    classes = [
+        {"video_id": v, "domain": d, "published_at": at, "topic_id": None, "confidence": 0.5, "status": st,
+         "model_version": f"{d}@v1", "classified_at": at}
+        for v, d, at, st in specs
+    ]  # fmt: skip
+    rt.store.ingest(videos, np.stack([_vec(v, dim) for v, *_ in specs]), classes)
+
+
+def _listing(rt: Runtime, day: date, domain: str) -> list[str]:
+    folder = Path(rt.lake.base) / "embeddings" / f"day={day.isoformat()}" / f"domain={domain}"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def _lake_ids(rt: Runtime) -> list[str]:
+    ids, vecs = rt.lake.read(D1 - 5 * H, D1 + 48 * H)
+    assert len(ids) == len(set(ids)), "a row was read twice"
+    for vid, vec in zip(ids, vecs, strict=True):
+        np.testing.assert_array_equal(vec, _vec(vid, rt.cfg.embedding.dim))
+    return sorted(ids)
+
+
+def test_closed_days() -> None:
+    midnight = datetime(2024, 3, 2, tzinfo=UTC)
+    assert DAY_LOOKBACK == 2
+    assert closed_days(midnight) == [date(2024, 2, 29), date(2024, 3, 1)]
+    assert closed_days(midnight, {date(2024, 2, 10), date(2024, 3, 1)}) == [
+        date(2024, 2, 10),
+        date(2024, 2, 29),
+        date(2024, 3, 1),
+    ]
+    # the day of a cutoff after its midnight is still open, whatever was written to it
+    assert closed_days(midnight + 5 * H, {date(2024, 3, 2)}) == [date(2024, 2, 29), date(2024, 3, 1)]
+
+
+def test_compact_rewrites_closed_days_into_one_file_each(runtime: Runtime) -> None:
+    rt = runtime
+    _ingest(
+        rt,
+        ("g1", "gaming", D1 + 1 * H, REFINED),
+        ("g5", "gaming", D1 + 5 * H + 10 * timedelta(minutes=1), PRELIMINARY),
+        ("g23", "gaming", D1 + 23 * H + 59 * timedelta(minutes=1), REFINED),
+        ("c5", "cooking", D1 + 5 * H, REFINED),
+        ("g24", "gaming", D1 + 24 * H + timedelta(minutes=1), REFINED),  # 2024-03-02 00:01
+        ("g26", "gaming", D1 + 26 * H, REFINED),  # 02:00, an open hour at the first run
+    )
+    stats = compact(rt, D1 + 25 * H + timedelta(minutes=30))  # cutoff 2024-03-02 01:00
+    assert stats == {"compacted": 5, "hours": 5, "days": 2, "evicted": 0}
+    assert _listing(rt, date(2024, 3, 1), "gaming") == ["day.parquet"]
+    assert _listing(rt, date(2024, 3, 1), "cooking") == ["day.parquet"]
+    assert _listing(rt, date(2024, 3, 2), "gaming") == ["hour=00.parquet"]  # its day is open
+    assert _lake_ids(rt) == ["c5", "g1", "g23", "g24", "g5"]
+    assert [r["video_id"] for r in rt.store.uncompacted(before=D1 + 48 * H)] == ["g26"]
+
+    # the same run again changes nothing; a late arrival for the closed day joins its day file
+    assert compact(rt, D1 + 25 * H + timedelta(minutes=30)) == {"compacted": 0, "hours": 0, "days": 0, "evicted": 0}
+    _ingest(rt, ("late", "gaming", D1 + 10 * H, PRELIMINARY))
+    assert compact(rt, D1 + 27 * H)["compacted"] == 2  # late and g26
+    assert _listing(rt, date(2024, 3, 1), "gaming") == ["day.parquet"]
+    assert _listing(rt, date(2024, 3, 2), "gaming") == ["hour=00.parquet", "hour=02.parquet"]
+    assert _lake_ids(rt) == ["c5", "g1", "g23", "g24", "g26", "g5", "late"]
+
+    # the next midnight closes 2024-03-02; hot rows stay until hot_retention_days, then the refined go
+    assert compact(rt, D1 + 48 * H)["days"] == 1
+    assert _listing(rt, date(2024, 3, 2), "gaming") == ["day.parquet"]
+    assert _lake_ids(rt) == ["c5", "g1", "g23", "g24", "g26", "g5", "late"]
+    assert rt.store.count("embeddings") == 7
+    keep = rt.cfg.refine.hot_retention_days
+    stats = compact(rt, D1 + timedelta(days=keep) + 25 * H)  # evicts what was published before 03-02 01:00
+    assert stats["evicted"] == 4  # g1, g23, c5, g24: refined; g5 and late are still preliminary
+    assert set(rt.store.hot_vectors(["g1", "g5", "g23", "c5", "g24", "g26", "late"])) == {"g5", "late", "g26"}
+    assert _lake_ids(rt) == ["c5", "g1", "g23", "g24", "g26", "g5", "late"]
+
+
+def test_vectors_of_evicted_rows_come_from_the_day_file(runtime: Runtime) -> None:
+    rt = runtime
+    _ingest(rt, *[(f"v{i}", "gaming", D1 + i * H, REFINED) for i in range(0, 24, 3)])
+    compact(rt, D1 + timedelta(days=30))
+    assert rt.store.count("embeddings") == 0
+    assert _listing(rt, date(2024, 3, 1), "gaming") == ["day.parquet"]
+    ids = ["v21", "v0", "v9"]
+    got = rt.vectors("gaming", ids)
+    np.testing.assert_array_equal(got, np.stack([_vec(v, rt.cfg.embedding.dim) for v in ids]))
