@@ -268,8 +268,24 @@ class Store:
         with self.engine.begin() as conn:
             self._insert_ignore(conn, "videos", vid_rows)
             self._insert_ignore(conn, "embeddings", emb_rows)
-            self._insert_ignore(conn, "classifications", cls_rows)
-        return self.get_classifications(ids)
+            t = self.table("classifications")
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(t).on_conflict_do_nothing().returning(t.c.video_id)
+            inserted = set(conn.execute(stmt, cls_rows).scalars()) if cls_rows else set()
+        # rows written now are answered as written; only retried ids are read back (their first answer)
+        out = {
+            c["video_id"]: {
+                **c,
+                "published_at": from_naive_utc(c["published_at"]),
+                "classified_at": from_naive_utc(c["classified_at"]),
+            }
+            for c in cls_rows
+            if c["video_id"] in inserted
+        }
+        retried = [i for i in ids if i not in out]
+        if retried:
+            out.update(self.get_classifications(retried))
+        return out
 
     def get_classifications(self, video_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         t = self.table("classifications")
