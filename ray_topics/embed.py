@@ -7,6 +7,7 @@ The default model is all-MiniLM-L6-v2 as shipped by the PyPI package
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,11 @@ class Embedder:
                 import torch
                 from torch.ao.quantization import quantize_dynamic
 
-                model[0].auto_model = quantize_dynamic(model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+                # torch.ao's quantised tensors are marked for removal in a future torch; the pinned
+                # torch (2.13) has them, and a torch without them fails here, where `none` is the fix
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", r".*quantize_per_tensor.*deprecated", UserWarning)
+                    model[0].auto_model = quantize_dynamic(model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
             self._model = model
         return self._model
 
