@@ -32,6 +32,7 @@ from ray_topics.tier import run_tier
 __all__ = ["bounded_update", "evolve_topics", "plan_weekly", "run_weekly", "sampling_noise", "topic_keywords"]
 
 NO_TOPIC = "-"
+OTHER_DOMAINS = "~"
 
 
 def bounded_update(old: np.ndarray, target: np.ndarray, rate: float) -> tuple[np.ndarray, float]:
@@ -114,8 +115,9 @@ def topic_keywords(rt: Runtime, domain: str, topics: list[Topic], as_of: datetim
 
     Members are the ``weekly.keyword_max_docs`` newest videos of each topic in
     the last ``weekly.keyword_window_days``; the misfits of the same window
-    (up to the same number) form one more class, so words common to the whole
-    domain are not anyone's keyword.
+    (up to the same number) form one more class and the newest videos of the
+    other domains (as many in all) another, so words common to the whole
+    domain, or to every domain, are not anyone's keyword.
     """
     cfg = rt.cfg.weekly
     start = as_of - timedelta(days=cfg.keyword_window_days)
@@ -130,6 +132,13 @@ def topic_keywords(rt: Runtime, domain: str, topics: list[Topic], as_of: datetim
     misfits = [i for i in misfits if i not in known]
     ids += misfits
     labels += [NO_TOPIC] * len(misfits)
+    # the newest videos of the other domains: words every domain uses ("said", a wire agency's name)
+    # are then nobody's keyword, as in a fit over the whole corpus
+    others = [d for d in rt.cfg.domains.names if d != domain]
+    for other in others:
+        got = rt.store.ranked(other, start, as_of, "recent", max(1, cfg.keyword_max_docs // len(others)))
+        ids += got
+        labels += [OTHER_DOMAINS] * len(got)
     if not ids:
         return {}
     text = {
@@ -138,7 +147,7 @@ def topic_keywords(rt: Runtime, domain: str, topics: list[Topic], as_of: datetim
     }
     docs = [text.get(i, "") for i in ids]
     kw = ctfidf_keywords(docs, labels, top_n=cfg.top_keywords)
-    return {k: v for k, v in kw.items() if k != NO_TOPIC and v}
+    return {k: v for k, v in kw.items() if k not in (NO_TOPIC, OTHER_DOMAINS) and v}
 
 
 def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:

@@ -48,53 +48,81 @@ def test_empty_texts_and_labels() -> None:
     assert label_from_keywords([], "t:0") == "t:0"
 
 
-def test_weekly_keywords_use_members_beyond_the_week(sqlite_runtime: Runtime) -> None:
-    """A topic with 2 videos this week and 20 over the last month is keyworded from its month.
+AS_OF = datetime(2026, 3, 30, tzinfo=UTC)
 
-    From this week alone its keywords would be "livestream, replay".
-    """
-    rt = sqlite_runtime
-    as_of = datetime(2026, 3, 30, tzinfo=UTC)
-    rng = np.random.default_rng(1)
-    vocab = ["telescope", "nebula", "orbit", "comet"]
-    texts = [*_docs(rng, vocab, 20), "livestream replay today", "livestream replay best"]  # this week: two
-    days = [20] * 20 + [2, 1]  # days before as_of
-    vec = np.zeros((2, rt.cfg.embedding.dim), np.float32)
-    vec[:, 0] = 1.0
-    t = make_topic("tech", 0, vec, ["old"], as_of - timedelta(days=40), upper_quantile=0.9)
-    with rt.store.begin() as conn:
-        rt.store.upsert_topics([t], conn)
+
+def _store_videos(
+    rt: Runtime, domain: str, texts: list[str], days: list[int], topic_id: str | None, prefix: str
+) -> None:
+    """Videos published ``days`` before AS_OF, assigned to ``topic_id`` (None: misfits)."""
     records = [
         {
-            "video_id": f"v{i}",
+            "video_id": f"{prefix}{i}",
             "channel_id": "c",
-            "published_at": as_of - timedelta(days=d),
+            "published_at": AS_OF - timedelta(days=d),
             "title": txt,
             "description": "",
             "tags": [],
             "category": None,
             "views": 1,
-            "domain": "tech",
+            "domain": domain,
         }
         for i, (txt, d) in enumerate(zip(texts, days, strict=True))
     ]
     rows = [
         {
             "video_id": r["video_id"],
-            "domain": "tech",
+            "domain": domain,
             "published_at": r["published_at"],
-            "topic_id": t.topic_id,
-            "confidence": 0.9,
+            "topic_id": topic_id,
+            "confidence": 0.9 if topic_id else 0.2,
             "status": "refined",
-            "model_version": 1,
-            "classified_at": as_of,
+            "model_version": "1",
+            "classified_at": AS_OF,
         }
         for r in records
     ]
+    vecs = np.zeros((len(records), rt.cfg.embedding.dim), np.float32)
+    vecs[:, 0] = 1.0
+    rt.store.ingest(records, vecs, rows)
+
+
+def _topic(rt: Runtime, domain: str):
+    vec = np.zeros((2, rt.cfg.embedding.dim), np.float32)
+    vec[:, 0] = 1.0
+    t = make_topic(domain, 0, vec, ["old"], AS_OF - timedelta(days=40), upper_quantile=0.9)
+    with rt.store.begin() as conn:
+        rt.store.upsert_topics([t], conn)
+    return t
+
+
+def test_weekly_keywords_use_members_beyond_the_week(sqlite_runtime: Runtime) -> None:
+    """A topic with 2 videos this week and 20 over the last month is keyworded from its month.
+
+    From this week alone its keywords would be "livestream, replay".
+    """
+    rt = sqlite_runtime
+    rng = np.random.default_rng(1)
+    vocab = ["telescope", "nebula", "orbit", "comet"]
+    t = _topic(rt, "tech")
+    texts = [*_docs(rng, vocab, 20), "livestream replay today", "livestream replay best"]  # this week: two
+    _store_videos(rt, "tech", texts, [20] * 20 + [2, 1], t.topic_id, "v")
     # the domain's misfits of the month speak the filler words too
-    noise = [{**records[0], "video_id": f"m{i}", "title": " ".join(rng.choice(FILLER, size=8))} for i in range(10)]
-    records += noise
-    rows += [{**rows[0], "video_id": r["video_id"], "topic_id": None, "confidence": 0.2} for r in noise]
-    rt.store.ingest(records, np.tile(vec[0], (len(records), 1)), rows)
-    kw = topic_keywords(rt, "tech", [t], as_of)
+    _store_videos(rt, "tech", [" ".join(rng.choice(FILLER, size=8)) for _ in range(10)], [20] * 10, None, "m")
+    kw = topic_keywords(rt, "tech", [t], AS_OF)
+    assert set(kw[t.topic_id][:4]) == set(vocab)
+
+
+def test_words_every_domain_uses_are_not_keywords(sqlite_runtime: Runtime) -> None:
+    """'said' in every video of every domain: a member word, but not what the topic is about."""
+    rt = sqlite_runtime
+    rng = np.random.default_rng(2)
+    vocab = ["telescope", "nebula", "orbit", "comet"]
+    t = _topic(rt, "tech")
+    texts = [" ".join(rng.choice(vocab, size=3)) + " said" for _ in range(20)]
+    _store_videos(rt, "tech", texts, [3] * 20, t.topic_id, "v")
+    games = ["speedrun glitch said", "boss fight said", "controller patch said"] * 5
+    _store_videos(rt, "gaming", games, [3] * len(games), None, "g")
+    kw = topic_keywords(rt, "tech", [t], AS_OF)
+    assert "said" not in kw[t.topic_id][:4]
     assert set(kw[t.topic_id][:4]) == set(vocab)
