@@ -55,6 +55,7 @@ NONE_LABEL = "<none>"
 NOISE_LABEL = "<noise>"
 LONG_DAYS = 95  # three month boundaries (Feb 1, Mar 1, Apr 1) after a Jan 1 start
 PURITY = 0.5  # "mostly": more than half of a topic's members
+NEWS_CACHE = "news_articles"  # the embedding cache's name for the news corpus, as the demo names it
 
 # goals
 BIRTH_DELAY_GOAL_DAYS = 2.0
@@ -1047,7 +1048,7 @@ def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
     videos = load_news_articles()
     videos = videos[videos["published_at"] >= pd.Timestamp(job["since"], tz="UTC")]
     videos = videos.sort_values("published_at", kind="stable").reset_index(drop=True)
-    emb = embed_frame(rt, videos, cache_name="news_articles")
+    emb = embed_frame(rt, videos, cache_name=NEWS_CACHE)
     np.save(job["emb_out"], emb)
     protos = rt.embedder.encode([d.description for d in rt.cfg.domains.items])
     np.save(job["proto_out"], protos)
@@ -1058,16 +1059,18 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
     from ray_topics.datasets import load_news_articles
     from ray_topics.embed import video_text
-    from ray_topics.runtime import Runtime
+    from ray_topics.runtime import Runtime, embedding_cache_path
 
     tmp = Path(tempfile.mkdtemp(prefix="ray-topics-quality-news-"))
     try:
         work = tmp / "work"
-        cached = ROOT / ".demo" / "cache" / "news_articles.npz"
-        if cached.exists():
-            (work / "cache").mkdir(parents=True, exist_ok=True)
-            shutil.copy(cached, work / "cache" / cached.name)
         config = str(ROOT / "configs" / "demo.yaml")
+        # the demo's embedding cache (make demo), for the same model and quantisation, saves embedding again
+        demo_cache = embedding_cache_path(load_config(config, workdir=str(ROOT / ".demo")), NEWS_CACHE)
+        work_cache = embedding_cache_path(load_config(config, workdir=str(work)), NEWS_CACHE)
+        if demo_cache.exists():
+            work_cache.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(demo_cache, work_cache)
         print("embedding the news corpus (cache reused when present; fresh process)...", flush=True)
         job = {
             "config": config,

@@ -16,7 +16,7 @@ from ray_topics.registry import ModelRegistry
 from ray_topics.router import DomainRouter
 from ray_topics.store import Store
 
-__all__ = ["Runtime", "limit_threads"]
+__all__ = ["Runtime", "embedding_cache_path", "limit_threads"]
 
 
 def limit_threads(n: int | None) -> None:
@@ -32,6 +32,12 @@ def limit_threads(n: int | None) -> None:
         faiss.omp_set_num_threads(n)
     except ImportError:  # pragma: no cover - faiss is a dependency
         pass
+
+
+def embedding_cache_path(cfg: Config, name: str) -> Path:
+    """Where a corpus' embeddings are cached: one file per quantisation (their vectors differ slightly)."""
+    suffix = "" if cfg.embedding.quantize == "none" else f"-{cfg.embedding.quantize}"
+    return Path(cfg.workdir) / "cache" / f"{name}{suffix}.npz"
 
 
 class Runtime:
@@ -67,9 +73,7 @@ class Runtime:
         return Embedder(e.model_path, batch_size=e.batch_size, device=e.device, quantize=e.quantize)
 
     def embedding_cache(self, name: str) -> EmbeddingCache:
-        """The corpus cache of this embedder (one file per quantisation: their vectors differ slightly)."""
-        suffix = "" if self.cfg.embedding.quantize == "none" else f"-{self.cfg.embedding.quantize}"
-        return EmbeddingCache(Path(self.cfg.workdir) / "cache" / f"{name}{suffix}.npz", self.embedder)
+        return EmbeddingCache(embedding_cache_path(self.cfg, name), self.embedder)
 
     @cached_property
     def backend(self) -> ClusterBackend:
