@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from ray_topics.coherence import cohesion
 
 __all__ = [
     "BACKENDS",
+    "UMAP_EXACT_LIMIT",
     "BackendUnavailable",
     "CPUBackend",
     "ClusterBackend",
@@ -29,6 +31,10 @@ __all__ = [
     "make_backend",
     "resolve_backend",
 ]
+
+
+# umap-learn computes exact neighbours below this many points (umap_.py: n < 4096) and NN-descent above
+UMAP_EXACT_LIMIT = 4096
 
 
 class BackendUnavailable(ImportError):
@@ -110,7 +116,7 @@ class CPUBackend(ClusterBackend):
 
     name = "cpu"
 
-    def _umap(self, n: int) -> Any:
+    def _umap(self, n: int, metric: str = "cosine") -> Any:
         import umap
 
         return umap.UMAP(
@@ -118,11 +124,28 @@ class CPUBackend(ClusterBackend):
             n_components=self.umap_n_components,
             min_dist=self.umap_min_dist,
             n_epochs=self.umap_n_epochs,
-            metric="cosine",
+            metric=metric,
             random_state=self.random_state,
             n_jobs=1 if self.random_state is not None else -1,
             low_memory=True,
         )
+
+    def reduce(self, x: np.ndarray) -> np.ndarray:
+        """As the base class; below umap-learn's exact-neighbour limit the cosine distances come from BLAS.
+
+        Under :data:`UMAP_EXACT_LIMIT` points umap-learn finds exact neighbours by calling its
+        cosine once per pair from Python (measured: 26 s for 3,650 x 384); the same matrix from
+        one matrix product takes milliseconds and gives the same neighbours.
+        """
+        n = x.shape[0]
+        if n <= self.umap_n_components + 2 or n >= UMAP_EXACT_LIMIT:
+            return super().reduce(x)
+        unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        dist = np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+        np.fill_diagonal(dist, 0.0)
+        with warnings.catch_warnings():  # "inverse_transform will be unavailable": never used here
+            warnings.filterwarnings("ignore", "using precomputed metric", UserWarning)
+            return np.asarray(self._umap(n, metric="precomputed").fit_transform(dist), dtype=np.float32)
 
     def _hdbscan(self, min_cluster_size: int, allow_single_cluster: bool = False) -> Any:
         import hdbscan

@@ -14,6 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from ray_topics.cluster import (
     BACKENDS,
+    UMAP_EXACT_LIMIT,
     BackendUnavailable,
     ClusterBackend,
     CumlBackend,
@@ -252,3 +253,22 @@ def test_find_splits_ignores_a_small_fringe(cpu_backend: ClusterBackend) -> None
     big = _blobs(1, per_blob=70, seed=3)[0]
     fringe = _blobs(2, per_blob=10, seed=4)[0][10:]  # 10 rows around another direction: 12.5% < 25%
     assert find_splits(np.concatenate([big, fringe]), cpu_backend, min_fraction=0.25, merge_threshold=0.92) == []
+
+
+# ---------------------------------------------------------------- exact neighbours from BLAS
+
+
+def test_cpu_reduce_below_exact_limit_matches_umaps_own_cosine(cpu_backend: ClusterBackend) -> None:
+    """The precomputed-distance path (fast) and umap-learn's own cosine (slow) embed alike.
+
+    Same exact neighbours, so the same clusters: both reductions separate the
+    planted blobs perfectly and agree with each other.
+    """
+    x, truth = _blobs(4, per_blob=60, seed=2, spread=0.12)
+    assert len(x) < UMAP_EXACT_LIMIT
+    fast = cpu_backend.reduce(x)
+    slow = ClusterBackend.reduce(cpu_backend, x)  # the base path: umap-learn with metric="cosine"
+    assert fast.shape == slow.shape == (len(x), PARAMS["umap_n_components"])
+    hd = cpu_backend._hdbscan(MIN_CLUSTER)
+    a, b = hd.fit_predict(fast), cpu_backend._hdbscan(MIN_CLUSTER).fit_predict(slow)
+    assert adjusted_rand_score(truth, a) == 1.0 and adjusted_rand_score(a, b) == 1.0
