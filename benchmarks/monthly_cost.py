@@ -65,7 +65,6 @@ import argparse
 import contextlib
 import io
 import json
-import resource
 import shutil
 import sys
 import tempfile
@@ -83,7 +82,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable here and in spawned children
     sys.path.insert(0, str(ROOT))
 
-import benchmarks.quality as quality  # noqa: E402
 from benchmarks.quality import (  # noqa: E402
     _cluster_params,
     _cpu_now,
@@ -92,6 +90,7 @@ from benchmarks.quality import (  # noqa: E402
     _fmt,
     _jit_warmup,
     _machine,
+    _peak_rss_mb,
     _reap_loky,
     _run_child,
     _Table,
@@ -108,28 +107,9 @@ KEYWORD_DOCS_PER_TOPIC = 500  # documents per topic for the bootstrap c-TF-IDF k
 BOOTSTRAP_JOB = "bootstrap"  # job name recorded on the bootstrap model versions
 REFINE_DELAY = timedelta(hours=1)  # refine classifies a video at the next hourly run
 NS_PER_DAY = 86_400 * 1_000_000_000
-KIB_PER_MIB = 1024.0
 
 
 # ----------------------------------------------------------------------------- measures
-
-
-def _peak_rss_mb() -> float:
-    """Peak RSS (MiB) of this process image: ``VmHWM`` of ``/proc/self/status``.
-
-    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: on Linux that value survives
-    fork + exec, so a spawned child starts with its parent's RSS at the time
-    of the spawn as its "peak" (a 1.5 GiB parent gives every child 1.5 GiB).
-    Falls back to ``ru_maxrss`` where ``/proc`` is missing.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / KIB_PER_MIB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
 
 
 # ----------------------------------------------------------------------------- power law
@@ -489,8 +469,7 @@ def _monthly_totals(stats: dict[str, Any]) -> dict[str, int]:
 
 
 def _fit_process(job: dict[str, Any]) -> dict[str, Any]:
-    """``quality._fit_series`` in this fresh process, its peak RSS read as this process image's own."""
-    quality._peak_rss_mb = _peak_rss_mb  # see _peak_rss_mb: ru_maxrss would carry the parent's RSS
+    """``quality._fit_series`` in this fresh process (its peak RSS is this process image's own)."""
     return _fit_series(job)
 
 

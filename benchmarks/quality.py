@@ -55,6 +55,7 @@ NONE_LABEL = "<none>"
 NOISE_LABEL = "<noise>"
 LONG_DAYS = 95  # three month boundaries (Feb 1, Mar 1, Apr 1) after a Jan 1 start
 PURITY = 0.5  # "mostly": more than half of a topic's members
+KIB_PER_MIB = 1024.0
 NEWS_CACHE = "news_articles"  # the embedding cache's name for the news corpus, as the demo names it
 
 # goals
@@ -75,7 +76,21 @@ def _cpu_now() -> float:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak RSS (MiB) of this process image: ``VmHWM`` of ``/proc/self/status``.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: on Linux that value survives
+    fork + exec, so a spawned child starts with its parent's RSS at the time
+    of the spawn as its "peak" (a 1.5 GiB parent gives every child 1.5 GiB).
+    Falls back to ``ru_maxrss`` where ``/proc`` is missing.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / KIB_PER_MIB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
 
 
 def _reap_loky() -> None:
