@@ -208,7 +208,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             typical_cohesion=_typical_cohesion(rt, live),
             reference=reference,
             edge_sigmas=rt.cfg.confidence.edge_sigmas,
-            resolution=max(cfg.min_cluster_floor, round(cfg.cluster_resolution * min_cluster)),
+            resolution=min(min_cluster, max(cfg.min_cluster_floor, round(cfg.cluster_resolution * min_cluster))),
         )
         number = max([t.number for t in topics], default=-1) + 1
         for c in cands:
