@@ -58,8 +58,9 @@ class EmbeddingConfig(_Section):
 
     @model_validator(mode="after")
     def _quantize_on_cpu(self) -> EmbeddingConfig:
-        if self.quantize == "int8" and self.device != "cpu":
-            raise ValueError(f"embedding.quantize int8 runs on the CPU only; set it to none for device {self.device}")
+        from ray_topics.embed import check_quantize  # the Embedder's own rule, checked when the config loads
+
+        check_quantize(self.quantize, self.device)
         return self
 
 

@@ -16,11 +16,19 @@ import numpy as np
 
 from ray_topics.index import normalize
 
-__all__ = ["QUANTIZE_MODES", "Embedder", "EmbeddingCache", "default_model_path", "video_text"]
+__all__ = ["QUANTIZE_MODES", "Embedder", "EmbeddingCache", "check_quantize", "default_model_path", "video_text"]
 
 # none: the model as shipped (fp32); int8: torch dynamic int8 quantisation of the Linear layers (CPU only;
 # measured in benchmarks/RESULTS.md: faster at the same nearest topic for every video tested)
 QUANTIZE_MODES = ("none", "int8")
+
+
+def check_quantize(quantize: str, device: str) -> None:
+    """Raise ValueError unless ``quantize`` is a known mode that runs on ``device`` (config and Embedder share it)."""
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"embedding.quantize must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
+    if quantize == "int8" and device != "cpu":
+        raise ValueError(f"embedding.quantize int8 runs on the CPU only; set it to none for device {device!r}")
 
 
 def default_model_path() -> str:
@@ -54,10 +62,7 @@ class Embedder:
     def __init__(
         self, model_path: str | None = None, batch_size: int = 64, device: str = "cpu", quantize: str = "none"
     ) -> None:
-        if quantize not in QUANTIZE_MODES:
-            raise ValueError(f"embedding.quantize must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
-        if quantize == "int8" and device != "cpu":
-            raise ValueError(f"embedding.quantize=int8 runs on the CPU only; set it to none for device {device!r}")
+        check_quantize(quantize, device)
         self.model_path = model_path
         self.batch_size = batch_size
         self.device = device
