@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -36,6 +37,10 @@ __all__ = ["DAY_FILE", "Lake", "LakeChanged", "embedding_schema"]
 DAY_FILE = "day.parquet"
 _HOUR = timedelta(hours=1)
 _READ_ATTEMPTS = 5  # listings tried by read() while compactions replace files under it
+# Rows per Parquet row group (and per scan batch): a read holds about one group's embeddings
+# at a time (16,384 x 384 float32 = 24 MiB), whatever the size of the day it filters.
+_ROW_GROUP = 16_384
+_READAHEAD = 2  # row groups and files a scan decodes ahead (pyarrow: 16 and 4): bounds its memory
 
 
 class LakeChanged(RuntimeError):
@@ -105,7 +110,7 @@ class Lake:
     def _put(self, path: str, table: pa.Table) -> str:
         """Write ``table`` whole to a temporary file, then rename it over ``path``."""
         tmp = path + ".tmp"
-        pq.write_table(table, tmp, filesystem=self.fs, compression="zstd")
+        pq.write_table(table, tmp, filesystem=self.fs, compression="zstd", row_group_size=_ROW_GROUP)
         self.fs.move(tmp, path)
         return path
 
@@ -246,12 +251,19 @@ class Lake:
         between (a listed file is gone, or the listing changed), it starts over,
         so each row is read exactly once.
         """
+        where = _window_filter(start, end, video_ids)
         for _attempt in range(_READ_ATTEMPTS):
             files = self.files(start, end, domains)
             try:
+                # the filter runs inside the scan, batch by batch: rows outside the window or
+                # the ids are dropped as they are decoded, never held as a whole day
                 table = (
-                    pq.ParquetDataset(files, filesystem=self.fs, partitioning=None).read(
-                        columns=["video_id", "published_at", "embedding"]
+                    pads.dataset(files, schema=embedding_schema(self.dim), filesystem=self.fs).to_table(
+                        columns=["video_id", "embedding"],
+                        filter=where,
+                        batch_size=_ROW_GROUP,
+                        batch_readahead=_READAHEAD,
+                        fragment_readahead=_READAHEAD,
                     )
                     if files
                     else None
@@ -263,16 +275,8 @@ class Lake:
                 break
         else:
             raise LakeChanged(f"lake files under {self.root} kept changing during {_READ_ATTEMPTS} reads; try again")
-        if table is None:
+        if table is None or table.num_rows == 0:
             return [], np.zeros((0, self.dim), np.float32)
-        ts = table.column("published_at").to_numpy()
-        lo, hi = np.datetime64(_naive(start), "us"), np.datetime64(_naive(end), "us")
-        mask = (ts >= lo) & (ts < hi)
-        if video_ids is not None:
-            wanted = set(video_ids)
-            ids_all = table.column("video_id").to_pylist()
-            mask &= np.fromiter((v in wanted for v in ids_all), bool, len(ids_all))
-        table = table.filter(pa.array(mask))
         ids = table.column("video_id").to_pylist()
         flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         return ids, flat.reshape(-1, self.dim).astype(np.float32, copy=False)
@@ -291,9 +295,16 @@ class Lake:
         return ray.data.read_parquet(files, filesystem=self.fs)
 
 
+def _window_filter(start: datetime, end: datetime, video_ids: Iterable[str] | None) -> pads.Expression:
+    """Scan filter: published in ``[start, end)`` and, when given, one of ``video_ids``."""
+    ts = pa.timestamp("us", tz="UTC")
+    where = (pads.field("published_at") >= pa.scalar(_aware(start), ts)) & (
+        pads.field("published_at") < pa.scalar(_aware(end), ts)
+    )
+    if video_ids is not None:
+        where &= pads.field("video_id").isin(pa.array(list(dict.fromkeys(video_ids)), pa.string()))
+    return where
+
+
 def _aware(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def _naive(ts: datetime) -> datetime:
-    return _aware(ts).replace(tzinfo=None)

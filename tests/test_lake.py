@@ -419,3 +419,20 @@ def test_ray_dataset_reads_the_day_file(lake: Lake, fake_ray: _FakeRayData) -> N
     lake.compact_days([D1])
     ds = lake.ray_dataset(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC), domains=["news"])
     assert ds == ("parquet", [f"{lake.base}/embeddings/day=2024-03-01/domain=news/day.parquet"])
+
+
+def test_read_filters_ids_and_window_across_row_groups(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan filter keeps exactly the asked ids inside the window, whatever row group they sit in."""
+    monkeypatch.setattr("ray_topics.lake._ROW_GROUP", 8)
+    rows = _rows("v", H.replace(hour=0), 60, step=timedelta(minutes=20))  # one day, 60 rows, 8 row groups
+    lake.write_hour("news", H.replace(hour=0), rows)
+    path = lake.compact_day("news", H.date())
+    assert pq.ParquetFile(path).metadata.num_row_groups == 8
+    wanted = {f"v{i}" for i in range(0, 60, 7)} | {"not-stored"}
+    start, end = H.replace(hour=3), H.replace(hour=15)  # rows 9..44
+    ids, vecs = lake.read(start, end, ["news"], video_ids=wanted)
+    got = _by_id(ids, vecs)
+    expect = {r["video_id"]: r["vector"] for r in rows if r["video_id"] in wanted and start <= r["published_at"] < end}
+    assert set(got) == set(expect) == {"v14", "v21", "v28", "v35", "v42"}
+    for vid, vec in expect.items():
+        np.testing.assert_array_equal(got[vid], vec)
