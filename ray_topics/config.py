@@ -190,6 +190,7 @@ class MonthlyConfig(_Section):
     merge_threshold: float = Field(ge=-1, le=1)
     split_min_fraction: float = Field(gt=0, lt=0.5 + 1e-9)
     split_min_size: int = Field(ge=4)
+    reassign_chunk: int = Field(ge=1)
 
 
 class ArchiveConfig(_Section):

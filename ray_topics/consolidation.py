@@ -197,37 +197,43 @@ def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
 
 
 def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
-    """Reclassify every member of absorbed or split topics and every misfit of the lookback window."""
+    """Reclassify every member of absorbed or split topics and every misfit of the lookback window.
+
+    Members of an absorbed or split topic are all of its history, so the rows
+    are taken in publication order, ``monthly.reassign_chunk`` at a time: each
+    chunk loads only its own embeddings from a few neighbouring lake days.
+    """
     affected = set(w.absorbed) | {e["topic_id"] for e in w.events if e["type"] == "split"}
     if not affected and not w.newborn:
         return []
     start = w.as_of - timedelta(days=lookback_days(rt.cfg.monthly))
-    ids = [m["video_id"] for m in rt.store.members_of(sorted(affected))]
-    ids += [
-        r["video_id"]
-        for r in rt.store.classified_window(
-            w.domain, start, w.as_of, misfit_below=rt.cfg.daily.misfit_confidence, with_text=False
-        )
-    ]
-    ids = list(dict.fromkeys(ids))
-    if not ids:
+    rows = rt.store.members_of(sorted(affected)) + rt.store.classified_window(
+        w.domain, start, w.as_of, misfit_below=rt.cfg.daily.misfit_confidence, with_text=False
+    )
+    current = {r["video_id"]: (r["topic_id"], from_naive_utc(r["published_at"])) for r in rows}
+    if not current:
         return []
     final = [t for t in w.live if t.topic_id not in w.absorbed] + w.newborn
     index = model_of(w.domain, final, rt.cfg.embedding.dim).index(**rt.confidence)
-    m = index.search(rt.vectors(w.domain, ids))
-    current = {r["video_id"]: r["topic_id"] for r in rt.store.rows_for(ids, with_text=False)}
-    return [
-        {
-            "video_id": vid,
-            "topic_id": tid,
-            "confidence": float(c),
-            "status": REFINED,
-            "model_version": "",
-            "classified_at": w.as_of,
-        }
-        for vid, tid, c in zip(ids, m.topic_ids, m.confidences, strict=True)
-        if tid != current.get(vid) or current.get(vid) in affected
-    ]
+    ids = sorted(current, key=lambda v: (current[v][1], v))
+    out: list[dict[str, Any]] = []
+    for lo in range(0, len(ids), rt.cfg.monthly.reassign_chunk):
+        chunk = ids[lo : lo + rt.cfg.monthly.reassign_chunk]
+        window = (current[chunk[0]][1], current[chunk[-1]][1] + timedelta(microseconds=1))
+        m = index.search(rt.vectors(w.domain, chunk, window=window))
+        out += [
+            {
+                "video_id": vid,
+                "topic_id": tid,
+                "confidence": float(c),
+                "status": REFINED,
+                "model_version": "",
+                "classified_at": w.as_of,
+            }
+            for vid, tid, c in zip(chunk, m.topic_ids, m.confidences, strict=True)
+            if tid != current[vid][0] or current[vid][0] in affected
+        ]
+    return out
 
 
 def run_monthly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from ray_topics.consolidation import run_monthly
 from ray_topics.emergence import run_daily, thresholds
 from ray_topics.evolution import bounded_update, run_weekly
 from ray_topics.index import normalize
+from ray_topics.refine import run_refine
 from ray_topics.replay import Replay
 from ray_topics.runtime import Runtime
 from ray_topics.store import Topic
@@ -231,6 +232,10 @@ def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
         ]
     )
     _ingest(runtime, vecs, "gaming", at + 2 * DAY, "m")
+    # every embedding in the lake, none hot; reassignment in chunks of 7 reads it chunk by chunk
+    runtime.cfg.refine.hot_retention_days = 0
+    assert run_refine(runtime, at + 5 * DAY)["evicted"] == len(vecs)
+    runtime.cfg.monthly.reassign_chunk = 7
     out = run_monthly(runtime, at + 5 * DAY)["gaming"]
     status = {t.topic_id: t.status for t in runtime.store.topics("gaming")}
     assert status["gaming:1"] == "merged" and status["gaming:0"] == "active"  # the smaller twin is absorbed
