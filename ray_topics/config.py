@@ -218,6 +218,9 @@ class ServeConfig(_Section):
     max_future_seconds: int = Field(default=300, ge=0)
     # how often DomainModel replicas look for new model versions in the registry
     model_poll_seconds: float = Field(default=2.0, gt=0)
+    # DomainModel's @serve.batch: the most calls one batch takes, and how long a batch waits for more
+    model_batch_size: int = Field(default=64, ge=1)
+    model_batch_wait_s: float = Field(default=0.0, ge=0)
     # environment of the Ray processes that `ray-topics serve` starts (a variable already set wins)
     ray_env: dict[str, str] = Field(default_factory=dict)
 

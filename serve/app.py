@@ -113,6 +113,8 @@ class DomainModel:
         self.models = DomainClassifier(self.rt.registry, self.rt.confidence)
         self.models.refresh()
         self.poll_s = cfg.serve.model_poll_seconds
+        self.classify.set_max_batch_size(cfg.serve.model_batch_size)
+        self.classify.set_batch_wait_timeout_s(cfg.serve.model_batch_wait_s)
         self._poller = asyncio.get_event_loop().create_task(self._poll())
         # group commit: sub-batches waiting to be stored, and the task storing them
         self._pending: list[tuple[list[dict], np.ndarray, list[dict], asyncio.Future]] = []
@@ -138,8 +140,8 @@ class DomainModel:
 
     # Serve forms a batch every batch_wait_timeout_s and queues it behind max_concurrent_batches: it
     # never grows a batch while the previous one is being stored. So batches run concurrently here and
-    # the commit is what groups them (see _group_commit).
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002, max_concurrent_batches=32)
+    # the commit is what groups them (see _group_commit). Size and wait come from the config (__init__).
+    @serve.batch(max_concurrent_batches=32)
     async def classify(self, items: list[tuple[list[dict[str, Any]], np.ndarray, datetime]]) -> list[list[dict]]:
         """One batch = one domain (Serve splits batches by model id); one transaction commits all of it."""
         domain = serve.get_multiplexed_model_id()
