@@ -161,6 +161,11 @@ class DomainModel:
 
         One writer at a time: concurrent transactions from this replica's threads would wait for
         SQLite's write lock in busy-sleeps of milliseconds, one commit per request under load.
+        The commit runs on the replica's event loop, not in a worker thread: a thread running
+        SQLAlchemy's Python code and the loop trade the GIL in 5 ms switch intervals, which set
+        the tail (p99 at 100 req/s 45 ms in a thread, 21 ms on the loop; benchmarks/RESULTS.md),
+        and with one writer a thread buys no parallelism. Requests that arrive meanwhile wait
+        in Serve's queue and join the next group.
         """
         done = asyncio.get_running_loop().create_future()
         self._pending.append((records, vectors, rows, done))
@@ -171,15 +176,15 @@ class DomainModel:
     async def _commit_pending(self) -> None:
         try:
             while self._pending:
+                await asyncio.sleep(0)  # batches already handed to this loop join the group first
                 group, self._pending = self._pending, []
-                await self._commit_group(group)
+                self._commit_group(group)
         finally:
             self._committer = None
 
-    async def _commit_group(self, group: list[tuple[list[dict], np.ndarray, list[dict], asyncio.Future]]) -> None:
+    def _commit_group(self, group: list[tuple[list[dict], np.ndarray, list[dict], asyncio.Future]]) -> None:
         try:
-            views = await asyncio.to_thread(
-                commit,
+            views = commit(
                 self.rt.store,
                 [r for recs, _v, _r, _d in group for r in recs],
                 np.concatenate([v for _r, v, _w, _d in group]),
@@ -189,7 +194,7 @@ class DomainModel:
         except Exception as exc:
             if len(group) > 1:  # a failing batch must not fail the others: each on its own
                 for g in group:
-                    await self._commit_group([g])
+                    self._commit_group([g])
             elif not group[0][3].done():
                 group[0][3].set_exception(exc)
             return
