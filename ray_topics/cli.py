@@ -65,10 +65,17 @@ def cmd_job(args: argparse.Namespace) -> int:
     from ray_topics.emergence import run_daily
     from ray_topics.evolution import run_weekly
     from ray_topics.refine import run_refine
+    from ray_topics.tiering import run_archive
 
-    fn = {"refine": run_refine, "daily": run_daily, "weekly": run_weekly, "monthly": run_monthly}[args.command]
+    fn = {
+        "refine": run_refine,
+        "daily": run_daily,
+        "weekly": run_weekly,
+        "monthly": run_monthly,
+        "archive": run_archive,
+    }[args.command]
     rt = _runtime(args)
-    if args.engine:
+    if getattr(args, "engine", None):
         rt.cfg.execution.engine = args.engine
     _print_json(fn(rt, args.as_of, force=args.force))
     return 0
@@ -252,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
         j.add_argument("--force", action="store_true", help="run again even if this window succeeded")
         j.add_argument("--engine", choices=["local", "ray"], help="override execution.engine")
         j.set_defaults(fn=cmd_job)
+    a = sub.add_parser(
+        "archive", parents=[common], help="move every lake partition to its storage tier (hot, warm, cold)"
+    )
+    a.add_argument("--as-of", type=parse_as_of, required=True, help="event time the partitions' ages count from")
+    a.add_argument("--force", action="store_true", help="run again even if this as-of succeeded")
+    a.set_defaults(fn=cmd_job)
     t = sub.add_parser("topics", parents=[common], help="list topics")
     t.add_argument("--domain")
     t.add_argument("--all", action="store_true", help="include dead and merged topics")

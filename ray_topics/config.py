@@ -194,10 +194,32 @@ class MonthlyConfig(_Section):
 
 
 class ArchiveConfig(_Section):
-    hot_days: int = Field(ge=0)
-    warm_days: int = Field(ge=0)
+    """Storage tiers of the lake's day partitions (:mod:`ray_topics.tiering`)."""
+
+    # cold partitions go here: a folder or any pyarrow filesystem URI ({workdir} is expanded)
+    root: str
+    # hot -> warm (int8 in place) once the partition's day ended at least this many days before as-of
+    warm_after_days: int = Field(ge=1)
+    # warm -> cold (archive root) once the day ended at least this many days before as-of ...
     archive_after_days: int = Field(ge=1)
+    # ... and the partition was read fewer than this many times
     min_accesses: int = Field(ge=0)
+    # product quantisation of cold partitions: bytes per vector (must divide embedding.dim)
+    pq_subquantizers: int = Field(ge=1)
+    # a domain's codebook is trained from up to this many of its vectors ...
+    pq_train_rows: int = Field(ge=256)
+    # ... and needs at least this many (fewer: its partitions go cold as int8 until it has them)
+    pq_min_train_rows: int = Field(ge=256)
+    # a domain's codebook older than this is retrained at the next archival (old files keep theirs)
+    codebook_max_age_days: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> ArchiveConfig:
+        if self.archive_after_days < self.warm_after_days:
+            raise ValueError("archive.archive_after_days must be >= archive.warm_after_days")
+        if self.pq_train_rows < self.pq_min_train_rows:
+            raise ValueError("archive.pq_train_rows must be >= archive.pq_min_train_rows")
+        return self
 
 
 class HealthConfig(_Section):
@@ -250,6 +272,19 @@ class Config(_Section):
     @property
     def lake_root(self) -> str:
         return self.lake.root.replace("{workdir}", self.workdir)
+
+    @property
+    def archive_root(self) -> str:
+        return self.archive.root.replace("{workdir}", self.workdir)
+
+    @model_validator(mode="after")
+    def _pq_fits_dim(self) -> Config:
+        if self.embedding.dim % self.archive.pq_subquantizers:
+            raise ValueError(
+                f"archive.pq_subquantizers ({self.archive.pq_subquantizers}) must divide "
+                f"embedding.dim ({self.embedding.dim})"
+            )
+        return self
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

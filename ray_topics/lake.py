@@ -18,6 +18,17 @@ every state of that sequence safe:
 
 A reader that listed the hour files just before a compaction and finds one
 gone lists again (:meth:`Lake.read`), so it sees each row exactly once.
+
+Warm partitions (:mod:`ray_topics.tiering` decides which) hold one
+``warm.parquet`` instead: the same rows with int8 embeddings and one float32
+scale per row (:func:`ray_topics.quantize.int8_encode`), zstd. :meth:`Lake.warm_day`
+writes it the same way (a temporary file, a rename, then the old files
+removed), and the same rules apply one level up: a partition with a
+``warm.parquet`` is read from it alone (a ``day.parquet`` or hour files beside
+it are leftovers it already holds), and later writes to that day go into it.
+Every reader (:meth:`Lake.read`, :meth:`Lake.read_table`,
+:meth:`Lake.ray_dataset`) returns dequantised float32 embeddings, so no caller
+knows which tier a partition is in.
 """
 
 from __future__ import annotations
@@ -32,15 +43,32 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-__all__ = ["DAY_FILE", "Lake", "LakeChanged", "embedding_schema"]
+from ray_topics.quantize import int8_decode, int8_encode
+
+__all__ = [
+    "DAY_FILE",
+    "DICTIONARY_COLUMNS",
+    "WARM_FILE",
+    "Lake",
+    "LakeChanged",
+    "embedding_schema",
+    "from_warm",
+    "to_warm",
+    "warm_schema",
+]
 
 DAY_FILE = "day.parquet"
+WARM_FILE = "warm.parquet"
 _HOUR = timedelta(hours=1)
 _READ_ATTEMPTS = 5  # listings tried by read() while compactions replace files under it
 # Rows per Parquet row group (and per scan batch): a read holds about one group's embeddings
 # at a time (16,384 x 384 float32 = 24 MiB), whatever the size of the day it filters.
 _ROW_GROUP = 16_384
 _READAHEAD = 2  # row groups and files a scan decodes ahead (pyarrow: 16 and 4): bounds its memory
+# Columns written with dictionary encoding: the repeating ones. Vectors and codes are all distinct, so
+# pyarrow would fill a 1 MiB dictionary per column chunk and then fall back, storing both (measured:
+# +5 % on a 10,000-row float32 day file, +29 % on a 1,500-row one; benchmarks/RESULTS.md).
+DICTIONARY_COLUMNS = ["domain", "channel_id"]
 
 
 class LakeChanged(RuntimeError):
@@ -58,6 +86,67 @@ def embedding_schema(dim: int) -> pa.Schema:
             ("embedding", pa.list_(pa.float32(), dim)),
         ]
     )
+
+
+def warm_schema(dim: int) -> pa.Schema:
+    """Schema of a warm file: :func:`embedding_schema` with int8 codes (raw bytes) and a scale per row."""
+    return pa.schema(
+        [
+            *[f for f in embedding_schema(dim) if f.name != "embedding"],
+            ("embedding_i8", pa.binary(dim)),
+            ("scale", pa.float32()),
+        ]
+    )
+
+
+def to_warm(table: pa.Table) -> pa.Table:
+    """A table of :func:`embedding_schema` -> the same rows as :func:`warm_schema` (int8 + scale)."""
+    dim = table.schema.field("embedding").type.list_size
+    vecs = _vectors(table.column("embedding"), dim)
+    codes, scales = int8_encode(vecs)
+    rest = table.drop_columns(["embedding"])
+    return pa.Table.from_arrays(
+        [*rest.columns, _fixed_binary(codes.view(np.uint8)), pa.array(scales, pa.float32())],
+        schema=warm_schema(dim),
+    )
+
+
+def from_warm(table: pa.Table) -> pa.Table:
+    """Inverse of :func:`to_warm`: int8 codes and scales -> a float32 ``embedding`` column.
+
+    A pure function on an Arrow batch: :meth:`Lake.ray_dataset` maps it over
+    the warm files' blocks. Columns the batch lacks (a projected scan) stay absent.
+    """
+    dim = table.schema.field("embedding_i8").type.byte_width
+    codes = _binary_rows(table.column("embedding_i8"), dim).view(np.int8)
+    vecs = int8_decode(codes, table.column("scale").to_numpy(zero_copy_only=False))
+    out = table.drop_columns(["embedding_i8", "scale"])
+    return out.append_column(
+        pa.field("embedding", pa.list_(pa.float32(), dim)),
+        pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), pa.float32()), dim),
+    )
+
+
+def _vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
+    """A fixed-size-list float column -> ``(n, dim)`` float32."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return arr.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
+
+
+def _fixed_binary(rows: np.ndarray) -> pa.Array:
+    """``(n, w)`` uint8 -> a ``binary(w)`` array, one value per row."""
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    n, width = rows.shape
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(rows.tobytes())])
+
+
+def _binary_rows(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
+    """A ``binary(width)`` column -> ``(n, width)`` uint8 (inverse of :func:`_fixed_binary`)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros((0, width), np.uint8)
+    buf = arr.buffers()[1]
+    return np.frombuffer(buf, np.uint8, count=len(arr) * width, offset=arr.offset * width).reshape(-1, width)
 
 
 def _days(start: datetime, end: datetime) -> list[date]:
@@ -108,31 +197,55 @@ class Lake:
         )
 
     def _put(self, path: str, table: pa.Table) -> str:
-        """Write ``table`` whole to a temporary file, then rename it over ``path``."""
+        """Write ``table`` whole to a temporary file, then rename it over ``path``.
+
+        A table of :func:`embedding_schema` is written int8-quantised when ``path`` is a warm file.
+        """
+        if path.endswith("/" + WARM_FILE) and "embedding" in table.column_names:
+            table = to_warm(table)
         tmp = path + ".tmp"
-        pq.write_table(table, tmp, filesystem=self.fs, compression="zstd", row_group_size=_ROW_GROUP)
+        pq.write_table(
+            table,
+            tmp,
+            filesystem=self.fs,
+            compression="zstd",
+            row_group_size=_ROW_GROUP,
+            use_dictionary=DICTIONARY_COLUMNS,
+        )
         self.fs.move(tmp, path)
         return path
 
+    def _read_file(self, path: str) -> pa.Table:
+        """One lake file as a table of :func:`embedding_schema` (a warm file dequantised)."""
+        if path.endswith("/" + WARM_FILE):
+            return from_warm(pq.read_table(path, filesystem=self.fs, schema=warm_schema(self.dim)))
+        return pq.read_table(path, filesystem=self.fs, schema=embedding_schema(self.dim))
+
     def _rows(self, path: str) -> list[dict[str, Any]]:
         return [
-            {**r, "vector": np.asarray(r["embedding"], dtype=np.float32)}
-            for r in pq.read_table(path, filesystem=self.fs).to_pylist()
+            {**r, "vector": np.asarray(r["embedding"], dtype=np.float32)} for r in self._read_file(path).to_pylist()
         ]
 
     def _put_day(self, path: str, domain: str, rows: Sequence[dict[str, Any]]) -> str:
         rows = sorted(rows, key=lambda r: (_aware(r["published_at"]), r["video_id"]))
         return self._put(path, self._table(domain, rows))
 
+    def _whole_day_file(self, folder: str) -> str | None:
+        """The file holding a whole day of the partition: its warm file, else its day file, else None."""
+        for name in (WARM_FILE, DAY_FILE):
+            if self._is_file(f"{folder}/{name}"):
+                return f"{folder}/{name}"
+        return None
+
     def write_hour(self, domain: str, hour_start: datetime, rows: Sequence[dict[str, Any]]) -> str:
         """Write one closed hour of one domain (replacing the hour's rows if present).
 
-        Into the hour's file, or into the day's file once the day is compacted.
+        Into the hour's file, or into the day's (or warm) file once the day is compacted.
         """
         hour_start = hour_start.astimezone(UTC)
         folder = self._dir(hour_start.date(), domain)
-        day_path = f"{folder}/{DAY_FILE}"
-        if self._is_file(day_path):
+        day_path = self._whole_day_file(folder)
+        if day_path is not None:
             new_ids = {r["video_id"] for r in rows}
             end = hour_start + _HOUR
             kept = [
@@ -147,13 +260,13 @@ class Lake:
     def append_hour(self, domain: str, hour_start: datetime, rows: Sequence[dict[str, Any]]) -> str:
         """Add rows to an hour (late arrivals), keeping the rows already there; idempotent by video_id.
 
-        The rows go to the hour's file, or to the day's file once the day is compacted.
+        The rows go to the hour's file, or to the day's (or warm) file once the day is compacted.
         """
         hour_start = hour_start.astimezone(UTC)
         folder = self._dir(hour_start.date(), domain)
         new_ids = {r["video_id"] for r in rows}
-        day_path = f"{folder}/{DAY_FILE}"
-        if self._is_file(day_path):
+        day_path = self._whole_day_file(folder)
+        if day_path is not None:
             kept = [r for r in self._rows(day_path) if r["video_id"] not in new_ids]
             return self._put_day(day_path, domain, kept + list(rows))
         path = f"{folder}/hour={hour_start.hour:02d}.parquet"
@@ -169,8 +282,12 @@ class Lake:
         use the day file alone, and calling this again removes the leftovers.
         Returns the day file's path, or None when the partition holds nothing.
         The day must be closed: no hour of it may be written while this runs.
+        A warm partition is already compacted: hour files beside its warm file
+        are leftovers it holds, and are removed (its path is returned).
         """
         folder = self._dir(day, domain)
+        if self._is_file(f"{folder}/{WARM_FILE}"):
+            return self._drop_leftovers(folder, f"{folder}/{WARM_FILE}")
         day_path = f"{folder}/{DAY_FILE}"
         hours = self._hour_files(folder)
         has_day = self._is_file(day_path)
@@ -196,11 +313,83 @@ class Lake:
         out: list[str] = []
         for day in sorted(set(days)):
             for (_d, dom), files in sorted(self._partitions([day]).items()):
-                if (wanted is None or dom in wanted) and any(not f.endswith("/" + DAY_FILE) for f in files):
+                if (wanted is None or dom in wanted) and any(_is_hour_file(f) for f in files):
                     path = self.compact_day(dom, day)
                     if path is not None:
                         out.append(path)
         return out
+
+    def partition_table(self, domain: str, day: date) -> pa.Table | None:
+        """Every row of one partition (:func:`embedding_schema`, float32), or None when it holds none.
+
+        Read by the same rule as :meth:`files`: the warm file alone, else the day file alone, else the hour files.
+        """
+        files = self._partitions([day]).get((day, domain))
+        if not files:
+            return None
+        tables = [self._read_file(f) for f in _in_charge(files)]
+        return pa.concat_tables(tables).sort_by([("published_at", "ascending"), ("video_id", "ascending")])
+
+    def write_warm(self, domain: str, day: date, table: pa.Table) -> str:
+        """Replace a partition by one warm file holding ``table`` (:func:`embedding_schema` rows).
+
+        The warm file is written first (a temporary file, then a rename) and
+        the partition's other files removed after: a crash in between leaves a
+        warm file that readers use alone, and the next call removes the leftovers.
+        """
+        folder = self._dir(day, domain)
+        self.fs.create_dir(folder, recursive=True)
+        table = table.sort_by([("published_at", "ascending"), ("video_id", "ascending")])
+        path = self._put(f"{folder}/{WARM_FILE}", table.cast(embedding_schema(self.dim)))
+        return self._drop_leftovers(folder, path)
+
+    def warm_day(self, domain: str, day: date) -> str | None:
+        """Rewrite a closed day of one domain as its warm file (int8 + zstd); idempotent.
+
+        A partition already warm is not rewritten (leftovers of an interrupted
+        rewrite beside it are removed). Returns the warm file's path, or None
+        when the partition holds nothing. The day must be closed.
+        """
+        folder = self._dir(day, domain)
+        warm = f"{folder}/{WARM_FILE}"
+        if self._is_file(warm):
+            return self._drop_leftovers(folder, warm)
+        table = self.partition_table(domain, day)
+        return None if table is None else self.write_warm(domain, day, table)
+
+    def delete_partition(self, domain: str, day: date) -> int:
+        """Remove every file of one partition (once it is archived); returns the files removed."""
+        folder = self._dir(day, domain)
+        files = self._partitions([day]).get((day, domain), [])
+        for f in files:
+            try:
+                self.fs.delete_file(f)
+            except FileNotFoundError:
+                pass
+        info = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        if not info and self.fs.get_file_info(folder).type == pafs.FileType.Directory:
+            self.fs.delete_dir(folder)
+        return len(files)
+
+    def _drop_leftovers(self, folder: str, keep: str) -> str:
+        """Remove the partition's Parquet files other than ``keep`` (already inside it)."""
+        info = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        for f in info:
+            if f.type == pafs.FileType.File and f.path.endswith(".parquet") and f.path != keep:
+                try:
+                    self.fs.delete_file(f.path)
+                except FileNotFoundError:  # another rewrite of the same partition removed it first
+                    pass
+        return keep
+
+    def partitions(self) -> dict[tuple[date, str], list[str]]:
+        """Every partition of the whole lake: (day, domain) -> its Parquet files, sorted (one listing per day)."""
+        root = f"{self.base}/embeddings"
+        days = []
+        for f in self.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
+            if f.type == pafs.FileType.Directory and f.base_name.startswith("day="):
+                days.append(date.fromisoformat(f.base_name.removeprefix("day=")))
+        return {key: sorted(files) for key, files in self._partitions(sorted(days)).items()}
 
     def _hour_files(self, folder: str) -> list[str]:
         info = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
@@ -226,16 +415,16 @@ class Lake:
     def files(self, start: datetime, end: datetime, domains: Iterable[str] | None = None) -> list[str]:
         """Parquet files whose partitions overlap ``[start, end)`` (partition pruning).
 
-        Per partition, its ``day.parquet`` when there is one (hour files beside
-        it are leftovers it already holds), else its hour files.
+        Per partition, its ``warm.parquet`` when there is one, else its
+        ``day.parquet`` when there is one (files beside either are leftovers it
+        already holds), else its hour files.
         """
         wanted = None if domains is None else set(domains)
         out: list[str] = []
         for (_day, dom), files in self._partitions(_days(start, end)).items():
             if wanted is not None and dom not in wanted:
                 continue
-            day_files = [f for f in files if f.endswith("/" + DAY_FILE)]
-            out += day_files or files
+            out += _in_charge(files)
         return sorted(out)
 
     def read(
@@ -249,50 +438,99 @@ class Lake:
 
         Lists, reads, and lists again: when a day compaction replaced files in
         between (a listed file is gone, or the listing changed), it starts over,
-        so each row is read exactly once.
+        so each row is read exactly once. Warm partitions come back dequantised.
         """
+        table = self.read_table(start, end, domains, video_ids)
+        if table.num_rows == 0:
+            return [], np.zeros((0, self.dim), np.float32)
+        return table.column("video_id").to_pylist(), _vectors(table.column("embedding"), self.dim)
+
+    def read_table(
+        self,
+        start: datetime,
+        end: datetime,
+        domains: Iterable[str] | None = None,
+        video_ids: Iterable[str] | None = None,
+    ) -> pa.Table:
+        """:meth:`read` as a table: ``video_id``, ``domain``, ``published_at`` and float32 ``embedding``."""
         where = _window_filter(start, end, video_ids)
         for _attempt in range(_READ_ATTEMPTS):
             files = self.files(start, end, domains)
             try:
-                # the filter runs inside the scan, batch by batch: rows outside the window or
-                # the ids are dropped as they are decoded, never held as a whole day
-                table = (
-                    pads.dataset(files, schema=embedding_schema(self.dim), filesystem=self.fs).to_table(
-                        columns=["video_id", "embedding"],
-                        filter=where,
-                        batch_size=_ROW_GROUP,
-                        batch_readahead=_READAHEAD,
-                        fragment_readahead=_READAHEAD,
-                    )
-                    if files
-                    else None
-                )
+                table = self._scan(files, where)
             except FileNotFoundError:
                 continue
             # a listing taken while files were renamed and removed may have missed some: it must repeat
             if self.files(start, end, domains) == files:
-                break
-        else:
-            raise LakeChanged(f"lake files under {self.root} kept changing during {_READ_ATTEMPTS} reads; try again")
-        if table is None or table.num_rows == 0:
-            return [], np.zeros((0, self.dim), np.float32)
-        ids = table.column("video_id").to_pylist()
-        flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        return ids, flat.reshape(-1, self.dim).astype(np.float32, copy=False)
+                return table
+        raise LakeChanged(f"lake files under {self.root} kept changing during {_READ_ATTEMPTS} reads; try again")
+
+    def _scan(self, files: list[str], where: pads.Expression) -> pa.Table:
+        """The rows of ``files`` that pass ``where`` (float32 files and warm files scanned apart)."""
+        keys = ["video_id", "domain", "published_at"]
+        warm = [f for f in files if f.endswith("/" + WARM_FILE)]
+        hot = [f for f in files if not f.endswith("/" + WARM_FILE)]
+        # the filter runs inside the scan, batch by batch: rows outside the window or
+        # the ids are dropped as they are decoded, never held as a whole day
+        scan = {
+            "filter": where,
+            "batch_size": _ROW_GROUP,
+            "batch_readahead": _READAHEAD,
+            "fragment_readahead": _READAHEAD,
+        }
+        parts = [
+            pads.dataset(hot, schema=embedding_schema(self.dim), filesystem=self.fs).to_table(
+                columns=[*keys, "embedding"], **scan
+            )
+            if hot
+            else _read_schema(self.dim).empty_table()
+        ]
+        if warm:
+            scanned = pads.dataset(warm, schema=warm_schema(self.dim), filesystem=self.fs).to_table(
+                columns=[*keys, "embedding_i8", "scale"], **scan
+            )
+            parts.append(from_warm(scanned))
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
     def ray_dataset(self, start: datetime, end: datetime, domains: Iterable[str] | None = None) -> Any:
         """The same window as a Ray Dataset (partition-pruned file list).
 
         Ray reads the files later, in its tasks: a day compaction of the
         window in between makes that read fail (file not found); call again.
+        Warm files are read apart and dequantised by :func:`from_warm` in Ray's
+        tasks, so every block has :func:`embedding_schema`.
         """
         import ray.data
 
         files = self.files(start, end, domains)
         if not files:
             return ray.data.from_items([])
-        return ray.data.read_parquet(files, filesystem=self.fs)
+        warm = [f for f in files if f.endswith("/" + WARM_FILE)]
+        hot = [f for f in files if not f.endswith("/" + WARM_FILE)]
+        parts = [ray.data.read_parquet(hot, filesystem=self.fs)] if hot else []
+        if warm:
+            parts.append(ray.data.read_parquet(warm, filesystem=self.fs).map_batches(from_warm, batch_format="pyarrow"))
+        return parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
+
+
+def _is_hour_file(path: str) -> bool:
+    return path.rsplit("/", 1)[-1].startswith("hour=")
+
+
+def _in_charge(files: list[str]) -> list[str]:
+    """The files of one partition that hold its rows: the warm file, else the day file, else the hour files."""
+    for name in (WARM_FILE, DAY_FILE):
+        whole = [f for f in files if f.endswith("/" + name)]
+        if whole:
+            return whole
+    return sorted(f for f in files if _is_hour_file(f))
+
+
+def _read_schema(dim: int) -> pa.Schema:
+    """Columns :meth:`Lake.read_table` returns."""
+    return pa.schema(
+        [f for f in embedding_schema(dim) if f.name in ("video_id", "domain", "published_at", "embedding")]
+    )
 
 
 def _window_filter(start: datetime, end: datetime, video_ids: Iterable[str] | None) -> pads.Expression:

@@ -3,8 +3,9 @@
 Videos are ingested hour by hour through Tier 1 (validated, routed,
 classified, committed); when event time crosses a boundary of the schedule
 (``schedule`` in config) the refine, daily, weekly and monthly jobs run with
-``as_of`` = that boundary. The first days bootstrap topics through the same
-birth rules the daily tier always uses.
+``as_of`` = that boundary, and after them, every midnight, the archive job
+moves lake partitions to their storage tier. The first days bootstrap topics
+through the same birth rules the daily tier always uses.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ray_topics.evolution import run_weekly
 from ray_topics.realtime import DomainClassifier, RealtimeClassifier, commit
 from ray_topics.refine import floor_hour, run_refine
 from ray_topics.runtime import Runtime
+from ray_topics.tiering import run_archive
 from ray_topics.validation import InvalidVideo, VideoIn, validate_vector
 
 __all__ = ["Replay", "ReplayResult", "build_summary", "embed_frame"]
@@ -174,6 +176,10 @@ class Replay:
                         f"{at.date()} monthly {d}: sample {st['sample']}, {st.get('matched', 0)} aligned, "
                         f"{st.get('births', 0)} born, {st.get('merges', 0)} merged, {st.get('splits', 0)} split"
                     )
+        # last: the day's jobs have read (and counted their reads of) the partitions it may move
+        tiers = self._timed("archive", at, lambda: run_archive(self.rt, at))
+        if tiers.get("warm") or tiers.get("cold"):
+            self.progress(f"{at.date()} archive {tiers['warm']} partition(s) made warm, {tiers['cold']} archived cold")
 
 
 def _needs_routing(videos: pd.DataFrame, category_map: dict[str, str]) -> bool:

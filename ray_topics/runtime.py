@@ -15,6 +15,7 @@ from ray_topics.lake import Lake
 from ray_topics.registry import ModelRegistry
 from ray_topics.router import DomainRouter
 from ray_topics.store import Store
+from ray_topics.tiering import ColdArchive, Tiers
 
 __all__ = ["Runtime", "embedding_cache_path", "limit_threads"]
 
@@ -64,6 +65,17 @@ class Runtime:
         return Lake(self.cfg.lake_root, self.cfg.embedding.dim)
 
     @cached_property
+    def tiers(self) -> Tiers:
+        """The lake with its cold archive and access statistics (``archive`` in config)."""
+        a = self.cfg.archive
+        return Tiers(
+            self.lake,
+            self.store,
+            ColdArchive(self.cfg.archive_root, self.cfg.embedding.dim),
+            **a.model_dump(exclude={"root"}),
+        )
+
+    @cached_property
     def registry(self) -> ModelRegistry:
         return ModelRegistry(self.store, self.cfg.embedding.dim)
 
@@ -96,13 +108,16 @@ class Runtime:
         """Embeddings of ``video_ids`` in their order: hot table first, the lake for the rest.
 
         ``window`` (the ids' publication range) bounds the lake partitions read.
+        The lake is read through :meth:`Tiers.read`: warm days come back
+        dequantised, archived days holding some of the ids are restored first,
+        and each partition read counts one access.
         """
         found = self.store.hot_vectors(video_ids)
         rest = [v for v in video_ids if v not in found]
         if rest:
             if window is None:
                 window = self.store.published_range(rest)
-            ids, vecs = self.lake.read(window[0], window[1], [domain], video_ids=rest)
+            ids, vecs = self.tiers.read(window[0], window[1], [domain], video_ids=rest)
             found.update(zip(ids, vecs, strict=True))
         missing = [v for v in video_ids if v not in found]
         if missing:

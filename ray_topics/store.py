@@ -13,13 +13,14 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
     Connection,
     and_,
+    case,
     create_engine,
     event,
     func,
@@ -721,6 +722,84 @@ class Store:
         t = self.table("job_runs")
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.id))]
+
+    # ------------------------------------------------------------------ access statistics (lake tiers)
+    def record_access(self, partitions: Iterable[str], at: datetime) -> None:
+        """Count one read of each lake partition (keys ``day=YYYY-MM-DD/domain=NAME``) at event time ``at``.
+
+        One upsert for all of them, whatever the rows read: a partition seen for
+        the first time starts at one access, tier ``hot``; ``last_access_at``
+        keeps the latest event time.
+        """
+        keys = sorted(set(partitions))
+        if not keys:
+            return
+        t = self.table("access_stats")
+        at = to_naive_utc(at)
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(t)
+            later = or_(t.c.last_access_at.is_(None), t.c.last_access_at < stmt.excluded.last_access_at)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.c.partition],
+                set_={
+                    "accesses": t.c.accesses + 1,
+                    "last_access_at": case((later, stmt.excluded.last_access_at), else_=t.c.last_access_at),
+                },
+            )
+            conn.execute(stmt, [{"partition": k, "accesses": 1, "last_access_at": at, "tier": "hot"} for k in keys])
+
+    def set_tiers(self, tiers: dict[str, str], *, reset_accesses: bool = False) -> None:
+        """Record the tier (``hot``, ``warm``, ``cold``) of partitions, keeping their access counts.
+
+        With ``reset_accesses`` their counts start again from zero (a partition turning warm).
+        """
+        if not tiers:
+            return
+        t = self.table("access_stats")
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(t)
+            values = {"tier": stmt.excluded.tier, **({"accesses": 0} if reset_accesses else {})}
+            stmt = stmt.on_conflict_do_update(index_elements=[t.c.partition], set_=values)
+            conn.execute(stmt, [{"partition": k, "accesses": 0, "tier": v} for k, v in sorted(tiers.items())])
+
+    def access_stats(
+        self, lo: str | None = None, hi: str | None = None, tier: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Access statistics by partition key: ``accesses``, ``last_access_at`` (aware UTC), ``tier``.
+
+        Optionally only keys in ``[lo, hi)`` (keys sort by day first, so a range
+        of days is a range of keys on the primary key) and only one tier.
+        """
+        t = self.table("access_stats")
+        q = select(t)
+        if lo is not None:
+            q = q.where(t.c.partition >= lo)
+        if hi is not None:
+            q = q.where(t.c.partition < hi)
+        if tier is not None:
+            q = q.where(t.c.tier == tier)
+        with self.engine.connect() as conn:
+            return {
+                r.partition: {
+                    "accesses": int(r.accesses),
+                    "last_access_at": from_naive_utc(r.last_access_at),
+                    "tier": r.tier,
+                }
+                for r in conn.execute(q)
+            }
+
+    def published_days(self, video_ids: Sequence[str]) -> set[date]:
+        """UTC days the given videos were published on: the lake day partitions that hold them."""
+        t = self.table("videos")
+        days: set[date] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(video_ids)):
+                days.update(
+                    ts.date() for ts in conn.execute(select(t.c.published_at).where(t.c.video_id.in_(chunk))).scalars()
+                )
+        return days
 
     # ------------------------------------------------------------------ health aggregates
     def topic_activity(self, domain: str | None, start: datetime, end: datetime) -> list[dict[str, Any]]:

@@ -44,8 +44,7 @@ def test_defaults_validate() -> None:
         ("daily.pool_window_days", 7),
         ("weekly.window_days", 7),
         ("monthly.recent_days", 7),
-        ("archive.hot_days", 7),
-        ("archive.warm_days", 30),
+        ("archive.warm_after_days", 30),
         # sample sizes
         ("monthly.per_day_sample", 200),
         ("monthly.per_topic_sample", 50),
