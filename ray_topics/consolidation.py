@@ -39,7 +39,7 @@ from ray_topics.schema import REFINED
 from ray_topics.store import Topic, from_naive_utc
 from ray_topics.tier import run_tier
 
-__all__ = ["plan_monthly", "run_monthly"]
+__all__ = ["plan_monthly", "run_monthly", "sample_ids"]
 
 
 class _Work:
@@ -98,7 +98,7 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     w = _Work(
         domain, as_of, rt.store.topics(domain), rt.cfg.weekly.calibration_upper_quantile, rt.cfg.weekly.top_keywords
     )
-    strata = monthly_sample(rt.store, domain, as_of, cfg, [t.topic_id for t in w.live])
+    strata = _strata(rt, domain, as_of)
     ids = union_capped(strata, cfg.max_sample)
     plan.stats = {"sample": len(ids), "strata": {k: len(v) for k, v in strata.items()}}
     if len(ids) < 2 * dcfg.min_cluster_floor:
@@ -236,6 +236,17 @@ def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
     return out
 
 
+def _strata(rt: Runtime, domain: str, as_of: datetime) -> dict[str, list[str]]:
+    """The monthly sample of one domain, by stratum (:func:`ray_topics.sampling.monthly_sample`)."""
+    live = [t.topic_id for t in rt.store.topics(domain, LIVE_STATUSES)]
+    return monthly_sample(rt.store, domain, as_of, rt.cfg.monthly, live)
+
+
+def sample_ids(rt: Runtime, domain: str, as_of: datetime) -> list[str]:
+    """The videos whose embeddings :func:`plan_monthly` reclusters (Ray Data reads them from the lake first)."""
+    return union_capped(_strata(rt, domain, as_of), rt.cfg.monthly.max_sample)
+
+
 def run_monthly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
     """The monthly job over every domain (local or Ray Data, per ``execution.engine``)."""
-    return run_tier(rt, "monthly", plan_monthly, as_of, lookback_days(rt.cfg.monthly), force=force)
+    return run_tier(rt, "monthly", plan_monthly, as_of, lookback_days(rt.cfg.monthly), force=force, needs_fn=sample_ids)

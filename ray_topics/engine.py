@@ -12,7 +12,7 @@ import pickle
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["ensure_ray", "map_domains"]
+__all__ = ["ensure_ray", "map_domains", "map_lake_groups"]
 
 T = TypeVar("T")
 
@@ -55,6 +55,30 @@ def map_domains(
     ds = ray.data.from_items([{"domain": d} for d in domains]).repartition(max(len(domains), 1))
     ds = ds.map(_row, num_gpus=num_gpus) if num_gpus else ds.map(_row)
     return {r["domain"]: pickle.loads(r["plan"]) for r in ds.take_all()}
+
+
+def map_lake_groups(
+    fn: Callable[[str, Any], T],
+    dataset: Any,
+    num_gpus: float = 0,
+) -> dict[str, T]:
+    """``{domain: fn(domain, rows)}`` over a Ray Dataset of lake rows, grouped by domain.
+
+    ``dataset`` holds lake rows (``Lake.ray_dataset``: Ray's Parquet read
+    tasks, partition-pruned, filtered in the scan); Ray Data shuffles them
+    into one group per domain and calls ``fn`` once per group in a task, with
+    the group as a ``pyarrow.Table``. Domains without rows are absent.
+    """
+
+    def _group(rows: Any) -> dict[str, Any]:
+        domain = rows.column("domain")[0].as_py()
+        return {"domain": [domain], "plan": [pickle.dumps(fn(domain, rows))]}
+
+    kwargs: dict[str, Any] = {"batch_format": "pyarrow"}
+    if num_gpus:
+        kwargs["num_gpus"] = num_gpus
+    out = dataset.groupby("domain").map_groups(_group, **kwargs)
+    return {r["domain"]: pickle.loads(r["plan"]) for r in out.take_all()}
 
 
 def cluster_has_gpus(address: str | None = None) -> bool:

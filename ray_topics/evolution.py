@@ -29,7 +29,15 @@ from ray_topics.runtime import Runtime
 from ray_topics.store import Topic
 from ray_topics.tier import run_tier
 
-__all__ = ["bounded_update", "evolve_topics", "plan_weekly", "run_weekly", "sampling_noise", "topic_keywords"]
+__all__ = [
+    "bounded_update",
+    "evolve_topics",
+    "plan_weekly",
+    "run_weekly",
+    "sampling_noise",
+    "topic_keywords",
+    "week_ids",
+]
 
 NO_TOPIC = "-"
 OTHER_DOMAINS = "~"
@@ -184,6 +192,12 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     return plan
 
 
+def week_ids(rt: Runtime, domain: str, as_of: datetime) -> list[str]:
+    """The videos whose embeddings :func:`plan_weekly` reads: the domain's week (Ray Data reads them first)."""
+    start = as_of - timedelta(days=rt.cfg.weekly.window_days)
+    return [r["video_id"] for r in rt.store.classified_window(domain, start, as_of, with_text=False)]
+
+
 def run_weekly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
     """The weekly job over every domain (local or Ray Data, per ``execution.engine``)."""
-    return run_tier(rt, "weekly", plan_weekly, as_of, rt.cfg.weekly.window_days, force=force)
+    return run_tier(rt, "weekly", plan_weekly, as_of, rt.cfg.weekly.window_days, force=force, needs_fn=week_ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ray_topics.lake import Lake
 from ray_topics.registry import ModelRegistry
 from ray_topics.router import DomainRouter
 from ray_topics.store import Store
-from ray_topics.tiering import ColdArchive, Tiers
+from ray_topics.tiering import ColdArchive, Tiers, partition_keys
 
 __all__ = ["Runtime", "embedding_cache_path", "limit_threads"]
 
@@ -104,6 +105,21 @@ class Runtime:
     def confidence(self) -> dict[str, float]:
         return self.cfg.confidence.model_dump()
 
+    def preload(self, rows: Any, at: datetime) -> int:
+        """Keep lake rows already read (a ``pyarrow.Table``: video_id, domain, published_at, embedding).
+
+        :meth:`vectors` takes them before reading the lake, so a Ray Data job
+        that read them in its Parquet tasks does not read them again; the
+        partitions they came from count one access at ``at``. Returns the rows.
+        """
+        if rows.num_rows == 0:
+            return 0
+        flat = rows.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        vecs = flat.reshape(-1, self.cfg.embedding.dim).astype(np.float32, copy=False)
+        self._preloaded = dict(zip(rows.column("video_id").to_pylist(), vecs, strict=True))
+        self.store.record_access(partition_keys(rows), at)
+        return rows.num_rows
+
     def vectors(self, domain: str, video_ids: list[str], window: tuple[datetime, datetime] | None = None) -> np.ndarray:
         """Embeddings of ``video_ids`` in their order: hot table first, the lake for the rest.
 
@@ -113,6 +129,8 @@ class Runtime:
         and each partition read counts one access.
         """
         found = self.store.hot_vectors(video_ids)
+        pre = getattr(self, "_preloaded", {})
+        found.update({v: pre[v] for v in video_ids if v not in found and v in pre})
         rest = [v for v in video_ids if v not in found]
         if rest:
             if window is None:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from ray_topics.engine import cluster_has_gpus, map_domains
+from ray_topics.engine import cluster_has_gpus, map_domains, map_lake_groups
 from ray_topics.lifecycle import Plan, commit_plan
 from ray_topics.runs import done, once
 from ray_topics.runtime import Runtime
@@ -24,6 +24,32 @@ def _plan_remote(plan_fn: Callable[[Runtime, str, datetime], Plan], cfg: Any, as
     return plan_fn(Runtime(cfg), domain, as_of)
 
 
+def _plan_preloaded(
+    plan_fn: Callable[[Runtime, str, datetime], Plan], cfg: Any, as_of: datetime, domain: str, rows: Any
+) -> Plan:
+    """Runs in a Ray Data task on one domain's group of lake rows: they are the plan's embeddings."""
+    rt = Runtime(cfg)
+    n = rt.preload(rows, as_of)
+    plan = plan_fn(rt, domain, as_of)
+    plan.stats["read_by_ray_data"] = n
+    return plan
+
+
+def _lake_dataset(rt: Runtime, wanted: dict[str, list[str]]) -> Any | None:
+    """Ray Data's read of the lake rows ``wanted`` needs: pruned to their days and domains, filtered by id."""
+    from ray.data.expressions import col
+
+    ids = sorted({v for vs in wanted.values() for v in vs})
+    if not ids:
+        return None
+    lo, hi = rt.store.published_range(ids)
+    domains = sorted(wanted)
+    if not rt.lake.files(lo, hi, domains):
+        return None
+    ds = rt.lake.ray_dataset(lo, hi, domains).filter(expr=col("video_id").is_in(ids))
+    return ds.select_columns(["video_id", "domain", "published_at", "embedding"])
+
+
 def run_tier(
     rt: Runtime,
     job: str,
@@ -32,12 +58,18 @@ def run_tier(
     window_days: int,
     *,
     force: bool = False,
+    needs_fn: Callable[[Runtime, str, datetime], list[str]] | None = None,
 ) -> dict[str, Any]:
     """Run ``plan_fn`` for every domain whose window ending ``as_of`` is not done yet, then commit.
 
     With ``execution.engine: ray`` each domain is planned in a Ray Data task
-    that opens its own store and lake connections; plans come back to this
-    process, which commits each domain atomically with its job-run record.
+    that opens its own store connection; plans come back to this process,
+    which commits each domain atomically with its job-run record. When the
+    tier names the videos whose embeddings it will read (``needs_fn``), Ray
+    Data reads them from the lake first (Parquet read tasks over the days
+    and domains they lie in, filtered by id in the scan), groups them by
+    domain and plans each domain on its group; embeddings still in the hot
+    table, and domains without lake rows, are read as in the local engine.
     """
     cfg = rt.cfg
     start = as_of - timedelta(days=window_days)
@@ -47,13 +79,13 @@ def run_tier(
     if remote and cfg.cluster.backend in ("auto", "cuml") and cluster_has_gpus(cfg.execution.ray_address):
         gpus = cfg.execution.gpus_per_domain_task  # cuML on a GPU worker; the task resolves `auto` to cuml
     work = partial(_plan_remote, plan_fn, cfg, as_of) if remote else partial(_plan_local, plan_fn, rt, as_of)
-    plans = map_domains(
-        work,
-        todo,
-        cfg.execution.engine,
-        cfg.execution.ray_address,
-        num_gpus=gpus,
-    )
+    plans: dict[str, Plan] = {}
+    if remote and needs_fn is not None and todo:
+        ds = _lake_dataset(rt, {d: needs_fn(rt, d, as_of) for d in todo})
+        if ds is not None:
+            plans = map_lake_groups(partial(_plan_preloaded, plan_fn, cfg, as_of), ds, num_gpus=gpus)
+    rest = [d for d in todo if d not in plans]
+    plans.update(map_domains(work, rest, cfg.execution.engine, cfg.execution.ray_address, num_gpus=gpus))
     return {
         d: once(
             rt.store,

@@ -71,6 +71,7 @@ __all__ = [
     "Tiers",
     "parse_key",
     "partition_key",
+    "partition_keys",
     "run_archive",
     "target_tier",
 ]
@@ -327,7 +328,7 @@ class Tiers:
         table = self.lake.read_table(start, end, domains, video_ids)
         if table.num_rows == 0:
             return [], np.zeros((0, self.lake.dim), np.float32)
-        self.store.record_access(_partition_keys(table), at or end)
+        self.store.record_access(partition_keys(table), at or end)
         vecs = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         return table.column("video_id").to_pylist(), vecs.reshape(-1, self.lake.dim).astype(np.float32, copy=False)
 
@@ -441,8 +442,8 @@ def _window_days(start: datetime, end: datetime) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _partition_keys(table: pa.Table) -> list[str]:
-    """The partition keys of the rows of a :meth:`Lake.read_table` result (one per distinct day and domain)."""
+def partition_keys(table: pa.Table) -> list[str]:
+    """The partition keys of lake rows (``published_at`` and ``domain``; one per distinct day and domain)."""
     days = pc.strftime(table.column("published_at"), format="%Y-%m-%d", locale="C")
     pairs = pa.table({"day": days, "domain": table.column("domain")}).group_by(["day", "domain"]).aggregate([])
     return [f"day={d}/domain={m}" for d, m in zip(pairs["day"].to_pylist(), pairs["domain"].to_pylist(), strict=True)]

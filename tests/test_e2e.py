@@ -8,16 +8,22 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from ray_topics.cli import main
+from ray_topics.consolidation import run_monthly
+from ray_topics.evolution import run_weekly
+from ray_topics.index import normalize
+from ray_topics.refine import run_refine
 from ray_topics.replay import Replay, build_summary
 from ray_topics.runtime import Runtime
 from ray_topics.synthetic import PlantedTopic, StreamSpec, default_scenario, generate
 from tests.conftest import make_config
 
 FAST = ("daily.dying_after_days=6", "daily.dead_after_days=12")
+DAY = timedelta(days=1)
 
 
 def _majority(rt: Runtime, stream, domain: str) -> dict[str, str]:
@@ -73,6 +79,38 @@ def test_ray_data_engine_gives_the_same_topics_as_local(tmp_path: Path, ray_loca
 
     local, ray_ = run("local"), run("ray")
     assert local[0] and local == ray_
+
+
+@pytest.mark.ray
+def test_ray_data_reads_the_lake_for_weekly_and_monthly(tmp_path: Path, ray_local: None) -> None:
+    """With every embedding in the lake, Ray Data's Parquet tasks read what weekly and monthly need: same result."""
+    from tests.test_tiers import START, _blob, _ingest, _seed_topic
+
+    def run(engine: str) -> tuple:
+        rt = Runtime(make_config(tmp_path / engine, f"execution.engine={engine}", "refine.hot_retention_days=0"))
+        rng = np.random.default_rng(1)
+        dim = rt.cfg.embedding.dim
+        a, b, c = (normalize(rng.standard_normal(dim)) for _ in range(3))
+        twin = normalize(0.97 * a + 0.243 * normalize(rng.standard_normal(dim)))
+        for k, centre in enumerate((a, twin, b, c)):
+            _seed_topic(rt, "gaming", k, centre, START)
+        vecs = np.concatenate(
+            [_blob(rng, a, 150, 0.7), _blob(rng, twin, 60, 0.7), *(_blob(rng, x, 150) for x in (b, c))]
+        )
+        _ingest(rt, vecs, "gaming", START + 2 * DAY, "m")
+        assert run_refine(rt, START + 5 * DAY)["evicted"] == len(vecs)  # nothing hot: the lake holds all
+        week, month = run_weekly(rt, START + 5 * DAY)["gaming"], run_monthly(rt, START + 5 * DAY)["gaming"]
+        tops = [(t.topic_id, t.status, t.size, t.centroid) for t in rt.store.topics("gaming")]
+        return week, month, tops, len(vecs)
+
+    local, ray_ = run("local"), run("ray")
+    assert "read_by_ray_data" not in local[0] and "read_by_ray_data" not in local[1]
+    assert ray_[0]["read_by_ray_data"] == ray_[3]  # the week's videos
+    assert ray_[1]["read_by_ray_data"] == ray_[1]["sample"] > 0
+    assert local[1]["merges"] == ray_[1]["merges"] == 1
+    assert [t[:3] for t in local[2]] == [t[:3] for t in ray_[2]]
+    for (_i, _s, _n, c1), (_j, _t, _m, c2) in zip(local[2], ray_[2], strict=True):
+        np.testing.assert_allclose(c1, c2, atol=1e-5)
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
