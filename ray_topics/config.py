@@ -243,6 +243,8 @@ class ServeConfig(_Section):
     # DomainModel's @serve.batch: the most calls one batch takes, and how long a batch waits for more
     model_batch_size: int = Field(default=64, ge=1)
     model_batch_wait_s: float = Field(default=0.0, ge=0)
+    # SQLite store: DomainModel replicas checkpoint the WAL in the background this often
+    checkpoint_seconds: float = Field(default=1.0, gt=0)
     # environment of the Ray processes that `ray-topics serve` starts (a variable already set wins)
     ray_env: dict[str, str] = Field(default_factory=dict)
 

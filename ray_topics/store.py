@@ -723,6 +723,29 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.id))]
 
+    # ------------------------------------------------------------------ WAL checkpoints (SQLite)
+    def defer_checkpoints(self) -> bool:
+        """SQLite: this process's commits stop checkpointing the WAL; :meth:`checkpoint` does it instead.
+
+        A commit that crosses SQLite's auto-checkpoint size copies the WAL into
+        the database and fsyncs it, inside the commit: on a loaded disk that
+        stalled a serving replica's commit, and every request behind it, for
+        hundreds of milliseconds. A process that serves requests defers it and
+        calls :meth:`checkpoint` off the request path. Returns False (nothing to
+        do) on PostgreSQL.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return False
+        event.listen(self.engine, "connect", _no_autocheckpoint)
+        self.engine.dispose()  # connections opened so far reconnect with the setting
+        return True
+
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database without waiting for readers or writers (PASSIVE)."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     # ------------------------------------------------------------------ access statistics (lake tiers)
     def record_access(self, partitions: Iterable[str], at: datetime) -> None:
         """Count one read of each lake partition (keys ``day=YYYY-MM-DD/domain=NAME``) at event time ``at``.
@@ -857,6 +880,12 @@ class Store:
         )
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
+
+
+def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA wal_autocheckpoint=0")
+    cur.close()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

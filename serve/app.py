@@ -116,6 +116,8 @@ class DomainModel:
         self.classify.set_max_batch_size(cfg.serve.model_batch_size)
         self.classify.set_batch_wait_timeout_s(cfg.serve.model_batch_wait_s)
         self._poller = asyncio.get_event_loop().create_task(self._poll())
+        if self.rt.store.defer_checkpoints():  # SQLite: no WAL checkpoint (fsync) inside a request's commit
+            self._checkpointer = asyncio.get_event_loop().create_task(self._checkpoints(cfg.serve.checkpoint_seconds))
         # group commit: sub-batches waiting to be stored, and the task storing them
         self._pending: list[tuple[list[dict], np.ndarray, list[dict], asyncio.Future]] = []
         self._committer: asyncio.Task | None = None
@@ -128,6 +130,14 @@ class DomainModel:
                 self.models.refresh(versions)
             except Exception:  # keep serving the loaded versions; log and retry next tick
                 log.exception("model registry poll failed")
+
+    async def _checkpoints(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:  # in a thread: SQLite releases the GIL while it copies and fsyncs
+                await asyncio.to_thread(self.rt.store.checkpoint)
+            except Exception:  # the next tick (or another process) checkpoints; the WAL only grows meanwhile
+                log.exception("WAL checkpoint failed")
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """``serve deploy`` with a new user_config forces a reload of the newest versions."""

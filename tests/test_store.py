@@ -884,3 +884,25 @@ def test_stores_on_other_schemas_do_not_see_each_other(
     finally:
         other.drop()
         other.dispose()
+
+
+# ---------------------------------------------------------------------------------------------- WAL checkpoints
+
+
+def test_deferred_checkpoints_leave_the_wal_to_checkpoint(store: Store, store_url: tuple[str, str | None]) -> None:
+    """A serving process's commits never checkpoint (fsync) the WAL; checkpoint() copies it, losing nothing."""
+    if store.engine.dialect.name != "sqlite":
+        assert store.defer_checkpoints() is False
+        store.checkpoint()  # a no-op on PostgreSQL
+        return
+    db = Path(store_url[0].removeprefix("sqlite:///"))
+    wal = db.with_name(db.name + "-wal")
+    assert store.defer_checkpoints()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    _ingest(store, *[_v(f"w{i}", title="x" * 2000) for i in range(3000)])  # far past 1,000 WAL pages
+    size_before = db.stat().st_size
+    assert wal.stat().st_size > 1000 * 4096  # an auto-checkpoint would have stopped it near there
+    store.checkpoint()
+    assert db.stat().st_size > size_before + 1000 * 4096  # the rows are in the database file now
+    assert _counts(store) == (3000, 3000, 3000)
