@@ -52,6 +52,7 @@ __all__ = [
     "Lake",
     "LakeChanged",
     "embedding_schema",
+    "filesystem",
     "from_warm",
     "to_warm",
     "warm_schema",
@@ -149,6 +150,11 @@ def _binary_rows(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
     return np.frombuffer(buf, np.uint8, count=len(arr) * width, offset=arr.offset * width).reshape(-1, width)
 
 
+def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+    """(pyarrow filesystem, base path) of a local folder or a filesystem URI (``s3://bucket/prefix``)."""
+    return pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), root)
+
+
 def _days(start: datetime, end: datetime) -> list[date]:
     """Calendar days (UTC) touched by ``[start, end)``."""
     d, last = start.astimezone(UTC).date(), (end.astimezone(UTC) - timedelta(microseconds=1)).date()
@@ -170,7 +176,7 @@ class Lake:
     def __init__(self, root: str, dim: int) -> None:
         self.root = root
         self.dim = dim
-        self.fs, self.base = pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), root)
+        self.fs, self.base = filesystem(root)
 
     def _dir(self, day: date, domain: str) -> str:
         return f"{self.base}/embeddings/day={day.isoformat()}/domain={domain}"

@@ -59,7 +59,16 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from ray_topics.lake import DICTIONARY_COLUMNS, WARM_FILE, Lake, embedding_schema, from_warm, to_warm, warm_schema
+from ray_topics.lake import (
+    DICTIONARY_COLUMNS,
+    WARM_FILE,
+    Lake,
+    embedding_schema,
+    filesystem,
+    from_warm,
+    to_warm,
+    warm_schema,
+)
 from ray_topics.quantize import ProductQuantizer
 from ray_topics.runs import ALL_DOMAINS, once
 from ray_topics.store import Store
@@ -144,7 +153,7 @@ class ColdArchive:
     def __init__(self, root: str, dim: int) -> None:
         self.root = root
         self.dim = dim
-        self.fs, self.base = pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), root)
+        self.fs, self.base = filesystem(root)
         self._codebooks: dict[str, ProductQuantizer] = {}
 
     def path(self, day: date, domain: str) -> str:
