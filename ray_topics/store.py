@@ -732,9 +732,10 @@ class Store:
         stalled a serving replica's commit, and every request behind it, for
         hundreds of milliseconds. A process that serves requests defers it and
         calls :meth:`checkpoint` off the request path. Returns False (nothing to
-        do) on PostgreSQL.
+        do) on PostgreSQL and for an in-memory database (no WAL; reconnecting
+        would lose it).
         """
-        if self.engine.dialect.name != "sqlite":
+        if self.engine.dialect.name != "sqlite" or isinstance(self.engine.pool, StaticPool):
             return False
         event.listen(self.engine, "connect", _no_autocheckpoint)
         self.engine.dispose()  # connections opened so far reconnect with the setting

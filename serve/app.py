@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
+from sqlalchemy.exc import OperationalError
 
 from ray_topics.config import Config, load_config
 from ray_topics.embed import Embedder as TextEmbedder
@@ -116,6 +117,7 @@ class DomainModel:
         self.classify.set_max_batch_size(cfg.serve.model_batch_size)
         self.classify.set_batch_wait_timeout_s(cfg.serve.model_batch_wait_s)
         self._poller = asyncio.get_event_loop().create_task(self._poll())
+        self._commit_on_loop = self.rt.store.engine.dialect.name == "sqlite"
         if self.rt.store.defer_checkpoints():  # SQLite: no WAL checkpoint (fsync) inside a request's commit
             self._checkpointer = asyncio.get_event_loop().create_task(self._checkpoints(cfg.serve.checkpoint_seconds))
         # group commit: sub-batches waiting to be stored, and the task storing them
@@ -171,11 +173,13 @@ class DomainModel:
 
         One writer at a time: concurrent transactions from this replica's threads would wait for
         SQLite's write lock in busy-sleeps of milliseconds, one commit per request under load.
-        The commit runs on the replica's event loop, not in a worker thread: a thread running
+        On SQLite the commit runs on the replica's event loop, not in a worker thread: a thread running
         SQLAlchemy's Python code and the loop trade the GIL in 5 ms switch intervals, which set
         the tail (p99 at 100 req/s 45 ms in a thread, 21 ms on the loop; benchmarks/RESULTS.md),
         and with one writer a thread buys no parallelism. Requests that arrive meanwhile wait
-        in Serve's queue and join the next group.
+        in Serve's queue and join the next group. The price: while a tier job's commit holds
+        SQLite's write lock, the replica waits with it (up to the store's busy timeout). SQLite is
+        the single-machine default; on PostgreSQL commits run in a thread.
         """
         done = asyncio.get_running_loop().create_future()
         self._pending.append((records, vectors, rows, done))
@@ -184,27 +188,42 @@ class DomainModel:
         return await done
 
     async def _commit_pending(self) -> None:
+        group: list[tuple[list[dict], np.ndarray, list[dict], asyncio.Future]] = []
         try:
             while self._pending:
                 await asyncio.sleep(0)  # batches already handed to this loop join the group first
                 group, self._pending = self._pending, []
-                self._commit_group(group)
+                await self._commit_group(group)
+        except BaseException as exc:  # cancelled (shutdown): no caller may wait forever
+            for *_rest, done in group + self._pending:
+                if not done.done():
+                    done.set_exception(RuntimeError(f"replica stopping before the commit: {exc!r}"))
+            self._pending = []
+            raise
         finally:
             self._committer = None
 
-    def _commit_group(self, group: list[tuple[list[dict], np.ndarray, list[dict], asyncio.Future]]) -> None:
+    async def _commit_group(self, group: list[tuple[list[dict], np.ndarray, list[dict], asyncio.Future]]) -> None:
+        args = (
+            self.rt.store,
+            [r for recs, _v, _r, _d in group for r in recs],
+            np.concatenate([v for _r, v, _w, _d in group]),
+            [w for _r, _v, rows, _d in group for w in rows],
+            self.models.label_of,
+        )
         try:
-            views = commit(
-                self.rt.store,
-                [r for recs, _v, _r, _d in group for r in recs],
-                np.concatenate([v for _r, v, _w, _d in group]),
-                [w for _r, _v, rows, _d in group for w in rows],
-                self.models.label_of,
-            )
+            # SQLite (a local file): on the loop, see _group_commit. PostgreSQL: in a thread, since
+            # psycopg releases the GIL while it waits on the network or on another transaction's lock.
+            views = commit(*args) if self._commit_on_loop else await asyncio.to_thread(commit, *args)
+        except OperationalError as exc:  # the database is unreachable or locked: every batch would fail alike
+            for *_rest, done in group:
+                if not done.done():
+                    done.set_exception(exc)
+            return
         except Exception as exc:
             if len(group) > 1:  # a failing batch must not fail the others: each on its own
                 for g in group:
-                    self._commit_group([g])
+                    await self._commit_group([g])
             elif not group[0][3].done():
                 group[0][3].set_exception(exc)
             return
