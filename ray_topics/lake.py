@@ -388,8 +388,10 @@ class Lake:
                     pass
         return keep
 
-    def partitions(self) -> dict[tuple[date, str], list[str]]:
-        """Every partition of the whole lake: (day, domain) -> its Parquet files, sorted (one listing per day)."""
+    def partitions(self, days: Iterable[date] | None = None) -> dict[tuple[date, str], list[str]]:
+        """Every partition of the lake (of ``days`` if given): (day, domain) -> its Parquet files, sorted."""
+        if days is not None:
+            return {key: sorted(files) for key, files in self._partitions(sorted(set(days))).items()}
         root = f"{self.base}/embeddings"
         days = []
         for f in self.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
@@ -418,16 +420,26 @@ class Lake:
                 out.setdefault((day, dom), []).append(f.path)
         return out
 
-    def files(self, start: datetime, end: datetime, domains: Iterable[str] | None = None) -> list[str]:
-        """Parquet files whose partitions overlap ``[start, end)`` (partition pruning).
+    def files(
+        self,
+        start: datetime,
+        end: datetime,
+        domains: Iterable[str] | None = None,
+        days: Iterable[date] | None = None,
+    ) -> list[str]:
+        """Parquet files whose partitions overlap ``[start, end)`` (partition pruning), only of ``days`` if given.
 
         Per partition, its ``warm.parquet`` when there is one, else its
         ``day.parquet`` when there is one (files beside either are leftovers it
         already holds), else its hour files.
         """
         wanted = None if domains is None else set(domains)
+        window = _days(start, end)
+        if days is not None:
+            keep = set(days)
+            window = [d for d in window if d in keep]
         out: list[str] = []
-        for (_day, dom), files in self._partitions(_days(start, end)).items():
+        for (_day, dom), files in self._partitions(window).items():
             if wanted is not None and dom not in wanted:
                 continue
             out += _in_charge(files)
@@ -498,24 +510,43 @@ class Lake:
             parts.append(from_warm(scanned))
         return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
-    def ray_dataset(self, start: datetime, end: datetime, domains: Iterable[str] | None = None) -> Any:
-        """The same window as a Ray Dataset (partition-pruned file list).
+    def ray_dataset(
+        self,
+        start: datetime,
+        end: datetime,
+        domains: Iterable[str] | None = None,
+        *,
+        days: Iterable[date] | None = None,
+        video_ids: Sequence[str] | None = None,
+    ) -> Any:
+        """The same window as a Ray Dataset (partition-pruned file list), only of ``days`` and ``video_ids`` if given.
 
         Ray reads the files later, in its tasks: a day compaction of the
         window in between makes that read fail (file not found); call again.
         Warm files are read apart and dequantised by :func:`from_warm` in Ray's
-        tasks, so every block has :func:`embedding_schema`.
+        tasks, so every block has :func:`embedding_schema`. The id filter is
+        applied to each read first (pushed into the Parquet scan), so only the
+        wanted warm rows are dequantised.
         """
         import ray.data
 
-        files = self.files(start, end, domains)
+        files = self.files(start, end, domains, days)
         if not files:
             return ray.data.from_items([])
         warm = [f for f in files if f.endswith("/" + WARM_FILE)]
         hot = [f for f in files if not f.endswith("/" + WARM_FILE)]
-        parts = [ray.data.read_parquet(hot, filesystem=self.fs)] if hot else []
+
+        def read(paths: list[str]) -> Any:
+            ds = ray.data.read_parquet(paths, filesystem=self.fs)
+            if video_ids is None:
+                return ds
+            from ray.data.expressions import col
+
+            return ds.filter(expr=col("video_id").is_in(list(video_ids)))
+
+        parts = [read(hot)] if hot else []
         if warm:
-            parts.append(ray.data.read_parquet(warm, filesystem=self.fs).map_batches(from_warm, batch_format="pyarrow"))
+            parts.append(read(warm).map_batches(from_warm, batch_format="pyarrow"))
         return parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
 
 

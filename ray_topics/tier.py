@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -13,6 +14,8 @@ from ray_topics.runs import done, once
 from ray_topics.runtime import Runtime
 
 __all__ = ["run_tier"]
+
+log = logging.getLogger(__name__)
 
 
 def _plan_local(plan_fn: Callable[[Runtime, str, datetime], Plan], rt: Runtime, as_of: datetime, domain: str) -> Plan:
@@ -36,17 +39,15 @@ def _plan_preloaded(
 
 
 def _lake_dataset(rt: Runtime, wanted: dict[str, list[str]]) -> Any | None:
-    """Ray Data's read of the lake rows ``wanted`` needs: pruned to their days and domains, filtered by id."""
-    from ray.data.expressions import col
-
+    """Ray Data's read of the lake rows ``wanted`` needs: pruned to the days and domains holding them, by id."""
     ids = sorted({v for vs in wanted.values() for v in vs})
     if not ids:
         return None
     lo, hi = rt.store.published_range(ids)
-    domains = sorted(wanted)
-    if not rt.lake.files(lo, hi, domains):
+    domains, days = sorted(wanted), rt.store.published_days(ids)
+    if not rt.lake.files(lo, hi, domains, days):
         return None
-    ds = rt.lake.ray_dataset(lo, hi, domains).filter(expr=col("video_id").is_in(ids))
+    ds = rt.lake.ray_dataset(lo, hi, domains, days=days, video_ids=ids)
     return ds.select_columns(["video_id", "domain", "published_at", "embedding"])
 
 
@@ -83,7 +84,11 @@ def run_tier(
     if remote and needs_fn is not None and todo:
         ds = _lake_dataset(rt, {d: needs_fn(rt, d, as_of) for d in todo})
         if ds is not None:
-            plans = map_lake_groups(partial(_plan_preloaded, plan_fn, cfg, as_of), ds, num_gpus=gpus)
+            try:
+                plans = map_lake_groups(partial(_plan_preloaded, plan_fn, cfg, as_of), ds, num_gpus=gpus)
+            except Exception:  # e.g. a listed file compacted or archived before Ray read it
+                log.warning("%s: Ray Data's lake read failed; each domain reads its own", job, exc_info=True)
+                plans = {}
     rest = [d for d in todo if d not in plans]
     plans.update(map_domains(work, rest, cfg.execution.engine, cfg.execution.ray_address, num_gpus=gpus))
     return {

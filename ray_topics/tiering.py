@@ -335,6 +335,21 @@ class Tiers:
         for day, dom in cold:
             self.restore(day, dom)
         table = self.lake.read_table(start, end, domains, video_ids)
+        if video_ids is not None and wanted:
+            # ids still missing may lie in a day the archive job moved out while this read began, or
+            # one whose restore an archive run undid (the tier says warm, the lake copy is gone)
+            got = set(table.column("video_id").to_pylist())
+            missing = [v for v in video_ids if v not in got]
+            lost = [
+                (d, dom)
+                for d in sorted(self.store.published_days(missing) if missing else ())
+                for dom in sorted(wanted)
+                if (d, dom) not in cold and self.archive.has(d, dom) and (d, dom) not in self.lake.partitions([d])
+            ]
+            for day, dom in lost:
+                self.restore(day, dom)
+            if lost:
+                table = self.lake.read_table(start, end, domains, video_ids)
         if table.num_rows == 0:
             return [], np.zeros((0, self.lake.dim), np.float32)
         self.store.record_access(partition_keys(table), at or end)
@@ -390,6 +405,12 @@ class Tiers:
                 continue
             if _older_than(day, as_of, self.archive_after_days):
                 stats["kept_warm"] += 1
+            if row["tier"] == "cold" and self.archive.has(day, dom):
+                # late rows landed in the lake of a cold day that is now read often enough to stay
+                # warm: the warm file must hold the archived rows too, not the late ones alone
+                self.restore(day, dom)
+                stats["warm"] += 1
+                continue
             if not _is_warm(files):
                 self.lake.warm_day(dom, day)
                 stats["warm"] += 1

@@ -418,6 +418,37 @@ def test_late_arrivals_join_warm_and_cold_days(rt_lite: Runtime) -> None:
     assert sorted(rt.tiers.read(D0, D0 + 2 * DAY)[0]) == sorted(truth)
 
 
+def test_late_rows_of_a_cold_day_read_often_enough_keep_the_archived_rows(rt_lite: Runtime) -> None:
+    """A cold day that late rows bring back into the lake and that stays warm holds every row, archived ones too."""
+    rt = rt_lite
+    truth = _ingest(rt, "gaming", range(1))
+    _lake_only(rt, D0 + 30 * DAY)
+    rt.tiers.apply(D0 + 6 * DAY)  # day 0 cold
+    truth.update(_ingest(rt, "gaming", range(1), n=3, prefix="late-"))
+    compact(rt, D0 + 30 * DAY)  # the late rows: a new day file in the lake, the tier still cold
+    assert _tier(rt, 0) == "cold" and _files(rt, 0) == [DAY_FILE]
+    key = partition_key(D0.date(), "gaming")
+    rt.store.record_access([key, key], D0 + 7 * DAY)  # read often enough to stay warm (min_accesses 2)
+    rt.store.record_access([key], D0 + 7 * DAY)
+    rt.tiers.apply(D0 + 8 * DAY)
+    assert _tier(rt, 0) == "warm" and _files(rt, 0) == [WARM_FILE]
+    ids, _vecs = rt.lake.read(D0, D0 + DAY, ["gaming"])
+    assert sorted(ids) == sorted(truth)  # the archived rows and the late ones
+
+
+def test_a_read_restores_a_day_whose_lake_copy_an_archive_run_removed(rt_lite: Runtime) -> None:
+    """The archive job deleted the lake copy after a restore marked the day warm: the next read restores it."""
+    rt = rt_lite
+    truth = _ingest(rt, "gaming", range(1))
+    _lake_only(rt, D0 + 30 * DAY)
+    rt.tiers.apply(D0 + 6 * DAY)  # day 0 cold: archived, lake copy removed
+    rt.store.set_tiers({partition_key(D0.date(), "gaming"): "warm"})  # what a racing restore leaves
+    assert _files(rt, 0) == [] and _cold(rt, 0)
+    cos = _cosines(rt, truth)  # Runtime.vectors finds every id
+    assert len(cos) == PER_DAY and cos.min() > 0.8
+    assert _files(rt, 0) == [WARM_FILE]
+
+
 def test_codebooks_per_domain_reused_then_retrained_and_int8_when_too_few_rows(tmp_path: Path) -> None:
     rt = _runtime(tmp_path, "archive.codebook_max_age_days=3")
     truth = _ingest(rt, "gaming", range(6))
