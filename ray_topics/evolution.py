@@ -36,7 +36,6 @@ __all__ = [
     "run_weekly",
     "sampling_noise",
     "topic_keywords",
-    "week_ids",
 ]
 
 NO_TOPIC = "-"
@@ -192,12 +191,11 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     return plan
 
 
-def week_ids(rt: Runtime, domain: str, as_of: datetime) -> list[str]:
-    """The videos whose embeddings :func:`plan_weekly` reads: the domain's week (Ray Data reads them first)."""
-    start = as_of - timedelta(days=rt.cfg.weekly.window_days)
-    return [r["video_id"] for r in rt.store.classified_window(domain, start, as_of, with_text=False)]
+def _whole_week(_rt: Runtime, _domain: str, _as_of: datetime) -> None:
+    """:func:`plan_weekly` reads every video of the domain's week: Ray Data reads the window, no id filter."""
+    return None
 
 
 def run_weekly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
     """The weekly job over every domain (local or Ray Data, per ``execution.engine``)."""
-    return run_tier(rt, "weekly", plan_weekly, as_of, rt.cfg.weekly.window_days, force=force, needs_fn=week_ids)
+    return run_tier(rt, "weekly", plan_weekly, as_of, rt.cfg.weekly.window_days, force=force, needs_fn=_whole_week)
