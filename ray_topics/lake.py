@@ -51,6 +51,7 @@ __all__ = [
     "WARM_FILE",
     "Lake",
     "LakeChanged",
+    "column_vectors",
     "embedding_schema",
     "filesystem",
     "from_warm",
@@ -103,7 +104,7 @@ def warm_schema(dim: int) -> pa.Schema:
 def to_warm(table: pa.Table) -> pa.Table:
     """A table of :func:`embedding_schema` -> the same rows as :func:`warm_schema` (int8 + scale)."""
     dim = table.schema.field("embedding").type.list_size
-    vecs = _vectors(table.column("embedding"), dim)
+    vecs = column_vectors(table.column("embedding"), dim)
     codes, scales = int8_encode(vecs)
     rest = table.drop_columns(["embedding"])
     return pa.Table.from_arrays(
@@ -128,7 +129,7 @@ def from_warm(table: pa.Table) -> pa.Table:
     )
 
 
-def _vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
+def column_vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
     """A fixed-size-list float column -> ``(n, dim)`` float32."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     return arr.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
@@ -461,7 +462,7 @@ class Lake:
         table = self.read_table(start, end, domains, video_ids)
         if table.num_rows == 0:
             return [], np.zeros((0, self.dim), np.float32)
-        return table.column("video_id").to_pylist(), _vectors(table.column("embedding"), self.dim)
+        return table.column("video_id").to_pylist(), column_vectors(table.column("embedding"), self.dim)
 
     def read_table(
         self,

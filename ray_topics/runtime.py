@@ -12,7 +12,7 @@ import numpy as np
 from ray_topics.cluster import ClusterBackend, make_backend
 from ray_topics.config import Config
 from ray_topics.embed import Embedder, EmbeddingCache
-from ray_topics.lake import Lake
+from ray_topics.lake import Lake, column_vectors
 from ray_topics.registry import ModelRegistry
 from ray_topics.router import DomainRouter
 from ray_topics.store import Store
@@ -50,6 +50,7 @@ class Runtime:
 
     def __init__(self, cfg: Config, embedder: Embedder | None = None) -> None:
         self.cfg = cfg
+        self._preloaded: dict[str, np.ndarray] = {}  # lake rows a Ray Data read handed in (preload)
         limit_threads(cfg.execution.blas_threads)
         if embedder is not None:
             self.__dict__["embedder"] = embedder
@@ -114,8 +115,7 @@ class Runtime:
         """
         if rows.num_rows == 0:
             return 0
-        flat = rows.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        vecs = flat.reshape(-1, self.cfg.embedding.dim).astype(np.float32, copy=False)
+        vecs = column_vectors(rows.column("embedding"), self.cfg.embedding.dim)
         self._preloaded = dict(zip(rows.column("video_id").to_pylist(), vecs, strict=True))
         self.store.record_access(partition_keys(rows), at)
         return rows.num_rows
@@ -129,8 +129,7 @@ class Runtime:
         and each partition read counts one access.
         """
         found = self.store.hot_vectors(video_ids)
-        pre = getattr(self, "_preloaded", {})
-        found.update({v: pre[v] for v in video_ids if v not in found and v in pre})
+        found.update({v: self._preloaded[v] for v in video_ids if v not in found and v in self._preloaded})
         rest = [v for v in video_ids if v not in found]
         if rest:
             if window is None:

@@ -221,9 +221,7 @@ class Store:
         """INSERT ... ON CONFLICT DO NOTHING (idempotent writes), on both dialects."""
         if not rows:
             return
-        t = self.table(name)
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(dialect.insert(t).on_conflict_do_nothing(), rows)
+        conn.execute(_upsert(conn, self.table(name)).on_conflict_do_nothing(), rows)
 
     # ------------------------------------------------------------------ Tier 1
     def ingest(
@@ -270,8 +268,7 @@ class Store:
             self._insert_ignore(conn, "videos", vid_rows)
             self._insert_ignore(conn, "embeddings", emb_rows)
             t = self.table("classifications")
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(t).on_conflict_do_nothing().returning(t.c.video_id)
+            stmt = _upsert(conn, t).on_conflict_do_nothing().returning(t.c.video_id)
             inserted = set(conn.execute(stmt, cls_rows).scalars()) if cls_rows else set()
         # rows written now are answered as written; only retried ids are read back (their first answer)
         out = {
@@ -761,8 +758,7 @@ class Store:
         t = self.table("access_stats")
         at = to_naive_utc(at)
         with self.engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(t)
+            stmt = _upsert(conn, t)
             later = or_(t.c.last_access_at.is_(None), t.c.last_access_at < stmt.excluded.last_access_at)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[t.c.partition],
@@ -782,8 +778,7 @@ class Store:
             return
         t = self.table("access_stats")
         with self.engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(t)
+            stmt = _upsert(conn, t)
             values = {"tier": stmt.excluded.tier, **({"accesses": 0} if reset_accesses else {})}
             stmt = stmt.on_conflict_do_update(index_elements=[t.c.partition], set_=values)
             conn.execute(stmt, [{"partition": k, "accesses": 0, "tier": v} for k, v in sorted(tiers.items())])
@@ -881,6 +876,11 @@ class Store:
         )
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
+
+
+def _upsert(conn: Connection, table: Any) -> Any:
+    """The dialect's INSERT of ``table`` (it has ON CONFLICT on PostgreSQL and SQLite alike)."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:

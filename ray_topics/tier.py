@@ -45,15 +45,13 @@ def _lake_dataset(rt: Runtime, wanted: dict[str, list[str] | None], window: tupl
     filter, which at a week of a busy domain would be millions of ids shipped to every read task).
     """
     whole = sorted(d for d, v in wanted.items() if v is None)
-    if whole:
-        if not rt.lake.files(*window, whole):
-            return None
-        return rt.lake.ray_dataset(*window, whole).select_columns(["video_id", "domain", "published_at", "embedding"])
     ids = sorted({v for vs in wanted.values() if vs is not None for v in vs})
-    if not ids:
+    if whole:
+        (lo, hi), domains, days, ids = window, whole, None, None
+    elif ids:
+        (lo, hi), domains, days = rt.store.published_range(ids), sorted(wanted), rt.store.published_days(ids)
+    else:
         return None
-    lo, hi = rt.store.published_range(ids)
-    domains, days = sorted(wanted), rt.store.published_days(ids)
     if not rt.lake.files(lo, hi, domains, days):
         return None
     ds = rt.lake.ray_dataset(lo, hi, domains, days=days, video_ids=ids)

@@ -63,6 +63,7 @@ from ray_topics.lake import (
     DICTIONARY_COLUMNS,
     WARM_FILE,
     Lake,
+    column_vectors,
     embedding_schema,
     filesystem,
     from_warm,
@@ -206,8 +207,7 @@ class ColdArchive:
         if codec == b"int8":
             return to_warm(table).replace_schema_metadata(meta)
         assert codebook is not None
-        vecs = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        codes = self.codebook(codebook).encode(vecs.reshape(-1, self.dim))
+        codes = self.codebook(codebook).encode(column_vectors(table.column("embedding"), self.dim))
         out = table.select(_KEYS).append_column(
             "pq_codes",
             pa.FixedSizeBinaryArray.from_buffers(
@@ -340,11 +340,13 @@ class Tiers:
             # one whose restore an archive run undid (the tier says warm, the lake copy is gone)
             got = set(table.column("video_id").to_pylist())
             missing = [v for v in video_ids if v not in got]
+            days_missing = sorted(self.store.published_days(missing)) if missing else []
+            in_lake = self.lake.partitions(days_missing) if days_missing else {}
             lost = [
                 (d, dom)
-                for d in sorted(self.store.published_days(missing) if missing else ())
+                for d in days_missing
                 for dom in sorted(wanted)
-                if (d, dom) not in cold and self.archive.has(d, dom) and (d, dom) not in self.lake.partitions([d])
+                if (d, dom) not in cold and (d, dom) not in in_lake and self.archive.has(d, dom)
             ]
             for day, dom in lost:
                 self.restore(day, dom)
@@ -353,8 +355,7 @@ class Tiers:
         if table.num_rows == 0:
             return [], np.zeros((0, self.lake.dim), np.float32)
         self.store.record_access(partition_keys(table), at or end)
-        vecs = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        return table.column("video_id").to_pylist(), vecs.reshape(-1, self.lake.dim).astype(np.float32, copy=False)
+        return table.column("video_id").to_pylist(), column_vectors(table.column("embedding"), self.lake.dim)
 
     def restore(self, day: date, domain: str) -> int:
         """Bring a cold partition back into the lake as warm (decoded codes, int8); returns its rows.
@@ -451,8 +452,7 @@ class Tiers:
                 break
             table = self.lake.partition_table(domain, day)
             if table is not None:
-                flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-                sample.append(flat.reshape(-1, self.lake.dim))
+                sample.append(column_vectors(table.column("embedding"), self.lake.dim))
                 have += table.num_rows
         if have < self.pq_min_train_rows:
             return (names[-1] if names else None), 0
