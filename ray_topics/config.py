@@ -171,10 +171,21 @@ class WeeklyConfig(_Section):
     drift_rate: float = Field(gt=0, le=1)
     drift_event_threshold: float = Field(ge=0)
     min_members: int = Field(ge=1)
+    # each topic's week is judged on up to this many of its members, picked by a stable hash
+    max_members_per_topic: int = Field(ge=1)
     top_keywords: int = Field(ge=1)
     keyword_window_days: int = Field(ge=1)
     keyword_max_docs: int = Field(ge=1)
     calibration_upper_quantile: float = Field(gt=0.5, lt=1)
+
+    @model_validator(mode="after")
+    def _sample_holds_min_members(self) -> WeeklyConfig:
+        if self.max_members_per_topic < self.min_members:
+            raise ValueError(
+                f"weekly.max_members_per_topic ({self.max_members_per_topic}) must be >= weekly.min_members "
+                f"({self.min_members}): a topic's sample must be able to hold the members it is judged on"
+            )
+        return self
 
 
 class MonthlyConfig(_Section):

@@ -1,20 +1,34 @@
-"""Tier 3 (weekly): evolve each topic from the week's members.
+"""Tier 3 (weekly): evolve each topic from a bounded sample of the week's members.
+
+The week is read from a sample: per topic (and for the videos without one)
+up to ``weekly.max_members_per_topic`` members, those of smallest stable
+hash of the id (:func:`ray_topics.sampling.bottom_k` over the window's ids
+streamed from the store), with each group's exact count. Only the sampled
+embeddings are loaded, so a domain's week costs at most topics x cap
+embeddings whatever its volume; a topic whose week fits under the cap is
+read whole, as before.
 
 Per domain and live topic with at least ``weekly.min_members`` videos this
-week: the centroid moves a bounded step towards the week's mean direction
+week (the exact count): the centroid moves a bounded step towards the mean
+direction of its sampled members
 (``new = normalise((1 - drift_rate) * old + drift_rate * week_mean)``); when
 the week's mean direction sits further from the old centroid than sampling
-noise explains by more than ``drift_event_threshold`` (cosine distance), a
-drift event is recorded; keywords are refreshed by c-TF-IDF over the topic's most
-recent members of the last ``keyword_window_days`` (up to ``keyword_max_docs`` each:
-one week of a small topic holds too few texts for stable keywords), and the
-confidence calibration (median and upper spread of members' cosine) is
-recomputed. The domain's routing prototype moves the same bounded way
-towards the week's mean of the domain.
+noise (of the sample's size) explains by more than ``drift_event_threshold``
+(cosine distance), a drift event is recorded; keywords are refreshed by
+c-TF-IDF over the topic's most recent members of the last
+``keyword_window_days`` (up to ``keyword_max_docs`` each: one week of a
+small topic holds too few texts for stable keywords), and the confidence
+calibration (median and upper spread of members' cosine) is recomputed from
+the sample. The domain's routing prototype moves the same bounded way
+towards the week's mean of the domain: each group's sample mean weighted by
+its exact count (:func:`domain_mean`), so small topics read whole do not
+outweigh big capped ones.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,16 +40,20 @@ from ray_topics.keywords import ctfidf_keywords, label_from_keywords
 from ray_topics.lifecycle import Plan
 from ray_topics.registry import LIVE_STATUSES
 from ray_topics.runtime import Runtime
+from ray_topics.sampling import bottom_k
 from ray_topics.store import Topic
 from ray_topics.tier import run_tier
 
 __all__ = [
     "bounded_update",
+    "domain_mean",
     "evolve_topics",
     "plan_weekly",
     "run_weekly",
     "sampling_noise",
     "topic_keywords",
+    "week_sample",
+    "week_sample_ids",
 ]
 
 NO_TOPIC = "-"
@@ -75,17 +93,21 @@ def evolve_topics(
     drift_event_threshold: float,
     min_members: int,
     upper_quantile: float,
+    counts: Mapping[str | None, int] | None = None,
 ) -> tuple[list[Topic], list[dict[str, Any]]]:
     """Updated topics and drift events from one week of assigned videos (pure).
 
     ``keywords`` holds each topic's refreshed keywords (see :func:`topic_keywords`);
-    a topic missing from it keeps its keywords.
+    a topic missing from it keeps its keywords. When ``vectors`` hold a sample
+    of the week, ``counts`` gives each topic's exact number of videos:
+    ``min_members`` is judged on it, the sampling noise on the sample's size.
     """
     lab = np.array([a if a is not None else NO_TOPIC for a in assigned], dtype=object)
     changed, events = [], []
     for t in topics:
         idx = np.flatnonzero(lab == t.topic_id)
-        if len(idx) < min_members:
+        members = len(idx) if counts is None else counts.get(t.topic_id, 0)
+        if members < min_members:
             continue
         week_mean = normalize(vectors[idx].mean(axis=0))
         drift = 1.0 - float(normalize(t.centroid) @ week_mean) - sampling_noise(len(idx), t.sim_mean)
@@ -108,7 +130,8 @@ def evolve_topics(
                     "details": {
                         "cosine_distance": round(drift, 4),
                         "step": round(moved, 4),
-                        "members": len(idx),
+                        "members": members,
+                        "sampled": len(idx),
                         "keywords_before": old_kw[:5],
                         "keywords_after": kw[:5],
                     },
@@ -157,19 +180,55 @@ def topic_keywords(rt: Runtime, domain: str, topics: list[Topic], as_of: datetim
     return {k: v for k, v in kw.items() if k not in (NO_TOPIC, OTHER_DOMAINS) and v}
 
 
+def domain_mean(vectors: np.ndarray, assigned: Sequence[str | None], counts: Mapping[str | None, int]) -> np.ndarray:
+    """Unit mean direction of the whole week from per-group samples: sum over groups of count x sample mean.
+
+    ``assigned`` names each row's group, ``counts`` each group's exact size. A
+    plain mean of the sample would over-weight small groups (read whole)
+    against big ones (capped); below the cap it is the plain mean.
+
+    Example:
+        >>> v = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> [round(float(x), 3) for x in domain_mean(v, ["a", "a", "b"], {"a": 2, "b": 2})]
+        [0.707, 0.707]
+    """
+    sampled = Counter(assigned)
+    weights = np.array([counts[g] / sampled[g] for g in assigned])
+    return normalize(weights @ vectors)
+
+
+def week_sample(rt: Runtime, domain: str, as_of: datetime) -> dict[str | None, tuple[list[str], int]]:
+    """Per group of the domain's week (a topic id; None: no topic): its sampled ids and its exact count.
+
+    The window's (video_id, topic_id) rows are streamed from the store and
+    each group keeps the ``weekly.max_members_per_topic`` ids of smallest
+    stable hash, salted with the week's end date (:func:`bottom_k`): memory is
+    groups x cap, and the same store gives the same sample. Groups come in a
+    fixed order (no topic first), the ids of each in hash order.
+    """
+    cfg = rt.cfg.weekly
+    rows = rt.store.iter_window_ids(domain, as_of - timedelta(days=cfg.window_days), as_of)
+    sample = bottom_k(rows, cfg.max_members_per_topic, salt=as_of.date().isoformat())
+    return {g: sample[g] for g in sorted(sample, key=lambda g: (g is not None, g or ""))}
+
+
 def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
+    """Decide one domain's weekly evolution from its week's sample (see module doc)."""
     cfg = rt.cfg.weekly
     start = as_of - timedelta(days=cfg.window_days)
     plan = Plan(domain)
-    rows = rt.store.classified_window(domain, start, as_of, with_text=False)
+    sample = week_sample(rt, domain, as_of)
+    ids = [v for got, _n in sample.values() for v in got]
+    assigned = [g for g, (got, _n) in sample.items() for _v in got]
+    counts = {g: n for g, (_got, n) in sample.items()}
     live = rt.store.topics(domain, LIVE_STATUSES)
-    plan.stats = {"videos": len(rows), "topics": len(live)}
-    if not rows:
+    plan.stats = {"videos": sum(counts.values()), "sampled": len(ids), "topics": len(live)}
+    if not ids:
         return plan
-    vecs = rt.vectors(domain, [r["video_id"] for r in rows], (start, as_of))
+    vecs = rt.vectors(domain, ids, (start, as_of))
     changed, events = evolve_topics(
         live,
-        [r["topic_id"] for r in rows],
+        assigned,
         vecs,
         topic_keywords(rt, domain, live, as_of),
         as_of,
@@ -177,13 +236,14 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         drift_event_threshold=cfg.drift_event_threshold,
         min_members=cfg.min_members,
         upper_quantile=cfg.calibration_upper_quantile,
+        counts=counts,
     )
     sizes = rt.store.topic_sizes(domain)
     for t in changed:
         t.size = sizes.get(t.topic_id, t.size)
     plan.topics, plan.events = changed, events
     proto = rt.store.prototypes().get(domain)
-    week_mean = normalize(vecs.mean(axis=0))
+    week_mean = domain_mean(vecs, assigned, counts)
     plan.prototype = (
         week_mean if proto is None else bounded_update(proto[0], week_mean, rt.cfg.domains.prototype_update_rate)[0]
     )
@@ -191,11 +251,19 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     return plan
 
 
-def _whole_week(_rt: Runtime, _domain: str, _as_of: datetime) -> None:
-    """:func:`plan_weekly` reads every video of the domain's week: Ray Data reads the window, no id filter."""
-    return None
+def week_sample_ids(rt: Runtime, domain: str, as_of: datetime) -> list[str]:
+    """The videos whose embeddings :func:`plan_weekly` reads: the week's sample (Ray Data reads them first).
+
+    The Ray driver computes the sample here and the domain's task computes it
+    again in :func:`plan_weekly` (a second scan of the week's ids, not of its
+    embeddings): shipping every domain's sample to the tasks would cost more.
+    The sample is deterministic, so both name the same ids; should a video be
+    written or reclassified in between, the task's sample may differ by it, and
+    ids Ray Data did not read come from the hot table or the lake as locally.
+    """
+    return [v for got, _n in week_sample(rt, domain, as_of).values() for v in got]
 
 
 def run_weekly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
     """The weekly job over every domain (local or Ray Data, per ``execution.engine``)."""
-    return run_tier(rt, "weekly", plan_weekly, as_of, rt.cfg.weekly.window_days, force=force, needs_fn=_whole_week)
+    return run_tier(rt, "weekly", plan_weekly, as_of, rt.cfg.weekly.window_days, force=force, needs_fn=week_sample_ids)

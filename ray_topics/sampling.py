@@ -12,13 +12,22 @@ and the recent outliers (least confident). Days are subsampled to
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import heapq
+from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from ray_topics.config import MonthlyConfig
 from ray_topics.store import Store
 
-__all__ = ["lookback_days", "monthly_sample", "stable_pick", "union_capped"]
+__all__ = ["bottom_k", "lookback_days", "monthly_sample", "stable_key", "stable_pick", "union_capped"]
+
+G = TypeVar("G", bound=Hashable)
+
+
+def stable_key(video_id: str, salt: str = "") -> int:
+    """The stable hash that orders ids for sampling (blake2b of ``salt + id``; same across processes)."""
+    return int.from_bytes(hashlib.blake2b((salt + video_id).encode(), digest_size=8).digest(), "big")
 
 
 def stable_pick(ids: Sequence[str], k: int, salt: str = "") -> list[str]:
@@ -30,7 +39,36 @@ def stable_pick(ids: Sequence[str], k: int, salt: str = "") -> list[str]:
     """
     if len(ids) <= k:
         return list(ids)
-    return sorted(ids, key=lambda i: hashlib.blake2b((salt + i).encode(), digest_size=8).digest())[:k]
+    return sorted(ids, key=lambda i: stable_key(i, salt))[:k]
+
+
+def bottom_k(pairs: Iterable[tuple[str, G]], k: int, salt: str = "") -> dict[G, tuple[list[str], int]]:
+    """Per group: the ``k`` ids of smallest :func:`stable_key` (in that order) and the group's exact count.
+
+    One pass over ``(id, group)`` pairs holding at most ``k`` ids per group, so a
+    stream of any length is sampled in memory bounded by groups x ``k``. Each
+    group's ids are the ones :func:`stable_pick` picks from it with the same
+    salt: a uniform random sample, independent of arrival order.
+
+    Example:
+        >>> pairs = [("a", "x"), ("b", "x"), ("c", "x"), ("d", None)]
+        >>> sample = bottom_k(pairs, 2, salt="s")
+        >>> sample == bottom_k(reversed(pairs), 2, salt="s")
+        True
+        >>> sample["x"][0] == stable_pick(["a", "b", "c"], 2, salt="s"), sample["x"][1], sample[None]
+        (True, 3, (['d'], 1))
+    """
+    heaps: dict[G, list[tuple[int, str]]] = {}
+    counts: dict[G, int] = {}
+    for vid, group in pairs:
+        counts[group] = counts.get(group, 0) + 1
+        heap = heaps.setdefault(group, [])
+        item = (-stable_key(vid, salt), vid)  # a max-heap of the kept keys: its top is the first to go
+        if len(heap) < k:
+            heapq.heappush(heap, item)
+        elif heap and item > heap[0]:
+            heapq.heapreplace(heap, item)
+    return {g: ([vid for _key, vid in sorted(heaps[g], reverse=True)], n) for g, n in counts.items()}
 
 
 def lookback_days(cfg: MonthlyConfig) -> int:

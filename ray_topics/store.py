@@ -42,6 +42,7 @@ __all__ = ["Store", "Topic", "from_naive_utc", "pack", "to_naive_utc", "unpack"]
 log = logging.getLogger(__name__)
 
 _IN_CHUNK = 500  # ids per IN (...) clause: below SQLite's and psycopg's parameter limits
+_STREAM_CHUNK = 10_000  # rows per fetch of a streamed scan (server-side cursor on PostgreSQL)
 
 
 def to_naive_utc(ts: datetime) -> datetime:
@@ -467,6 +468,26 @@ class Store:
             q = q.where(or_(c.c.topic_id.is_(None), c.c.confidence < misfit_below))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def iter_window_ids(
+        self, domain: str, start: datetime, end: datetime, chunk: int = _STREAM_CHUNK
+    ) -> Iterator[tuple[str, str | None]]:
+        """(video_id, topic_id) of every classification of a domain published in ``[start, end)``, streamed.
+
+        Rows are fetched ``chunk`` at a time (a server-side cursor on
+        PostgreSQL, SQLite's own cursor), so a week of a busy domain is never
+        held in memory; no order is promised. A range scan of
+        ``ix_class_domain_published``.
+        """
+        c = self.table("classifications")
+        q = select(c.c.video_id, c.c.topic_id).where(
+            c.c.domain == domain,
+            c.c.published_at >= to_naive_utc(start),
+            c.c.published_at < to_naive_utc(end),
+        )
+        with self.engine.connect() as conn:
+            for part in conn.execution_options(yield_per=chunk).execute(q).partitions():
+                yield from ((vid, tid) for vid, tid in part)
 
     def last_seen(
         self, domain: str, start: datetime, end: datetime, min_confidence: float = 0.0

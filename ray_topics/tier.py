@@ -38,20 +38,16 @@ def _plan_preloaded(
     return plan
 
 
-def _lake_dataset(rt: Runtime, wanted: dict[str, list[str] | None], window: tuple[datetime, datetime]) -> Any | None:
+def _lake_dataset(rt: Runtime, wanted: dict[str, list[str]]) -> Any | None:
     """Ray Data's read of the lake rows ``wanted`` names: pruned to their days and domains, filtered by id.
 
-    A domain whose value is None reads all of ``window`` (a tier that reads whole windows needs no id
-    filter, which at a week of a busy domain would be millions of ids shipped to every read task).
+    Tiers name bounded samples (the weekly: up to ``weekly.max_members_per_topic`` per topic; the
+    monthly: ``monthly.max_sample``), so the id filter shipped to every read task stays small.
     """
-    whole = sorted(d for d, v in wanted.items() if v is None)
-    ids = sorted({v for vs in wanted.values() if vs is not None for v in vs})
-    if whole:
-        (lo, hi), domains, days, ids = window, whole, None, None
-    elif ids:
-        (lo, hi), domains, days = rt.store.published_range(ids), sorted(wanted), rt.store.published_days(ids)
-    else:
+    ids = sorted({v for vs in wanted.values() for v in vs})
+    if not ids:
         return None
+    (lo, hi), domains, days = rt.store.published_range(ids), sorted(wanted), rt.store.published_days(ids)
     if not rt.lake.files(lo, hi, domains, days):
         return None
     ds = rt.lake.ray_dataset(lo, hi, domains, days=days, video_ids=ids)
@@ -66,15 +62,14 @@ def run_tier(
     window_days: int,
     *,
     force: bool = False,
-    needs_fn: Callable[[Runtime, str, datetime], list[str] | None] | None = None,
+    needs_fn: Callable[[Runtime, str, datetime], list[str]] | None = None,
 ) -> dict[str, Any]:
     """Run ``plan_fn`` for every domain whose window ending ``as_of`` is not done yet, then commit.
 
     With ``execution.engine: ray`` each domain is planned in a Ray Data task
     that opens its own store connection; plans come back to this process,
     which commits each domain atomically with its job-run record. When the
-    tier names the videos whose embeddings it will read (``needs_fn``; None:
-    every video of its window), Ray
+    tier names the videos whose embeddings it will read (``needs_fn``), Ray
     Data reads them from the lake first (Parquet read tasks over the days
     and domains they lie in, filtered by id in the scan), groups them by
     domain and plans each domain on its group; embeddings still in the hot
@@ -90,7 +85,7 @@ def run_tier(
     work = partial(_plan_remote, plan_fn, cfg, as_of) if remote else partial(_plan_local, plan_fn, rt, as_of)
     plans: dict[str, Plan] = {}
     if remote and needs_fn is not None and todo:
-        ds = _lake_dataset(rt, {d: needs_fn(rt, d, as_of) for d in todo}, (start, as_of))
+        ds = _lake_dataset(rt, {d: needs_fn(rt, d, as_of) for d in todo})
         if ds is not None:
             try:
                 plans = map_lake_groups(partial(_plan_preloaded, plan_fn, cfg, as_of), ds, num_gpus=gpus)

@@ -51,6 +51,7 @@ def test_defaults_validate() -> None:
         ("monthly.top_viral", 200),
         ("monthly.recent_outliers", 500),
         ("monthly.max_sample", 20000),
+        ("weekly.max_members_per_topic", 1000),
     ],
 )
 def test_seed_thresholds_are_in_default_yaml(default_data: dict, path: str, value: float) -> None:
@@ -140,6 +141,7 @@ def test_override_without_equals_sign() -> None:
         (["embedding.dim=abc"], "dim"),
         (["embedding.device=cuda"], "quantize int8 runs on the CPU only"),
         (["embedding.quantize=fp4"], "quantize"),
+        (["weekly.max_members_per_topic=4"], r"max_members_per_topic \(4\) must be >= weekly.min_members \(5\)"),
     ],
 )
 def test_invalid_values_raise(overrides: list[str], named: str) -> None:

@@ -105,11 +105,49 @@ def test_ray_data_reads_the_lake_for_weekly_and_monthly(tmp_path: Path, ray_loca
 
     local, ray_ = run("local"), run("ray")
     assert "read_by_ray_data" not in local[0] and "read_by_ray_data" not in local[1]
-    assert ray_[0]["read_by_ray_data"] == ray_[3]  # the week's videos
+    assert ray_[0]["read_by_ray_data"] == ray_[0]["sampled"] == ray_[3]  # the week's videos, all under the cap
     assert ray_[1]["read_by_ray_data"] == ray_[1]["sample"] > 0
     assert local[1]["merges"] == ray_[1]["merges"] == 1
     assert [t[:3] for t in local[2]] == [t[:3] for t in ray_[2]]
     for (_i, _s, _n, c1), (_j, _t, _m, c2) in zip(local[2], ray_[2], strict=True):
+        np.testing.assert_allclose(c1, c2, atol=1e-5)
+
+
+@pytest.mark.ray
+def test_ray_data_reads_only_the_weekly_sample(tmp_path: Path, ray_local: None) -> None:
+    """Topics over the cap: Ray Data reads the sampled ids alone (id filter in the scan), same topics as local."""
+    from tests.test_tiers import START, _blob, _ingest, _seed_topic
+
+    cap = 20
+
+    def run(engine: str) -> tuple:
+        rt = Runtime(
+            make_config(
+                tmp_path / engine,
+                f"execution.engine={engine}",
+                "refine.hot_retention_days=0",
+                f"weekly.max_members_per_topic={cap}",
+            )
+        )
+        rng = np.random.default_rng(4)
+        dim = rt.cfg.embedding.dim
+        a, b = (normalize(rng.standard_normal(dim)) for _ in range(2))
+        drifted = normalize(a + 0.5 * normalize(rng.standard_normal(dim)))
+        for k, centre in enumerate((a, b)):
+            _seed_topic(rt, "gaming", k, centre, START)
+        vecs = np.concatenate([_blob(rng, drifted, 120, 0.8), _blob(rng, b, 70, 0.8)])
+        _ingest(rt, vecs, "gaming", START + 2 * DAY, "s")
+        assert run_refine(rt, START + 5 * DAY)["evicted"] == len(vecs)  # nothing hot: the lake holds all
+        week = run_weekly(rt, START + 5 * DAY)["gaming"]
+        tops = [(t.topic_id, t.status, t.size, t.centroid) for t in rt.store.topics("gaming")]
+        return week, tops, rt.store.events("gaming", ["drift"]), len(vecs)
+
+    local, ray_ = run("local"), run("ray")
+    assert ray_[0]["videos"] == local[0]["videos"] == ray_[3]
+    assert ray_[0]["read_by_ray_data"] == ray_[0]["sampled"] == local[0]["sampled"] <= 3 * cap < ray_[3]
+    assert [e["topic_id"] for e in local[2]] == [e["topic_id"] for e in ray_[2]] == ["gaming:0"]
+    assert [t[:3] for t in local[1]] == [t[:3] for t in ray_[1]]
+    for (_i, _s, _n, c1), (_j, _t, _m, c2) in zip(local[1], ray_[1], strict=True):
         np.testing.assert_allclose(c1, c2, atol=1e-5)
 
 

@@ -298,6 +298,34 @@ def test_classified_window_bounds_and_misfits(store: Store) -> None:
     assert "title" not in bare[0] and bare[0]["confidence"] == pytest.approx(0.95)
 
 
+def test_iter_window_ids_streams_the_window_in_chunks(store: Store) -> None:
+    """The window's (video_id, topic_id) rows, fetched a chunk at a time (a server-side cursor on PostgreSQL)."""
+    _ingest(
+        store,
+        _v("before", at=T0 - timedelta(microseconds=1)),
+        *[_v(f"in{i}", at=T0 + i * H / 10, topic=None if i % 3 == 0 else f"gaming:{i % 2}") for i in range(25)],
+        _v("end", at=T0 + 3 * H),
+        _v("cook", domain="cooking", at=T0 + H),
+    )
+    cursors: list[Any] = []
+
+    def grab(_conn: Any, cursor: Any, _statement: str, _parameters: Any, _ctx: Any, _many: bool) -> None:
+        cursors.append(cursor)
+
+    event.listen(store.engine, "before_cursor_execute", grab)
+    try:
+        got = list(store.iter_window_ids("gaming", T0, T0 + 3 * H, chunk=4))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", grab)
+    want = [(f"in{i}", None if i % 3 == 0 else f"gaming:{i % 2}") for i in range(25)]
+    assert sorted(got) == sorted(want)
+    if store.engine.dialect.name == "postgresql":  # a named cursor: the server holds the rows, not the client
+        assert len(cursors) == 1 and type(cursors[0]).__name__ == "ServerCursor"
+    plan = _plans(store, lambda: list(store.iter_window_ids("gaming", T0, T0 + 3 * H)))
+    if store.engine.dialect.name == "sqlite":
+        assert "ix_class_domain_published" in plan, plan
+
+
 def test_last_seen_topic_sizes_and_members(store: Store) -> None:
     _ingest(
         store,
