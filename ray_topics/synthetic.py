@@ -25,7 +25,10 @@ Embedding model (all centers are unit vectors in ``dim`` dimensions):
   life is ``drift``.
 * ``parts > 1``: sub-centers ``pc * c_t + sqrt(1 - pc^2) * w_k`` (``w_k`` orthonormal,
   orthogonal to ``c`` and ``v``, ``pc = parts_cosine``); each video picks one sub-center
-  uniformly and is cohesive (``cohesion``) around it.
+  uniformly and is cohesive (``cohesion``) around it. With ``split_day`` the parts
+  appear only from that day on (a planted split event: one topic forks into
+  ``parts``); before it every video is cohesive around ``c_t``. The part a video came
+  from is recorded in ``true_part``.
 * Noise (misfit) videos: ``a * d + sqrt(1 - a^2) * u`` with ``u`` a random unit vector
   orthogonal to ``d`` and ``a = noise_domain_cosine``: they lean towards their domain
   but have low cosine to every topic center.
@@ -186,6 +189,8 @@ class PlantedTopic:
         near_cosine: Cosine between this center and ``near``'s center.
         parts: Number of sub-centers (``> 1`` plants a split candidate).
         parts_cosine: Cosine between each sub-center and the topic center.
+        split_day: With ``parts > 1``, the day the topic forks into its parts (a planted
+            split event; one center before it); ``None``: the parts from the start.
         words: Vocabulary for texts; ``None`` draws 8-12 words from :data:`WORD_BANK`,
             disjoint from every other topic's vocabulary.
         bursts: Day -> rate multiplier (e.g. ``{12: 4.0}`` quadruples day 12).
@@ -202,6 +207,7 @@ class PlantedTopic:
     near_cosine: float = 0.95
     parts: int = 1
     parts_cosine: float = 0.75
+    split_day: int | None = None
     words: list[str] | None = None
     bursts: dict[int, float] = field(default_factory=dict)
 
@@ -267,14 +273,15 @@ class SyntheticStream:
             (``datetime64[ns, UTC]``), ``title``, ``description``, ``tags`` (list of
             str), ``category`` (the domain name), ``views`` (int64, lognormal),
             ``domain``, ``true_topic`` (object dtype: the topic name, or ``None`` for
-            noise videos).
+            noise videos), ``true_part`` (int8: the sub-center of a video of a topic
+            with ``parts > 1``, from its ``split_day`` on; ``-1`` otherwise).
         embeddings: ``float32`` array ``(n, dim)``, rows L2-normalised, aligned with
             ``videos``.
         topics: One row per planted topic: ``name``, ``domain``, ``start_day``,
             ``end_day`` (nullable ``Int64``), ``birth_at`` (timestamp of the first video,
             ``NaT`` if none), ``death_at`` (timestamp of ``end_day`` or ``NaT``),
             ``words`` (list), plus ``rate``, ``ramp_days``, ``drift``, ``near``,
-            ``parts`` and ``n_videos``.
+            ``parts``, ``split_day`` (nullable ``Int64``) and ``n_videos``.
         centers: Topic name -> unit center at day 0 (float64).
         spec: The spec the stream was generated from.
         domain_centers: Domain name -> unit domain center (float64).
@@ -362,10 +369,11 @@ def generate(spec: StreamSpec) -> SyntheticStream:
 
     # --- embeddings --------------------------------------------------------------------
     embeddings = np.empty((n, spec.dim), dtype=np.float32)
+    true_part = np.full(n, -1, dtype=np.int8)
     sigma = float(np.sqrt((1.0 / spec.cohesion**2 - 1.0) / spec.dim))
     for i, topic in enumerate(topics):
         rows = slice(offsets[i], offsets[i + 1])
-        _topic_embeddings(rng_emb, spec, topic, geometry, sigma, t_days[rows], dest[rows], embeddings)
+        _topic_embeddings(rng_emb, spec, topic, geometry, sigma, t_days[rows], dest[rows], embeddings, true_part)
     for j, domain in enumerate(domains):
         g = len(topics) + j
         rows = slice(offsets[g], offsets[g + 1])
@@ -410,6 +418,7 @@ def generate(spec: StreamSpec) -> SyntheticStream:
             "views": views,
             "domain": domain_sorted,
             "true_topic": pd.Series(labels[group_sorted], dtype=object),
+            "true_part": true_part,
         }
     )
 
@@ -438,6 +447,7 @@ def default_scenario(
     merge_cosine: float = 0.95,
     split_parts: int = 2,
     split_cosine: float = 0.75,
+    split_after: float | None = 0.5,
 ) -> StreamSpec:
     """A ready scenario with every kind of planted event in every domain.
 
@@ -450,7 +460,10 @@ def default_scenario(
     * ``drift``: its center rotates by ``drift`` radians over the stream;
     * ``merge-a`` and ``merge-b``: a pair planted for a merge (``merge-b`` has
       ``near="D/merge-a"``, ``near_cosine=merge_cosine``), both alive from day 0;
-    * ``split``: ``parts=split_parts`` sub-centers at ``split_cosine`` to its center;
+    * ``split``: one topic that forks at ``split_day = int(days * split_after)`` into
+      ``split_parts`` sub-centers at ``split_cosine`` to its center (a planted split
+      event); ``split_after=None`` plants the parts from day 0 instead (two close
+      topics from the start: a split candidate with no split event);
 
     plus noise making up ``noise_share`` of the volume. Rates are scaled so that the
     expected total is ``daily_volume * days`` videos (about ``daily_volume`` per day on
@@ -468,6 +481,8 @@ def default_scenario(
         merge_cosine: Cosine between the centers of ``merge-a`` and ``merge-b``.
         split_parts: Sub-centers of each ``split`` topic.
         split_cosine: Cosine between the ``split`` sub-centers and its center.
+        split_after: Fraction of ``days`` after which the ``split`` topic forks; ``None``
+            for parts from the start.
 
     Returns:
         The spec; pass it to :func:`generate`.
@@ -485,6 +500,11 @@ def default_scenario(
         raise ValueError(f"domains must be non-empty and distinct, got {domains!r}")
     if not 0.0 <= noise_share < 1.0:
         raise ValueError(f"noise_share must be in [0, 1), got {noise_share}")
+    if split_after is not None and not 0.0 < split_after < 1.0:
+        raise ValueError(f"split_after must be in (0, 1) or None, got {split_after}")
+    split_kw: dict[str, object] = {"parts": split_parts, "parts_cosine": split_cosine}
+    if split_after is not None:
+        split_kw["split_day"] = max(1, min(days - 1, int(days * split_after)))
 
     # (role, relative weight, keyword arguments of PlantedTopic)
     roles: list[tuple[str, float, dict[str, object]]] = [
@@ -496,7 +516,7 @@ def default_scenario(
         ("drift", 1.0, {"drift": drift}),
         ("merge-a", 1.0, {}),
         ("merge-b", 1.0, {"near": "merge-a", "near_cosine": merge_cosine}),
-        ("split", 1.5, {"parts": split_parts, "parts_cosine": split_cosine}),
+        ("split", 1.5, split_kw),
     ]
     topics: list[PlantedTopic] = []
     weights: list[float] = []
@@ -584,6 +604,11 @@ def _validate(spec: StreamSpec) -> None:
             raise ValueError(f"{t.name}: parts must be >= 1, got {t.parts}")
         if not 0.0 < t.parts_cosine < 1.0:
             raise ValueError(f"{t.name}: parts_cosine must be in (0, 1), got {t.parts_cosine}")
+        if t.split_day is not None and t.parts < 2:
+            raise ValueError(f"{t.name}: split_day needs parts > 1, got parts={t.parts}")
+        last = spec.days if t.end_day is None else t.end_day
+        if t.split_day is not None and not t.start_day < t.split_day < last:
+            raise ValueError(f"{t.name}: split_day must lie in ({t.start_day}, {last}), got {t.split_day}")
         if not -1.0 < t.near_cosine < 1.0:
             raise ValueError(f"{t.name}: near_cosine must be in (-1, 1), got {t.near_cosine}")
         if t.near is not None and (t.near not in by_name or t.near == t.name):
@@ -766,27 +791,32 @@ def _topic_embeddings(
     t_days: np.ndarray,
     dest: np.ndarray,
     out: np.ndarray,
+    out_part: np.ndarray,
 ) -> None:
-    """Write the embeddings of one topic's videos (times ``t_days``) into ``out[dest]``."""
+    """Write the embeddings of one topic's videos (times ``t_days``) into ``out[dest]``, parts into ``out_part``."""
     c = geometry.centers[topic.name].astype(np.float32)
     v = geometry.drift_directions[topic.name].astype(np.float32)
     split = topic.parts > 1
-    center_weight = np.float32(topic.parts_cosine if split else 1.0)
     if split:
         part_offsets = (np.sqrt(1.0 - topic.parts_cosine**2) * geometry.part_directions[topic.name]).astype(np.float32)
+    fork = -np.inf if topic.split_day is None else float(topic.split_day)
     for lo in range(0, len(t_days), spec.chunk_rows):
         t = t_days[lo : lo + spec.chunk_rows]
         m = len(t)
         x = rng.standard_normal((m, spec.dim), dtype=np.float32)
         x *= np.float32(sigma)
+        forked = (t >= fork) if split else np.zeros(m, dtype=bool)
+        center_weight = np.where(forked, np.float32(topic.parts_cosine), np.float32(1.0)).astype(np.float32)
         if topic.drift != 0.0:
             theta = _drift_angle(topic, spec.days, t)
             x += np.outer((center_weight * np.cos(theta)).astype(np.float32), c)
             x += np.outer((center_weight * np.sin(theta)).astype(np.float32), v)
         else:
-            x += center_weight * c
+            x += np.outer(center_weight, c)
         if split:
-            x += part_offsets[rng.integers(0, topic.parts, size=m)]
+            part = rng.integers(0, topic.parts, size=m)
+            x[forked] += part_offsets[part[forked]]
+            out_part[dest[lo : lo + spec.chunk_rows][forked]] = part[forked]
         _normalise_inplace(x)
         out[dest[lo : lo + spec.chunk_rows]] = x
 
@@ -890,6 +920,7 @@ def _topics_frame(
             "drift": np.array([t.drift for t in spec.topics], dtype=np.float64),
             "near": pd.Series([t.near for t in spec.topics], dtype=object),
             "parts": np.array([t.parts for t in spec.topics], dtype=np.int64),
+            "split_day": pd.array([t.split_day for t in spec.topics], dtype="Int64"),
             "n_videos": group_sizes[: len(spec.topics)].astype(np.int64),
         }
     )

@@ -67,7 +67,7 @@ def test_columns_and_dtypes(stream: SyntheticStream) -> None:
     v = stream.videos
     assert list(v.columns) == [
         "video_id", "channel_id", "published_at", "title", "description",
-        "tags", "category", "views", "domain", "true_topic",
+        "tags", "category", "views", "domain", "true_topic", "true_part",
     ]  # fmt: skip
     assert str(v["published_at"].dtype) == "datetime64[ns, UTC]"
     assert v["published_at"].is_monotonic_increasing
@@ -191,6 +191,28 @@ def test_parts_make_sub_centers() -> None:
     # a video is clearly closer to its own sub-center than to the others
     second = np.sort(cos, axis=1)[:, -2]
     assert (cos.max(axis=1) - second).mean() > 0.15
+    # parts from the start: every video records the sub-center it came from
+    assert np.array_equal(s.videos["true_part"].to_numpy(), best)
+
+
+def test_split_day_forks_one_topic_into_parts() -> None:
+    topic = PlantedTopic("t/fork", "t", rate=300.0, parts=2, parts_cosine=0.7, split_day=4)
+    s = generate(StreamSpec(topics=[topic], days=8, dim=DIM, with_text=False))
+    day = _days(s, _rows(s, "t/fork"))
+    part = s.videos["true_part"].to_numpy()
+    before, after = day < 4, day >= 4
+    assert (part[before] == -1).all() and set(part[after]) == {0, 1}
+    center, subs = s.centers["t/fork"], s.part_centers["t/fork"]
+    # before the fork: one topic around its center; after: around the recorded part
+    assert (s.embeddings[before] @ center).mean() == pytest.approx(s.spec.cohesion, abs=0.05)
+    own = np.einsum("ij,ij->i", s.embeddings[after], subs[part[after]])
+    other = np.einsum("ij,ij->i", s.embeddings[after], subs[1 - part[after]])
+    assert own.mean() == pytest.approx(s.spec.cohesion, abs=0.05) and (own - other).mean() > 0.15
+    assert int(s.topics.set_index("name").loc["t/fork", "split_day"]) == 4
+    with pytest.raises(ValueError, match="split_day"):
+        generate(StreamSpec(topics=[PlantedTopic("a", "d", 1.0, split_day=2)], days=4, dim=DIM))
+    with pytest.raises(ValueError, match="split_day"):
+        generate(StreamSpec(topics=[PlantedTopic("a", "d", 1.0, parts=2, split_day=4)], days=4, dim=DIM))
 
 
 # --- arrivals ---------------------------------------------------------------------------
@@ -372,6 +394,11 @@ def test_default_scenario_plants_every_event(scenario: SyntheticStream) -> None:
         assert t.loc[f"{domain}/drift", "drift"] > 0
         assert t.loc[f"{domain}/merge-b", "near"] == f"{domain}/merge-a"
         assert t.loc[f"{domain}/split", "parts"] == 2
+        assert t.loc[f"{domain}/split", "split_day"] == days // 2  # a planted split event
+        forked = _days(scenario, _rows(scenario, f"{domain}/split")) >= days // 2
+        assert (
+            scenario.videos["true_part"].to_numpy()[_rows(scenario, f"{domain}/split")] >= 0
+        ).tolist() == forked.tolist()
         near = scenario.centers[f"{domain}/merge-a"] @ scenario.centers[f"{domain}/merge-b"]
         assert near == pytest.approx(0.95, abs=0.02)
         birth_days = _days(scenario, _rows(scenario, f"{domain}/birth"))
@@ -398,3 +425,5 @@ def test_default_scenario_is_adjustable() -> None:
     assert s.embeddings.shape[1] == 32 and set(s.videos["domain"]) == {"news"}
     with pytest.raises(ValueError):
         default_scenario(days=3)
+    static = default_scenario(days=10, daily_volume=100, split_after=None)
+    assert all(t.split_day is None for t in static.topics)

@@ -293,3 +293,35 @@ def test_daily_rerun_is_idempotent_and_restart_loses_nothing(
     assert all(v.get("skipped") for v in run_daily(rt, end).values())
     run_daily(rt, end, force=True)  # recomputed: the pool now holds no new topic
     assert snapshot(rt) == before
+
+
+def test_planted_fork_ends_with_each_part_in_its_own_topic(sqlite_runtime: Runtime) -> None:
+    """A topic that forks mid-stream into two parts (a planted split event) ends as two topics.
+
+    Before the fork one topic holds it; from the fork on its videos sit around
+    two sub-centres (cosine 0.75 to the old centre, ~0.56 to each other). The
+    tiers must end with each part mostly in a topic of its own (born from the
+    misfit pool, or split off by the monthly tier), and nothing born twice.
+    """
+    rt = sqlite_runtime
+    fork_day = 6
+    stream = _stream(
+        [
+            PlantedTopic("g/a", "gaming", rate=60),
+            PlantedTopic("g/fork", "gaming", rate=120, parts=2, parts_cosine=0.75, split_day=fork_day),
+        ],
+        days=16,
+    )
+    _replay(rt, stream)
+    v = stream.videos
+    held = {r["video_id"]: r["topic_id"] for r in rt.store.rows_for(v.video_id.tolist(), with_text=False)}
+    late = (v.published_at >= START + (fork_day + 6) * DAY).to_numpy()
+    holders = {}
+    for k in (0, 1):
+        part = v.video_id[late & (v.true_part == k).to_numpy()]
+        top, n = Counter(held[i] for i in part).most_common(1)[0]
+        assert top is not None and n / len(part) > 0.8, f"part {k} is not mostly one topic"
+        holders[k] = top
+    assert holders[0] != holders[1], "the fork's parts are still one topic"
+    owners = {tid: c.most_common(1)[0][0] for tid, c in _truth_of(rt, stream, "gaming").items() if tid}
+    assert sum(1 for p in owners.values() if p == "g/a") == 1  # the stable topic was not born twice
