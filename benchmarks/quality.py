@@ -452,14 +452,14 @@ class _Truth:
                 self.merge_map[near] = self.merge_map[name]
         for name, target in self.merge_map.items():
             intended[self.raw == name] = target
+        # (a topic both in a merge pair and forked would take its part labels here: no scenario plants both)
         # a planted split event (split_day) forks one planted topic into its parts: from the fork on the
         # planted truth holds the parts (raw and intended). Parts planted from the start (no split_day)
         # are one planted topic in the raw view and the parts in the intended view.
         part = v["true_part"].to_numpy()
         forked = topics["split_day"].dropna().index
         self.forks = {
-            name: pd.Timestamp(stream.spec.start) + pd.Timedelta(days=int(topics.loc[name, "split_day"]))
-            for name in forked
+            name: _utc(stream.spec.start) + pd.Timedelta(days=int(topics.loc[name, "split_day"])) for name in forked
         }
         for name in topics.index[topics["parts"] > 1]:
             idx = np.flatnonzero((self.raw == name) & (part >= 0))
@@ -476,6 +476,12 @@ class _Truth:
             if tid is not None:
                 out[tid][lab[self.pos[vid]]] += 1
         return out
+
+
+def _utc(ts: datetime) -> pd.Timestamp:
+    """``ts`` as an aware UTC timestamp (naive datetimes are UTC, as in the generator)."""
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def _majority(c: Counter) -> tuple[str | None, float, int]:

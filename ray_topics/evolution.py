@@ -4,8 +4,9 @@ The week is read from a sample: per topic (and for the videos without one)
 up to ``weekly.max_members_per_topic`` members, those of smallest stable
 hash of the id (:func:`ray_topics.sampling.bottom_k` over the window's ids
 streamed from the store), with each group's exact count. Only the sampled
-embeddings are loaded, so a domain's week costs at most topics x cap
-embeddings whatever its volume; a topic whose week fits under the cap is
+embeddings are loaded, so a domain's week holds at most groups x cap
+embeddings (its topics in the window, plus one group without a topic)
+whatever its volume (the stream of ids still grows with it); a topic whose week fits under the cap is
 read whole, as before.
 
 Per domain and live topic with at least ``weekly.min_members`` videos this
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -207,8 +209,9 @@ def week_sample(rt: Runtime, domain: str, as_of: datetime) -> dict[str | None, t
     fixed order (no topic first), the ids of each in hash order.
     """
     cfg = rt.cfg.weekly
-    rows = rt.store.iter_window_ids(domain, as_of - timedelta(days=cfg.window_days), as_of)
-    sample = bottom_k(rows, cfg.max_members_per_topic, salt=as_of.date().isoformat())
+    # closing(): the stream holds a connection (a server-side cursor on PostgreSQL) until exhausted or closed
+    with closing(rt.store.iter_window_ids(domain, as_of - timedelta(days=cfg.window_days), as_of)) as rows:
+        sample = bottom_k(rows, cfg.max_members_per_topic, salt=as_of.date().isoformat())
     return {g: sample[g] for g in sorted(sample, key=lambda g: (g is not None, g or ""))}
 
 

@@ -323,5 +323,14 @@ def test_planted_fork_ends_with_each_part_in_its_own_topic(sqlite_runtime: Runti
         assert top is not None and n / len(part) > 0.8, f"part {k} is not mostly one topic"
         holders[k] = top
     assert holders[0] != holders[1], "the fork's parts are still one topic"
+    # before the fork it was one topic, held by one topic id
+    early = (v.published_at < START + fork_day * DAY).to_numpy() & (v.true_topic == "g/fork").to_numpy()
+    top, n = Counter(held[i] for i in v.video_id[early]).most_common(1)[0]
+    assert top is not None and n / early.sum() > 0.8, "before the fork the topic was split already"
+    # each part is mostly held by exactly one topic over its whole life since the fork
+    after = (v.published_at >= START + fork_day * DAY).to_numpy()
+    for k in (0, 1):
+        part = Counter(held[i] for i in v.video_id[after & (v.true_part == k).to_numpy()])
+        assert sum(1 for c in part.values() if c > 0.5 * part.total()) == 1
     owners = {tid: c.most_common(1)[0][0] for tid, c in _truth_of(rt, stream, "gaming").items() if tid}
     assert sum(1 for p in owners.values() if p == "g/a") == 1  # the stable topic was not born twice
