@@ -570,19 +570,12 @@ class _PlantedObserver:
     def _track_splits(self, at: datetime, ids: list[str], tids: list[str | None]) -> None:
         """Per planted split: the first midnight its parts' last week is held by distinct topics, each mostly."""
         pending = {n: r for n, r in self.splits.items() if r["separated_at"] is None and at > self.truth.forks[n]}
-        if not pending:
-            return
-        pos = np.fromiter((self.truth.pos[v] for v in ids), dtype=np.int64, count=len(ids))
-        held = np.array([t or NONE_LABEL for t in tids], dtype=object)
-        hi = np.datetime64(at.astimezone(UTC).replace(tzinfo=None), "ns")
         for name, rec in pending.items():
-            lo = max(
-                hi - np.timedelta64(SPLIT_WINDOW_DAYS, "D"), self.truth.forks[name].tz_convert(None).to_datetime64()
-            )
-            recent = (self.truth.published[pos] >= lo) & (self.truth.published[pos] < hi)
+            lo = max(at - timedelta(days=SPLIT_WINDOW_DAYS), self.truth.forks[name].to_pydatetime())
+            per = self._held_by(ids, tids, self.truth.raw, lo, at)
             holders = {}
-            for part in sorted({lab for lab in self.truth.raw[pos[recent]] if lab.startswith(f"{name}#")}):
-                top, share, n = _majority(Counter(held[recent & (self.truth.raw[pos] == part)].tolist()))
+            for part in sorted(lab for lab in per if lab.startswith(f"{name}#")):
+                top, share, n = _majority(per[part])
                 holders[part] = {"holder": top, "share": round(share, 3), "videos": n}
             rec["holders"] = holders
             tops = [h["holder"] for h in holders.values() if h["share"] > PURITY and h["holder"] != NONE_LABEL]
@@ -592,16 +585,12 @@ class _PlantedObserver:
 
     def _holders(self, at: datetime, ids: list[str], tids: list[str | None]) -> dict[str, Any]:
         """Per planted topic, the topic ids holding its videos of the past 30 days."""
-        lo = np.datetime64((at - timedelta(days=30)).astimezone(UTC).replace(tzinfo=None), "ns")
-        hi = np.datetime64(at.astimezone(UTC).replace(tzinfo=None), "ns")
         out: dict[str, Any] = {"at": at.isoformat(), "raw": {}, "intended": {}}
         for view, lab in (("raw", self.truth.raw), ("intended", self.truth.intended)):
-            per: dict[str, Counter] = defaultdict(Counter)
-            for vid, tid in zip(ids, tids, strict=True):
-                i = self.truth.pos[vid]
-                if lo <= self.truth.published[i] < hi and lab[i] != NOISE_LABEL:
-                    per[lab[i]][tid or NONE_LABEL] += 1
+            per = self._held_by(ids, tids, lab, at - timedelta(days=30), at)
             for name, c in sorted(per.items()):
+                if name == NOISE_LABEL:
+                    continue
                 top, share, n = _majority(c)
                 out[view][name] = {
                     "holder": top,
@@ -610,6 +599,18 @@ class _PlantedObserver:
                     "holders_25pct": sorted(t for t, k in c.items() if k >= 0.25 * n),
                 }
         return out
+
+    def _held_by(
+        self, ids: list[str], tids: list[str | None], lab: np.ndarray, lo: datetime, hi: datetime
+    ) -> dict[str, Counter]:
+        """Per planted label (``lab``, one view), the topic ids holding its videos published in ``[lo, hi)``."""
+        lo_ns, hi_ns = (np.datetime64(t.astimezone(UTC).replace(tzinfo=None), "ns") for t in (lo, hi))
+        per: dict[str, Counter] = defaultdict(Counter)
+        for vid, tid in zip(ids, tids, strict=True):
+            i = self.truth.pos[vid]
+            if lo_ns <= self.truth.published[i] < hi_ns:
+                per[lab[i]][tid or NONE_LABEL] += 1
+        return per
 
 
 def _crossing(truth: _Truth, name: str, domain: str, cfg: Any, end: datetime) -> datetime | None:
