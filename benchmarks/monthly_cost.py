@@ -2,7 +2,7 @@
 
 One run prints, side by side, the wall time, CPU seconds and peak memory (RSS) of
 
-* the monthly tier (:mod:`ray_topics.consolidation`) run exactly as
+* the monthly tier (:mod:`ray_topics.tiers.monthly`) run exactly as
   ``ray-topics monthly --as-of ...`` (and ``jobs/monthly.py``) runs it: the CLI
   entry point, default config, per-domain plan then commit with its job run and
   new model versions; measured on the ``--videos`` history and on histories
@@ -26,7 +26,7 @@ monthly job runs a second time at the same as-of with ``--force``, on the
 topics the first run consolidated: the cost of a month with nothing to merge
 or split.
 
-The history (set-up, not timed): ``ray_topics.synthetic.default_scenario``
+The history (set-up, not timed): ``ray_topics.streams.synthetic.default_scenario``
 over ``--days`` days (90 by default: the monthly lookback, so the whole history
 lies in the window the monthly job reads), generated once and subsampled to
 each size (nested random subsets, in time order). Each size gets its own
@@ -34,20 +34,20 @@ workdir (default embedded store: SQLite and a Parquet lake) holding what the
 product holds when a monthly run comes due:
 
 * topics: one per planted topic with more than ``daily.min_cluster_size``
-  videos, made by :func:`ray_topics.lifecycle.make_topic` from its members of
+  videos, made by :func:`ray_topics.core.lifecycle.make_topic` from its members of
   its last ``weekly.window_days`` window (what the weekly tier tracks), with
   c-TF-IDF keywords, born at its first video, dying or dead by
-  :func:`ray_topics.lifecycle.lifecycle_changes`; the near-duplicate pair and
+  :func:`ray_topics.core.lifecycle.lifecycle_changes`; the near-duplicate pair and
   the two-part topic are left for the monthly tier to merge and split;
   published through the registry (one model version per domain);
 * classifications: every video ``refined``, classified by a
-  :class:`ray_topics.index.CentroidIndex` over the topics as they stood in its
+  :class:`ray_topics.core.index.CentroidIndex` over the topics as they stood in its
   week (centroids and calibration from that week's members);
 * videos and classifications bulk-inserted into the store (SQLAlchemy Core
   executemany, the store's own tables); the last ``refine.hot_retention_days``
   of embeddings also in the hot table (compacted, not yet evicted);
 * embeddings in the lake, one ``day.parquet`` per closed day and domain
-  (what refine's day compaction leaves: :func:`ray_topics.lake.embedding_schema`,
+  (what refine's day compaction leaves: :func:`ray_topics.storage.lake.embedding_schema`,
   zstd, rows sorted by time).
 
 Usage (timing runs hold the benchmark lock so they do not overlap)::
@@ -151,8 +151,8 @@ def _week_states(
     members: np.ndarray, week: np.ndarray, emb: np.ndarray, min_members: int, upper_q: float
 ) -> dict[int, tuple[np.ndarray, float, float]]:
     """Per week with at least ``min_members`` of ``members``: (centroid, mu, sigma) of that week's members."""
-    from ray_topics.coherence import cohesion
-    from ray_topics.index import calibrate
+    from ray_topics.core.coherence import cohesion
+    from ray_topics.core.index import calibrate
 
     out: dict[int, tuple[np.ndarray, float, float]] = {}
     for w in np.unique(week[members]):
@@ -174,9 +174,9 @@ def _bootstrap(
     cfg: Any, videos: pd.DataFrame, emb: np.ndarray, docs: list[str], start: datetime, as_of: datetime
 ) -> tuple[list[Any], np.ndarray, np.ndarray]:
     """Topics as the tiers would hold them at ``as_of``, and every video's refined (topic id, confidence)."""
-    from ray_topics.index import CentroidIndex
-    from ray_topics.keywords import ctfidf_keywords
-    from ray_topics.lifecycle import lifecycle_changes, make_topic
+    from ray_topics.core.index import CentroidIndex
+    from ray_topics.core.keywords import ctfidf_keywords
+    from ray_topics.core.lifecycle import lifecycle_changes, make_topic
 
     n = len(videos)
     pub = videos["published_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
@@ -268,9 +268,9 @@ def _write_store(
     hot_since: datetime,
 ) -> int:
     """Videos, refined classifications and the hot embeddings of the last days; returns the hot rows."""
-    from ray_topics.refine import floor_hour
-    from ray_topics.schema import REFINED
-    from ray_topics.store import pack
+    from ray_topics.storage.schema import REFINED
+    from ray_topics.storage.store import pack
+    from ray_topics.tiers.refine import floor_hour
 
     pub = pd.DatetimeIndex(videos["published_at"]).tz_convert(None).to_pydatetime()
     hot_from = hot_since.astimezone(UTC).replace(tzinfo=None)
@@ -336,7 +336,7 @@ def _write_lake(lake: Any, videos: pd.DataFrame, emb: np.ndarray) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ray_topics.lake import embedding_schema
+    from ray_topics.storage.lake import embedding_schema
 
     schema = embedding_schema(lake.dim)
     day = videos["published_at"].dt.strftime("%Y-%m-%d").to_numpy()
@@ -375,8 +375,8 @@ def build_history(
 ) -> dict[str, Any]:
     """Write one history into a fresh workdir (store, lake, topics, model versions); returns its set-up figures."""
     from ray_topics.config import load_config
-    from ray_topics.registry import version_name
-    from ray_topics.runtime import Runtime
+    from ray_topics.execution.runtime import Runtime
+    from ray_topics.storage.registry import version_name
 
     t0 = time.perf_counter()
     cfg = load_config(overrides=overrides, workdir=str(workdir))
@@ -424,7 +424,7 @@ def _monthly_child(job: dict[str, Any]) -> dict[str, Any]:
     warnings.filterwarnings("ignore", category=UserWarning)
     from ray_topics.cli import main as cli_main
     from ray_topics.config import load_config
-    from ray_topics.runtime import limit_threads
+    from ray_topics.execution.runtime import limit_threads
 
     cfg = load_config(overrides=job["overrides"], workdir=job["workdir"])
     limit_threads(cfg.execution.blas_threads)  # what the job's Runtime sets, here before the warm-up too
@@ -511,8 +511,8 @@ def _sizes_arg(value: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.embed import video_text
-    from ray_topics.synthetic import default_scenario, generate
+    from ray_topics.execution.embedder import video_text
+    from ray_topics.streams.synthetic import default_scenario, generate
 
     videos_n = QUICK_VIDEOS if args.quick and args.videos is None else (args.videos or DEFAULT_VIDEOS)
     default_fits = ",".join(str(n) for n in (QUICK_FIT_SIZES if args.quick else DEFAULT_FIT_SIZES))

@@ -1,7 +1,7 @@
 """Quality and compute benchmark: the streaming tiers against planted truth and a full BERTopic retrain.
 
 Planted mode (default) replays a synthetic stream with a known truth
-(:func:`ray_topics.synthetic.default_scenario`) through every tier with the
+(:func:`ray_topics.streams.synthetic.default_scenario`) through every tier with the
 default config in a temporary workdir, then measures against the truth:
 
 * A. emergence (each planted birth's delay from the day its planted arrivals
@@ -116,7 +116,7 @@ def _token_sets(docs: Sequence[str]) -> list[set[str]]:
 
 def _topic_quality(keywords: dict[str, list[str]], tokens: list[set[str]], top_n: int = 10) -> dict[str, Any]:
     """Mean NPMI of each topic's top-n keywords over the corpus, and topic diversity."""
-    from ray_topics.coherence import npmi
+    from ray_topics.core.coherence import npmi
 
     kws = {k: list(v)[:top_n] for k, v in keywords.items() if v}
     if not kws:
@@ -236,7 +236,7 @@ def _fit_series(job: dict[str, Any]) -> dict[str, Any]:
     from bertopic import BERTopic
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from ray_topics.runtime import limit_threads
+    from ray_topics.execution.runtime import limit_threads
 
     limit_threads(job.get("blas_threads"))  # the same BLAS/OpenMP cap as the streaming process
     emb = np.load(job["emb_path"], mmap_mode="r")
@@ -406,7 +406,7 @@ def _make_recorder(base: type) -> type:
 
 def _replay(rt: Any, videos: pd.DataFrame, emb: np.ndarray, on_day: Any) -> dict[str, Any]:
     """Run the replay in this process; CPU and peak RSS of all tiers (instrumentation subtracted)."""
-    from ray_topics.replay import Replay
+    from ray_topics.streams.replay import Replay
 
     recorder = _make_recorder(Replay)(rt, on_day)
     u, h = _cluster_params(rt.cfg)
@@ -615,7 +615,7 @@ class _PlantedObserver:
 
 def _crossing(truth: _Truth, name: str, domain: str, cfg: Any, end: datetime) -> datetime | None:
     """First midnight whose pool window holds more than the birth threshold of planted ``name``'s videos."""
-    from ray_topics.emergence import thresholds
+    from ray_topics.tiers.daily import thresholds
 
     mine = np.sort(truth.published[truth.raw == name])
     dom = np.sort(truth.published[truth.domain == domain])
@@ -653,9 +653,9 @@ def _domains_arg(value: str, names: list[str]) -> tuple[str, ...]:
 
 def run_planted(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.embed import video_text
-    from ray_topics.runtime import Runtime
-    from ray_topics.synthetic import default_scenario, generate
+    from ray_topics.execution.embedder import video_text
+    from ray_topics.execution.runtime import Runtime
+    from ray_topics.streams.synthetic import default_scenario, generate
 
     days = max(args.days, LONG_DAYS) if args.long else args.days
     tmp = Path(tempfile.mkdtemp(prefix="ray-topics-quality-"))
@@ -1102,9 +1102,9 @@ def _machine() -> str:
 def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
     """Embeddings and zero-shot domain prototypes for the news corpus, in a fresh process (no torch in the replay)."""
     from ray_topics.config import load_config
-    from ray_topics.datasets import load_news_articles
-    from ray_topics.replay import embed_frame
-    from ray_topics.runtime import Runtime
+    from ray_topics.execution.runtime import Runtime
+    from ray_topics.streams.datasets import load_news_articles
+    from ray_topics.streams.replay import embed_frame
 
     rt = Runtime(load_config(job["config"], workdir=job["workdir"]))
     videos = load_news_articles()
@@ -1119,9 +1119,9 @@ def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
 
 def run_news(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.datasets import load_news_articles
-    from ray_topics.embed import video_text
-    from ray_topics.runtime import Runtime, embedding_cache_path
+    from ray_topics.execution.embedder import video_text
+    from ray_topics.execution.runtime import Runtime, embedding_cache_path
+    from ray_topics.streams.datasets import load_news_articles
 
     tmp = Path(tempfile.mkdtemp(prefix="ray-topics-quality-news-"))
     try:

@@ -1,7 +1,7 @@
 """CPU cost of one hourly refine run as the store's history grows: before and after the refine indexes.
 
 For each history size (``--histories``, days of ~``--daily-volume`` synthetic
-videos from :func:`ray_topics.synthetic.default_scenario`), the store holds
+videos from :func:`ray_topics.streams.synthetic.default_scenario`), the store holds
 what it holds in steady state just before the run at ``as_of`` = day H, 13:00
 UTC:
 
@@ -65,13 +65,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ray_topics.config import load_config  # noqa: E402
-from ray_topics.lake import Lake  # noqa: E402
-from ray_topics.lifecycle import make_topic  # noqa: E402
-from ray_topics.refine import floor_hour, run_refine  # noqa: E402
-from ray_topics.runtime import Runtime  # noqa: E402
-from ray_topics.schema import PRELIMINARY, REFINED  # noqa: E402
-from ray_topics.store import Store, pack, to_naive_utc  # noqa: E402
-from ray_topics.synthetic import default_scenario, generate  # noqa: E402
+from ray_topics.core.lifecycle import make_topic  # noqa: E402
+from ray_topics.execution.runtime import Runtime  # noqa: E402
+from ray_topics.storage.lake import Lake  # noqa: E402
+from ray_topics.storage.schema import PRELIMINARY, REFINED  # noqa: E402
+from ray_topics.storage.store import Store, pack, to_naive_utc  # noqa: E402
+from ray_topics.streams.synthetic import default_scenario, generate  # noqa: E402
+from ray_topics.tiers.refine import floor_hour, run_refine  # noqa: E402
 
 H = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -170,7 +170,7 @@ class History:
         return datetime.fromtimestamp(self.pub_ns[i] / NS, UTC).replace(tzinfo=None)
 
     def _publish_models(self, stream: Any) -> None:
-        from ray_topics.registry import ModelRegistry
+        from ray_topics.storage.registry import ModelRegistry
 
         uq = self.cfg.weekly.calibration_upper_quantile
         registry = ModelRegistry(self.store, self.cfg.embedding.dim)

@@ -280,10 +280,10 @@ def install_stage_timers() -> None:
     import fastapi.routing
     import starlette.requests
 
-    import ray_topics.realtime
-    import ray_topics.router
-    import ray_topics.store
-    import ray_topics.validation
+    import ray_topics.core.router
+    import ray_topics.core.validation
+    import ray_topics.storage.store
+    import ray_topics.tiers.realtime
 
     now = time_mod.perf_counter
     samples: dict[str, list[float]] = {}
@@ -407,8 +407,8 @@ def install_stage_timers() -> None:
             r["json1"] = now()
 
     json_mod.loads = loads
-    ray_topics.validation.validate_videos = mark("val0", "val1")(ray_topics.validation.validate_videos)
-    R = ray_topics.router.DomainRouter
+    ray_topics.core.validation.validate_videos = mark("val0", "val1")(ray_topics.core.validation.validate_videos)
+    R = ray_topics.core.router.DomainRouter
     R.route = mark("route0", "route1")(R.route)
     orig_ser = fastapi.routing.serialize_response
 
@@ -472,12 +472,12 @@ def install_stage_timers() -> None:
     Q.put, Q._process_batch_inner = q_put, q_inner
 
     # DomainModel: its parts, per batch
-    C = ray_topics.realtime.DomainClassifier
+    C = ray_topics.tiers.realtime.DomainClassifier
     C.classify = timed("model.classify (FAISS + confidence)", lambda self, d, v: len(v))(C.classify)
-    S = ray_topics.store.Store
+    S = ray_topics.storage.store.Store
     S.ingest = timed("model.commit (store.ingest incl. read-back)", lambda self, v, *a: len(v))(S.ingest)
     S.get_classifications = timed("model.commit read-back (get_classifications)")(S.get_classifications)
-    ray_topics.realtime.result_view = timed("model.result_view")(ray_topics.realtime.result_view)
+    ray_topics.tiers.realtime.result_view = timed("model.result_view")(ray_topics.tiers.realtime.result_view)
 
     path = os.path.join(prof_dir, f"prof-{os.getpid()}.json")
     request = os.path.join(prof_dir, "flush")
@@ -574,8 +574,8 @@ def synthetic_corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """~n synthetic documents (title, tags, description) with their 384-d embeddings."""
     from dataclasses import replace
 
-    from ray_topics.embed import video_text
-    from ray_topics.synthetic import default_scenario, generate
+    from ray_topics.execution.embedder import video_text
+    from ray_topics.streams.synthetic import default_scenario, generate
 
     days = 10
     spec = replace(default_scenario(days=days, daily_volume=max(1, n // days), seed=seed), dim=DIM)
@@ -592,7 +592,7 @@ def bench_baselines(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     rng = np.random.default_rng(1)
     # FAISS alone
-    from ray_topics.index import CentroidIndex
+    from ray_topics.core.index import CentroidIndex
 
     cents = unit(rng.standard_normal((N_TOPICS, DIM)))
     idx = CentroidIndex().fit([f"d:{i}" for i in range(N_TOPICS)], cents, [0.6] * N_TOPICS, [0.05] * N_TOPICS)
@@ -639,10 +639,10 @@ def bench_baselines(args: argparse.Namespace) -> dict[str, Any]:
 def bench_inprocess(rng: np.random.Generator) -> dict[str, float]:
     """The app's per-request work for one video, called directly (SQLite store in a temp dir)."""
     from ray_topics.config import load_config
-    from ray_topics.realtime import CLASSIFICATION_COLUMNS, DomainClassifier, result_view
-    from ray_topics.router import DomainRouter
-    from ray_topics.runtime import Runtime
-    from ray_topics.validation import validate_videos
+    from ray_topics.core.router import DomainRouter
+    from ray_topics.core.validation import validate_videos
+    from ray_topics.execution.runtime import Runtime
+    from ray_topics.tiers.realtime import CLASSIFICATION_COLUMNS, DomainClassifier, result_view
 
     with tempfile.TemporaryDirectory(prefix="rtb-inproc-") as tmp:
         cfg = load_config(overrides=[f"serve.token={TOKEN}"], workdir=tmp)
@@ -700,11 +700,11 @@ def bench_text(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from sklearn.cluster import KMeans
 
-    from ray_topics.embed import Embedder, default_model_path
+    from ray_topics.execution.embedder import Embedder, default_model_path
 
     if args.text_corpus == "news":  # real text: the demo's news articles (title + text, cut at max_chars)
-        from ray_topics.datasets import load_news_articles
-        from ray_topics.embed import video_text
+        from ray_topics.execution.embedder import video_text
+        from ray_topics.streams.datasets import load_news_articles
 
         news = load_news_articles().sample(n=args.text_n, random_state=3)
         pairs = zip(news["title"], news["description"], strict=True)
@@ -869,7 +869,7 @@ def onnx_encoder(st_model: Any, onnx_path: Path) -> Callable[[list[str]], np.nda
 # --------------------------------------------------------------------------- the Serve run (one mode)
 def seed_store(rt: Any, rng: np.random.Generator) -> dict[int, np.ndarray]:
     """5 domains x 100 topics with unit 384-d centroids; publishes version 1 of each domain."""
-    from ray_topics.store import Topic
+    from ray_topics.storage.store import Topic
 
     at = datetime(2026, 1, 1, tzinfo=UTC)
     cents = {}
@@ -965,7 +965,7 @@ def serve_mode_main(args: argparse.Namespace) -> None:
     from ray import serve
 
     from ray_topics.config import load_config
-    from ray_topics.runtime import Runtime
+    from ray_topics.execution.runtime import Runtime
     from serve.app import build_app
 
     rng = np.random.default_rng(11)

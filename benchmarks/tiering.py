@@ -1,6 +1,6 @@
 """Bytes per video and nearest-topic agreement of the lake's storage tiers, side by side, in one run.
 
-For each domain of a planted stream (:func:`ray_topics.synthetic.default_scenario`,
+For each domain of a planted stream (:func:`ray_topics.streams.synthetic.default_scenario`,
 384-d unit vectors clustered around planted topics, near-duplicate topic pairs
 and 5 % noise included), one day partition of ``--per-day`` videos is written
 exactly as the product writes it, and every tier's file is measured:
@@ -9,7 +9,7 @@ exactly as the product writes it, and every tier's file is measured:
 * **warm**: :meth:`Lake.warm_day` (int8, one float32 scale per vector, zstd);
 * **cold**: :meth:`ColdArchive.write`, product-quantised with a codebook of
   each ``--subquantizers`` size, and the int8 cold fallback. The codebook is
-  trained (:class:`ray_topics.quantize.ProductQuantizer`, up to
+  trained (:class:`ray_topics.storage.codecs.ProductQuantizer`, up to
   ``archive.pq_train_rows`` vectors) on the domain's partition of day 0 and
   used for the measured day, ``--days - 1`` days later (drifting topics have
   moved), as a domain's codebook is reused for the days archived after it.
@@ -59,11 +59,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ray_topics.config import load_config  # noqa: E402
-from ray_topics.lake import DICTIONARY_COLUMNS, Lake, to_warm  # noqa: E402
-from ray_topics.quantize import ProductQuantizer, int8_decode, int8_encode  # noqa: E402
-from ray_topics.runtime import limit_threads  # noqa: E402
-from ray_topics.synthetic import default_scenario, generate  # noqa: E402
-from ray_topics.tiering import ColdArchive  # noqa: E402
+from ray_topics.execution.runtime import limit_threads  # noqa: E402
+from ray_topics.storage.aging import ColdArchive  # noqa: E402
+from ray_topics.storage.codecs import ProductQuantizer, int8_decode, int8_encode  # noqa: E402
+from ray_topics.storage.lake import DICTIONARY_COLUMNS, Lake, to_warm  # noqa: E402
+from ray_topics.streams.synthetic import default_scenario, generate  # noqa: E402
 
 H = timedelta(hours=1)
 ZSTD_LEVELS = (1, 3, 9, 19)  # zstd levels tried on the warm file's rows (pyarrow writes level 1 by default)
@@ -200,9 +200,9 @@ def synthetic(args: argparse.Namespace, work: Path, train_rows: int) -> dict[str
 
 def news(args: argparse.Namespace, work: Path, train_rows: int) -> dict[str, Any]:
     """The same figures on the demo's real embeddings (cache) and topics (store)."""
-    from ray_topics.datasets import load_news_articles
-    from ray_topics.embed import EmbeddingCache, video_text
-    from ray_topics.runtime import Runtime, embedding_cache_path
+    from ray_topics.execution.embedder import EmbeddingCache, video_text
+    from ray_topics.execution.runtime import Runtime, embedding_cache_path
+    from ray_topics.streams.datasets import load_news_articles
 
     cfg = load_config(ROOT / "configs" / "demo.yaml", workdir=args.news)
     rt = Runtime(cfg)

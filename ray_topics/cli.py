@@ -47,7 +47,7 @@ def _common() -> argparse.ArgumentParser:
 
 def _runtime(args: argparse.Namespace, default_config: str | None = None) -> Any:
     from ray_topics.config import load_config
-    from ray_topics.runtime import Runtime
+    from ray_topics.execution.runtime import Runtime
 
     cfg = load_config(args.config or default_config, args.overrides, workdir=args.workdir)
     return Runtime(cfg)
@@ -61,11 +61,11 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_job(args: argparse.Namespace) -> int:
-    from ray_topics.consolidation import run_monthly
-    from ray_topics.emergence import run_daily
-    from ray_topics.evolution import run_weekly
-    from ray_topics.refine import run_refine
-    from ray_topics.tiering import run_archive
+    from ray_topics.storage.aging import run_archive
+    from ray_topics.tiers.daily import run_daily
+    from ray_topics.tiers.monthly import run_monthly
+    from ray_topics.tiers.refine import run_refine
+    from ray_topics.tiers.weekly import run_weekly
 
     fn = {
         "refine": run_refine,
@@ -93,7 +93,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from ray_topics.health import health_from_config, health_summary, to_prometheus
+    from ray_topics.ops.health import health_from_config, health_summary, to_prometheus
 
     rt = _runtime(args)
     items = health_from_config(rt.store, args.as_of, rt.cfg.health, domain=args.domain)
@@ -111,7 +111,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ray_topics.report import write_report
+    from ray_topics.ops.report import write_report
 
     rt = _runtime(args)
     out = Path(args.out or Path(rt.cfg.workdir) / "report.html")
@@ -122,8 +122,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     """Tier 1 in process: classify and store the videos of a JSON-lines file."""
-    from ray_topics.realtime import DomainClassifier, RealtimeClassifier, commit
-    from ray_topics.validation import validate_videos
+    from ray_topics.core.validation import validate_videos
+    from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier, commit
 
     rt = _runtime(args)
     items = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
@@ -145,8 +145,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ray_topics.loader import ColumnMap, load_videos
-    from ray_topics.replay import Replay, build_summary, embed_frame
+    from ray_topics.streams.loader import ColumnMap, load_videos
+    from ray_topics.streams.replay import Replay, build_summary, embed_frame
 
     rt = _runtime(args)
     cols = ColumnMap(
@@ -177,10 +177,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Replay the real news corpus through every tier and write a report."""
-    from ray_topics.datasets import load_news_articles
-    from ray_topics.health import health_from_config, health_summary
-    from ray_topics.replay import Replay, build_summary, embed_frame
-    from ray_topics.report import write_report
+    from ray_topics.ops.health import health_from_config, health_summary
+    from ray_topics.ops.report import write_report
+    from ray_topics.streams.datasets import load_news_articles
+    from ray_topics.streams.replay import Replay, build_summary, embed_frame
 
     default_cfg = str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")
     rt = _runtime(args, default_config=default_cfg)
@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ray_topics.config import ConfigError
-    from ray_topics.loader import InputError
+    from ray_topics.streams.loader import InputError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

@@ -58,7 +58,9 @@ class EmbeddingConfig(_Section):
 
     @model_validator(mode="after")
     def _quantize_on_cpu(self) -> EmbeddingConfig:
-        from ray_topics.embed import check_quantize  # the Embedder's own rule, checked when the config loads
+        from ray_topics.execution.embedder import (
+            check_quantize,  # the Embedder's own rule, checked when the config loads
+        )
 
         check_quantize(self.quantize, self.device)
         return self
@@ -205,7 +207,7 @@ class MonthlyConfig(_Section):
 
 
 class ArchiveConfig(_Section):
-    """Storage tiers of the lake's day partitions (:mod:`ray_topics.tiering`)."""
+    """Storage tiers of the lake's day partitions (:mod:`ray_topics.storage.aging`)."""
 
     # cold partitions go here: a folder or any pyarrow filesystem URI ({workdir} is expanded)
     root: str

@@ -1,4 +1,4 @@
-"""Tier 1 as a Ray Serve application: thin adapters over :mod:`ray_topics.realtime`.
+"""Tier 1 as a Ray Serve application: thin adapters over :mod:`ray_topics.tiers.realtime`.
 
     Ingress (FastAPI: validation, auth, routing by domain)
       -> Embedder      (only for videos that carry no embedding)
@@ -30,13 +30,13 @@ from ray.serve.handle import DeploymentHandle
 from sqlalchemy.exc import OperationalError
 
 from ray_topics.config import Config, load_config
-from ray_topics.embed import Embedder as TextEmbedder
-from ray_topics.embed import video_text
-from ray_topics.realtime import DomainClassifier, commit, preliminary_rows, result_view, topic_view
-from ray_topics.router import DomainRouter
-from ray_topics.runtime import Runtime
-from ray_topics.store import Store
-from ray_topics.validation import InvalidVideo, validate_videos
+from ray_topics.core.router import DomainRouter
+from ray_topics.core.validation import InvalidVideo, validate_videos
+from ray_topics.execution.embedder import Embedder as TextEmbedder
+from ray_topics.execution.embedder import video_text
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.store import Store
+from ray_topics.tiers.realtime import DomainClassifier, commit, preliminary_rows, result_view, topic_view
 
 __all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "run_local"]
 
@@ -366,7 +366,7 @@ class Ingress:
     @api.get("/v1/health")
     async def health(self, request: Request, domain: str | None = None) -> dict[str, Any]:
         """Topic health and alerts as of now."""
-        from ray_topics.health import health_from_config, health_summary
+        from ray_topics.ops.health import health_from_config, health_summary
 
         self._auth(request, write=False)
         items = await asyncio.to_thread(health_from_config, self.store, datetime.now(UTC), self.cfg.health, domain)
@@ -375,7 +375,7 @@ class Ingress:
     @api.get("/metrics", response_class=PlainTextResponse)
     async def metrics(self) -> str:
         """Topic health as Prometheus metrics."""
-        from ray_topics.health import health_from_config, to_prometheus
+        from ray_topics.ops.health import health_from_config, to_prometheus
 
         now = datetime.now(UTC)
         return to_prometheus(await asyncio.to_thread(health_from_config, self.store, now, self.cfg.health), now)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ray_topics.config import Config, load_config
-from ray_topics.runtime import Runtime
-from ray_topics.store import Store
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.store import Store
 
 PG_URL = os.environ.get("RAY_TOPICS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from ray_topics.cluster import (
+from ray_topics.core.clustering import (
     BACKENDS,
     UMAP_EXACT_LIMIT,
     BackendUnavailable,

@@ -1,4 +1,4 @@
-"""Tests for ray_topics.datasets (NewsArticles loader)."""
+"""Tests for ray_topics.streams.datasets (NewsArticles loader)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ray_topics import datasets
-from ray_topics.datasets import (
+from ray_topics.streams import datasets
+from ray_topics.streams.datasets import (
     COLUMNS,
     INSTALL_HINT,
     DatasetUnavailable,
@@ -194,7 +194,7 @@ def test_tiny_zip_dedup_and_bad_dates(tmp_path: Path, caplog: pytest.LogCaptureF
         ],
     ]
     path = _write_zip(tmp_path / "NewsArticles.zip", rows)
-    with caplog.at_level(logging.INFO, logger="ray_topics.datasets"):
+    with caplog.at_level(logging.INFO, logger="ray_topics.streams.datasets"):
         df = load_news_articles(path)
     assert tuple(df.columns) == COLUMNS
     assert list(df["video_id"]) == ["5", "1", "2"]

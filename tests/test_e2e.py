@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 
 from ray_topics.cli import main
-from ray_topics.consolidation import run_monthly
-from ray_topics.evolution import run_weekly
-from ray_topics.index import normalize
-from ray_topics.refine import run_refine
-from ray_topics.replay import Replay, build_summary
-from ray_topics.runtime import Runtime
-from ray_topics.synthetic import PlantedTopic, StreamSpec, default_scenario, generate
+from ray_topics.core.index import normalize
+from ray_topics.execution.runtime import Runtime
+from ray_topics.streams.replay import Replay, build_summary
+from ray_topics.streams.synthetic import PlantedTopic, StreamSpec, default_scenario, generate
+from ray_topics.tiers.monthly import run_monthly
+from ray_topics.tiers.refine import run_refine
+from ray_topics.tiers.weekly import run_weekly
 from tests.conftest import make_config
 
 FAST = ("daily.dying_after_days=6", "daily.dead_after_days=12")

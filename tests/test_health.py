@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ray_topics.config import HealthConfig
-from ray_topics.health import (
+from ray_topics.ops.health import (
     ALERTS,
     DYING_TOPIC,
     LOW_CONFIDENCE,
@@ -22,7 +22,7 @@ from ray_topics.health import (
     to_prometheus,
     topic_health,
 )
-from ray_topics.store import Store, Topic
+from ray_topics.storage.store import Store, Topic
 
 AS_OF = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

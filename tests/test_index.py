@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from ray_topics.index import (
+from ray_topics.core.index import (
     CentroidIndex,
     calibrate,
     confidence_from_similarity,

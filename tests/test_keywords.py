@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from ray_topics.evolution import topic_keywords
-from ray_topics.keywords import ctfidf_keywords, label_from_keywords
-from ray_topics.lifecycle import make_topic
-from ray_topics.runtime import Runtime
+from ray_topics.core.keywords import ctfidf_keywords, label_from_keywords
+from ray_topics.core.lifecycle import make_topic
+from ray_topics.execution.runtime import Runtime
+from ray_topics.tiers.weekly import topic_keywords
 
 FILLER = "video today new watch best time".split()
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ray_topics.lake import Lake, LakeChanged, embedding_schema
+from ray_topics.storage.lake import Lake, LakeChanged, embedding_schema
 
 DIM = 4
 H = datetime(2024, 3, 1, 10, tzinfo=UTC)
@@ -423,7 +423,7 @@ def test_ray_dataset_reads_the_day_file(lake: Lake, fake_ray: _FakeRayData) -> N
 
 def test_read_filters_ids_and_window_across_row_groups(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scan filter keeps exactly the asked ids inside the window, whatever row group they sit in."""
-    monkeypatch.setattr("ray_topics.lake._ROW_GROUP", 8)
+    monkeypatch.setattr("ray_topics.storage.lake._ROW_GROUP", 8)
     rows = _rows("v", H.replace(hour=0), 60, step=timedelta(minutes=20))  # one day, 60 rows, 8 row groups
     lake.write_hour("news", H.replace(hour=0), rows)
     path = lake.compact_day("news", H.date())

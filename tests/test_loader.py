@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ray_topics.loader import ColumnMap, InputError, load_videos, read_table
+from ray_topics.streams.loader import ColumnMap, InputError, load_videos, read_table
 
 ROWS = [
     {

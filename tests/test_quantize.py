@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ray_topics.quantize import PQ_CENTROIDS, ProductQuantizer, int8_decode, int8_encode
-from ray_topics.synthetic import default_scenario, generate
+from ray_topics.storage.codecs import PQ_CENTROIDS, ProductQuantizer, int8_decode, int8_encode
+from ray_topics.streams.synthetic import default_scenario, generate
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ray_topics.refine import DAY_LOOKBACK, closed_days, compact
-from ray_topics.runtime import Runtime
-from ray_topics.schema import PRELIMINARY, REFINED
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.schema import PRELIMINARY, REFINED
+from ray_topics.tiers.refine import DAY_LOOKBACK, closed_days, compact
 
 H = timedelta(hours=1)
 D1 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from ray_topics.registry import DomainModel, ModelRegistry, version_name
-from ray_topics.store import Store, Topic
+from ray_topics.storage.registry import DomainModel, ModelRegistry, version_name
+from ray_topics.storage.store import Store, Topic
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 DIM = 4

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from ray_topics.config import HealthConfig
-from ray_topics.health import ALERTS, DYING_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED
-from ray_topics.report import write_report
-from ray_topics.store import Store, Topic
+from ray_topics.ops.health import ALERTS, DYING_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED
+from ray_topics.ops.report import write_report
+from ray_topics.storage.store import Store, Topic
 
 AS_OF = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ray_topics.router import DomainRouter
-from ray_topics.validation import InvalidVideo
+from ray_topics.core.router import DomainRouter
+from ray_topics.core.validation import InvalidVideo
 
 DOMAINS = ["gaming", "cooking", "news"]
 CATEGORIES = {"Games": "gaming", "esports": "gaming", "food": "cooking", "politics": "news"}

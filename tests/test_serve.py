@@ -13,9 +13,9 @@ import httpx
 import numpy as np
 import pytest
 
-from ray_topics.index import normalize
-from ray_topics.runtime import Runtime
-from ray_topics.store import Topic
+from ray_topics.core.index import normalize
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.store import Topic
 from tests.conftest import make_config
 
 pytestmark = [pytest.mark.ray, pytest.mark.model]

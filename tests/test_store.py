@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from ray_topics.lifecycle import make_topic
-from ray_topics.runs import ALL_DOMAINS, done, once
-from ray_topics.schema import PRELIMINARY, REFINED
-from ray_topics.store import Store, Topic, to_naive_utc
+from ray_topics.core.lifecycle import make_topic
+from ray_topics.storage.runs import ALL_DOMAINS, done, once
+from ray_topics.storage.schema import PRELIMINARY, REFINED
+from ray_topics.storage.store import Store, Topic, to_naive_utc
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ray_topics.synthetic import (
+from ray_topics.streams.synthetic import (
     FILLER_WORDS,
     NOISE_WORDS,
     WORD_BANK,

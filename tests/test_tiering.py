@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import event
 
 from ray_topics.cli import main
-from ray_topics.lake import DAY_FILE, WARM_FILE, Lake, embedding_schema, from_warm, to_warm
-from ray_topics.refine import compact
-from ray_topics.runtime import Runtime
-from ray_topics.schema import REFINED
-from ray_topics.tiering import partition_key, run_archive, target_tier
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.aging import partition_key, run_archive, target_tier
+from ray_topics.storage.lake import DAY_FILE, WARM_FILE, Lake, embedding_schema, from_warm, to_warm
+from ray_topics.storage.schema import REFINED
+from ray_topics.tiers.refine import compact
 from tests.conftest import make_config
 
 DIM = 16

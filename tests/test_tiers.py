@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ray_topics.consolidation import run_monthly
-from ray_topics.emergence import run_daily, thresholds
-from ray_topics.evolution import bounded_update, run_weekly
-from ray_topics.index import normalize
-from ray_topics.refine import run_refine
-from ray_topics.replay import Replay
-from ray_topics.runtime import Runtime
-from ray_topics.store import Topic
-from ray_topics.synthetic import PlantedTopic, StreamSpec, default_scenario, generate
+from ray_topics.core.index import normalize
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.store import Topic
+from ray_topics.streams.replay import Replay
+from ray_topics.streams.synthetic import PlantedTopic, StreamSpec, default_scenario, generate
+from ray_topics.tiers.daily import run_daily, thresholds
+from ray_topics.tiers.monthly import run_monthly
+from ray_topics.tiers.refine import run_refine
+from ray_topics.tiers.weekly import bounded_update, run_weekly
 from tests.conftest import make_config
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; no month boundary for 26 days
@@ -164,9 +164,9 @@ def _seed_topic(rt: Runtime, domain: str, number: int, centroid: np.ndarray, at:
 
 
 def _ingest(rt: Runtime, vectors: np.ndarray, domain: str, at: datetime, prefix: str, texts=None) -> list[str]:
-    from ray_topics.realtime import DomainClassifier, RealtimeClassifier, commit
-    from ray_topics.router import DomainRouter
-    from ray_topics.validation import VideoIn
+    from ray_topics.core.router import DomainRouter
+    from ray_topics.core.validation import VideoIn
+    from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier, commit
 
     videos = [
         VideoIn(
@@ -263,7 +263,7 @@ def test_daily_rerun_is_idempotent_and_restart_loses_nothing(
     _replay(ref, stream)
 
     rt = Runtime(make_config(tmp_path / "crash"))
-    import ray_topics.tier as tier
+    import ray_topics.tiers.job as tier
 
     real = tier.commit_plan
     calls = {"n": 0}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from ray_topics.validation import MAX_ID_LEN, InvalidVideo, VideoIn, validate_vector, validate_videos
+from ray_topics.core.validation import MAX_ID_LEN, InvalidVideo, VideoIn, validate_vector, validate_videos
 
 DIM = 4
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

@@ -8,11 +8,11 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from ray_topics.evolution import bounded_update, evolve_topics, plan_weekly, run_weekly, topic_keywords, week_sample
-from ray_topics.index import normalize
-from ray_topics.registry import LIVE_STATUSES
-from ray_topics.runtime import Runtime
-from ray_topics.sampling import bottom_k, stable_pick
+from ray_topics.core.index import normalize
+from ray_topics.core.sampling import bottom_k, stable_pick
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.registry import LIVE_STATUSES
+from ray_topics.tiers.weekly import bounded_update, evolve_topics, plan_weekly, run_weekly, topic_keywords, week_sample
 from tests.test_tiers import DAY, START, _blob, _ingest, _seed_topic
 
 AS_OF = START + 7 * DAY

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from ray_topics.engine import cluster_has_gpus, map_domains, map_lake_groups
-from ray_topics.lifecycle import Plan, commit_plan
-from ray_topics.runs import done, once
-from ray_topics.runtime import Runtime
+from ray_topics.core.lifecycle import Plan, commit_plan
+from ray_topics.execution.engine import cluster_has_gpus, map_domains, map_lake_groups
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.runs import done, once
 
 __all__ = ["run_tier"]
 

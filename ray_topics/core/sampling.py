@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from ray_topics.config import MonthlyConfig
-from ray_topics.store import Store
+from ray_topics.storage.store import Store
 
 __all__ = ["bottom_k", "lookback_days", "monthly_sample", "stable_key", "stable_pick", "union_capped"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ray_topics.coherence import cohesion
+from ray_topics.core.coherence import cohesion
 
 __all__ = [
     "BACKENDS",

@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from ray_topics.cluster import ClusterBackend, make_backend
 from ray_topics.config import Config
-from ray_topics.embed import Embedder, EmbeddingCache
-from ray_topics.lake import Lake, column_vectors
-from ray_topics.registry import ModelRegistry
-from ray_topics.router import DomainRouter
-from ray_topics.store import Store
-from ray_topics.tiering import ColdArchive, Tiers, partition_keys
+from ray_topics.core.clustering import ClusterBackend, make_backend
+from ray_topics.core.router import DomainRouter
+from ray_topics.execution.embedder import Embedder, EmbeddingCache
+from ray_topics.storage.aging import ColdArchive, Tiers, partition_keys
+from ray_topics.storage.lake import Lake, column_vectors
+from ray_topics.storage.registry import ModelRegistry
+from ray_topics.storage.store import Store
 
 __all__ = ["Runtime", "embedding_cache_path", "limit_threads"]
 

@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ray_topics.consolidation import run_monthly
-from ray_topics.embed import video_text
-from ray_topics.emergence import run_daily
-from ray_topics.evolution import run_weekly
-from ray_topics.realtime import DomainClassifier, RealtimeClassifier, commit
-from ray_topics.refine import floor_hour, run_refine
-from ray_topics.runtime import Runtime
-from ray_topics.tiering import run_archive
-from ray_topics.validation import InvalidVideo, VideoIn, validate_vector
+from ray_topics.core.validation import InvalidVideo, VideoIn, validate_vector
+from ray_topics.execution.embedder import video_text
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.aging import run_archive
+from ray_topics.tiers.daily import run_daily
+from ray_topics.tiers.monthly import run_monthly
+from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier, commit
+from ray_topics.tiers.refine import floor_hour, run_refine
+from ray_topics.tiers.weekly import run_weekly
 
 __all__ = ["Replay", "ReplayResult", "build_summary", "embed_frame"]
 

@@ -2,7 +2,7 @@
 
 Per domain:
 
-1. build the sample (:mod:`ray_topics.sampling`) and load only its embeddings;
+1. build the sample (:mod:`ray_topics.core.sampling`) and load only its embeddings;
 2. recluster it (UMAP + HDBSCAN, the configured backend: cuML on GPU nodes);
 3. align new clusters to live topics by maximum-weight matching on centroid
    cosine (``align_threshold``): a matched cluster refreshes its topic, which
@@ -26,18 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from ray_topics.cluster import align, find_merges, find_splits
-from ray_topics.coherence import cohesion, separability
-from ray_topics.embed import video_text
-from ray_topics.index import calibrate
-from ray_topics.keywords import ctfidf_keywords, label_from_keywords
-from ray_topics.lifecycle import Plan, make_topic, model_of
-from ray_topics.registry import LIVE_STATUSES
-from ray_topics.runtime import Runtime
-from ray_topics.sampling import lookback_days, monthly_sample, union_capped
-from ray_topics.schema import REFINED
-from ray_topics.store import Topic, from_naive_utc
-from ray_topics.tier import run_tier
+from ray_topics.core.clustering import align, find_merges, find_splits
+from ray_topics.core.coherence import cohesion, separability
+from ray_topics.core.index import calibrate
+from ray_topics.core.keywords import ctfidf_keywords, label_from_keywords
+from ray_topics.core.lifecycle import Plan, make_topic, model_of
+from ray_topics.core.sampling import lookback_days, monthly_sample, union_capped
+from ray_topics.execution.embedder import video_text
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.registry import LIVE_STATUSES
+from ray_topics.storage.schema import REFINED
+from ray_topics.storage.store import Topic, from_naive_utc
+from ray_topics.tiers.job import run_tier
 
 __all__ = ["plan_monthly", "run_monthly", "sample_ids"]
 
@@ -237,7 +237,7 @@ def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
 
 
 def _strata(rt: Runtime, domain: str, as_of: datetime) -> dict[str, list[str]]:
-    """The monthly sample of one domain, by stratum (:func:`ray_topics.sampling.monthly_sample`)."""
+    """The monthly sample of one domain, by stratum (:func:`ray_topics.core.sampling.monthly_sample`)."""
     live = [t.topic_id for t in rt.store.topics(domain, LIVE_STATUSES)]
     return monthly_sample(rt.store, domain, as_of, rt.cfg.monthly, live)
 

@@ -11,7 +11,7 @@ Example:
     >>> import tempfile
     >>> from datetime import UTC, datetime
     >>> from ray_topics.config import HealthConfig
-    >>> from ray_topics.store import Store
+    >>> from ray_topics.storage.store import Store
     >>> cfg = HealthConfig(low_confidence=0.6, max_channel_share=0.5, min_videos_for_alerts=10, dying_days=7)
     >>> with tempfile.TemporaryDirectory() as d:
     ...     p = write_report(Store("sqlite://"), f"{d}/r.html", datetime(2024, 1, 8, tzinfo=UTC), health_cfg=cfg)
@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from ray_topics.config import HealthConfig
-from ray_topics.health import ALERTS, TopicHealth, average_confidence, health_from_config, health_summary
-from ray_topics.schema import EVENT_TYPES, TOPIC_STATUSES
-from ray_topics.store import Store, Topic, from_naive_utc, to_naive_utc
+from ray_topics.ops.health import ALERTS, TopicHealth, average_confidence, health_from_config, health_summary
+from ray_topics.storage.schema import EVENT_TYPES, TOPIC_STATUSES
+from ray_topics.storage.store import Store, Topic, from_naive_utc, to_naive_utc
 
 __all__ = ["DEFAULT_MAX_BARS", "DEFAULT_TOP_N", "write_report"]
 

@@ -6,7 +6,7 @@ topic), so a topic that grows slower than the threshold per day still
 accumulates. Once the pool holds more than ``min_pool_size`` videos it is
 micro-clustered (UMAP + HDBSCAN on the stored embeddings, c-TF-IDF keywords:
 BERTopic's pipeline). A cluster is born as a topic when its size exceeds
-``min_cluster_size``, its coherence (:func:`ray_topics.coherence.separability`)
+``min_cluster_size``, its coherence (:func:`ray_topics.core.coherence.separability`)
 exceeds ``min_coherence``, and it is not the fringe of an existing topic.
 Pool members nearest to a newborn topic are reassigned to it.
 """
@@ -20,19 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from ray_topics.cluster import ClusterBackend, find_merges, find_splits
-from ray_topics.coherence import cohesion, separability
 from ray_topics.config import DailyConfig
-from ray_topics.embed import video_text
-from ray_topics.index import calibrate
-from ray_topics.keywords import ctfidf_keywords
-from ray_topics.lifecycle import Plan, lifecycle_changes, make_topic, model_of, reassign
-from ray_topics.registry import LIVE_STATUSES
-from ray_topics.runtime import Runtime
-from ray_topics.sampling import stable_pick
-from ray_topics.schema import REFINED
-from ray_topics.store import from_naive_utc
-from ray_topics.tier import run_tier
+from ray_topics.core.clustering import ClusterBackend, find_merges, find_splits
+from ray_topics.core.coherence import cohesion, separability
+from ray_topics.core.index import calibrate
+from ray_topics.core.keywords import ctfidf_keywords
+from ray_topics.core.lifecycle import Plan, lifecycle_changes, make_topic, model_of, reassign
+from ray_topics.core.sampling import stable_pick
+from ray_topics.execution.embedder import video_text
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.registry import LIVE_STATUSES
+from ray_topics.storage.schema import REFINED
+from ray_topics.storage.store import from_naive_utc
+from ray_topics.tiers.job import run_tier
 
 __all__ = ["Candidate", "find_candidates", "plan_daily", "run_daily", "thresholds"]
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from ray_topics.coherence import cohesion
-from ray_topics.index import CentroidIndex, calibrate
-from ray_topics.keywords import label_from_keywords
-from ray_topics.registry import LIVE_STATUSES, DomainModel
-from ray_topics.store import Topic
+from ray_topics.core.coherence import cohesion
+from ray_topics.core.index import CentroidIndex, calibrate
+from ray_topics.core.keywords import label_from_keywords
+from ray_topics.storage.registry import LIVE_STATUSES, DomainModel
+from ray_topics.storage.store import Topic
 
 __all__ = ["Plan", "commit_plan", "lifecycle_changes", "make_topic", "model_of", "reassign"]
 
@@ -147,7 +147,7 @@ def commit_plan(rt: Any, plan: Plan, job: str, at: datetime, run_id: int, conn: 
 
     Returns the published version (None when nothing changed).
     """
-    from ray_topics.registry import version_name
+    from ray_topics.storage.registry import version_name
 
     store = rt.store
     version = None

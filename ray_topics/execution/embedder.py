@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ray_topics.index import normalize
+from ray_topics.core.index import normalize
 
 __all__ = ["QUANTIZE_MODES", "Embedder", "EmbeddingCache", "check_quantize", "default_model_path", "video_text"]
 

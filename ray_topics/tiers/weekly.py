@@ -2,7 +2,7 @@
 
 The week is read from a sample: per topic (and for the videos without one)
 up to ``weekly.max_members_per_topic`` members, those of smallest stable
-hash of the id (:func:`ray_topics.sampling.bottom_k` over the window's ids
+hash of the id (:func:`ray_topics.core.sampling.bottom_k` over the window's ids
 streamed from the store), with each group's exact count. Only the sampled
 embeddings are loaded, so a domain's week holds at most groups x cap
 embeddings (its topics in the window, plus one group without a topic)
@@ -36,15 +36,15 @@ from typing import Any
 
 import numpy as np
 
-from ray_topics.embed import video_text
-from ray_topics.index import calibrate, normalize
-from ray_topics.keywords import ctfidf_keywords, label_from_keywords
-from ray_topics.lifecycle import Plan
-from ray_topics.registry import LIVE_STATUSES
-from ray_topics.runtime import Runtime
-from ray_topics.sampling import bottom_k
-from ray_topics.store import Topic
-from ray_topics.tier import run_tier
+from ray_topics.core.index import calibrate, normalize
+from ray_topics.core.keywords import ctfidf_keywords, label_from_keywords
+from ray_topics.core.lifecycle import Plan
+from ray_topics.core.sampling import bottom_k
+from ray_topics.execution.embedder import video_text
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.registry import LIVE_STATUSES
+from ray_topics.storage.store import Topic
+from ray_topics.tiers.job import run_tier
 
 __all__ = [
     "bounded_update",

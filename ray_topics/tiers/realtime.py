@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from ray_topics.embed import Embedder, video_text
-from ray_topics.index import CentroidIndex
-from ray_topics.registry import DomainModel, ModelRegistry
-from ray_topics.router import DomainRouter
-from ray_topics.schema import PRELIMINARY
-from ray_topics.store import Store, Topic
-from ray_topics.validation import VideoIn
+from ray_topics.core.index import CentroidIndex
+from ray_topics.core.router import DomainRouter
+from ray_topics.core.validation import VideoIn
+from ray_topics.execution.embedder import Embedder, video_text
+from ray_topics.storage.registry import DomainModel, ModelRegistry
+from ray_topics.storage.schema import PRELIMINARY
+from ray_topics.storage.store import Store, Topic
 
 __all__ = [
     "CLASSIFICATION_COLUMNS",

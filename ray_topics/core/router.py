@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ray_topics.index import normalize
-from ray_topics.validation import InvalidVideo
+from ray_topics.core.index import normalize
+from ray_topics.core.validation import InvalidVideo
 
 __all__ = ["DomainRouter"]
 

@@ -15,7 +15,7 @@ Alerts:
 
 Example:
     >>> from datetime import UTC, datetime
-    >>> from ray_topics.store import Store
+    >>> from ray_topics.storage.store import Store
     >>> topic_health(Store("sqlite://"), datetime(2024, 1, 8, tzinfo=UTC), low_confidence=0.6,
     ...              max_channel_share=0.5, min_videos_for_alerts=10, dying_days=7)
     []
@@ -33,8 +33,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ray_topics.config import HealthConfig
-from ray_topics.registry import LIVE_STATUSES
-from ray_topics.store import Store, from_naive_utc, to_naive_utc
+from ray_topics.storage.registry import LIVE_STATUSES
+from ray_topics.storage.store import Store, from_naive_utc, to_naive_utc
 
 __all__ = [
     "ALERTS",

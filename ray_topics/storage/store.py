@@ -35,7 +35,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex
 
-from ray_topics.schema import PRELIMINARY, REFINED, RETIRED_INDEXES, build_metadata
+from ray_topics.storage.schema import PRELIMINARY, REFINED, RETIRED_INDEXES, build_metadata
 
 __all__ = ["Store", "Topic", "from_naive_utc", "pack", "to_naive_utc", "unpack"]
 

@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ray_topics.realtime import DomainClassifier
-from ray_topics.runs import ALL_DOMAINS, once
-from ray_topics.runtime import Runtime
-from ray_topics.schema import REFINED
-from ray_topics.store import from_naive_utc
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.runs import ALL_DOMAINS, once
+from ray_topics.storage.schema import REFINED
+from ray_topics.storage.store import from_naive_utc
+from ray_topics.tiers.realtime import DomainClassifier
 
 __all__ = ["DAY_LOOKBACK", "closed_days", "compact", "floor_hour", "refine_domain", "run_refine"]
 

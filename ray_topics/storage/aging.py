@@ -1,6 +1,6 @@
 """Storage tiers of the embedding lake: hot, warm and cold day partitions, on-demand restore, the archive job.
 
-A partition is one day of one domain (:mod:`ray_topics.lake`). Its age is
+A partition is one day of one domain (:mod:`ray_topics.storage.lake`). Its age is
 counted from the end of its day, as refine counts the hot retention: at event
 time ``as_of`` a day is *older than N days* once ``day + 1 day + N days <= as_of``.
 :func:`target_tier` gives its tier (thresholds in config, ``archive``):
@@ -59,7 +59,8 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from ray_topics.lake import (
+from ray_topics.storage.codecs import ProductQuantizer
+from ray_topics.storage.lake import (
     DICTIONARY_COLUMNS,
     WARM_FILE,
     Lake,
@@ -70,9 +71,8 @@ from ray_topics.lake import (
     to_warm,
     warm_schema,
 )
-from ray_topics.quantize import ProductQuantizer
-from ray_topics.runs import ALL_DOMAINS, once
-from ray_topics.store import Store
+from ray_topics.storage.runs import ALL_DOMAINS, once
+from ray_topics.storage.store import Store
 
 __all__ = [
     "COLD_FILE",
@@ -482,7 +482,7 @@ def partition_keys(table: pa.Table) -> list[str]:
 def run_archive(rt: Any, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
     """The archive job: every lake partition to its tier at ``as_of``. Idempotent per ``as_of``.
 
-    ``rt`` is a :class:`ray_topics.runtime.Runtime`.
+    ``rt`` is a :class:`ray_topics.execution.runtime.Runtime`.
     """
 
     def work(_run_id: int) -> tuple[dict[str, Any], None]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ray_topics.store import Store
+from ray_topics.storage.store import Store
 
 __all__ = ["ALL_DOMAINS", "done", "once"]
 

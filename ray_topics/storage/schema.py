@@ -1,6 +1,6 @@
 """Operational store schema (SQLAlchemy Core), the same on SQLite and PostgreSQL.
 
-Times are stored as timezone-naive UTC (``DateTime``); :mod:`ray_topics.store`
+Times are stored as timezone-naive UTC (``DateTime``); :mod:`ray_topics.storage.store`
 converts at the boundary. Vectors are float32 bytes (``LargeBinary``).
 """
 

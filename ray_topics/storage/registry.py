@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from ray_topics.index import CentroidIndex
-from ray_topics.store import Store, Topic
+from ray_topics.core.index import CentroidIndex
+from ray_topics.storage.store import Store, Topic
 
 __all__ = ["DomainModel", "ModelRegistry", "version_name"]
 

@@ -19,9 +19,9 @@ every state of that sequence safe:
 A reader that listed the hour files just before a compaction and finds one
 gone lists again (:meth:`Lake.read`), so it sees each row exactly once.
 
-Warm partitions (:mod:`ray_topics.tiering` decides which) hold one
+Warm partitions (:mod:`ray_topics.storage.aging` decides which) hold one
 ``warm.parquet`` instead: the same rows with int8 embeddings and one float32
-scale per row (:func:`ray_topics.quantize.int8_encode`), zstd. :meth:`Lake.warm_day`
+scale per row (:func:`ray_topics.storage.codecs.int8_encode`), zstd. :meth:`Lake.warm_day`
 writes it the same way (a temporary file, a rename, then the old files
 removed), and the same rules apply one level up: a partition with a
 ``warm.parquet`` is read from it alone (a ``day.parquet`` or hour files beside
@@ -43,7 +43,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from ray_topics.quantize import int8_decode, int8_encode
+from ray_topics.storage.codecs import int8_decode, int8_encode
 
 __all__ = [
     "DAY_FILE",
