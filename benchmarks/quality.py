@@ -383,32 +383,28 @@ def _assignments(store: Any) -> tuple[list[str], list[str | None], np.ndarray]:
     return [r[0] for r in rows], [r[1] for r in rows], np.array([r[2] for r in rows], dtype=np.float64)
 
 
-def _make_recorder(base: type) -> type:
-    class Recorder(base):  # type: ignore[misc, valid-type]
-        """Replay that, after every midnight boundary, hands the store to ``on_day`` (its cost kept apart)."""
+class _DayProbe:
+    """Hands the store to ``on_day`` after every midnight boundary of a replay, its cost kept apart."""
 
-        def __init__(self, rt: Any, on_day: Any) -> None:
-            super().__init__(rt)
-            self.on_day = on_day
-            self.instrument_cpu = 0.0
-            self.instrument_wall = 0.0
+    def __init__(self, on_day: Any) -> None:
+        self.on_day = on_day
+        self.cpu = 0.0
+        self.wall = 0.0
 
-        def _boundary(self, at: datetime) -> None:
-            super()._boundary(at)
-            if at.hour == 0 and self.on_day is not None:
-                c0, w0 = _cpu_now(), time.perf_counter()
-                self.on_day(at)
-                self.instrument_cpu += _cpu_now() - c0
-                self.instrument_wall += time.perf_counter() - w0
-
-    return Recorder
+    def __call__(self, at: datetime) -> None:
+        if at.hour == 0 and self.on_day is not None:
+            c0, w0 = _cpu_now(), time.perf_counter()
+            self.on_day(at)
+            self.cpu += _cpu_now() - c0
+            self.wall += time.perf_counter() - w0
 
 
 def _replay(rt: Any, videos: pd.DataFrame, emb: np.ndarray, on_day: Any) -> dict[str, Any]:
     """Run the replay in this process; CPU and peak RSS of all tiers (instrumentation subtracted)."""
     from ray_topics.streams.replay import Replay
 
-    recorder = _make_recorder(Replay)(rt, on_day)
+    probe = _DayProbe(on_day)
+    recorder = Replay(rt, after_boundary=probe)
     u, h = _cluster_params(rt.cfg)
     warm = _jit_warmup(u, h, rt.cfg.embedding.dim)
     rss0 = _peak_rss_mb()
@@ -418,9 +414,9 @@ def _replay(rt: Any, videos: pd.DataFrame, emb: np.ndarray, on_day: Any) -> dict
     cpu, wall = _cpu_now() - c0, time.perf_counter() - w0
     return {
         "result": result,
-        "cpu_s": cpu - recorder.instrument_cpu,
-        "wall_s": wall - recorder.instrument_wall,
-        "instrument_cpu_s": recorder.instrument_cpu,
+        "cpu_s": cpu - probe.cpu,
+        "wall_s": wall - probe.wall,
+        "instrument_cpu_s": probe.cpu,
         "peak_rss_mb": _peak_rss_mb(),
         "rss_before_mb": rss0,
         "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
@@ -511,12 +507,12 @@ class _PlantedObserver:
         store = self.rt.store
         births = [
             e
-            for e in store.events(types=["birth"])
+            for e in store.topics.events(types=["birth"])
             if (e["topic_id"], e["at"].isoformat()) not in self.seen_births and e["at"] <= at
         ]
         ids, tids, _conf = _assignments(store)
         counters = {v: self.truth.counters(ids, tids, v) for v in ("raw", "intended")}
-        live = {t.topic_id for t in store.topics() if t.status in ("active", "dying")}
+        live = {t.topic_id for t in store.topics.list() if t.status in ("active", "dying")}
         # births of this boundary, largest first, judged against the coverage before it
         births.sort(key=lambda e: -int((e["details"] or {}).get("size", 0)))
         claimed: dict[str, set[str]] = {"raw": set(), "intended": set()}
@@ -653,7 +649,7 @@ def _domains_arg(value: str, names: list[str]) -> tuple[str, ...]:
 
 def run_planted(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.execution.embedder import video_text
+    from ray_topics.core.text import video_text
     from ray_topics.execution.runtime import Runtime
     from ray_topics.streams.synthetic import default_scenario, generate
 
@@ -703,7 +699,7 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
 
         tokens = _token_sets(docs)
         sizes = Counter(tids)
-        topics = rt.store.topics()
+        topics = rt.store.topics.list()
         stream_kw = {t.topic_id: t.keywords for t in topics if sizes.get(t.topic_id, 0) > 0}
         q_stream = _topic_quality(stream_kw, tokens)
         q_full = _topic_quality(full["keywords"], tokens)
@@ -756,7 +752,7 @@ def _report_planted(
     end: datetime,
 ) -> dict[str, Any]:
     store = rt.store
-    events = store.events()
+    events = store.topics.events()
     tables = {k: _Table() for k in ("A", "B", "C")}
     topics = truth.topics
 
@@ -846,7 +842,7 @@ def _report_planted(
             None,
         )
         delay = (dying["at"] - last).total_seconds() / 86400 if dying and last else None
-        t = store.topic(holder) if holder else None
+        t = store.topics.get(holder) if holder else None
         horizon_ok = last is not None and (end - last).days >= DYING_GOAL_DAYS
         deaths_detail.append(
             {
@@ -951,7 +947,7 @@ def _report_planted(
     _compute_rows(tables["C"], rep, full, periodic)
 
     counts = Counter(e["type"] for e in events)
-    final_topics = store.topics()
+    final_topics = store.topics.list()
     status = Counter(t.status for t in final_topics)
     out = {
         "mode": "planted",
@@ -1069,7 +1065,7 @@ def _print_planted(
     print("\nfinal topics (majority planted topic of current members):")
     sizes: dict[str, int] = {}
     for d in out["domains"]:
-        sizes.update(store.topic_sizes(d))
+        sizes.update(store.classifications.topic_sizes(d))
     for t in final_topics:
         lab, share, n = _majority(counters_raw.get(t.topic_id, Counter()))
         print(
@@ -1119,7 +1115,7 @@ def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
 
 def run_news(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.execution.embedder import video_text
+    from ray_topics.core.text import video_text
     from ray_topics.execution.runtime import Runtime, embedding_cache_path
     from ray_topics.streams.datasets import load_news_articles
 
@@ -1151,7 +1147,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         protos = np.load(tmp / "news_protos.npy")
         first = videos["published_at"].iloc[0].to_pydatetime().replace(minute=0, second=0, microsecond=0)
         for d, v in zip(cfg.domains.items, protos, strict=True):
-            rt.store.save_prototype(d.name, v, 0, first)  # what Replay's router would embed (zero-shot prototypes)
+            rt.store.prototypes.save(d.name, v, first)  # what Replay's router would embed (zero-shot prototypes)
         print(f"news corpus: {len(videos)} articles since {args.since}; replaying (configs/demo.yaml)...", flush=True)
         rep = _replay(rt, videos, emb, None)
         print(f"  replay: {rep['wall_s']:.1f}s wall, {rep['cpu_s']:.1f}s CPU", flush=True)
@@ -1171,7 +1167,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         full_labels = np.array(full["labels"], dtype=object)
         tokens = _token_sets(docs)
         sizes = Counter(tids)
-        topics = rt.store.topics()
+        topics = rt.store.topics.list()
         q_stream = _topic_quality({t.topic_id: t.keywords for t in topics if sizes.get(t.topic_id, 0) > 0}, tokens)
         q_full = _topic_quality(full["keywords"], tokens)
         tables = {k: _Table() for k in ("B", "C")}
@@ -1187,7 +1183,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         )
         _quality_rows(tables["B"], q_stream, q_full)
         _compute_rows(tables["C"], rep, full, periodic)
-        events = rt.store.events()
+        events = rt.store.topics.events()
         out = {
             "mode": "news",
             "command": " ".join(sys.argv),
@@ -1213,7 +1209,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         )
         print("\nstreaming topics (largest first):")
         for tid, n in sizes.most_common(15):
-            t = rt.store.topic(tid) if tid else None
+            t = rt.store.topics.get(tid) if tid else None
             print(f"  {tid or NONE_LABEL:<16} {n:>5}  {', '.join(t.keywords[:6]) if t else ''}")
         print("\nper-tier timings (replay):")
         for tier, v in rep["timings"].items():

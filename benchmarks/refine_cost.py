@@ -66,12 +66,14 @@ if str(ROOT) not in sys.path:
 
 from ray_topics.config import load_config  # noqa: E402
 from ray_topics.core.lifecycle import make_topic  # noqa: E402
+from ray_topics.core.timeutil import floor_hour
+from ray_topics.core.types import ClassificationStatus  # noqa: E402
 from ray_topics.execution.runtime import Runtime  # noqa: E402
 from ray_topics.storage.lake import Lake  # noqa: E402
-from ray_topics.storage.schema import PRELIMINARY, REFINED  # noqa: E402
-from ray_topics.storage.store import Store, pack, to_naive_utc  # noqa: E402
+from ray_topics.storage.schema import pack  # noqa: E402
+from ray_topics.storage.store import Store  # noqa: E402
 from ray_topics.streams.synthetic import default_scenario, generate  # noqa: E402
-from ray_topics.tiers.refine import floor_hour, run_refine  # noqa: E402
+from ray_topics.tiers.refine import run_refine  # noqa: E402
 
 H = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -83,7 +85,7 @@ NS = 1_000_000_000
 def old_evict_hot(self: Store, before: datetime) -> int:
     """``Store.evict_hot`` before this change: driven by every refined classification in the store."""
     e, c = self.table("embeddings"), self.table("classifications")
-    refined = select(c.c.video_id).where(c.c.status == REFINED)
+    refined = select(c.c.video_id).where(c.c.status == ClassificationStatus.REFINED)
     with self.engine.begin() as conn:
         res = conn.execute(
             e.delete().where(
@@ -183,7 +185,7 @@ class History:
                 by_domain[domain].append(make_topic(domain, n, members, words[:5], self.start, upper_quantile=uq))
         with self.store.begin() as conn:
             for domain, topics in by_domain.items():
-                self.store.upsert_topics(topics, conn)
+                self.store.topics.upsert(topics, conn)
                 registry.publish(domain, self.start, "bootstrap", conn)
 
     def advance(self, as_of: datetime) -> dict[str, int]:
@@ -192,7 +194,7 @@ class History:
         hour0 = as_of - H
         lo, hi, cut = self.loaded, self._index(as_of), self._index(hour0)
         with s.begin() as conn:
-            conn.execute(s.table("classifications").update().values(status=REFINED))
+            conn.execute(s.table("classifications").update().values(status=ClassificationStatus.REFINED))
             conn.execute(s.table("embeddings").delete())
         for a in range(lo, hi, INSERT_CHUNK):
             idx = range(a, min(a + INSERT_CHUNK, hi))
@@ -211,7 +213,7 @@ class History:
                     [
                         {"video_id": self.vid[i], "domain": self.dom[i], "published_at": p,
                          "topic_id": f"{self.dom[i]}:0", "confidence": 0.8,
-                         "status": PRELIMINARY if i >= cut else REFINED, "model_version": f"{self.dom[i]}@v1",
+                         "status": ClassificationStatus.PRELIMINARY if i >= cut else ClassificationStatus.REFINED, "model_version": f"{self.dom[i]}@v1",
                          "classified_at": p + (timedelta(0) if i >= cut else H)}
                         for i, p in zip(idx, pub, strict=True)
                     ],

@@ -574,7 +574,7 @@ def synthetic_corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """~n synthetic documents (title, tags, description) with their 384-d embeddings."""
     from dataclasses import replace
 
-    from ray_topics.execution.embedder import video_text
+    from ray_topics.core.text import video_text
     from ray_topics.streams.synthetic import default_scenario, generate
 
     days = 10
@@ -675,7 +675,7 @@ def bench_inprocess(rng: np.random.Generator) -> dict[str, float]:
                 | {"classified_at": now}
                 for r, a in zip(records, answers, strict=True)
             ]
-            stored = rt.store.ingest(records, vectors, [{c: r[c] for c in CLASSIFICATION_COLUMNS} for r in rows])
+            stored = rt.store.videos.ingest(records, vectors, [{c: r[c] for c in CLASSIFICATION_COLUMNS} for r in rows])
             marks.append(time.perf_counter())
             view = result_view(stored[records[0]["video_id"]], {answers[0]["topic_id"]: answers[0]["topic_label"]})
             json.dumps({"results": [view]})
@@ -703,7 +703,7 @@ def bench_text(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.execution.embedder import Embedder, default_model_path
 
     if args.text_corpus == "news":  # real text: the demo's news articles (title + text, cut at max_chars)
-        from ray_topics.execution.embedder import video_text
+        from ray_topics.core.text import video_text
         from ray_topics.streams.datasets import load_news_articles
 
         news = load_news_articles().sample(n=args.text_n, random_state=3)
@@ -869,7 +869,7 @@ def onnx_encoder(st_model: Any, onnx_path: Path) -> Callable[[list[str]], np.nda
 # --------------------------------------------------------------------------- the Serve run (one mode)
 def seed_store(rt: Any, rng: np.random.Generator) -> dict[int, np.ndarray]:
     """5 domains x 100 topics with unit 384-d centroids; publishes version 1 of each domain."""
-    from ray_topics.storage.store import Topic
+    from ray_topics.core.types import Topic
 
     at = datetime(2026, 1, 1, tzinfo=UTC)
     cents = {}
@@ -894,7 +894,7 @@ def seed_store(rt: Any, rng: np.random.Generator) -> dict[int, np.ndarray]:
             for i in range(N_TOPICS)
         ]
         with rt.store.begin() as conn:
-            rt.store.upsert_topics(topics, conn)
+            rt.store.topics.upsert(topics, conn)
             rt.registry.publish(d, at, "bench", conn)
     return cents
 

@@ -200,7 +200,8 @@ def synthetic(args: argparse.Namespace, work: Path, train_rows: int) -> dict[str
 
 def news(args: argparse.Namespace, work: Path, train_rows: int) -> dict[str, Any]:
     """The same figures on the demo's real embeddings (cache) and topics (store)."""
-    from ray_topics.execution.embedder import EmbeddingCache, video_text
+    from ray_topics.core.text import video_text
+    from ray_topics.execution.embedder import EmbeddingCache
     from ray_topics.execution.runtime import Runtime, embedding_cache_path
     from ray_topics.streams.datasets import load_news_articles
 
@@ -217,11 +218,11 @@ def news(args: argparse.Namespace, work: Path, train_rows: int) -> dict[str, Any
     keys = [EmbeddingCache.key(t) for t in texts]
     domain_of: dict[str, str] = {}
     for d in cfg.domains.names:
-        rows = rt.store.classified_window(d, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+        rows = rt.store.classifications.window(d, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
         domain_of.update((r["video_id"], d) for r in rows)
     out: dict[str, Any] = {}
     for dom in cfg.domains.names:
-        live = [t for t in rt.store.topics(dom) if t.status in ("active", "dying")]
+        live = [t for t in rt.store.topics.list(dom) if t.status in ("active", "dying")]
         idx = [i for i, vid in enumerate(frame["video_id"]) if domain_of.get(vid) == dom and keys[i] in known]
         if len(live) < 2 or len(idx) < 256:
             continue

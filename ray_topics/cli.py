@@ -61,7 +61,7 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_job(args: argparse.Namespace) -> int:
-    from ray_topics.storage.aging import run_archive
+    from ray_topics.tiers.archive import run_archive
     from ray_topics.tiers.daily import run_daily
     from ray_topics.tiers.monthly import run_monthly
     from ray_topics.tiers.refine import run_refine
@@ -85,8 +85,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     sizes: dict[str, int] = {}
     for d in rt.cfg.domains.names:
-        sizes.update(rt.store.topic_sizes(d))
-    for t in rt.store.topics(args.domain):
+        sizes.update(rt.store.classifications.topic_sizes(d))
+    for t in rt.store.topics.list(args.domain):
         if args.all or t.status in ("active", "dying"):
             print(f"{t.topic_id:<16} {t.status:<7} {sizes.get(t.topic_id, 0):>7}  {', '.join(t.keywords[:8])}")
     return 0
@@ -123,7 +123,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     """Tier 1 in process: classify and store the videos of a JSON-lines file."""
     from ray_topics.core.validation import validate_videos
-    from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier, commit
+    from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier
 
     rt = _runtime(args)
     items = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
@@ -135,12 +135,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         max_future_seconds=rt.cfg.serve.max_future_seconds,
         domains=rt.cfg.domains.names,
     )
-    tier1 = RealtimeClassifier(
-        rt.router(at=now), DomainClassifier(rt.registry, rt.confidence), rt.embedder, rt.cfg.embedding.max_chars
-    )
+    models = DomainClassifier(rt.registry, rt.confidence)
+    tier1 = RealtimeClassifier(rt.router(at=now), models, rt.store, rt.embedder, rt.cfg.embedding.max_chars)
     vecs = tier1.embed_missing(videos, vecs, rt.cfg.embedding.dim)
-    records, results = tier1.classify(videos, vecs, at=now)
-    _print_json({"results": commit(rt.store, records, vecs, results)})
+    _print_json({"results": tier1.classify_and_store(videos, vecs, at=now)})
     return 0
 
 

@@ -31,6 +31,17 @@ __all__ = [
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 
+QUANTIZE_MODES = ("none", "int8")
+
+
+def check_quantize(quantize: str, device: str) -> None:
+    """Raise ValueError unless ``quantize`` is a known mode that runs on ``device`` (config and Embedder share it)."""
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"embedding.quantize must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
+    if quantize == "int8" and device != "cpu":
+        raise ValueError(f"embedding.quantize int8 runs on the CPU only; set it to none for device {device!r}")
+
+
 class ConfigError(ValueError):
     """A configuration file or override is invalid."""
 
@@ -58,10 +69,6 @@ class EmbeddingConfig(_Section):
 
     @model_validator(mode="after")
     def _quantize_on_cpu(self) -> EmbeddingConfig:
-        from ray_topics.execution.embedder import (
-            check_quantize,  # the Embedder's own rule, checked when the config loads
-        )
-
         check_quantize(self.quantize, self.device)
         return self
 

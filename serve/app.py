@@ -1,4 +1,4 @@
-"""Tier 1 as a Ray Serve application: thin adapters over :mod:`ray_topics.tiers.realtime`.
+"""Tier 1 as a Ray Serve application: thin adapters over the steps of :mod:`ray_topics.tiers.realtime`.
 
     Ingress (FastAPI: validation, auth, routing by domain)
       -> Embedder      (only for videos that carry no embedding)
@@ -33,10 +33,18 @@ from ray_topics.config import Config, load_config
 from ray_topics.core.router import DomainRouter
 from ray_topics.core.validation import InvalidVideo, validate_videos
 from ray_topics.execution.embedder import Embedder as TextEmbedder
-from ray_topics.execution.embedder import video_text
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.store import Store
-from ray_topics.tiers.realtime import DomainClassifier, commit, preliminary_rows, result_view, topic_view
+from ray_topics.tiers.realtime import (
+    DomainClassifier,
+    classify_rows,
+    commit,
+    in_request_order,
+    result_view,
+    route,
+    texts_to_embed,
+    topic_view,
+)
 
 __all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "run_local"]
 
@@ -128,7 +136,7 @@ class DomainModel:
         while True:
             await asyncio.sleep(self.poll_s)
             try:
-                versions = await asyncio.to_thread(self.rt.store.latest_versions)
+                versions = await asyncio.to_thread(self.rt.store.models.latest_versions)
                 self.models.refresh(versions)
             except Exception:  # keep serving the loaded versions; log and retry next tick
                 log.exception("model registry poll failed")
@@ -160,7 +168,7 @@ class DomainModel:
         await self.get_model(domain)
         records = [r for recs, _v, _t in items for r in recs]
         vectors = np.concatenate([v for _r, v, _t in items])
-        rows = preliminary_rows(records, self.models.classify(domain, vectors), items[0][2])
+        rows = classify_rows(self.models, domain, records, vectors, items[0][2])
         views = await self._group_commit(records, vectors, rows)
         out, k = [], 0
         for recs, _v, _t in items:
@@ -249,7 +257,7 @@ class Ingress:
         self._load_prototypes()
 
     def _load_prototypes(self) -> None:
-        self.router.set_prototypes({k: v for k, (v, _n) in self.store.prototypes().items()})
+        self.router.set_prototypes({k: v for k, (v, _n) in self.store.prototypes.all().items()})
 
     def _auth(self, request: Request, write: bool) -> None:
         if not write and self.cfg.serve.open_reads:
@@ -305,44 +313,28 @@ class Ingress:
             )
             if vectors is None or np.isnan(vectors[:, 0]).any():
                 vectors = await self._embed(videos, vectors)
-            records = [v.record() for v in videos]
-            domains = self.router.route(records, vectors)
+            records, by_domain = route(self.router, videos, vectors)
         except InvalidVideo as exc:
             raise ApiError(422, "invalid_input", exc.message, exc.field) from None
-        by_domain: dict[str, list[int]] = {}
-        for i, d in enumerate(domains):
-            records[i]["domain"] = d
-            by_domain.setdefault(d, []).append(i)
         calls = [
             self.model.options(multiplexed_model_id=d).classify.remote(([records[i] for i in idx], vectors[idx], now))
             for d, idx in by_domain.items()
         ]
-        answers = await asyncio.gather(*calls)
-        results: list[dict[str, Any]] = [{}] * len(videos)
-        for (_d, idx), ans in zip(by_domain.items(), answers, strict=True):
-            for i, a in zip(idx, ans, strict=True):
-                results[i] = a
+        results = in_request_order(len(videos), by_domain, await asyncio.gather(*calls))
         return Response(orjson.dumps({"results": results}, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
 
     async def _embed(self, videos: list, vectors: np.ndarray | None) -> np.ndarray:
-        dim = self.cfg.embedding.dim
-        if vectors is None:
-            vectors = np.full((len(videos), dim), np.nan, dtype=np.float32)
-        todo = [i for i in range(len(videos)) if np.isnan(vectors[i, 0])]
-        texts = [
-            video_text(videos[i].title, videos[i].description, videos[i].tags, self.cfg.embedding.max_chars)
-            for i in todo
-        ]
+        vectors, todo, texts = texts_to_embed(videos, vectors, self.cfg.embedding.dim, self.cfg.embedding.max_chars)
         vectors[todo] = await self.embedder.embed.remote(texts)
         return vectors
 
     @api.get("/v1/videos/{video_id}")
     async def video(self, video_id: str, request: Request) -> dict[str, Any]:
         self._auth(request, write=False)
-        row = (await asyncio.to_thread(self.store.get_classifications, [video_id])).get(video_id)
+        row = (await asyncio.to_thread(self.store.classifications.get, [video_id])).get(video_id)
         if row is None:
             raise ApiError(404, "not_found", f"no video {video_id!r} is stored", "video_id")
-        topic = await asyncio.to_thread(self.store.topic, row["topic_id"]) if row["topic_id"] else None
+        topic = await asyncio.to_thread(self.store.topics.get, row["topic_id"]) if row["topic_id"] else None
         return result_view(row, {row["topic_id"]: topic.label if topic else None})
 
     @api.get("/v1/topics")
@@ -352,13 +344,13 @@ class Ingress:
             raise ApiError(
                 422, "invalid_input", f"unknown domain {domain!r}; known: {', '.join(self.cfg.domains.names)}", "domain"
             )
-        tops = await asyncio.to_thread(self.store.topics, domain)
+        tops = await asyncio.to_thread(self.store.topics.list, domain)
         return {"topics": [topic_view(t) for t in tops]}
 
     @api.get("/v1/topics/{topic_id}")
     async def topic(self, topic_id: str, request: Request) -> dict[str, Any]:
         self._auth(request, write=False)
-        t = await asyncio.to_thread(self.store.topic, topic_id)
+        t = await asyncio.to_thread(self.store.topics.get, topic_id)
         if t is None:
             raise ApiError(404, "not_found", f"no topic {topic_id!r}", "topic_id")
         return topic_view(t)
@@ -382,7 +374,7 @@ class Ingress:
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
-        versions = await asyncio.to_thread(self.store.latest_versions)
+        versions = await asyncio.to_thread(self.store.models.latest_versions)
         await asyncio.to_thread(self._load_prototypes)
         return {"status": "ok", "model_versions": versions}
 

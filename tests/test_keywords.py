@@ -84,7 +84,7 @@ def _store_videos(
     ]
     vecs = np.zeros((len(records), rt.cfg.embedding.dim), np.float32)
     vecs[:, 0] = 1.0
-    rt.store.ingest(records, vecs, rows)
+    rt.store.videos.ingest(records, vecs, rows)
 
 
 def _topic(rt: Runtime, domain: str):
@@ -92,7 +92,7 @@ def _topic(rt: Runtime, domain: str):
     vec[:, 0] = 1.0
     t = make_topic(domain, 0, vec, ["old"], AS_OF - timedelta(days=40), upper_quantile=0.9)
     with rt.store.begin() as conn:
-        rt.store.upsert_topics([t], conn)
+        rt.store.topics.upsert([t], conn)
     return t
 
 

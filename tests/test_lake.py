@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from ray_topics.execution.engine import lake_dataset
 from ray_topics.storage.lake import Lake, LakeChanged, embedding_schema
 
 DIM = 4
@@ -211,7 +212,7 @@ def fake_ray(monkeypatch: pytest.MonkeyPatch) -> _FakeRayData:
 
 def test_ray_dataset_empty_window(lake: Lake, fake_ray: _FakeRayData) -> None:
     _populate(lake)
-    ds = lake.ray_dataset(datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
+    ds = lake_dataset(lake, datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
     assert ds == ("items", [])
     assert fake_ray.calls == [("from_items", [])]
 
@@ -219,7 +220,7 @@ def test_ray_dataset_empty_window(lake: Lake, fake_ray: _FakeRayData) -> None:
 def test_ray_dataset_reads_only_pruned_files(lake: Lake, fake_ray: _FakeRayData) -> None:
     _populate(lake)
     start, end = datetime(2024, 3, 2, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC)
-    ds = lake.ray_dataset(start, end, domains=["news"])
+    ds = lake_dataset(lake, start, end, domains=["news"])
     assert ds == ("parquet", lake.files(start, end, ["news"]))
     assert len(ds[1]) == 2
 
@@ -417,7 +418,7 @@ def test_late_arrivals_after_compaction_go_into_the_day_file(lake: Lake) -> None
 def test_ray_dataset_reads_the_day_file(lake: Lake, fake_ray: _FakeRayData) -> None:
     _day_rows(lake)
     lake.compact_days([D1])
-    ds = lake.ray_dataset(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC), domains=["news"])
+    ds = lake_dataset(lake, datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC), domains=["news"])
     assert ds == ("parquet", [f"{lake.base}/embeddings/day=2024-03-01/domain=news/day.parquet"])
 
 

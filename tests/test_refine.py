@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ray_topics.core.types import ClassificationStatus
 from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.schema import PRELIMINARY, REFINED
 from ray_topics.tiers.refine import DAY_LOOKBACK, closed_days, compact
 
 H = timedelta(hours=1)
@@ -31,7 +31,7 @@ def _ingest(rt: Runtime, *specs: tuple[str, str, datetime, str]) -> None:
          "model_version": f"{d}@v1", "classified_at": at}
         for v, d, at, st in specs
     ]  # fmt: skip
-    rt.store.ingest(videos, np.stack([_vec(v, dim) for v, *_ in specs]), classes)
+    rt.store.videos.ingest(videos, np.stack([_vec(v, dim) for v, *_ in specs]), classes)
 
 
 def _listing(rt: Runtime, day: date, domain: str) -> list[str]:
@@ -64,12 +64,12 @@ def test_compact_rewrites_closed_days_into_one_file_each(runtime: Runtime) -> No
     rt = runtime
     _ingest(
         rt,
-        ("g1", "gaming", D1 + 1 * H, REFINED),
-        ("g5", "gaming", D1 + 5 * H + 10 * timedelta(minutes=1), PRELIMINARY),
-        ("g23", "gaming", D1 + 23 * H + 59 * timedelta(minutes=1), REFINED),
-        ("c5", "cooking", D1 + 5 * H, REFINED),
-        ("g24", "gaming", D1 + 24 * H + timedelta(minutes=1), REFINED),  # 2024-03-02 00:01
-        ("g26", "gaming", D1 + 26 * H, REFINED),  # 02:00, an open hour at the first run
+        ("g1", "gaming", D1 + 1 * H, ClassificationStatus.REFINED),
+        ("g5", "gaming", D1 + 5 * H + 10 * timedelta(minutes=1), ClassificationStatus.PRELIMINARY),
+        ("g23", "gaming", D1 + 23 * H + 59 * timedelta(minutes=1), ClassificationStatus.REFINED),
+        ("c5", "cooking", D1 + 5 * H, ClassificationStatus.REFINED),
+        ("g24", "gaming", D1 + 24 * H + timedelta(minutes=1), ClassificationStatus.REFINED),  # 2024-03-02 00:01
+        ("g26", "gaming", D1 + 26 * H, ClassificationStatus.REFINED),  # 02:00, an open hour at the first run
     )
     stats = compact(rt, D1 + 25 * H + timedelta(minutes=30))  # cutoff 2024-03-02 01:00
     assert stats == {"compacted": 5, "hours": 5, "days": 2, "evicted": 0}
@@ -77,11 +77,11 @@ def test_compact_rewrites_closed_days_into_one_file_each(runtime: Runtime) -> No
     assert _listing(rt, date(2024, 3, 1), "cooking") == ["day.parquet"]
     assert _listing(rt, date(2024, 3, 2), "gaming") == ["hour=00.parquet"]  # its day is open
     assert _lake_ids(rt) == ["c5", "g1", "g23", "g24", "g5"]
-    assert [r["video_id"] for r in rt.store.uncompacted(before=D1 + 48 * H)] == ["g26"]
+    assert [r["video_id"] for r in rt.store.videos.uncompacted(before=D1 + 48 * H)] == ["g26"]
 
     # the same run again changes nothing; a late arrival for the closed day joins its day file
     assert compact(rt, D1 + 25 * H + timedelta(minutes=30)) == {"compacted": 0, "hours": 0, "days": 0, "evicted": 0}
-    _ingest(rt, ("late", "gaming", D1 + 10 * H, PRELIMINARY))
+    _ingest(rt, ("late", "gaming", D1 + 10 * H, ClassificationStatus.PRELIMINARY))
     assert compact(rt, D1 + 27 * H)["compacted"] == 2  # late and g26
     assert _listing(rt, date(2024, 3, 1), "gaming") == ["day.parquet"]
     assert _listing(rt, date(2024, 3, 2), "gaming") == ["hour=00.parquet", "hour=02.parquet"]
@@ -95,13 +95,13 @@ def test_compact_rewrites_closed_days_into_one_file_each(runtime: Runtime) -> No
     keep = rt.cfg.refine.hot_retention_days
     stats = compact(rt, D1 + timedelta(days=keep) + 25 * H)  # evicts what was published before 03-02 01:00
     assert stats["evicted"] == 4  # g1, g23, c5, g24: refined; g5 and late are still preliminary
-    assert set(rt.store.hot_vectors(["g1", "g5", "g23", "c5", "g24", "g26", "late"])) == {"g5", "late", "g26"}
+    assert set(rt.store.videos.hot_vectors(["g1", "g5", "g23", "c5", "g24", "g26", "late"])) == {"g5", "late", "g26"}
     assert _lake_ids(rt) == ["c5", "g1", "g23", "g24", "g26", "g5", "late"]
 
 
 def test_vectors_of_evicted_rows_come_from_the_day_file(runtime: Runtime) -> None:
     rt = runtime
-    _ingest(rt, *[(f"v{i}", "gaming", D1 + i * H, REFINED) for i in range(0, 24, 3)])
+    _ingest(rt, *[(f"v{i}", "gaming", D1 + i * H, ClassificationStatus.REFINED) for i in range(0, 24, 3)])
     compact(rt, D1 + timedelta(days=30))
     assert rt.store.count("embeddings") == 0
     assert _listing(rt, date(2024, 3, 1), "gaming") == ["day.parquet"]

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from ray_topics.storage.registry import DomainModel, ModelRegistry, version_name
-from ray_topics.storage.store import Store, Topic
+from ray_topics.core.snapshot import ModelSnapshot, version_name
+from ray_topics.core.types import Topic
+from ray_topics.storage.registry import ModelRegistry
+from ray_topics.storage.store import Store
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 DIM = 4
@@ -36,7 +38,7 @@ def _topic(domain: str, number: int, status: str = "active", direction: int | No
 def _publish(store: Store, registry: ModelRegistry, domain: str, topics: list[Topic], at: datetime = T0) -> int:
     """Write topics and publish a version in one transaction, as the jobs do."""
     with store.begin() as conn:
-        store.upsert_topics(topics, conn)
+        store.topics.upsert(topics, conn)
         return registry.publish(domain, at, "daily", conn)
 
 
@@ -97,7 +99,7 @@ def test_publish_sees_the_changes_of_its_own_transaction(store: Store, registry:
 
 def test_publish_rolls_back_with_its_transaction(store: Store, registry: ModelRegistry) -> None:
     with pytest.raises(RuntimeError), store.begin() as conn:
-        store.upsert_topics([_topic("gaming", 0)], conn)
+        store.topics.upsert([_topic("gaming", 0)], conn)
         registry.publish("gaming", T0, "daily", conn)
         raise RuntimeError("crash before commit")
     assert registry.latest_versions() == {}
@@ -123,7 +125,7 @@ def test_versions_increase_per_domain_independently(store: Store, registry: Mode
 
 def test_domain_model_bytes_round_trip() -> None:
     rng = np.random.default_rng(0)
-    m = DomainModel(
+    m = ModelSnapshot(
         domain="gaming",
         version=7,
         topic_ids=["gaming:0", "gaming:3"],
@@ -132,13 +134,13 @@ def test_domain_model_bytes_round_trip() -> None:
         sim_mean=np.array([0.8, 0.7], np.float32),
         sim_std=np.array([0.05, 0.1], np.float32),
     )
-    back = DomainModel.from_bytes(m.to_bytes())
+    back = ModelSnapshot.from_bytes(m.to_bytes())
     assert (back.domain, back.version, back.topic_ids, back.labels) == (m.domain, 7, m.topic_ids, m.labels)
     for name in ("centroids", "sim_mean", "sim_std"):
         a, b = getattr(m, name), getattr(back, name)
         assert b.dtype == np.float32 and b.tobytes() == a.tobytes()
-    empty = DomainModel.from_topics("news", 0, [], DIM)
-    back = DomainModel.from_bytes(empty.to_bytes())
+    empty = ModelSnapshot.from_topics("news", 0, [], DIM)
+    back = ModelSnapshot.from_bytes(empty.to_bytes())
     assert back.topic_ids == [] and back.centroids.shape == (0, DIM)
 
 

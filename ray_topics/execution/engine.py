@@ -9,10 +9,13 @@ of parallelism.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
 from typing import Any, TypeVar
 
-__all__ = ["ensure_ray", "map_domains", "map_lake_groups"]
+from ray_topics.storage.lake import WARM_FILE, Lake, from_warm
+
+__all__ = ["cluster_has_gpus", "ensure_ray", "lake_dataset", "map_domains", "map_lake_groups"]
 
 T = TypeVar("T")
 
@@ -64,7 +67,7 @@ def map_lake_groups(
 ) -> dict[str, T]:
     """``{domain: fn(domain, rows)}`` over a Ray Dataset of lake rows, grouped by domain.
 
-    ``dataset`` holds lake rows (``Lake.ray_dataset``: Ray's Parquet read
+    ``dataset`` holds lake rows (:func:`lake_dataset`: Ray's Parquet read
     tasks, partition-pruned, filtered in the scan); Ray Data shuffles them
     into one group per domain and calls ``fn`` once per group in a task, with
     the group as a ``pyarrow.Table``. Domains without rows are absent.
@@ -79,6 +82,46 @@ def map_lake_groups(
         kwargs["num_gpus"] = num_gpus
     out = dataset.groupby("domain").map_groups(_group, **kwargs)
     return {r["domain"]: pickle.loads(r["plan"]) for r in out.take_all()}
+
+
+def lake_dataset(
+    lake: Lake,
+    start: datetime,
+    end: datetime,
+    domains: Iterable[str] | None = None,
+    *,
+    days: Iterable[date] | None = None,
+    video_ids: Sequence[str] | None = None,
+) -> Any:
+    """A lake window as a Ray Dataset (partition-pruned file list), only of ``days`` and ``video_ids`` if given.
+
+    Ray reads the files later, in its tasks: a day compaction of the
+    window in between makes that read fail (file not found); call again.
+    Warm files are read apart and dequantised by :func:`from_warm` in Ray's
+    tasks, so every block has the lake's embedding schema. The id filter is
+    applied to each read first (pushed into the Parquet scan), so only the
+    wanted warm rows are dequantised.
+    """
+    import ray.data
+
+    files = lake.files(start, end, domains, days)
+    if not files:
+        return ray.data.from_items([])
+    warm = [f for f in files if f.endswith("/" + WARM_FILE)]
+    hot = [f for f in files if not f.endswith("/" + WARM_FILE)]
+
+    def read(paths: list[str]) -> Any:
+        ds = ray.data.read_parquet(paths, filesystem=lake.fs)
+        if video_ids is None:
+            return ds
+        from ray.data.expressions import col
+
+        return ds.filter(expr=col("video_id").is_in(list(video_ids)))
+
+    parts = [read(hot)] if hot else []
+    if warm:
+        parts.append(read(warm).map_batches(from_warm, batch_format="pyarrow"))
+    return parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
 
 
 def cluster_has_gpus(address: str | None = None) -> bool:

@@ -13,7 +13,7 @@ from ray_topics.config import Config
 from ray_topics.core.clustering import ClusterBackend, make_backend
 from ray_topics.core.router import DomainRouter
 from ray_topics.execution.embedder import Embedder, EmbeddingCache
-from ray_topics.storage.aging import ColdArchive, Tiers, partition_keys
+from ray_topics.storage.aging import AgingLake, ColdArchive, partition_keys
 from ray_topics.storage.lake import Lake, column_vectors
 from ray_topics.storage.registry import ModelRegistry
 from ray_topics.storage.store import Store
@@ -67,10 +67,10 @@ class Runtime:
         return Lake(self.cfg.lake_root, self.cfg.embedding.dim)
 
     @cached_property
-    def tiers(self) -> Tiers:
+    def aging(self) -> AgingLake:
         """The lake with its cold archive and access statistics (``archive`` in config)."""
         a = self.cfg.archive
-        return Tiers(
+        return AgingLake(
             self.lake,
             self.store,
             ColdArchive(self.cfg.archive_root, self.cfg.embedding.dim),
@@ -117,24 +117,24 @@ class Runtime:
             return 0
         vecs = column_vectors(rows.column("embedding"), self.cfg.embedding.dim)
         self._preloaded = dict(zip(rows.column("video_id").to_pylist(), vecs, strict=True))
-        self.store.record_access(partition_keys(rows), at)
+        self.store.access.record(partition_keys(rows), at)
         return rows.num_rows
 
     def vectors(self, domain: str, video_ids: list[str], window: tuple[datetime, datetime] | None = None) -> np.ndarray:
         """Embeddings of ``video_ids`` in their order: hot table first, the lake for the rest.
 
         ``window`` (the ids' publication range) bounds the lake partitions read.
-        The lake is read through :meth:`Tiers.read`: warm days come back
+        The lake is read through :meth:`AgingLake.read`: warm days come back
         dequantised, archived days holding some of the ids are restored first,
         and each partition read counts one access.
         """
-        found = self.store.hot_vectors(video_ids)
+        found = self.store.videos.hot_vectors(video_ids)
         found.update({v: self._preloaded[v] for v in video_ids if v not in found and v in self._preloaded})
         rest = [v for v in video_ids if v not in found]
         if rest:
             if window is None:
-                window = self.store.published_range(rest)
-            ids, vecs = self.tiers.read(window[0], window[1], [domain], video_ids=rest)
+                window = self.store.videos.published_range(rest)
+            ids, vecs = self.aging.read(window[0], window[1], [domain], video_ids=rest)
             found.update(zip(ids, vecs, strict=True))
         missing = [v for v in video_ids if v not in found]
         if missing:
@@ -146,12 +146,12 @@ class Runtime:
     def router(self, at: datetime | None = None, embed_missing: bool = True) -> DomainRouter:
         """Router over the stored prototypes; domains without one get a zero-shot prototype."""
         d = self.cfg.domains
-        protos = {k: v for k, (v, _n) in self.store.prototypes().items()}
+        protos = {k: v for k, (v, _n) in self.store.prototypes.all().items()}
         missing = [s for s in d.items if s.name not in protos]
         if missing and embed_missing:
             vecs = self.embedder.encode([s.description for s in missing])
             for s, v in zip(missing, vecs, strict=True):
                 if at is not None:
-                    self.store.save_prototype(s.name, v, 0, at)
+                    self.store.prototypes.save(s.name, v, at)
                 protos[s.name] = v
         return DomainRouter(d.names, d.category_map(), protos, d.unknown_category)

@@ -30,11 +30,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from ray_topics.config import HealthConfig
-from ray_topics.storage.registry import LIVE_STATUSES
-from ray_topics.storage.store import Store, from_naive_utc, to_naive_utc
+from ray_topics.core.timeutil import as_utc
+from ray_topics.core.types import LIVE_STATUSES
+from ray_topics.storage.store import Store
 
 __all__ = [
     "ALERTS",
@@ -97,13 +96,6 @@ class TopicHealth:
     alerts: list[str] = field(default_factory=list)
 
 
-def _aware(ts: datetime) -> datetime:
-    """Any datetime (naive taken as UTC) -> aware UTC."""
-    out = from_naive_utc(to_naive_utc(ts))
-    assert out is not None
-    return out
-
-
 def last_video_at(
     store: Store, before: datetime, *, domain: str | None = None, topic_ids: Sequence[str] | None = None
 ) -> dict[str, datetime]:
@@ -115,18 +107,9 @@ def last_video_at(
         domain: only this domain's topics (all domains when None).
         topic_ids: only these topics (all when None).
     """
-    c = store.table("classifications")
-    q = (
-        select(c.c.topic_id, func.max(c.c.published_at))
-        .where(c.c.topic_id.is_not(None), c.c.published_at < to_naive_utc(before))
-        .group_by(c.c.topic_id)
-    )
-    if domain:
-        q = q.where(c.c.domain == domain)
     wanted = None if topic_ids is None else set(topic_ids)
-    with store.engine.connect() as conn:
-        rows = conn.execute(q).all()
-    return {tid: _aware(ts) for tid, ts in rows if wanted is None or tid in wanted}
+    seen = store.classifications.last_seen(domain, None, before)
+    return {tid: ts for tid, ts in seen.items() if wanted is None or tid in wanted}
 
 
 def average_confidence(
@@ -140,17 +123,7 @@ def average_confidence(
         start: inclusive lower bound on publication time (unbounded when None).
         end: exclusive upper bound on publication time (unbounded when None).
     """
-    c = store.table("classifications")
-    q = select(c.c.topic_id, func.count(), func.avg(c.c.confidence)).where(c.c.topic_id.is_not(None))
-    if domain:
-        q = q.where(c.c.domain == domain)
-    if start is not None:
-        q = q.where(c.c.published_at >= to_naive_utc(start))
-    if end is not None:
-        q = q.where(c.c.published_at < to_naive_utc(end))
-    q = q.group_by(c.c.topic_id)
-    with store.engine.connect() as conn:
-        return {tid: (int(n), float(avg)) for tid, n, avg in conn.execute(q)}
+    return store.activity.average_confidence(domain, start, end)
 
 
 def topic_health(
@@ -179,12 +152,12 @@ def topic_health(
     Returns:
         One :class:`TopicHealth` per live topic, ordered by domain and topic number.
     """
-    as_of = _aware(as_of)
-    topics = store.topics(domain, statuses=LIVE_STATUSES)
+    as_of = as_utc(as_of)
+    topics = store.topics.list(domain, statuses=LIVE_STATUSES)
     if not topics:
         return []
-    week = {a["topic_id"]: a for a in store.topic_activity(domain, as_of - _WEEK, as_of)}
-    today = {a["topic_id"]: a for a in store.topic_activity(domain, as_of - _DAY, as_of)}
+    week = {a["topic_id"]: a for a in store.activity.topic_activity(domain, as_of - _WEEK, as_of)}
+    today = {a["topic_id"]: a for a in store.activity.topic_activity(domain, as_of - _DAY, as_of)}
     newest = last_video_at(store, as_of, domain=domain)
     out: list[TopicHealth] = []
     for t in topics:
@@ -364,7 +337,7 @@ def to_prometheus(items: Sequence[TopicHealth], as_of: datetime) -> str:
     family(
         f"{p}_health_as_of_timestamp_seconds",
         "Event time the health figures are computed for (Unix seconds).",
-        [({}, _aware(as_of).timestamp())],
+        [({}, as_utc(as_of).timestamp())],
     )
     out: list[str] = []
     for name, help_text, lines in families:

@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from ray_topics.config import HealthConfig
+from ray_topics.core.timeutil import as_utc
+from ray_topics.core.types import Topic
 from ray_topics.ops.health import ALERTS, TopicHealth, average_confidence, health_from_config, health_summary
 from ray_topics.storage.schema import EVENT_TYPES, TOPIC_STATUSES
-from ray_topics.storage.store import Store, Topic, from_naive_utc, to_naive_utc
+from ray_topics.storage.store import Store
 
 __all__ = ["DEFAULT_MAX_BARS", "DEFAULT_TOP_N", "write_report"]
 
@@ -351,7 +353,7 @@ def _domain_section(
     parts.append(_cards([*((f"{s} topics", n) for s, n in statuses.items()), *summary["alerts"].items()]))
 
     # topics over time
-    counts = store.daily_counts(domain)
+    counts = store.activity.daily_counts(domain)
     days = _day_range(counts, as_of, start)
     index = {d: i for i, d in enumerate(days)}
     per_topic: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
@@ -368,7 +370,7 @@ def _domain_section(
     parts.append(_line_chart(days, shown) + _legend(shown) if shown else '<p class="muted">No videos.</p>')
 
     # lifecycle timeline
-    events = [e for e in store.events(domain) if e["at"] <= as_of and (start is None or e["at"] >= start)]
+    events = [e for e in store.topics.events(domain) if e["at"] <= as_of and (start is None or e["at"] >= start)]
     t0 = min([datetime.combine(days[0], datetime.min.time(), as_of.tzinfo)] + [e["at"] for e in events])
     parts.append("</div><div><h3>Births, deaths, merges, splits, drift</h3>")
     parts.append(_timeline(events, t0, as_of))
@@ -437,12 +439,12 @@ def write_report(
     """
     if top_n < 1 or max_bars < 1:
         raise ValueError("top_n and max_bars must be at least 1")
-    as_of = from_naive_utc(to_naive_utc(as_of))
+    as_of = as_utc(as_of)
     assert as_of is not None
     start = None if window_days is None else as_of - timedelta(days=window_days)
-    all_topics = store.topics()
+    all_topics = store.topics.list()
     health = health_from_config(store, as_of, health_cfg)
-    domains = sorted({t.domain for t in all_topics} | {e["domain"] for e in store.events()})
+    domains = sorted({t.domain for t in all_topics} | {e["domain"] for e in store.topics.events()})
     summary = health_summary(health)
 
     head = (

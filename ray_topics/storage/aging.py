@@ -1,9 +1,9 @@
-"""Storage tiers of the embedding lake: hot, warm and cold day partitions, on-demand restore, the archive job.
+"""Storage classes of the embedding lake: hot, warm and cold day partitions, and on-demand restore.
 
 A partition is one day of one domain (:mod:`ray_topics.storage.lake`). Its age is
 counted from the end of its day, as refine counts the hot retention: at event
 time ``as_of`` a day is *older than N days* once ``day + 1 day + N days <= as_of``.
-:func:`target_tier` gives its tier (thresholds in config, ``archive``):
+:func:`target_class` gives its tier (thresholds in config, ``archive``):
 
 * **hot**: float32 hour files, then one ``day.parquet`` (refine), until the day
   is older than ``warm_after_days``;
@@ -25,7 +25,7 @@ archival from up to ``pq_train_rows`` vectors of the partitions being archived
 with. A domain with fewer than ``pq_min_train_rows`` vectors to train from
 goes cold as int8 (the warm encoding) until it has them.
 
-Reads: :meth:`Tiers.read` (what :meth:`Runtime.vectors` uses) counts one access
+Reads: :meth:`AgingLake.read` (what :meth:`Runtime.vectors` uses) counts one access
 per partition that returned rows (one upsert of ``access_stats`` per read,
 never per row), and first *restores* the cold partitions the read needs: their
 codes are decoded and written back to the lake as a warm file, so every job
@@ -59,6 +59,8 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from ray_topics.core.timeutil import utc_days
+from ray_topics.storage.atomic import put_atomic
 from ray_topics.storage.codecs import ProductQuantizer
 from ray_topics.storage.lake import (
     DICTIONARY_COLUMNS,
@@ -71,24 +73,22 @@ from ray_topics.storage.lake import (
     to_warm,
     warm_schema,
 )
-from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.storage.store import Store
 
 __all__ = [
     "COLD_FILE",
-    "TIERS",
+    "STORAGE_CLASSES",
+    "AgingLake",
     "ColdArchive",
-    "Tiers",
     "parse_key",
     "partition_key",
     "partition_keys",
-    "run_archive",
-    "target_tier",
+    "target_class",
 ]
 
 log = logging.getLogger(__name__)
 
-TIERS = ("hot", "warm", "cold")
+STORAGE_CLASSES = ("hot", "warm", "cold")
 COLD_FILE = "cold.parquet"
 _DAY = timedelta(days=1)
 _CODEC = b"ray_topics.codec"  # Parquet metadata of a cold file: "pq" or "int8"
@@ -119,7 +119,7 @@ def _older_than(day: date, as_of: datetime, days: int) -> bool:
     return end + timedelta(days=days) <= as_of.astimezone(UTC)
 
 
-def target_tier(
+def target_class(
     day: date, as_of: datetime, accesses: int, *, warm_after_days: int, archive_after_days: int, min_accesses: int
 ) -> str:
     """The tier a partition belongs in at ``as_of`` (module docstring).
@@ -127,9 +127,9 @@ def target_tier(
     Example:
         >>> rule = {"warm_after_days": 30, "archive_after_days": 90, "min_accesses": 5}
         >>> as_of = datetime(2026, 6, 1, tzinfo=UTC)
-        >>> [target_tier(date(2026, 5, 20), as_of, 0, **rule), target_tier(date(2026, 4, 1), as_of, 0, **rule)]
+        >>> [target_class(date(2026, 5, 20), as_of, 0, **rule), target_class(date(2026, 4, 1), as_of, 0, **rule)]
         ['hot', 'warm']
-        >>> [target_tier(date(2026, 1, 1), as_of, 4, **rule), target_tier(date(2026, 1, 1), as_of, 5, **rule)]
+        >>> [target_class(date(2026, 1, 1), as_of, 4, **rule), target_class(date(2026, 1, 1), as_of, 5, **rule)]
         ['cold', 'warm']
     """
     if not _older_than(day, as_of, warm_after_days):
@@ -165,10 +165,13 @@ class ColdArchive:
 
     def _put(self, path: str, table: pa.Table) -> None:
         """Write whole to a temporary file, then rename it over ``path``."""
-        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        tmp = path + ".tmp"
-        pq.write_table(table, tmp, filesystem=self.fs, compression="zstd", use_dictionary=DICTIONARY_COLUMNS)
-        self.fs.move(tmp, path)
+        put_atomic(
+            self.fs,
+            path,
+            lambda tmp: pq.write_table(
+                table, tmp, filesystem=self.fs, compression="zstd", use_dictionary=DICTIONARY_COLUMNS
+            ),
+        )
 
     # ---------------------------------------------------------------- codebooks
     def codebooks(self, domain: str) -> list[str]:
@@ -186,11 +189,7 @@ class ColdArchive:
         name = f"codebooks/domain={domain}/pq-{day.isoformat()}.npy"
         buf = io.BytesIO()
         np.save(buf, quantizer.centroids_)
-        path = f"{self.base}/{name}"
-        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        with self.fs.open_output_stream(path + ".tmp") as out:
-            out.write(buf.getvalue())
-        self.fs.move(path + ".tmp", path)
+        put_atomic(self.fs, f"{self.base}/{name}", lambda tmp: _write_bytes(self.fs, tmp, buf.getvalue()))
         self._codebooks[name] = quantizer
         return name
 
@@ -261,14 +260,14 @@ class ColdArchive:
         return int(self.fs.get_file_info(self.path(day, domain)).size or 0)
 
 
-class Tiers:
+class AgingLake:
     """The lake, its archive and the access statistics, together: tier moves, restore, counted reads.
 
     Args:
         lake: the embedding lake.
         store: the operational store (its ``access_stats`` table).
         archive: the cold archive.
-        warm_after_days, archive_after_days, min_accesses: the tier rule (:func:`target_tier`).
+        warm_after_days, archive_after_days, min_accesses: the tier rule (:func:`target_class`).
         pq_subquantizers: bytes per cold vector.
         pq_train_rows, pq_min_train_rows: most and fewest vectors a domain's codebook is trained from.
         codebook_max_age_days: a domain's newest codebook older than this is retrained.
@@ -300,7 +299,7 @@ class Tiers:
         self.codebook_max_age_days = codebook_max_age_days
 
     def tier_of(self, day: date, as_of: datetime, accesses: int) -> str:
-        return target_tier(
+        return target_class(
             day,
             as_of,
             accesses,
@@ -323,14 +322,14 @@ class Tiers:
         ``at`` is the event time of the read (``last_access_at``); the end of the window by default.
         """
         wanted = None if domains is None else set(domains)
-        days = _window_days(start, end)
+        days = utc_days(start, max(end, start + timedelta(microseconds=1)))
         cold = [
             parse_key(k)
-            for k in self.store.access_stats(partition_key(days[0], ""), partition_key(days[-1] + _DAY, ""), "cold")
+            for k in self.store.access.stats(partition_key(days[0], ""), partition_key(days[-1] + _DAY, ""), "cold")
         ]
         cold = [(d, dom) for d, dom in cold if wanted is None or dom in wanted]
         if cold and video_ids is not None:
-            holding = self.store.published_days(video_ids)
+            holding = self.store.videos.published_days(video_ids)
             cold = [(d, dom) for d, dom in cold if d in holding]
         for day, dom in cold:
             self.restore(day, dom)
@@ -340,7 +339,7 @@ class Tiers:
             # one whose restore an archive run undid (the tier says warm, the lake copy is gone)
             got = set(table.column("video_id").to_pylist())
             missing = [v for v in video_ids if v not in got]
-            days_missing = sorted(self.store.published_days(missing)) if missing else []
+            days_missing = sorted(self.store.videos.published_days(missing)) if missing else []
             in_lake = self.lake.partitions(days_missing) if days_missing else {}
             lost = [
                 (d, dom)
@@ -354,7 +353,7 @@ class Tiers:
                 table = self.lake.read_table(start, end, domains, video_ids)
         if table.num_rows == 0:
             return [], np.zeros((0, self.lake.dim), np.float32)
-        self.store.record_access(partition_keys(table), at or end)
+        self.store.access.record(partition_keys(table), at or end)
         return table.column("video_id").to_pylist(), column_vectors(table.column("embedding"), self.lake.dim)
 
     def restore(self, day: date, domain: str) -> int:
@@ -374,7 +373,7 @@ class Tiers:
             keep = pc.invert(pc.is_in(table.column("video_id"), value_set=here.column("video_id")))
             table = pa.concat_tables([table.filter(keep), here])
         self.lake.write_warm(domain, day, table)
-        self.store.set_tiers({partition_key(day, domain): "warm"})
+        self.store.access.set_classes({partition_key(day, domain): "warm"})
         log.info("restored %s from the archive (%d rows)", partition_key(day, domain), table.num_rows)
         return table.num_rows
 
@@ -389,7 +388,7 @@ class Tiers:
         """
         stats = {"warm": 0, "cold": 0, "kept_warm": 0, "hot": 0, "codebooks": 0, "int8_cold": 0}
         parts = self.lake.partitions()
-        access = self.store.access_stats()
+        access = self.store.access.stats()
         to_cold: dict[str, list[date]] = defaultdict(list)
         tiers: dict[str, str] = {}
         turned: dict[str, str] = {}  # hot -> warm now: their access counts start from here
@@ -421,8 +420,8 @@ class Tiers:
                 turned[key] = "warm"
             elif row["tier"] != "warm":
                 tiers[key] = "warm"
-        self.store.set_tiers(tiers)
-        self.store.set_tiers(turned, reset_accesses=True)
+        self.store.access.set_classes(tiers)
+        self.store.access.set_classes(turned, reset_accesses=True)
         for dom, days in sorted(to_cold.items()):
             codebook, trained = self._codebook(dom, days, as_of, parts)
             stats["codebooks"] += trained
@@ -430,7 +429,7 @@ class Tiers:
                 table = self.lake.partition_table(dom, day)
                 if table is not None:
                     self.archive.write(day, dom, table, codebook)
-                self.store.set_tiers({partition_key(day, dom): "cold"})
+                self.store.access.set_classes({partition_key(day, dom): "cold"})
                 self.lake.delete_partition(dom, day)
                 stats["cold"] += 1
                 stats["int8_cold"] += codebook is None
@@ -465,11 +464,9 @@ def _is_warm(files: list[str]) -> bool:
     return any(f.endswith("/" + WARM_FILE) for f in files)
 
 
-def _window_days(start: datetime, end: datetime) -> list[date]:
-    """UTC days touched by ``[start, end)`` (at least the day of ``start``)."""
-    first = start.astimezone(UTC).date()
-    last = max(first, (end.astimezone(UTC) - timedelta(microseconds=1)).date())
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+def _write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    with fs.open_output_stream(path) as out:
+        out.write(data)
 
 
 def partition_keys(table: pa.Table) -> list[str]:
@@ -477,15 +474,3 @@ def partition_keys(table: pa.Table) -> list[str]:
     days = pc.strftime(table.column("published_at"), format="%Y-%m-%d", locale="C")
     pairs = pa.table({"day": days, "domain": table.column("domain")}).group_by(["day", "domain"]).aggregate([])
     return [f"day={d}/domain={m}" for d, m in zip(pairs["day"].to_pylist(), pairs["domain"].to_pylist(), strict=True)]
-
-
-def run_archive(rt: Any, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
-    """The archive job: every lake partition to its tier at ``as_of``. Idempotent per ``as_of``.
-
-    ``rt`` is a :class:`ray_topics.execution.runtime.Runtime`.
-    """
-
-    def work(_run_id: int) -> tuple[dict[str, Any], None]:
-        return rt.tiers.apply(as_of), None
-
-    return once(rt.store, "archive", ALL_DOMAINS, (as_of - _DAY, as_of), work, force=force)

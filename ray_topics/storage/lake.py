@@ -27,7 +27,7 @@ removed), and the same rules apply one level up: a partition with a
 ``warm.parquet`` is read from it alone (a ``day.parquet`` or hour files beside
 it are leftovers it already holds), and later writes to that day go into it.
 Every reader (:meth:`Lake.read`, :meth:`Lake.read_table`,
-:meth:`Lake.ray_dataset`) returns dequantised float32 embeddings, so no caller
+:func:`ray_topics.execution.engine.lake_dataset`) returns dequantised float32 embeddings, so no caller
 knows which tier a partition is in.
 """
 
@@ -43,6 +43,8 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from ray_topics.core.timeutil import as_utc, utc_days
+from ray_topics.storage.atomic import put_atomic
 from ray_topics.storage.codecs import int8_decode, int8_encode
 
 __all__ = [
@@ -116,7 +118,7 @@ def to_warm(table: pa.Table) -> pa.Table:
 def from_warm(table: pa.Table) -> pa.Table:
     """Inverse of :func:`to_warm`: int8 codes and scales -> a float32 ``embedding`` column.
 
-    A pure function on an Arrow batch: :meth:`Lake.ray_dataset` maps it over
+    A pure function on an Arrow batch: :func:`ray_topics.execution.engine.lake_dataset` maps it over
     the warm files' blocks. Columns the batch lacks (a projected scan) stay absent.
     """
     dim = table.schema.field("embedding_i8").type.byte_width
@@ -156,16 +158,6 @@ def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), root)
 
 
-def _days(start: datetime, end: datetime) -> list[date]:
-    """Calendar days (UTC) touched by ``[start, end)``."""
-    d, last = start.astimezone(UTC).date(), (end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    out = []
-    while d <= last:
-        out.append(d)
-        d += timedelta(days=1)
-    return out
-
-
 class Lake:
     """Parquet embedding lake.
 
@@ -195,7 +187,7 @@ class Lake:
             {
                 "video_id": [r["video_id"] for r in rows],
                 "domain": [domain] * len(rows),
-                "published_at": [_aware(r["published_at"]) for r in rows],
+                "published_at": [as_utc(r["published_at"]) for r in rows],
                 "channel_id": [r.get("channel_id") for r in rows],
                 "views": [r.get("views") for r in rows],
                 "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), pa.float32()), self.dim),
@@ -210,17 +202,18 @@ class Lake:
         """
         if path.endswith("/" + WARM_FILE) and "embedding" in table.column_names:
             table = to_warm(table)
-        tmp = path + ".tmp"
-        pq.write_table(
-            table,
-            tmp,
-            filesystem=self.fs,
-            compression="zstd",
-            row_group_size=_ROW_GROUP,
-            use_dictionary=DICTIONARY_COLUMNS,
+        return put_atomic(
+            self.fs,
+            path,
+            lambda tmp: pq.write_table(
+                table,
+                tmp,
+                filesystem=self.fs,
+                compression="zstd",
+                row_group_size=_ROW_GROUP,
+                use_dictionary=DICTIONARY_COLUMNS,
+            ),
         )
-        self.fs.move(tmp, path)
-        return path
 
     def _read_file(self, path: str) -> pa.Table:
         """One lake file as a table of :func:`embedding_schema` (a warm file dequantised)."""
@@ -234,7 +227,7 @@ class Lake:
         ]
 
     def _put_day(self, path: str, domain: str, rows: Sequence[dict[str, Any]]) -> str:
-        rows = sorted(rows, key=lambda r: (_aware(r["published_at"]), r["video_id"]))
+        rows = sorted(rows, key=lambda r: (as_utc(r["published_at"]), r["video_id"]))
         return self._put(path, self._table(domain, rows))
 
     def _whole_day_file(self, folder: str) -> str | None:
@@ -258,7 +251,7 @@ class Lake:
             kept = [
                 r
                 for r in self._rows(day_path)
-                if not hour_start <= _aware(r["published_at"]) < end and r["video_id"] not in new_ids
+                if not hour_start <= as_utc(r["published_at"]) < end and r["video_id"] not in new_ids
             ]
             return self._put_day(day_path, domain, kept + list(rows))
         self.fs.create_dir(folder, recursive=True)
@@ -435,7 +428,7 @@ class Lake:
         already holds), else its hour files.
         """
         wanted = None if domains is None else set(domains)
-        window = _days(start, end)
+        window = utc_days(start, end)
         if days is not None:
             keep = set(days)
             window = [d for d in window if d in keep]
@@ -511,45 +504,6 @@ class Lake:
             parts.append(from_warm(scanned))
         return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
-    def ray_dataset(
-        self,
-        start: datetime,
-        end: datetime,
-        domains: Iterable[str] | None = None,
-        *,
-        days: Iterable[date] | None = None,
-        video_ids: Sequence[str] | None = None,
-    ) -> Any:
-        """The same window as a Ray Dataset (partition-pruned file list), only of ``days`` and ``video_ids`` if given.
-
-        Ray reads the files later, in its tasks: a day compaction of the
-        window in between makes that read fail (file not found); call again.
-        Warm files are read apart and dequantised by :func:`from_warm` in Ray's
-        tasks, so every block has :func:`embedding_schema`. The id filter is
-        applied to each read first (pushed into the Parquet scan), so only the
-        wanted warm rows are dequantised.
-        """
-        import ray.data
-
-        files = self.files(start, end, domains, days)
-        if not files:
-            return ray.data.from_items([])
-        warm = [f for f in files if f.endswith("/" + WARM_FILE)]
-        hot = [f for f in files if not f.endswith("/" + WARM_FILE)]
-
-        def read(paths: list[str]) -> Any:
-            ds = ray.data.read_parquet(paths, filesystem=self.fs)
-            if video_ids is None:
-                return ds
-            from ray.data.expressions import col
-
-            return ds.filter(expr=col("video_id").is_in(list(video_ids)))
-
-        parts = [read(hot)] if hot else []
-        if warm:
-            parts.append(read(warm).map_batches(from_warm, batch_format="pyarrow"))
-        return parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
-
 
 def _is_hour_file(path: str) -> bool:
     return path.rsplit("/", 1)[-1].startswith("hour=")
@@ -574,13 +528,9 @@ def _read_schema(dim: int) -> pa.Schema:
 def _window_filter(start: datetime, end: datetime, video_ids: Iterable[str] | None) -> pads.Expression:
     """Scan filter: published in ``[start, end)`` and, when given, one of ``video_ids``."""
     ts = pa.timestamp("us", tz="UTC")
-    where = (pads.field("published_at") >= pa.scalar(_aware(start), ts)) & (
-        pads.field("published_at") < pa.scalar(_aware(end), ts)
+    where = (pads.field("published_at") >= pa.scalar(as_utc(start), ts)) & (
+        pads.field("published_at") < pa.scalar(as_utc(end), ts)
     )
     if video_ids is not None:
         where &= pads.field("video_id").isin(pa.array(list(dict.fromkeys(video_ids)), pa.string()))
     return where
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

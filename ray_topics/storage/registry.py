@@ -1,145 +1,97 @@
-"""Model registry: immutable per-domain snapshots of the topic model.
+"""Model registry: immutable per-domain snapshots of the topic model, kept in the store.
 
-Every job that changes a domain's topics publishes a new version (in the same
-transaction as the change). Tier 1 and refine classify with the newest
+Every job that changes a domain's topics publishes a new version in the same
+transaction as the change. Tier 1 and refine classify with the newest
 version; every answer names it as ``domain@vN``.
 """
 
 from __future__ import annotations
 
-import io
-import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
-from ray_topics.core.index import CentroidIndex
-from ray_topics.storage.store import Store, Topic
+from ray_topics.core.snapshot import ModelSnapshot, version_name
+from ray_topics.storage.db import Database
 
-__all__ = ["DomainModel", "ModelRegistry", "version_name"]
+if TYPE_CHECKING:
+    from ray_topics.storage.store import Store
 
-LIVE_STATUSES = ("active", "dying")
-
-
-def version_name(domain: str, version: int) -> str:
-    return f"{domain}@v{version}"
+__all__ = ["ModelRegistry", "ModelVersions"]
 
 
-@dataclass
-class DomainModel:
-    """One domain's topic model at one version: centroids, calibration, labels."""
+class ModelVersions:
+    """Repository of ``model_versions``: one row per (domain, version), the snapshot as its payload."""
 
-    domain: str
-    version: int
-    topic_ids: list[str]
-    labels: list[str]
-    centroids: np.ndarray
-    sim_mean: np.ndarray
-    sim_std: np.ndarray
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    @property
-    def name(self) -> str:
-        return version_name(self.domain, self.version)
-
-    @classmethod
-    def from_topics(cls, domain: str, version: int, topics: list[Topic], dim: int) -> DomainModel:
-        live = [t for t in topics if t.status in LIVE_STATUSES]
-        return cls(
-            domain=domain,
-            version=version,
-            topic_ids=[t.topic_id for t in live],
-            labels=[t.label for t in live],
-            centroids=(np.stack([t.centroid for t in live]) if live else np.zeros((0, dim), np.float32)).astype(
-                np.float32
-            ),
-            sim_mean=np.array([t.sim_mean for t in live], dtype=np.float32),
-            sim_std=np.array([t.sim_std for t in live], dtype=np.float32),
-        )
-
-    def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        meta = {"domain": self.domain, "version": self.version, "topic_ids": self.topic_ids, "labels": self.labels}
-        np.savez_compressed(
-            buf,
-            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-            centroids=self.centroids,
-            sim_mean=self.sim_mean,
-            sim_std=self.sim_std,
-        )
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, blob: bytes) -> DomainModel:
-        with np.load(io.BytesIO(blob)) as z:
-            meta = json.loads(z["meta"].tobytes().decode())
-            return cls(
-                domain=meta["domain"],
-                version=int(meta["version"]),
-                topic_ids=meta["topic_ids"],
-                labels=meta["labels"],
-                centroids=z["centroids"],
-                sim_mean=z["sim_mean"],
-                sim_std=z["sim_std"],
+    def insert(self, snapshot: ModelSnapshot, at: datetime, job: str, conn: Connection) -> None:
+        t = self.db.table("model_versions")
+        conn.execute(
+            t.insert().values(
+                domain=snapshot.domain,
+                version=snapshot.version,
+                created_at=at,
+                job=job,
+                n_topics=len(snapshot.topic_ids),
+                payload=snapshot.to_bytes(),
             )
+        )
 
-    def index(self, **confidence: Any) -> CentroidIndex:
-        """A fitted :class:`CentroidIndex`; ``confidence`` = the config's confidence section."""
-        return CentroidIndex(**confidence).fit(self.topic_ids, self.centroids, self.sim_mean, self.sim_std)
+    def next_version(self, domain: str, conn: Connection) -> int:
+        t = self.db.table("model_versions")
+        q = select(func.coalesce(func.max(t.c.version), 0)).where(t.c.domain == domain)
+        return int(conn.execute(q).scalar_one()) + 1
 
-    def label_of(self, topic_id: str | None) -> str | None:
-        if topic_id is None:
-            return None
-        try:
-            return self.labels[self.topic_ids.index(topic_id)]
-        except ValueError:
-            return None
+    def latest_versions(self) -> dict[str, int]:
+        t = self.db.table("model_versions")
+        q = select(t.c.domain, func.max(t.c.version)).group_by(t.c.domain)
+        with self.db.connect() as conn:
+            return {d: int(v) for d, v in conn.execute(q)}
+
+    def payload(self, domain: str, version: int) -> bytes | None:
+        t = self.db.table("model_versions")
+        with self.db.connect() as conn:
+            return conn.execute(
+                select(t.c.payload).where(t.c.domain == domain, t.c.version == version)
+            ).scalar_one_or_none()
 
 
 class ModelRegistry:
-    """Publishes and loads :class:`DomainModel` versions kept in the store."""
+    """Publishes and loads :class:`ModelSnapshot` versions.
+
+    Args:
+        store: the operational store (its ``topics`` and ``models`` repositories).
+        dim: embedding dimension (of an empty model).
+    """
 
     def __init__(self, store: Store, dim: int) -> None:
         self.store = store
         self.dim = dim
-        self._cache: dict[tuple[str, int], DomainModel] = {}
+        self._cache: dict[tuple[str, int], ModelSnapshot] = {}
 
     def publish(self, domain: str, at: datetime, job: str, conn: Connection) -> int:
-        """Snapshot the domain's live topics as they are inside ``conn`` and record a new version."""
-        t = self.store.table("topics")
-        from sqlalchemy import select
-
-        rows = conn.execute(select(t).where(t.c.domain == domain).order_by(t.c.number)).fetchall()
-        topics = [Topic.from_row(r) for r in rows]
-        version = self.store.insert_model_version(domain, b"", 0, at, job, conn)
-        model = DomainModel.from_topics(domain, version, topics, self.dim)
-        mv = self.store.table("model_versions")
-        conn.execute(
-            mv.update()
-            .where(mv.c.domain == domain, mv.c.version == version)
-            .values(payload=model.to_bytes(), n_topics=len(model.topic_ids))
-        )
+        """Snapshot the domain's live topics as they are inside ``conn`` and record it as a new version."""
+        topics = self.store.topics.list(domain, conn=conn)
+        version = self.store.models.next_version(domain, conn)
+        self.store.models.insert(ModelSnapshot.from_topics(domain, version, topics, self.dim), at, job, conn)
         return version
 
     def latest_versions(self) -> dict[str, int]:
-        return self.store.latest_versions()
+        return self.store.models.latest_versions()
 
-    def load(self, domain: str, version: int) -> DomainModel:
+    def load(self, domain: str, version: int) -> ModelSnapshot:
         key = (domain, version)
         if key not in self._cache:
-            blob = self.store.model_payload(domain, version)
+            blob = self.store.models.payload(domain, version)
             if blob is None:
                 raise KeyError(f"no model version {version_name(domain, version)}")
-            self._cache[key] = DomainModel.from_bytes(blob)
+            self._cache[key] = ModelSnapshot.from_bytes(blob)
         return self._cache[key]
 
-    def latest(self, domain: str) -> DomainModel:
+    def latest(self, domain: str) -> ModelSnapshot:
         """Newest version; an empty version-0 model when the domain has none yet."""
-        v = self.store.latest_versions().get(domain)
-        if v is None:
-            return DomainModel(
-                domain, 0, [], [], np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)
-            )
-        return self.load(domain, v)
+        v = self.latest_versions().get(domain)
+        return ModelSnapshot.empty(domain, self.dim) if v is None else self.load(domain, v)

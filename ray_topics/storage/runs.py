@@ -13,19 +13,81 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select, update
 
-from ray_topics.storage.store import Store
+from ray_topics.storage.db import Database
 
-__all__ = ["ALL_DOMAINS", "done", "once"]
+__all__ = ["ALL_DOMAINS", "JobRuns", "once"]
 
 log = logging.getLogger(__name__)
 
 ALL_DOMAINS = "*"
+RUNNING, SUCCEEDED = "running", "succeeded"
+
+
+class JobRuns:
+    """Repository of ``job_runs``: one row per (job, domain, window end)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, job: str, domain: str, window_end: datetime) -> dict[str, Any] | None:
+        t = self.db.table("job_runs")
+        with self.db.connect() as conn:
+            r = conn.execute(
+                select(t).where(t.c.job == job, t.c.domain == domain, t.c.window_end == window_end)
+            ).first()
+        return None if r is None else dict(r._mapping)
+
+    def done(self, job: str, domain: str, window_end: datetime) -> bool:
+        """Whether this job's window ending at ``window_end`` already succeeded for the domain."""
+        prev = self.get(job, domain, window_end)
+        return bool(prev and prev["status"] == SUCCEEDED)
+
+    def start(self, job: str, domain: str, window_start: datetime, window_end: datetime, at: datetime) -> int:
+        """Record a run as started (or restarted, when an earlier attempt died half-way)."""
+        t = self.db.table("job_runs")
+        existing = self.get(job, domain, window_end)
+        with self.db.begin() as conn:
+            if existing:
+                # a forced re-run of a finished window keeps its success until it succeeds again
+                status = SUCCEEDED if existing["status"] == SUCCEEDED else RUNNING
+                conn.execute(update(t).where(t.c.id == existing["id"]).values(status=status, started_at=at))
+                return int(existing["id"])
+            res = conn.execute(
+                t.insert().values(
+                    job=job,
+                    domain=domain,
+                    window_start=window_start,
+                    window_end=window_end,
+                    status=RUNNING,
+                    started_at=at,
+                    stats={},
+                )
+            )
+            return int(res.inserted_primary_key[0])
+
+    def finish(self, run_id: int, stats: dict[str, Any], at: datetime, conn: Connection | None = None) -> None:
+        t = self.db.table("job_runs")
+        stmt = update(t).where(t.c.id == run_id).values(status=SUCCEEDED, finished_at=at, stats=stats)
+        with self.db.writing(conn) as tx:
+            tx.execute(stmt)
+
+    def last_success(self, job: str, domain: str) -> datetime | None:
+        """The watermark: end of the latest window this job finished for this domain."""
+        t = self.db.table("job_runs")
+        q = select(func.max(t.c.window_end)).where(t.c.job == job, t.c.domain == domain, t.c.status == SUCCEEDED)
+        with self.db.connect() as conn:
+            return conn.execute(q).scalar_one_or_none()
+
+    def all(self) -> list[dict[str, Any]]:
+        t = self.db.table("job_runs")
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.id))]
 
 
 def once(
-    store: Store,
+    runs: JobRuns,
     job: str,
     domain: str,
     window: tuple[datetime, datetime],
@@ -40,19 +102,13 @@ def once(
     succeeded, so the window's result and its watermark commit together.
     """
     start, end = window
-    if not force and done(store, job, domain, end):
+    if not force and runs.done(job, domain, end):
         log.info("%s %s window ending %s already done; skipping", job, domain, end)
-        return {**(store.job_run(job, domain, end) or {}).get("stats", {}), "skipped": True}
-    run_id = store.start_run(job, domain, start, end, at=end)
+        return {**(runs.get(job, domain, end) or {}).get("stats", {}), "skipped": True}
+    run_id = runs.start(job, domain, start, end, at=end)
     stats, write = work(run_id)
-    with store.begin() as conn:
+    with runs.db.begin() as conn:
         if write is not None:
             write(conn)
-        store.finish_run(run_id, stats, at=end, conn=conn)
+        runs.finish(run_id, stats, at=end, conn=conn)
     return stats
-
-
-def done(store: Store, job: str, domain: str, window_end: datetime) -> bool:
-    """Whether this job's window ending at ``window_end`` already succeeded for the domain."""
-    prev = store.job_run(job, domain, window_end)
-    return bool(prev and prev["status"] == "succeeded")

@@ -1,11 +1,16 @@
 """Operational store schema (SQLAlchemy Core), the same on SQLite and PostgreSQL.
 
-Times are stored as timezone-naive UTC (``DateTime``); :mod:`ray_topics.storage.store`
-converts at the boundary. Vectors are float32 bytes (``LargeBinary``).
+Times are :class:`UTCDateTime`: stored as timezone-naive UTC, bound from and
+returned as aware UTC datetimes, so no caller converts. Vectors are float32
+bytes (``LargeBinary``, :func:`pack` / :func:`unpack`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -21,15 +26,40 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import Table as _Table
+from sqlalchemy.types import TypeDecorator
 
-__all__ = ["EVENT_TYPES", "PRELIMINARY", "REFINED", "RETIRED_INDEXES", "TOPIC_STATUSES", "build_metadata"]
+from ray_topics.core.timeutil import as_utc
+from ray_topics.core.types import EventType, TopicStatus
 
-PRELIMINARY = "preliminary"
-REFINED = "refined"
-TOPIC_STATUSES = ("active", "dying", "dead", "merged")
-EVENT_TYPES = ("birth", "dying", "death", "revival", "merge", "split", "drift")
+__all__ = ["EVENT_TYPES", "RETIRED_INDEXES", "TOPIC_STATUSES", "UTCDateTime", "build_metadata", "pack", "unpack"]
+
+TOPIC_STATUSES = tuple(TopicStatus)
+EVENT_TYPES = tuple(EventType)
 # indexes of earlier schema versions that a newer index replaces: (table, index), dropped on open
 RETIRED_INDEXES = (("classifications", "ix_class_status"),)
+
+
+class UTCDateTime(TypeDecorator):
+    """A ``DateTime`` column holding naive UTC; binds aware (or naive, taken as UTC), returns aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def pack(vec: np.ndarray) -> bytes:
+    """A vector as stored: float32 bytes."""
+    return np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+
+
+def unpack(blob: bytes) -> np.ndarray:
+    """A stored vector (read-only view of the bytes)."""
+    return np.frombuffer(blob, dtype=np.float32)
 
 
 def build_metadata(schema: str | None = None) -> MetaData:
@@ -44,7 +74,7 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("video_id", String(128), primary_key=True),
         Column("domain", String(64), nullable=False),
         Column("channel_id", String(128), nullable=False),
-        Column("published_at", DateTime, nullable=False),
+        Column("published_at", UTCDateTime, nullable=False),
         Column("title", Text, nullable=False, default=""),
         Column("description", Text, nullable=False, default=""),
         Column("tags", JSON, nullable=False, default=list),
@@ -57,9 +87,9 @@ def build_metadata(schema: str | None = None) -> MetaData:
         "embeddings",
         Column("video_id", String(128), primary_key=True),
         Column("domain", String(64), nullable=False),
-        Column("published_at", DateTime, nullable=False),
+        Column("published_at", UTCDateTime, nullable=False),
         Column("vector", LargeBinary, nullable=False),
-        Column("compacted_at", DateTime),
+        Column("compacted_at", UTCDateTime),
         # uncompacted(): compacted_at IS NULL AND published_at < cutoff, in published order
         Index("ix_embeddings_compaction", "compacted_at", "published_at"),
         # evict_hot(): published_at < cutoff, a range over the old end of the hot table only
@@ -69,14 +99,14 @@ def build_metadata(schema: str | None = None) -> MetaData:
         "classifications",
         Column("video_id", String(128), primary_key=True),
         Column("domain", String(64), nullable=False),
-        Column("published_at", DateTime, nullable=False),
+        Column("published_at", UTCDateTime, nullable=False),
         Column("topic_id", String(96)),
         Column("confidence", Float, nullable=False),
         Column("status", String(16), nullable=False),
         Column("model_version", String(96), nullable=False),
-        Column("classified_at", DateTime, nullable=False),
+        Column("classified_at", UTCDateTime, nullable=False),
         # pending(): status = ? AND domain = ? AND published_at < ?, ordered by (published_at, video_id);
-        # its (status, domain) prefix also serves counts by status (replaces ix_class_status)
+        # its (status, domain) prefix also serves counts by status
         Index("ix_class_pending", "status", "domain", "published_at", "video_id"),
         Index("ix_class_domain_published", "domain", "published_at"),
         Index("ix_class_topic_published", "topic_id", "published_at"),
@@ -94,10 +124,10 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("size", Integer, nullable=False),
         Column("coherence", Float),
         Column("status", String(16), nullable=False),
-        Column("born_at", DateTime, nullable=False),
-        Column("last_seen_at", DateTime, nullable=False),
-        Column("died_at", DateTime),
-        Column("updated_at", DateTime, nullable=False),
+        Column("born_at", UTCDateTime, nullable=False),
+        Column("last_seen_at", UTCDateTime, nullable=False),
+        Column("died_at", UTCDateTime),
+        Column("updated_at", UTCDateTime, nullable=False),
         UniqueConstraint("domain", "number", name="uq_topic_domain_number"),
     )
     table(
@@ -106,7 +136,7 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("domain", String(64), nullable=False),
         Column("topic_id", String(96), nullable=False),
         Column("type", String(16), nullable=False),
-        Column("at", DateTime, nullable=False),
+        Column("at", UTCDateTime, nullable=False),
         Column("related", JSON, nullable=False, default=list),
         Column("details", JSON, nullable=False, default=dict),
         Column("job_run_id", Integer),
@@ -117,7 +147,7 @@ def build_metadata(schema: str | None = None) -> MetaData:
         "model_versions",
         Column("domain", String(64), primary_key=True),
         Column("version", Integer, primary_key=True),
-        Column("created_at", DateTime, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
         Column("job", String(32), nullable=False),
         Column("n_topics", Integer, nullable=False),
         Column("payload", LargeBinary, nullable=False),
@@ -127,18 +157,18 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("domain", String(64), primary_key=True),
         Column("vector", LargeBinary, nullable=False),
         Column("n_seen", Integer, nullable=False, default=0),
-        Column("updated_at", DateTime, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
     )
     table(
         "job_runs",
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("job", String(32), nullable=False),
         Column("domain", String(64), nullable=False),
-        Column("window_start", DateTime, nullable=False),
-        Column("window_end", DateTime, nullable=False),
+        Column("window_start", UTCDateTime, nullable=False),
+        Column("window_end", UTCDateTime, nullable=False),
         Column("status", String(16), nullable=False),
-        Column("started_at", DateTime, nullable=False),
-        Column("finished_at", DateTime),
+        Column("started_at", UTCDateTime, nullable=False),
+        Column("finished_at", UTCDateTime),
         Column("stats", JSON, nullable=False, default=dict),
         UniqueConstraint("job", "domain", "window_end", name="uq_job_window"),
     )
@@ -146,7 +176,7 @@ def build_metadata(schema: str | None = None) -> MetaData:
         "access_stats",
         Column("partition", String(256), primary_key=True),
         Column("accesses", Integer, nullable=False, default=0),
-        Column("last_access_at", DateTime),
+        Column("last_access_at", UTCDateTime),
         Column("tier", String(8), nullable=False, default="hot"),
     )
     return md

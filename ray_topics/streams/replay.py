@@ -20,14 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ray_topics.core.text import video_text
+from ray_topics.core.timeutil import floor_hour
 from ray_topics.core.validation import InvalidVideo, VideoIn, validate_vector
-from ray_topics.execution.embedder import video_text
 from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.aging import run_archive
+from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.daily import run_daily
 from ray_topics.tiers.monthly import run_monthly
-from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier, commit
-from ray_topics.tiers.refine import floor_hour, run_refine
+from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier
+from ray_topics.tiers.refine import run_refine
 from ray_topics.tiers.weekly import run_weekly
 
 __all__ = ["Replay", "ReplayResult", "build_summary", "embed_frame"]
@@ -76,11 +77,19 @@ class Replay:
     Args:
         rt: the runtime (store, lake, config).
         progress: called with one line per job run (the CLI prints them).
+        after_boundary: called with the event time after every hour boundary's jobs have run
+            (a benchmark's probe; its cost is not in the tiers' timings).
     """
 
-    def __init__(self, rt: Runtime, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        progress: Callable[[str], None] | None = None,
+        after_boundary: Callable[[datetime], None] | None = None,
+    ) -> None:
         self.rt = rt
         self.progress = progress or (lambda _s: None)
+        self.after_boundary = after_boundary
         self.result = ReplayResult()
 
     def _timed(self, tier: str, as_of: datetime, fn: Callable[[], Any]) -> Any:
@@ -107,7 +116,7 @@ class Replay:
         needs_routing = _needs_routing(videos, cfg.domains.category_map())
         router = rt.router(at=first, embed_missing=needs_routing)
         models = DomainClassifier(rt.registry, rt.confidence)
-        tier1 = RealtimeClassifier(router, models, embedder=None, max_chars=cfg.embedding.max_chars)
+        tier1 = RealtimeClassifier(router, models, store=rt.store, max_chars=cfg.embedding.max_chars)
         ts_ns = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
         h = first
         while h < end:
@@ -122,6 +131,8 @@ class Replay:
                     lambda lo=lo, hi=hi, h_end=h_end: self._ingest(tier1, videos.iloc[lo:hi], embeddings[lo:hi], h_end),
                 )
             self._boundary(h_end)
+            if self.after_boundary is not None:
+                self.after_boundary(h_end)
             h = h_end
         return self.result
 
@@ -147,8 +158,7 @@ class Replay:
         if not good:
             return
         v = vecs[rows]
-        records, results = tier1.classify(good, v, at=now)
-        commit(self.rt.store, records, v, results)
+        tier1.classify_and_store(good, v, at=now)
         self.result.videos += len(good)
 
     def _boundary(self, at: datetime) -> None:
@@ -207,7 +217,7 @@ def build_summary(rt: Runtime, result: ReplayResult) -> dict[str, Any]:
     store = rt.store
     sizes: dict[str, int] = {}
     for d in rt.cfg.domains.names:
-        sizes.update(store.topic_sizes(d))
+        sizes.update(store.classifications.topic_sizes(d))
     topics = [
         {
             "topic_id": t.topic_id,
@@ -219,7 +229,7 @@ def build_summary(rt: Runtime, result: ReplayResult) -> dict[str, Any]:
             "born_at": t.born_at.isoformat(),
             "died_at": t.died_at.isoformat() if t.died_at else None,
         }
-        for t in store.topics()
+        for t in store.topics.list()
     ]
     events = [
         {
@@ -228,7 +238,7 @@ def build_summary(rt: Runtime, result: ReplayResult) -> dict[str, Any]:
             "at": e["at"].isoformat(),
             "details": {**(e["details"] or {}), **({"related": e["related"]} if e["related"] else {})},
         }
-        for e in store.events()
+        for e in store.topics.events()
         if e["type"] in ("birth", "death", "merge", "split", "drift", "dying", "revival")
     ]
     return {

@@ -8,12 +8,15 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from ray_topics.core.lifecycle import Plan, commit_plan
-from ray_topics.execution.engine import cluster_has_gpus, map_domains, map_lake_groups
-from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.runs import done, once
+from sqlalchemy import Connection
 
-__all__ = ["run_tier"]
+from ray_topics.core.plan import Plan
+from ray_topics.core.snapshot import version_name
+from ray_topics.execution.engine import cluster_has_gpus, lake_dataset, map_domains, map_lake_groups
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.runs import once
+
+__all__ = ["commit_plan", "run_tier"]
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +51,32 @@ def _lake_dataset(rt: Runtime, wanted: dict[str, list[str]]) -> Any | None:
     ids = sorted({v for vs in wanted.values() for v in vs})
     if not ids:
         return None
-    (lo, hi), domains, days = rt.store.published_range(ids), sorted(wanted), rt.store.published_days(ids)
+    (lo, hi), domains, days = rt.store.videos.published_range(ids), sorted(wanted), rt.store.videos.published_days(ids)
     if not rt.lake.files(lo, hi, domains, days):
         return None
-    ds = rt.lake.ray_dataset(lo, hi, domains, days=days, video_ids=ids)
+    ds = lake_dataset(rt.lake, lo, hi, domains, days=days, video_ids=ids)
     return ds.select_columns(["video_id", "domain", "published_at", "embedding"])
+
+
+def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, conn: Connection) -> int | None:
+    """Write a plan inside ``conn``: topics, events, a new model version if topics changed, reassignments.
+
+    Returns the published version (None when nothing changed).
+    """
+    store = rt.store
+    version = None
+    if plan.topics:
+        store.topics.upsert(plan.topics, conn)
+    if plan.events:
+        store.topics.add_events(plan.events, conn, job_run_id=run_id)
+    if plan.changed:
+        version = rt.registry.publish(plan.domain, at, job, conn)
+    if plan.reassign:
+        tag = version_name(plan.domain, version) if version is not None else plan.reassign[0]["model_version"]
+        store.classifications.update([{**r, "model_version": tag} for r in plan.reassign], conn)
+    if plan.prototype is not None:
+        store.prototypes.save(plan.domain, plan.prototype, at, conn=conn)
+    return version
 
 
 def run_tier(
@@ -78,7 +102,7 @@ def run_tier(
     """
     cfg = rt.cfg
     start = as_of - timedelta(days=window_days)
-    todo = [d for d in cfg.domains.names if force or not done(rt.store, job, d, as_of)]
+    todo = [d for d in cfg.domains.names if force or not rt.store.runs.done(job, d, as_of)]
     remote = cfg.execution.engine == "ray"
     gpus = 0.0
     if remote and cfg.cluster.backend in ("auto", "cuml") and cluster_has_gpus(cfg.execution.ray_address):
@@ -97,7 +121,7 @@ def run_tier(
     plans.update(map_domains(work, rest, cfg.execution.engine, cfg.execution.ray_address, num_gpus=gpus))
     return {
         d: once(
-            rt.store,
+            rt.store.runs,
             job,
             d,
             (start, as_of),

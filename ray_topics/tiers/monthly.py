@@ -2,7 +2,7 @@
 
 Per domain:
 
-1. build the sample (:mod:`ray_topics.core.sampling`) and load only its embeddings;
+1. build the sample (:mod:`ray_topics.tiers.sample`) and load only its embeddings;
 2. recluster it (UMAP + HDBSCAN, the configured backend: cuML on GPU nodes);
 3. align new clusters to live topics by maximum-weight matching on centroid
    cosine (``align_threshold``): a matched cluster refreshes its topic, which
@@ -20,59 +20,61 @@ version is published per domain.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from ray_topics.core.birth import birth_verdict
 from ray_topics.core.clustering import align, find_merges, find_splits
 from ray_topics.core.coherence import cohesion, separability
-from ray_topics.core.index import calibrate
-from ray_topics.core.keywords import ctfidf_keywords, label_from_keywords
-from ray_topics.core.lifecycle import Plan, make_topic, model_of
-from ray_topics.core.sampling import lookback_days, monthly_sample, union_capped
-from ray_topics.execution.embedder import video_text
+from ray_topics.core.keywords import ctfidf_keywords
+from ray_topics.core.lifecycle import make_topic, model_of, recentred, reclassified
+from ray_topics.core.plan import Plan
+from ray_topics.core.sampling import union_capped
+from ray_topics.core.text import video_text
+from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent, TopicStatus
 from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.registry import LIVE_STATUSES
-from ray_topics.storage.schema import REFINED
-from ray_topics.storage.store import Topic, from_naive_utc
 from ray_topics.tiers.job import run_tier
+from ray_topics.tiers.sample import lookback_days, monthly_sample
 
 __all__ = ["plan_monthly", "run_monthly", "sample_ids"]
 
 
 class _Work:
-    """Mutable state of one domain's consolidation while it is being decided."""
+    """State of one domain's consolidation while it is being decided (topics are replaced, never changed)."""
 
     def __init__(self, domain: str, as_of: datetime, topics: list[Topic], upper_q: float, top_n: int) -> None:
         self.domain, self.as_of, self.upper_q, self.top_n = domain, as_of, upper_q, top_n
-        self.live = [t for t in topics if t.status in LIVE_STATUSES]
+        self.live = [t for t in topics if t.live]
         self.number = max([t.number for t in topics], default=-1) + 1
         self.changed: dict[str, Topic] = {}
         self.newborn: list[Topic] = []
-        self.events: list[dict[str, Any]] = []
+        self.events: list[TopicEvent] = []
         self.absorbed: dict[str, str] = {}
 
-    def event(self, topic_id: str, kind: str, related: list[str] | None = None, **details: Any) -> None:
-        self.events.append(
-            {
-                "domain": self.domain,
-                "topic_id": topic_id,
-                "type": kind,
-                "at": self.as_of,
-                "related": related or [],
-                "details": details,
-            }
-        )
+    def current(self, t: Topic) -> Topic:
+        """The newest value of ``t`` decided so far."""
+        return self.changed.get(t.topic_id, t)
+
+    def remaining(self) -> list[Topic]:
+        """Current values of the live and newborn topics not absorbed by a merge."""
+        return [self.current(t) for t in self.live + self.newborn if t.topic_id not in self.absorbed]
+
+    def decided(self) -> list[Topic]:
+        """Every topic to write: the changed ones, then the newborn ones not changed since."""
+        return list(self.changed.values()) + [t for t in self.newborn if t.topic_id not in self.changed]
+
+    def event(self, topic_id: str, kind: EventType, related: list[str] | None = None, **details: Any) -> None:
+        self.events.append(TopicEvent(self.domain, topic_id, kind, self.as_of, list(related or []), details))
 
     def refresh(self, t: Topic, members: np.ndarray, keywords: list[str]) -> None:
         """Re-centre ``t`` on ``members`` and recalibrate; the id is kept."""
-        t.centroid, _m, _s = cohesion(members)
-        t.sim_mean, t.sim_std = calibrate(members @ t.centroid, self.upper_q)
-        t.keywords = keywords or t.keywords
-        t.label, t.updated_at = label_from_keywords(t.keywords, t.topic_id), self.as_of
-        self.changed[t.topic_id] = t
+        self.changed[t.topic_id] = recentred(
+            self.current(t), members, keywords, self.as_of, upper_quantile=self.upper_q
+        )
 
     def born(self, members: np.ndarray, keywords: list[str], last_seen: datetime, coherence: float | None) -> Topic:
         t = make_topic(
@@ -96,19 +98,23 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     cfg, dcfg = rt.cfg.monthly, rt.cfg.daily
     plan = Plan(domain)
     w = _Work(
-        domain, as_of, rt.store.topics(domain), rt.cfg.weekly.calibration_upper_quantile, rt.cfg.weekly.top_keywords
+        domain,
+        as_of,
+        rt.store.topics.list(domain),
+        rt.cfg.weekly.calibration_upper_quantile,
+        rt.cfg.weekly.top_keywords,
     )
     strata = _strata(rt, domain, as_of)
     ids = union_capped(strata, cfg.max_sample)
     plan.stats = {"sample": len(ids), "strata": {k: len(v) for k, v in strata.items()}}
     if len(ids) < 2 * dcfg.min_cluster_floor:
         return plan
-    rows = rt.store.rows_for(ids)
+    rows = rt.store.classifications.rows_for(ids)
     vecs = rt.vectors(domain, [r["video_id"] for r in rows])
     docs = [video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars) for r in rows]
     assigned = np.array([r["topic_id"] or "" for r in rows], dtype=object)
     misfit = np.array([r["topic_id"] is None or r["confidence"] < dcfg.misfit_confidence for r in rows])
-    seen = [from_naive_utc(r["published_at"]) for r in rows]
+    seen = [r["published_at"] for r in rows]
 
     _split(rt, w, vecs, docs, assigned)
     labels = rt.backend.fit_predict(vecs, max(dcfg.min_cluster_floor, int(cfg.recluster_min_fraction * len(rows))))
@@ -116,38 +122,48 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     keywords = ctfidf_keywords(docs, labels.tolist(), top_n=w.top_n)
     clusters = [np.flatnonzero(labels == c) for c in keys]
     cents = np.stack([cohesion(vecs[c])[0] for c in clusters]) if clusters else np.zeros((0, vecs.shape[1]))
-    targets = [t for t in w.live] + w.newborn
+    targets = [w.current(t) for t in w.live + w.newborn]
     old = np.stack([t.centroid for t in targets]) if targets else np.zeros((0, vecs.shape[1]), np.float32)
     matched = align(cents, old, cfg.align_threshold)
+    split = {e.topic_id for e in w.events if e.type == EventType.SPLIT}
     for ci, ti in matched.items():
-        if targets[ti].topic_id not in {e["topic_id"] for e in w.events if e["type"] == "split"}:
+        if targets[ti].topic_id not in split:
             w.refresh(targets[ti], vecs[clusters[ci]], keywords.get(keys[ci], []))
-    typical = float(np.median([t.sim_mean for t in w.live])) if w.live else None
+    typical = float(np.median([w.current(t).sim_mean for t in w.live])) if w.live else None
     for ci, idx in enumerate(clusters):
         # a new cluster is born only from videos that fit no topic today (the daily rule, on a wider sample)
-        if ci in matched or misfit[idx].mean() < 0.5 or len(idx) <= dcfg.min_cluster_size:
+        if ci in matched or misfit[idx].mean() < 0.5:
             continue
         near = float((old @ cents[ci]).max()) if len(old) else -1.0
         coh = separability(vecs[idx], vecs[labels != keys[ci]])
-        mean_sim = cohesion(vecs[idx])[1]
-        diffuse = typical is not None and mean_sim < dcfg.min_relative_cohesion * typical
-        if coh <= dcfg.min_coherence or near >= dcfg.max_similarity_to_existing or diffuse:
+        reason = birth_verdict(
+            len(idx),
+            cohesion(vecs[idx])[1],
+            coh,
+            near,
+            min_cluster_size=dcfg.min_cluster_size,
+            min_coherence=dcfg.min_coherence,
+            max_similarity_to_existing=dcfg.max_similarity_to_existing,
+            min_relative_cohesion=dcfg.min_relative_cohesion,
+            typical_cohesion=typical,
+        )
+        if reason:
             continue
         t = w.born(vecs[idx], keywords.get(keys[ci], []), max(seen[i] for i in idx), coh)
-        w.event(t.topic_id, "birth", size=len(idx), coherence=round(coh, 4), by="monthly recluster")
+        w.event(t.topic_id, EventType.BIRTH, size=len(idx), coherence=round(coh, 4), by="monthly recluster")
     _merge(rt, w, cfg.merge_threshold)
-    plan.topics = list(w.changed.values()) + w.newborn
+    plan.topics = w.decided()
     plan.events = w.events
     plan.reassign = _reassign(rt, w)
-    kinds = Counter(e["type"] for e in w.events)
+    kinds = Counter(e.type for e in w.events)
     plan.stats.update(
         {
             "clusters": len(clusters),
             "matched": len(matched),
-            "births": kinds["birth"],
+            "births": kinds[EventType.BIRTH],
             "merges": len(w.absorbed),
-            "splits": sum(1 for e in w.events if e["type"] == "split" and "into" in e["details"]),
-            "pruned": sum(1 for t in rt.store.topics(domain) if t.status == "dead"),
+            "splits": sum(1 for e in w.events if e.type == EventType.SPLIT and "into" in e.details),
+            "pruned": sum(1 for t in rt.store.topics.list(domain) if t.status == TopicStatus.DEAD),
             "reassigned": len(plan.reassign),
         }
     )
@@ -175,25 +191,24 @@ def _split(rt: Runtime, w: _Work, vecs: np.ndarray, docs: list[str], assigned: n
         for k, p in enumerate(parts[1:], start=1):
             child = w.born(vecs[idx[p]], kws.get(k, []), t.last_seen_at, None)
             children.append(child.topic_id)
-            w.event(child.topic_id, "split", [t.topic_id], **{"from": t.topic_id, "size": len(p)})
-        w.event(t.topic_id, "split", children, into=children, kept=len(parts[0]))
+            w.event(child.topic_id, EventType.SPLIT, [t.topic_id], **{"from": t.topic_id, "size": len(p)})
+        w.event(t.topic_id, EventType.SPLIT, children, into=children, kept=len(parts[0]))
 
 
 def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
     """Absorb the smaller of every near-duplicate pair of live topics into the larger."""
-    pool = [t for t in w.live if t.topic_id not in w.absorbed] + w.newborn
+    pool = w.remaining()
     if len(pool) < 2:
         return
-    sizes = rt.store.topic_sizes(w.domain)
+    sizes = rt.store.classifications.topic_sizes(w.domain)
     for small, big in find_merges(
         np.stack([t.centroid for t in pool]), [sizes.get(t.topic_id, t.size) for t in pool], threshold
     ):
         a, b = pool[small], pool[big]
-        a.status, a.died_at, a.updated_at = "merged", w.as_of, w.as_of
+        w.changed[a.topic_id] = dataclasses.replace(a, status=TopicStatus.MERGED, died_at=w.as_of, updated_at=w.as_of)
         w.absorbed[a.topic_id] = b.topic_id
-        w.changed[a.topic_id] = a
-        w.event(a.topic_id, "merge", [b.topic_id], into=b.topic_id)
-        w.event(b.topic_id, "merge", [a.topic_id], absorbed=a.topic_id)
+        w.event(a.topic_id, EventType.MERGE, [b.topic_id], into=b.topic_id)
+        w.event(b.topic_id, EventType.MERGE, [a.topic_id], absorbed=a.topic_id)
 
 
 def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
@@ -203,42 +218,31 @@ def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
     are taken in publication order, ``monthly.reassign_chunk`` at a time: each
     chunk loads only its own embeddings from a few neighbouring lake days.
     """
-    affected = set(w.absorbed) | {e["topic_id"] for e in w.events if e["type"] == "split"}
+    affected = set(w.absorbed) | {e.topic_id for e in w.events if e.type == EventType.SPLIT}
     if not affected and not w.newborn:
         return []
     start = w.as_of - timedelta(days=lookback_days(rt.cfg.monthly))
-    rows = rt.store.members_of(sorted(affected)) + rt.store.classified_window(
+    rows = rt.store.classifications.members_of(sorted(affected)) + rt.store.classifications.window(
         w.domain, start, w.as_of, misfit_below=rt.cfg.daily.misfit_confidence, with_text=False
     )
-    current = {r["video_id"]: (r["topic_id"], from_naive_utc(r["published_at"])) for r in rows}
+    current = {r["video_id"]: (r["topic_id"], r["published_at"]) for r in rows}
     if not current:
         return []
-    final = [t for t in w.live if t.topic_id not in w.absorbed] + w.newborn
+    final = w.remaining()
     index = model_of(w.domain, final, rt.cfg.embedding.dim).index(**rt.confidence)
     ids = sorted(current, key=lambda v: (current[v][1], v))
     out: list[dict[str, Any]] = []
     for lo in range(0, len(ids), rt.cfg.monthly.reassign_chunk):
         chunk = ids[lo : lo + rt.cfg.monthly.reassign_chunk]
         window = (current[chunk[0]][1], current[chunk[-1]][1] + timedelta(microseconds=1))
-        m = index.search(rt.vectors(w.domain, chunk, window=window))
-        out += [
-            {
-                "video_id": vid,
-                "topic_id": tid,
-                "confidence": float(c),
-                "status": REFINED,
-                "model_version": "",
-                "classified_at": w.as_of,
-            }
-            for vid, tid, c in zip(chunk, m.topic_ids, m.confidences, strict=True)
-            if tid != current[vid][0] or current[vid][0] in affected
-        ]
+        rows = reclassified(chunk, index.search(rt.vectors(w.domain, chunk, window=window)), w.as_of)
+        out += [r for r in rows if r["topic_id"] != current[r["video_id"]][0] or current[r["video_id"]][0] in affected]
     return out
 
 
 def _strata(rt: Runtime, domain: str, as_of: datetime) -> dict[str, list[str]]:
-    """The monthly sample of one domain, by stratum (:func:`ray_topics.core.sampling.monthly_sample`)."""
-    live = [t.topic_id for t in rt.store.topics(domain, LIVE_STATUSES)]
+    """The monthly sample of one domain, by stratum (:func:`ray_topics.tiers.sample.monthly_sample`)."""
+    live = [t.topic_id for t in rt.store.topics.list(domain, LIVE_STATUSES)]
     return monthly_sample(rt.store, domain, as_of, rt.cfg.monthly, live)
 
 

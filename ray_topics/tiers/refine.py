@@ -7,44 +7,28 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from ray_topics.core.lifecycle import reclassified
+from ray_topics.core.timeutil import floor_hour
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.runs import ALL_DOMAINS, once
-from ray_topics.storage.schema import REFINED
-from ray_topics.storage.store import from_naive_utc
 from ray_topics.tiers.realtime import DomainClassifier
 
-__all__ = ["DAY_LOOKBACK", "closed_days", "compact", "floor_hour", "refine_domain", "run_refine"]
+__all__ = ["DAY_LOOKBACK", "closed_days", "compact", "refine_domain", "run_refine"]
 
 DAY_LOOKBACK = 2  # closed days every run checks for hour files to compact, besides those it wrote to
-
-
-def floor_hour(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: datetime) -> int:
     """Drain a domain's pending queue (published before ``as_of``) in batches; returns rows refined."""
     done = 0
     while True:
-        rows = rt.store.pending(domain, rt.cfg.refine.batch_size, published_before=as_of)
+        rows = rt.store.classifications.pending(domain, rt.cfg.refine.batch_size, published_before=as_of)
         if not rows:
             return done
         ids = [r["video_id"] for r in rows]
         vecs = rt.vectors(domain, ids)
-        answers = models.classify(domain, vecs)
-        rt.store.update_classifications(
-            [
-                {
-                    "video_id": vid,
-                    "topic_id": a["topic_id"],
-                    "confidence": a["confidence"],
-                    "status": REFINED,
-                    "model_version": a["model_version"],
-                    "classified_at": as_of,
-                }
-                for vid, a in zip(ids, answers, strict=True)
-            ]
-        )
+        model, index = models.model(domain)
+        rt.store.classifications.update(reclassified(ids, index.search(vecs), as_of, model_version=model.name))
         done += len(rows)
 
 
@@ -67,15 +51,15 @@ def compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
     files rewritten into one file each (:meth:`Lake.compact_days`).
     """
     cutoff = floor_hour(as_of)
-    rows = rt.store.uncompacted(before=cutoff)
+    rows = rt.store.videos.uncompacted(before=cutoff)
     groups: dict[tuple[str, datetime], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups[(r["domain"], floor_hour(from_naive_utc(r["published_at"])))].append(r)
+        groups[(r["domain"], floor_hour(r["published_at"]))].append(r)
     for (domain, hour), members in sorted(groups.items()):
         rt.lake.append_hour(domain, hour, members)
-        rt.store.mark_compacted([m["video_id"] for m in members], at=as_of)
+        rt.store.videos.mark_compacted([m["video_id"] for m in members], at=as_of)
     days = rt.lake.compact_days(closed_days(cutoff, {hour.date() for _d, hour in groups}))
-    evicted = rt.store.evict_hot(before=as_of - timedelta(days=rt.cfg.refine.hot_retention_days))
+    evicted = rt.store.videos.evict_hot(before=as_of - timedelta(days=rt.cfg.refine.hot_retention_days))
     return {"compacted": len(rows), "hours": len(groups), "days": len(days), "evicted": evicted}
 
 
@@ -88,4 +72,4 @@ def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str
         refined = {d: refine_domain(rt, models, d, as_of) for d in rt.cfg.domains.names}
         return {"refined": refined, **compact(rt, as_of)}, None
 
-    return once(rt.store, "refine", ALL_DOMAINS, (as_of - timedelta(hours=1), as_of), work, force=force)
+    return once(rt.store.runs, "refine", ALL_DOMAINS, (as_of - timedelta(hours=1), as_of), work, force=force)

@@ -28,118 +28,23 @@ outweigh big capped ones.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
+import dataclasses
 from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-
-from ray_topics.core.index import calibrate, normalize
-from ray_topics.core.keywords import ctfidf_keywords, label_from_keywords
-from ray_topics.core.lifecycle import Plan
+from ray_topics.core.drift import NO_TOPIC, bounded_update, domain_mean, evolve_topics
+from ray_topics.core.keywords import ctfidf_keywords
+from ray_topics.core.plan import Plan
 from ray_topics.core.sampling import bottom_k
-from ray_topics.execution.embedder import video_text
+from ray_topics.core.text import video_text
+from ray_topics.core.types import LIVE_STATUSES, Topic
 from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.registry import LIVE_STATUSES
-from ray_topics.storage.store import Topic
 from ray_topics.tiers.job import run_tier
 
-__all__ = [
-    "bounded_update",
-    "domain_mean",
-    "evolve_topics",
-    "plan_weekly",
-    "run_weekly",
-    "sampling_noise",
-    "topic_keywords",
-    "week_sample",
-    "week_sample_ids",
-]
+__all__ = ["plan_weekly", "run_weekly", "topic_keywords", "week_sample", "week_sample_ids"]
 
-NO_TOPIC = "-"
 OTHER_DOMAINS = "~"
-
-
-def bounded_update(old: np.ndarray, target: np.ndarray, rate: float) -> tuple[np.ndarray, float]:
-    """(new unit vector, cosine distance moved) for a step of ``rate`` from ``old`` towards ``target``.
-
-    Example:
-        >>> new, moved = bounded_update(np.array([1.0, 0.0]), np.array([0.0, 1.0]), 0.5)
-        >>> [round(float(x), 3) for x in new], round(moved, 3)
-        ([0.707, 0.707], 0.293)
-    """
-    new = normalize((1.0 - rate) * normalize(old) + rate * normalize(target))
-    return new, float(1.0 - float(normalize(old) @ new))
-
-
-def sampling_noise(n: int, sim_mean: float) -> float:
-    """Expected cosine distance between a topic's centroid and the mean of ``n`` of its members.
-
-    Members at cosine ``mu`` to the centroid average to a vector at cosine
-    ``mu / sqrt(mu^2 + (1 - mu^2) / n)``: about ``(1 - mu^2) / (2 n mu^2)`` away.
-    """
-    mu = min(max(sim_mean, 1e-3), 1.0)
-    return float(1.0 - mu / np.sqrt(mu * mu + (1.0 - mu * mu) / max(n, 1)))
-
-
-def evolve_topics(
-    topics: list[Topic],
-    assigned: list[str | None],
-    vectors: np.ndarray,
-    keywords: dict[str, list[str]],
-    at: datetime,
-    *,
-    drift_rate: float,
-    drift_event_threshold: float,
-    min_members: int,
-    upper_quantile: float,
-    counts: Mapping[str | None, int] | None = None,
-) -> tuple[list[Topic], list[dict[str, Any]]]:
-    """Updated topics and drift events from one week of assigned videos (pure).
-
-    ``keywords`` holds each topic's refreshed keywords (see :func:`topic_keywords`);
-    a topic missing from it keeps its keywords. When ``vectors`` hold a sample
-    of the week, ``counts`` gives each topic's exact number of videos:
-    ``min_members`` is judged on it, the sampling noise on the sample's size.
-    """
-    lab = np.array([a if a is not None else NO_TOPIC for a in assigned], dtype=object)
-    changed, events = [], []
-    for t in topics:
-        idx = np.flatnonzero(lab == t.topic_id)
-        members = len(idx) if counts is None else counts.get(t.topic_id, 0)
-        if members < min_members:
-            continue
-        week_mean = normalize(vectors[idx].mean(axis=0))
-        drift = 1.0 - float(normalize(t.centroid) @ week_mean) - sampling_noise(len(idx), t.sim_mean)
-        new, moved = bounded_update(t.centroid, week_mean, drift_rate)
-        old_kw = list(t.keywords)
-        t.centroid = new
-        t.sim_mean, t.sim_std = calibrate(vectors[idx] @ new, upper_quantile)
-        kw = keywords.get(t.topic_id) or old_kw
-        t.keywords = kw
-        t.label = label_from_keywords(kw, fallback=t.topic_id)
-        t.updated_at = at
-        changed.append(t)
-        if drift > drift_event_threshold:
-            events.append(
-                {
-                    "domain": t.domain,
-                    "topic_id": t.topic_id,
-                    "type": "drift",
-                    "at": at,
-                    "details": {
-                        "cosine_distance": round(drift, 4),
-                        "step": round(moved, 4),
-                        "members": members,
-                        "sampled": len(idx),
-                        "keywords_before": old_kw[:5],
-                        "keywords_after": kw[:5],
-                    },
-                }
-            )
-    return changed, events
 
 
 def topic_keywords(rt: Runtime, domain: str, topics: list[Topic], as_of: datetime) -> dict[str, list[str]]:
@@ -156,10 +61,10 @@ def topic_keywords(rt: Runtime, domain: str, topics: list[Topic], as_of: datetim
     ids: list[str] = []
     labels: list[str] = []
     for t in topics:
-        got = rt.store.ranked(domain, start, as_of, "recent", cfg.keyword_max_docs, topic_id=t.topic_id)
+        got = rt.store.classifications.ranked(domain, start, as_of, "recent", cfg.keyword_max_docs, topic_id=t.topic_id)
         ids += got
         labels += [t.topic_id] * len(got)
-    misfits = rt.store.ranked(domain, start, as_of, "low_confidence", cfg.keyword_max_docs)
+    misfits = rt.store.classifications.ranked(domain, start, as_of, "low_confidence", cfg.keyword_max_docs)
     known = set(ids)
     misfits = [i for i in misfits if i not in known]
     ids += misfits
@@ -168,35 +73,20 @@ def topic_keywords(rt: Runtime, domain: str, topics: list[Topic], as_of: datetim
     # are then nobody's keyword, as in a fit over the whole corpus
     others = [d for d in rt.cfg.domains.names if d != domain]
     for other in others:
-        got = rt.store.ranked(other, start, as_of, "recent", max(1, cfg.keyword_max_docs // len(others)))
+        got = rt.store.classifications.ranked(
+            other, start, as_of, "recent", max(1, cfg.keyword_max_docs // len(others))
+        )
         ids += got
         labels += [OTHER_DOMAINS] * len(got)
     if not ids:
         return {}
     text = {
         r["video_id"]: video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars)
-        for r in rt.store.rows_for(ids)
+        for r in rt.store.classifications.rows_for(ids)
     }
     docs = [text.get(i, "") for i in ids]
     kw = ctfidf_keywords(docs, labels, top_n=cfg.top_keywords)
     return {k: v for k, v in kw.items() if k not in (NO_TOPIC, OTHER_DOMAINS) and v}
-
-
-def domain_mean(vectors: np.ndarray, assigned: Sequence[str | None], counts: Mapping[str | None, int]) -> np.ndarray:
-    """Unit mean direction of the whole week from per-group samples: sum over groups of count x sample mean.
-
-    ``assigned`` names each row's group, ``counts`` each group's exact size. A
-    plain mean of the sample would over-weight small groups (read whole)
-    against big ones (capped); below the cap it is the plain mean.
-
-    Example:
-        >>> v = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-        >>> [round(float(x), 3) for x in domain_mean(v, ["a", "a", "b"], {"a": 2, "b": 2})]
-        [0.707, 0.707]
-    """
-    sampled = Counter(assigned)
-    weights = np.array([counts[g] / sampled[g] for g in assigned])
-    return normalize(weights @ vectors)
 
 
 def week_sample(rt: Runtime, domain: str, as_of: datetime) -> dict[str | None, tuple[list[str], int]]:
@@ -210,7 +100,9 @@ def week_sample(rt: Runtime, domain: str, as_of: datetime) -> dict[str | None, t
     """
     cfg = rt.cfg.weekly
     # closing(): the stream holds a connection (a server-side cursor on PostgreSQL) until exhausted or closed
-    with closing(rt.store.iter_window_ids(domain, as_of - timedelta(days=cfg.window_days), as_of)) as rows:
+    with closing(
+        rt.store.classifications.iter_window_ids(domain, as_of - timedelta(days=cfg.window_days), as_of)
+    ) as rows:
         sample = bottom_k(rows, cfg.max_members_per_topic, salt=as_of.date().isoformat())
     return {g: sample[g] for g in sorted(sample, key=lambda g: (g is not None, g or ""))}
 
@@ -224,7 +116,7 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     ids = [v for got, _n in sample.values() for v in got]
     assigned = [g for g, (got, _n) in sample.items() for _v in got]
     counts = {g: n for g, (_got, n) in sample.items()}
-    live = rt.store.topics(domain, LIVE_STATUSES)
+    live = rt.store.topics.list(domain, LIVE_STATUSES)
     plan.stats = {"videos": sum(counts.values()), "sampled": len(ids), "topics": len(live)}
     if not ids:
         return plan
@@ -241,11 +133,10 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         upper_quantile=cfg.calibration_upper_quantile,
         counts=counts,
     )
-    sizes = rt.store.topic_sizes(domain)
-    for t in changed:
-        t.size = sizes.get(t.topic_id, t.size)
-    plan.topics, plan.events = changed, events
-    proto = rt.store.prototypes().get(domain)
+    sizes = rt.store.classifications.topic_sizes(domain)
+    plan.topics = [dataclasses.replace(t, size=sizes.get(t.topic_id, t.size)) for t in changed]
+    plan.events = events
+    proto = rt.store.prototypes.all().get(domain)
     week_mean = domain_mean(vecs, assigned, counts)
     plan.prototype = (
         week_mean if proto is None else bounded_update(proto[0], week_mean, rt.cfg.domains.prototype_update_rate)[0]

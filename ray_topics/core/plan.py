@@ -1,0 +1,37 @@
+"""What one job decided for one domain: computed without writing, committed by the job's driver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ray_topics.core.types import Topic, TopicEvent
+
+__all__ = ["Plan"]
+
+
+@dataclass
+class Plan:
+    """A domain's decided changes.
+
+    Attributes:
+        topics: new or changed topics (full rows; the commit replaces them by id).
+        events: their lineage events.
+        reassign: classification updates (:func:`ray_topics.core.lifecycle.reclassified` rows);
+            their ``model_version`` is set at commit to the version the plan publishes.
+        prototype: the domain's new routing prototype, if it moves.
+        stats: what the job reports.
+    """
+
+    domain: str
+    topics: list[Topic] = field(default_factory=list)
+    events: list[TopicEvent] = field(default_factory=list)
+    reassign: list[dict[str, Any]] = field(default_factory=list)
+    prototype: np.ndarray | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.topics)

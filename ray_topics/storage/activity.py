@@ -1,0 +1,81 @@
+"""Aggregates over classifications for health, the report and the daily tier's volume rule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ray_topics.storage.db import Database
+
+__all__ = ["Activity"]
+
+
+class Activity:
+    """Read-only aggregate queries over ``classifications`` (and ``videos`` for channels)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def topic_activity(self, domain: str | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Per topic over ``[start, end)``: videos, mean confidence, distinct channels, top channel share."""
+        c, v = self.db.table("classifications"), self.db.table("videos")
+        base = (
+            select(c.c.topic_id, v.c.channel_id, func.count().label("n"), func.sum(c.c.confidence).label("conf"))
+            .join(v, v.c.video_id == c.c.video_id)
+            .where(c.c.topic_id.is_not(None), c.c.published_at >= start, c.c.published_at < end)
+            .group_by(c.c.topic_id, v.c.channel_id)
+        )
+        if domain:
+            base = base.where(c.c.domain == domain)
+        per: dict[str, dict[str, Any]] = {}
+        with self.db.connect() as conn:
+            for tid, _ch, n, conf in conn.execute(base):
+                a = per.setdefault(tid, {"videos": 0, "conf_sum": 0.0, "channels": 0, "top_channel": 0})
+                a["videos"] += int(n)
+                a["conf_sum"] += float(conf or 0.0)
+                a["channels"] += 1
+                a["top_channel"] = max(a["top_channel"], int(n))
+        return [
+            {
+                "topic_id": tid,
+                "videos": a["videos"],
+                "avg_confidence": a["conf_sum"] / a["videos"],
+                "channels": a["channels"],
+                "top_channel_share": a["top_channel"] / a["videos"],
+            }
+            for tid, a in per.items()
+        ]
+
+    def average_confidence(
+        self, domain: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> dict[str, tuple[int, float]]:
+        """``topic_id -> (videos, mean confidence)`` over the videos published in ``[start, end)`` (bounds optional)."""
+        c = self.db.table("classifications")
+        q = select(c.c.topic_id, func.count(), func.avg(c.c.confidence)).where(c.c.topic_id.is_not(None))
+        if domain:
+            q = q.where(c.c.domain == domain)
+        if start is not None:
+            q = q.where(c.c.published_at >= start)
+        if end is not None:
+            q = q.where(c.c.published_at < end)
+        with self.db.connect() as conn:
+            return {tid: (int(n), float(avg)) for tid, n, avg in conn.execute(q.group_by(c.c.topic_id))}
+
+    def daily_counts(self, domain: str | None = None) -> list[tuple[str, str, int]]:
+        """(topic_id, day as ``YYYY-MM-DD``, videos) for every topic and day, for the report."""
+        c = self.db.table("classifications")
+        day = func.date(c.c.published_at)
+        q = select(c.c.topic_id, day, func.count()).where(c.c.topic_id.is_not(None)).group_by(c.c.topic_id, day)
+        if domain:
+            q = q.where(c.c.domain == domain)
+        with self.db.connect() as conn:
+            return [(t, d if isinstance(d, str) else str(d), int(n)) for t, d, n in conn.execute(q)]
+
+    def domain_volume(self, domain: str, start: datetime, end: datetime) -> int:
+        """Videos of the domain published in ``[start, end)``."""
+        c = self.db.table("classifications")
+        q = select(func.count()).where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
+        with self.db.connect() as conn:
+            return int(conn.execute(q).scalar_one())

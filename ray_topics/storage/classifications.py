@@ -1,0 +1,212 @@
+"""Classifications: the answer stored for every video, the refinement queue, and the reads the tiers make."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+
+from ray_topics.core.types import ClassificationStatus
+from ray_topics.storage.db import Database, chunks
+
+__all__ = ["Classifications"]
+
+STREAM_CHUNK = 10_000  # rows per fetch of a streamed scan (server-side cursor on PostgreSQL)
+
+
+class Classifications:
+    """Repository of ``classifications`` (joined with ``videos`` where a read needs metadata)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, video_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored row of each given id that exists."""
+        t = self.db.table("classifications")
+        out: dict[str, dict[str, Any]] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(list(video_ids)):
+                out.update(
+                    {r.video_id: dict(r._mapping) for r in conn.execute(select(t).where(t.c.video_id.in_(chunk)))}
+                )
+        return out
+
+    def pending(self, domain: str, limit: int, published_before: datetime | None = None) -> list[dict[str, Any]]:
+        """Preliminary classifications of a domain (the refinement queue), oldest first.
+
+        A range scan of ``ix_class_pending`` (status, domain, published_at,
+        video_id): it reads the queue only, in order, and stops at ``limit``.
+        """
+        c = self.db.table("classifications")
+        q = (
+            select(c.c.video_id, c.c.published_at, c.c.model_version)
+            .where(c.c.status == ClassificationStatus.PRELIMINARY, c.c.domain == domain)
+            .order_by(c.c.published_at, c.c.video_id)
+            .limit(limit)
+        )
+        if published_before is not None:
+            q = q.where(c.c.published_at < published_before)
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def update(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> None:
+        """Set topic, confidence, status and model version of existing rows (see :func:`reclassified`)."""
+        if not rows:
+            return
+        t = self.db.table("classifications")
+        stmt = (
+            update(t)
+            .where(t.c.video_id == bindparam("b_video_id"))
+            .values(
+                topic_id=bindparam("b_topic_id"),
+                confidence=bindparam("b_confidence"),
+                status=bindparam("b_status"),
+                model_version=bindparam("b_model_version"),
+                classified_at=bindparam("b_classified_at"),
+            )
+        )
+        params = [
+            {
+                "b_video_id": r["video_id"],
+                "b_topic_id": r["topic_id"],
+                "b_confidence": float(r["confidence"]),
+                "b_status": r["status"],
+                "b_model_version": r["model_version"],
+                "b_classified_at": r["classified_at"],
+            }
+            for r in rows
+        ]
+        with self.db.writing(conn) as tx:
+            tx.execute(stmt, params)
+
+    def window(
+        self,
+        domain: str,
+        start: datetime,
+        end: datetime,
+        *,
+        misfit_below: float | None = None,
+        with_text: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Classifications of a domain published in ``[start, end)``, joined with video metadata.
+
+        With ``misfit_below``: only misfits (no topic, or confidence below it).
+        """
+        c, v = self.db.table("classifications"), self.db.table("videos")
+        q = (
+            select(*self._columns(with_text))
+            .join(v, v.c.video_id == c.c.video_id)
+            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
+            .order_by(c.c.published_at, c.c.video_id)
+        )
+        if misfit_below is not None:
+            q = q.where(or_(c.c.topic_id.is_(None), c.c.confidence < misfit_below))
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def rows_for(self, video_ids: Sequence[str], with_text: bool = True) -> list[dict[str, Any]]:
+        """Classification joined with video metadata for the given ids, in their order."""
+        c, v = self.db.table("classifications"), self.db.table("videos")
+        found: dict[str, dict[str, Any]] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(list(video_ids)):
+                q = (
+                    select(*self._columns(with_text))
+                    .join(v, v.c.video_id == c.c.video_id)
+                    .where(c.c.video_id.in_(chunk))
+                )
+                found.update({r.video_id: dict(r._mapping) for r in conn.execute(q)})
+        return [found[i] for i in video_ids if i in found]
+
+    def _columns(self, with_text: bool) -> list[Any]:
+        c, v = self.db.table("classifications"), self.db.table("videos")
+        cols = [c.c.video_id, c.c.published_at, c.c.topic_id, c.c.confidence, c.c.status, v.c.channel_id, v.c.views]
+        return [*cols, v.c.title, v.c.description, v.c.tags] if with_text else cols
+
+    def iter_window_ids(
+        self, domain: str, start: datetime, end: datetime, chunk: int = STREAM_CHUNK
+    ) -> Iterator[tuple[str, str | None]]:
+        """(video_id, topic_id) of every classification of a domain published in ``[start, end)``, streamed.
+
+        Rows are fetched ``chunk`` at a time (a server-side cursor on
+        PostgreSQL, SQLite's own cursor), so a week of a busy domain is never
+        held in memory; no order is promised. A range scan of
+        ``ix_class_domain_published``.
+        """
+        c = self.db.table("classifications")
+        q = select(c.c.video_id, c.c.topic_id).where(
+            c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end
+        )
+        with self.db.connect() as conn:
+            for part in conn.execution_options(yield_per=chunk).execute(q).partitions():
+                yield from ((vid, tid) for vid, tid in part)
+
+    def last_seen(
+        self, domain: str | None, start: datetime | None, end: datetime, min_confidence: float = 0.0
+    ) -> dict[str, datetime]:
+        """Newest publication time per topic among videos published in ``[start, end)``.
+
+        Only videos classified with at least ``min_confidence`` count as seeing
+        the topic; ``domain`` None means every domain, ``start`` None no lower bound.
+        """
+        c = self.db.table("classifications")
+        q = (
+            select(c.c.topic_id, func.max(c.c.published_at))
+            .where(c.c.confidence >= min_confidence, c.c.topic_id.is_not(None), c.c.published_at < end)
+            .group_by(c.c.topic_id)
+        )
+        if domain:
+            q = q.where(c.c.domain == domain)
+        if start is not None:
+            q = q.where(c.c.published_at >= start)
+        with self.db.connect() as conn:
+            return {t: ts for t, ts in conn.execute(q)}
+
+    def topic_sizes(self, domain: str) -> dict[str, int]:
+        """Videos currently assigned to each topic of the domain (all time)."""
+        c = self.db.table("classifications")
+        q = (
+            select(c.c.topic_id, func.count())
+            .where(c.c.domain == domain, c.c.topic_id.is_not(None))
+            .group_by(c.c.topic_id)
+        )
+        with self.db.connect() as conn:
+            return {t: int(n) for t, n in conn.execute(q)}
+
+    def members_of(self, topic_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """(video_id, topic_id, published_at) of every video assigned to these topics."""
+        c = self.db.table("classifications")
+        out: list[dict[str, Any]] = []
+        with self.db.connect() as conn:
+            for chunk in chunks(list(topic_ids)):
+                q = select(c.c.video_id, c.c.topic_id, c.c.published_at).where(c.c.topic_id.in_(chunk))
+                out += [dict(r._mapping) for r in conn.execute(q)]
+        return out
+
+    def ranked(
+        self, domain: str, start: datetime, end: datetime, order: str, limit: int, topic_id: str | None = None
+    ) -> list[str]:
+        """Video ids of a domain in ``[start, end)`` ranked by ``order``.
+
+        ``order``: ``views`` (most viewed first), ``low_confidence`` (least
+        confident first) or ``recent`` (newest first). Ties break by video_id.
+        """
+        c, v = self.db.table("classifications"), self.db.table("videos")
+        key = {
+            "views": func.coalesce(v.c.views, -1).desc(),
+            "low_confidence": c.c.confidence.asc(),
+            "recent": c.c.published_at.desc(),
+        }[order]
+        q = (
+            select(c.c.video_id)
+            .join(v, v.c.video_id == c.c.video_id)
+            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
+            .order_by(key, c.c.video_id)
+            .limit(limit)
+        )
+        if topic_id is not None:
+            q = q.where(c.c.topic_id == topic_id)
+        with self.db.connect() as conn:
+            return list(conn.execute(q).scalars())

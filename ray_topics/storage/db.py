@@ -1,0 +1,186 @@
+"""The database handle every repository shares: engine, tables, transactions, dialect helpers.
+
+The same code runs on SQLite (embedded default) and PostgreSQL (cluster).
+Times go through :class:`UTCDateTime`: stored as naive UTC, always handed
+back aware, so no caller converts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, func, inspect, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateIndex
+
+from ray_topics.storage.schema import RETIRED_INDEXES, build_metadata
+
+__all__ = ["Database", "chunks"]
+
+IN_CHUNK = 500  # ids per IN (...) clause: below SQLite's and psycopg's parameter limits
+
+
+def chunks(seq: Sequence[Any], n: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    """``seq`` in slices of at most ``n`` (for IN clauses)."""
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+class Database:
+    """Engine and tables of the operational store.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///path.db`` or ``postgresql+psycopg://...``).
+        schema: PostgreSQL schema to use (created if missing); ignored on SQLite.
+        create: create missing tables.
+    """
+
+    def __init__(self, url: str, schema: str | None = None, create: bool = True) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"future": True}
+        is_sqlite = url.startswith("sqlite")
+        if is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                kwargs["poolclass"] = StaticPool
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.schema = None if is_sqlite else schema
+        self.metadata = build_metadata(self.schema)
+        if create:
+            self.create()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def table(self, name: str) -> Any:
+        return self.metadata.tables[f"{self.schema}.{name}" if self.schema else name]
+
+    def create(self) -> None:
+        """Create missing tables and indexes, and drop indexes a newer one replaced.
+
+        ``create_all`` skips a table that exists, indexes included, so a store
+        made by an earlier version gains its new indexes here. Existing indexes
+        are looked up in the catalogue first: no DDL (and no table lock) runs
+        when nothing is missing.
+        """
+        with self.engine.begin() as conn:
+            if self.schema:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            self.metadata.create_all(conn)
+            insp = inspect(conn)
+            for table in self.metadata.sorted_tables:
+                have = {ix["name"] for ix in insp.get_indexes(table.name, schema=self.schema)}
+                for ix in sorted(table.indexes, key=lambda i: str(i.name)):
+                    if ix.name not in have:
+                        conn.execute(CreateIndex(ix, if_not_exists=True))
+            prep = conn.dialect.identifier_preparer
+            for tname, iname in RETIRED_INDEXES:
+                if iname in {ix["name"] for ix in insp.get_indexes(tname, schema=self.schema)}:
+                    qualified = (
+                        f"{prep.quote_schema(self.schema)}.{prep.quote(iname)}" if self.schema else prep.quote(iname)
+                    )
+                    conn.execute(text(f"DROP INDEX IF EXISTS {qualified}"))
+
+    def drop(self) -> None:
+        with self.engine.begin() as conn:
+            if self.schema:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+            else:
+                self.metadata.drop_all(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One transaction; everything inside commits together or not at all."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn`` when the caller holds a transaction, else a transaction of its own.
+
+        Every write method of every repository takes an optional ``conn`` and
+        writes through this, so a job can put several writes in one commit.
+        """
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.begin() as own:
+                yield own
+
+    def connect(self) -> Any:
+        return self.engine.connect()
+
+    def count(self, name: str, **where: Any) -> int:
+        t = self.table(name)
+        q = select(func.count()).select_from(t)
+        for k, v in where.items():
+            q = q.where(t.c[k] == v)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def insert(self, conn: Connection, name: str) -> Any:
+        """The dialect's INSERT of table ``name`` (it has ON CONFLICT on PostgreSQL and SQLite alike)."""
+        return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(self.table(name))
+
+    def insert_ignore(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
+        """INSERT ... ON CONFLICT DO NOTHING (idempotent writes), on both dialects."""
+        if rows:
+            conn.execute(self.insert(conn, name).on_conflict_do_nothing(), rows)
+
+    def upsert(self, conn: Connection, name: str, key: Sequence[str], rows: list[dict[str, Any]]) -> None:
+        """INSERT ... ON CONFLICT (key) DO UPDATE: rows replace the stored ones with the same key."""
+        if not rows:
+            return
+        stmt = self.insert(conn, name)
+        cols = [c for c in rows[0] if c not in key]
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in cols}), rows
+        )
+
+    # ------------------------------------------------------------------ WAL checkpoints (SQLite)
+    def defer_checkpoints(self) -> bool:
+        """SQLite: this process's commits stop checkpointing the WAL; :meth:`checkpoint` does it instead.
+
+        A commit that crosses SQLite's auto-checkpoint size copies the WAL into
+        the database and fsyncs it, inside the commit: a process that serves
+        requests defers it and calls :meth:`checkpoint` off the request path.
+        Returns False (nothing to do) on PostgreSQL and for an in-memory
+        database (no WAL; reconnecting would lose it).
+        """
+        if self.dialect != "sqlite" or isinstance(self.engine.pool, StaticPool):
+            return False
+        event.listen(self.engine, "connect", _no_autocheckpoint)
+        self.engine.dispose()  # connections opened so far reconnect with the setting
+        return True
+
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database without waiting for readers or writers (PASSIVE)."""
+        if self.dialect == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA wal_autocheckpoint=0")
+    cur.close()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

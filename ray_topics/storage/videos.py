@@ -1,0 +1,165 @@
+"""Videos and their hot embeddings: Tier 1's durable write, and the hot table's compaction and eviction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, func, select, update
+
+from ray_topics.core.timeutil import as_utc
+from ray_topics.core.types import ClassificationStatus
+from ray_topics.storage.db import Database, chunks
+from ray_topics.storage.schema import pack, unpack
+
+__all__ = ["Videos"]
+
+
+class Videos:
+    """Repository of ``videos`` and ``embeddings`` (the hot table)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ingest(
+        self,
+        videos: list[dict[str, Any]],
+        vectors: np.ndarray,
+        classifications: list[dict[str, Any]],
+        conn: Connection | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Commit videos, hot embeddings and preliminary classifications together.
+
+        Idempotent by ``video_id``: a video already stored keeps its stored
+        rows. Returns the stored classification of every given id, so a retry
+        receives the answer it was first given.
+        """
+        emb_rows = [
+            {"video_id": v["video_id"], "domain": v["domain"], "published_at": v["published_at"], "vector": pack(vec)}
+            for v, vec in zip(videos, vectors, strict=True)
+        ]
+        vid_rows = [
+            {
+                "video_id": v["video_id"],
+                "domain": v["domain"],
+                "channel_id": v["channel_id"],
+                "published_at": v["published_at"],
+                "title": v.get("title") or "",
+                "description": v.get("description") or "",
+                "tags": list(v.get("tags") or []),
+                "category": v.get("category"),
+                "views": v.get("views"),
+            }
+            for v in videos
+        ]
+        with self.db.writing(conn) as tx:
+            self.db.insert_ignore(tx, "videos", vid_rows)
+            self.db.insert_ignore(tx, "embeddings", emb_rows)
+            t = self.db.table("classifications")
+            stmt = self.db.insert(tx, "classifications").on_conflict_do_nothing().returning(t.c.video_id)
+            inserted = set(tx.execute(stmt, classifications).scalars()) if classifications else set()
+        # rows written now are answered as written; only retried ids are read back (their first answer)
+        out = {
+            c["video_id"]: {**c, "published_at": as_utc(c["published_at"]), "classified_at": as_utc(c["classified_at"])}
+            for c in classifications
+            if c["video_id"] in inserted
+        }
+        retried = [v["video_id"] for v in videos if v["video_id"] not in out]
+        if retried:
+            out.update(self._classifications(retried))
+        return out
+
+    def _classifications(self, video_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        t = self.db.table("classifications")
+        out: dict[str, dict[str, Any]] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(list(video_ids)):
+                out.update(
+                    {r.video_id: dict(r._mapping) for r in conn.execute(select(t).where(t.c.video_id.in_(chunk)))}
+                )
+        return out
+
+    def existing_ids(self, video_ids: Sequence[str]) -> set[str]:
+        t = self.db.table("videos")
+        found: set[str] = set()
+        with self.db.connect() as conn:
+            for chunk in chunks(list(video_ids)):
+                found.update(conn.execute(select(t.c.video_id).where(t.c.video_id.in_(chunk))).scalars())
+        return found
+
+    def hot_vectors(self, video_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        t = self.db.table("embeddings")
+        out: dict[str, np.ndarray] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(list(video_ids)):
+                for vid, blob in conn.execute(select(t.c.video_id, t.c.vector).where(t.c.video_id.in_(chunk))):
+                    out[vid] = unpack(blob)
+        return out
+
+    def published_range(self, video_ids: Sequence[str]) -> tuple[datetime, datetime]:
+        """[earliest, latest + 1 µs) publication time of the given videos."""
+        t = self.db.table("videos")
+        lo, hi = None, None
+        with self.db.connect() as conn:
+            for chunk in chunks(list(video_ids)):
+                a, b = conn.execute(
+                    select(func.min(t.c.published_at), func.max(t.c.published_at)).where(t.c.video_id.in_(chunk))
+                ).one()
+                if a is not None:
+                    lo = a if lo is None else min(lo, a)
+                    hi = b if hi is None else max(hi, b)
+        if lo is None or hi is None:
+            raise LookupError("none of the videos is stored")
+        return lo, hi + timedelta(microseconds=1)
+
+    def published_days(self, video_ids: Sequence[str]) -> set[date]:
+        """UTC days the given videos were published on: the lake day partitions that hold them."""
+        t = self.db.table("videos")
+        days: set[date] = set()
+        with self.db.connect() as conn:
+            for chunk in chunks(list(video_ids)):
+                days.update(
+                    ts.date() for ts in conn.execute(select(t.c.published_at).where(t.c.video_id.in_(chunk))).scalars()
+                )
+        return days
+
+    def uncompacted(self, before: datetime, domain: str | None = None) -> list[dict[str, Any]]:
+        """Hot embeddings published before ``before`` not yet written to the lake."""
+        e, v = self.db.table("embeddings"), self.db.table("videos")
+        q = (
+            select(e.c.video_id, e.c.domain, e.c.published_at, e.c.vector, v.c.channel_id, v.c.views)
+            .join(v, v.c.video_id == e.c.video_id)
+            .where(e.c.compacted_at.is_(None), e.c.published_at < before)
+            .order_by(e.c.published_at, e.c.video_id)
+        )
+        if domain:
+            q = q.where(e.c.domain == domain)
+        with self.db.connect() as conn:
+            return [{**r._mapping, "vector": unpack(r.vector)} for r in conn.execute(q)]
+
+    def mark_compacted(self, video_ids: Sequence[str], at: datetime, conn: Connection | None = None) -> None:
+        t = self.db.table("embeddings")
+        with self.db.writing(conn) as tx:
+            for chunk in chunks(list(video_ids)):
+                tx.execute(update(t).where(t.c.video_id.in_(chunk)).values(compacted_at=at))
+
+    def evict_hot(self, before: datetime) -> int:
+        """Drop hot rows already in the lake, published before ``before``, and refined.
+
+        Driven from the hot table: a range scan of ``ix_embeddings_published``
+        over rows older than ``before`` (what is left of them: the evictable
+        ones and the few still waiting for compaction or refinement), each
+        checked against its own classification by primary key. The cost
+        follows the hot table, not the store's history.
+        """
+        e, c = self.db.table("embeddings"), self.db.table("classifications")
+        refined = (
+            select(c.c.video_id)
+            .where(c.c.video_id == e.c.video_id, c.c.status == ClassificationStatus.REFINED)
+            .exists()
+        )
+        with self.db.begin() as conn:
+            res = conn.execute(e.delete().where(e.c.published_at < before, e.c.compacted_at.is_not(None), refined))
+            return int(res.rowcount or 0)
