@@ -87,7 +87,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     for d in rt.cfg.domains.names:
         sizes.update(rt.store.classifications.topic_sizes(d))
     for t in rt.store.topics.list(args.domain):
-        if args.all or t.status in ("active", "dying"):
+        if args.all or t.live:
             print(f"{t.topic_id:<16} {t.status:<7} {sizes.get(t.topic_id, 0):>7}  {', '.join(t.keywords[:8])}")
     return 0
 

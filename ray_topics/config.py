@@ -180,7 +180,6 @@ class WeeklyConfig(_Section):
     drift_rate: float = Field(gt=0, le=1)
     drift_event_threshold: float = Field(ge=0)
     min_members: int = Field(ge=1)
-    # each topic's week is judged on up to this many of its members, picked by a stable hash
     max_members_per_topic: int = Field(ge=1)
     top_keywords: int = Field(ge=1)
     keyword_window_days: int = Field(ge=1)

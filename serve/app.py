@@ -125,7 +125,7 @@ class DomainModel:
         self.classify.set_max_batch_size(cfg.serve.model_batch_size)
         self.classify.set_batch_wait_timeout_s(cfg.serve.model_batch_wait_s)
         self._poller = asyncio.get_event_loop().create_task(self._poll())
-        self._commit_on_loop = self.rt.store.engine.dialect.name == "sqlite"
+        self._commit_on_loop = self.rt.store.dialect == "sqlite"
         if self.rt.store.defer_checkpoints():  # SQLite: no WAL checkpoint (fsync) inside a request's commit
             self._checkpointer = asyncio.get_event_loop().create_task(self._checkpoints(cfg.serve.checkpoint_seconds))
         # group commit: sub-batches waiting to be stored, and the task storing them
@@ -183,7 +183,7 @@ class DomainModel:
         SQLite's write lock in busy-sleeps of milliseconds, one commit per request under load.
         On SQLite the commit runs on the replica's event loop, not in a worker thread: a thread running
         SQLAlchemy's Python code and the loop trade the GIL in 5 ms switch intervals, which set
-        the tail (p99 at 100 req/s 45 ms in a thread, 21 ms on the loop; benchmarks/RESULTS.md),
+        the tail (figures in benchmarks/RESULTS.md),
         and with one writer a thread buys no parallelism. Requests that arrive meanwhile wait
         in Serve's queue and join the next group. The price: while a tier job's commit holds
         SQLite's write lock, the replica waits with it (up to the store's busy timeout). SQLite is

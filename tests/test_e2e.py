@@ -15,8 +15,9 @@ import pytest
 from ray_topics.cli import main
 from ray_topics.core.index import normalize
 from ray_topics.execution.runtime import Runtime
+from ray_topics.streams.planted import PlantedTopic, StreamSpec, default_scenario
 from ray_topics.streams.replay import Replay, build_summary
-from ray_topics.streams.synthetic import PlantedTopic, StreamSpec, default_scenario, generate
+from ray_topics.streams.synthetic import generate
 from ray_topics.tiers.monthly import run_monthly
 from ray_topics.tiers.refine import run_refine
 from ray_topics.tiers.weekly import run_weekly

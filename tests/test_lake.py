@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_topics.execution.engine import lake_dataset
-from ray_topics.storage.lake import Lake, LakeChanged, embedding_schema
+from ray_topics.storage.lake import Lake, LakeChanged
+from ray_topics.storage.lake_format import embedding_schema
 
 DIM = 4
 H = datetime(2024, 3, 1, 10, tzinfo=UTC)
@@ -424,7 +425,8 @@ def test_ray_dataset_reads_the_day_file(lake: Lake, fake_ray: _FakeRayData) -> N
 
 def test_read_filters_ids_and_window_across_row_groups(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scan filter keeps exactly the asked ids inside the window, whatever row group they sit in."""
-    monkeypatch.setattr("ray_topics.storage.lake._ROW_GROUP", 8)
+    monkeypatch.setattr("ray_topics.storage.lake_format.ROW_GROUP", 8)  # files written in groups of 8
+    monkeypatch.setattr("ray_topics.storage.lake.ROW_GROUP", 8)  # scanned in batches of 8
     rows = _rows("v", H.replace(hour=0), 60, step=timedelta(minutes=20))  # one day, 60 rows, 8 row groups
     lake.write_hour("news", H.replace(hour=0), rows)
     path = lake.compact_day("news", H.date())

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ray_topics.storage.codecs import PQ_CENTROIDS, ProductQuantizer, int8_decode, int8_encode
-from ray_topics.streams.synthetic import default_scenario, generate
+from ray_topics.streams.planted import default_scenario
+from ray_topics.streams.synthetic import generate
 
 
 @pytest.fixture(scope="module")

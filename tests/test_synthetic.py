@@ -9,16 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ray_topics.streams.synthetic import (
-    FILLER_WORDS,
-    NOISE_WORDS,
-    WORD_BANK,
-    PlantedTopic,
-    StreamSpec,
-    SyntheticStream,
-    default_scenario,
-    generate,
-)
+from ray_topics.streams.planted import PlantedTopic, StreamSpec, default_scenario
+from ray_topics.streams.synthetic import SyntheticStream, generate
+from ray_topics.streams.words import FILLER_WORDS, NOISE_WORDS, WORD_BANK
 
 DIM = 128
 

@@ -21,7 +21,8 @@ from ray_topics.core.types import ClassificationStatus
 from ray_topics.execution.engine import lake_dataset
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.aging import partition_key, target_class
-from ray_topics.storage.lake import DAY_FILE, WARM_FILE, Lake, embedding_schema, from_warm, to_warm
+from ray_topics.storage.lake import DAY_FILE, Lake
+from ray_topics.storage.lake_format import WARM_FILE, embedding_schema, from_warm, to_warm
 from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.refine import compact
 from tests.conftest import make_config

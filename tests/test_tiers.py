@@ -13,8 +13,9 @@ from ray_topics.core.drift import bounded_update
 from ray_topics.core.index import normalize
 from ray_topics.core.types import Topic
 from ray_topics.execution.runtime import Runtime
+from ray_topics.streams.planted import PlantedTopic, StreamSpec, default_scenario
 from ray_topics.streams.replay import Replay
-from ray_topics.streams.synthetic import PlantedTopic, StreamSpec, default_scenario, generate
+from ray_topics.streams.synthetic import generate
 from ray_topics.tiers.daily import run_daily, thresholds
 from ray_topics.tiers.monthly import run_monthly
 from ray_topics.tiers.refine import run_refine

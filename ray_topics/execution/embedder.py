@@ -19,9 +19,6 @@ from ray_topics.core.index import normalize
 
 __all__ = ["Embedder", "EmbeddingCache", "default_model_path"]
 
-# none: the model as shipped (fp32); int8: torch dynamic int8 quantisation of the Linear layers (CPU only;
-# measured in benchmarks/RESULTS.md: faster at the same nearest topic for every video tested)
-
 
 def default_model_path() -> str:
     """Local path of the packaged all-MiniLM-L6-v2 weights."""
@@ -42,7 +39,8 @@ class Embedder:
         model_path: local sentence-transformers folder; None = the packaged model.
         batch_size: encode batch size.
         device: torch device (``cpu``).
-        quantize: one of :data:`ray_topics.config.QUANTIZE_MODES`; ``int8`` needs ``device="cpu"``.
+        quantize: one of :data:`ray_topics.config.QUANTIZE_MODES`: ``none`` runs the model as shipped (fp32),
+            ``int8`` quantises its Linear layers dynamically (torch; needs ``device="cpu"``).
     """
 
     def __init__(

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from ray_topics.storage.lake import WARM_FILE, Lake, from_warm
+from ray_topics.storage.lake import Lake
+from ray_topics.storage.lake_format import WARM_FILE, from_warm
 
 __all__ = ["cluster_has_gpus", "ensure_ray", "lake_dataset", "map_domains", "map_lake_groups"]
 

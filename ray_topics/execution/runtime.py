@@ -14,7 +14,8 @@ from ray_topics.core.clustering import ClusterBackend, make_backend
 from ray_topics.core.router import DomainRouter
 from ray_topics.execution.embedder import Embedder, EmbeddingCache
 from ray_topics.storage.aging import AgingLake, ColdArchive, partition_keys
-from ray_topics.storage.lake import Lake, column_vectors
+from ray_topics.storage.lake import Lake
+from ray_topics.storage.lake_format import column_vectors
 from ray_topics.storage.registry import ModelRegistry
 from ray_topics.storage.store import Store
 

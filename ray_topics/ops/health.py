@@ -32,7 +32,7 @@ from typing import Any
 
 from ray_topics.config import HealthConfig
 from ray_topics.core.timeutil import as_utc
-from ray_topics.core.types import LIVE_STATUSES
+from ray_topics.core.types import LIVE_STATUSES, TopicStatus
 from ray_topics.storage.store import Store
 
 __all__ = [
@@ -193,7 +193,7 @@ def _alerts(
     h: TopicHealth, *, low_confidence: float, max_channel_share: float, min_videos_for_alerts: int, dying_days: int
 ) -> list[str]:
     alerts: list[str] = []
-    if h.status == "dying" or h.days_since_last_video >= dying_days:
+    if h.status == TopicStatus.DYING or h.days_since_last_video >= dying_days:
         alerts.append(DYING_TOPIC)
     enough = h.videos_week >= min_videos_for_alerts
     if enough and h.avg_confidence_week is not None and h.avg_confidence_week < low_confidence:

@@ -34,9 +34,8 @@ from typing import Any
 
 from ray_topics.config import HealthConfig
 from ray_topics.core.timeutil import as_utc
-from ray_topics.core.types import Topic
+from ray_topics.core.types import EventType, Topic, TopicStatus
 from ray_topics.ops.health import ALERTS, TopicHealth, average_confidence, health_from_config, health_summary
-from ray_topics.storage.schema import EVENT_TYPES, TOPIC_STATUSES
 from ray_topics.storage.store import Store
 
 __all__ = ["DEFAULT_MAX_BARS", "DEFAULT_TOP_N", "write_report"]
@@ -66,17 +65,22 @@ _PALETTE = (
 )  # fmt: skip
 _DASHES = ("", "6 3", "2 3")
 _EVENT_COLORS = {
-    "birth": "#59a14f",
-    "dying": "#edc948",
-    "death": "#e15759",
-    "revival": "#76b7b2",
-    "merge": "#4e79a7",
-    "split": "#b07aa1",
-    "drift": "#9c755f",
+    EventType.BIRTH: "#59a14f",
+    EventType.DYING: "#edc948",
+    EventType.DEATH: "#e15759",
+    EventType.REVIVAL: "#76b7b2",
+    EventType.MERGE: "#4e79a7",
+    EventType.SPLIT: "#b07aa1",
+    EventType.DRIFT: "#9c755f",
 }
-_STATUS_COLORS = {"active": "#59a14f", "dying": "#edc948", "dead": "#e15759", "merged": "#4e79a7"}
+_STATUS_COLORS = {
+    TopicStatus.ACTIVE: "#59a14f",
+    TopicStatus.DYING: "#edc948",
+    TopicStatus.DEAD: "#e15759",
+    TopicStatus.MERGED: "#4e79a7",
+}
 _OTHER_COLOR = "#8c8c8c"
-_LIGHT = {"dying"}  # statuses whose badge colour needs dark text
+_LIGHT = {TopicStatus.DYING}  # statuses whose badge colour needs dark text
 _DARK_TEXT = "#1f2328"
 
 _CSS = """
@@ -203,7 +207,7 @@ def _timeline(events: list[dict[str, Any]], start: datetime, end: datetime) -> s
     """One row per event type, one marker per event, over ``[start, end]``."""
     plot_w = _W - _BAR_LABEL_W // 2 - _PAD_R
     left = _BAR_LABEL_W // 2
-    height = _ROW_H * len(EVENT_TYPES) + _PAD_B
+    height = _ROW_H * len(EventType) + _PAD_B
     span = max((end - start).total_seconds(), 1.0)
 
     def x(ts: datetime) -> float:
@@ -213,7 +217,7 @@ def _timeline(events: list[dict[str, Any]], start: datetime, end: datetime) -> s
     for ev in events:
         by_type[ev["type"]].append(ev)
     body: list[str] = []
-    for r, kind in enumerate(EVENT_TYPES):
+    for r, kind in enumerate(EventType):
         cy = _ROW_H * r + _ROW_H / 2
         body.append(f'<line class="grid" x1="{left}" x2="{_W - _PAD_R}" y1="{cy}" y2="{cy}"/>')
         body.append(f'<text x="{left - 8}" y="{cy + 4}" text-anchor="end">{_e(kind)} ({len(by_type[kind])})</text>')
@@ -225,7 +229,7 @@ def _timeline(events: list[dict[str, Any]], start: datetime, end: datetime) -> s
                 f'<circle cx="{x(ev["at"]):.1f}" cy="{cy}" r="{_MARKER_R}" fill="{color}" fill-opacity="0.75">'
                 f"<title>{_e(tip)}</title></circle>"
             )
-    base = _ROW_H * len(EVENT_TYPES)
+    base = _ROW_H * len(EventType)
     body.append(f'<line class="axis" x1="{left}" x2="{_W - _PAD_R}" y1="{base}" y2="{base}"/>')
     fmt = "%m-%d" if end - start >= _HOURLY_TICKS_BELOW else "%m-%d %H:%M"
     for k in range(_X_TICKS + 1):
@@ -348,7 +352,7 @@ def _domain_section(
 ) -> str:
     labels = {t.topic_id: t.label for t in topics}
     parts = [f'<section class="domain" id="{_slug(domain)}"><h2>{_e(domain)}</h2>']
-    statuses = {s: sum(t.status == s for t in topics) for s in TOPIC_STATUSES}
+    statuses = {s: sum(t.status == s for t in topics) for s in TopicStatus}
     summary = health_summary(health)
     parts.append(_cards([*((f"{s} topics", n) for s, n in statuses.items()), *summary["alerts"].items()]))
 
@@ -392,7 +396,7 @@ def _domain_section(
         (
             f"{tid} {labels.get(tid, '')}",
             mean,
-            _PALETTE[0] if mean >= health_cfg.low_confidence else _STATUS_COLORS["dead"],
+            _PALETTE[0] if mean >= health_cfg.low_confidence else _STATUS_COLORS[TopicStatus.DEAD],
             f"{labels.get(tid, tid)}: mean {mean:.3f} over {n:,} videos",
         )
         for tid, (n, mean) in conf_ranked

@@ -62,13 +62,12 @@ import pyarrow.parquet as pq
 from ray_topics.core.timeutil import utc_days
 from ray_topics.storage.atomic import put_atomic
 from ray_topics.storage.codecs import ProductQuantizer
-from ray_topics.storage.lake import (
+from ray_topics.storage.lake import Lake, filesystem
+from ray_topics.storage.lake_format import (
     DICTIONARY_COLUMNS,
     WARM_FILE,
-    Lake,
     column_vectors,
     embedding_schema,
-    filesystem,
     from_warm,
     to_warm,
     warm_schema,

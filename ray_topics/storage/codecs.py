@@ -1,15 +1,13 @@
-"""Vector codecs of the lake's storage tiers: int8 scalar quantisation (warm) and product quantisation (cold).
+"""Vector codecs of the lake's storage classes: int8 scalar quantisation (warm) and product quantisation (cold).
 
 Both work on rows of L2-normalised float32 embeddings and give float32 rows back.
 
 * :func:`int8_encode` / :func:`int8_decode`: each vector is scaled by its own
   largest absolute value (``scale = max |x| / 127``) and rounded to int8: 1 byte
-  per dimension plus one float32 scale per vector. Measured (benchmarks/tiering.py):
-  cosine to the original > 0.9999 and the same nearest topic for 99.98 % of
-  planted clustered 384-d vectors (99.94 % of the news corpus), where one fixed
-  scale of 127 for every vector (``round(127 x)``) kept 99.79 % (99.51 %): a
-  unit vector's components are far below 1, so a fixed scale leaves most of the
-  int8 range unused.
+  per dimension plus one float32 scale per vector. A per-vector scale, not one
+  fixed scale of 127 for every vector: a unit vector's components are far below
+  1, so a fixed scale leaves most of the int8 range unused (agreement figures of
+  both in benchmarks/RESULTS.md, ``benchmarks/tiering.py``).
   Re-encoding decoded vectors gives the same codes, so rewriting a warm file
   (late arrivals) loses nothing more.
 * :class:`ProductQuantizer`: the vector is cut into ``subquantizers`` equal

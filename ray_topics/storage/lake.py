@@ -28,7 +28,7 @@ removed), and the same rules apply one level up: a partition with a
 it are leftovers it already holds), and later writes to that day go into it.
 Every reader (:meth:`Lake.read`, :meth:`Lake.read_table`,
 :func:`ray_topics.execution.engine.lake_dataset`) returns dequantised float32 embeddings, so no caller
-knows which tier a partition is in.
+knows which storage class a partition is in.
 """
 
 from __future__ import annotations
@@ -44,113 +44,28 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ray_topics.core.timeutil import as_utc, utc_days
-from ray_topics.storage.atomic import put_atomic
-from ray_topics.storage.codecs import int8_decode, int8_encode
+from ray_topics.storage.lake_format import (
+    ROW_GROUP,
+    WARM_FILE,
+    column_vectors,
+    embedding_schema,
+    from_warm,
+    read_file,
+    rows_table,
+    warm_schema,
+    write_file,
+)
 
-__all__ = [
-    "DAY_FILE",
-    "DICTIONARY_COLUMNS",
-    "WARM_FILE",
-    "Lake",
-    "LakeChanged",
-    "column_vectors",
-    "embedding_schema",
-    "filesystem",
-    "from_warm",
-    "to_warm",
-    "warm_schema",
-]
+__all__ = ["DAY_FILE", "Lake", "LakeChanged", "filesystem"]
 
 DAY_FILE = "day.parquet"
-WARM_FILE = "warm.parquet"
 _HOUR = timedelta(hours=1)
 _READ_ATTEMPTS = 5  # listings tried by read() while compactions replace files under it
-# Rows per Parquet row group (and per scan batch): a read holds about one group's embeddings
-# at a time (16,384 x 384 float32 = 24 MiB), whatever the size of the day it filters.
-_ROW_GROUP = 16_384
 _READAHEAD = 2  # row groups and files a scan decodes ahead (pyarrow: 16 and 4): bounds its memory
-# Columns written with dictionary encoding: the repeating ones. Vectors and codes are all distinct, so
-# pyarrow would fill a 1 MiB dictionary per column chunk and then fall back, storing both (measured:
-# +5 % on a 10,000-row float32 day file, +29 % on a 1,500-row one; benchmarks/RESULTS.md).
-DICTIONARY_COLUMNS = ["domain", "channel_id"]
 
 
 class LakeChanged(RuntimeError):
     """The lake's files kept changing while a window was read (a compaction loop, or a writer stuck mid-way)."""
-
-
-def embedding_schema(dim: int) -> pa.Schema:
-    return pa.schema(
-        [
-            ("video_id", pa.string()),
-            ("domain", pa.string()),
-            ("published_at", pa.timestamp("us", tz="UTC")),
-            ("channel_id", pa.string()),
-            ("views", pa.int64()),
-            ("embedding", pa.list_(pa.float32(), dim)),
-        ]
-    )
-
-
-def warm_schema(dim: int) -> pa.Schema:
-    """Schema of a warm file: :func:`embedding_schema` with int8 codes (raw bytes) and a scale per row."""
-    return pa.schema(
-        [
-            *[f for f in embedding_schema(dim) if f.name != "embedding"],
-            ("embedding_i8", pa.binary(dim)),
-            ("scale", pa.float32()),
-        ]
-    )
-
-
-def to_warm(table: pa.Table) -> pa.Table:
-    """A table of :func:`embedding_schema` -> the same rows as :func:`warm_schema` (int8 + scale)."""
-    dim = table.schema.field("embedding").type.list_size
-    vecs = column_vectors(table.column("embedding"), dim)
-    codes, scales = int8_encode(vecs)
-    rest = table.drop_columns(["embedding"])
-    return pa.Table.from_arrays(
-        [*rest.columns, _fixed_binary(codes.view(np.uint8)), pa.array(scales, pa.float32())],
-        schema=warm_schema(dim),
-    )
-
-
-def from_warm(table: pa.Table) -> pa.Table:
-    """Inverse of :func:`to_warm`: int8 codes and scales -> a float32 ``embedding`` column.
-
-    A pure function on an Arrow batch: :func:`ray_topics.execution.engine.lake_dataset` maps it over
-    the warm files' blocks. Columns the batch lacks (a projected scan) stay absent.
-    """
-    dim = table.schema.field("embedding_i8").type.byte_width
-    codes = _binary_rows(table.column("embedding_i8"), dim).view(np.int8)
-    vecs = int8_decode(codes, table.column("scale").to_numpy(zero_copy_only=False))
-    out = table.drop_columns(["embedding_i8", "scale"])
-    return out.append_column(
-        pa.field("embedding", pa.list_(pa.float32(), dim)),
-        pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), pa.float32()), dim),
-    )
-
-
-def column_vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
-    """A fixed-size-list float column -> ``(n, dim)`` float32."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return arr.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
-
-
-def _fixed_binary(rows: np.ndarray) -> pa.Array:
-    """``(n, w)`` uint8 -> a ``binary(w)`` array, one value per row."""
-    rows = np.ascontiguousarray(rows, dtype=np.uint8)
-    n, width = rows.shape
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(rows.tobytes())])
-
-
-def _binary_rows(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
-    """A ``binary(width)`` column -> ``(n, width)`` uint8 (inverse of :func:`_fixed_binary`)."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if len(arr) == 0:
-        return np.zeros((0, width), np.uint8)
-    buf = arr.buffers()[1]
-    return np.frombuffer(buf, np.uint8, count=len(arr) * width, offset=arr.offset * width).reshape(-1, width)
 
 
 def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
@@ -177,49 +92,11 @@ class Lake:
     def _is_file(self, path: str) -> bool:
         return self.fs.get_file_info(path).type == pafs.FileType.File
 
-    def _table(self, domain: str, rows: Sequence[dict[str, Any]]) -> pa.Table:
-        vecs = (
-            np.stack([np.asarray(r["vector"], dtype=np.float32) for r in rows])
-            if rows
-            else np.zeros((0, self.dim), np.float32)
-        )
-        return pa.table(
-            {
-                "video_id": [r["video_id"] for r in rows],
-                "domain": [domain] * len(rows),
-                "published_at": [as_utc(r["published_at"]) for r in rows],
-                "channel_id": [r.get("channel_id") for r in rows],
-                "views": [r.get("views") for r in rows],
-                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), pa.float32()), self.dim),
-            },
-            schema=embedding_schema(self.dim),
-        )
-
     def _put(self, path: str, table: pa.Table) -> str:
-        """Write ``table`` whole to a temporary file, then rename it over ``path``.
-
-        A table of :func:`embedding_schema` is written int8-quantised when ``path`` is a warm file.
-        """
-        if path.endswith("/" + WARM_FILE) and "embedding" in table.column_names:
-            table = to_warm(table)
-        return put_atomic(
-            self.fs,
-            path,
-            lambda tmp: pq.write_table(
-                table,
-                tmp,
-                filesystem=self.fs,
-                compression="zstd",
-                row_group_size=_ROW_GROUP,
-                use_dictionary=DICTIONARY_COLUMNS,
-            ),
-        )
+        return write_file(self.fs, path, table)
 
     def _read_file(self, path: str) -> pa.Table:
-        """One lake file as a table of :func:`embedding_schema` (a warm file dequantised)."""
-        if path.endswith("/" + WARM_FILE):
-            return from_warm(pq.read_table(path, filesystem=self.fs, schema=warm_schema(self.dim)))
-        return pq.read_table(path, filesystem=self.fs, schema=embedding_schema(self.dim))
+        return read_file(self.fs, path, self.dim)
 
     def _rows(self, path: str) -> list[dict[str, Any]]:
         return [
@@ -228,7 +105,7 @@ class Lake:
 
     def _put_day(self, path: str, domain: str, rows: Sequence[dict[str, Any]]) -> str:
         rows = sorted(rows, key=lambda r: (as_utc(r["published_at"]), r["video_id"]))
-        return self._put(path, self._table(domain, rows))
+        return self._put(path, rows_table(domain, rows, self.dim))
 
     def _whole_day_file(self, folder: str) -> str | None:
         """The file holding a whole day of the partition: its warm file, else its day file, else None."""
@@ -255,7 +132,7 @@ class Lake:
             ]
             return self._put_day(day_path, domain, kept + list(rows))
         self.fs.create_dir(folder, recursive=True)
-        return self._put(f"{folder}/hour={hour_start.hour:02d}.parquet", self._table(domain, rows))
+        return self._put(f"{folder}/hour={hour_start.hour:02d}.parquet", rows_table(domain, rows, self.dim))
 
     def append_hour(self, domain: str, hour_start: datetime, rows: Sequence[dict[str, Any]]) -> str:
         """Add rows to an hour (late arrivals), keeping the rows already there; idempotent by video_id.
@@ -486,7 +363,7 @@ class Lake:
         # the ids are dropped as they are decoded, never held as a whole day
         scan = {
             "filter": where,
-            "batch_size": _ROW_GROUP,
+            "batch_size": ROW_GROUP,
             "batch_readahead": _READAHEAD,
             "fragment_readahead": _READAHEAD,
         }

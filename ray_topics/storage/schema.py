@@ -29,12 +29,9 @@ from sqlalchemy import Table as _Table
 from sqlalchemy.types import TypeDecorator
 
 from ray_topics.core.timeutil import as_utc
-from ray_topics.core.types import EventType, TopicStatus
 
-__all__ = ["EVENT_TYPES", "RETIRED_INDEXES", "TOPIC_STATUSES", "UTCDateTime", "build_metadata", "pack", "unpack"]
+__all__ = ["RETIRED_INDEXES", "UTCDateTime", "build_metadata", "pack", "unpack"]
 
-TOPIC_STATUSES = tuple(TopicStatus)
-EVENT_TYPES = tuple(EventType)
 # indexes of earlier schema versions that a newer index replaces: (table, index), dropped on open
 RETIRED_INDEXES = (("classifications", "ix_class_status"),)
 

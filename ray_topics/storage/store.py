@@ -42,8 +42,8 @@ class Store(Database):
 
     def __init__(self, url: str, schema: str | None = None, create: bool = True) -> None:
         super().__init__(url, schema=schema, create=create)
-        self.videos = Videos(self)
         self.classifications = Classifications(self)
+        self.videos = Videos(self, self.classifications)
         self.topics = Topics(self)
         self.prototypes = Prototypes(self)
         self.models = ModelVersions(self)

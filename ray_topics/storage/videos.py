@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, select, update
 
 from ray_topics.core.timeutil import as_utc
 from ray_topics.core.types import ClassificationStatus
+from ray_topics.storage.classifications import Classifications
 from ray_topics.storage.db import Database, chunks
 from ray_topics.storage.schema import pack, unpack
 
@@ -20,8 +21,9 @@ __all__ = ["Videos"]
 class Videos:
     """Repository of ``videos`` and ``embeddings`` (the hot table)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, classifications: Classifications) -> None:
         self.db = db
+        self.classifications = classifications
 
     def ingest(
         self,
@@ -68,17 +70,7 @@ class Videos:
         }
         retried = [v["video_id"] for v in videos if v["video_id"] not in out]
         if retried:
-            out.update(self._classifications(retried))
-        return out
-
-    def _classifications(self, video_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        t = self.db.table("classifications")
-        out: dict[str, dict[str, Any]] = {}
-        with self.db.connect() as conn:
-            for chunk in chunks(list(video_ids)):
-                out.update(
-                    {r.video_id: dict(r._mapping) for r in conn.execute(select(t).where(t.c.video_id.in_(chunk)))}
-                )
+            out.update(self.classifications.get(retried))
         return out
 
     def existing_ids(self, video_ids: Sequence[str]) -> set[str]:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ray_topics.core.text import video_text
 from ray_topics.core.timeutil import floor_hour
+from ray_topics.core.types import EventType
 from ray_topics.core.validation import InvalidVideo, VideoIn, validate_vector
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.archive import run_archive
@@ -172,7 +173,7 @@ class Replay:
             if st.get("births"):
                 self.progress(f"{at.date()} daily   {d}: {st['births']} topic(s) born (pool {st['pool']})")
             for tid, ev in (st.get("lifecycle") or {}).items():
-                if ev != "revival":  # revivals are in the events; the console shows what changes the model
+                if ev != EventType.REVIVAL:  # revivals are in the events; the console shows what changes the model
                     self.progress(f"{at.date()} daily   {d}: {tid} {ev}")
         if at.weekday() == s.weekday:
             weekly = self._timed("weekly", at, lambda: run_weekly(self.rt, at))
@@ -239,7 +240,6 @@ def build_summary(rt: Runtime, result: ReplayResult) -> dict[str, Any]:
             "details": {**(e["details"] or {}), **({"related": e["related"]} if e["related"] else {})},
         }
         for e in store.topics.events()
-        if e["type"] in ("birth", "death", "merge", "split", "drift", "dying", "revival")
     ]
     return {
         "videos": result.videos,

@@ -44,9 +44,7 @@ def _plan_preloaded(
 def _lake_dataset(rt: Runtime, wanted: dict[str, list[str]]) -> Any | None:
     """Ray Data's read of the lake rows ``wanted`` names: pruned to their days and domains, filtered by id.
 
-    Tiers name bounded samples (the weekly: up to ``weekly.max_members_per_topic`` per topic; the
-    monthly: ``monthly.max_sample``), so the id filter shipped to every read task is bounded by
-    domains x groups x cap, not by the volume (the scan still reads the window's files of those days).
+    Tiers name bounded samples, so the id filter shipped to every read task is bounded too.
     """
     ids = sorted({v for vs in wanted.values() for v in vs})
     if not ids:

@@ -1,29 +1,13 @@
 """Tier 3 (weekly): evolve each topic from a bounded sample of the week's members.
 
-The week is read from a sample: per topic (and for the videos without one)
-up to ``weekly.max_members_per_topic`` members, those of smallest stable
-hash of the id (:func:`ray_topics.core.sampling.bottom_k` over the window's ids
-streamed from the store), with each group's exact count. Only the sampled
-embeddings are loaded, so a domain's week holds at most groups x cap
-embeddings (its topics in the window, plus one group without a topic)
-whatever its volume (the stream of ids still grows with it); a topic whose week fits under the cap is
-read whole, as before.
-
-Per domain and live topic with at least ``weekly.min_members`` videos this
-week (the exact count): the centroid moves a bounded step towards the mean
-direction of its sampled members
-(``new = normalise((1 - drift_rate) * old + drift_rate * week_mean)``); when
-the week's mean direction sits further from the old centroid than sampling
-noise (of the sample's size) explains by more than ``drift_event_threshold``
-(cosine distance), a drift event is recorded; keywords are refreshed by
-c-TF-IDF over the topic's most recent members of the last
-``keyword_window_days`` (up to ``keyword_max_docs`` each: one week of a
-small topic holds too few texts for stable keywords), and the confidence
-calibration (median and upper spread of members' cosine) is recomputed from
-the sample. The domain's routing prototype moves the same bounded way
-towards the week's mean of the domain: each group's sample mean weighted by
-its exact count (:func:`domain_mean`), so small topics read whole do not
-outweigh big capped ones.
+Per domain: the week is read from a bounded sample, up to
+``weekly.max_members_per_topic`` members per topic picked by stable hash
+(:func:`week_sample`; why the cap is sound: docs/concepts.md, "Drift").
+The drift rule itself (:func:`ray_topics.core.drift.evolve_topics`) moves
+each topic's centroid a bounded step towards its week and records drift
+events; keywords are refreshed from each topic's newest members
+(:func:`topic_keywords`); the domain's routing prototype moves towards the
+week's count-weighted mean (:func:`ray_topics.core.drift.domain_mean`).
 """
 
 from __future__ import annotations
