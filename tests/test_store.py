@@ -126,6 +126,7 @@ def test_second_ingest_of_same_id_keeps_the_first_answer(store: Store) -> None:
     assert again == first
     assert again["a"]["topic_id"] == "gaming:0" and again["a"]["model_version"] == "gaming@v1"
     assert _counts(store) == (1, 1, 1)
+    np.testing.assert_array_equal(store.videos.hot_vectors(["a"])["a"], np.ones(DIM, np.float32))  # not the retry's
     np.testing.assert_array_equal(store.videos.hot_vectors(["a"])["a"], np.ones(DIM, np.float32))
     assert store.classifications.rows_for(["a"])[0]["title"] == "first"
 
@@ -421,6 +422,25 @@ def test_uncompacted_and_mark_compacted(store: Store) -> None:
     store.videos.mark_compacted([], at=T0 + 3 * H)  # no-op
     # compacted rows stay hot until evicted
     assert set(store.videos.hot_vectors(["a", "b", "c"])) == {"a", "b", "c"}
+
+
+def test_a_retry_after_hot_eviction_writes_nothing(store: Store) -> None:
+    """Retried with another vector and time once the first attempt's embedding left the hot table."""
+    first = _ingest(store, _v("a", at=T0, vec=np.ones(DIM, np.float32), status=ClassificationStatus.REFINED))
+    store.videos.mark_compacted(["a"], at=T0 + DAY)
+    assert store.videos.evict_hot(before=T0 + DAY) == 1
+    again = _ingest(store, _v("a", at=T0 + 5 * DAY, vec=np.full(DIM, 2.0, np.float32), topic="gaming:9"))
+    assert again == first  # the stored answer, not the retry's
+    assert _counts(store) == (1, 0, 1)  # no hot row came back: compaction would write it to the lake again
+    assert store.videos.uncompacted(before=T0 + 10 * DAY) == []
+    assert store.videos.published_range(["a"])[0] == T0
+
+
+def test_a_batch_naming_one_id_twice_stores_and_answers_the_first(store: Store) -> None:
+    out = _ingest(store, _v("a", topic="gaming:1", vec=np.ones(DIM, np.float32)), _v("a", topic="gaming:2"))
+    assert _counts(store) == (1, 1, 1)
+    assert out["a"]["topic_id"] == "gaming:1"
+    np.testing.assert_array_equal(store.videos.hot_vectors(["a"])["a"], np.ones(DIM, np.float32))
 
 
 def test_evict_hot_drops_only_compacted_refined_old_rows(store: Store) -> None:

@@ -34,14 +34,13 @@ class Videos:
     ) -> dict[str, dict[str, Any]]:
         """Commit videos, hot embeddings and preliminary classifications together.
 
-        Idempotent by ``video_id``: a video already stored keeps its stored
-        rows. Returns the stored classification of every given id, so a retry
-        receives the answer it was first given.
+        Idempotent by ``video_id``: only a video whose row is new writes its
+        embedding and classification, so a retry writes nothing, whether its
+        first attempt's embedding is still in the hot table or already evicted
+        to the lake, and whatever vector or time the retry carries. Returns the
+        stored classification of every given id (the first answer, for a
+        retry); an id given twice in one batch is stored and answered once.
         """
-        emb_rows = [
-            {"video_id": v["video_id"], "domain": v["domain"], "published_at": v["published_at"], "vector": pack(vec)}
-            for v, vec in zip(videos, vectors, strict=True)
-        ]
         vid_rows = [
             {
                 "video_id": v["video_id"],
@@ -56,17 +55,28 @@ class Videos:
             }
             for v in videos
         ]
+        t = self.db.table("videos")
         with self.db.writing(conn) as tx:
-            self.db.insert_ignore(tx, "videos", vid_rows)
+            stmt = self.db.insert(tx, "videos").on_conflict_do_nothing().returning(t.c.video_id)
+            new = set(tx.execute(stmt, vid_rows).scalars()) if vid_rows else set()
+            first = _first_of_each(videos, new)
+            emb_rows = [
+                {
+                    "video_id": v["video_id"],
+                    "domain": v["domain"],
+                    "published_at": v["published_at"],
+                    "vector": pack(vec),
+                }
+                for i, (v, vec) in enumerate(zip(videos, vectors, strict=True))
+                if i in first
+            ]
+            cls_rows = [c for i, c in enumerate(classifications) if i in first]
             self.db.insert_ignore(tx, "embeddings", emb_rows)
-            t = self.db.table("classifications")
-            stmt = self.db.insert(tx, "classifications").on_conflict_do_nothing().returning(t.c.video_id)
-            inserted = set(tx.execute(stmt, classifications).scalars()) if classifications else set()
+            self.db.insert_ignore(tx, "classifications", cls_rows)
         # rows written now are answered as written; only retried ids are read back (their first answer)
         out = {
             c["video_id"]: {**c, "published_at": as_utc(c["published_at"]), "classified_at": as_utc(c["classified_at"])}
-            for c in classifications
-            if c["video_id"] in inserted
+            for c in cls_rows
         }
         retried = [v["video_id"] for v in videos if v["video_id"] not in out]
         if retried:
@@ -155,3 +165,12 @@ class Videos:
         with self.db.begin() as conn:
             res = conn.execute(e.delete().where(e.c.published_at < before, e.c.compacted_at.is_not(None), refined))
             return int(res.rowcount or 0)
+
+
+def _first_of_each(videos: list[dict[str, Any]], ids: set[str]) -> set[int]:
+    """Positions of the first occurrence of each id of ``ids`` in ``videos``."""
+    seen: dict[str, int] = {}
+    for i, v in enumerate(videos):
+        if v["video_id"] in ids:
+            seen.setdefault(v["video_id"], i)
+    return set(seen.values())
