@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         j.add_argument("--engine", choices=["local", "ray"], help="override execution.engine")
         j.set_defaults(fn=cmd_job)
     a = sub.add_parser(
-        "archive", parents=[common], help="move every lake partition to its storage tier (hot, warm, cold)"
+        "archive", parents=[common], help="move every lake partition to its storage class (hot, warm, cold)"
     )
     a.add_argument("--as-of", type=parse_as_of, required=True, help="event time the partitions' ages count from")
     a.add_argument("--force", action="store_true", help="run again even if this as-of succeeded")

@@ -213,7 +213,7 @@ class MonthlyConfig(_Section):
 
 
 class ArchiveConfig(_Section):
-    """Storage tiers of the lake's day partitions (:mod:`ray_topics.storage.aging`)."""
+    """Storage classes (hot, warm, cold) of the lake's day partitions (:mod:`ray_topics.storage.aging`)."""
 
     # cold partitions go here: a folder or any pyarrow filesystem URI ({workdir} is expanded)
     root: str

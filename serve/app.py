@@ -59,7 +59,7 @@ CLASSIFY_EXAMPLE = {
     "topic_label": "speedrun, glitch, any%",
     "confidence": 0.93,
     "status": "preliminary",
-    "model_version": 7,
+    "model_version": "gaming@v7",
 }
 
 
@@ -290,7 +290,7 @@ class Ingress:
         response_class=Response,
         responses={
             200: {
-                "description": "one result per video, in request order (README, HTTP contract)",
+                "description": "one result per video, in request order (docs/serving.md, HTTP contract)",
                 "content": {JSON: {"example": {"results": [CLASSIFY_EXAMPLE]}}},
             }
         },

@@ -3,7 +3,7 @@
 Confidence
 ----------
 For a video with embedding ``x`` and its nearest topic ``t`` (cosine ``s``),
-each topic carries the mean ``mu_t`` and standard deviation ``sigma_t`` of its
+each topic carries the median ``mu_t`` and a robust spread ``sigma_t`` (:func:`calibrate`) of its
 members' cosine to the centroid. The topic's *edge* is ``mu_t - k * sigma_t``
 (``k = confidence.edge_sigmas``). Confidence is the logistic
 

@@ -39,7 +39,7 @@ class InvalidVideo(ValueError):
 
 
 class VideoIn(BaseModel):
-    """One video as clients send it (see README, HTTP contract)."""
+    """One video as clients send it (see docs/serving.md, HTTP contract)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

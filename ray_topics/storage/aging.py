@@ -3,7 +3,7 @@
 A partition is one day of one domain (:mod:`ray_topics.storage.lake`). Its age is
 counted from the end of its day, as refine counts the hot retention: at event
 time ``as_of`` a day is *older than N days* once ``day + 1 day + N days <= as_of``.
-:func:`target_class` gives its tier (thresholds in config, ``archive``):
+:func:`target_class` gives its storage class (thresholds in config, ``archive``):
 
 * **hot**: float32 hour files, then one ``day.parquet`` (refine), until the day
   is older than ``warm_after_days``;
@@ -35,9 +35,9 @@ cold copy; the next archive run removes the lake copy again unless the reads
 have brought it to ``min_accesses``.
 
 Crash safety (the order of writes): to archive, the codebook, then the cold
-file (a temporary file and a rename), then the tier in ``access_stats``, and
+file (a temporary file and a rename), then the class in ``access_stats``, and
 only then the lake files are removed; to restore, the warm file, then the
-tier. A crash anywhere leaves every row readable exactly once (the lake copy is
+class. A crash anywhere leaves every row readable exactly once (the lake copy is
 removed last, and a partition's files in the lake win over its cold copy while
 they exist), and running the job again finishes the move without rewriting
 what is already written. The archive job and refine must not write the same
@@ -121,7 +121,7 @@ def _older_than(day: date, as_of: datetime, days: int) -> bool:
 def target_class(
     day: date, as_of: datetime, accesses: int, *, warm_after_days: int, archive_after_days: int, min_accesses: int
 ) -> str:
-    """The tier a partition belongs in at ``as_of`` (module docstring).
+    """The storage class a partition belongs in at ``as_of`` (module docstring).
 
     Example:
         >>> rule = {"warm_after_days": 30, "archive_after_days": 90, "min_accesses": 5}
@@ -260,13 +260,13 @@ class ColdArchive:
 
 
 class AgingLake:
-    """The lake, its archive and the access statistics, together: tier moves, restore, counted reads.
+    """The lake, its archive and the access statistics, together: class moves, restore, counted reads.
 
     Args:
         lake: the embedding lake.
         store: the operational store (its ``access_stats`` table).
         archive: the cold archive.
-        warm_after_days, archive_after_days, min_accesses: the tier rule (:func:`target_class`).
+        warm_after_days, archive_after_days, min_accesses: the storage class rule (:func:`target_class`).
         pq_subquantizers: bytes per cold vector.
         pq_train_rows, pq_min_train_rows: most and fewest vectors a domain's codebook is trained from.
         codebook_max_age_days: a domain's newest codebook older than this is retrained.
@@ -297,7 +297,7 @@ class AgingLake:
         self.pq_min_train_rows = pq_min_train_rows
         self.codebook_max_age_days = codebook_max_age_days
 
-    def tier_of(self, day: date, as_of: datetime, accesses: int) -> str:
+    def class_of(self, day: date, as_of: datetime, accesses: int) -> str:
         return target_class(
             day,
             as_of,
@@ -335,7 +335,7 @@ class AgingLake:
         table = self.lake.read_table(start, end, domains, video_ids)
         if video_ids is not None and wanted:
             # ids still missing may lie in a day the archive job moved out while this read began, or
-            # one whose restore an archive run undid (the tier says warm, the lake copy is gone)
+            # one whose restore an archive run undid (its class says warm, the lake copy is gone)
             got = set(table.column("video_id").to_pylist())
             missing = [v for v in video_ids if v not in got]
             days_missing = sorted(self.store.videos.published_days(missing)) if missing else []
@@ -378,7 +378,7 @@ class AgingLake:
 
     # ---------------------------------------------------------------- the archive job
     def apply(self, as_of: datetime) -> dict[str, Any]:
-        """Move every lake partition to its tier at ``as_of``; idempotent.
+        """Move every lake partition to its storage class at ``as_of``; idempotent.
 
         Returns counts: partitions made ``warm`` and ``cold`` by this call,
         ``kept_warm`` (old enough for the archive but read ``min_accesses``
@@ -389,17 +389,17 @@ class AgingLake:
         parts = self.lake.partitions()
         access = self.store.access.stats()
         to_cold: dict[str, list[date]] = defaultdict(list)
-        tiers: dict[str, str] = {}
+        classes: dict[str, str] = {}
         turned: dict[str, str] = {}  # hot -> warm now: their access counts start from here
         for (day, dom), files in sorted(parts.items()):
             key = partition_key(day, dom)
             row = access.get(key, {"accesses": 0, "tier": None})
             young = row["tier"] in (None, "hot")  # its reads so far were a young day's: they do not count
-            tier = self.tier_of(day, as_of, 0 if young else row["accesses"])
-            if tier == "hot":
+            cls = self.class_of(day, as_of, 0 if young else row["accesses"])
+            if cls == "hot":
                 stats["hot"] += 1
                 continue
-            if tier == "cold":
+            if cls == "cold":
                 to_cold[dom].append(day)
                 continue
             if _older_than(day, as_of, self.archive_after_days):
@@ -418,8 +418,8 @@ class AgingLake:
             if young:
                 turned[key] = "warm"
             elif row["tier"] != "warm":
-                tiers[key] = "warm"
-        self.store.access.set_classes(tiers)
+                classes[key] = "warm"
+        self.store.access.set_classes(classes)
         self.store.access.set_classes(turned, reset_accesses=True)
         for dom, days in sorted(to_cold.items()):
             codebook, trained = self._codebook(dom, days, as_of, parts)

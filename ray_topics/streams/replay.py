@@ -4,7 +4,7 @@ Videos are ingested hour by hour through Tier 1 (validated, routed,
 classified, committed); when event time crosses a boundary of the schedule
 (``schedule`` in config) the refine, daily, weekly and monthly jobs run with
 ``as_of`` = that boundary, and after them, every midnight, the archive job
-moves lake partitions to their storage tier. The first days bootstrap topics
+moves lake partitions to their storage class. The first days bootstrap topics
 through the same birth rules the daily tier always uses.
 """
 
@@ -188,9 +188,9 @@ class Replay:
                         f"{st.get('births', 0)} born, {st.get('merges', 0)} merged, {st.get('splits', 0)} split"
                     )
         # last: the day's jobs have read (and counted their reads of) the partitions it may move
-        tiers = self._timed("archive", at, lambda: run_archive(self.rt, at))
-        if tiers.get("warm") or tiers.get("cold"):
-            self.progress(f"{at.date()} archive {tiers['warm']} partition(s) made warm, {tiers['cold']} archived cold")
+        moved = self._timed("archive", at, lambda: run_archive(self.rt, at))
+        if moved.get("warm") or moved.get("cold"):
+            self.progress(f"{at.date()} archive {moved['warm']} partition(s) made warm, {moved['cold']} archived cold")
 
 
 def _needs_routing(videos: pd.DataFrame, category_map: dict[str, str]) -> bool:
@@ -214,7 +214,7 @@ def _clean(v: Any) -> Any:
 
 
 def build_summary(rt: Runtime, result: ReplayResult) -> dict[str, Any]:
-    """The replay summary (schema in README: videos, domains, topics, events, timings)."""
+    """The replay summary (schema in docs/operations.md: videos, domains, topics, events, timings)."""
     store = rt.store
     sizes: dict[str, int] = {}
     for d in rt.cfg.domains.names:
