@@ -108,3 +108,37 @@ def test_vectors_of_evicted_rows_come_from_the_day_file(runtime: Runtime) -> Non
     ids = ["v21", "v0", "v9"]
     got = rt.vectors("gaming", ids)
     np.testing.assert_array_equal(got, np.stack([_vec(v, rt.cfg.embedding.dim) for v in ids]))
+
+
+def test_refine_keeps_an_answer_a_job_committed_after_refine_read_it(runtime: Runtime, monkeypatch) -> None:
+    """A monthly merge moves a pending row while refine holds it: refine must not move it back."""
+    from ray_topics.tiers.realtime import DomainClassifier
+    from ray_topics.tiers.refine import refine_domain
+
+    _ingest(runtime, *[(f"v{i}", "gaming", D1 + i * H / 4, ClassificationStatus.PRELIMINARY) for i in range(4)])
+    merged = {
+        "video_id": "v1",
+        "topic_id": "gaming:5",
+        "confidence": 0.95,
+        "status": ClassificationStatus.REFINED,
+        "model_version": "gaming@v3",
+        "classified_at": D1 + 2 * H,
+    }
+    vectors = runtime.vectors
+
+    def read_then_a_job_commits(domain: str, ids: list[str], window=None) -> np.ndarray:
+        out = vectors(domain, ids, window)
+        runtime.store.classifications.update([merged])  # committed between refine's read and its write
+        return out
+
+    monkeypatch.setattr(runtime, "vectors", read_then_a_job_commits)
+    models = DomainClassifier(runtime.registry, runtime.confidence)
+    assert refine_domain(runtime, models, "gaming", D1 + 2 * H) == 4
+    rows = runtime.store.classifications.get([f"v{i}" for i in range(4)])
+    assert {k: rows["v1"][k] for k in ("topic_id", "status", "model_version")} == {
+        "topic_id": "gaming:5",
+        "status": ClassificationStatus.REFINED,
+        "model_version": "gaming@v3",
+    }
+    assert all(rows[v]["status"] == ClassificationStatus.REFINED for v in ("v0", "v2", "v3"))
+    assert runtime.store.classifications.pending("gaming", 10) == []

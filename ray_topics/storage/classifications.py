@@ -56,30 +56,52 @@ class Classifications:
         if not rows:
             return
         t = self.db.table("classifications")
+        stmt = update(t).where(t.c.video_id == bindparam("b_video_id")).values(**self._set_columns())
+        with self.db.writing(conn) as tx:
+            tx.execute(stmt, [self._params(r) for r in rows])
+
+    def update_pending(self, rows: list[dict[str, Any]], read_versions: dict[str, str]) -> None:
+        """Like :meth:`update`, only for rows still preliminary under the model version they were read at.
+
+        ``read_versions`` maps each video id to the ``model_version`` :meth:`pending` returned. A row
+        that a job reclassified meanwhile (a monthly merge, a daily birth) keeps that newer answer.
+        """
+        if not rows:
+            return
+        t = self.db.table("classifications")
         stmt = (
             update(t)
-            .where(t.c.video_id == bindparam("b_video_id"))
-            .values(
-                topic_id=bindparam("b_topic_id"),
-                confidence=bindparam("b_confidence"),
-                status=bindparam("b_status"),
-                model_version=bindparam("b_model_version"),
-                classified_at=bindparam("b_classified_at"),
+            .where(
+                t.c.video_id == bindparam("b_video_id"),
+                t.c.status == ClassificationStatus.PRELIMINARY,
+                t.c.model_version == bindparam("b_read_version"),
             )
+            .values(**self._set_columns())
         )
-        params = [
-            {
-                "b_video_id": r["video_id"],
-                "b_topic_id": r["topic_id"],
-                "b_confidence": float(r["confidence"]),
-                "b_status": r["status"],
-                "b_model_version": r["model_version"],
-                "b_classified_at": r["classified_at"],
-            }
-            for r in rows
-        ]
-        with self.db.writing(conn) as tx:
+        params = [{**self._params(r), "b_read_version": read_versions[r["video_id"]]} for r in rows]
+        with self.db.begin() as tx:
             tx.execute(stmt, params)
+
+    @staticmethod
+    def _set_columns() -> dict[str, Any]:
+        return {
+            "topic_id": bindparam("b_topic_id"),
+            "confidence": bindparam("b_confidence"),
+            "status": bindparam("b_status"),
+            "model_version": bindparam("b_model_version"),
+            "classified_at": bindparam("b_classified_at"),
+        }
+
+    @staticmethod
+    def _params(r: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "b_video_id": r["video_id"],
+            "b_topic_id": r["topic_id"],
+            "b_confidence": float(r["confidence"]),
+            "b_status": r["status"],
+            "b_model_version": r["model_version"],
+            "b_classified_at": r["classified_at"],
+        }
 
     def window(
         self,

@@ -28,7 +28,10 @@ def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: dat
         ids = [r["video_id"] for r in rows]
         vecs = rt.vectors(domain, ids)
         model, index = models.model(domain)
-        rt.store.classifications.update(reclassified(ids, index.search(vecs), as_of, model_version=model.name))
+        rt.store.classifications.update_pending(
+            reclassified(ids, index.search(vecs), as_of, model_version=model.name),
+            {r["video_id"]: r["model_version"] for r in rows},
+        )
         done += len(rows)
 
 
