@@ -9,7 +9,7 @@ One run prints, side by side, the wall time, CPU seconds and peak memory (RSS) o
   of each ``--fit-sizes`` size, to show how its cost grows with the history
   (the monthly sample is bounded by its strata and ``monthly.max_sample``;
   the reassignment after a merge or split, and the lake reads, are not);
-* a full BERTopic fit (``benchmarks.quality._fit_series``: precomputed
+* a full BERTopic fit (:func:`benchmarks.full_fit.fit_series`: precomputed
   embeddings, UMAP and HDBSCAN with the config's settings,
   ``CountVectorizer(stop_words="english")``, one BLAS thread) on histories of
   each ``--fit-sizes`` size. A fit of the whole ``--videos`` history does not
@@ -20,13 +20,13 @@ One run prints, side by side, the wall time, CPU seconds and peak memory (RSS) o
 
 Every measured side runs in a fresh spawned process, so its CPU and peak RSS
 are its own (peak RSS is the process image's ``VmHWM``, see
-:func:`_peak_rss_mb`; the numba JIT warm-up runs first in each process and is
-reported apart, as in ``benchmarks/quality.py``). On the largest history the
+:func:`benchmarks.harness.peak_rss_mb`; the numba JIT warm-up runs first in each process and is
+reported apart, as in ``benchmarks.quality``). On the largest history the
 monthly job runs a second time at the same as-of with ``--force``, on the
 topics the first run consolidated: the cost of a month with nothing to merge
 or split.
 
-The history (set-up, not timed): ``ray_topics.streams.synthetic.default_scenario``
+The history (set-up, not timed): ``ray_topics.streams.planted.default_scenario``
 over ``--days`` days (90 by default: the monthly lookback, so the whole history
 lies in the window the monthly job reads), generated once and subsampled to
 each size (nested random subsets, in time order). Each size gets its own
@@ -47,16 +47,18 @@ product holds when a monthly run comes due:
   executemany, the store's own tables); the last ``refine.hot_retention_days``
   of embeddings also in the hot table (compacted, not yet evicted);
 * embeddings in the lake, one ``day.parquet`` per closed day and domain
-  (what refine's day compaction leaves: :func:`ray_topics.storage.lake.embedding_schema`,
+  (what refine's day compaction leaves: :func:`ray_topics.storage.lake_format.embedding_schema`,
   zstd, rows sorted by time).
 
-Usage (timing runs hold the benchmark lock so they do not overlap)::
+Usage, from the repository root (timing runs hold the benchmark lock so they do not overlap)::
 
     # 28 minutes on 2 cores (set-up 2.5 min, 6 monthly runs, 4 fits, ~80 s of JIT warm-up in each process)
-    flock /tmp/ray-topics-bench.lock .venv/bin/python benchmarks/monthly_cost.py \\
+    flock /tmp/ray-topics-bench.lock .venv/bin/python -m benchmarks.monthly_cost \\
         --videos 1000000 --domains 3 --fit-sizes 10000,25000,50000,100000 --seed 0 --out monthly.json
     # checks that it runs: 50k videos, fits of 5k and 10k, three fresh processes: about 6 minutes
-    flock /tmp/ray-topics-bench.lock .venv/bin/python benchmarks/monthly_cost.py --quick
+    flock /tmp/ray-topics-bench.lock .venv/bin/python -m benchmarks.monthly_cost --quick
+    # the smallest look: a few minutes
+    .venv/bin/python -m benchmarks.monthly_cost --videos 4000 --fit-sizes 1500,3000 --days 30 --no-repeat
 """
 
 from __future__ import annotations
@@ -67,33 +69,31 @@ import io
 import json
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable here and in spawned children
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.quality import (  # noqa: E402
-    _cluster_params,
-    _cpu_now,
-    _domains_arg,
-    _fit_series,
-    _fmt,
-    _jit_warmup,
-    _machine,
-    _peak_rss_mb,
-    _reap_loky,
-    _run_child,
-    _Table,
+from benchmarks.full_fit import cluster_params, fit_fresh, jit_warmup
+from benchmarks.harness import (
+    Figures,
+    Table,
+    domains_arg,
+    finish,
+    frame_texts,
+    in_fresh_process,
+    parser,
+    peak_rss_mb,
+    reap_loky,
+    run_info,
+    scratch,
+    start,
+    timed,
 )
 
 DEFAULT_VIDEOS = 1_000_000
@@ -107,9 +107,6 @@ KEYWORD_DOCS_PER_TOPIC = 500  # documents per topic for the bootstrap c-TF-IDF k
 BOOTSTRAP_JOB = "bootstrap"  # job name recorded on the bootstrap model versions
 REFINE_DELAY = timedelta(hours=1)  # refine classifies a video at the next hourly run
 NS_PER_DAY = 86_400 * 1_000_000_000
-
-
-# ----------------------------------------------------------------------------- measures
 
 
 # ----------------------------------------------------------------------------- power law
@@ -240,14 +237,15 @@ def _bootstrap(
                     last_seen_at=seen_at,
                 )
             )
-        lifecycle_changes(
+        changed, _events = lifecycle_changes(
             mine,
             last_seen,
             as_of,
             dying_after=cfg.daily.dying_after_days,
             dead_after=cfg.daily.dead_after_days,
         )
-        topics += mine
+        now = {t.topic_id: t for t in changed}  # dying or dead by as_of (new values; the inputs are unchanged)
+        topics += [now.get(t.topic_id, t) for t in mine]
     return topics, topic_ids, conf
 
 
@@ -272,8 +270,7 @@ def _write_store(
     from ray_topics.core.types import ClassificationStatus
     from ray_topics.storage.schema import pack
 
-    pub = pd.DatetimeIndex(videos["published_at"]).tz_convert(None).to_pydatetime()
-    hot_from = hot_since.astimezone(UTC).replace(tzinfo=None)
+    pub = pd.DatetimeIndex(videos["published_at"]).tz_convert("UTC").to_pydatetime()  # aware, as the store takes
     hot = 0
     for lo in range(0, len(videos), INSERT_CHUNK):
         part = videos.iloc[lo : lo + INSERT_CHUNK]
@@ -321,10 +318,10 @@ def _write_store(
                 "domain": cols["domain"][j],
                 "published_at": pub[i],
                 "vector": pack(emb[i]),
-                "compacted_at": floor_hour(pub[i].replace(tzinfo=UTC)).replace(tzinfo=None) + REFINE_DELAY,
+                "compacted_at": floor_hour(pub[i]) + REFINE_DELAY,
             }
             for j, i in enumerate(idx)
-            if pub[i] >= hot_from
+            if pub[i] >= hot_since
         ]
         _insert(store, "embeddings", hot_rows)
         hot += len(hot_rows)
@@ -332,11 +329,14 @@ def _write_store(
 
 
 def _write_lake(lake: Any, videos: pd.DataFrame, emb: np.ndarray) -> int:
-    """One ``day.parquet`` per (day, domain) in the lake's layout and schema; returns the files written."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """One ``day.parquet`` per (day, domain) in the lake's layout, schema and writer; returns the files written.
 
-    from ray_topics.storage.lake import embedding_schema
+    (What refine's day compaction leaves, written directly: ``Lake`` has no public writer of a whole day.)
+    """
+    import pyarrow as pa
+
+    from ray_topics.storage.lake import DAY_FILE
+    from ray_topics.storage.lake_format import embedding_schema, write_file
 
     schema = embedding_schema(lake.dim)
     day = videos["published_at"].dt.strftime("%Y-%m-%d").to_numpy()
@@ -359,7 +359,7 @@ def _write_lake(lake: Any, videos: pd.DataFrame, emb: np.ndarray) -> int:
         )
         folder = f"{lake.base}/embeddings/day={d}/domain={domain}"
         lake.fs.create_dir(folder, recursive=True)
-        pq.write_table(table, f"{folder}/day.parquet", filesystem=lake.fs, compression="zstd")
+        write_file(lake.fs, f"{folder}/{DAY_FILE}", table)
         files += 1
     return files
 
@@ -428,24 +428,22 @@ def _monthly_child(job: dict[str, Any]) -> dict[str, Any]:
 
     cfg = load_config(overrides=job["overrides"], workdir=job["workdir"])
     limit_threads(cfg.execution.blas_threads)  # what the job's Runtime sets, here before the warm-up too
-    u, h = _cluster_params(cfg)
-    warm = _jit_warmup(u, h, cfg.embedding.dim)
+    u, h = cluster_params(cfg)
+    warm = jit_warmup(u, h, cfg.embedding.dim)
     argv = ["monthly", "--as-of", job["as_of"], "--workdir", job["workdir"], *(["--force"] if job["force"] else [])]
     for o in job["overrides"]:
         argv += ["--set", o]
-    rss0 = _peak_rss_mb()
+    rss0 = peak_rss_mb()
     out = io.StringIO()
-    c0, w0 = _cpu_now(), time.perf_counter()
-    with contextlib.redirect_stdout(out):
+    with timed() as t, contextlib.redirect_stdout(out):
         rc = cli_main(argv)
-    _reap_loky()
-    cpu, wall = _cpu_now() - c0, time.perf_counter() - w0
+        reap_loky()
     if rc != 0:
         raise RuntimeError(f"ray-topics {' '.join(argv)} exited with {rc}: {out.getvalue()[-2000:]}")
     return {
-        "cpu_s": cpu,
-        "wall_s": wall,
-        "peak_rss_mb": _peak_rss_mb(),
+        "cpu_s": t.cpu_s,
+        "wall_s": t.wall_s,
+        "peak_rss_mb": peak_rss_mb(),
         "rss_before_mb": rss0,
         "warmup": warm,
         "stats": json.loads(out.getvalue()),
@@ -453,7 +451,7 @@ def _monthly_child(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _measure_monthly(job: dict[str, Any]) -> dict[str, Any]:
-    m = _run_child(_monthly_child, job)
+    m = in_fresh_process(_monthly_child, job)
     m["totals"] = _monthly_totals(m["stats"])
     print(
         f"    {m['wall_s']:7.1f}s wall, {m['cpu_s']:7.1f}s CPU, peak RSS {m['peak_rss_mb']:,.0f} MiB "
@@ -466,34 +464,6 @@ def _measure_monthly(job: dict[str, Any]) -> dict[str, Any]:
 def _monthly_totals(stats: dict[str, Any]) -> dict[str, int]:
     keys = ("sample", "clusters", "matched", "births", "merges", "splits", "reassigned")
     return {k: int(sum(int(s.get(k, 0) or 0) for s in stats.values())) for k in keys}
-
-
-def _fit_process(job: dict[str, Any]) -> dict[str, Any]:
-    """``quality._fit_series`` in this fresh process (its peak RSS is this process image's own)."""
-    return _fit_series(job)
-
-
-def _fit_child(tmp: Path, n: int, videos_docs: list[str], emb: np.ndarray, cfg: Any) -> dict[str, Any]:
-    """One full BERTopic fit of ``n`` documents in its own spawned process (quality.py's ``_fit_series``)."""
-    emb_path, docs_path = tmp / f"fit_{n}_emb.npy", tmp / f"fit_{n}_docs.json"
-    np.save(emb_path, np.ascontiguousarray(emb, dtype=np.float32))
-    docs_path.write_text(json.dumps(videos_docs))
-    u, h = _cluster_params(cfg)
-    res = _run_child(
-        _fit_process,
-        {
-            "emb_path": str(emb_path),
-            "docs_path": str(docs_path),
-            "umap": u,
-            "hdbscan": h,
-            "sizes": [n],
-            "detail_n": None,
-            "blas_threads": cfg.execution.blas_threads,
-        },
-    )
-    emb_path.unlink()
-    docs_path.unlink()
-    return {**res["fits"][0], "warmup": res["warmup"]}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -511,8 +481,8 @@ def _sizes_arg(value: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.core.text import video_text
-    from ray_topics.streams.synthetic import default_scenario, generate
+    from ray_topics.streams.planted import default_scenario
+    from ray_topics.streams.synthetic import generate
 
     videos_n = QUICK_VIDEOS if args.quick and args.videos is None else (args.videos or DEFAULT_VIDEOS)
     default_fits = ",".join(str(n) for n in (QUICK_FIT_SIZES if args.quick else DEFAULT_FIT_SIZES))
@@ -520,10 +490,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if fit_sizes[-1] > videos_n:
         raise SystemExit(f"--fit-sizes: {fit_sizes[-1]} is larger than the history (--videos {videos_n})")
     overrides = ["execution.engine=local", *args.set]
-    tmp = Path(tempfile.mkdtemp(prefix="ray-topics-monthly-cost-"))
-    try:
+    with scratch(args, "ray-topics-monthly-cost-") as tmp:
         cfg = load_config(overrides=overrides, workdir=str(tmp / "probe"))
-        domains = _domains_arg(args.domains, cfg.domains.names)
+        domains = domains_arg(args.domains, cfg.domains.names)
         spec = default_scenario(
             days=args.days,
             daily_volume=max(1, round(OVERSAMPLE * videos_n / args.days)),
@@ -551,10 +520,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rows = subsets[n]
             videos = stream.videos.iloc[rows].reset_index(drop=True)
             emb = stream.embeddings[rows]
-            docs = [
-                video_text(t, d, g, cfg.embedding.max_chars)
-                for t, d, g in zip(videos["title"], videos["description"], videos["tags"], strict=True)
-            ]
+            docs = frame_texts(videos, cfg.embedding.max_chars)
             if n in fit_sizes:
                 fit_inputs[n] = (docs, emb)
             if n in monthly_sizes:
@@ -585,8 +551,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for n in fit_sizes:
             print(f"  full BERTopic fit on {n:,} documents (fresh process)...", flush=True)
             docs, emb = fit_inputs.pop(n)
-            f = _fit_child(tmp, n, docs, emb, cfg)
-            fits[n] = f
+            res = fit_fresh(tmp, emb, docs, cfg, [n])
+            f = fits[n] = {**res["fits"][0], "warmup": res["warmup"]}
             print(
                 f"    {f['wall_s']:7.1f}s wall, {f['cpu_s']:7.1f}s CPU, peak RSS {f['peak_rss_mb']:,.0f} MiB "
                 f"({f['rss_before_fit_mb']:,.0f} before the fit); {f['topics']} topics",
@@ -594,11 +560,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             del docs, emb
         return _report(args, videos_n, fit_sizes, domains, as_of, histories, monthly, repeat, fits)
-    finally:
-        if args.keep:
-            print(f"workdir kept: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 _MATRIX_HEADER = (
@@ -612,26 +573,6 @@ _MATRIX_HEADER = (
     "full fit CPU s",
     "full fit peak RSS MiB",
 )
-
-
-class _Matrix:
-    """One row per history size: the monthly tier beside the full fit (extrapolated cells marked ``~``)."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, ...]] = []
-
-    def add(self, *cells: Any) -> None:
-        self.rows.append(tuple(_fmt(c, 1) for c in cells))
-
-    def print(self, title: str) -> None:
-        print(f"\n== {title}")
-        w = [max(len(r[i]) for r in [_MATRIX_HEADER, *self.rows]) for i in range(len(_MATRIX_HEADER))]
-        for r in [_MATRIX_HEADER, *self.rows]:
-            print("  " + "  ".join(c.rjust(n) for c, n in zip(r, w, strict=True)))
-
-    def markdown(self) -> str:
-        lines = ["| " + " | ".join(_MATRIX_HEADER) + " |", "|" + "---:|" * len(_MATRIX_HEADER)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in self.rows])
 
 
 def _report(
@@ -662,7 +603,7 @@ def _report(
         e = ext[key]
         return f"{e['c']:.3g} n^{e['k']:.2f} {unit}, R² {e['r2']:.3f}"
 
-    matrix = _Matrix()
+    matrix = Table(_MATRIX_HEADER, nd=1, right=True)
     for n in sorted({*monthly, *fits}):
         mo, f = monthly.get(n), fits.get(n)
         t = mo["totals"] if mo else None
@@ -672,7 +613,7 @@ def _report(
             f_cells = (None, None, None)
         else:
             f_cells = (f["wall_s"], f["cpu_s"], f"{f['peak_rss_mb']:,.0f}")
-        matrix.add(
+        matrix.add_row(
             f"{n:,}" + (" (fit extrapolated)" if f is None and n == videos_n else ""),
             mo["wall_s"] if mo else None,
             mo["cpu_s"] if mo else None,
@@ -682,7 +623,7 @@ def _report(
             *f_cells,
         )
 
-    head = _Table()
+    head = Figures(ours="monthly tier", baseline="full fit")
     head.add(
         f"wall s at {videos_n:,} videos (full fit EXTRAPOLATED: {law('wall_s')} over fits of {measured})",
         "(info)",
@@ -742,14 +683,10 @@ def _report(
         "RSS MiB before the work (imports, JIT warm-up)", "(info)", f"{m['rss_before_mb']:,.0f}", f"{base_rss:,.0f}"
     )
     out = {
-        "command": " ".join(sys.argv),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "config_overrides": list(args.set),
+        **run_info(args),
         "videos": videos_n,
         "days": args.days,
         "domains": list(domains),
-        "seed": args.seed,
         "as_of": as_of.isoformat(),
         "fit_sizes": ns,
         "histories": {str(n): h for n, h in histories.items()},
@@ -757,7 +694,7 @@ def _report(
         "monthly_repeat": repeat,
         "full_fits": {str(n): v for n, v in fits.items()},
         "extrapolation": ext,
-        "tables": {"per_size": [dict(zip(_MATRIX_HEADER, r, strict=True)) for r in matrix.rows], "headline": head.rows},
+        "tables": {"per_size": matrix.rows, "headline": head.rows},
         "markdown": {"per_size": matrix.markdown(), "headline": head.markdown()},
     }
     print(f"\nmonthly tier per domain at {videos_n:,} videos:")
@@ -769,7 +706,7 @@ def _report(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__)
     p.add_argument("--videos", type=int, default=None, help=f"history size (default {DEFAULT_VIDEOS:,})")
     p.add_argument("--domains", default="3", help="a count (first N config domains) or comma-separated names")
     p.add_argument(
@@ -778,7 +715,6 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"full-fit sizes, comma-separated (default {','.join(str(n) for n in DEFAULT_FIT_SIZES)})",
     )
     p.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"history length in days (default {DEFAULT_DAYS})")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--quick",
         action="store_true",
@@ -788,21 +724,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-repeat", action="store_true", help="skip the second (--force) monthly run on the largest history"
     )
-    p.add_argument("--set", action="append", default=[], help="config override section.key=value (printed)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary workdir")
-    p.add_argument("--out", help="write every figure as JSON here")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.set:
-        print(f"config overrides: {args.set}")
-    out = run(args)
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=2, default=str))
-        print(f"\nfigures written to {args.out}")
-    return 0
+    start(args)
+    return finish(args, run(args))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Quality and compute benchmark: the streaming tiers against planted truth and a full BERTopic retrain.
 
 Planted mode (default) replays a synthetic stream with a known truth
-(:func:`ray_topics.streams.synthetic.default_scenario`) through every tier with the
+(:func:`ray_topics.streams.planted.default_scenario`) through every tier with the
 default config in a temporary workdir, then measures against the truth:
 
 * A. emergence (each planted birth's delay from the day its planted arrivals
@@ -21,28 +21,24 @@ Every figure is printed beside its goal and its baseline from the same run; a
 missed goal prints ``MISSED``. Full fits run in fresh (spawned) processes so that
 their CPU and peak RSS are measured on their own.
 
-Usage::
+Usage, from the repository root::
 
-    .venv/bin/python benchmarks/quality.py --days 60 --daily-volume 600 --domains 3 --out q.json
-    .venv/bin/python benchmarks/quality.py --long --out q-long.json     # >= 95 days: 3 monthly runs
-    .venv/bin/python benchmarks/quality.py --news --out q-news.json
+    .venv/bin/python -m benchmarks.quality --days 60 --daily-volume 600 --domains 3 --out q.json
+    .venv/bin/python -m benchmarks.quality --long --out q-long.json     # >= 95 days: 3 monthly runs
+    .venv/bin/python -m benchmarks.quality --news --out q-news.json
+    .venv/bin/python -m benchmarks.quality --days 12 --daily-volume 300   # a quick look (about a minute)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-import platform
 import resource
 import shutil
 import sys
-import tempfile
 import time
-import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,12 +46,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.full_fit import cluster_params, fit_fresh, jit_warmup
+from benchmarks.harness import (
+    ROOT,
+    Figures,
+    domains_arg,
+    finish,
+    frame_texts,
+    in_fresh_process,
+    parser,
+    peak_rss_mb,
+    reap_loky,
+    run_info,
+    scratch,
+    start,
+    timed,
+)
+from ray_topics.core.timeutil import floor_day
+
 NONE_LABEL = "<none>"
 NOISE_LABEL = "<noise>"
 LONG_DAYS = 95  # three month boundaries (Feb 1, Mar 1, Apr 1) after a Jan 1 start
 PURITY = 0.5  # "mostly": more than half of a topic's members
-KIB_PER_MIB = 1024.0
 NEWS_CACHE = "news_articles"  # the embedding cache's name for the news corpus, as the demo names it
 
 # goals
@@ -68,41 +80,6 @@ NMI_VS_FULL_TOLERANCE = 0.02
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def _cpu_now() -> float:
-    """CPU seconds of this process and of its reaped children (joblib/loky workers)."""
-    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + ch.ru_utime + ch.ru_stime
-
-
-def _peak_rss_mb() -> float:
-    """Peak RSS (MiB) of this process image: ``VmHWM`` of ``/proc/self/status``.
-
-    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: on Linux that value survives
-    fork + exec, so a spawned child starts with its parent's RSS at the time
-    of the spawn as its "peak" (a 1.5 GiB parent gives every child 1.5 GiB).
-    Falls back to ``ru_maxrss`` where ``/proc`` is missing.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / KIB_PER_MIB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
-
-
-def _reap_loky() -> None:
-    """Shut down joblib's reusable loky executor if one was started, so its CPU is counted."""
-    try:
-        from joblib.externals.loky import reusable_executor
-    except ImportError:  # pragma: no cover
-        return
-    ex = getattr(reusable_executor, "_executor", None)
-    if ex is not None:
-        ex.shutdown(wait=True)
 
 
 def _token_sets(docs: Sequence[str]) -> list[set[str]]:
@@ -131,6 +108,16 @@ def _topic_quality(keywords: dict[str, list[str]], tokens: list[set[str]], top_n
     }
 
 
+def _keyword_quality(
+    topics: Sequence[Any], tids: Sequence[str | None], docs: Sequence[str], full_keywords: dict[str, list[str]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`_topic_quality` of the streaming topics that hold videos, and of the full fit's topics."""
+    tokens = _token_sets(docs)
+    sizes = Counter(tids)
+    stream_kw = {t.topic_id: t.keywords for t in topics if sizes.get(t.topic_id, 0) > 0}
+    return _topic_quality(stream_kw, tokens), _topic_quality(full_keywords, tokens)
+
+
 def _agreement(a: Sequence[Any], b: Sequence[Any]) -> dict[str, float]:
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -139,168 +126,13 @@ def _agreement(a: Sequence[Any], b: Sequence[Any]) -> dict[str, float]:
     return {"nmi": float(normalized_mutual_info_score(a, b)), "ari": float(adjusted_rand_score(a, b))}
 
 
-def _fmt(v: Any, nd: int = 3) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}"
-    return str(v)
-
-
-class _Table:
-    """Rows of (figure, goal, streaming, baseline, status), printed aligned and kept for the JSON."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, str]] = []
-
-    def add(self, figure: str, goal: str, streaming: Any, baseline: Any = None, ok: bool | None = None) -> None:
-        status = "" if ok is None else ("ok" if ok else "MISSED")
-        self.rows.append(
-            {"figure": figure, "goal": goal, "streaming": _fmt(streaming), "baseline": _fmt(baseline), "status": status}
-        )
-
-    def print(self, title: str) -> None:
-        print(f"\n== {title}")
-        if not self.rows:
-            return
-        w = [max(len(r[k]) for r in [*self.rows, _HEADER]) for k in _HEADER]
-        for r in [_HEADER, *self.rows]:
-            print("  " + "  ".join(r[k].ljust(n) for k, n in zip(_HEADER, w, strict=True)).rstrip())
-
-    def markdown(self) -> str:
-        lines = ["| figure | goal | streaming | full retrain baseline | status |", "|---|---|---|---|---|"]
-        for r in self.rows:
-            lines.append(f"| {r['figure']} | {r['goal']} | {r['streaming']} | {r['baseline']} | {r['status']} |")
-        return "\n".join(lines)
-
-
-_HEADER = {"figure": "figure", "goal": "goal", "streaming": "streaming", "baseline": "full retrain", "status": ""}
-
-
-# ----------------------------------------------------------------------------- full BERTopic fits (child processes)
-
-
-def _cluster_models(u: dict[str, Any], h: dict[str, Any]) -> tuple[Any, Any]:
-    """UMAP and HDBSCAN exactly as the config's CPU backend builds them (the baseline's models)."""
-    import hdbscan
-    import umap
-
-    return (
-        umap.UMAP(
-            n_neighbors=u["n_neighbors"],
-            n_components=u["n_components"],
-            min_dist=u["min_dist"],
-            n_epochs=u.get("n_epochs"),
-            metric="cosine",
-            random_state=u["random_state"],
-            low_memory=True,
-        ),
-        hdbscan.HDBSCAN(
-            min_cluster_size=h["min_cluster_size"],
-            min_samples=min(h["min_samples"], h["min_cluster_size"]),
-            metric="euclidean",
-            cluster_selection_method="eom",
-        ),
-    )
-
-
-def _jit_warmup(u: dict[str, Any], h: dict[str, Any], dim: int) -> dict[str, float]:
-    """Compile numba's UMAP / NN-descent code paths once (kept out of both measured sides).
-
-    UMAP uses exact neighbours below 4,096 points and NN-descent above, so the
-    warm-up fits 1,000 and 4,500 random points (and transforms, as BERTopic
-    does). Its cost is reported on its own.
-    """
-    warnings.filterwarnings("ignore", category=UserWarning)
-    c0, w0 = _cpu_now(), time.perf_counter()
-    rng = np.random.default_rng(0)
-    for n in (1000, 4500):  # exact neighbours below 4,096 points, NN-descent above
-        x = rng.standard_normal((n, dim)).astype(np.float32)
-        um, hm = _cluster_models(u, h)
-        hm.fit(um.fit_transform(x))
-        um.transform(x[:200])  # BERTopic calls fit then transform
-    _reap_loky()
-    return {"cpu_s": _cpu_now() - c0, "wall_s": time.perf_counter() - w0}
-
-
-def _fit_series(job: dict[str, Any]) -> dict[str, Any]:
-    """Full BERTopic fits on the first ``n`` documents for each ``n`` of ``job["sizes"]`` (ascending).
-
-    Runs in a fresh (spawned) process: JIT warm-up first, then each fit timed on
-    its own (CPU of the process and of reaped joblib workers). Peak RSS is
-    monotonic, so it is read after each fit in ascending order of size: the
-    value after the largest fit is the peak of the largest fit.
-    """
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    from bertopic import BERTopic
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    from ray_topics.execution.runtime import limit_threads
-
-    limit_threads(job.get("blas_threads"))  # the same BLAS/OpenMP cap as the streaming process
-    emb = np.load(job["emb_path"], mmap_mode="r")
-    all_docs = json.loads(Path(job["docs_path"]).read_text())
-    u, h = job["umap"], job["hdbscan"]
-    warm = _jit_warmup(u, h, emb.shape[1])
-    rss_before = _peak_rss_mb()
-    fits = []
-    for n in sorted(job["sizes"]):
-        docs = all_docs[:n]
-        x = np.ascontiguousarray(emb[:n], dtype=np.float32)
-        c0, w0 = _cpu_now(), time.perf_counter()
-        umap_model, hdbscan_model = _cluster_models(u, h)
-        model = BERTopic(
-            embedding_model=None,
-            umap_model=umap_model,
-            hdbscan_model=hdbscan_model,
-            vectorizer_model=CountVectorizer(stop_words="english"),
-            verbose=False,
-        )
-        topics, _probs = model.fit_transform(docs, x)
-        _reap_loky()
-        fit = {
-            "n": n,
-            "cpu_s": _cpu_now() - c0,
-            "wall_s": time.perf_counter() - w0,
-            "peak_rss_mb": _peak_rss_mb(),
-            "rss_before_fit_mb": rss_before,
-            "topics": len({t for t in topics if t != -1}),
-            "outliers": int(sum(1 for t in topics if t == -1)),
-        }
-        if n == job["detail_n"]:
-            fit["labels"] = [int(t) for t in topics]
-            fit["keywords"] = {
-                str(t): [w for w, _s in (model.get_topic(t) or [])][:10] for t in sorted(set(topics)) if t != -1
-            }
-        fits.append(fit)
-        del model, x, docs
-    return {"warmup": warm, "fits": fits}
-
-
-def _run_child(fn: Any, job: dict[str, Any]) -> dict[str, Any]:
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
-        return ex.submit(fn, job).result()
-
-
-def _cluster_params(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    c = cfg.cluster
-    return (
-        {
-            "n_neighbors": c.umap_n_neighbors,
-            "n_components": c.umap_n_components,
-            "min_dist": c.umap_min_dist,
-            "n_epochs": getattr(c, "umap_n_epochs", None),
-            "random_state": c.random_state,
-        },
-        {"min_cluster_size": cfg.daily.min_cluster_size, "min_samples": c.hdbscan_min_samples},
-    )
+# ----------------------------------------------------------------------------- the full-retrain baseline
 
 
 def _weekly_bounds(times: pd.Series, end: datetime, weekday: int) -> list[tuple[datetime, int]]:
     """(boundary, documents published before it) for every weekly boundary the replay passes."""
     ts = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    first = pd.Timestamp(ts.min()).to_pydatetime().replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
+    first = floor_day(pd.Timestamp(ts.min()).to_pydatetime())
     bounds = []
     d = first + timedelta(days=1)
     while d <= end:
@@ -321,27 +153,12 @@ def _baseline(
     measured; the other boundaries are interpolated piecewise-linearly in the
     number of documents between (0, 0) and those points.
     """
-    emb_path, docs_path = tmp / "full_emb.npy", tmp / "full_docs.json"
-    np.save(emb_path, np.asarray(emb, dtype=np.float32))
-    docs_path.write_text(json.dumps(docs))
-    u, h = _cluster_params(cfg)
     bounds = _weekly_bounds(times, end, cfg.schedule.weekday)
     k = len(bounds)
     picks = sorted({round((k - 1) / 3), round(2 * (k - 1) / 3)}) if k > 2 else list(range(k))
     sizes = sorted({bounds[i][1] for i in picks} | {len(docs)})
     print(f"  full fits on {sizes} documents (one fresh process, JIT warm-up first)...", flush=True)
-    res = _run_child(
-        _fit_series,
-        {
-            "emb_path": str(emb_path),
-            "docs_path": str(docs_path),
-            "umap": u,
-            "hdbscan": h,
-            "sizes": sizes,
-            "detail_n": len(docs),
-            "blas_threads": getattr(cfg.execution, "blas_threads", None),
-        },
-    )
+    res = fit_fresh(tmp, emb, docs, cfg, sizes, detail_n=len(docs))
     by_n = {f["n"]: f for f in res["fits"]}
     full = by_n[len(docs)]
     for f in res["fits"]:
@@ -393,10 +210,10 @@ class _DayProbe:
 
     def __call__(self, at: datetime) -> None:
         if at.hour == 0 and self.on_day is not None:
-            c0, w0 = _cpu_now(), time.perf_counter()
-            self.on_day(at)
-            self.cpu += _cpu_now() - c0
-            self.wall += time.perf_counter() - w0
+            with timed() as t:
+                self.on_day(at)
+            self.cpu += t.cpu_s
+            self.wall += t.wall_s
 
 
 def _replay(rt: Any, videos: pd.DataFrame, emb: np.ndarray, on_day: Any) -> dict[str, Any]:
@@ -405,19 +222,18 @@ def _replay(rt: Any, videos: pd.DataFrame, emb: np.ndarray, on_day: Any) -> dict
 
     probe = _DayProbe(on_day)
     recorder = Replay(rt, after_boundary=probe)
-    u, h = _cluster_params(rt.cfg)
-    warm = _jit_warmup(u, h, rt.cfg.embedding.dim)
-    rss0 = _peak_rss_mb()
-    c0, w0 = _cpu_now(), time.perf_counter()
-    result = recorder.run(videos, emb)
-    _reap_loky()
-    cpu, wall = _cpu_now() - c0, time.perf_counter() - w0
+    u, h = cluster_params(rt.cfg)
+    warm = jit_warmup(u, h, rt.cfg.embedding.dim)
+    rss0 = peak_rss_mb()
+    with timed() as t:
+        result = recorder.run(videos, emb)
+        reap_loky()
     return {
         "result": result,
-        "cpu_s": cpu - probe.cpu,
-        "wall_s": wall - probe.wall,
+        "cpu_s": t.cpu_s - probe.cpu,
+        "wall_s": t.wall_s - probe.wall,
         "instrument_cpu_s": probe.cpu,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "rss_before_mb": rss0,
         "children_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
         "timings": result.timings,
@@ -618,7 +434,7 @@ def _crossing(truth: _Truth, name: str, domain: str, cfg: Any, end: datetime) ->
     if not len(mine):
         return None
     w = cfg.daily.pool_window_days
-    d = pd.Timestamp(mine[0]).to_pydatetime().replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
+    d = floor_day(pd.Timestamp(mine[0]).to_pydatetime())
     while d <= end:
         d += timedelta(days=1)
         hi = np.datetime64(d.replace(tzinfo=None), "ns")
@@ -634,30 +450,16 @@ def _crossing(truth: _Truth, name: str, domain: str, cfg: Any, end: datetime) ->
 # ----------------------------------------------------------------------------- modes
 
 
-def _domains_arg(value: str, names: list[str]) -> tuple[str, ...]:
-    if value.isdigit():
-        k = int(value)
-        if not 1 <= k <= len(names):
-            raise SystemExit(f"--domains {k}: the config has {len(names)} domains ({', '.join(names)})")
-        return tuple(names[:k])
-    chosen = tuple(d.strip() for d in value.split(",") if d.strip())
-    unknown = [d for d in chosen if d not in names]
-    if unknown:
-        raise SystemExit(f"--domains: unknown {unknown}; the config has {names}")
-    return chosen
-
-
 def run_planted(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.core.text import video_text
     from ray_topics.execution.runtime import Runtime
-    from ray_topics.streams.synthetic import default_scenario, generate
+    from ray_topics.streams.planted import default_scenario
+    from ray_topics.streams.synthetic import generate
 
     days = max(args.days, LONG_DAYS) if args.long else args.days
-    tmp = Path(tempfile.mkdtemp(prefix="ray-topics-quality-"))
-    try:
+    with scratch(args, "ray-topics-quality-") as tmp:
         cfg = load_config(overrides=["execution.engine=local", *args.set], workdir=str(tmp / "work"))
-        domains = _domains_arg(args.domains, cfg.domains.names)
+        domains = domains_arg(args.domains, cfg.domains.names)
         split_after = None if args.split_after.lower() == "none" else float(args.split_after)
         spec = default_scenario(
             days=days, daily_volume=args.daily_volume, domains=domains, seed=args.seed, split_after=split_after
@@ -676,9 +478,7 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
         print("replaying through every tier (engine local, default config)...", flush=True)
         rep = _replay(rt, videos.drop(columns=["true_topic", "true_part"]), emb, observer)
         print(f"  replay: {rep['wall_s']:.1f}s wall, {rep['cpu_s']:.1f}s CPU", flush=True)
-        end = videos["published_at"].iloc[-1].to_pydatetime().replace(
-            hour=0, minute=0, second=0, microsecond=0
-        ) + timedelta(days=1)
+        end = floor_day(videos["published_at"].iloc[-1].to_pydatetime()) + timedelta(days=1)
 
         # final assignments
         ids, tids, conf = _assignments(rt.store)
@@ -689,20 +489,12 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
         misfit_labels[order[conf < cfg.daily.misfit_confidence]] = NONE_LABEL
         counters_raw = truth.counters(ids, tids, "raw")
 
-        docs = [
-            video_text(t, d, g, cfg.embedding.max_chars)
-            for t, d, g in zip(videos["title"], videos["description"], videos["tags"], strict=True)
-        ]
+        docs = frame_texts(videos, cfg.embedding.max_chars)
         print("full BERTopic fits (whole stream, and weekly history for the periodic baseline)...", flush=True)
         full, periodic, full["jit_warmup"] = _baseline(tmp, emb, docs, cfg, videos["published_at"], end)
         full_labels = np.array(full["labels"], dtype=object)
 
-        tokens = _token_sets(docs)
-        sizes = Counter(tids)
-        topics = rt.store.topics.list()
-        stream_kw = {t.topic_id: t.keywords for t in topics if sizes.get(t.topic_id, 0) > 0}
-        q_stream = _topic_quality(stream_kw, tokens)
-        q_full = _topic_quality(full["keywords"], tokens)
+        q_stream, q_full = _keyword_quality(rt.store.topics.list(), tids, docs, full["keywords"])
 
         return _report_planted(
             args,
@@ -724,11 +516,6 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
             counters_raw,
             end,
         )
-    finally:
-        if args.keep:
-            print(f"workdir kept: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _report_planted(
@@ -753,7 +540,7 @@ def _report_planted(
 ) -> dict[str, Any]:
     store = rt.store
     events = store.topics.events()
-    tables = {k: _Table() for k in ("A", "B", "C")}
+    tables = {k: Figures(ours="streaming", baseline="full retrain") for k in ("A", "B", "C")}
     topics = truth.topics
 
     # --- A1 planted births --------------------------------------------------------------
@@ -951,14 +738,10 @@ def _report_planted(
     status = Counter(t.status for t in final_topics)
     out = {
         "mode": "planted",
-        "command": " ".join(sys.argv),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "config_overrides": list(args.set),
+        **run_info(args),
         "days": days,
         "daily_volume": args.daily_volume,
         "domains": list(domains),
-        "seed": args.seed,
         "split_after": args.split_after,
         "videos": n_videos,
         "rejected": len(rep["result"].rejected),
@@ -983,7 +766,7 @@ def _report_planted(
     return out
 
 
-def _quality_rows(t: _Table, q_stream: dict[str, Any], q_full: dict[str, Any]) -> None:
+def _quality_rows(t: Figures, q_stream: dict[str, Any], q_full: dict[str, Any]) -> None:
     t.add("topics (with members)", "(info)", q_stream["topics"], q_full["topics"])
     t.add(
         "NPMI of top-10 keywords (mean over topics)",
@@ -1003,7 +786,7 @@ def _quality_rows(t: _Table, q_stream: dict[str, Any], q_full: dict[str, Any]) -
     )
 
 
-def _compute_rows(t: _Table, rep: dict[str, Any], full: dict[str, Any], periodic: dict[str, Any]) -> None:
+def _compute_rows(t: Figures, rep: dict[str, Any], full: dict[str, Any], periodic: dict[str, Any]) -> None:
     tiers_cpu = sum(v["cpu_s"] for v in rep["timings"].values())
     t.add("CPU s, all tiers over the replay (process + reaped children)", "(info)", round(rep["cpu_s"], 1), None)
     t.add("CPU s, sum of per-tier timings", "(info)", round(tiers_cpu, 1), None)
@@ -1043,7 +826,7 @@ def _compute_rows(t: _Table, rep: dict[str, Any], full: dict[str, Any], periodic
 
 def _print_planted(
     out: dict[str, Any],
-    tables: dict[str, _Table],
+    tables: dict[str, Figures],
     obs: _PlantedObserver,
     stability: dict[str, Any],
     final_topics: list[Any],
@@ -1076,36 +859,34 @@ def _print_planted(
         print("\nmonthly runs: holder of each planted topic's last-30-day videos (intended truth)")
         for name, holders in stability.get("intended", {}).items():
             print(f"  {name:<28} " + "  ".join(str(h) for h in holders))
-    print("\nper-tier timings (replay):")
-    for tier, v in out["streaming_compute"]["timings"].items():
-        print(f"  {tier:<8} runs {v['runs']:>5}  wall {v['wall_s']:8.1f}s  cpu {v['cpu_s']:8.1f}s")
+    _print_timings(out["streaming_compute"]["timings"])
     for k, title in (("A", "A. planted truth"), ("B", "B. against a full BERTopic retrain"), ("C", "C. compute")):
         tables[k].print(title)
 
 
-def _machine() -> str:
-    import os
+def _print_timings(timings: dict[str, dict[str, float]]) -> None:
+    print("\nper-tier timings (replay):")
+    for tier, v in timings.items():
+        print(f"  {tier:<8} runs {v['runs']:>5}  wall {v['wall_s']:8.1f}s  cpu {v['cpu_s']:8.1f}s")
 
-    mem = ""
-    try:
-        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB"
-    except (OSError, StopIteration, ValueError):
-        pass
-    return f"{platform.machine()} {os.cpu_count()} CPU{mem}, Python {platform.python_version()}"
+
+def _news_frame(since: str) -> pd.DataFrame:
+    """The demo's news corpus published since ``since``, in time order."""
+    from ray_topics.streams.datasets import load_news_articles
+
+    videos = load_news_articles()
+    videos = videos[videos["published_at"] >= pd.Timestamp(since, tz="UTC")]
+    return videos.sort_values("published_at", kind="stable").reset_index(drop=True)
 
 
 def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
     """Embeddings and zero-shot domain prototypes for the news corpus, in a fresh process (no torch in the replay)."""
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import Runtime
-    from ray_topics.streams.datasets import load_news_articles
     from ray_topics.streams.replay import embed_frame
 
     rt = Runtime(load_config(job["config"], workdir=job["workdir"]))
-    videos = load_news_articles()
-    videos = videos[videos["published_at"] >= pd.Timestamp(job["since"], tz="UTC")]
-    videos = videos.sort_values("published_at", kind="stable").reset_index(drop=True)
+    videos = _news_frame(job["since"])
     emb = embed_frame(rt, videos, cache_name=NEWS_CACHE)
     np.save(job["emb_out"], emb)
     protos = rt.embedder.encode([d.description for d in rt.cfg.domains.items])
@@ -1115,12 +896,9 @@ def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
 
 def run_news(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.core.text import video_text
     from ray_topics.execution.runtime import Runtime, embedding_cache_path
-    from ray_topics.streams.datasets import load_news_articles
 
-    tmp = Path(tempfile.mkdtemp(prefix="ray-topics-quality-news-"))
-    try:
+    with scratch(args, "ray-topics-quality-news-") as tmp:
         work = tmp / "work"
         config = str(ROOT / "configs" / "demo.yaml")
         # the demo's embedding cache (make demo), for the same model and quantisation, saves embedding again
@@ -1137,12 +915,10 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
             "emb_out": str(tmp / "news_emb.npy"),
             "proto_out": str(tmp / "news_protos.npy"),
         }
-        _run_child(_embed_news, job)
+        in_fresh_process(_embed_news, job)
         cfg = load_config(config, overrides=["execution.engine=local", *args.set], workdir=str(work))
         rt = Runtime(cfg)
-        videos = load_news_articles()
-        videos = videos[videos["published_at"] >= pd.Timestamp(args.since, tz="UTC")]
-        videos = videos.sort_values("published_at", kind="stable").reset_index(drop=True)
+        videos = _news_frame(args.since)
         emb = np.load(tmp / "news_emb.npy")
         protos = np.load(tmp / "news_protos.npy")
         first = videos["published_at"].iloc[0].to_pydatetime().replace(minute=0, second=0, microsecond=0)
@@ -1151,26 +927,19 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         print(f"news corpus: {len(videos)} articles since {args.since}; replaying (configs/demo.yaml)...", flush=True)
         rep = _replay(rt, videos, emb, None)
         print(f"  replay: {rep['wall_s']:.1f}s wall, {rep['cpu_s']:.1f}s CPU", flush=True)
-        end = videos["published_at"].iloc[-1].to_pydatetime().replace(
-            hour=0, minute=0, second=0, microsecond=0
-        ) + timedelta(days=1)
+        end = floor_day(videos["published_at"].iloc[-1].to_pydatetime()) + timedelta(days=1)
         ids, tids, _conf = _assignments(rt.store)
         pos = {v: i for i, v in enumerate(videos["video_id"])}
         stream_labels = np.full(len(videos), NONE_LABEL, dtype=object)
         stream_labels[[pos[v] for v in ids]] = [t or NONE_LABEL for t in tids]
-        docs = [
-            video_text(t, d, g, cfg.embedding.max_chars)
-            for t, d, g in zip(videos["title"], videos["description"], videos["tags"], strict=True)
-        ]
+        docs = frame_texts(videos, cfg.embedding.max_chars)
         print("full BERTopic fits (whole corpus, and weekly history for the periodic baseline)...", flush=True)
         full, periodic, full["jit_warmup"] = _baseline(tmp, emb, docs, cfg, videos["published_at"], end)
         full_labels = np.array(full["labels"], dtype=object)
-        tokens = _token_sets(docs)
-        sizes = Counter(tids)
         topics = rt.store.topics.list()
-        q_stream = _topic_quality({t.topic_id: t.keywords for t in topics if sizes.get(t.topic_id, 0) > 0}, tokens)
-        q_full = _topic_quality(full["keywords"], tokens)
-        tables = {k: _Table() for k in ("B", "C")}
+        q_stream, q_full = _keyword_quality(topics, tids, docs, full["keywords"])
+        sizes = Counter(tids)
+        tables = {k: Figures(ours="streaming", baseline="full retrain") for k in ("B", "C")}
         agree = _agreement(stream_labels, full_labels)
         tables["B"].add("NMI streaming vs full retrain", "(info)", agree["nmi"], None)
         tables["B"].add("ARI streaming vs full retrain", "(info)", agree["ari"], None)
@@ -1186,10 +955,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         events = rt.store.topics.events()
         out = {
             "mode": "news",
-            "command": " ".join(sys.argv),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": _machine(),
-            "config_overrides": list(args.set),
+            **run_info(args),
             "videos": len(videos),
             "since": args.since,
             "rejected": len(rep["result"].rejected),
@@ -1211,25 +977,17 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         for tid, n in sizes.most_common(15):
             t = rt.store.topics.get(tid) if tid else None
             print(f"  {tid or NONE_LABEL:<16} {n:>5}  {', '.join(t.keywords[:6]) if t else ''}")
-        print("\nper-tier timings (replay):")
-        for tier, v in rep["timings"].items():
-            print(f"  {tier:<8} runs {v['runs']:>5}  wall {v['wall_s']:8.1f}s  cpu {v['cpu_s']:8.1f}s")
+        _print_timings(rep["timings"])
         tables["B"].print("B. news corpus against a full BERTopic retrain (no planted truth)")
         tables["C"].print("C. compute")
         return out
-    finally:
-        if args.keep:
-            print(f"workdir kept: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__)
     p.add_argument("--days", type=int, default=60, help="planted stream length (default 60)")
     p.add_argument("--daily-volume", type=int, default=600, help="planted videos per day, all domains (default 600)")
     p.add_argument("--domains", default="3", help="a count (first N config domains) or comma-separated names")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--split-after",
         default="0.5",
@@ -1239,23 +997,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--long", action="store_true", help=f"at least {LONG_DAYS} days, so three monthly runs pass")
     p.add_argument("--news", action="store_true", help="replay the demo news corpus instead (no planted truth)")
     p.add_argument("--since", default="2017-02-01", help="news mode: first publication date kept (as the demo)")
-    p.add_argument("--set", action="append", default=[], help="config override section.key=value (printed)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary workdir")
-    p.add_argument("--out", help="write every figure as JSON here")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.set:
-        print(f"config overrides: {args.set}")
-    out = run_news(args) if args.news else run_planted(args)
-    missed = [r["figure"] for t in out["tables"].values() for r in t if r["status"] == "MISSED"]
-    print(f"\n{len(missed)} goal(s) MISSED" + (": " + "; ".join(missed) if missed else ""))
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=2, default=str))
-        print(f"figures written to {args.out}")
-    return 0
+    start(args)
+    return finish(args, run_news(args) if args.news else run_planted(args))
 
 
 if __name__ == "__main__":

@@ -4,26 +4,26 @@ What one run measures (see ``--help`` for the knobs):
 
 * baselines, measured first while nothing else of ours runs: BERTopic ``transform`` of one
   document with its embedding given (fitted on ~2,000 synthetic documents), a FAISS search
-  over 100 centroids, and the Tier 1 stages called in-process (no Ray, no HTTP);
+  over 100 centroids, and the Tier 1 steps of :mod:`ray_topics.tiers.realtime` called
+  in-process (no Ray, no HTTP);
 * the text path: videos/s of the CPU ``Embedder`` and of ONNX Runtime / int8 variants of the
   same model, with their agreement on the nearest of 100 centroids;
 * for each Serve mode (default proxy, ``RAY_SERVE_ENABLE_HA_PROXY=1``), in a fresh process with
   its own local Ray: a store seeded with 5 domains x 100 topics, the app started with
   ``serve.run(build_app(...))`` on a free loopback port, then a load generator in a separate
-  process (asyncio + aiohttp) runs: sequential single requests (the profile), an open loop at a
-  steady rate (latency from each request's scheduled send time), closed-loop clients, and
-  1,000-video batches (committed rows checked in the store).
+  process (asyncio + aiohttp) runs: sequential single requests, an open loop at a steady rate
+  (latency from each request's scheduled send time), closed-loop clients, and 1,000-video
+  batches (committed rows checked in the store); then the same load on PERF.md's floor app
+  (FastAPI ingress + one multiplexed, batched FAISS deployment: what Serve alone costs).
 
-Where the time goes is measured inside the replicas by timers that a Ray
-``worker_process_setup_hook`` installs on classes and functions the app imports by reference
-(FastAPI, the validator, the router, the classifier, the store); nothing in ``serve/`` is edited.
-Serve's own access logs give each replica's latency per request.
+The app runs as shipped: nothing in it, in FastAPI or in Serve is wrapped or patched. (Where
+the time goes inside the replicas is for a profiler, e.g. py-spy, or Serve's own metrics.)
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/serve_bench.py                # everything, both Serve modes
-    .venv/bin/python benchmarks/serve_bench.py --smoke        # tiny loads, to check it works
-    .venv/bin/python benchmarks/serve_bench.py --proxy haproxy --skip-text
+    .venv/bin/python -m benchmarks.serve_bench                # everything, both Serve modes
+    .venv/bin/python -m benchmarks.serve_bench --smoke        # tiny loads, to check it works
+    .venv/bin/python -m benchmarks.serve_bench --proxy haproxy --skip-text
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import re
 import socket
 import subprocess
 import sys
@@ -46,15 +44,17 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.harness import ROOT, Figures, describe, finish, frame_texts, machine, parser, run_info, scratch, start
+
 DOMAINS = ("gaming", "cooking", "tech", "sports", "news")
 N_TOPICS = 100
 DIM = 384
 TOKEN = "bench-token"
 PUBLISHED = "2026-01-02T10:00:00Z"
-PROF_ENV = "RAY_TOPICS_BENCH_PROF_DIR"
 # a query's expected cosine to its topic centroid (a topic's members sit at ~0.6 in the store)
 QUERY_COSINE = 0.7
 NEWS_MAX_CHARS = 1000  # embedding.max_chars of the default config
+MODULE = "benchmarks.serve_bench"  # how this script runs itself in a fresh interpreter (from the repository root)
 
 GOALS = {"p50_ms": 10.0, "p99_ms": 30.0, "batch_videos_s": 5000.0, "agreement": 0.99}
 MODES = {
@@ -253,320 +253,9 @@ def run_load(spec: dict[str, Any], workdir: Path, limit_s: float) -> dict[str, A
     spec_path = workdir / f"spec-{spec['prefix']}.json"
     out_path = workdir / f"out-{spec['prefix']}.json"
     spec_path.write_text(json.dumps(spec))
-    subprocess.run([sys.executable, __file__, "--_loadgen", str(spec_path), str(out_path)], check=True, timeout=limit_s)
+    cmd = [sys.executable, "-m", MODULE, "--_loadgen", str(spec_path), str(out_path)]
+    subprocess.run(cmd, check=True, timeout=limit_s, cwd=ROOT)
     return json.loads(out_path.read_text())
-
-
-# --------------------------------------------------------------------------- stage timers (in the replicas)
-def install_stage_timers() -> None:
-    """Ray ``worker_process_setup_hook``: time the app's stages inside whichever worker runs them.
-
-    Patches only what ``serve/app.py`` reaches by reference (classes and module functions of
-    FastAPI, starlette, ``json`` and ``ray_topics``), before the replica unpickles its class, and
-    writes the samples to ``$RAY_TOPICS_BENCH_PROF_DIR/prof-<pid>.json`` twice a second.
-    """
-    import os
-
-    prof_dir = os.environ.get("RAY_TOPICS_BENCH_PROF_DIR")
-    if not prof_dir:
-        return
-    import contextvars
-    import functools
-    import json as json_mod
-    import threading
-    import time as time_mod
-
-    import fastapi.applications
-    import fastapi.routing
-    import starlette.requests
-
-    import ray_topics.core.router
-    import ray_topics.core.validation
-    import ray_topics.storage.store
-    import ray_topics.tiers.realtime
-
-    now = time_mod.perf_counter
-    samples: dict[str, list[float]] = {}
-    req: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("bench_req", default=None)
-
-    def rec(name: str, ms: float) -> None:
-        lst = samples.setdefault(name, [])
-        if len(lst) < 200_000:
-            lst.append(ms)
-
-    def mark(*names: str) -> Callable[[Callable], Callable]:
-        """Wrap a sync function: store its start/end times in the request's marks."""
-
-        def deco(fn: Callable) -> Callable:
-            @functools.wraps(fn)
-            def wrapper(*a: Any, **kw: Any) -> Any:
-                r = req.get()
-                if r is None:
-                    return fn(*a, **kw)
-                r[names[0]] = now()
-                try:
-                    return fn(*a, **kw)
-                finally:
-                    r[names[1]] = now()
-
-            return wrapper
-
-        return deco
-
-    def timed(name: str, size: Callable[..., int] | None = None) -> Callable[[Callable], Callable]:
-        """Wrap a sync function: record its duration (and a size) in every call."""
-
-        def deco(fn: Callable) -> Callable:
-            @functools.wraps(fn)
-            def wrapper(*a: Any, **kw: Any) -> Any:
-                t = now()
-                try:
-                    return fn(*a, **kw)
-                finally:
-                    rec(name, (now() - t) * 1000)
-                    if size is not None:
-                        rec(name + ".n", float(size(*a, **kw)))
-
-            return wrapper
-
-        return deco
-
-    # Ingress: one timeline per HTTP request, from the FastAPI app's entry to its last byte
-    orig_call = fastapi.applications.FastAPI.__call__
-
-    # functools.wraps keeps each replacement's module and qualname, and every replacement is set
-    # where that name points: cloudpickle then pickles it by reference (Serve pickles the FastAPI
-    # app, whose route closures reach fastapi.routing's globals), never by value with our state
-    @functools.wraps(orig_call)
-    async def app_call(self: Any, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope.get("type") != "http" or scope.get("path") != "/v1/classify":
-            return await orig_call(self, scope, receive, send)
-        r: dict[str, float] = {"start": now()}
-        token = req.set(r)
-
-        async def send_timed(msg: dict) -> None:
-            if msg.get("type") == "http.response.start":
-                r["resp_start"] = now()
-            await send(msg)
-
-        try:
-            await orig_call(self, scope, receive, send_timed)
-        finally:
-            req.reset(token)
-            r["end"] = now()
-            _ingress_timeline(r)
-
-    def _ingress_timeline(r: dict[str, float]) -> None:
-        def d(a: str, b: str) -> float | None:
-            return (r[b] - r[a]) * 1000 if a in r and b in r else None
-
-        parts = {
-            "ingress.total": d("start", "end"),
-            "ingress.dispatch (routing to the endpoint)": d("start", "body0"),
-            "ingress.read body": d("body0", "body1"),
-            "ingress.auth": d("body1", "json0"),
-            "ingress.json.loads": d("json0", "json1"),
-            "ingress.validate_videos": d("val0", "val1"),
-            "ingress.records": d("val1", "route0"),
-            "ingress.route by domain": d("route0", "route1"),
-            "ingress.handle call -> DomainModel": d("route1", "ser0"),
-            "ingress.serialise response": d("ser0", "resp_start"),
-            "ingress.send response": d("resp_start", "end"),
-        }
-        for k, v in parts.items():
-            if v is not None:
-                rec(k, v)
-
-    fastapi.applications.FastAPI.__call__ = app_call
-
-    orig_body = starlette.requests.Request.body
-
-    @functools.wraps(orig_body)
-    async def body(self: Any) -> bytes:
-        r = req.get()
-        if r is not None and "body0" not in r:
-            r["body0"] = now()
-            out = await orig_body(self)
-            r["body1"] = now()
-            return out
-        return await orig_body(self)
-
-    starlette.requests.Request.body = body
-
-    orig_loads = json_mod.loads
-
-    @functools.wraps(orig_loads)
-    def loads(s: Any, *a: Any, **kw: Any) -> Any:
-        r = req.get()
-        if r is None or "json0" in r:
-            return orig_loads(s, *a, **kw)
-        r["json0"] = now()
-        try:
-            return orig_loads(s, *a, **kw)
-        finally:
-            r["json1"] = now()
-
-    json_mod.loads = loads
-    ray_topics.core.validation.validate_videos = mark("val0", "val1")(ray_topics.core.validation.validate_videos)
-    R = ray_topics.core.router.DomainRouter
-    R.route = mark("route0", "route1")(R.route)
-    orig_ser = fastapi.routing.serialize_response
-
-    @functools.wraps(orig_ser)
-    async def serialize_response(*a: Any, **kw: Any) -> Any:
-        r = req.get()
-        if r is not None:
-            r["ser0"] = now()
-        return await orig_ser(*a, **kw)
-
-    fastapi.routing.serialize_response = serialize_response
-
-    # the Ingress's handle call: building the multiplexed handle and submitting the call
-    import ray.serve.handle
-
-    H = ray.serve.handle.DeploymentHandle
-    for attr, name in (
-        ("options", "ingress.handle.options() (each call)"),
-        ("remote", "ingress.handle.remote() submit"),
-    ):
-        orig = getattr(H, attr)
-
-        def make(orig: Callable = orig, name: str = name) -> Callable:
-            @functools.wraps(orig)
-            def wrapper(*a: Any, **kw: Any) -> Any:
-                if req.get() is None:
-                    return orig(*a, **kw)
-                t = now()
-                try:
-                    return orig(*a, **kw)
-                finally:
-                    rec(name, (now() - t) * 1000)
-
-            return wrapper
-
-        setattr(H, attr, make())
-
-    # DomainModel: Serve's batch queue (a class Ray imports by reference, whatever pickles the app)
-    import ray.serve.batching
-
-    Q = ray.serve.batching._BatchQueue
-    enqueued: dict[int, float] = {}
-    orig_put, orig_inner = Q.put, Q._process_batch_inner
-
-    @functools.wraps(orig_put)
-    def q_put(self: Any, request: Any) -> None:
-        enqueued[id(request.future)] = now()
-        return orig_put(self, request)
-
-    @functools.wraps(orig_inner)
-    async def q_inner(self: Any, func: Any, batch: list) -> None:
-        t = now()
-        firsts = [enqueued.pop(id(r.future), t) for r in batch]
-        rec("model.batch wait (first call queued -> handler starts)", (t - min(firsts)) * 1000)
-        rec("model.batch handler.n", float(len(batch)))
-        try:
-            return await orig_inner(self, func, batch)
-        finally:
-            rec("model.batch handler (whole @serve.batch call)", (now() - t) * 1000)
-
-    Q.put, Q._process_batch_inner = q_put, q_inner
-
-    # DomainModel: its parts, per batch
-    C = ray_topics.tiers.realtime.DomainClassifier
-    C.classify = timed("model.classify (FAISS + confidence)", lambda self, d, v: len(v))(C.classify)
-    S = ray_topics.storage.store.Store
-    S.ingest = timed("model.commit (store.ingest incl. read-back)", lambda self, v, *a: len(v))(S.ingest)
-    S.get_classifications = timed("model.commit read-back (get_classifications)")(S.get_classifications)
-    ray_topics.tiers.realtime.result_view = timed("model.result_view")(ray_topics.tiers.realtime.result_view)
-
-    path = os.path.join(prof_dir, f"prof-{os.getpid()}.json")
-    request = os.path.join(prof_dir, "flush")
-
-    def flush() -> None:
-        """Write the samples only when the driver asks (between phases), never during a measurement."""
-        seen = None
-        while True:
-            time_mod.sleep(0.2)
-            try:
-                with open(request) as f:
-                    token = f.read()
-            except OSError:
-                continue
-            if token == seen or not samples:
-                continue
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                json_mod.dump({"token": token, "samples": {k: list(v) for k, v in samples.items()}}, f)
-            os.replace(tmp, path)
-            seen = token
-
-    threading.Thread(target=flush, name="bench-stage-timers", daemon=True).start()
-
-
-def read_stage_samples(prof_dir: Path, wait_s: float = 5.0) -> dict[str, dict[str, list[float]]]:
-    """pid -> stage -> samples: asks every timed replica to flush, and waits until each has."""
-    token = f"{time.time():.6f}"
-    (prof_dir / "flush").write_text(token)
-    deadline = time.time() + wait_s
-    while True:
-        out, fresh = {}, True
-        for p in prof_dir.glob("prof-*.json"):
-            try:
-                data = json.loads(p.read_text())
-            except (OSError, json.JSONDecodeError):
-                fresh = False
-                continue
-            out[p.stem] = data["samples"]
-            fresh = fresh and data["token"] == token
-        if (fresh and out) or time.time() > deadline or (not out and time.time() > deadline - wait_s + 0.5):
-            return out
-        time.sleep(0.1)
-
-
-def stage_slice(before: dict, after: dict) -> dict[str, list[float]]:
-    """The samples recorded between two snapshots, merged over replicas."""
-    merged: dict[str, list[float]] = {}
-    for pid, stages in after.items():
-        for name, xs in stages.items():
-            start = len(before.get(pid, {}).get(name, []))
-            merged.setdefault(name, []).extend(xs[start:])
-    return merged
-
-
-_ACCESS = re.compile(r"(CALL|POST|GET) (\S+) (\S+) ([0-9.]+)ms")
-
-
-def serve_log_sizes(log_dir: Path) -> dict[str, int]:
-    return {str(p): p.stat().st_size for p in log_dir.glob("*.log")} if log_dir.exists() else {}
-
-
-def serve_log_latencies(log_dir: Path, before: dict[str, int]) -> dict[str, list[float]]:
-    """Per-request latencies that Serve logged (proxy, Ingress, DomainModel) since ``before``."""
-    out: dict[str, list[float]] = {}
-    for p in log_dir.glob("*.log"):
-        name = p.name
-        kind = (
-            "proxy"
-            if name.startswith("proxy_")
-            else "Ingress replica"
-            if "Ingress" in name
-            else "DomainModel replica"
-            if "DomainModel" in name
-            else None
-        )
-        if kind is None:
-            continue
-        with open(p, "rb") as f:
-            f.seek(before.get(str(p), 0))
-            text = f.read().decode(errors="replace")
-        for m in _ACCESS.finditer(text):
-            method, route, _status, ms = m.groups()
-            if kind == "DomainModel replica" and not (method == "CALL" and route == "classify"):
-                continue
-            if kind != "DomainModel replica" and route != "/v1/classify":
-                continue
-            out.setdefault(kind, []).append(float(ms))
-    return out
 
 
 # --------------------------------------------------------------------------- baselines (no Ray)
@@ -574,30 +263,30 @@ def synthetic_corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """~n synthetic documents (title, tags, description) with their 384-d embeddings."""
     from dataclasses import replace
 
-    from ray_topics.core.text import video_text
-    from ray_topics.streams.synthetic import default_scenario, generate
+    from ray_topics.streams.planted import default_scenario
+    from ray_topics.streams.synthetic import generate
 
     days = 10
     spec = replace(default_scenario(days=days, daily_volume=max(1, n // days), seed=seed), dim=DIM)
     s = generate(spec)
-    docs = [
-        video_text(t, d, list(g), 1000)
-        for t, d, g in zip(s.videos["title"], s.videos["description"], s.videos["tags"], strict=True)
-    ]
+    docs = frame_texts(s.videos, 1000)
     return docs[:n], s.embeddings[:n]
 
 
 def bench_baselines(args: argparse.Namespace) -> dict[str, Any]:
     """BERTopic transform of one document, a FAISS search over 100 centroids, in-process stages."""
     out: dict[str, Any] = {}
-    rng = np.random.default_rng(1)
-    # FAISS alone
+    rng = np.random.default_rng(1 + args.seed)
+    # FAISS alone: the exact inner-product index CentroidIndex builds over the centroids
+    import faiss
+
     from ray_topics.core.index import CentroidIndex
 
     cents = unit(rng.standard_normal((N_TOPICS, DIM)))
     idx = CentroidIndex().fit([f"d:{i}" for i in range(N_TOPICS)], cents, [0.6] * N_TOPICS, [0.05] * N_TOPICS)
+    faiss_index = faiss.IndexFlatIP(DIM)
+    faiss_index.add(cents)
     q = near(cents[3], rng)[None]
-    faiss_index = idx._faiss
     raw = timeit_calls(lambda: faiss_index.search(q, 1), 2000, warmup=50)
     full = timeit_calls(lambda: idx.search(q), 2000, warmup=50)
     out["faiss_p50_ms"] = pct(raw, 50)
@@ -607,7 +296,7 @@ def bench_baselines(args: argparse.Namespace) -> dict[str, Any]:
 
     # BERTopic
     t = time.perf_counter()
-    docs, emb = synthetic_corpus(args.bertopic_docs)
+    docs, emb = synthetic_corpus(args.bertopic_docs, seed=args.seed)
     from bertopic import BERTopic
     from umap import UMAP
 
@@ -632,20 +321,20 @@ def bench_baselines(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     # the Tier 1 stages in-process: what a single request costs without Serve
-    out["inproc"] = bench_inprocess(rng)
+    out["inproc"] = bench_inprocess(rng, args.set)
     return out
 
 
-def bench_inprocess(rng: np.random.Generator) -> dict[str, float]:
-    """The app's per-request work for one video, called directly (SQLite store in a temp dir)."""
+def bench_inprocess(rng: np.random.Generator, overrides: Sequence[str]) -> dict[str, float]:
+    """The app's per-request work for one video: the Tier 1 steps called directly (SQLite store in a temp dir)."""
     from ray_topics.config import load_config
     from ray_topics.core.router import DomainRouter
     from ray_topics.core.validation import validate_videos
     from ray_topics.execution.runtime import Runtime
-    from ray_topics.tiers.realtime import CLASSIFICATION_COLUMNS, DomainClassifier, result_view
+    from ray_topics.tiers.realtime import DomainClassifier, classify_rows, commit, route
 
     with tempfile.TemporaryDirectory(prefix="rtb-inproc-") as tmp:
-        cfg = load_config(overrides=[f"serve.token={TOKEN}"], workdir=tmp)
+        cfg = load_config(overrides=[f"serve.token={TOKEN}", *overrides], workdir=tmp)
         rt = Runtime(cfg)
         cents = seed_store(rt, rng)
         d = cfg.domains
@@ -663,26 +352,19 @@ def bench_inprocess(rng: np.random.Generator) -> dict[str, float]:
             videos, vectors = validate_videos(
                 payload["videos"], dim=DIM, now=now, max_future_seconds=300, domains=d.names, max_batch=1000
             )
-            records = [v.record() for v in videos]
             marks.append(time.perf_counter())
-            dom = router.route(records, vectors)
-            records[0]["domain"] = dom[0]
+            records, by_domain = route(router, videos, vectors)
             marks.append(time.perf_counter())
-            answers = models.classify(dom[0], vectors)
+            ((domain, _idx),) = by_domain.items()
+            rows = classify_rows(models, domain, records, vectors, now)
             marks.append(time.perf_counter())
-            rows = [
-                {**a, "video_id": r["video_id"], "published_at": r["published_at"], "status": "preliminary"}
-                | {"classified_at": now}
-                for r, a in zip(records, answers, strict=True)
-            ]
-            stored = rt.store.videos.ingest(records, vectors, [{c: r[c] for c in CLASSIFICATION_COLUMNS} for r in rows])
+            views = commit(rt.store, records, vectors, rows, models.label_of)
             marks.append(time.perf_counter())
-            view = result_view(stored[records[0]["video_id"]], {answers[0]["topic_id"]: answers[0]["topic_label"]})
-            json.dumps({"results": [view]})
+            json.dumps({"results": views})
             marks.append(time.perf_counter())
             if i < 50:
                 continue  # warm-up
-            names = ["json.loads", "validate_videos + record", "route", "classify (FAISS)", "commit", "view + dumps"]
+            names = ["json.loads", "validate_videos", "route + records", "classify_rows (FAISS)", "commit", "dumps"]
             for name, a, b in zip(names, marks, marks[1:], strict=False):
                 res.setdefault(name, []).append((b - a) * 1000)
             res.setdefault("total", []).append((marks[-1] - marks[0]) * 1000)
@@ -710,7 +392,7 @@ def bench_text(args: argparse.Namespace) -> dict[str, Any]:
         pairs = zip(news["title"], news["description"], strict=True)
         texts = [video_text(t, d, None, NEWS_MAX_CHARS) for t, d in pairs]
     else:
-        docs, _ = synthetic_corpus(max(args.text_n, 200), seed=3)
+        docs, _ = synthetic_corpus(max(args.text_n, 200), seed=3 + args.seed)
         texts = docs[: args.text_n]
     path = default_model_path()
     base = Embedder(batch_size=64)
@@ -957,10 +639,12 @@ def serve_mode_main(args: argparse.Namespace) -> None:
     """One Serve mode in this (fresh) process: start Ray + the app, run the load phases, write JSON."""
     mode = args._child
     os.environ.update(MODES[mode])  # before Ray starts: the raylet and every worker inherit it
-    workdir = Path(tempfile.mkdtemp(prefix=f"rtb-{mode}-"))
-    prof_dir = workdir / "prof"
-    prof_dir.mkdir()
-    os.environ[PROF_ENV] = str(prof_dir)
+    with scratch(args, f"rtb-{mode}-") as workdir:
+        result = serve_mode(args, mode, workdir)
+    Path(args.json_out).write_text(json.dumps(result))
+
+
+def serve_mode(args: argparse.Namespace, mode: str, workdir: Path) -> dict[str, Any]:
     import ray
     from ray import serve
 
@@ -968,8 +652,8 @@ def serve_mode_main(args: argparse.Namespace) -> None:
     from ray_topics.execution.runtime import Runtime
     from serve.app import build_app
 
-    rng = np.random.default_rng(11)
-    overrides = [f"serve.token={TOKEN}"]
+    rng = np.random.default_rng(11 + args.seed)
+    overrides = [f"serve.token={TOKEN}", *args.set]
     if args.batch_wait_s is not None:
         overrides.append(f"serve.model_batch_wait_s={args.batch_wait_s}")
     rt = Runtime(load_config(overrides=overrides, workdir=str(workdir)))
@@ -981,22 +665,11 @@ def serve_mode_main(args: argparse.Namespace) -> None:
     np.savez(workdir / "queries.npz", vectors=vecs, domains=dom)
 
     t = time.perf_counter()
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env=None
-        if args.no_stage_timers
-        else {
-            "worker_process_setup_hook": install_stage_timers,
-            "env_vars": {PROF_ENV: os.environ[PROF_ENV]},
-        },
-    )
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app({"overrides": overrides, "workdir": str(workdir)}), name="ray-topics", route_prefix="/")
     url = f"http://127.0.0.1:{port}/v1/classify"
-    log_dir = Path(ray._private.worker.global_worker.node.get_session_dir_path()) / "logs" / "serve"
     log(f"[{mode}] Ray {ray.__version__} + app up in {time.perf_counter() - t:.0f} s on :{port} ({workdir})")
     base = {"url": url, "token": TOKEN, "queries": str(workdir / "queries.npz")}
     result: dict[str, Any] = {"mode": mode, "env": MODES[mode], "batch_wait_s": args.batch_wait_s, "phases": {}}
@@ -1004,10 +677,7 @@ def serve_mode_main(args: argparse.Namespace) -> None:
 
     def phase(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         time.sleep(args.settle)
-        s0, l0 = read_stage_samples(prof_dir), serve_log_sizes(log_dir)
         res = run_load({**base, **spec, "prefix": f"{mode}-{name}"}, workdir, limit)
-        res["stages"] = stage_slice(s0, read_stage_samples(prof_dir))
-        res["serve_logs"] = serve_log_latencies(log_dir, l0)
         result["phases"][name] = res
         return res
 
@@ -1066,121 +736,90 @@ def serve_mode_main(args: argparse.Namespace) -> None:
         log(f"[{mode}] floor app, closed loop: {len(r['lat_ms']) / r['elapsed_s']:.0f} req/s")
     serve.shutdown()
     ray.shutdown()
-    Path(args.json_out).write_text(json.dumps(result))
+    return result
 
 
 # --------------------------------------------------------------------------- report
-STAGE_ORDER = [
-    "ingress.dispatch (routing to the endpoint)",
-    "ingress.read body",
-    "ingress.auth",
-    "ingress.json.loads",
-    "ingress.validate_videos",
-    "ingress.records",
-    "ingress.route by domain",
-    "ingress.handle call -> DomainModel",
-    "ingress.handle.options() (each call)",
-    "ingress.handle.remote() submit",
-    "ingress.serialise response",
-    "ingress.send response",
-    "ingress.total",
-    "model.batch wait (first call queued -> handler starts)",
-    "model.batch handler (whole @serve.batch call)",
-    "model.classify (FAISS + confidence)",
-    "model.commit (store.ingest incl. read-back)",
-    "model.commit read-back (get_classifications)",
-    "model.result_view",
-]
-
-
 def label(run: dict[str, Any]) -> str:
     wait = run.get("batch_wait_s")
     return run["mode"] + ("" if wait is None else f", batch wait {wait:g} s")
 
 
-def print_profile(mode: str, phase_name: str, ph: dict[str, Any]) -> None:
-    client = pct(ph["lat_ms"], 50)
-    log(f"\n### Where the time goes: {mode}, {phase_name} (p50 of each stage, ms)\n")
-    log("| stage | p50 | p99 | samples |")
-    log("|---|---|---|---|")
-    log(f"| client round trip (aiohttp, loopback) | {client:.3f} | {pct(ph['lat_ms'], 99):.3f} | {len(ph['lat_ms'])} |")
-    for kind in ("proxy", "Ingress replica", "DomainModel replica"):
-        xs = ph["serve_logs"].get(kind, [])
-        if xs:
-            log(f"| Serve access log: {kind} latency | {pct(xs, 50):.3f} | {pct(xs, 99):.3f} | {len(xs)} |")
-    st = ph["stages"]
-    for name in STAGE_ORDER:
-        xs = st.get(name, [])
-        if xs:
-            log(f"| {name} | {pct(xs, 50):.3f} | {pct(xs, 99):.3f} | {len(xs)} |")
-    for key, what in (("model.batch handler.n", "calls"), ("model.classify (FAISS + confidence).n", "videos")):
-        sizes = st.get(key, [])
-        if sizes:
-            log(f"| DomainModel batch size ({what}) | {pct(sizes, 50):.0f} | {pct(sizes, 99):.0f} | {len(sizes)} |")
-    ing = st.get("ingress.total", [])
-    if ing:
-        log(f"\nOutside the FastAPI app (proxy + Serve's request path + client), p50: {client - pct(ing, 50):.3f} ms")
-
-
-def summarise(base: dict[str, Any], text: dict[str, Any] | None, runs: list[dict[str, Any]], args: Any) -> None:
+def serve_figures(base: dict[str, Any], runs: list[dict[str, Any]], args: argparse.Namespace) -> Figures:
+    """figure | goal | measured | baseline of every Serve mode run."""
     bt = base.get("bertopic_p50_ms", float("nan"))
     faiss_p50 = base.get("faiss_p50_ms", float("nan"))
-    log("\n" + "=" * 100)
-    log("RESULTS (same run)")
-    log("=" * 100)
-    log(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}; {args.cmdline}")
-    log(
-        f"baseline BERTopic transform 1 doc p50: {fmt_ms(bt)}; FAISS search 1 query x 100 centroids p50: "
-        f"{fmt_ms(faiss_p50)}"
-    )
-    log("\n| figure | goal | measured | baseline |")
-    log("|---|---|---|---|")
+    t = Figures(ours="measured", baseline="baseline")
     for r in runs:
         mode, ph = label(r), r["phases"]
-        o, c = ph.get("open"), ph.get("closed")
-        s = ph.get("sequential")
+        s, o, c, b = ph.get("sequential"), ph.get("open"), ph.get("closed"), ph.get("batch")
         if s:
             p = pct(s["lat_ms"], 50)
-            log(
-                f"| [{mode}] single request, 1 sequential client, p50 | — | {p:.2f} ms | BERTopic {bt:.1f} ms "
-                f"({p / bt:.2f}x); FAISS alone {faiss_p50 * 1000:.0f} µs |"
+            t.add(
+                f"[{mode}] single request, 1 sequential client, p50",
+                "-",
+                f"{p:.2f} ms",
+                f"BERTopic {bt:.1f} ms ({p / bt:.2f}x); FAISS alone {faiss_p50 * 1000:.0f} µs",
             )
         fs, fo, fc = ph.get("floor-sequential"), ph.get("floor-open"), ph.get("floor-closed")
         if fs and fo and fc:
-            log(
-                f"| [{mode}] Serve floor app (PERF.md: FAISS only, same mode and load) | — | 1 client p50 "
-                f"{pct(fs['lat_ms'], 50):.2f} ms; open loop p50 {pct(fo['lat_ms'], 50):.2f} / p99 "
-                f"{pct(fo['lat_ms'], 99):.2f} ms, errors {fo['errors']}; 16 clients "
-                f"{len(fc['lat_ms']) / fc['elapsed_s']:.0f} req/s | the floor under every figure of this mode |"
+            t.add(
+                f"[{mode}] Serve floor app (PERF.md: FAISS only, same mode and load)",
+                "-",
+                f"1 client p50 {pct(fs['lat_ms'], 50):.2f} ms; open loop p50 {pct(fo['lat_ms'], 50):.2f} / p99 "
+                f"{pct(fo['lat_ms'], 99):.2f} ms, errors {fo['errors']}; {args.clients} clients "
+                f"{len(fc['lat_ms']) / fc['elapsed_s']:.0f} req/s",
+                "the floor under every figure of this mode",
             )
         if o:
             p50, p99 = pct(o["lat_ms"], 50), pct(o["lat_ms"], 99)
-            ok50, ok99 = "met" if p50 <= GOALS["p50_ms"] else "MISSED", "met" if p99 <= GOALS["p99_ms"] else "MISSED"
-            log(
-                f"| [{mode}] open loop {args.rate:g} req/s x {args.open_seconds:g} s, p50 | <= 10 ms ({ok50}) | "
-                f"{p50:.2f} ms | BERTopic {bt:.1f} ms; ours/BERTopic = {p50 / bt:.3f} |"
+            t.add(
+                f"[{mode}] open loop {args.rate:g} req/s x {args.open_seconds:g} s, p50",
+                f"<= {GOALS['p50_ms']:g} ms",
+                f"{p50:.2f} ms",
+                f"BERTopic {bt:.1f} ms; ours/BERTopic = {p50 / bt:.3f}",
+                p50 <= GOALS["p50_ms"],
             )
-            log(
-                f"| [{mode}] open loop, p99 | <= 30 ms ({ok99}) | {p99:.2f} ms | BERTopic p99 "
-                f"{base.get('bertopic_p99_ms', float('nan')):.1f} ms |"
+            t.add(
+                f"[{mode}] open loop, p99",
+                f"<= {GOALS['p99_ms']:g} ms",
+                f"{p99:.2f} ms",
+                f"BERTopic p99 {base.get('bertopic_p99_ms', float('nan')):.1f} ms",
+                p99 <= GOALS["p99_ms"],
             )
-            log(f"| [{mode}] open loop, errors | 0 | {o['errors']} of {o['sent']} | — |")
+            t.add(f"[{mode}] open loop, errors", "0", f"{o['errors']} of {o['sent']}", None, o["errors"] == 0)
         if c:
-            rps = len(c["lat_ms"]) / c["elapsed_s"]
-            log(
-                f"| [{mode}] {args.clients} closed-loop clients | — | {rps:.0f} req/s, "
-                f"p50 {pct(c['lat_ms'], 50):.1f} ms, p99 {pct(c['lat_ms'], 99):.1f} ms, errors {c['errors']} "
-                f"| BERTopic 1 core ~{1000 / bt:.0f} docs/s |"
+            t.add(
+                f"[{mode}] {args.clients} closed-loop clients",
+                "-",
+                f"{len(c['lat_ms']) / c['elapsed_s']:.0f} req/s, p50 {pct(c['lat_ms'], 50):.1f} ms, "
+                f"p99 {pct(c['lat_ms'], 99):.1f} ms, errors {c['errors']}",
+                f"BERTopic 1 core ~{1000 / bt:.0f} docs/s",
             )
-        b = ph.get("batch")
         if b:
             vps = b["videos_ok"] / b["elapsed_s"]
-            ok = "met" if vps >= GOALS["batch_videos_s"] else "MISSED"
-            log(
-                f"| [{mode}] batch {args.batch_size} videos x {args.batch_clients} clients | >= 5,000 videos/s ({ok}) "
-                f"| {vps:,.0f} videos/s; {b['committed']:,} committed of {b['videos_ok']:,} answered; errors "
-                f"{b['errors']}; p50 {pct(b['lat_ms'], 50):.0f} ms/batch | BERTopic ~{1000 / bt:.0f} docs/s |"
+            t.add(
+                f"[{mode}] batch {args.batch_size} videos x {args.batch_clients} clients",
+                f">= {GOALS['batch_videos_s']:,.0f} videos/s",
+                f"{vps:,.0f} videos/s; {b['committed']:,} committed of {b['videos_ok']:,} answered; errors "
+                f"{b['errors']}; p50 {pct(b['lat_ms'], 50):.0f} ms/batch",
+                f"BERTopic ~{1000 / bt:.0f} docs/s",
+                vps >= GOALS["batch_videos_s"],
             )
+    return t
+
+
+def summarise(base: dict[str, Any], text: dict[str, Any] | None, figures: Figures) -> None:
+    log("\n" + "=" * 100)
+    log("RESULTS (same run)")
+    log("=" * 100)
+    log(f"machine: {describe(machine())}")
+    log(
+        f"baseline BERTopic transform 1 doc p50: {fmt_ms(base.get('bertopic_p50_ms', float('nan')))}; "
+        f"FAISS search 1 query x 100 centroids p50: {fmt_ms(base.get('faiss_p50_ms', float('nan')))}"
+    )
+    if figures.rows:
+        log("\n" + figures.markdown())
     if text:
         log(
             f"\n| text path (CPU, {text['n_texts']} video texts of ~{text.get('tokens_mean', 0):.0f} tokens, "
@@ -1195,10 +834,6 @@ def summarise(base: dict[str, Any], text: dict[str, Any] | None, runs: list[dict
             agr = row.get("agreement")
             a = "reference" if agr is None else f"{agr:.2%} ({'met' if agr >= GOALS['agreement'] else 'MISSED'})"
             log(f"| {name} | {row['videos_s']:.0f} | {a} |")
-    for r in runs:
-        for name in ("sequential", "open", "batch"):
-            if name in r["phases"]:
-                print_profile(label(r), name, r["phases"][name])
     inproc = base.get("inproc")
     if inproc:
         log("\n### The same work in-process (no Ray, no HTTP), p50 ms\n")
@@ -1210,7 +845,7 @@ def summarise(base: dict[str, Any], text: dict[str, Any] | None, runs: list[dict
 
 # --------------------------------------------------------------------------- entry point
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__)
     p.add_argument("--proxy", default="both", help="default | haproxy | throughput | both (default, haproxy)")
     p.add_argument("--smoke", action="store_true", help="tiny loads, to check the script works")
     p.add_argument("--rate", type=float, default=100.0, help="open-loop requests/s")
@@ -1220,12 +855,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--batch-clients", type=int, default=3)
     p.add_argument("--batch-seconds", type=float, default=20.0)
-    p.add_argument("--seq-n", type=int, default=300, help="sequential single requests (the profile)")
+    p.add_argument("--seq-n", type=int, default=300, help="sequential single requests")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--settle", type=float, default=2.0, help="seconds of quiet before each phase")
-    p.add_argument(
-        "--no-stage-timers", action="store_true", help="no timers in the replicas (Serve's access logs only)"
-    )
     p.add_argument(
         "--batch-wait-s",
         type=float,
@@ -1242,7 +874,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--text-corpus", choices=("synthetic", "news"), default="synthetic", help="texts of the text-path stage"
     )
     p.add_argument("--skip-serve", action="store_true")
-    p.add_argument("--json", help="write every raw figure here")
     p.add_argument("--_child", help=argparse.SUPPRESS)
     p.add_argument("--json-out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1254,44 +885,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--_loadgen"]:
         loadgen_main(argv[1], argv[2])
-        return
+        return 0
     args = parse_args(argv)
     if args._child == "text":
         Path(args.json_out).write_text(json.dumps(bench_text(args)))
-        return
+        return 0
     if args._child:
         serve_mode_main(args)
-        return
-    args.cmdline = "benchmarks/serve_bench.py " + " ".join(argv)
-    log(f"serve_bench: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores")
-    base = {} if args.skip_baselines else bench_baselines(args)
+        return 0
+    start(args)
+    log(f"serve_bench: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     modes = ["default", "haproxy"] if args.proxy == "both" else args.proxy.split(",")
     for mode in modes:
         if mode not in MODES:
             raise SystemExit(f"unknown --proxy {mode!r}; use {', '.join(MODES)} or both")
+    base = {} if args.skip_baselines else bench_baselines(args)
 
     def child(part: str) -> Any:
         """One part in a fresh interpreter: its own Ray, its own thread pools."""
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
             out = f.name
         try:
-            subprocess.run(
-                [sys.executable, __file__, *argv, "--_child", part, "--json-out", out], check=True, timeout=560
-            )
+            cmd = [sys.executable, "-m", MODULE, *argv, "--_child", part, "--json-out", out]
+            subprocess.run(cmd, check=True, timeout=560, cwd=ROOT)
             return json.loads(Path(out).read_text())
         finally:
             os.unlink(out)
 
     text = None if args.skip_text else child("text")
     runs = [] if args.skip_serve else [child(mode) for mode in modes]
-    summarise(base, text, runs, args)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"baselines": base, "text": text, "runs": runs}))
+    figures = serve_figures(base, runs, args)
+    summarise(base, text, figures)
+    out = {
+        **run_info(args),
+        "baselines": base,
+        "text": text,
+        "runs": runs,
+        "tables": {"serve": figures.rows},
+        "markdown": {"serve": figures.markdown()},
+    }
+    return finish(args, out)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Bytes per video and nearest-topic agreement of the lake's storage tiers, side by side, in one run.
 
-For each domain of a planted stream (:func:`ray_topics.streams.synthetic.default_scenario`,
+For each domain of a planted stream (:func:`ray_topics.streams.planted.default_scenario`,
 384-d unit vectors clustered around planted topics, near-duplicate topic pairs
 and 5 % noise included), one day partition of ``--per-day`` videos is written
 exactly as the product writes it, and every tier's file is measured:
@@ -29,23 +29,19 @@ corpus too: the all-MiniLM-L6-v2 embeddings of every article, nearest topic
 among the live topics the demo grew in the article's domain, codebook trained
 on the domain's own articles.
 
-Usage (timing runs hold the benchmark lock so they do not overlap)::
+Usage, from the repository root (timing runs hold the benchmark lock so they do not overlap)::
 
-    flock /tmp/ray-topics-bench.lock .venv/bin/python benchmarks/tiering.py
-    flock /tmp/ray-topics-bench.lock .venv/bin/python benchmarks/tiering.py --news .demo
-    .venv/bin/python benchmarks/tiering.py --per-day 2000 --subquantizers 48   # a quick look
+    flock /tmp/ray-topics-bench.lock .venv/bin/python -m benchmarks.tiering
+    flock /tmp/ray-topics-bench.lock .venv/bin/python -m benchmarks.tiering --news .demo
+    .venv/bin/python -m benchmarks.tiering --per-day 2000 --subquantizers 48   # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
-import platform
 import sys
-import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,25 +50,25 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ray_topics.config import load_config  # noqa: E402
-from ray_topics.execution.runtime import limit_threads  # noqa: E402
-from ray_topics.storage.aging import ColdArchive  # noqa: E402
-from ray_topics.storage.codecs import ProductQuantizer, int8_decode, int8_encode  # noqa: E402
-from ray_topics.storage.lake import DICTIONARY_COLUMNS, Lake, to_warm  # noqa: E402
-from ray_topics.streams.synthetic import default_scenario, generate  # noqa: E402
+from benchmarks.harness import ROOT, finish, frame_texts, parser, run_info, scratch, start, timed
+from ray_topics.config import load_config
+from ray_topics.execution.runtime import limit_threads
+from ray_topics.storage.aging import ColdArchive
+from ray_topics.storage.codecs import ProductQuantizer, int8_decode, int8_encode
+from ray_topics.storage.lake import Lake
+from ray_topics.storage.lake_format import DICTIONARY_COLUMNS, to_warm
+from ray_topics.streams.planted import default_scenario
+from ray_topics.streams.synthetic import generate
 
 H = timedelta(hours=1)
 ZSTD_LEVELS = (1, 3, 9, 19)  # zstd levels tried on the warm file's rows (pyarrow writes level 1 by default)
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    c0 = time.process_time()
-    out = fn()
-    return out, time.process_time() - c0
+    """``fn()`` and its CPU seconds."""
+    with timed() as t:
+        out = fn()
+    return out, t.cpu_s
 
 
 def _quality(x: np.ndarray, y: np.ndarray, cents: np.ndarray) -> dict[str, float]:
@@ -200,18 +196,14 @@ def synthetic(args: argparse.Namespace, work: Path, train_rows: int) -> dict[str
 
 def news(args: argparse.Namespace, work: Path, train_rows: int) -> dict[str, Any]:
     """The same figures on the demo's real embeddings (cache) and topics (store)."""
-    from ray_topics.core.text import video_text
     from ray_topics.execution.embedder import EmbeddingCache
     from ray_topics.execution.runtime import Runtime, embedding_cache_path
     from ray_topics.streams.datasets import load_news_articles
 
-    cfg = load_config(ROOT / "configs" / "demo.yaml", workdir=args.news)
+    cfg = load_config(ROOT / "configs" / "demo.yaml", overrides=args.set, workdir=args.news)
     rt = Runtime(cfg)
     frame = load_news_articles()
-    texts = [
-        video_text(t, d, g, cfg.embedding.max_chars)
-        for t, d, g in zip(frame["title"], frame["description"], frame["tags"], strict=True)
-    ]
+    texts = frame_texts(frame, cfg.embedding.max_chars)
     path = embedding_cache_path(cfg, "news_articles")
     with np.load(path) as z:
         known = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
@@ -275,32 +267,29 @@ def _print(title: str, results: dict[str, Any]) -> None:
         print(f"  {k:<44} {np.median([r['timings_cpu_s'][k] for r in results.values()]):7.2f}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser(__doc__)
     p.add_argument("--per-day", type=int, default=10_000, help="videos per domain per day")
     p.add_argument("--domains", default="gaming,cooking,tech")
     p.add_argument("--days", type=int, default=8, help="the measured day is the last; the codebook comes from day 0")
     p.add_argument("--subquantizers", type=lambda s: [int(x) for x in s.split(",")], default=[24, 48, 96])
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--news", metavar="WORKDIR", help="also measure the demo's real embeddings (run `make demo` first)")
-    p.add_argument("--json", help="write the figures here")
     args = p.parse_args(argv)
-    cfg = load_config()
+    start(args)
+    cfg = load_config(overrides=args.set)
     limit_threads(cfg.execution.blas_threads)
     train_rows = cfg.archive.pq_train_rows
-    print(f"machine: {platform.machine()}, {platform.python_version()}; archive config: {cfg.archive.model_dump()}")
+    print(f"archive config: {cfg.archive.model_dump()}")
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="ray-topics-tiering-") as tmp:
+    with scratch(args, "ray-topics-tiering-") as tmp:
         print("synthetic planted stream:", flush=True)
-        results["synthetic"] = synthetic(args, Path(tmp), train_rows)
+        results["synthetic"] = synthetic(args, tmp, train_rows)
         _print(f"synthetic: {len(results['synthetic'])} domains x 1 day partition", results["synthetic"])
         if args.news:
             print("\nnews corpus (demo):", flush=True)
-            results["news"] = news(args, Path(tmp), train_rows)
+            results["news"] = news(args, tmp, train_rows)
             _print(f"news corpus: {len(results['news'])} domains (all articles of each)", results["news"])
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
-    return 0
+    return finish(args, {**run_info(args), "archive": cfg.archive.model_dump(), **results})
 
 
 if __name__ == "__main__":
