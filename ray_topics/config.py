@@ -78,6 +78,7 @@ class ExecutionConfig(_Section):
     ray_address: str | None = None
     gpus_per_domain_task: float = Field(default=1.0, ge=0)
     blas_threads: int | None = Field(default=1, ge=1)
+    commit_retries: int = Field(ge=0)
 
 
 class ClusterConfig(_Section):

@@ -23,6 +23,9 @@ class Plan:
             their ``model_version`` is set at commit to the version the plan publishes.
         prototype: the domain's new routing prototype, if it moves.
         stats: what the job reports.
+        base_version: the domain's newest model version when planning began; the commit
+            refuses the plan if another job published a version since (its topics, and the
+            numbers it gave new topics, were decided on what that version replaced).
     """
 
     domain: str
@@ -31,6 +34,7 @@ class Plan:
     reassign: list[dict[str, Any]] = field(default_factory=list)
     prototype: np.ndarray | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    base_version: int | None = None
 
     @property
     def changed(self) -> bool:

@@ -7,6 +7,7 @@ back aware, so no caller converts.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -119,6 +120,21 @@ class Database:
             with self.engine.begin() as own:
                 yield own
 
+    def lock(self, conn: Connection, key: str) -> None:
+        """Hold an exclusive lock named ``key`` until ``conn``'s transaction ends.
+
+        PostgreSQL: a transaction-level advisory lock on a stable hash of ``key``.
+        SQLite: the database's write lock (SQLite has one writer at a time), taken
+        by a write that changes nothing; later reads in the transaction see every
+        commit made before it. Either way a second transaction asking for the same
+        lock waits for the first to end (up to the store's busy/lock timeout).
+        """
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
+        else:
+            t = self.table("job_runs")
+            conn.execute(t.update().where(text("1 = 0")).values(status=t.c.status))
+
     def connect(self) -> Any:
         return self.engine.connect()
 
@@ -170,6 +186,11 @@ class Database:
         if self.dialect == "sqlite":
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def _lock_id(key: str) -> int:
+    """A stable signed 64-bit id of a lock name (PostgreSQL advisory locks take a bigint)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:

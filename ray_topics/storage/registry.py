@@ -45,6 +45,10 @@ class ModelVersions:
         q = select(func.coalesce(func.max(t.c.version), 0)).where(t.c.domain == domain)
         return int(conn.execute(q).scalar_one()) + 1
 
+    def latest_version(self, domain: str, conn: Connection) -> int:
+        """The domain's newest version inside ``conn`` (0 when it has none)."""
+        return self.next_version(domain, conn) - 1
+
     def latest_versions(self) -> dict[str, int]:
         t = self.db.table("model_versions")
         q = select(t.c.domain, func.max(t.c.version)).group_by(t.c.domain)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, case, func, select, update
 
 from ray_topics.storage.db import Database
 
@@ -31,41 +31,48 @@ class JobRuns:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def get(self, job: str, domain: str, window_end: datetime) -> dict[str, Any] | None:
+    def get(self, job: str, domain: str, window_end: datetime, conn: Connection | None = None) -> dict[str, Any] | None:
         t = self.db.table("job_runs")
-        with self.db.connect() as conn:
-            r = conn.execute(
-                select(t).where(t.c.job == job, t.c.domain == domain, t.c.window_end == window_end)
-            ).first()
+        q = select(t).where(t.c.job == job, t.c.domain == domain, t.c.window_end == window_end)
+        if conn is not None:
+            r = conn.execute(q).first()
+        else:
+            with self.db.connect() as own:
+                r = own.execute(q).first()
         return None if r is None else dict(r._mapping)
 
-    def done(self, job: str, domain: str, window_end: datetime) -> bool:
+    def done(self, job: str, domain: str, window_end: datetime, conn: Connection | None = None) -> bool:
         """Whether this job's window ending at ``window_end`` already succeeded for the domain."""
-        prev = self.get(job, domain, window_end)
+        prev = self.get(job, domain, window_end, conn)
         return bool(prev and prev["status"] == SUCCEEDED)
 
     def start(self, job: str, domain: str, window_start: datetime, window_end: datetime, at: datetime) -> int:
-        """Record a run as started (or restarted, when an earlier attempt died half-way)."""
+        """Record a run as started (or restarted, when an earlier attempt died half-way); returns its id.
+
+        One statement (an upsert on the window's key), so two runs of one window started at once
+        share one row instead of one of them failing on the key.
+        """
         t = self.db.table("job_runs")
-        existing = self.get(job, domain, window_end)
         with self.db.begin() as conn:
-            if existing:
+            stmt = self.db.insert(conn, "job_runs")
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.c.job, t.c.domain, t.c.window_end],
                 # a forced re-run of a finished window keeps its success until it succeeds again
-                status = SUCCEEDED if existing["status"] == SUCCEEDED else RUNNING
-                conn.execute(update(t).where(t.c.id == existing["id"]).values(status=status, started_at=at))
-                return int(existing["id"])
-            res = conn.execute(
-                t.insert().values(
-                    job=job,
-                    domain=domain,
-                    window_start=window_start,
-                    window_end=window_end,
-                    status=RUNNING,
-                    started_at=at,
-                    stats={},
-                )
-            )
-            return int(res.inserted_primary_key[0])
+                set_={
+                    "started_at": stmt.excluded.started_at,
+                    "status": case((t.c.status == SUCCEEDED, SUCCEEDED), else_=RUNNING),
+                },
+            ).returning(t.c.id)
+            row = {
+                "job": job,
+                "domain": domain,
+                "window_start": window_start,
+                "window_end": window_end,
+                "status": RUNNING,
+                "started_at": at,
+                "stats": {},
+            }
+            return int(conn.execute(stmt, row).scalar_one())
 
     def finish(self, run_id: int, stats: dict[str, Any], at: datetime, conn: Connection | None = None) -> None:
         t = self.db.table("job_runs")
@@ -94,21 +101,34 @@ def once(
     work: Callable[[int], tuple[dict[str, Any], Callable[[Connection], None] | None]],
     *,
     force: bool = False,
+    lock: str | None = None,
 ) -> dict[str, Any]:
     """Run ``work(run_id)`` for one job window unless it already succeeded.
 
     ``work`` computes without writing and returns ``(stats, write)``; ``write``
     (if any) is called inside the transaction that also marks the run
     succeeded, so the window's result and its watermark commit together.
+    With ``lock``, that transaction first takes the named lock
+    (:meth:`Database.lock`) and looks again whether another run finished the
+    window meanwhile: then nothing is written and the window is answered as done.
     """
     start, end = window
     if not force and runs.done(job, domain, end):
-        log.info("%s %s window ending %s already done; skipping", job, domain, end)
-        return {**(runs.get(job, domain, end) or {}).get("stats", {}), "skipped": True}
+        return _skipped(runs, job, domain, end)
     run_id = runs.start(job, domain, start, end, at=end)
     stats, write = work(run_id)
     with runs.db.begin() as conn:
+        if lock is not None:
+            runs.db.lock(conn, lock)
+            if not force and runs.done(job, domain, end, conn):
+                conn.rollback()
+                return _skipped(runs, job, domain, end)
         if write is not None:
             write(conn)
         runs.finish(run_id, stats, at=end, conn=conn)
     return stats
+
+
+def _skipped(runs: JobRuns, job: str, domain: str, end: datetime) -> dict[str, Any]:
+    log.info("%s %s window ending %s already done; skipping", job, domain, end)
+    return {**(runs.get(job, domain, end) or {}).get("stats", {}), "skipped": True}

@@ -16,18 +16,37 @@ from ray_topics.execution.engine import cluster_has_gpus, lake_dataset, map_doma
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.runs import once
 
-__all__ = ["commit_plan", "run_tier"]
+__all__ = ["StalePlan", "commit_lock", "commit_plan", "planned", "run_tier"]
 
 log = logging.getLogger(__name__)
 
-
-def _plan_local(plan_fn: Callable[[Runtime, str, datetime], Plan], rt: Runtime, as_of: datetime, domain: str) -> Plan:
-    return plan_fn(rt, domain, as_of)
+PlanFn = Callable[[Runtime, str, datetime], Plan]
 
 
-def _plan_remote(plan_fn: Callable[[Runtime, str, datetime], Plan], cfg: Any, as_of: datetime, domain: str) -> Plan:
+class StalePlan(RuntimeError):
+    """Another job published a model version of the domain after this plan began: plan again."""
+
+
+def commit_lock(domain: str) -> str:
+    """The lock every job's commit of the domain's topics holds: one such commit at a time."""
+    return f"domain-commit:{domain}"
+
+
+def planned(plan_fn: PlanFn, rt: Runtime, domain: str, as_of: datetime) -> Plan:
+    """``plan_fn``'s plan, with the model version it was computed from."""
+    base = rt.store.models.latest_versions().get(domain, 0)
+    plan = plan_fn(rt, domain, as_of)
+    plan.base_version = base
+    return plan
+
+
+def _plan_local(plan_fn: PlanFn, rt: Runtime, as_of: datetime, domain: str) -> Plan:
+    return planned(plan_fn, rt, domain, as_of)
+
+
+def _plan_remote(plan_fn: PlanFn, cfg: Any, as_of: datetime, domain: str) -> Plan:
     """Runs in a Ray worker: opens its own store and lake connections (only the config travels)."""
-    return plan_fn(Runtime(cfg), domain, as_of)
+    return planned(plan_fn, Runtime(cfg), domain, as_of)
 
 
 def _plan_preloaded(
@@ -36,7 +55,7 @@ def _plan_preloaded(
     """Runs in a Ray Data task on one domain's group of lake rows: they are the plan's embeddings."""
     rt = Runtime(cfg)
     n = rt.preload(rows, as_of)
-    plan = plan_fn(rt, domain, as_of)
+    plan = planned(plan_fn, rt, domain, as_of)
     plan.stats["read_by_ray_data"] = n
     return plan
 
@@ -59,9 +78,17 @@ def _lake_dataset(rt: Runtime, wanted: dict[str, list[str]]) -> Any | None:
 def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, conn: Connection) -> int | None:
     """Write a plan inside ``conn``: topics, events, a new model version if topics changed, reassignments.
 
-    Returns the published version (None when nothing changed).
+    Called inside the domain's commit lock (:func:`commit_lock`; :func:`run_tier` has
+    :func:`ray_topics.storage.runs.once` take it), it first checks that the domain's newest
+    version is still the plan's ``base_version`` and raises :class:`StalePlan` (nothing
+    written) when another job published since. Returns the published version (None when
+    nothing changed).
     """
     store = rt.store
+    if plan.base_version is not None:
+        now = store.models.latest_version(plan.domain, conn)
+        if now != plan.base_version:
+            raise StalePlan(f"{job} {plan.domain}: planned on version {plan.base_version}, the domain is at {now}")
     version = None
     if plan.topics:
         store.topics.upsert(plan.topics, conn)
@@ -80,7 +107,7 @@ def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, co
 def run_tier(
     rt: Runtime,
     job: str,
-    plan_fn: Callable[[Runtime, str, datetime], Plan],
+    plan_fn: PlanFn,
     as_of: datetime,
     window_days: int,
     *,
@@ -97,6 +124,11 @@ def run_tier(
     and domains they lie in, filtered by id in the scan), groups them by
     domain and plans each domain on its group; embeddings still in the hot
     table, and domains without lake rows, are read as in the local engine.
+
+    A plan whose domain moved on before its commit (:class:`StalePlan`: a
+    daily and a weekly committing at the same midnight) is planned again in
+    this process, up to ``execution.commit_retries`` times; a window another
+    run finished meanwhile is then skipped as done.
     """
     cfg = rt.cfg
     start = as_of - timedelta(days=window_days)
@@ -117,14 +149,31 @@ def run_tier(
                 plans = {}
     rest = [d for d in todo if d not in plans]
     plans.update(map_domains(work, rest, cfg.execution.engine, cfg.execution.ray_address, num_gpus=gpus))
-    return {
-        d: once(
-            rt.store.runs,
-            job,
-            d,
-            (start, as_of),
-            lambda run_id, p=p: (p.stats, lambda conn: commit_plan(rt, p, job, as_of, run_id, conn)),
-            force=force,
-        )
-        for d, p in plans.items()
-    }
+    return {d: _commit(rt, job, plan_fn, p, (start, as_of), force) for d, p in plans.items()}
+
+
+def _commit(
+    rt: Runtime, job: str, plan_fn: PlanFn, plan: Plan, window: tuple[datetime, datetime], force: bool
+) -> dict[str, Any]:
+    """Commit one domain's plan with its job run; plan again while another job's commit made it stale."""
+    as_of = window[1]
+    for attempt in range(rt.cfg.execution.commit_retries + 1):
+        try:
+            return once(
+                rt.store.runs,
+                job,
+                plan.domain,
+                window,
+                lambda run_id, p=plan: (p.stats, lambda conn: commit_plan(rt, p, job, as_of, run_id, conn)),
+                force=force,
+                lock=commit_lock(plan.domain),
+            )
+        except StalePlan as exc:
+            if attempt == rt.cfg.execution.commit_retries:
+                raise
+            if not force and rt.store.runs.done(job, plan.domain, as_of):
+                log.info("%s; another run finished the window", exc)
+                continue  # once() now answers it as done
+            log.info("%s; planning again", exc)
+            plan = planned(plan_fn, rt, plan.domain, as_of)
+    raise AssertionError("unreachable")
