@@ -20,6 +20,9 @@ __all__ = ["main", "parse_as_of"]
 log = logging.getLogger("ray_topics")
 
 
+EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
+
+
 def parse_as_of(value: str) -> datetime:
     """``YYYY-MM-DD`` (midnight UTC) or an ISO timestamp; naive times are UTC."""
     try:
@@ -311,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ray_topics.config import ConfigError
+    from ray_topics.storage.leases import LeaseBusy
     from ray_topics.streams.loader import InputError
 
     args = build_parser().parse_args(argv)
@@ -320,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except LeaseBusy as exc:  # another run of a job holds what this one writes: a scheduler retries later
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
 
 
 if __name__ == "__main__":

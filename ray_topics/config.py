@@ -79,6 +79,8 @@ class ExecutionConfig(_Section):
     gpus_per_domain_task: float = Field(default=1.0, ge=0)
     blas_threads: int | None = Field(default=1, ge=1)
     commit_retries: int = Field(ge=0)
+    lease_wait_seconds: float = Field(ge=0)
+    lease_poll_seconds: float = Field(gt=0)
 
 
 class ClusterConfig(_Section):

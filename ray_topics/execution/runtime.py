@@ -61,7 +61,13 @@ class Runtime:
         url = self.cfg.store_url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return Store(url, schema=self.cfg.store.schema_name)
+        x = self.cfg.execution
+        return Store(
+            url,
+            schema=self.cfg.store.schema_name,
+            lease_wait_seconds=x.lease_wait_seconds,
+            lease_poll_seconds=x.lease_poll_seconds,
+        )
 
     @cached_property
     def lake(self) -> Lake:

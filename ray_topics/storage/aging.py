@@ -76,6 +76,7 @@ from ray_topics.storage.store import Store
 
 __all__ = [
     "COLD_FILE",
+    "LAKE_LEASE",
     "STORAGE_CLASSES",
     "AgingLake",
     "ColdArchive",
@@ -88,6 +89,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STORAGE_CLASSES = ("hot", "warm", "cold")
+# the lease every writer of lake partitions holds (compaction, the archive job, a restore)
+LAKE_LEASE = "lake"
 COLD_FILE = "cold.parquet"
 _DAY = timedelta(days=1)
 _CODEC = b"ray_topics.codec"  # Parquet metadata of a cold file: "pq" or "int8"
@@ -359,8 +362,12 @@ class AgingLake:
         """Bring a cold partition back into the lake as warm (decoded codes, int8); returns its rows.
 
         Rows the lake holds for that day (late arrivals) are kept and win over
-        the archive's. The cold copy stays in the archive.
+        the archive's. The cold copy stays in the archive. Holds the lake's lease.
         """
+        with self.store.leases.hold(LAKE_LEASE, f"restore of {partition_key(day, domain)}"):
+            return self._restore(day, domain)
+
+    def _restore(self, day: date, domain: str) -> int:
         if not self.archive.has(day, domain):
             raise FileNotFoundError(
                 f"partition {partition_key(day, domain)} is marked cold but {self.archive.path(day, domain)} "
@@ -383,8 +390,12 @@ class AgingLake:
         Returns counts: partitions made ``warm`` and ``cold`` by this call,
         ``kept_warm`` (old enough for the archive but read ``min_accesses``
         times), ``hot`` (left alone), ``codebooks`` trained, and ``int8_cold``
-        (archived as int8 for want of a codebook).
+        (archived as int8 for want of a codebook). Holds the lake's lease.
         """
+        with self.store.leases.hold(LAKE_LEASE, "the archive job"):
+            return self._apply(as_of)
+
+    def _apply(self, as_of: datetime) -> dict[str, Any]:
         stats = {"warm": 0, "cold": 0, "kept_warm": 0, "hot": 0, "codebooks": 0, "int8_cold": 0}
         parts = self.lake.partitions()
         access = self.store.access.stats()

@@ -20,7 +20,7 @@ from sqlalchemy.schema import CreateIndex
 
 from ray_topics.storage.schema import RETIRED_INDEXES, build_metadata
 
-__all__ = ["Database", "chunks"]
+__all__ = ["Database", "chunks", "lock_id"]
 
 IN_CHUNK = 500  # ids per IN (...) clause: below SQLite's and psycopg's parameter limits
 
@@ -61,6 +61,11 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database (one process, one connection)."""
+        return isinstance(self.engine.pool, StaticPool)
 
     def table(self, name: str) -> Any:
         return self.metadata.tables[f"{self.schema}.{name}" if self.schema else name]
@@ -130,7 +135,7 @@ class Database:
         lock waits for the first to end (up to the store's busy/lock timeout).
         """
         if self.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(f"{self.schema}:{key}")})
         else:
             t = self.table("job_runs")
             conn.execute(t.update().where(text("1 = 0")).values(status=t.c.status))
@@ -175,7 +180,7 @@ class Database:
         Returns False (nothing to do) on PostgreSQL and for an in-memory
         database (no WAL; reconnecting would lose it).
         """
-        if self.dialect != "sqlite" or isinstance(self.engine.pool, StaticPool):
+        if self.dialect != "sqlite" or self.in_memory:
             return False
         event.listen(self.engine, "connect", _no_autocheckpoint)
         self.engine.dispose()  # connections opened so far reconnect with the setting
@@ -188,7 +193,7 @@ class Database:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
-def _lock_id(key: str) -> int:
+def lock_id(key: str) -> int:
     """A stable signed 64-bit id of a lock name (PostgreSQL advisory locks take a bigint)."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 

@@ -13,6 +13,7 @@ from ray_topics.storage.access import AccessStats
 from ray_topics.storage.activity import Activity
 from ray_topics.storage.classifications import Classifications
 from ray_topics.storage.db import Database
+from ray_topics.storage.leases import Leases
 from ray_topics.storage.registry import ModelVersions
 from ray_topics.storage.runs import JobRuns
 from ray_topics.storage.topics import Prototypes, Topics
@@ -33,6 +34,7 @@ class Store(Database):
         runs: job runs and watermarks (:class:`JobRuns`).
         access: lake partitions' reads and storage classes (:class:`AccessStats`).
         activity: aggregates for health and the report (:class:`Activity`).
+        leases: job-long exclusive leases (:class:`Leases`; ``lease_wait_seconds``, ``lease_poll_seconds``).
 
     Example:
         >>> s = Store("sqlite://")
@@ -40,8 +42,17 @@ class Store(Database):
         (0, [])
     """
 
-    def __init__(self, url: str, schema: str | None = None, create: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str | None = None,
+        create: bool = True,
+        *,
+        lease_wait_seconds: float = 0.0,
+        lease_poll_seconds: float = 1.0,
+    ) -> None:
         super().__init__(url, schema=schema, create=create)
+        self.leases = Leases(self, lease_wait_seconds, lease_poll_seconds)
         self.classifications = Classifications(self)
         self.videos = Videos(self, self.classifications)
         self.topics = Topics(self)

@@ -10,6 +10,7 @@ from typing import Any
 from ray_topics.core.lifecycle import reclassified
 from ray_topics.core.timeutil import floor_hour
 from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.aging import LAKE_LEASE
 from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.tiers.realtime import DomainClassifier
 
@@ -51,8 +52,14 @@ def compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
     """Write hot embeddings of closed hours (before ``floor_hour(as_of)``) to the lake, then evict old hot rows.
 
     Days that are closed once those hours are in the lake get their hour
-    files rewritten into one file each (:meth:`Lake.compact_days`).
+    files rewritten into one file each (:meth:`Lake.compact_days`). Holds the
+    lake's lease (:data:`ray_topics.storage.aging.LAKE_LEASE`) throughout.
     """
+    with rt.store.leases.hold(LAKE_LEASE, "refine's compaction"):
+        return _compact(rt, as_of)
+
+
+def _compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
     cutoff = floor_hour(as_of)
     rows = rt.store.videos.uncompacted(before=cutoff)
     groups: dict[tuple[str, datetime], list[dict[str, Any]]] = defaultdict(list)
