@@ -32,6 +32,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.y
 
 
 QUANTIZE_MODES = ("none", "int8")
+STORE_URL_ENV = "RAY_TOPICS_STORE_URL"
 
 
 def check_quantize(quantize: str, device: str) -> None:
@@ -53,6 +54,10 @@ class _Section(BaseModel):
 class StoreConfig(_Section):
     url: str
     schema_name: str | None = None
+    pool_size: int = Field(ge=1)
+    max_overflow: int = Field(ge=0)
+    pool_timeout_s: float = Field(gt=0)
+    statement_timeout_s: float = Field(ge=0)
 
 
 class LakeConfig(_Section):
@@ -381,13 +386,17 @@ def load_config(
     Args:
         path: YAML file; defaults to ``configs/default.yaml``. A file may say
             ``extends: default.yaml`` to change only a few values.
-        overrides: ``dotted.key=value`` strings applied last (CLI ``--set``).
+        overrides: ``dotted.key=value`` strings applied last (CLI ``--set``); the
+            environment variable ``RAY_TOPICS_STORE_URL``, when set, replaces
+            ``store.url`` before them.
         workdir: replaces ``workdir`` (CLI ``--workdir``).
 
     Raises:
         ConfigError: with the offending key, when the file or an override is invalid.
     """
     data = _read_yaml(Path(path) if path else DEFAULT_CONFIG)
+    if os.environ.get(STORE_URL_ENV):  # secrets (a password in the URL) stay out of YAML files
+        data.setdefault("store", {})["url"] = os.environ[STORE_URL_ENV]
     for ov in overrides or []:
         apply_override(data, ov)
     if workdir:

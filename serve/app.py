@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,7 @@ from ray_topics.config import Config, load_config
 from ray_topics.core.router import DomainRouter
 from ray_topics.core.validation import InvalidVideo, validate_videos
 from ray_topics.execution.embedder import Embedder as TextEmbedder
-from ray_topics.execution.runtime import Runtime
-from ray_topics.storage.store import Store
+from ray_topics.execution.runtime import Runtime, open_store
 from ray_topics.tiers.realtime import (
     DomainClassifier,
     classify_rows,
@@ -66,14 +66,19 @@ CLASSIFY_EXAMPLE = {
 class ApiError(Exception):
     """An error answered as JSON: ``{"error": {"code", "field", "message"}}``."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.retry_after = retry_after
 
     def response(self) -> JSONResponse:
         body = {"error": {"code": self.code, "field": self.field, "message": self.message}}
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(body, status_code=self.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return JSONResponse(body, status_code=self.status, headers=headers or None)
 
 
 api = FastAPI(
@@ -86,6 +91,15 @@ api = FastAPI(
 @api.exception_handler(ApiError)
 async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
     return exc.response()
+
+
+@api.exception_handler(Exception)
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    """Whatever else failed answers in the API's JSON shape, never as plain text."""
+    log.exception("request failed", exc_info=exc)
+    return ApiError(
+        500, "internal", "the request failed inside the service; retrying the same videos is safe"
+    ).response()
 
 
 @api.exception_handler(RequestValidationError)
@@ -250,7 +264,7 @@ class Ingress:
     def __init__(self, model: DeploymentHandle, embedder: DeploymentHandle, config: dict[str, Any]) -> None:
         self.cfg = Config.model_validate(config)
         self.model, self.embedder = model, embedder
-        self.store = Store(self.cfg.store_url, schema=self.cfg.store.schema_name)
+        self.store = open_store(self.cfg)
         d = self.cfg.domains
         self.router = DomainRouter(d.names, d.category_map(), {}, d.unknown_category)
         self.token = os.environ.get(TOKEN_ENV) or self.cfg.serve.token
@@ -273,15 +287,21 @@ class Ingress:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise ApiError(413, "payload_too_large", f"request body over {limit} bytes; send fewer videos per call")
-        body = await request.body()
-        if len(body) > limit:
-            raise ApiError(413, "payload_too_large", f"request body over {limit} bytes; send fewer videos per call")
+        parts, size = [], 0
+        async for chunk in request.stream():  # counted while it arrives: an oversized body is never held whole
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "payload_too_large", f"request body over {limit} bytes; send fewer videos per call")
+            parts.append(chunk)
+        body = b"".join(parts)
         try:
             return orjson.loads(body)  # ~3x faster than json on a batch of embeddings
         except orjson.JSONDecodeError:
             pass
         try:  # json accepts the NaN / Infinity literals some clients send: the error then names the field
             return json.loads(body)
+        except RecursionError:
+            raise ApiError(422, "invalid_json", "body is nested too deeply to be a request", None) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}", None) from None
 
@@ -320,7 +340,17 @@ class Ingress:
             self.model.options(multiplexed_model_id=d).classify.remote(([records[i] for i in idx], vectors[idx], now))
             for d, idx in by_domain.items()
         ]
-        results = in_request_order(len(videos), by_domain, await asyncio.gather(*calls))
+        try:
+            answers = await asyncio.gather(*calls)
+        except Exception:  # a replica or the store failed: nothing of a failed domain was stored; retry is safe
+            log.exception("classify failed in a DomainModel replica")
+            raise ApiError(
+                503,
+                "unavailable",
+                "the videos could not be stored now; retry the same request (retries are safe)",
+                retry_after=1,
+            ) from None
+        results = in_request_order(len(videos), by_domain, answers)
         return Response(orjson.dumps({"results": results}, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
 
     async def _embed(self, videos: list, vectors: np.ndarray | None) -> np.ndarray:
@@ -386,9 +416,14 @@ def build_app(args: dict[str, Any]) -> Any:
     # zero-shot domain prototypes are computed once here and stored; the ingress reads them
     rt.router(at=datetime.now(UTC), embed_missing=True)
     if not (os.environ.get(TOKEN_ENV) or cfg.serve.token):
-        token = secrets.token_urlsafe(24)
-        cfg.serve.token = token
-        print(f"ray-topics: no API token configured; this run's write token is: {token}", flush=True)
+        # never printed or logged (logs are collected and shipped): written for the operator alone
+        cfg.serve.token = secrets.token_urlsafe(24)
+        path = Path(cfg.workdir) / "serve-token"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(cfg.serve.token + "\n")
+        print(f"ray-topics: no API token configured; this run's write token is in {path} (mode 600)", flush=True)
     conf = cfg.model_dump()
     e = cfg.embedding
     model = DomainModel.bind(conf)

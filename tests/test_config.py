@@ -272,3 +272,11 @@ def test_default_workdir_expansion() -> None:
     cfg = load_config()
     assert cfg.store_url == "sqlite:///.ray_topics/ray_topics.db"
     assert cfg.lake_root == ".ray_topics/lake"
+
+
+def test_store_url_from_the_environment_replaces_the_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_TOPICS_STORE_URL", "postgresql+psycopg://u:secret@db:5432/x?sslmode=verify-full")
+    cfg = load_config(Path(DEFAULT_CONFIG).parent / "cluster.yaml")
+    assert cfg.store_url == "postgresql+psycopg://u:secret@db:5432/x?sslmode=verify-full"
+    assert ":secret@" not in Path(DEFAULT_CONFIG).parent.joinpath("cluster.yaml").read_text()
+    assert load_config(overrides=["store.url=sqlite://"]).store_url == "sqlite://"  # --set still wins

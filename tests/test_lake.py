@@ -439,3 +439,16 @@ def test_read_filters_ids_and_window_across_row_groups(lake: Lake, monkeypatch: 
     assert set(got) == set(expect) == {"v14", "v21", "v28", "v35", "v42"}
     for vid, vec in expect.items():
         np.testing.assert_array_equal(got[vid], vec)
+
+
+def test_a_lake_file_is_on_disk_before_its_name_points_at_it(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from ray_topics.storage import atomic
+
+    synced: list[str] = []
+    real = os.fsync
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd)))
+    path = lake.write_hour("news", H, _rows("f", H, 3))
+    # the temporary file while it still had that name (before the rename), then its folder
+    assert synced == [path + ".tmp", path.rsplit("/", 1)[0]]

@@ -190,6 +190,13 @@ BAD = [
         lambda a: [{"video_id": "b8", "published_at": "2026-01-02T10:00:00Z", "title": "x"}],
         "videos.0.channel_id",
     ),
+    ("nul in text", lambda a: [_video("b9", _near(a, "tech", 0), title="a\x00b")], "videos.0.title"),
+    ("views beyond bigint", lambda a: [_video("b10", _near(a, "tech", 0), views=2**63)], "videos.0.views"),
+    (
+        "year one with an offset",
+        lambda a: [_video("b11", _near(a, "tech", 0), published_at="0001-01-01T00:30:00+01:00")],
+        "videos.0.published_at",
+    ),
     ("too many videos", lambda a: [_video(f"c{i}", None, title="x", domain="tech") for i in range(1001)], "videos"),
     ("empty list", lambda a: [], "videos"),
 ]
@@ -221,6 +228,16 @@ def test_nan_malformed_json_and_oversized(app) -> None:
     big = json.dumps({"videos": [_video("big", None, title="x" * 3_000_000, domain="tech")]})
     r = c.post("/v1/classify", content=big, headers={**AUTH, "content-type": "application/json"})
     assert r.status_code == 413
+
+    def chunks():  # no content-length: the body is counted while it streams
+        for _ in range(40):
+            yield b" " * 100_000
+
+    r = c.post("/v1/classify", content=chunks(), headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+    deep = b"[" * 100_000 + b"]" * 100_000  # orjson refuses it; json.loads would recurse too deep
+    r = c.post("/v1/classify", content=deep, headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_json"
 
 
 def test_hot_reload_without_failures(app) -> None:

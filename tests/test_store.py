@@ -970,3 +970,14 @@ def test_deferred_checkpoints_leave_the_wal_to_checkpoint(store: Store, store_ur
     store.checkpoint()
     assert db.stat().st_size > size_before + 1000 * 4096  # the rows are in the database file now
     assert _counts(store) == (3000, 3000, 3000)
+
+
+def test_pool_and_statement_timeout_reach_postgresql() -> None:
+    from tests.conftest import PG_URL, require_postgres
+
+    require_postgres()
+    s = Store(PG_URL, create=False, pool_size=2, max_overflow=1, statement_timeout_s=1.5)
+    with s.connect() as conn:
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "1500ms"
+    assert s.engine.pool.size() == 2
+    s.dispose()

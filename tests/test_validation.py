@@ -55,6 +55,12 @@ def _validate(items: list, **kw: object) -> tuple[list[VideoIn], np.ndarray | No
         ([_video(0, video_id="")], "videos.0.video_id", "at least 1 character"),
         ([_video(0, video_id="x" * (MAX_ID_LEN + 1))], "videos.0.video_id", f"at most {MAX_ID_LEN}"),
         ([_video(0, views=-1)], "videos.0.views", "greater than or equal to 0"),
+        ([_video(0, views=2**63)], "videos.0.views", "less than or equal to 9223372036854775807"),
+        ([_video(0, published_at="0001-01-01T00:30:00+01:00")], "videos.0.published_at", "out of range in UTC"),
+        ([_video(0, title="a\x00b")], "videos.0.title", "NUL character"),
+        ([_video(0, tags=["ok", "bad\x00"])], "videos.0.tags", "NUL character"),
+        ([_video(0, video_id="v\ud800")], "videos.0.video_id", "valid string"),  # a lone surrogate
+        ([_video(0, description="x\udfff")], "videos.0.description", "valid string"),
         ([{"video_id": "v0", "published_at": "2024-03-01T11:00:00Z", "title": "t"}], "videos.0.channel_id", "required"),
         ([], "videos", "send at least one video"),
         ([_video(i) for i in range(6)], "videos", "6 videos in one request; the limit is 5"),

@@ -27,6 +27,7 @@ __all__ = ["MAX_ID_LEN", "InvalidVideo", "VideoIn", "validate_videos"]
 MAX_ID_LEN = 128
 MAX_TEXT_LEN = 20_000
 MAX_TAGS = 100
+MAX_VIEWS = 2**63 - 1  # a BIGINT column
 
 
 class InvalidVideo(ValueError):
@@ -51,15 +52,28 @@ class VideoIn(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     category: str | None = Field(default=None, max_length=MAX_ID_LEN)
     domain: str | None = Field(default=None, max_length=64)
-    views: int | None = Field(default=None, ge=0)
+    views: int | None = Field(default=None, ge=0, le=MAX_VIEWS)
     embedding: list[float] | None = None
+
+    @field_validator("video_id", "channel_id", "title", "description", "category", "domain")
+    @classmethod
+    def _storable_text(cls, v: str | None) -> str | None:
+        return None if v is None else _storable(v)
+
+    @field_validator("tags")
+    @classmethod
+    def _storable_tags(cls, v: list[str]) -> list[str]:
+        return [_storable(t) for t in v]
 
     @field_validator("published_at")
     @classmethod
     def _aware(cls, v: datetime, info: ValidationInfo) -> datetime:
         if v.tzinfo is None:
             raise ValueError("published_at needs a UTC offset (RFC 3339, e.g. 2026-01-31T12:00:00Z)")
-        v = v.astimezone(UTC)
+        try:
+            v = v.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"published_at {v.isoformat()} is out of range in UTC") from None
         ctx = info.context or {}
         now, slack = ctx.get("now"), ctx.get("max_future_seconds")
         if now is not None and slack is not None and v > now + timedelta(seconds=slack):
@@ -100,6 +114,16 @@ class VideoIn(BaseModel):
 
     def record(self) -> dict[str, Any]:
         return self.model_dump(exclude={"embedding"})
+
+
+def _storable(text: str) -> str:
+    """``text`` if every store can hold it: PostgreSQL text has no NUL character.
+
+    (Text that is not valid Unicode, a lone surrogate, pydantic refuses before this.)
+    """
+    if "\x00" in text:
+        raise ValueError("text holds a NUL character (\\u0000); remove it")
+    return text
 
 
 _NOT_FINITE = "embedding holds NaN or infinite values"

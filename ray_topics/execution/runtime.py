@@ -19,7 +19,7 @@ from ray_topics.storage.lake_format import column_vectors
 from ray_topics.storage.registry import ModelRegistry
 from ray_topics.storage.store import Store
 
-__all__ = ["Runtime", "embedding_cache_path", "limit_threads"]
+__all__ = ["Runtime", "embedding_cache_path", "limit_threads", "open_store"]
 
 
 def limit_threads(n: int | None) -> None:
@@ -35,6 +35,21 @@ def limit_threads(n: int | None) -> None:
         faiss.omp_set_num_threads(n)
     except ImportError:  # pragma: no cover - faiss is a dependency
         pass
+
+
+def open_store(cfg: Config) -> Store:
+    """The operational store of a configuration: its URL, schema, pool, timeouts and lease waits."""
+    s, x = cfg.store, cfg.execution
+    return Store(
+        cfg.store_url,
+        schema=s.schema_name,
+        lease_wait_seconds=x.lease_wait_seconds,
+        lease_poll_seconds=x.lease_poll_seconds,
+        pool_size=s.pool_size,
+        max_overflow=s.max_overflow,
+        pool_timeout_s=s.pool_timeout_s,
+        statement_timeout_s=s.statement_timeout_s,
+    )
 
 
 def embedding_cache_path(cfg: Config, name: str) -> Path:
@@ -61,13 +76,7 @@ class Runtime:
         url = self.cfg.store_url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        x = self.cfg.execution
-        return Store(
-            url,
-            schema=self.cfg.store.schema_name,
-            lease_wait_seconds=x.lease_wait_seconds,
-            lease_poll_seconds=x.lease_poll_seconds,
-        )
+        return open_store(self.cfg)
 
     @cached_property
     def lake(self) -> Lake:

@@ -38,9 +38,21 @@ class Database:
         url: SQLAlchemy URL (``sqlite:///path.db`` or ``postgresql+psycopg://...``).
         schema: PostgreSQL schema to use (created if missing); ignored on SQLite.
         create: create missing tables.
+        pool_size, max_overflow, pool_timeout_s: this process's PostgreSQL connection pool.
+        statement_timeout_s: PostgreSQL cancels a statement running longer (0: no limit).
     """
 
-    def __init__(self, url: str, schema: str | None = None, create: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str | None = None,
+        create: bool = True,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 5,
+        pool_timeout_s: float = 30.0,
+        statement_timeout_s: float = 0.0,
+    ) -> None:
         self.url = url
         kwargs: dict[str, Any] = {"future": True}
         is_sqlite = url.startswith("sqlite")
@@ -49,7 +61,11 @@ class Database:
             if url in ("sqlite://", "sqlite:///:memory:"):
                 kwargs["poolclass"] = StaticPool
         else:
-            kwargs["pool_pre_ping"] = True
+            kwargs.update(
+                pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout_s
+            )
+            if statement_timeout_s:
+                kwargs["connect_args"] = {"options": f"-c statement_timeout={int(statement_timeout_s * 1000)}"}
         self.engine: Engine = create_engine(url, **kwargs)
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)

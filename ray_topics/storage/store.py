@@ -9,6 +9,8 @@ Every write method takes an optional ``conn`` to join the caller's transaction.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ray_topics.storage.access import AccessStats
 from ray_topics.storage.activity import Activity
 from ray_topics.storage.classifications import Classifications
@@ -36,6 +38,8 @@ class Store(Database):
         activity: aggregates for health and the report (:class:`Activity`).
         leases: job-long exclusive leases (:class:`Leases`; ``lease_wait_seconds``, ``lease_poll_seconds``).
 
+    ``pool`` holds :class:`Database`'s pool and timeout keywords.
+
     Example:
         >>> s = Store("sqlite://")
         >>> s.count("videos"), s.topics.list()
@@ -50,8 +54,9 @@ class Store(Database):
         *,
         lease_wait_seconds: float = 0.0,
         lease_poll_seconds: float = 1.0,
+        **pool: Any,
     ) -> None:
-        super().__init__(url, schema=schema, create=create)
+        super().__init__(url, schema=schema, create=create, **pool)
         self.leases = Leases(self, lease_wait_seconds, lease_poll_seconds)
         self.classifications = Classifications(self)
         self.videos = Videos(self, self.classifications)
