@@ -11,34 +11,16 @@ import numpy as np
 import pytest
 
 from ray_topics.config import HealthConfig
-from ray_topics.core.types import EventType, Topic, TopicEvent
+from ray_topics.core.types import EventType, TopicEvent
 from ray_topics.ops.health import ALERTS, DYING_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED
 from ray_topics.ops.report import write_report
 from ray_topics.storage.store import Store
+from tests.test_health import _topic
 
 AS_OF = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 CFG = HealthConfig(low_confidence=0.6, max_channel_share=0.5, min_videos_for_alerts=10, dying_days=7)
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
-
-
-def _topic(domain: str, number: int, label: str, status: str = "active", size: int = 50) -> Topic:
-    born = AS_OF - timedelta(days=40)
-    return Topic(
-        topic_id=f"{domain}:{number}",
-        domain=domain,
-        number=number,
-        label=label,
-        keywords=label.split(),
-        centroid=np.zeros(4, dtype=np.float32),
-        sim_mean=0.5,
-        sim_std=0.1,
-        size=size,
-        status=status,
-        born_at=born,
-        last_seen_at=born,
-        died_at=AS_OF - 2 * DAY if status == "dead" else None,
-    )
 
 
 def _ingest(store: Store, rows: list[tuple[str, datetime, str, float]]) -> None:

@@ -25,6 +25,7 @@ from ray_topics.core.timeutil import floor_hour
 from ray_topics.core.types import EventType
 from ray_topics.core.validation import InvalidVideo, VideoIn, validate_vector
 from ray_topics.execution.runtime import Runtime
+from ray_topics.streams.datasets import COLUMNS
 from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.daily import run_daily
 from ray_topics.tiers.monthly import run_monthly
@@ -36,17 +37,7 @@ __all__ = ["Replay", "ReplayResult", "build_summary", "embed_frame"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_COLUMNS = (
-    "video_id",
-    "channel_id",
-    "published_at",
-    "title",
-    "description",
-    "tags",
-    "category",
-    "views",
-    "domain",
-)
+VIDEO_COLUMNS = (*COLUMNS, "domain")  # a video's fields, as the corpora and the loader give them
 
 
 @dataclass
