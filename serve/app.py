@@ -26,7 +26,10 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.requests import ClientDisconnect
 from ray import serve
+from ray.exceptions import ActorUnavailableError, RayActorError
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 from sqlalchemy.exc import OperationalError
 
@@ -61,6 +64,23 @@ CLASSIFY_EXAMPLE = {
     "status": "preliminary",
     "model_version": "gaming@v7",
 }
+
+
+class ReplicaStopping(RuntimeError):
+    """The DomainModel replica stopped before it stored a batch (nothing of it was written)."""
+
+
+# failures a retry of the same request can get past; anything else is a 500 (a retry would fail alike)
+TRANSIENT = (
+    OperationalError,
+    ReplicaStopping,
+    RayActorError,
+    ActorUnavailableError,
+    BackPressureError,
+    DeploymentUnavailableError,
+    ReplicaUnavailableError,
+    TimeoutError,
+)
 
 
 class ApiError(Exception):
@@ -219,7 +239,7 @@ class DomainModel:
         except BaseException as exc:  # cancelled (shutdown): no caller may wait forever
             for *_rest, done in group + self._pending:
                 if not done.done():
-                    done.set_exception(RuntimeError(f"replica stopping before the commit: {exc!r}"))
+                    done.set_exception(ReplicaStopping(f"replica stopping before the commit: {exc!r}"))
             self._pending = []
             raise
         finally:
@@ -288,11 +308,16 @@ class Ingress:
         if declared and declared.isdigit() and int(declared) > limit:
             raise ApiError(413, "payload_too_large", f"request body over {limit} bytes; send fewer videos per call")
         parts, size = [], 0
-        async for chunk in request.stream():  # counted while it arrives: an oversized body is never held whole
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, "payload_too_large", f"request body over {limit} bytes; send fewer videos per call")
-            parts.append(chunk)
+        try:
+            async for chunk in request.stream():  # counted while it arrives: an oversized body is never held whole
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(
+                        413, "payload_too_large", f"request body over {limit} bytes; send fewer videos per call"
+                    )
+                parts.append(chunk)
+        except ClientDisconnect:  # nobody is left to answer; nothing was stored
+            raise ApiError(400, "client_disconnected", "the client left before its request arrived whole") from None
         body = b"".join(parts)
         try:
             return orjson.loads(body)  # ~3x faster than json on a batch of embeddings
@@ -342,8 +367,8 @@ class Ingress:
         ]
         try:
             answers = await asyncio.gather(*calls)
-        except Exception:  # a replica or the store failed: nothing of a failed domain was stored; retry is safe
-            log.exception("classify failed in a DomainModel replica")
+        except TRANSIENT as exc:  # a replica stopped or the store is unreachable: a retry can succeed
+            log.warning("classify failed for a while: %r", exc)
             raise ApiError(
                 503,
                 "unavailable",

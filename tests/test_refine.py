@@ -142,3 +142,66 @@ def test_refine_keeps_an_answer_a_job_committed_after_refine_read_it(runtime: Ru
     }
     assert all(rows[v]["status"] == ClassificationStatus.REFINED for v in ("v0", "v2", "v3"))
     assert runtime.store.classifications.pending("gaming", 10) == []
+
+
+def _topic(domain: str, number: int, centroid: np.ndarray, at: datetime):
+    from ray_topics.core.index import normalize
+    from ray_topics.core.types import Topic
+
+    return Topic(
+        f"{domain}:{number}", domain, number, f"t{number}", [], normalize(centroid), 0.0, 0.3, 1, "active", at, at
+    )
+
+
+def test_refine_classifies_again_when_a_job_publishes_a_model_meanwhile(runtime: Runtime, monkeypatch) -> None:
+    """A batch classified with a model a job replaced before refine wrote it is classified again."""
+    from ray_topics.tiers.realtime import DomainClassifier
+    from ray_topics.tiers.refine import refine_domain
+
+    dim = runtime.cfg.embedding.dim
+    with runtime.store.begin() as conn:
+        runtime.store.topics.upsert([_topic("gaming", 0, _vec("a", dim), D1)], conn)
+        runtime.registry.publish("gaming", D1, "test", conn)  # gaming@v1
+    _ingest(runtime, *[(f"v{i}", "gaming", D1 + i * H / 4, ClassificationStatus.PRELIMINARY) for i in range(4)])
+    models = DomainClassifier(runtime.registry, runtime.confidence)
+    models.refresh()
+    vectors, calls = runtime.vectors, []
+
+    def read_then_a_job_publishes(domain: str, ids: list[str], window=None) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 1:
+            with runtime.store.begin() as conn:
+                runtime.store.topics.upsert([_topic("gaming", 1, _vec("b", dim), D1)], conn)
+                runtime.registry.publish("gaming", D1 + H, "monthly", conn)  # gaming@v2
+        return vectors(domain, ids, window)
+
+    monkeypatch.setattr(runtime, "vectors", read_then_a_job_publishes)
+    assert refine_domain(runtime, models, "gaming", D1 + 2 * H) == 4
+    assert len(calls) == 2  # the first batch was not written: classified again with v2
+    rows = runtime.store.classifications.get([f"v{i}" for i in range(4)])
+    assert {r["model_version"] for r in rows.values()} == {"gaming@v2"}
+
+
+def test_rows_left_on_a_merged_away_topic_go_back_to_the_queue(runtime: Runtime) -> None:
+    """A refine answered with the old model between a monthly's read and its commit: requeued."""
+    from ray_topics.core.plan import Plan
+    from ray_topics.tiers.job import commit_plan
+
+    _ingest(runtime, *[(f"v{i}", "gaming", D1 + i * H, ClassificationStatus.REFINED) for i in range(3)])
+    on_merged = {
+        "topic_id": "gaming:1",
+        "confidence": 0.9,
+        "status": ClassificationStatus.REFINED,
+        "model_version": "gaming@v7",
+        "classified_at": D1 + 3 * H,
+    }
+    runtime.store.classifications.update([{**on_merged, "video_id": v} for v in ("v0", "v1")])
+    plan = Plan("gaming", retired=["gaming:1"])
+    with runtime.store.begin() as conn:
+        commit_plan(runtime, plan, "monthly", D1 + 4 * H, 1, conn)
+    rows = runtime.store.classifications.get(["v0", "v1", "v2"])
+    assert [rows[v]["status"] for v in ("v0", "v1", "v2")] == [
+        ClassificationStatus.PRELIMINARY,
+        ClassificationStatus.PRELIMINARY,
+        ClassificationStatus.REFINED,
+    ]

@@ -23,6 +23,8 @@ class Plan:
             their ``model_version`` is set at commit to the version the plan publishes.
         prototype: the domain's new routing prototype, if it moves.
         stats: what the job reports.
+        retired: topics the plan removes from the model (merged away); rows still on them after the
+            commit (a refine answered with the old version meanwhile) go back to the refinement queue.
         base_version: the domain's newest model version when planning began; the commit
             refuses the plan if another job published a version since (its topics, and the
             numbers it gave new topics, were decided on what that version replaced).
@@ -35,6 +37,7 @@ class Plan:
     prototype: np.ndarray | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     base_version: int | None = None
+    retired: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:

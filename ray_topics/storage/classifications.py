@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,14 +60,31 @@ class Classifications:
         with self.db.writing(conn) as tx:
             tx.execute(stmt, [self._params(r) for r in rows])
 
-    def update_pending(self, rows: list[dict[str, Any]], read_versions: dict[str, str]) -> None:
+    def requeue(self, topic_ids: list[str], conn: Connection | None = None) -> None:
+        """Put every row on these topics back in the refinement queue (status preliminary)."""
+        t = self.db.table("classifications")
+        with self.db.writing(conn) as tx:
+            for chunk in chunks(list(topic_ids)):
+                tx.execute(update(t).where(t.c.topic_id.in_(chunk)).values(status=ClassificationStatus.PRELIMINARY))
+
+    def update_pending(
+        self,
+        rows: list[dict[str, Any]],
+        read_versions: dict[str, str],
+        *,
+        lock: str | None = None,
+        still_newest: Callable[[Connection], bool] | None = None,
+    ) -> bool:
         """Like :meth:`update`, only for rows still preliminary under the model version they were read at.
 
         ``read_versions`` maps each video id to the ``model_version`` :meth:`pending` returned. A row
         that a job reclassified meanwhile (a monthly merge, a daily birth) keeps that newer answer.
+        With ``lock`` the transaction first takes that lock (the domain's commit lock) and writes only
+        if ``still_newest(conn)``: rows classified with a model a job has since replaced are not
+        written. Returns whether the rows were written.
         """
         if not rows:
-            return
+            return True
         t = self.db.table("classifications")
         stmt = (
             update(t)
@@ -80,7 +97,12 @@ class Classifications:
         )
         params = [{**self._params(r), "b_read_version": read_versions[r["video_id"]]} for r in rows]
         with self.db.begin() as tx:
+            if lock is not None:
+                self.db.lock(tx, lock)
+            if still_newest is not None and not still_newest(tx):
+                return False
             tx.execute(stmt, params)
+        return True
 
     @staticmethod
     def _set_columns() -> dict[str, Any]:

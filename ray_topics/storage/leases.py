@@ -5,6 +5,10 @@ lock (:meth:`Database.lock`), which lives as long as one transaction.
 
 * PostgreSQL: a session-level advisory lock on a connection of its own, held
   until released or until that connection closes (a crashed holder releases it).
+  It needs a direct (or session-pooled) connection: a transaction-pooling proxy
+  such as pgbouncer in transaction mode cannot hold it. Should that connection
+  drop while the job runs, the lock is gone with it: a second writer can then
+  start before the first has finished (not yet detected).
 * SQLite (one machine): an exclusive ``flock`` on a file beside the database,
   released by the OS when its holder exits, however it exits; for an in-memory
   database, a lock of this process.
@@ -128,7 +132,11 @@ class Leases:
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": k})
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": k})
+                except Exception:  # the connection died: PostgreSQL released the lock with the session
+                    log.warning("%s: could not release the %r lease; dropping its connection", holder, name)
+                    conn.invalidate()
         finally:
             conn.close()
 

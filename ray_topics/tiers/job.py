@@ -85,7 +85,7 @@ def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, co
     nothing changed).
     """
     store = rt.store
-    if plan.base_version is not None:
+    if plan.base_version is not None and (plan.topics or plan.reassign):
         now = store.models.latest_version(plan.domain, conn)
         if now != plan.base_version:
             raise StalePlan(f"{job} {plan.domain}: planned on version {plan.base_version}, the domain is at {now}")
@@ -99,6 +99,8 @@ def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, co
     if plan.reassign:
         tag = version_name(plan.domain, version) if version is not None else plan.reassign[0]["model_version"]
         store.classifications.update([{**r, "model_version": tag} for r in plan.reassign], conn)
+    if plan.retired:  # answers a refine gave the retired topics after this plan read them: classify again
+        store.classifications.requeue(plan.retired, conn)
     if plan.prototype is not None:
         store.prototypes.save(plan.domain, plan.prototype, at, conn=conn)
     return version
@@ -169,11 +171,11 @@ def _commit(
                 lock=commit_lock(plan.domain),
             )
         except StalePlan as exc:
-            if attempt == rt.cfg.execution.commit_retries:
-                raise
             if not force and rt.store.runs.done(job, plan.domain, as_of):
                 log.info("%s; another run finished the window", exc)
                 continue  # once() now answers it as done
+            if attempt == rt.cfg.execution.commit_retries:
+                raise
             log.info("%s; planning again", exc)
             plan = planned(plan_fn, rt, plan.domain, as_of)
     raise AssertionError("unreachable")

@@ -153,6 +153,7 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         w.event(t.topic_id, EventType.BIRTH, size=len(idx), coherence=round(coh, 4), by="monthly recluster")
     _merge(rt, w, cfg.merge_threshold)
     plan.topics = w.decided()
+    plan.retired = sorted(w.absorbed)
     plan.events = w.events
     plan.reassign = _reassign(rt, w)
     kinds = Counter(e.type for e in w.events)

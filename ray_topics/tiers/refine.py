@@ -12,6 +12,7 @@ from ray_topics.core.timeutil import floor_hour
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.aging import LAKE_LEASE
 from ray_topics.storage.runs import ALL_DOMAINS, once
+from ray_topics.tiers.job import commit_lock
 from ray_topics.tiers.realtime import DomainClassifier
 
 __all__ = ["DAY_LOOKBACK", "closed_days", "compact", "refine_domain", "run_refine"]
@@ -20,7 +21,12 @@ DAY_LOOKBACK = 2  # closed days every run checks for hour files to compact, besi
 
 
 def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: datetime) -> int:
-    """Drain a domain's pending queue (published before ``as_of``) in batches; returns rows refined."""
+    """Drain a domain's pending queue (published before ``as_of``) in batches; returns rows refined.
+
+    Each batch is written under the domain's commit lock, and only if the model it was classified
+    with is still the domain's newest: an answer from a model a merge has just replaced could name a
+    topic that no longer exists, and nothing would ever look at the row again.
+    """
     done = 0
     while True:
         rows = rt.store.classifications.pending(domain, rt.cfg.refine.batch_size, published_before=as_of)
@@ -29,10 +35,15 @@ def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: dat
         ids = [r["video_id"] for r in rows]
         vecs = rt.vectors(domain, ids)
         model, index = models.model(domain)
-        rt.store.classifications.update_pending(
+        written = rt.store.classifications.update_pending(
             reclassified(ids, index.search(vecs), as_of, model_version=model.name),
             {r["video_id"]: r["model_version"] for r in rows},
+            lock=commit_lock(domain),
+            still_newest=lambda conn, v=model.version: rt.store.models.latest_version(domain, conn) == v,
         )
+        if not written:  # a job published a newer model of the domain meanwhile: this batch again, with it
+            models.refresh()
+            continue
         done += len(rows)
 
 
