@@ -26,12 +26,12 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from starlette.requests import ClientDisconnect
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 from sqlalchemy.exc import OperationalError
+from starlette.requests import ClientDisconnect
 
 from ray_topics.config import Config, load_config
 from ray_topics.core.router import DomainRouter
