@@ -457,22 +457,42 @@ def build_app(args: dict[str, Any]) -> Any:
 
 
 def run_local(config: str | None, overrides: list[str], workdir: str | None, port: int | None) -> None:
-    """Start Ray and the app on this machine and block (``make serve``)."""
+    """Start Ray and the app on this machine and block until SIGTERM or SIGINT (``make serve``).
+
+    A stop first deletes the app (Serve drains its replicas: requests in flight, and the
+    DomainModel's pending group commit, finish), then shuts down the Ray this call started,
+    HAProxy and every replica with it, and returns.
+    """
+    import signal
+    import threading
+
     import ray
 
     cfg = load_config(config, overrides, workdir=workdir)
     for key, value in cfg.serve.ray_env.items():  # before Ray starts: its processes inherit them
         os.environ.setdefault(key, value)
+    stop = threading.Event()
     ray.init(include_dashboard=False, ignore_reinit_error=True)
-    serve.start(http_options={"host": cfg.serve.host, "port": port or cfg.serve.port})
-    serve.run(
-        build_app({"config": config, "overrides": overrides, "workdir": workdir}), name="ray-topics", route_prefix="/"
-    )
-    print(f"ray-topics serving on http://{cfg.serve.host}:{port or cfg.serve.port} (docs at /docs); Ctrl-C stops")
+    # after ray.init, which installs its own (aborting) handlers: a stop asked while the app starts
+    # takes effect once it has started
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a platform stops services with SIGTERM
+        signal.signal(sig, lambda _signo, _frame: stop.set())
     try:
-        import time
-
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
+        serve.start(http_options={"host": cfg.serve.host, "port": port or cfg.serve.port})
+        serve.run(
+            build_app({"config": config, "overrides": overrides, "workdir": workdir}),
+            name="ray-topics",
+            route_prefix="/",
+        )
+        print(
+            f"ray-topics serving on http://{cfg.serve.host}:{port or cfg.serve.port} (docs at /docs); "
+            "Ctrl-C or SIGTERM stops it",
+            flush=True,
+        )
+        while not stop.wait(1.0):
+            pass
+        print("ray-topics: stopping (finishing requests in flight)", flush=True)
+        serve.delete("ray-topics")
         serve.shutdown()
+    finally:
+        ray.shutdown()
