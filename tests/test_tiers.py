@@ -338,3 +338,27 @@ def test_planted_fork_ends_with_each_part_in_its_own_topic(sqlite_runtime: Runti
         assert sum(1 for c in part.values() if c > 0.5 * part.total()) == 1
     owners = {tid: c.most_common(1)[0][0] for tid, c in _truth_of(rt, stream, "gaming").items() if tid}
     assert sum(1 for p in owners.values() if p == "g/a") == 1  # the stable topic was not born twice
+
+
+def test_a_topic_absorbing_two_in_one_run_records_both() -> None:
+    """Events are keyed by (topic, type, time): the survivor's one merge event must name every absorbed topic."""
+    from types import SimpleNamespace
+
+    from ray_topics.core.lifecycle import make_topic
+    from ray_topics.tiers.monthly import _merge, _Work
+
+    rng = np.random.default_rng(1)
+    center = normalize(rng.standard_normal(16))
+    topics = [
+        make_topic("gaming", k, normalize(center + 0.01 * rng.standard_normal((n, 16))), [], START, upper_quantile=0.9)
+        for k, n in enumerate((30, 10, 8))  # three near-duplicates: the biggest absorbs both others
+    ]
+    w = _Work("gaming", START, topics, 0.9, 10)
+    sizes = {t.topic_id: t.size for t in topics}
+    rt = SimpleNamespace(store=SimpleNamespace(classifications=SimpleNamespace(topic_sizes=lambda _d: sizes)))
+    _merge(rt, w, threshold=0.9)
+    assert w.absorbed == {"gaming:1": "gaming:0", "gaming:2": "gaming:0"}
+    keys = [(e.topic_id, e.type, e.at) for e in w.events]
+    assert len(keys) == len(set(keys)) == 3  # nothing the store's event key would drop
+    survivor = next(e for e in w.events if e.topic_id == "gaming:0")
+    assert sorted(survivor.details["absorbed"]) == sorted(survivor.related) == ["gaming:1", "gaming:2"]

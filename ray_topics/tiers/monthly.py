@@ -202,14 +202,20 @@ def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
     if len(pool) < 2:
         return
     sizes = rt.store.classifications.topic_sizes(w.domain)
+    # one merge event per topic and run (events are keyed by topic, type and time): a topic that
+    # absorbs several lists them all
+    merged: dict[str, dict[str, Any]] = {}
     for small, big in find_merges(
         np.stack([t.centroid for t in pool]), [sizes.get(t.topic_id, t.size) for t in pool], threshold
     ):
         a, b = pool[small], pool[big]
         w.changed[a.topic_id] = dataclasses.replace(a, status=TopicStatus.MERGED, died_at=w.as_of, updated_at=w.as_of)
         w.absorbed[a.topic_id] = b.topic_id
-        w.event(a.topic_id, EventType.MERGE, [b.topic_id], into=b.topic_id)
-        w.event(b.topic_id, EventType.MERGE, [a.topic_id], absorbed=a.topic_id)
+        merged.setdefault(a.topic_id, {})["into"] = b.topic_id
+        merged.setdefault(b.topic_id, {}).setdefault("absorbed", []).append(a.topic_id)
+    for tid, details in merged.items():
+        related = [details["into"]] if "into" in details else []
+        w.event(tid, EventType.MERGE, related + details.get("absorbed", []), **details)
 
 
 def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
