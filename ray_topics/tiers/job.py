@@ -159,7 +159,8 @@ def _commit(
 ) -> dict[str, Any]:
     """Commit one domain's plan with its job run; plan again while another job's commit made it stale."""
     as_of = window[1]
-    for attempt in range(rt.cfg.execution.commit_retries + 1):
+    replanned = 0
+    while True:
         try:
             return once(
                 rt.store.runs,
@@ -173,9 +174,9 @@ def _commit(
         except StalePlan as exc:
             if not force and rt.store.runs.done(job, plan.domain, as_of):
                 log.info("%s; another run finished the window", exc)
-                continue  # once() now answers it as done
-            if attempt == rt.cfg.execution.commit_retries:
+                continue  # once() now answers it as done: no retry spent
+            if replanned == rt.cfg.execution.commit_retries:
                 raise
+            replanned += 1
             log.info("%s; planning again", exc)
             plan = planned(plan_fn, rt, plan.domain, as_of)
-    raise AssertionError("unreachable")
