@@ -141,6 +141,15 @@ class Database:
             with self.engine.begin() as own:
                 yield own
 
+    @contextmanager
+    def reading(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn`` when the caller holds one (a read inside its transaction), else a connection of its own."""
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.connect() as own:
+                yield own
+
     def lock(self, conn: Connection, key: str) -> None:
         """Hold an exclusive lock named ``key`` until ``conn``'s transaction ends.
 

@@ -34,11 +34,8 @@ class JobRuns:
     def get(self, job: str, domain: str, window_end: datetime, conn: Connection | None = None) -> dict[str, Any] | None:
         t = self.db.table("job_runs")
         q = select(t).where(t.c.job == job, t.c.domain == domain, t.c.window_end == window_end)
-        if conn is not None:
-            r = conn.execute(q).first()
-        else:
-            with self.db.connect() as own:
-                r = own.execute(q).first()
+        with self.db.reading(conn) as c:
+            r = c.execute(q).first()
         return None if r is None else dict(r._mapping)
 
     def done(self, job: str, domain: str, window_end: datetime, conn: Connection | None = None) -> bool:

@@ -75,10 +75,8 @@ class Topics:
             q = q.where(t.c.domain == domain)
         if statuses is not None:
             q = q.where(t.c.status.in_([str(s) for s in statuses]))
-        if conn is not None:
-            return [topic_from_row(r) for r in conn.execute(q)]
-        with self.db.connect() as own:
-            return [topic_from_row(r) for r in own.execute(q)]
+        with self.db.reading(conn) as c:
+            return [topic_from_row(r) for r in c.execute(q)]
 
     def get(self, topic_id: str) -> Topic | None:
         t = self.db.table("topics")
@@ -90,8 +88,8 @@ class Topics:
         """The number the domain's next new topic gets."""
         t = self.db.table("topics")
         q = select(func.coalesce(func.max(t.c.number), -1)).where(t.c.domain == domain)
-        with self.db.writing(conn) as tx:
-            return int(tx.execute(q).scalar_one()) + 1
+        with self.db.reading(conn) as c:
+            return int(c.execute(q).scalar_one()) + 1
 
     def upsert(self, topics: list[Topic], conn: Connection | None = None) -> None:
         """Insert new topics and replace existing ones (by topic_id)."""
