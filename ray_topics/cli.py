@@ -21,6 +21,7 @@ log = logging.getLogger("ray_topics")
 
 
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
+EXIT_PARTIAL = 1  # a job finished, but some domains failed (named under "failed" in its summary)
 
 
 def parse_as_of(value: str) -> datetime:
@@ -80,7 +81,11 @@ def cmd_job(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     if getattr(args, "engine", None):
         rt.cfg.execution.engine = args.engine
-    _print_json(fn(rt, args.as_of, force=args.force))
+    summary = fn(rt, args.as_of, force=args.force)
+    _print_json(summary)
+    if summary.get("failed"):  # some domains failed, the rest went on: the scheduler must see it
+        print(f"ray-topics {args.command}: failed for {', '.join(summary['failed'])}", file=sys.stderr)
+        return EXIT_PARTIAL
     return 0
 
 

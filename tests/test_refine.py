@@ -124,16 +124,16 @@ def test_refine_keeps_an_answer_a_job_committed_after_refine_read_it(runtime: Ru
         "model_version": "gaming@v3",
         "classified_at": D1 + 2 * H,
     }
-    vectors = runtime.vectors
+    vectors = runtime.usable_vectors
 
-    def read_then_a_job_commits(domain: str, ids: list[str], window=None) -> np.ndarray:
-        out = vectors(domain, ids, window)
+    def read_then_a_job_commits(domain: str, ids: list[str]) -> tuple:
+        out = vectors(domain, ids)
         runtime.store.classifications.update([merged])  # committed between refine's read and its write
         return out
 
-    monkeypatch.setattr(runtime, "vectors", read_then_a_job_commits)
+    monkeypatch.setattr(runtime, "usable_vectors", read_then_a_job_commits)
     models = DomainClassifier(runtime.registry, runtime.confidence)
-    assert refine_domain(runtime, models, "gaming", D1 + 2 * H) == 4
+    assert refine_domain(runtime, models, "gaming", D1 + 2 * H).refined == 4
     rows = runtime.store.classifications.get([f"v{i}" for i in range(4)])
     assert {k: rows["v1"][k] for k in ("topic_id", "status", "model_version")} == {
         "topic_id": "gaming:5",
@@ -165,18 +165,18 @@ def test_refine_classifies_again_when_a_job_publishes_a_model_meanwhile(runtime:
     _ingest(runtime, *[(f"v{i}", "gaming", D1 + i * H / 4, ClassificationStatus.PRELIMINARY) for i in range(4)])
     models = DomainClassifier(runtime.registry, runtime.confidence)
     models.refresh()
-    vectors, calls = runtime.vectors, []
+    vectors, calls = runtime.usable_vectors, []
 
-    def read_then_a_job_publishes(domain: str, ids: list[str], window=None) -> np.ndarray:
+    def read_then_a_job_publishes(domain: str, ids: list[str]) -> tuple:
         calls.append(1)
         if len(calls) == 1:
             with runtime.store.begin() as conn:
                 runtime.store.topics.upsert([_topic("gaming", 1, _vec("b", dim), D1)], conn)
                 runtime.registry.publish("gaming", D1 + H, "monthly", conn)  # gaming@v2
-        return vectors(domain, ids, window)
+        return vectors(domain, ids)
 
-    monkeypatch.setattr(runtime, "vectors", read_then_a_job_publishes)
-    assert refine_domain(runtime, models, "gaming", D1 + 2 * H) == 4
+    monkeypatch.setattr(runtime, "usable_vectors", read_then_a_job_publishes)
+    assert refine_domain(runtime, models, "gaming", D1 + 2 * H).refined == 4
     assert len(calls) == 2  # the first batch was not written: classified again with v2
     rows = runtime.store.classifications.get([f"v{i}" for i in range(4)])
     assert {r["model_version"] for r in rows.values()} == {"gaming@v2"}
@@ -205,3 +205,68 @@ def test_rows_left_on_a_merged_away_topic_go_back_to_the_queue(runtime: Runtime)
         ClassificationStatus.PRELIMINARY,
         ClassificationStatus.REFINED,
     ]
+
+
+def _spoil(rt: Runtime, video_id: str, blob: bytes) -> None:
+    """Overwrite a stored hot embedding with bytes no reader can use (corruption, an old dimension)."""
+    from sqlalchemy import update
+
+    t = rt.store.table("embeddings")
+    with rt.store.begin() as conn:
+        conn.execute(update(t).where(t.c.video_id == video_id).values(vector=blob))
+
+
+def test_refine_sets_bad_rows_aside_and_goes_on(runtime: Runtime) -> None:
+    """Unreadable embeddings are set aside (counted, named); every other row is refined and compacted."""
+    from ray_topics.tiers.refine import run_refine
+
+    dim = runtime.cfg.embedding.dim
+    specs = [(f"g{i}", "gaming", D1 + i * H / 4, ClassificationStatus.PRELIMINARY) for i in range(4)]
+    specs += [(f"c{i}", "cooking", D1 + i * H / 4, ClassificationStatus.PRELIMINARY) for i in range(3)]
+    _ingest(runtime, *specs)
+    _spoil(runtime, "g1", np.ones(dim // 2, np.float32).tobytes())  # wrong dimension
+    _spoil(runtime, "g2", np.full(dim, np.nan, np.float32).tobytes())  # not finite
+
+    stats = run_refine(runtime, D1 + 2 * H)
+
+    assert stats["refined"] == {**{d: 0 for d in runtime.cfg.domains.names}, "gaming": 2, "cooking": 3}
+    assert stats["set_aside"] == {"gaming": 2}
+    assert set(stats["set_aside_examples"]) == {"g1", "g2"}
+    assert "expected" in stats["set_aside_examples"]["g1"] and "NaN" in stats["set_aside_examples"]["g2"]
+    assert "failed" not in stats
+    assert stats["compacted"] == 5 and stats["not_compacted"] == 2
+    rows = runtime.store.classifications.get([v for v, *_ in specs])
+    assert {v for v, r in rows.items() if r["status"] == ClassificationStatus.SET_ASIDE} == {"g1", "g2"}
+    assert {v for v, r in rows.items() if r["status"] == ClassificationStatus.REFINED} == {"g0", "g3", "c0", "c1", "c2"}
+    assert _lake_ids(runtime) == ["c0", "c1", "c2", "g0", "g3"]
+    # the next hour: nothing is set aside again, the bad rows stay hot (never evicted) and are counted
+    again = run_refine(runtime, D1 + 3 * H)
+    assert again["set_aside"] == {} and again["not_compacted"] == 2
+    assert set(runtime.store.videos.hot_vectors(["g1", "g2"])) == {"g1", "g2"}
+
+
+def test_refine_failing_in_one_domain_refines_the_others(runtime: Runtime, monkeypatch) -> None:
+    """A domain whose refinement raises is named under failed; the others and compaction go on."""
+    from ray_topics.tiers.realtime import DomainClassifier
+    from ray_topics.tiers.refine import run_refine
+
+    _ingest(
+        runtime,
+        ("g0", "gaming", D1, ClassificationStatus.PRELIMINARY),
+        ("c0", "cooking", D1, ClassificationStatus.PRELIMINARY),
+    )
+    model = DomainClassifier.model
+
+    def broken_for_cooking(self, domain: str):
+        if domain == "cooking":
+            raise RuntimeError("cooking's model cannot be read")
+        return model(self, domain)
+
+    monkeypatch.setattr(DomainClassifier, "model", broken_for_cooking)
+    stats = run_refine(runtime, D1 + 2 * H)
+    assert stats["failed"] == {"cooking": "RuntimeError: cooking's model cannot be read"}
+    assert stats["refined"]["gaming"] == 1 and "cooking" not in stats["refined"]
+    assert stats["compacted"] == 2
+    rows = runtime.store.classifications.get(["g0", "c0"])
+    assert rows["g0"]["status"] == ClassificationStatus.REFINED
+    assert rows["c0"]["status"] == ClassificationStatus.PRELIMINARY  # still queued: the next run retries it

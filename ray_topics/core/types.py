@@ -33,6 +33,9 @@ class ClassificationStatus(StrEnum):
 
     PRELIMINARY = "preliminary"
     REFINED = "refined"
+    # refine could not read the video's embedding (missing, wrong dimension, not finite): the row keeps
+    # Tier 1's answer, leaves the queue, and its hot copy is never evicted (docs/operations.md)
+    SET_ASIDE = "set_aside"
 
 
 class EventType(StrEnum):

@@ -12,6 +12,7 @@ import numpy as np
 from ray_topics.config import Config
 from ray_topics.core.clustering import ClusterBackend, make_backend
 from ray_topics.core.router import DomainRouter
+from ray_topics.core.validation import InvalidVideo, validate_vector
 from ray_topics.execution.embedder import Embedder, EmbeddingCache
 from ray_topics.storage.aging import AgingLake, ColdArchive, partition_keys
 from ray_topics.storage.lake import Lake
@@ -144,20 +145,52 @@ class Runtime:
         dequantised, archived days holding some of the ids are restored first,
         and each partition read counts one access.
         """
-        found = self.store.videos.hot_vectors(video_ids)
-        found.update({v: self._preloaded[v] for v in video_ids if v not in found and v in self._preloaded})
-        rest = [v for v in video_ids if v not in found]
-        if rest:
-            if window is None:
-                window = self.store.videos.published_range(rest)
-            ids, vecs = self.aging.read(window[0], window[1], [domain], video_ids=rest)
-            found.update(zip(ids, vecs, strict=True))
+        found = self._lookup(domain, video_ids, window)
         missing = [v for v in video_ids if v not in found]
         if missing:
             raise LookupError(f"{len(missing)} embeddings missing from store and lake (e.g. {missing[0]})")
         if not video_ids:
             return np.zeros((0, self.cfg.embedding.dim), np.float32)
         return np.stack([found[v] for v in video_ids]).astype(np.float32, copy=False)
+
+    def usable_vectors(self, domain: str, video_ids: list[str]) -> tuple[list[str], np.ndarray, dict[str, str]]:
+        """Like :meth:`vectors`, but a video whose embedding is missing or unusable is left out, not fatal.
+
+        Returns (the usable ids in order, their embeddings, {left-out id: why}).
+        """
+        found = self._lookup(domain, video_ids, None, strict=False)
+        bad: dict[str, str] = {}
+        for v in video_ids:
+            vec = found.get(v)
+            if vec is None:
+                bad[v] = "embedding missing from store and lake"
+                continue
+            try:
+                validate_vector(vec, self.cfg.embedding.dim)
+            except InvalidVideo as exc:
+                bad[v] = exc.message
+        ok = [v for v in video_ids if v not in bad]
+        vecs = np.stack([found[v] for v in ok]) if ok else np.zeros((0, self.cfg.embedding.dim))
+        return ok, vecs.astype(np.float32, copy=False), bad
+
+    def _lookup(
+        self, domain: str, video_ids: list[str], window: tuple[datetime, datetime] | None, strict: bool = True
+    ) -> dict[str, np.ndarray]:
+        """The embeddings found of ``video_ids`` (hot, preloaded, then the lake); ``strict``: a lake id must exist."""
+        found = self.store.videos.hot_vectors(video_ids)
+        found.update({v: self._preloaded[v] for v in video_ids if v not in found and v in self._preloaded})
+        rest = [v for v in video_ids if v not in found]
+        if rest:
+            if window is None:
+                try:
+                    window = self.store.videos.published_range(rest)
+                except LookupError:
+                    if strict:
+                        raise
+                    return found
+            ids, vecs = self.aging.read(window[0], window[1], [domain], video_ids=rest)
+            found.update(zip(ids, vecs, strict=True))
+        return found
 
     def router(self, at: datetime | None = None, embed_missing: bool = True) -> DomainRouter:
         """Router over the stored prototypes; domains without one get a zero-shot prototype."""

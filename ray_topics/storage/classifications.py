@@ -104,6 +104,28 @@ class Classifications:
             tx.execute(stmt, params)
         return True
 
+    def set_aside(self, read_versions: dict[str, str]) -> int:
+        """Take rows out of the refinement queue (status ``set_aside``), if still preliminary under the version read.
+
+        ``read_versions`` maps each video id to the ``model_version`` :meth:`pending` returned. The rows
+        keep Tier 1's answer. Returns how many rows were set aside.
+        """
+        if not read_versions:
+            return 0
+        t = self.db.table("classifications")
+        stmt = (
+            update(t)
+            .where(
+                t.c.video_id == bindparam("b_video_id"),
+                t.c.status == ClassificationStatus.PRELIMINARY,
+                t.c.model_version == bindparam("b_read_version"),
+            )
+            .values(status=ClassificationStatus.SET_ASIDE)
+        )
+        with self.db.begin() as tx:
+            res = tx.execute(stmt, [{"b_video_id": v, "b_read_version": m} for v, m in read_versions.items()])
+            return int(res.rowcount or 0)
+
     @staticmethod
     def _set_columns() -> dict[str, Any]:
         return {

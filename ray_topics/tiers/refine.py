@@ -2,49 +2,76 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ray_topics.core.lifecycle import reclassified
 from ray_topics.core.timeutil import floor_hour
+from ray_topics.core.validation import InvalidVideo, validate_vector
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.aging import LAKE_LEASE
 from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.tiers.job import commit_lock
 from ray_topics.tiers.realtime import DomainClassifier
 
-__all__ = ["DAY_LOOKBACK", "closed_days", "compact", "refine_domain", "run_refine"]
+__all__ = ["DAY_LOOKBACK", "Refined", "closed_days", "compact", "refine_domain", "run_refine"]
+
+log = logging.getLogger(__name__)
 
 DAY_LOOKBACK = 2  # closed days every run checks for hour files to compact, besides those it wrote to
+SET_ASIDE_EXAMPLES = 10  # ids (with the reason) a run's summary names per domain; the count covers all
+FAILURE_CHARS = 300  # of a failed domain's error kept in the run's summary (the log has the traceback)
 
 
-def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: datetime) -> int:
-    """Drain a domain's pending queue (published before ``as_of``) in batches; returns rows refined.
+@dataclass
+class Refined:
+    """What refining one domain did: rows refined, rows set aside (and why, for the first few)."""
+
+    refined: int = 0
+    set_aside: int = 0
+    examples: dict[str, str] = field(default_factory=dict)
+
+
+def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: datetime) -> Refined:
+    """Drain a domain's pending queue (published before ``as_of``) in batches.
 
     Each batch is written under the domain's commit lock, and only if the model it was classified
     with is still the domain's newest: an answer from a model a merge has just replaced could name a
     topic that no longer exists, and nothing would ever look at the row again.
+
+    A row whose embedding cannot be read (missing, wrong dimension, not finite) is *set aside*:
+    it keeps Tier 1's answer and leaves the queue, so one bad row neither stops the run nor comes
+    back every hour; the count and a few ids with the reason go to the run's summary and the log.
     """
-    done = 0
+    out = Refined()
     while True:
         rows = rt.store.classifications.pending(domain, rt.cfg.refine.batch_size, published_before=as_of)
         if not rows:
-            return done
-        ids = [r["video_id"] for r in rows]
-        vecs = rt.vectors(domain, ids)
+            return out
+        read = {r["video_id"]: r["model_version"] for r in rows}
+        ids, vecs, bad = rt.usable_vectors(domain, list(read))
+        if bad:
+            out.set_aside += rt.store.classifications.set_aside({v: read[v] for v in bad})
+            for v, why in list(bad.items())[:SET_ASIDE_EXAMPLES]:
+                out.examples.setdefault(v, why)
+            log.warning("refine %s: %d rows set aside, e.g. %s", domain, len(bad), next(iter(bad.items())))
+        if not ids:
+            continue
         model, index = models.model(domain)
         written = rt.store.classifications.update_pending(
             reclassified(ids, index.search(vecs), as_of, model_version=model.name),
-            {r["video_id"]: r["model_version"] for r in rows},
+            {v: read[v] for v in ids},
             lock=commit_lock(domain),
             still_newest=lambda conn, v=model.version: rt.store.models.latest_version(domain, conn) == v,
         )
         if not written:  # a job published a newer model of the domain meanwhile: this batch again, with it
             models.refresh()
             continue
-        done += len(rows)
+        out.refined += len(ids)
 
 
 def closed_days(cutoff: datetime, touched: Iterable[date] = ()) -> list[date]:
@@ -72,7 +99,7 @@ def compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
 
 def _compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
     cutoff = floor_hour(as_of)
-    rows = rt.store.videos.uncompacted(before=cutoff)
+    rows, unreadable = _readable(rt.store.videos.uncompacted(before=cutoff), rt.cfg.embedding.dim)
     groups: dict[tuple[str, datetime], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[(r["domain"], floor_hour(r["published_at"]))].append(r)
@@ -81,16 +108,53 @@ def _compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
         rt.store.videos.mark_compacted([m["video_id"] for m in members], at=as_of)
     days = rt.lake.compact_days(closed_days(cutoff, {hour.date() for _d, hour in groups}))
     evicted = rt.store.videos.evict_hot(before=as_of - timedelta(days=rt.cfg.refine.hot_retention_days))
-    return {"compacted": len(rows), "hours": len(groups), "days": len(days), "evicted": evicted}
+    out = {"compacted": len(rows), "hours": len(groups), "days": len(days), "evicted": evicted}
+    return {**out, "not_compacted": len(unreadable)} if unreadable else out
+
+
+def _readable(rows: list[dict[str, Any]], dim: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """(hot rows whose embedding can be written to the lake, ids of those that cannot).
+
+    An unreadable row stays hot and uncompacted (so never evicted), and is counted in every run's
+    summary until someone deletes or repairs it; it never stops the compaction of the others.
+    """
+    good, bad = [], []
+    for r in rows:
+        try:
+            validate_vector(r["vector"], dim)
+            good.append(r)
+        except InvalidVideo as exc:
+            bad.append(r["video_id"])
+            log.warning("compaction: video %s stays hot: %s", r["video_id"], exc.message)
+    return good, bad
 
 
 def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
-    """The hourly job: refine every domain, then compact. Idempotent per ``as_of``."""
+    """The hourly job: refine every domain, then compact. Idempotent per ``as_of``.
+
+    A domain that fails is named under ``failed`` in the summary and the others, compaction and
+    eviction go on; the next hour's run drains that domain's queue again (the CLI exits non-zero).
+    """
     models = DomainClassifier(rt.registry, rt.confidence)
     models.refresh()
 
     def work(_run_id: int) -> tuple[dict[str, Any], None]:
-        refined = {d: refine_domain(rt, models, d, as_of) for d in rt.cfg.domains.names}
-        return {"refined": refined, **compact(rt, as_of)}, None
+        done: dict[str, Refined] = {}
+        failed: dict[str, str] = {}
+        for d in rt.cfg.domains.names:
+            try:
+                done[d] = refine_domain(rt, models, d, as_of)
+            except Exception as exc:  # one domain's failure must not hold back the others
+                log.exception("refine %s failed", d)
+                failed[d] = f"{type(exc).__name__}: {exc}"[:FAILURE_CHARS]
+        stats: dict[str, Any] = {
+            "refined": {d: r.refined for d, r in done.items()},
+            "set_aside": {d: r.set_aside for d, r in done.items() if r.set_aside},
+            "set_aside_examples": {v: why for r in done.values() for v, why in r.examples.items()},
+            **compact(rt, as_of),
+        }
+        if failed:
+            stats["failed"] = failed
+        return stats, None
 
     return once(rt.store.runs, "refine", ALL_DOMAINS, (as_of - timedelta(hours=1), as_of), work, force=force)
