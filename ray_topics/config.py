@@ -151,6 +151,14 @@ class ScheduleConfig(_Section):
     refine_every_hours: int = Field(ge=1, le=24)
     weekly_on: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
     monthly_on_day: int = Field(ge=1, le=28)
+    # `ray-topics schedule` (ray_topics/execution/schedule.py): where it submits, what, how often it looks
+    jobs_api: str
+    jobs_dir: str
+    job_config: str | None = None
+    entrypoint_num_cpus: float = Field(ge=0)
+    catch_up_hours: int = Field(ge=1)
+    poll_seconds: float = Field(gt=0)
+    job_poll_seconds: float = Field(gt=0)
 
     @property
     def weekday(self) -> int:
@@ -272,6 +280,20 @@ class ServeConfig(_Section):
     model_batch_wait_s: float = Field(default=0.0, ge=0)
     # SQLite store: DomainModel replicas checkpoint the WAL in the background this often
     checkpoint_seconds: float = Field(default=1.0, gt=0)
+    # back-pressure (docs/serving.md): how long a classify request waits for its videos to be stored,
+    # the most calls queued at each caller of DomainModel, the Retry-After sent with every 503
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    model_max_ongoing_requests: int = Field(default=256, ge=1)
+    model_max_queued_requests: int = Field(default=512, ge=1)
+    ingress_max_queued_requests: int = Field(default=1024, ge=1)
+    retry_after_s: int = Field(default=1, ge=0)
+    # GET /v1/topics pages: default and largest page
+    page_size: int = Field(default=100, ge=1)
+    max_page_size: int = Field(default=1000, ge=1)
+    # /v1/health and /metrics: computed at most once per this many seconds per replica
+    health_cache_seconds: float = Field(default=60.0, ge=0)
+    # how often Ingress replicas reload the domain prototypes the router uses
+    prototype_poll_seconds: float = Field(default=60.0, gt=0)
     # environment of the Ray processes that `ray-topics serve` starts (a variable already set wins)
     ray_env: dict[str, str] = Field(default_factory=dict)
 

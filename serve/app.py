@@ -13,10 +13,13 @@ header, which Ray's HAProxy ingress drops).
 """
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import os
 import secrets
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
+from ray.serve.config import BackpressureConfig
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from ray_topics.config import Config, load_config
@@ -101,11 +106,59 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status, headers=headers or None)
 
 
+def _raise_if_dead(*tasks: tuple[str, asyncio.Task | None]) -> None:
+    """Raise (for Serve's ``check_health``) if one of a replica's background tasks has ended."""
+    for name, task in tasks:
+        if task is not None and task.done():
+            reason = "cancelled" if task.cancelled() else repr(task.exception())
+            raise RuntimeError(f"the replica's {name} task stopped ({reason}); restart the replica")
+
+
+def _failed_view(video_id: str, exc: BaseException) -> dict[str, Any]:
+    """A video's entry in a partly failed answer: what failed and whether retrying it can succeed."""
+    retryable = isinstance(exc, TRANSIENT)
+    return {
+        "video_id": video_id,
+        "status": "failed",
+        "error": {
+            "code": "unavailable" if retryable else "internal",
+            # never the exception's text: it can carry SQL and parameters
+            "message": "not stored now; retry it" if retryable else "failed inside the service",
+            "retryable": retryable,
+        },
+    }
+
+
+def _encode_cursor(domain: str, number: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([domain, number])).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str, int] | None:
+    """The (domain, number) a page follows, from the opaque ``next`` of the previous page."""
+    if cursor is None:
+        return None
+    try:
+        domain, number = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if isinstance(domain, str) and isinstance(number, int) and not isinstance(number, bool):
+            return domain, number
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        pass
+    raise ApiError(422, "invalid_input", "cursor is not one this service gave (use the previous page's next)", "cursor")
+
+
 api = FastAPI(
     title="ray-topics",
     version="1",
     description="Real-time topic classification of videos (Tier 1). See README, HTTP contract.",
+    redirect_slashes=False,  # "/v1/topics/" is an unknown route (404), not a redirect
 )
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Unknown routes and methods answer in the API's error shape too."""
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return ApiError(exc.status_code, code, str(exc.detail)).response()
 
 
 @api.exception_handler(ApiError)
@@ -142,7 +195,7 @@ class Embedder:
         return await asyncio.to_thread(self.model.encode, texts)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
+@serve.deployment(ray_actor_options={"num_cpus": 0.25})  # its queue limits: build_app, from the config
 class DomainModel:
     """Per-domain nearest-centroid classification with group commit, multiplexed by domain.
 
@@ -160,6 +213,7 @@ class DomainModel:
         self.classify.set_batch_wait_timeout_s(cfg.serve.model_batch_wait_s)
         self._poller = asyncio.get_event_loop().create_task(self._poll())
         self._commit_on_loop = self.rt.store.dialect == "sqlite"
+        self._checkpointer: asyncio.Task | None = None
         if self.rt.store.defer_checkpoints():  # SQLite: no WAL checkpoint (fsync) inside a request's commit
             self._checkpointer = asyncio.get_event_loop().create_task(self._checkpoints(cfg.serve.checkpoint_seconds))
         # group commit: sub-batches waiting to be stored, and the task storing them
@@ -186,6 +240,14 @@ class DomainModel:
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """``serve deploy`` with a new user_config forces a reload of the newest versions."""
         self.models.refresh()
+
+    def check_health(self) -> None:
+        """Serve restarts a replica whose background work died (see :func:`_dead_task`).
+
+        An unreachable store fails nothing here: every replica would fail alike and
+        restarting them would only drop the requests in flight (they get 503 meanwhile).
+        """
+        _raise_if_dead(("model registry poll", self._poller), ("WAL checkpoint", self._checkpointer))
 
     @serve.multiplexed(max_num_models_per_replica=256)
     async def get_model(self, domain: str) -> str:
@@ -289,9 +351,29 @@ class Ingress:
         self.router = DomainRouter(d.names, d.category_map(), {}, d.unknown_category)
         self.token = os.environ.get(TOKEN_ENV) or self.cfg.serve.token
         self._load_prototypes()
+        self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
+        # health computed per domain (None: all), shared by /v1/health and /metrics: (monotonic time, as_of, items)
+        self._health: dict[str | None, tuple[float, datetime, list]] = {}
+        self._health_lock = asyncio.Lock()
 
     def _load_prototypes(self) -> None:
         self.router.set_prototypes({k: v for k, (v, _n) in self.store.prototypes.all().items()})
+
+    async def _poll_prototypes(self) -> None:
+        """Prototypes a job re-derived reach the router without a restart."""
+        while True:
+            await asyncio.sleep(self.cfg.serve.prototype_poll_seconds)
+            try:
+                await asyncio.to_thread(self._load_prototypes)
+            except Exception:  # keep routing with the loaded prototypes; retry next tick
+                log.exception("prototype reload failed")
+
+    def check_health(self) -> None:
+        """Serve restarts the replica if its prototype reloads stopped (store outages fail nothing here)."""
+        _raise_if_dead(("prototype reload", self._prototype_poller))
+
+    def _unavailable(self, message: str) -> ApiError:
+        return ApiError(503, "unavailable", message, retry_after=self.cfg.serve.retry_after_s)
 
     def _auth(self, request: Request, write: bool) -> None:
         if not write and self.cfg.serve.open_reads:
@@ -337,7 +419,8 @@ class Ingress:
             200: {
                 "description": "one result per video, in request order (docs/serving.md, HTTP contract)",
                 "content": {JSON: {"example": {"results": [CLASSIFY_EXAMPLE]}}},
-            }
+            },
+            503: {"description": "overloaded, or some videos could not be stored now: retry (docs/serving.md)"},
         },
     )
     async def classify(self, request: Request) -> Response:
@@ -361,22 +444,65 @@ class Ingress:
             records, by_domain = route(self.router, videos, vectors)
         except InvalidVideo as exc:
             raise ApiError(422, "invalid_input", exc.message, exc.field) from None
+        except TRANSIENT as exc:  # the embedder is overloaded or restarting
+            log.warning("embedding failed for a while: %r", exc)
+            raise self._unavailable("the videos could not be embedded now; retry the same request") from None
+        answers = await self._store(records, vectors, by_domain, now)
+        results = in_request_order(
+            len(videos),
+            by_domain,
+            [
+                [_failed_view(records[i]["video_id"], a) for i in idx] if isinstance(a, BaseException) else a
+                for idx, a in zip(by_domain.values(), answers, strict=True)
+            ],
+        )
+        failures = [a for a in answers if isinstance(a, BaseException)]
+        if not failures:
+            return Response(orjson.dumps({"results": results}, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
+        # Some domains' videos were stored, others not (each domain commits on its own): the answer says
+        # which, per video. Retrying the whole request is safe (stored videos get their stored answers).
+        for exc in failures:
+            log.warning("classify failed for a domain: %r", exc)
+        retryable = all(isinstance(e, TRANSIENT) for e in failures)
+        err = (
+            self._unavailable("some videos could not be stored now; retry them (retries are safe)")
+            if retryable
+            else ApiError(500, "internal", "some videos failed inside the service; see results[].error")
+        )
+        resp = err.response()
+        body = {"error": {"code": err.code, "field": None, "message": err.message}, "results": results}
+        return Response(
+            orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+            status_code=err.status,
+            media_type=JSON,
+            headers={k: v for k, v in resp.headers.items() if k.lower() == "retry-after"},
+        )
+
+    async def _store(
+        self, records: list[dict], vectors: np.ndarray, by_domain: dict[str, list[int]], now: datetime
+    ) -> list[list[dict] | BaseException]:
+        """Each domain's videos to its DomainModel; per domain, its answers or why they are missing.
+
+        Waits at most ``serve.request_timeout_s``: a domain still unanswered then counts as failed
+        (its commit may still land; a retry then gets the stored answers).
+        """
         calls = [
-            self.model.options(multiplexed_model_id=d).classify.remote(([records[i] for i in idx], vectors[idx], now))
+            asyncio.ensure_future(
+                self.model.options(multiplexed_model_id=d).classify.remote(
+                    ([records[i] for i in idx], vectors[idx], now)
+                )
+            )
             for d, idx in by_domain.items()
         ]
-        try:
-            answers = await asyncio.gather(*calls)
-        except TRANSIENT as exc:  # a replica stopped or the store is unreachable: a retry can succeed
-            log.warning("classify failed for a while: %r", exc)
-            raise ApiError(
-                503,
-                "unavailable",
-                "the videos could not be stored now; retry the same request (retries are safe)",
-                retry_after=1,
-            ) from None
-        results = in_request_order(len(videos), by_domain, answers)
-        return Response(orjson.dumps({"results": results}, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
+        _done, late = await asyncio.wait(calls, timeout=self.cfg.serve.request_timeout_s)
+        for call in late:  # left to finish: their outcome is stored or not, and read on retry
+            call.add_done_callback(lambda c: c.cancelled() or c.exception())
+        return [
+            TimeoutError(f"not stored within {self.cfg.serve.request_timeout_s} s")
+            if c in late
+            else (c.exception() or c.result())
+            for c in calls
+        ]
 
     async def _embed(self, videos: list, vectors: np.ndarray | None) -> np.ndarray:
         vectors, todo, texts = texts_to_embed(videos, vectors, self.cfg.embedding.dim, self.cfg.embedding.max_chars)
@@ -393,14 +519,23 @@ class Ingress:
         return result_view(row, {row["topic_id"]: topic.label if topic else None})
 
     @api.get("/v1/topics")
-    async def topics(self, request: Request, domain: str | None = None) -> dict[str, Any]:
+    async def topics(
+        self, request: Request, domain: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of topics in (domain, number) order; ``next`` is the cursor of the following page."""
         self._auth(request, write=False)
-        if domain is not None and domain not in self.cfg.domains.names:
-            raise ApiError(
-                422, "invalid_input", f"unknown domain {domain!r}; known: {', '.join(self.cfg.domains.names)}", "domain"
-            )
-        tops = await asyncio.to_thread(self.store.topics.list, domain)
-        return {"topics": [topic_view(t) for t in tops]}
+        self._known_domain(domain)
+        s = self.cfg.serve
+        size = s.page_size if limit is None else limit
+        if not 1 <= size <= s.max_page_size:
+            raise ApiError(422, "invalid_input", f"limit must be between 1 and {s.max_page_size}", "limit")
+        page = await asyncio.to_thread(self.store.topics.list, domain, after=_decode_cursor(cursor), limit=size + 1)
+        more = len(page) > size
+        page = page[:size]
+        return {
+            "topics": [topic_view(t) for t in page],
+            "next": _encode_cursor(page[-1].domain, page[-1].number) if more else None,
+        }
 
     @api.get("/v1/topics/{topic_id}")
     async def topic(self, topic_id: str, request: Request) -> dict[str, Any]:
@@ -410,22 +545,42 @@ class Ingress:
             raise ApiError(404, "not_found", f"no topic {topic_id!r}", "topic_id")
         return topic_view(t)
 
+    def _known_domain(self, domain: str | None) -> None:
+        if domain is not None and domain not in self.cfg.domains.names:
+            raise ApiError(
+                422, "invalid_input", f"unknown domain {domain!r}; known: {', '.join(self.cfg.domains.names)}", "domain"
+            )
+
+    async def _topic_health(self, domain: str | None) -> tuple[datetime, list]:
+        """Health as of at most ``serve.health_cache_seconds`` ago: a week of activity is joined once per period."""
+        ttl = self.cfg.serve.health_cache_seconds
+        async with self._health_lock:  # concurrent callers wait for one computation, not start their own
+            hit = self._health.get(domain)
+            if hit is None or time.monotonic() - hit[0] >= ttl:
+                from ray_topics.ops.health import health_from_config
+
+                at = datetime.now(UTC)
+                items = await asyncio.to_thread(health_from_config, self.store, at, self.cfg.health, domain)
+                hit = self._health[domain] = (time.monotonic(), at, items)
+        return hit[1], hit[2]
+
     @api.get("/v1/health")
     async def health(self, request: Request, domain: str | None = None) -> dict[str, Any]:
-        """Topic health and alerts as of now."""
-        from ray_topics.ops.health import health_from_config, health_summary
+        """Topic health and alerts, computed at ``as_of`` (at most ``serve.health_cache_seconds`` ago)."""
+        from ray_topics.ops.health import health_summary
 
         self._auth(request, write=False)
-        items = await asyncio.to_thread(health_from_config, self.store, datetime.now(UTC), self.cfg.health, domain)
-        return {"summary": health_summary(items), "topics": [vars(h) for h in items]}
+        self._known_domain(domain)
+        at, items = await self._topic_health(domain)
+        return {"as_of": at.isoformat(), "summary": health_summary(items), "topics": [vars(h) for h in items]}
 
     @api.get("/metrics", response_class=PlainTextResponse)
     async def metrics(self) -> str:
         """Topic health as Prometheus metrics."""
-        from ray_topics.ops.health import health_from_config, to_prometheus
+        from ray_topics.ops.health import to_prometheus
 
-        now = datetime.now(UTC)
-        return to_prometheus(await asyncio.to_thread(health_from_config, self.store, now, self.cfg.health), now)
+        at, items = await self._topic_health(None)
+        return to_prometheus(items, at)
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
@@ -450,10 +605,21 @@ def build_app(args: dict[str, Any]) -> Any:
         path.write_text(cfg.serve.token + "\n")
         print(f"ray-topics: no API token configured; this run's write token is in {path} (mode 600)", flush=True)
     conf = cfg.model_dump()
-    e = cfg.embedding
-    model = DomainModel.bind(conf)
-    embedder = Embedder.bind(e.model_path, e.batch_size, e.device, e.quantize)
-    return Ingress.bind(model, embedder, conf)
+    e, s = cfg.embedding, cfg.serve
+    # back-pressure (serve/config.yaml's deployments override these under `serve deploy`): calls
+    # beyond the queue are refused at once, 503 with Retry-After, instead of waiting without bound
+    full = BackpressureConfig(status_code=503, retry_after_s=s.retry_after_s)
+    model = DomainModel.options(
+        max_ongoing_requests=s.model_max_ongoing_requests,
+        max_queued_requests=s.model_max_queued_requests,
+        backpressure_config=full,
+    ).bind(conf)
+    embedder = Embedder.options(max_queued_requests=s.model_max_queued_requests, backpressure_config=full).bind(
+        e.model_path, e.batch_size, e.device, e.quantize
+    )
+    return Ingress.options(max_queued_requests=s.ingress_max_queued_requests, backpressure_config=full).bind(
+        model, embedder, conf
+    )
 
 
 def run_local(config: str | None, overrides: list[str], workdir: str | None, port: int | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,13 @@ def _pg_reachable() -> str | None:
         return None
     except Exception as exc:  # pragma: no cover - depends on the machine
         return str(exc).splitlines()[0]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def require_postgres() -> None:
@@ -92,6 +100,10 @@ def ray_local() -> Iterator[None]:
     # the Serve mode `ray-topics serve` runs in (serve.ray_env), so the contract tests cover it
     for key, value in load_config().serve.ray_env.items():
         os.environ.setdefault(key, value)
+    # HAProxy's stats and metrics listeners on free ports, not its fixed defaults (8404, 9101): a
+    # second Ray on the machine (another test run, a `ray-topics serve`) must not make ours fail
+    for key in ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT"):
+        os.environ.setdefault(key, str(free_port()))
     if not ray.is_initialized():
         ray.init(
             num_cpus=2,

@@ -280,3 +280,16 @@ def test_store_url_from_the_environment_replaces_the_files(monkeypatch: pytest.M
     assert cfg.store_url == "postgresql+psycopg://u:secret@db:5432/x?sslmode=verify-full"
     assert ":secret@" not in Path(DEFAULT_CONFIG).parent.joinpath("cluster.yaml").read_text()
     assert load_config(overrides=["store.url=sqlite://"]).store_url == "sqlite://"  # --set still wins
+
+
+def test_serve_config_is_a_valid_serve_deploy_config() -> None:
+    """serve/config.yaml parses as Serve's own schema, and bounds every deployment's queue (back-pressure)."""
+    from ray.serve.schema import ServeDeploySchema
+
+    path = Path(__file__).resolve().parents[1] / "serve" / "config.yaml"
+    schema = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
+    (app,) = schema.applications
+    for d in app.deployments:
+        assert d.max_queued_requests > 0, d.name
+        assert d.backpressure_config.status_code == 503 and d.backpressure_config.retry_after_s, d.name
+    assert schema.http_options.request_timeout_s > load_config().serve.request_timeout_s

@@ -169,6 +169,35 @@ def test_topics_endpoints(app) -> None:
     assert app["client"].get("/v1/topics", params={"domain": "nope"}).status_code == 422
 
 
+def test_topics_come_in_pages(app) -> None:
+    """Following ``next`` with limit=2 walks every topic once, in order; bad limits and cursors are 422."""
+    c = app["client"]
+    every = [t.topic_id for t in app["rt"].store.topics.list()]
+    seen, cursor, pages = [], None, 0
+    while True:
+        body = c.get("/v1/topics", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        assert len(body["topics"]) <= 2
+        seen += [t["topic_id"] for t in body["topics"]]
+        pages += 1
+        cursor = body["next"]
+        if cursor is None:
+            break
+    assert seen == every and pages == -(-len(every) // 2)
+    assert c.get("/v1/topics", params={"domain": "tech", "limit": 2}).json()["next"] is not None
+    for params in ({"limit": 0}, {"limit": 10**6}, {"limit": "x"}, {"cursor": "not-a-cursor"}, {"cursor": "W10="}):
+        r = c.get("/v1/topics", params=params)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", (params, r.text)
+
+
+def test_health_is_computed_once_per_period(app) -> None:
+    """Repeated /v1/health calls within serve.health_cache_seconds answer from one computation."""
+    c = app["client"]
+    first = c.get("/v1/health").json()
+    assert c.get("/v1/health").json()["as_of"] == first["as_of"]
+    assert c.get("/v1/health", params={"domain": "nope"}).status_code == 422
+    assert c.get("/metrics").status_code == 200
+
+
 BAD = [
     ("wrong dimension", lambda a: [_video("b1", np.ones(10, np.float32), domain="tech")], "videos.0.embedding"),
     ("empty text and no embedding", lambda a: [_video("b2", None, title="  ", domain="tech")], "videos.0"),
@@ -279,3 +308,241 @@ def test_hot_reload_without_failures(app) -> None:
     # once switched, never back
     first_v2 = seen.index("gaming@v2")
     assert set(seen[first_v2:]) == {"gaming@v2"}
+
+
+def test_a_domain_failing_answers_per_video_and_keeps_the_others(app) -> None:
+    """One domain's commit fails: the others' videos are stored, and the answer says which, per video."""
+    from sqlalchemy import text
+
+    rt = app["rt"]
+    videos = [
+        _video("pv-g", _near(app, "gaming", 1), domain="gaming"),
+        _video("pv-t", _near(app, "tech", 1), domain="tech"),
+    ]
+    with rt.store.begin() as conn:  # the store refuses tech's rows (a constraint the service cannot get past)
+        conn.execute(text(
+            "CREATE TRIGGER refuse_tech BEFORE INSERT ON videos WHEN NEW.domain = 'tech' "
+            "BEGIN SELECT RAISE(ABORT, 'tech refused'); END"
+        ))  # fmt: skip
+    try:
+        r = _post(app, videos)
+    finally:
+        with rt.store.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_tech"))
+    assert r.status_code == 500, r.text
+    body = r.json()
+    assert body["error"]["code"] == "internal"
+    ok, failed = body["results"]
+    assert ok["video_id"] == "pv-g" and ok["status"] == "preliminary" and ok["topic_id"] == "gaming:1"
+    assert failed == {
+        "video_id": "pv-t",
+        "status": "failed",
+        "error": {"code": "internal", "message": "failed inside the service", "retryable": False},
+    }
+    assert app["client"].get("/v1/videos/pv-t").status_code == 404
+    assert app["client"].get("/v1/videos/pv-g").json()["topic_id"] == "gaming:1"
+    # the same request again, once the store takes it: the stored video keeps its answer, the other is stored
+    again = _post(app, videos)
+    assert again.status_code == 200, again.text
+    assert again.json()["results"][0] == ok and again.json()["results"][1]["topic_id"] == "tech:1"
+
+
+@pytest.fixture(scope="module")
+def tight(app):
+    """A second app with a DomainModel that takes one call at a time and queues one more."""
+    from ray import serve
+
+    from serve.app import build_app
+
+    workdir = app["rt"].cfg.workdir
+    overrides = [
+        f"serve.token={TOKEN}",
+        "serve.model_max_ongoing_requests=1",
+        "serve.model_max_queued_requests=1",
+        "serve.retry_after_s=2",
+    ]
+    handle = serve.run(
+        build_app({"overrides": overrides, "workdir": workdir}), name="ray-topics-tight", route_prefix="/tight"
+    )
+    del handle
+    yield "/tight"
+    serve.delete("ray-topics-tight")
+
+
+def test_overload_is_503_with_retry_after_and_retries_store_every_video(app, tight: str) -> None:
+    """Beyond DomainModel's queue a request is refused at once (503, Retry-After); retried, each is stored once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = str(app["client"].base_url)
+    statuses: list[tuple[int, str | None, str]] = []
+
+    def send(i: int) -> dict:
+        videos = [_video(f"bp{i}-{k}", _near(app, "cooking", k % 3), domain="cooking") for k in range(5)]
+        with httpx.Client(base_url=base, timeout=60) as c:
+            for _attempt in range(200):
+                r = c.post(f"{tight}/v1/classify", json={"videos": videos}, headers=AUTH)
+                statuses.append(
+                    (
+                        r.status_code,
+                        r.headers.get("retry-after"),
+                        r.json()["error"]["code"] if r.status_code != 200 else "",
+                    )
+                )
+                if r.status_code == 200:
+                    return r.json()
+                time.sleep(0.05)  # a real client waits Retry-After; the test only needs the retry
+        raise AssertionError("never acknowledged")
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(send, range(16)))
+    refused = [s for s in statuses if s[0] != 200]
+    assert refused, "16 concurrent requests against a queue of one were never refused"
+    assert {s for s in refused} == {(503, "2", "unavailable")}
+    ids = [x["video_id"] for a in answers for x in a["results"]]
+    assert len(ids) == 80 and len(set(ids)) == 80
+    stored = app["rt"].store.classifications.get(ids)
+    assert set(stored) == set(ids)
+
+
+# ---------------------------------------------------------------- property-based fuzz of the HTTP API
+
+FUZZ_EXAMPLES = 120  # per route: a bounded budget (a few seconds each), derandomised in CI
+
+
+def _fuzz_settings():
+    from hypothesis import HealthCheck, settings
+
+    from tests.conftest import IN_CI
+
+    return settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        derandomize=IN_CI,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+
+
+def _strategies():
+    from datetime import timezone
+
+    from hypothesis import strategies as st
+
+    leaf = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**70), max_value=2**70)
+        | st.floats(allow_nan=True, allow_infinity=True)
+        | st.text(max_size=20)
+    )
+    anything = st.recursive(
+        leaf,
+        lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+        max_leaves=12,
+    )
+    zones = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=12)), None])
+    stamp = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=zones).map(
+        lambda d: d.isoformat()
+    )
+    unit = np.ones(384, np.float32) / np.sqrt(384)
+    embedding = (
+        st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=4)
+        | st.just([float(x) for x in unit])
+        | st.lists(st.floats(min_value=-1, max_value=1, width=32), min_size=384, max_size=384)
+    )
+    video = st.fixed_dictionaries(
+        {},
+        optional={
+            "video_id": st.text(max_size=140) | anything,
+            "channel_id": st.text(max_size=20) | anything,
+            "published_at": stamp | st.text(max_size=30) | anything,
+            "title": st.text(max_size=60) | anything,
+            "description": st.text(max_size=60),
+            "tags": st.lists(st.text(max_size=10), max_size=3) | anything,
+            "views": st.integers(min_value=-(2**65), max_value=2**65) | anything,
+            "domain": st.sampled_from(DOMAINS) | st.text(max_size=10),
+            "category": st.text(max_size=10),
+            "embedding": embedding | anything,
+        },
+    )
+    body = st.fixed_dictionaries({"videos": st.lists(video, max_size=3)}) | anything
+    return body, st.binary(max_size=300)
+
+
+def _answered_in_json(r: httpx.Response, allowed: set[int]) -> None:
+    assert r.status_code in allowed, (r.status_code, r.text[:500])
+    if r.status_code >= 400:
+        err = r.json()["error"]
+        assert err["code"] and err["message"]
+
+
+def test_fuzz_classify_never_answers_5xx(app) -> None:
+    """Any JSON body, or any bytes, sent to /v1/classify: 2xx, or 4xx in the error shape; never 5xx."""
+    from hypothesis import given
+
+    bodies, raw = _strategies()
+    c = app["client"]
+
+    @_fuzz_settings()
+    @given(body=bodies)
+    def json_bodies(body) -> None:
+        content = json.dumps(body, allow_nan=True)  # lone surrogates go out as \\ud800 escapes
+        r = c.post("/v1/classify", content=content, headers={**AUTH, "content-type": "application/json"})
+        _answered_in_json(r, {200, 413, 422})
+        if r.status_code == 200:
+            assert len(r.json()["results"]) == len(body["videos"])
+
+    @_fuzz_settings()
+    @given(content=raw)
+    def raw_bodies(content: bytes) -> None:
+        r = c.post("/v1/classify", content=content, headers={**AUTH, "content-type": "application/json"})
+        _answered_in_json(r, {200, 413, 422})
+
+    json_bodies()
+    raw_bodies()
+
+
+def test_fuzz_read_routes_never_answer_5xx(app) -> None:
+    """Any video id, topic id, domain, limit or cursor: 200, 404 or 422 in the error shape; never 5xx."""
+    from urllib.parse import quote
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    c = app["client"]
+    text = st.text(max_size=40)
+
+    @_fuzz_settings()
+    @given(vid=text, tid=text, domain=st.none() | text, limit=st.none() | text, cursor=st.none() | text)
+    def reads(vid: str, tid: str, domain, limit, cursor) -> None:
+        _answered_in_json(c.get(f"/v1/videos/{quote(vid, safe='')}"), {200, 404, 422})
+        _answered_in_json(c.get(f"/v1/topics/{quote(tid, safe='')}"), {200, 404, 422})
+        params = {k: v for k, v in {"domain": domain, "limit": limit, "cursor": cursor}.items() if v is not None}
+        _answered_in_json(c.get("/v1/topics", params=params), {200, 422})
+        _answered_in_json(c.get("/v1/health", params={"domain": domain} if domain else {}), {200, 422})
+
+    reads()
+
+
+def test_check_health_fails_once_a_background_task_died() -> None:
+    """A replica whose model poll (or prototype reload) stopped reports unhealthy, so Serve restarts it."""
+    import asyncio
+
+    from serve.app import _raise_if_dead
+
+    async def scenario() -> None:
+        async def boom() -> None:
+            raise RuntimeError("registry unreadable")
+
+        alive = asyncio.create_task(asyncio.sleep(60))
+        dead = asyncio.create_task(boom())
+        await asyncio.sleep(0.01)
+        _raise_if_dead(("poll", alive), ("checkpoint", None))  # running, or absent: healthy
+        with pytest.raises(RuntimeError, match=r"poll task stopped .*registry unreadable"):
+            _raise_if_dead(("poll", dead))
+        alive.cancel()
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="cancelled"):
+            _raise_if_dead(("poll", alive))
+
+    asyncio.run(scenario())

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal, select, tuple_
 
 from ray_topics.core.types import EventType, Topic, TopicEvent
 from ray_topics.storage.db import Database
@@ -66,15 +66,29 @@ class Topics:
         self.db = db
 
     def list(
-        self, domain: str | None = None, statuses: Iterable[str] | None = None, conn: Connection | None = None
+        self,
+        domain: str | None = None,
+        statuses: Iterable[str] | None = None,
+        conn: Connection | None = None,
+        *,
+        after: tuple[str, int] | None = None,
+        limit: int | None = None,
     ) -> list[Topic]:
-        """Topics in (domain, number) order, of one domain and some statuses if given."""
+        """Topics in (domain, number) order, of one domain and some statuses if given.
+
+        ``after`` and ``limit`` page through them: the ``limit`` topics that follow the
+        ``(domain, number)`` ``after`` (keyset paging: a page costs its own rows, however deep).
+        """
         t = self.db.table("topics")
         q = select(t).order_by(t.c.domain, t.c.number)
         if domain:
             q = q.where(t.c.domain == domain)
         if statuses is not None:
             q = q.where(t.c.status.in_([str(s) for s in statuses]))
+        if after is not None:
+            q = q.where(tuple_(t.c.domain, t.c.number) > tuple_(literal(after[0]), literal(after[1])))
+        if limit is not None:
+            q = q.limit(limit)
         with self.db.reading(conn) as c:
             return [topic_from_row(r) for r in c.execute(q)]
 
