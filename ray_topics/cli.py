@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,10 +79,20 @@ def cmd_job(args: argparse.Namespace) -> int:
         "monthly": run_monthly,
         "archive": run_archive,
     }[args.command]
+    from ray_topics.ops.metrics import JobMetrics
+    from ray_topics.storage.leases import LeaseBusy
+
     rt = _runtime(args)
     if getattr(args, "engine", None):
         rt.cfg.execution.engine = args.engine
-    summary = fn(rt, args.as_of, force=args.force)
+    metrics = JobMetrics(rt.cfg.metrics.pushgateway, rt.cfg.metrics_textfile_dir)
+    started = time.monotonic()
+    summary = None
+    try:
+        summary = fn(rt, args.as_of, force=args.force)
+    finally:  # a run that raised is written too (success 0), unless another run holds the lease
+        if not isinstance(sys.exc_info()[1], LeaseBusy):
+            metrics.write(rt.store, args.command, args.as_of, summary, time.monotonic() - started)
     _print_json(summary)
     if summary.get("failed"):  # some domains failed, the rest went on: the scheduler must see it
         print(f"ray-topics {args.command}: failed for {', '.join(summary['failed'])}", file=sys.stderr)

@@ -298,6 +298,12 @@ class ServeConfig(_Section):
     ray_env: dict[str, str] = Field(default_factory=dict)
 
 
+class MetricsConfig(_Section):
+    # where each job run writes its gauges (ray_topics/ops/metrics.py); None: not there
+    pushgateway: str | None = None
+    textfile_dir: str | None = None
+
+
 class Config(_Section):
     workdir: str
     store: StoreConfig
@@ -315,6 +321,7 @@ class Config(_Section):
     archive: ArchiveConfig
     health: HealthConfig
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @property
     def store_url(self) -> str:
@@ -323,6 +330,11 @@ class Config(_Section):
     @property
     def lake_root(self) -> str:
         return self.lake.root.replace("{workdir}", self.workdir)
+
+    @property
+    def metrics_textfile_dir(self) -> str | None:
+        d = self.metrics.textfile_dir
+        return None if d is None else d.replace("{workdir}", self.workdir)
 
     @property
     def archive_root(self) -> str:

@@ -40,7 +40,7 @@ from starlette.requests import ClientDisconnect
 
 from ray_topics.config import Config, load_config
 from ray_topics.core.router import DomainRouter
-from ray_topics.core.validation import InvalidVideo, validate_videos
+from ray_topics.core.validation import InvalidVideo, VideoIn, validate_videos
 from ray_topics.execution.embedder import Embedder as TextEmbedder
 from ray_topics.execution.runtime import Runtime, open_store
 from ray_topics.tiers.realtime import (
@@ -69,6 +69,51 @@ CLASSIFY_EXAMPLE = {
     "status": "preliminary",
     "model_version": "gaming@v7",
 }
+
+
+# seconds: the classify latency and embedding time histograms' bucket bounds
+LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
+
+
+class ServeMetrics:
+    """Tier 1's metrics, recorded through Ray's metrics API (``ray.util.metrics``).
+
+    Each replica records its own; Ray's metrics agent on every node exports them (names prefixed
+    ``ray_``) on the node's metrics port, where Prometheus scrapes and sums them over replicas. An
+    in-process registry served at ``/metrics`` would show one random replica's counts through the
+    load balancer. ``/metrics`` keeps the topic-health gauges, which every replica reads alike from
+    the store (docs/serving.md, Metrics).
+    """
+
+    def __init__(self) -> None:
+        from ray.util.metrics import Counter, Gauge, Histogram
+
+        self.requests = Counter(
+            "topics_classify_requests", "POST /v1/classify requests by HTTP status", tag_keys=("status",)
+        )
+        self.videos = Counter(
+            "topics_classified_videos",
+            "videos answered by domain and outcome (topic, misfit: no topic fits, failed: not stored)",
+            tag_keys=("domain", "outcome"),
+        )
+        self.rejected = Counter(
+            "topics_rejected_inputs", "requests refused before anything was stored, by reason", tag_keys=("reason",)
+        )
+        self.latency = Histogram(
+            "topics_classify_latency_seconds", "POST /v1/classify time in the Ingress", boundaries=LATENCY_BUCKETS_S
+        )
+        self.embed = Histogram(
+            "topics_embed_seconds", "time to embed a request's texts (Embedder call)", boundaries=LATENCY_BUCKETS_S
+        )
+        self.model_version = Gauge(
+            "topics_model_version", "model version each DomainModel replica serves", tag_keys=("domain",)
+        )
+
+    def answered(self, results: list[dict[str, Any]]) -> None:
+        for r in results:
+            failed = r.get("status") == "failed"
+            outcome = "failed" if failed else ("misfit" if r.get("topic_id") is None else "topic")
+            self.videos.inc(1, tags={"domain": r.get("domain") or "unknown", "outcome": outcome})
 
 
 class ReplicaStopping(RuntimeError):
@@ -104,6 +149,16 @@ class ApiError(Exception):
         if self.retry_after is not None:
             headers["Retry-After"] = str(self.retry_after)
         return JSONResponse(body, status_code=self.status, headers=headers or None)
+
+
+def _reason(exc: ApiError) -> str:
+    """A refused request's reason as a metric tag: the video field at fault, else the error code.
+
+    Only the request model's own field names: a tag taken from the client's input (an unknown
+    field's name) would let a client create series without bound.
+    """
+    last = (exc.field or "").rsplit(".", 1)[-1]
+    return last if last in VideoIn.model_fields else exc.code
 
 
 def _raise_if_dead(*tasks: tuple[str, asyncio.Task | None]) -> None:
@@ -207,7 +262,8 @@ class DomainModel:
         cfg = Config.model_validate(config)
         self.rt = Runtime(cfg)
         self.models = DomainClassifier(self.rt.registry, self.rt.confidence)
-        self.models.refresh()
+        self.metrics = ServeMetrics()
+        self._versions_in_use(self.models.refresh())
         self.poll_s = cfg.serve.model_poll_seconds
         self.classify.set_max_batch_size(cfg.serve.model_batch_size)
         self.classify.set_batch_wait_timeout_s(cfg.serve.model_batch_wait_s)
@@ -225,7 +281,7 @@ class DomainModel:
             await asyncio.sleep(self.poll_s)
             try:
                 versions = await asyncio.to_thread(self.rt.store.models.latest_versions)
-                self.models.refresh(versions)
+                self._versions_in_use(self.models.refresh(versions))
             except Exception:  # keep serving the loaded versions; log and retry next tick
                 log.exception("model registry poll failed")
 
@@ -239,7 +295,11 @@ class DomainModel:
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """``serve deploy`` with a new user_config forces a reload of the newest versions."""
-        self.models.refresh()
+        self._versions_in_use(self.models.refresh())
+
+    def _versions_in_use(self, versions: dict[str, int]) -> None:
+        for domain, v in versions.items():
+            self.metrics.model_version.set(v, tags={"domain": domain})
 
     def check_health(self) -> None:
         """Serve restarts a replica whose background work died (see :func:`_dead_task`).
@@ -350,6 +410,7 @@ class Ingress:
         d = self.cfg.domains
         self.router = DomainRouter(d.names, d.category_map(), {}, d.unknown_category)
         self.token = os.environ.get(TOKEN_ENV) or self.cfg.serve.token
+        self.metrics = ServeMetrics()
         self._load_prototypes()
         self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
         # health computed per domain (None: all), shared by /v1/health and /metrics: (monotonic time, as_of, items)
@@ -425,6 +486,22 @@ class Ingress:
     )
     async def classify(self, request: Request) -> Response:
         """Classify and store 1..max_batch videos; a retried video_id gets its stored answer."""
+        started = time.perf_counter()
+        status = 500
+        try:
+            resp = await self._classify(request)
+            status = resp.status_code
+            return resp
+        except ApiError as exc:
+            status = exc.status
+            if exc.status < 500:
+                self.metrics.rejected.inc(1, tags={"reason": _reason(exc)})
+            raise
+        finally:
+            self.metrics.requests.inc(1, tags={"status": str(status)})
+            self.metrics.latency.observe(time.perf_counter() - started)
+
+    async def _classify(self, request: Request) -> Response:
         self._auth(request, write=True)
         body = await self._json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("videos"), list):
@@ -456,6 +533,7 @@ class Ingress:
                 for idx, a in zip(by_domain.values(), answers, strict=True)
             ],
         )
+        self.metrics.answered(results)
         failures = [a for a in answers if isinstance(a, BaseException)]
         if not failures:
             return Response(orjson.dumps({"results": results}, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
@@ -506,7 +584,9 @@ class Ingress:
 
     async def _embed(self, videos: list, vectors: np.ndarray | None) -> np.ndarray:
         vectors, todo, texts = texts_to_embed(videos, vectors, self.cfg.embedding.dim, self.cfg.embedding.max_chars)
+        started = time.perf_counter()
         vectors[todo] = await self.embedder.embed.remote(texts)
+        self.metrics.embed.observe(time.perf_counter() - started)
         return vectors
 
     @api.get("/v1/videos/{video_id}")

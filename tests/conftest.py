@@ -93,8 +93,8 @@ def sqlite_runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 
 @pytest.fixture(scope="session")
-def ray_local() -> Iterator[None]:
-    """One local Ray for the whole session (2 CPUs, small object store, no dashboard)."""
+def ray_local() -> Iterator[int]:
+    """One local Ray for the whole session (2 CPUs, small object store, no dashboard); yields its metrics port."""
     import ray
 
     # the Serve mode `ray-topics serve` runs in (serve.ray_env), so the contract tests cover it
@@ -104,6 +104,9 @@ def ray_local() -> Iterator[None]:
     # second Ray on the machine (another test run, a `ray-topics serve`) must not make ours fail
     for key in ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT"):
         os.environ.setdefault(key, str(free_port()))
+    # application metrics reach the node's metrics endpoint within a second (Ray's default: 10 s)
+    os.environ.setdefault("RAY_metrics_report_interval_ms", "1000")
+    metrics_port = free_port()
     if not ray.is_initialized():
         ray.init(
             num_cpus=2,
@@ -111,6 +114,7 @@ def ray_local() -> Iterator[None]:
             object_store_memory=200 * 1024 * 1024,
             log_to_driver=False,
             configure_logging=False,
+            _metrics_export_port=metrics_port,
         )
-    yield
+    yield metrics_port
     ray.shutdown()

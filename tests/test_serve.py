@@ -55,7 +55,7 @@ def _publish(rt: Runtime, domain: str, centroids: np.ndarray, at: datetime, labe
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, ray_local: None):
+def app(tmp_path_factory: pytest.TempPathFactory, ray_local: int):
     from ray import serve
 
     from serve.app import build_app
@@ -72,7 +72,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, ray_local: None):
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app({"overrides": overrides, "workdir": str(workdir)}), name="ray-topics", route_prefix="/")
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    yield {"client": client, "rt": rt, "centroids": centroids, "rng": rng}
+    yield {"client": client, "rt": rt, "centroids": centroids, "rng": rng, "metrics_port": ray_local}
     client.close()
     serve.delete("ray-topics")
 
@@ -546,3 +546,50 @@ def test_check_health_fails_once_a_background_task_died() -> None:
             _raise_if_dead(("poll", alive))
 
     asyncio.run(scenario())
+
+
+def _scrape(port: int) -> dict[tuple[str, frozenset], float]:
+    """Ray's metrics endpoint as {(name, our tags): value}, summed over replicas (Ray's own labels dropped)."""
+    import re
+
+    ours = {"status", "domain", "outcome", "reason"}
+    out: dict[tuple[str, frozenset], float] = {}
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text.splitlines():
+        m = re.match(r"^(ray_topics_\w+)\{(.*)\} (\S+)$", line)
+        if m:
+            tags = frozenset((k, v) for k, v in re.findall(r'(\w+)="([^"]*)"', m.group(2)) if k in ours)
+            out[(m.group(1), tags)] = out.get((m.group(1), tags), 0.0) + float(m.group(3))
+    return out
+
+
+def test_metrics_count_exactly_what_was_done(app) -> None:
+    """After 2 stored requests (3 videos: 2 on a topic, 1 misfit) and 2 refused ones, the counters moved by that."""
+    port = app["metrics_port"]
+    before = _scrape(port)
+    far = normalize(np.ones(384, np.float32)).astype(np.float32)  # near no centroid: a misfit
+    assert _post(app, [_video("mx1", _near(app, "gaming", 0), domain="gaming")]).status_code == 200
+    two = [_video("mx2", _near(app, "tech", 2), domain="tech"), _video("mx3", far, domain="tech")]
+    assert _post(app, two).json()["results"][1]["topic_id"] is None
+    assert _post(app, [_video("mx4", np.ones(10, np.float32), domain="tech")]).status_code == 422
+    assert _post(app, [_video("mx5", _near(app, "tech", 0))], headers={}).status_code == 401
+    want = {
+        ("ray_topics_classify_requests_total", frozenset({("status", "200")})): 2,
+        ("ray_topics_classify_requests_total", frozenset({("status", "422")})): 1,
+        ("ray_topics_classify_requests_total", frozenset({("status", "401")})): 1,
+        ("ray_topics_classified_videos_total", frozenset({("domain", "gaming"), ("outcome", "topic")})): 1,
+        ("ray_topics_classified_videos_total", frozenset({("domain", "tech"), ("outcome", "topic")})): 1,
+        ("ray_topics_classified_videos_total", frozenset({("domain", "tech"), ("outcome", "misfit")})): 1,
+        ("ray_topics_rejected_inputs_total", frozenset({("reason", "embedding")})): 1,
+        ("ray_topics_rejected_inputs_total", frozenset({("reason", "unauthorized")})): 1,
+        ("ray_topics_classify_latency_seconds_count", frozenset()): 4,
+    }
+    deadline, moved = time.time() + 30, {}
+    while time.time() < deadline:  # Ray's agent exports what replicas recorded about once a second
+        after = _scrape(port)
+        moved = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in want}
+        if moved == want:
+            break
+        time.sleep(0.5)
+    assert moved == want
+    versions = {dict(k[1]).get("domain"): v for k, v in _scrape(port).items() if k[0] == "ray_topics_model_version"}
+    assert set(versions) >= set(DOMAINS) and all(v >= 1 for v in versions.values())

@@ -77,6 +77,12 @@ class JobRuns:
         with self.db.writing(conn) as tx:
             tx.execute(stmt)
 
+    def ids(self, job: str, window_end: datetime) -> list[int]:
+        """Ids of the job's runs (every domain's) for the window ending at ``window_end``."""
+        t = self.db.table("job_runs")
+        with self.db.connect() as conn:
+            return list(conn.execute(select(t.c.id).where(t.c.job == job, t.c.window_end == window_end)).scalars())
+
     def last_success(self, job: str, domain: str) -> datetime | None:
         """The watermark: end of the latest window this job finished for this domain."""
         t = self.db.table("job_runs")

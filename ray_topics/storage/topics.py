@@ -129,14 +129,22 @@ class Topics:
         with self.db.writing(conn) as tx:
             self.db.insert_ignore(tx, "topic_events", rows)
 
-    def events(self, domain: str | None = None, types: Iterable[EventType | str] | None = None) -> list[dict[str, Any]]:
-        """Stored events (rows with ``id`` and ``job_run_id``), oldest first."""
+    def events(
+        self,
+        domain: str | None = None,
+        types: Iterable[EventType | str] | None = None,
+        *,
+        job_run_ids: Iterable[int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Stored events (rows with ``id`` and ``job_run_id``), oldest first; of some job runs if given."""
         t = self.db.table("topic_events")
         q = select(t).order_by(t.c.at, t.c.id)
         if domain:
             q = q.where(t.c.domain == domain)
         if types is not None:
             q = q.where(t.c.type.in_([str(x) for x in types]))
+        if job_run_ids is not None:
+            q = q.where(t.c.job_run_id.in_(list(job_run_ids)))
         with self.db.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
