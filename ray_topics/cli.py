@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ray_topics.console import ReplayProgress, say, use_bar
+
 __all__ = ["main", "parse_as_of"]
 
 log = logging.getLogger("ray_topics")
@@ -47,6 +49,7 @@ def _common() -> argparse.ArgumentParser:
     )
     p.add_argument("--workdir", help="folder of the embedded store, lake and caches")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar: plain log lines, as when piped")
     return p
 
 
@@ -163,7 +166,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from ray_topics.streams.loader import ColumnMap, load_videos
-    from ray_topics.streams.replay import Replay, build_summary, embed_frame
+    from ray_topics.streams.replay import build_summary, embed_frame
 
     rt = _runtime(args)
     cols = ColumnMap(
@@ -180,10 +183,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         embedding_col=args.embedding_col,
     )
     videos, emb = load_videos(args.input, cols)
+    bar = use_bar(args.quiet)
     if emb is None:
-        print(f"embedding {len(videos)} videos (cached in {rt.cfg.workdir}/cache)...", flush=True)
-        emb = embed_frame(rt, videos, cache_name=Path(args.input).stem)
-    result = Replay(rt, progress=print).run(videos, emb, until=args.until)
+        say("embedding %d videos (cached in %s/cache)", len(videos), rt.cfg.workdir)
+        emb = embed_frame(rt, videos, cache_name=Path(args.input).stem, progress=bar)
+    result = _replay_with_progress(rt, videos, emb, args.until, bar)
     summary = build_summary(rt, result)
     _print_summary(summary)
     if args.summary_out:
@@ -192,12 +196,26 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_with_progress(rt: Any, videos: Any, emb: Any, until: datetime | None, bar: bool) -> Any:
+    """Replay with a bar on a terminal, log lines otherwise (ray_topics/console.py)."""
+    from ray_topics.streams.replay import Replay, replay_span
+
+    start, end = replay_span(videos["published_at"], until)
+    progress = ReplayProgress(start, end, len(videos), bar=bar)
+    replay = Replay(rt, progress=progress.note)
+    replay.after_boundary = lambda at: progress.reached(at, replay.result.videos)
+    try:
+        return replay.run(videos, emb, until=until)
+    finally:
+        progress.close()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Replay the real news corpus through every tier and write a report."""
     from ray_topics.ops.health import health_from_config, health_summary
     from ray_topics.ops.report import write_report
     from ray_topics.streams.datasets import load_news_articles
-    from ray_topics.streams.replay import Replay, build_summary, embed_frame
+    from ray_topics.streams.replay import build_summary, embed_frame
 
     default_cfg = str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")
     rt = _runtime(args, default_config=default_cfg)
@@ -209,9 +227,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"demo: {len(videos)} news articles from {videos.published_at.min():%Y-%m-%d} to "
         f"{videos.published_at.max():%Y-%m-%d}, domains: {', '.join(rt.cfg.domains.names)}"
     )
-    print(f"embedding with all-MiniLM-L6-v2 (cached in {rt.cfg.workdir}/cache)...", flush=True)
-    emb = embed_frame(rt, videos, cache_name="news_articles")
-    result = Replay(rt, progress=print).run(videos, emb)
+    bar = use_bar(args.quiet)
+    say("embedding with all-MiniLM-L6-v2 (cached in %s/cache)", rt.cfg.workdir)
+    emb = embed_frame(rt, videos, cache_name="news_articles", progress=bar)
+    result = _replay_with_progress(rt, videos, emb, None, bar)
     summary = build_summary(rt, result)
     _print_summary(summary)
     end = videos.published_at.max().to_pydatetime().replace(hour=0, minute=0, second=0) + _days(1)
@@ -335,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    # progress lines (replay's job events, one line per simulated day without a bar) are always shown
+    logging.getLogger("ray_topics.progress").setLevel(logging.INFO)
     try:
         return int(args.fn(args) or 0)
     except (ConfigError, InputError) as exc:

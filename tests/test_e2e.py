@@ -162,7 +162,9 @@ def _write(df: pd.DataFrame, path: Path) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
-def test_replay_cli_writes_summary_with_births_and_deaths(tmp_path: Path, suffix: str) -> None:
+def test_replay_cli_writes_summary_with_births_and_deaths(
+    tmp_path: Path, suffix: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     stream = generate(
         StreamSpec(
             topics=[
@@ -186,6 +188,11 @@ def test_replay_cli_writes_summary_with_births_and_deaths(tmp_path: Path, suffix
         "--set", "daily.dying_after_days=4", "--set", "daily.dead_after_days=30",
     ])  # fmt: skip
     assert code == 0
+    # piped (not a terminal): no bar, the progress as log lines, one per simulated day and per job event
+    assert "%|" not in capfd.readouterr().err
+    lines = [r.getMessage() for r in caplog.records if r.name == "ray_topics.progress"]
+    assert sum(line.startswith("replay at ") for line in lines) >= 11
+    assert any("topic(s) born" in line for line in lines)
     summary = json.loads(out.read_text())
     assert summary["videos"] == len(df)
     events = summary["events"]

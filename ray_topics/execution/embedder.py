@@ -78,7 +78,8 @@ class Embedder:
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(getter())
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Unit-length embeddings of ``texts``; ``progress`` draws sentence-transformers' bar (a terminal's)."""
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         vecs = self.model.encode(
@@ -86,7 +87,7 @@ class Embedder:
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=False,
+            show_progress_bar=progress,
         )
         return normalize(vecs)
 
@@ -108,7 +109,7 @@ class EmbeddingCache:
     def key(text: str) -> str:
         return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         keys = [self.key(t) for t in texts]
         known: dict[str, np.ndarray] = {}
         if self.path.exists():
@@ -117,7 +118,7 @@ class EmbeddingCache:
         missing = sorted({k for k in keys if k not in known})
         if missing:
             todo = dict(zip(keys, texts, strict=True))
-            vecs = self.embedder.encode([todo[k] for k in missing])
+            vecs = self.embedder.encode([todo[k] for k in missing], progress=progress)
             known.update(zip(missing, vecs, strict=True))
             self.path.parent.mkdir(parents=True, exist_ok=True)
             all_keys = sorted(known)

@@ -54,13 +54,21 @@ class ReplayResult:
         t["runs"] += 1
 
 
-def embed_frame(rt: Runtime, videos: pd.DataFrame, cache_name: str | None) -> np.ndarray:
-    """Embeddings of a frame's texts (cached under the workdir when ``cache_name`` is given)."""
+def embed_frame(rt: Runtime, videos: pd.DataFrame, cache_name: str | None, progress: bool = False) -> np.ndarray:
+    """Embeddings of a frame's texts (cached under the workdir when ``cache_name`` is given); ``progress``: a bar."""
     texts = [
         video_text(t, d, g, rt.cfg.embedding.max_chars)
         for t, d, g in zip(videos["title"], videos["description"], videos["tags"], strict=True)
     ]
-    return rt.embedding_cache(cache_name).encode(texts) if cache_name else rt.embedder.encode(texts)
+    enc = rt.embedding_cache(cache_name) if cache_name else rt.embedder
+    return enc.encode(texts, progress=progress)
+
+
+def replay_span(published_at: pd.Series, until: datetime | None = None) -> tuple[datetime, datetime]:
+    """The event time a replay walks: from the first video's hour to ``until``, or the midnight after the last video."""
+    first = floor_hour(published_at.min().to_pydatetime())
+    last = published_at.max().to_pydatetime()
+    return first, until or (last.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1))
 
 
 class Replay:
@@ -68,9 +76,9 @@ class Replay:
 
     Args:
         rt: the runtime (store, lake, config).
-        progress: called with one line per job run (the CLI prints them).
+        progress: called with one line per job event worth a person's eye (a birth, a death, a merge).
         after_boundary: called with the event time after every hour boundary's jobs have run
-            (a benchmark's probe; its cost is not in the tiers' timings).
+            (a progress bar, a benchmark's probe; its cost is not in the tiers' timings).
     """
 
     def __init__(
@@ -102,9 +110,7 @@ class Replay:
         videos = videos.iloc[order].reset_index(drop=True)
         embeddings = np.asarray(embeddings, dtype=np.float32)[order]
         times = videos["published_at"]
-        first = floor_hour(times.iloc[0].to_pydatetime())
-        last = times.iloc[-1].to_pydatetime()
-        end = until or (last.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1))
+        first, end = replay_span(times, until)
         needs_routing = _needs_routing(videos, cfg.domains.category_map())
         router = rt.router(at=first, embed_missing=needs_routing)
         models = DomainClassifier(rt.registry, rt.confidence)
