@@ -6,7 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ray_topics.core.tokens import TOKEN_PATTERN, keyword_text
+
 __all__ = ["ctfidf_keywords", "label_from_keywords"]
+
+
+def _words_only(doc: str) -> str:
+    return keyword_text(doc).lower()
 
 
 def ctfidf_keywords(
@@ -21,8 +27,9 @@ def ctfidf_keywords(
 
     BERTopic's c-TF-IDF, ``sqrt(tf_c) * log(1 + A / f)`` (``A``: mean words per
     class, ``f``: the word's count over all classes), with English stop words
-    removed, counted in *documents*: ``tf_c`` is the number of the class's
-    documents that contain the word, not its occurrences. A name repeated in
+    removed (and links, @handles and file names before them: :func:`keyword_text`),
+    counted in *documents*: ``tf_c`` is the number of the class's documents that
+    contain the word, not its occurrences. A name repeated in
     one long text then weighs as one document, and a keyword must appear in at
     least ``min_docs`` of its class's documents (in all of them when the class
     has fewer). Both keep topic keywords to words the members share, which is
@@ -34,6 +41,9 @@ def ctfidf_keywords(
         >>> kw = ctfidf_keywords(docs, [0, 0, 1, 1], top_n=2)
         >>> sorted(kw[0]), sorted(kw[1])
         (['cat', 'purr'], ['bark', 'dog'])
+        >>> ctfidf_keywords(["ebola http://ow.ly/a1", "ebola bit.ly/b2 @who", "flu pic.twitter.com/x", "flu t.co/y"],
+        ...                 [0, 0, 1, 1], top_n=3)
+        {0: ['ebola'], 1: ['flu']}
     """
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
@@ -42,7 +52,11 @@ def ctfidf_keywords(
     if not any(d and d.strip() for d in docs):
         return {c: [] for c in classes}
     vec = CountVectorizer(
-        stop_words="english", min_df=min_df, binary=True, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b"
+        stop_words="english",
+        min_df=min_df,
+        binary=True,
+        token_pattern=TOKEN_PATTERN,
+        preprocessor=_words_only,
     )
     try:
         x = vec.fit_transform(docs)  # documents x words, 0/1
