@@ -122,6 +122,10 @@ class DomainsConfig(_Section):
     unknown_category: Literal["route", "reject"] = "route"
     prototype_update_rate: float = Field(ge=0, le=1)
     items: list[DomainSpec]
+    # routing floor (ray_topics/core/router.py): None routes to the nearest prototype, floor or not
+    fallback: str | None = None
+    floor_z: float = Field(default=2.5, gt=0)
+    floor_min_videos: int = Field(default=30, ge=2)
 
     @model_validator(mode="after")
     def _unique(self) -> DomainsConfig:
@@ -137,6 +141,8 @@ class DomainsConfig(_Section):
                 if key in seen and seen[key] != d.name:
                     raise ValueError(f"category {c!r} maps to both {seen[key]} and {d.name}")
                 seen[key] = d.name
+        if self.fallback is not None and self.fallback not in names:
+            raise ValueError(f"domains.fallback {self.fallback!r} is not one of the domains {names}")
         return self
 
     @property

@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import time
+from collections import Counter as CountOf
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from ray_topics.config import Config, load_config
-from ray_topics.core.router import DomainRouter
 from ray_topics.core.validation import InvalidVideo, VideoIn, validate_videos
 from ray_topics.execution.embedder import Embedder as TextEmbedder
-from ray_topics.execution.runtime import Runtime, open_store
+from ray_topics.execution.runtime import Runtime, domain_router, open_store
 from ray_topics.tiers.realtime import (
     DomainClassifier,
     classify_rows,
@@ -96,6 +96,11 @@ class ServeMetrics:
             "videos answered by domain and outcome (topic, misfit: no topic fits, failed: not stored)",
             tag_keys=("domain", "outcome"),
         )
+        self.routed = Counter(
+            "topics_routed_videos",
+            "videos by domain and how it was chosen (explicit, category, prototype, fallback)",
+            tag_keys=("domain", "route"),
+        )
         self.rejected = Counter(
             "topics_rejected_inputs", "requests refused before anything was stored, by reason", tag_keys=("reason",)
         )
@@ -108,6 +113,10 @@ class ServeMetrics:
         self.model_version = Gauge(
             "topics_model_version", "model version each DomainModel replica serves", tag_keys=("domain",)
         )
+
+    def routed_records(self, records: list[dict[str, Any]]) -> None:
+        for (domain, how), n in CountOf((r["domain"], r["routed_by"]) for r in records).items():
+            self.routed.inc(n, tags={"domain": domain, "route": how})
 
     def answered(self, results: list[dict[str, Any]]) -> None:
         for r in results:
@@ -407,8 +416,6 @@ class Ingress:
         self.cfg = Config.model_validate(config)
         self.model, self.embedder = model, embedder
         self.store = open_store(self.cfg)
-        d = self.cfg.domains
-        self.router = DomainRouter(d.names, d.category_map(), {}, d.unknown_category)
         self.token = os.environ.get(TOKEN_ENV) or self.cfg.serve.token
         self.metrics = ServeMetrics()
         self._load_prototypes()
@@ -418,7 +425,8 @@ class Ingress:
         self._health_lock = asyncio.Lock()
 
     def _load_prototypes(self) -> None:
-        self.router.set_prototypes({k: v for k, (v, _n) in self.store.prototypes.all().items()})
+        """The router over the stored prototypes and floors (a job re-derives them weekly)."""
+        self.router = domain_router(self.cfg, self.store, {k: v for k, (v, _n) in self.store.prototypes.all().items()})
 
     async def _poll_prototypes(self) -> None:
         """Prototypes a job re-derived reach the router without a restart."""
@@ -519,6 +527,7 @@ class Ingress:
             if vectors is None or np.isnan(vectors[:, 0]).any():
                 vectors = await self._embed(videos, vectors)
             records, by_domain = route(self.router, videos, vectors)
+            self.metrics.routed_records(records)
         except InvalidVideo as exc:
             raise ApiError(422, "invalid_input", exc.message, exc.field) from None
         except TRANSIENT as exc:  # the embedder is overloaded or restarting

@@ -21,7 +21,8 @@ def default_data() -> dict:
 def test_defaults_validate() -> None:
     cfg = load_config()
     assert isinstance(cfg, Config)
-    assert cfg.domains.names == ["gaming", "cooking", "tech", "sports", "news"]
+    assert cfg.domains.names == ["gaming", "cooking", "tech", "sports", "news", "general"]
+    assert cfg.domains.fallback == "general"
     assert cfg.domains.category_map()["esports"] == "gaming"
     assert cfg.embedding.dim == 384
     assert cfg.serve.max_batch == 1000  # section absent from the file: model defaults
@@ -293,3 +294,8 @@ def test_serve_config_is_a_valid_serve_deploy_config() -> None:
         assert d.max_queued_requests > 0, d.name
         assert d.backpressure_config.status_code == 503 and d.backpressure_config.retry_after_s, d.name
     assert schema.http_options.request_timeout_s > load_config().serve.request_timeout_s
+
+
+def test_the_fallback_must_be_a_configured_domain() -> None:
+    with pytest.raises(ConfigError, match="fallback 'knitting' is not one of the domains"):
+        load_config(overrides=["domains.fallback=knitting"])

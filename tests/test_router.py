@@ -93,3 +93,53 @@ def test_set_prototypes_replaces_them() -> None:
     r.set_prototypes({"gaming": np.array([0, 1.0, 0]), "cooking": np.array([1.0, 0, 0])})
     assert r.route([{}], v) == ["cooking"]
     np.testing.assert_allclose(np.linalg.norm(r.prototypes_, axis=1), 1.0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- the routing floor and the fallback domain
+
+FLOORED = ["gaming", "cooking", "news", "general"]
+
+
+def _floored(floors: dict[str, float], protos: dict | None = None) -> DomainRouter:
+    p = {**PROTOS, "general": np.array([1.0, 1.0, 1.0])} if protos is None else protos
+    return DomainRouter(FLOORED, CATEGORIES, p, fallback="general", floors=floors)
+
+
+def test_a_video_below_every_floor_goes_to_the_fallback() -> None:
+    r = _floored({"gaming": 0.9, "cooking": 0.9, "news": 0.9})
+    vecs = np.array([[1.0, 0.05, 0.0], [0.6, 0.6, 0.5], [0.0, 0.1, 1.0]])
+    assert r.routes([{}, {}, {}], vecs) == (["gaming", "general", "news"], ["prototype", "fallback", "prototype"])
+
+
+def test_the_most_similar_domain_whose_floor_is_cleared_wins() -> None:
+    """Nearest to cooking but below cooking's (tight) floor, above gaming's (loose) one: gaming."""
+    r = _floored({"gaming": 0.5, "cooking": 0.95, "news": 0.9})
+    vec = np.array([[0.6, 0.8, 0.0]])  # cos 0.6 to gaming, 0.8 to cooking
+    assert r.routes([{}], vec) == (["gaming"], ["prototype"])
+
+
+def test_a_domain_without_a_measured_floor_takes_nothing_by_prototype() -> None:
+    r = _floored({"cooking": 0.5})  # gaming and news have too few labelled videos yet
+    vecs = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert r.route([{}, {}], vecs) == ["general", "cooking"]
+    # categories and explicit domains never depend on the floor
+    assert r.route([{"category": "games"}, {"domain": "news"}], None) == ["gaming", "news"]
+
+
+def test_the_fallback_domains_own_prototype_never_attracts() -> None:
+    r = _floored({"gaming": 0.0, "cooking": 0.0, "news": 0.0, "general": 0.0})
+    vec = np.array([[1.0, 1.0, 1.0]])  # identical to general's prototype
+    assert r.route([{}], vec) != ["general"]
+
+
+def test_without_prototypes_the_fallback_takes_what_needs_one() -> None:
+    r = _floored({}, protos={})
+    assert r.routes([{"category": None}, {"category": "food"}], None) == (
+        ["general", "cooking"],
+        ["fallback", "category"],
+    )
+
+
+def test_no_fallback_keeps_nearest_prototype_routing() -> None:
+    r = DomainRouter(DOMAINS, CATEGORIES, PROTOS, floors={"gaming": 0.99})
+    assert r.route([{}], np.array([[0.7, 0.6, 0.0]])) == ["gaming"]

@@ -22,6 +22,8 @@ class Plan:
         reassign: classification updates (:func:`ray_topics.core.lifecycle.reclassified` rows);
             their ``model_version`` is set at commit to the version the plan publishes.
         prototype: the domain's new routing prototype, if it moves.
+        routing: (mean, std, n) of the domain's labelled videos' similarity to that prototype
+            (its routing floor, :func:`ray_topics.core.router.routing_floor`), if measured.
         stats: what the job reports.
         retired: topics the plan removes from the model (merged away); rows still on them after the
             commit (a refine answered with the old version meanwhile) go back to the refinement queue.
@@ -35,6 +37,7 @@ class Plan:
     events: list[TopicEvent] = field(default_factory=list)
     reassign: list[dict[str, Any]] = field(default_factory=list)
     prototype: np.ndarray | None = None
+    routing: tuple[float, float, int] | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     base_version: int | None = None
     retired: list[str] = field(default_factory=list)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ray_topics.config import Config
 from ray_topics.core.clustering import ClusterBackend, make_backend
-from ray_topics.core.router import DomainRouter
+from ray_topics.core.router import DomainRouter, routing_floor
 from ray_topics.core.validation import InvalidVideo, validate_vector
 from ray_topics.execution.embedder import Embedder, EmbeddingCache
 from ray_topics.storage.aging import AgingLake, ColdArchive, partition_keys
@@ -36,6 +36,17 @@ def limit_threads(n: int | None) -> None:
         faiss.omp_set_num_threads(n)
     except ImportError:  # pragma: no cover - faiss is a dependency
         pass
+
+
+def domain_router(cfg: Config, store: Store, prototypes: dict[str, np.ndarray]) -> DomainRouter:
+    """The router of a configuration over ``prototypes``, with the floors measured in the store."""
+    d = cfg.domains
+    floors = {
+        domain: floor
+        for domain, (mean, std, n) in store.prototypes.calibrations().items()
+        if (floor := routing_floor(mean, std, n, z=d.floor_z, min_videos=d.floor_min_videos)) is not None
+    }
+    return DomainRouter(d.names, d.category_map(), prototypes, d.unknown_category, fallback=d.fallback, floors=floors)
 
 
 def open_store(cfg: Config) -> Store:
@@ -203,4 +214,4 @@ class Runtime:
                 if at is not None:
                     self.store.prototypes.save(s.name, v, at)
                 protos[s.name] = v
-        return DomainRouter(d.names, d.category_map(), protos, d.unknown_category)
+        return domain_router(self.cfg, self.store, protos)

@@ -156,6 +156,15 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("n_seen", Integer, nullable=False, default=0),
         Column("updated_at", UTCDateTime, nullable=False),
     )
+    # how similar each domain's labelled videos are to its prototype (the routing floor, core/router.py)
+    table(
+        "domain_routing",
+        Column("domain", String(64), primary_key=True),
+        Column("sim_mean", Float, nullable=False),
+        Column("sim_std", Float, nullable=False),
+        Column("n", Integer, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+    )
     table(
         "job_runs",
         Column("id", Integer, primary_key=True, autoincrement=True),

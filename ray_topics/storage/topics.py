@@ -170,3 +170,18 @@ class Prototypes:
         row = {"domain": domain, "vector": pack(vector), "n_seen": int(n_seen), "updated_at": at}
         with self.db.writing(conn) as tx:
             self.db.upsert(tx, "domain_prototypes", ["domain"], [row])
+
+    def calibrations(self) -> dict[str, tuple[float, float, int]]:
+        """``domain -> (mean, std, n)`` of its labelled videos' similarity to its prototype."""
+        t = self.db.table("domain_routing")
+        with self.db.connect() as conn:
+            rows = conn.execute(select(t.c.domain, t.c.sim_mean, t.c.sim_std, t.c.n))
+            return {d: (float(m), float(s), int(n)) for d, m, s, n in rows}
+
+    def calibrate(
+        self, domain: str, sim_mean: float, sim_std: float, n: int, at: datetime, conn: Connection | None = None
+    ) -> None:
+        """Record how similar the domain's labelled videos are to its (new) prototype."""
+        row = {"domain": domain, "sim_mean": sim_mean, "sim_std": sim_std, "n": int(n), "updated_at": at}
+        with self.db.writing(conn) as tx:
+            self.db.upsert(tx, "domain_routing", ["domain"], [row])

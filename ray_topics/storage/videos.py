@@ -91,6 +91,16 @@ class Videos:
                 found.update(conn.execute(select(t.c.video_id).where(t.c.video_id.in_(chunk))).scalars())
         return found
 
+    def categories(self, video_ids: Sequence[str]) -> dict[str, str | None]:
+        """The metadata category each stored video arrived with."""
+        t = self.db.table("videos")
+        with self.db.connect() as conn:
+            return {
+                vid: cat
+                for chunk in chunks(list(video_ids))
+                for vid, cat in conn.execute(select(t.c.video_id, t.c.category).where(t.c.video_id.in_(chunk)))
+            }
+
     def hot_vectors(self, video_ids: Sequence[str]) -> dict[str, np.ndarray]:
         t = self.db.table("embeddings")
         out: dict[str, np.ndarray] = {}

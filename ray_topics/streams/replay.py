@@ -46,6 +46,7 @@ class ReplayResult:
     rejected: list[dict[str, str]] = field(default_factory=list)
     runs: list[tuple[str, str]] = field(default_factory=list)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    routed: dict[str, int] = field(default_factory=dict)  # videos by how their domain was chosen
 
     def add_time(self, tier: str, wall: float, cpu: float) -> None:
         t = self.timings.setdefault(tier, {"wall_s": 0.0, "cpu_s": 0.0, "runs": 0})
@@ -132,6 +133,7 @@ class Replay:
             if self.after_boundary is not None:
                 self.after_boundary(h_end)
             h = h_end
+        self.result.routed = dict(tier1.routed)
         return self.result
 
     def _ingest(self, tier1: RealtimeClassifier, frame: pd.DataFrame, vecs: np.ndarray, now: datetime) -> None:
@@ -244,5 +246,17 @@ def build_summary(rt: Runtime, result: ReplayResult) -> dict[str, Any]:
         "domains": rt.cfg.domains.names,
         "topics": topics,
         "events": events,
+        "routing": routing_shares(result.routed),
         "timings": result.timings,
     }
+
+
+def routing_shares(routed: dict[str, int]) -> dict[str, Any]:
+    """Videos by how their domain was chosen (explicit, category, prototype, fallback), and their shares.
+
+    Example:
+        >>> routing_shares({"category": 3, "fallback": 1})
+        {'videos': {'category': 3, 'fallback': 1}, 'share': {'category': 0.75, 'fallback': 0.25}}
+    """
+    total = sum(routed.values())
+    return {"videos": dict(routed), "share": {k: round(v / total, 4) for k, v in routed.items()} if total else {}}

@@ -103,6 +103,8 @@ def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, co
         store.classifications.requeue(plan.retired, conn)
     if plan.prototype is not None:
         store.prototypes.save(plan.domain, plan.prototype, at, conn=conn)
+    if plan.routing is not None:
+        store.prototypes.calibrate(plan.domain, *plan.routing, at=at, conn=conn)
     return version
 
 

@@ -11,6 +11,7 @@ CLI's ``classify`` and the benchmarks.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -115,11 +116,15 @@ def texts_to_embed(
 def route(
     router: DomainRouter, videos: Sequence[VideoIn], vectors: np.ndarray
 ) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
-    """(each video's record with its ``domain``, the indices of each domain's videos in request order)."""
+    """(each video's record with its ``domain`` and ``routed_by``, the indices of each domain's videos in order).
+
+    ``routed_by`` says how the domain was chosen (:class:`ray_topics.core.router.Route`).
+    """
     records = [v.record() for v in videos]
     by_domain: dict[str, list[int]] = {}
-    for i, d in enumerate(router.route(records, vectors)):
-        records[i]["domain"] = d
+    domains, how = router.routes(records, vectors)
+    for i, (d, h) in enumerate(zip(domains, how, strict=True)):
+        records[i]["domain"], records[i]["routed_by"] = d, h
         by_domain.setdefault(d, []).append(i)
     return records, by_domain
 
@@ -197,6 +202,7 @@ class RealtimeClassifier:
         self.store = store
         self.embedder = embedder
         self.max_chars = max_chars
+        self.routed: Counter[str] = Counter()  # videos by how their domain was chosen
 
     def embed_missing(self, videos: Sequence[VideoIn], vectors: np.ndarray | None, dim: int) -> np.ndarray:
         """Fill rows without an embedding (NaN rows, or all when ``vectors`` is None)."""
@@ -212,6 +218,7 @@ class RealtimeClassifier:
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(video records with their domain, preliminary classification rows), aligned with ``videos``."""
         records, by_domain = route(self.router, videos, vectors)
+        self.routed.update(r["routed_by"] for r in records)
         answers = [
             classify_rows(self.models, d, [records[i] for i in idx], vectors[idx], at) for d, idx in by_domain.items()
         ]

@@ -17,7 +17,10 @@ from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from ray_topics.core.drift import NO_TOPIC, bounded_update, domain_mean, evolve_topics
+from ray_topics.core.index import normalize
 from ray_topics.core.keywords import ctfidf_keywords
 from ray_topics.core.plan import Plan
 from ray_topics.core.sampling import bottom_k
@@ -125,8 +128,29 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.prototype = (
         week_mean if proto is None else bounded_update(proto[0], week_mean, rt.cfg.domains.prototype_update_rate)[0]
     )
+    plan.routing = labelled_similarity(rt, domain, ids, vecs, plan.prototype)
     plan.stats.update({"updated": len(changed), "drift_events": len(events)})
     return plan
+
+
+def labelled_similarity(
+    rt: Runtime, domain: str, ids: list[str], vecs: np.ndarray, prototype: np.ndarray
+) -> tuple[float, float, int] | None:
+    """(mean, std, n) of the similarity to ``prototype`` of the sampled videos whose category maps to ``domain``.
+
+    These are the domain's routing floor (:func:`ray_topics.core.router.routing_floor`): videos
+    routed here by prototype are not counted, so the floor never follows its own choices. None
+    (the last measure stays) for the fallback domain and for a week without labelled videos.
+    """
+    if domain == rt.cfg.domains.fallback:
+        return None
+    to_domain = rt.cfg.domains.category_map()
+    cats = rt.store.videos.categories(ids)
+    labelled = np.array([to_domain.get(str(cats.get(v) or "").lower()) == domain for v in ids], dtype=bool)
+    if not labelled.any():
+        return None
+    sims = normalize(vecs[labelled]) @ normalize(prototype)
+    return float(sims.mean()), float(sims.std()), int(labelled.sum())
 
 
 def week_sample_ids(rt: Runtime, domain: str, as_of: datetime) -> list[str]:
