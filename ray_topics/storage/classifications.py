@@ -85,16 +85,7 @@ class Classifications:
         """
         if not rows:
             return True
-        t = self.db.table("classifications")
-        stmt = (
-            update(t)
-            .where(
-                t.c.video_id == bindparam("b_video_id"),
-                t.c.status == ClassificationStatus.PRELIMINARY,
-                t.c.model_version == bindparam("b_read_version"),
-            )
-            .values(**self._set_columns())
-        )
+        stmt = self._update_if_unchanged().values(**self._set_columns())
         params = [{**self._params(r), "b_read_version": read_versions[r["video_id"]]} for r in rows]
         with self.db.begin() as tx:
             if lock is not None:
@@ -112,19 +103,19 @@ class Classifications:
         """
         if not read_versions:
             return 0
-        t = self.db.table("classifications")
-        stmt = (
-            update(t)
-            .where(
-                t.c.video_id == bindparam("b_video_id"),
-                t.c.status == ClassificationStatus.PRELIMINARY,
-                t.c.model_version == bindparam("b_read_version"),
-            )
-            .values(status=ClassificationStatus.SET_ASIDE)
-        )
+        stmt = self._update_if_unchanged().values(status=ClassificationStatus.SET_ASIDE)
         with self.db.begin() as tx:
             res = tx.execute(stmt, [{"b_video_id": v, "b_read_version": m} for v, m in read_versions.items()])
             return int(res.rowcount or 0)
+
+    def _update_if_unchanged(self) -> Any:
+        """An UPDATE of the row ``b_video_id`` only while it is preliminary under ``b_read_version``."""
+        t = self.db.table("classifications")
+        return update(t).where(
+            t.c.video_id == bindparam("b_video_id"),
+            t.c.status == ClassificationStatus.PRELIMINARY,
+            t.c.model_version == bindparam("b_read_version"),
+        )
 
     @staticmethod
     def _set_columns() -> dict[str, Any]:
