@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ray_topics.console import ReplayProgress, say, use_bar
+from ray_topics.core.schedule import EXIT_BUSY  # 75, EX_TEMPFAIL: a job found its lease busy; try again later
 
 __all__ = ["main", "parse_as_of"]
 
 log = logging.getLogger("ray_topics")
 
-
-EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
 EXIT_PARTIAL = 1  # a job finished, but some domains failed (named under "failed" in its summary)
 
 
@@ -245,6 +244,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """Submit each job at its boundary to a Ray cluster's Jobs API, once per window (execution/schedule.py)."""
+    from ray_topics.execution.schedule import Scheduler, job_arguments
+
+    sched = Scheduler(
+        _runtime(args),
+        job_arguments(args.config, args.overrides, args.workdir),
+        address=args.address,
+        report=lambda line: print(line, flush=True),
+    )
+    if args.once or args.now or args.dry_run:
+        return Scheduler.exit_status(sched.pass_once(args.now or datetime.now(UTC), dry_run=args.dry_run))
+    sched.run_forever(lambda: datetime.now(UTC))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from serve.app import run_local
 
@@ -341,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--fresh", action="store_true", help="start from an empty store (keeps the embedding cache)")
     d.set_defaults(fn=cmd_demo)
+    sc = sub.add_parser(
+        "schedule", parents=[common], help="submit each job at its boundary to a Ray cluster's Jobs API"
+    )
+    sc.add_argument("--address", help="the Jobs API, e.g. http://127.0.0.1:8265 (default schedule.jobs_api)")
+    sc.add_argument("--once", action="store_true", help="one pass over the due windows, then exit (for cron)")
+    sc.add_argument("--now", type=parse_as_of, help="the clock of one pass (default: the wall clock)")
+    sc.add_argument("--dry-run", action="store_true", help="list the due windows and their commands; submit nothing")
+    sc.set_defaults(fn=cmd_schedule)
     s = sub.add_parser("serve", parents=[common], help="start the Ray Serve app locally")
     s.add_argument("--port", type=int, default=None)
     s.set_defaults(fn=cmd_serve)

@@ -1,0 +1,271 @@
+"""``ray-topics schedule``: submit each job at its boundary to a Ray cluster's Jobs API, once per window.
+
+The store says what is due. A window is due once the clock has passed its end
+(the boundaries of :mod:`ray_topics.core.schedule`), for ``schedule.catch_up_hours``,
+until the store's ``job_runs`` record it finished; so a scheduler that was down,
+or a job that failed or found the lake busy (exit 75), is caught up on the next
+pass, and a window that finished is never submitted again, whoever ran it.
+
+One pass submits the due windows oldest first, in the order replay runs them,
+and waits for each job to end before the next, so the day's jobs see what the
+previous one committed and the archive job comes last. It stops at the first job
+that does not succeed: later windows wait for it. A job of the same kind that
+is already running on the cluster (another scheduler's, a KubeRay RayCronJob's,
+or a person's ``ray job submit`` with the same metadata) is waited for, not
+submitted again.
+
+Everything but the submission is plain Python: :class:`Scheduler` takes any
+object with the four methods of Ray's ``JobSubmissionClient`` it uses, and
+builds the real one only when a pass has something to submit.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ray_topics.config import Config, ScheduleConfig
+from ray_topics.core.schedule import EXIT_BUSY, ScheduleRules, Window, windows_between
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.runs import ALL_DOMAINS, JobRuns
+
+__all__ = [
+    "META_AS_OF",
+    "META_JOB",
+    "Outcome",
+    "Scheduler",
+    "due_windows",
+    "entrypoint",
+    "finished",
+    "job_arguments",
+    "rules_of",
+]
+
+log = logging.getLogger(__name__)
+
+# metadata every submitted job carries, so a scheduler recognises a job of the same kind still running
+META_JOB, META_AS_OF = "ray_topics_job", "ray_topics_as_of"
+_RUNNING = ("PENDING", "RUNNING")
+_ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
+_LOG_TAIL_LINES = 20  # of a failed job's log, in the scheduler's report
+
+
+def rules_of(cfg: ScheduleConfig) -> ScheduleRules:
+    """The boundaries of a ``schedule`` config section."""
+    return ScheduleRules(cfg.refine_every_hours, cfg.weekday, cfg.monthly_on_day)
+
+
+def finished(runs: JobRuns, window: Window, domains: Sequence[str]) -> bool:
+    """Whether the store records the window finished: as one run of every domain, or for each domain."""
+    if runs.done(window.job, ALL_DOMAINS, window.as_of):
+        return True
+    return bool(domains) and all(runs.done(window.job, d, window.as_of) for d in domains)
+
+
+def due_windows(cfg: Config, runs: JobRuns, now: datetime) -> list[Window]:
+    """The windows that ended in the last ``schedule.catch_up_hours`` before ``now`` and never finished."""
+    start = now - timedelta(hours=cfg.schedule.catch_up_hours)
+    domains = cfg.domains.names
+    return [w for w in windows_between(start, now, rules_of(cfg.schedule)) if not finished(runs, w, domains)]
+
+
+def job_arguments(config: str | None, overrides: Sequence[str], workdir: str | None) -> list[str]:
+    """The arguments every job gets besides ``--as-of``: the scheduler's own config, overrides and workdir."""
+    out = ["--config", config] if config else []
+    for ov in overrides:
+        out += ["--set", ov]
+    return out + (["--workdir", workdir] if workdir else [])
+
+
+def entrypoint(cfg: ScheduleConfig, window: Window, job_args: Sequence[str]) -> str:
+    """The shell command the cluster runs for a window: ``python {jobs_dir}/{job}.py --as-of ... [args]``.
+
+    Example:
+        >>> from datetime import datetime, UTC
+        >>> from ray_topics.config import load_config
+        >>> cfg = load_config(overrides=["schedule.jobs_dir=/app/jobs"]).schedule
+        >>> entrypoint(cfg, Window.of("daily", datetime(2026, 6, 1, tzinfo=UTC)), ["--config", "my conf.yaml"])
+        "python /app/jobs/daily.py --as-of 2026-06-01T00:00:00Z --config 'my conf.yaml'"
+    """
+    args = list(job_args)
+    if cfg.job_config:  # the config path where the jobs run replaces the scheduler's own
+        args = [*_without_config(args), "--config", cfg.job_config]
+    as_of = window.as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return shlex.join(["python", f"{cfg.jobs_dir.rstrip('/')}/{window.job}.py", "--as-of", as_of, *args])
+
+
+def _without_config(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "--config":
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+@dataclass
+class Outcome:
+    """What became of one due window in one pass.
+
+    ``status``: ``succeeded``, ``busy`` (the job exited 75: run again later),
+    ``failed``, ``done`` (another run finished it while this pass waited) or
+    ``due`` (a dry run: nothing was submitted).
+    """
+
+    window: Window
+    status: str
+    submission_id: str | None = None
+    entrypoint: str = ""
+    message: str = ""
+
+
+class Scheduler:
+    """Submits the due windows of one configuration to a Ray cluster's Jobs API.
+
+    Args:
+        rt: the runtime of the configuration (its ``schedule`` section, its domains, and the store whose
+            job runs say what finished; the store is opened on the first pass, and again after a pass
+            that could not reach it).
+        job_args: what each job gets besides ``--as-of`` (:func:`job_arguments`).
+        address: the Jobs API (default ``schedule.jobs_api``).
+        client: a ``JobSubmissionClient`` or an object with its ``submit_job``, ``get_job_info``,
+            ``list_jobs`` and ``get_job_logs``; None builds Ray's on the first submission (its token
+            comes from Ray's own settings: ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``).
+        report: called with one line per window submitted, skipped or failed.
+        sleep: waits between status polls and passes (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        rt: Runtime,
+        job_args: Sequence[str] = (),
+        *,
+        address: str | None = None,
+        client: Any | None = None,
+        report: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rt = rt
+        self.cfg: Config = rt.cfg
+        self.job_args = list(job_args)
+        self.address = address or self.cfg.schedule.jobs_api
+        self._client = client
+        self.report = report or log.info
+        self.sleep = sleep
+
+    @property
+    def runs(self) -> JobRuns:
+        return self.rt.store.runs
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from ray.job_submission import JobSubmissionClient
+
+            self._client = JobSubmissionClient(self.address)
+        return self._client
+
+    def pass_once(self, now: datetime, *, dry_run: bool = False) -> list[Outcome]:
+        """Submit every due window at ``now``, oldest first, each after the previous one ended.
+
+        Stops at the first window whose job does not succeed; returns an outcome per window looked at.
+        """
+        out: list[Outcome] = []
+        for w in due_windows(self.cfg, self.runs, now):
+            cmd = entrypoint(self.cfg.schedule, w, self.job_args)
+            if dry_run:
+                self.report(f"due     {w.job:<8} {_iso(w.as_of)}  {cmd}")
+                out.append(Outcome(w, "due", entrypoint=cmd))
+                continue
+            outcome = self._run(w, cmd)
+            out.append(outcome)
+            if outcome.status not in ("succeeded", "done"):
+                break
+        if not out:
+            self.report(f"nothing due at {_iso(now)}")
+        return out
+
+    def run_forever(self, clock: Callable[[], datetime]) -> None:
+        """A pass every ``schedule.poll_seconds`` at ``clock()``; a pass that fails is logged and tried again."""
+        while True:
+            try:
+                self.pass_once(clock())
+            except Exception:  # the cluster or the store is unreachable for now: the next pass retries
+                log.exception("schedule: the pass failed; trying again in %ss", self.cfg.schedule.poll_seconds)
+            self.sleep(self.cfg.schedule.poll_seconds)
+
+    @staticmethod
+    def exit_status(outcomes: Sequence[Outcome]) -> int:
+        """0 when every window looked at finished (or was only listed), 75 when one found its lease busy, else 1."""
+        ends = {o.status for o in outcomes}
+        if "failed" in ends:
+            return 1
+        return EXIT_BUSY if "busy" in ends else 0
+
+    # ------------------------------------------------------------ one window
+
+    def _run(self, w: Window, cmd: str) -> Outcome:
+        for other in self._running(w.job):  # a job of this kind still runs: its window may be this one
+            self.report(f"waiting {w.job:<8} {_iso(w.as_of)}  for {other}, already running")
+            self._wait(other)
+        if finished(self.runs, w, self.cfg.domains.names):
+            self.report(f"done    {w.job:<8} {_iso(w.as_of)}  (finished by another run)")
+            return Outcome(w, "done", entrypoint=cmd)
+        sid = f"ray-topics-{w.job}-{w.as_of:%Y%m%dT%H%M}-{uuid.uuid4().hex[:8]}"
+        self.client.submit_job(
+            entrypoint=cmd,
+            submission_id=sid,
+            metadata={META_JOB: w.job, META_AS_OF: _iso(w.as_of)},
+            entrypoint_num_cpus=self.cfg.schedule.entrypoint_num_cpus,
+        )
+        self.report(f"submit  {w.job:<8} {_iso(w.as_of)}  {sid}: {cmd}")
+        info = self._wait(sid)
+        status, code = str(_status(info)), getattr(info, "driver_exit_code", None)
+        if status == "SUCCEEDED":
+            self.report(f"ok      {w.job:<8} {_iso(w.as_of)}  {sid}")
+            return Outcome(w, "succeeded", sid, cmd)
+        if code == EXIT_BUSY:
+            self.report(f"busy    {w.job:<8} {_iso(w.as_of)}  {sid}: another run holds the lake; next pass")
+            return Outcome(w, "busy", sid, cmd, "exit 75")
+        tail = "\n".join(self._logs(sid).splitlines()[-_LOG_TAIL_LINES:])
+        msg = f"{status}, exit code {code}: {getattr(info, 'message', '') or ''}".strip()
+        self.report(f"FAILED  {w.job:<8} {_iso(w.as_of)}  {sid}: {msg}\n{tail}")
+        return Outcome(w, "failed", sid, cmd, msg)
+
+    def _running(self, job: str) -> list[str]:
+        return [
+            j.submission_id
+            for j in self.client.list_jobs()
+            if (j.metadata or {}).get(META_JOB) == job and str(_status(j)) in _RUNNING and j.submission_id
+        ]
+
+    def _wait(self, submission_id: str) -> Any:
+        while True:
+            info = self.client.get_job_info(submission_id)
+            if str(_status(info)) in _ENDED:
+                return info
+            self.sleep(self.cfg.schedule.job_poll_seconds)
+
+    def _logs(self, submission_id: str) -> str:
+        try:
+            return self.client.get_job_logs(submission_id)
+        except Exception:  # the logs are a courtesy; the status is what counts
+            return ""
+
+
+def _status(info: Any) -> str:
+    s = info.status
+    return getattr(s, "value", s)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")

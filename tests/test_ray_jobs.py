@@ -1,0 +1,352 @@
+"""The tiers as Ray jobs, as a user submits them: a ``ray start --head`` cluster of its own and the Jobs API.
+
+The cluster runs with Ray's token authentication on and its dashboard (the Jobs API) on loopback, as
+cluster.yaml starts it; it has its own temp dir and ports, so it never meets the session's shared local
+Ray (``ray_local``), and it is stopped by ending the processes it started, never by ``ray stop``. Jobs
+run ``jobs/*.py`` against a SQLite store and a lake the test owns (``--workdir``): two days of a small
+planted stream before Monday, June 1, 2026, when every tier's window ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ray_topics.core.schedule import EXIT_BUSY, JOB_ORDER
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.aging import LAKE_LEASE
+from ray_topics.storage.runs import ALL_DOMAINS
+from ray_topics.streams.planted import PlantedTopic, StreamSpec
+from ray_topics.streams.synthetic import generate
+from ray_topics.tiers.archive import run_archive
+from ray_topics.tiers.daily import run_daily
+from ray_topics.tiers.monthly import run_monthly
+from ray_topics.tiers.refine import run_refine
+from ray_topics.tiers.weekly import run_weekly
+from tests.conftest import make_config
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MIDNIGHT = datetime(2026, 6, 1, tzinfo=UTC)  # a Monday and the 1st: refine, daily, weekly, monthly, archive
+START_TIMEOUT_S = 120
+JOB_TIMEOUT_S = 180
+STOP_TIMEOUT_S = 5  # then what is left is killed: Ray's own graceful stop takes ~15 s
+# the monthly recluster is skipped (its sample stays under 2 x this floor): UMAP compiles for minutes in
+# every new process, and what the tiers compute is tested in test_tiers.py and test_e2e.py; here, how
+# they run as Ray jobs. A busy lease fails at once.
+OVERRIDES = ("daily.min_cluster_floor=1000", "execution.lease_wait_seconds=0")
+DOMAINS = ("gaming", "cooking")
+RUNNERS = {
+    "refine": run_refine,
+    "daily": run_daily,
+    "weekly": run_weekly,
+    "monthly": run_monthly,
+    "archive": run_archive,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Head:
+    """A running ``ray start --head`` of this module: its Jobs API and the environment that reaches it."""
+
+    dashboard: str
+    token: str
+    env: dict[str, str]
+    temp_dir: str
+
+    def client(self, token: str | None = None):  # a user's JobSubmissionClient; the token as Ray sends it
+        from ray.job_submission import JobSubmissionClient
+
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return JobSubmissionClient(self.dashboard, headers=headers)
+
+
+def _env(token: str) -> dict[str, str]:
+    """This process's environment without any Ray setting (the shared Ray's included), plus our cluster's token."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")
+    return env
+
+
+def _ours(temp_dir: str) -> list[int]:
+    """Processes whose command line names our temp dir: only the cluster this module started."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if temp_dir.encode() in (p / "cmdline").read_bytes():
+                    pids.append(int(p.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[Head]:
+    token = secrets.token_hex(16)
+    temp_dir = tempfile.mkdtemp(prefix="rt-head-", dir="/tmp")  # short: Ray's socket paths live under it
+    dash = _free_port()
+    ports = {
+        "--port": _free_port(),
+        "--dashboard-port": dash,
+        "--dashboard-agent-listen-port": _free_port(),
+        "--dashboard-agent-grpc-port": _free_port(),
+        "--runtime-env-agent-port": _free_port(),
+        "--metrics-export-port": _free_port(),
+        "--node-manager-port": _free_port(),
+        "--object-manager-port": _free_port(),
+        "--ray-client-server-port": _free_port(),
+    }
+    cmd = [
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--block",
+        f"--temp-dir={temp_dir}",
+        "--num-cpus=2",
+        "--include-dashboard=true",  # the Jobs API is the dashboard's (and each node's dashboard agent's)
+        "--dashboard-host=127.0.0.1",
+        f"--object-store-memory={200 * 1024 * 1024}",
+        "--disable-usage-stats",
+        *(f"{k}={v}" for k, v in ports.items()),
+    ]
+    env = _env(token)
+    log = open(Path(temp_dir) / "ray-start.log", "w")  # closed in teardown
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+    h = Head(f"http://127.0.0.1:{dash}", token, env, temp_dir)
+    try:
+        _wait_ready(h, proc)
+        yield h
+    finally:
+        _stop(proc, temp_dir)
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen, temp_dir: str) -> None:
+    """End ``ray start --block`` and every process under it (raylet, GCS, workers, job drivers): by pid only."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        tree = []
+    tree += [psutil.Process(pid) for pid in _ours(temp_dir) if pid not in {p.pid for p in tree}]
+    proc.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started
+    _gone, alive = psutil.wait_procs(tree, timeout=STOP_TIMEOUT_S)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=STOP_TIMEOUT_S)
+
+
+def _wait_ready(h: Head, proc: subprocess.Popen) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    req = urllib.request.Request(h.dashboard + "/api/version", headers={"Authorization": f"Bearer {h.token}"})
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"ray start exited {proc.returncode}: {(Path(h.temp_dir) / 'ray-start.log').read_text()}"
+            )
+        try:
+            with urllib.request.urlopen(req, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    raise TimeoutError(f"the Jobs API at {h.dashboard} did not answer in {START_TIMEOUT_S}s")
+
+
+# ---------------------------------------------------------------- stores
+
+
+def _runtime(workdir: Path) -> Runtime:
+    return Runtime(make_config(workdir, *OVERRIDES))
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two days of a planted stream stored by Tier 1 against two seeded topics per domain; no job has run yet."""
+    from ray_topics.core.router import DomainRouter
+    from ray_topics.core.validation import VideoIn
+    from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier
+    from tests.test_tiers import _seed_topic
+
+    wd = tmp_path_factory.mktemp("template")
+    start = MIDNIGHT - timedelta(days=2)
+    topics = [PlantedTopic(f"{d}/{k}", d, rate=30) for d in DOMAINS for k in "ab"]
+    stream = generate(StreamSpec(topics=topics, days=2, start=start, noise_rate=6.0, seed=11))
+    rt = _runtime(wd)
+    words = dict(zip(stream.topics["name"], stream.topics["words"], strict=True))
+    for i, t in enumerate(topics):
+        _seed_topic(rt, t.domain, i % 2, stream.centers[t.name], start, keywords=list(words[t.name][:5]))
+    v = stream.videos
+    videos = [
+        VideoIn(
+            video_id=r.video_id,
+            channel_id=r.channel_id,
+            published_at=r.published_at.to_pydatetime(),
+            title=r.title,
+            description=r.description,
+            tags=list(r.tags),
+            domain=r.domain,
+        )
+        for r in v.itertuples()
+    ]
+    models = DomainClassifier(rt.registry, rt.confidence)
+    models.refresh()
+    tier1 = RealtimeClassifier(DomainRouter(rt.cfg.domains.names, {}, {}), models, store=rt.store)
+    tier1.classify_and_store(videos, stream.embeddings, at=MIDNIGHT)
+    rt.store.dispose()
+    return wd
+
+
+@pytest.fixture(scope="module")
+def reference(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template after midnight's five jobs ran in this process: what the submitted jobs must give."""
+    wd = tmp_path_factory.mktemp("reference")
+    shutil.copytree(template, wd, dirs_exist_ok=True)
+    rt = _runtime(wd)
+    for job in JOB_ORDER:
+        RUNNERS[job](rt, MIDNIGHT)
+    rt.store.dispose()
+    return wd
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    return dst
+
+
+def _topics(workdir: Path) -> list[tuple]:
+    rt = _runtime(workdir)
+    try:
+        return sorted((t.topic_id, t.status, t.size, tuple(t.keywords[:5])) for t in rt.store.topics.list())
+    finally:
+        rt.store.dispose()
+
+
+def _job_command(job: str, as_of: datetime, workdir: Path, *extra: str) -> str:
+    args = ["python", str(REPO / "jobs" / f"{job}.py"), "--as-of", as_of.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    args += ["--workdir", str(workdir), *(a for ov in OVERRIDES for a in ("--set", ov)), *extra]
+    return " ".join(args)
+
+
+def _finish(client, submission_id: str):
+    from ray.job_submission import JobStatus
+
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while time.monotonic() < deadline:
+        info = client.get_job_info(submission_id)
+        if info.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+            return info
+        time.sleep(0.5)
+    raise TimeoutError(f"job {submission_id} did not end in {JOB_TIMEOUT_S}s")
+
+
+def _stats(logs: str) -> dict:
+    """The JSON summary a job prints (``ray-topics`` prints it on stdout, from a line holding only ``{``)."""
+    lines = logs.splitlines()
+    start = next(i for i, line in enumerate(lines) if line in ("{", "{}"))
+    return json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_the_jobs_api_refuses_a_client_without_the_clusters_token(head: Head) -> None:
+    from ray.exceptions import AuthenticationError
+
+    with pytest.raises(AuthenticationError):
+        head.client(token="not-the-token").list_jobs()
+
+
+def test_each_tier_runs_as_a_submitted_job_and_gives_the_in_process_topics(
+    head: Head, template: Path, reference: Path, tmp_path: Path
+) -> None:
+    """refine, daily (on the cluster's Ray Data), weekly, monthly, archive: submitted in order, each succeeds."""
+    wd = _copy(template, tmp_path / "wd")
+    client = head.client()
+    for job in JOB_ORDER:
+        extra = ("--engine", "ray") if job == "daily" else ()  # its domains planned by Ray Data tasks of the cluster
+        sid = client.submit_job(entrypoint=_job_command(job, MIDNIGHT, wd, *extra), entrypoint_num_cpus=1)
+        info = _finish(client, sid)
+        logs = client.get_job_logs(sid)
+        assert info.status == "SUCCEEDED", f"{job}: {info.message}\n{logs}"
+        assert info.driver_exit_code == 0
+        stats = _stats(logs)
+        if job == "refine":  # the two days' closed hours written to the lake
+            assert stats["hours"] > 0 and "refined" in stats
+        elif job == "archive":
+            assert set(stats) >= {"warm", "cold"}
+        else:
+            assert set(stats) >= set(DOMAINS) and not any(s.get("skipped") for s in stats.values())
+        if job == "weekly":  # the seeded topics moved to their week's videos
+            assert all(stats[d]["updated"] == 2 for d in DOMAINS)
+    assert _topics(wd) == _topics(reference)  # the same topics as the same jobs run in this process
+    rt = _runtime(wd)
+    assert all(rt.store.runs.done(j, ALL_DOMAINS, MIDNIGHT) for j in ("refine", "archive"))
+    assert all(rt.store.runs.done(j, d, MIDNIGHT) for j in ("daily", "weekly", "monthly") for d in DOMAINS)
+    rt.store.dispose()
+
+
+def test_the_scheduler_submits_a_due_window_until_it_finishes_and_never_again(
+    head: Head, reference: Path, tmp_path: Path
+) -> None:
+    """At 01:30 only refine's 01:00 window is due: its job finds the lake busy (exit 75), runs on the next pass,
+    and is never submitted again."""
+    wd = _copy(reference, tmp_path / "wd")
+    rt = _runtime(wd)
+    client = head.client()
+    before = len(client.list_jobs())
+    cmd = [str(BIN / "ray-topics"), "schedule", "--once", "--now", "2026-06-01T01:30:00Z", "--workdir", str(wd)]
+    cmd += [a for ov in (*OVERRIDES, f"schedule.jobs_dir={REPO / 'jobs'}") for a in ("--set", ov)]
+    cmd += ["--address", head.dashboard, "--set", "schedule.job_poll_seconds=0.5", "--set", "schedule.catch_up_hours=1"]
+
+    def schedule() -> subprocess.CompletedProcess:  # as a cron line runs it: Ray's token from the environment
+        return subprocess.run(cmd, env=head.env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S, cwd=REPO)
+
+    with rt.store.leases.hold(LAKE_LEASE, "this test, as another job"):
+        busy = schedule()
+    assert busy.returncode == EXIT_BUSY, busy.stdout + busy.stderr
+    assert "busy    refine   2026-06-01T01:00:00Z" in busy.stdout
+    (job,) = [j for j in client.list_jobs() if j.metadata.get("ray_topics_job")]
+    assert job.driver_exit_code == EXIT_BUSY  # the job found the lake's lease held: exit 75, nothing written
+    assert "already running" in client.get_job_logs(job.submission_id)
+    assert not rt.store.runs.done("refine", ALL_DOMAINS, MIDNIGHT + timedelta(hours=1))
+    ok = schedule()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "ok      refine   2026-06-01T01:00:00Z" in ok.stdout
+    assert rt.store.runs.done("refine", ALL_DOMAINS, MIDNIGHT + timedelta(hours=1))
+    again = schedule()
+    assert again.returncode == 0 and "nothing due" in again.stdout
+    ours = [j for j in client.list_jobs() if j.metadata.get("ray_topics_job")]
+    assert len(client.list_jobs()) == before + 2  # the busy one and the one that ran: nothing more
+    assert [j.metadata for j in ours] == [{"ray_topics_job": "refine", "ray_topics_as_of": "2026-06-01T01:00:00Z"}] * 2
+    rt.store.dispose()

@@ -1,0 +1,257 @@
+"""The tiers' schedule and ``ray-topics schedule``, without Ray: boundaries, due windows, the submission policy.
+
+The Jobs API is a fake that runs nothing; each submitted job "finishes" its window in the store
+(or fails, or exits 75) as a real one would. tests/test_ray_jobs.py submits through a real cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ray_topics.cli import main
+from ray_topics.core.schedule import EXIT_BUSY, JOB_ORDER, ScheduleRules, Window, jobs_at, windows_between
+from ray_topics.execution.runtime import Runtime
+from ray_topics.execution.schedule import (
+    META_JOB,
+    Scheduler,
+    due_windows,
+    entrypoint,
+    job_arguments,
+    rules_of,
+)
+from ray_topics.storage.runs import ALL_DOMAINS, JobRuns
+from ray_topics.streams.planted import PlantedTopic, StreamSpec
+from ray_topics.streams.replay import Replay
+from ray_topics.streams.synthetic import generate
+from tests.conftest import make_config
+
+MONDAY_FIRST = datetime(2026, 6, 1, tzinfo=UTC)  # a Monday and the 1st: every job's window ends here
+HOUR = timedelta(hours=1)
+
+
+def test_every_job_is_due_at_a_midnight_that_is_a_monday_and_the_first() -> None:
+    rules = ScheduleRules(refine_every_hours=1, weekday=0, monthly_on_day=1)
+    assert jobs_at(MONDAY_FIRST, rules) == list(JOB_ORDER)
+    assert jobs_at(MONDAY_FIRST + timedelta(days=1), rules) == ["refine", "daily", "archive"]
+    assert jobs_at(MONDAY_FIRST + 5 * HOUR, rules) == ["refine"]
+    assert jobs_at(MONDAY_FIRST + 5 * HOUR + timedelta(minutes=1), rules) == []  # not a boundary
+
+
+def test_refine_every_n_hours_and_other_weekdays_and_days() -> None:
+    rules = ScheduleRules(refine_every_hours=6, weekday=2, monthly_on_day=15)
+    day = [w for w in windows_between(MONDAY_FIRST - HOUR, MONDAY_FIRST + timedelta(days=1), rules)]
+    assert [(w.job, w.as_of.hour) for w in day if w.job == "refine"] == [("refine", h) for h in (0, 6, 12, 18, 0)]
+    weeks = windows_between(MONDAY_FIRST, MONDAY_FIRST + timedelta(days=20), rules)
+    assert {w.as_of.weekday() for w in weeks if w.job == "weekly"} == {2}
+    assert [w.as_of.day for w in weeks if w.job == "monthly"] == [15]
+
+
+def test_windows_are_half_open_oldest_first_and_in_run_order() -> None:
+    rules = ScheduleRules(refine_every_hours=1, weekday=0, monthly_on_day=1)
+    ws = windows_between(MONDAY_FIRST, MONDAY_FIRST + 2 * HOUR, rules)  # (start, end]: start's own windows are out
+    assert [(w.job, w.as_of) for w in ws] == [("refine", MONDAY_FIRST + HOUR), ("refine", MONDAY_FIRST + 2 * HOUR)]
+    ws = windows_between(MONDAY_FIRST - HOUR, MONDAY_FIRST + HOUR, rules)
+    assert [w.job for w in ws] == [*JOB_ORDER, "refine"]
+    assert ws == sorted(ws)
+
+
+def test_the_scheduler_runs_the_windows_replay_runs(sqlite_runtime: Runtime) -> None:
+    """Same boundaries, same order: replay's jobs are the windows of the schedule, and the store records them."""
+    rt = sqlite_runtime
+    start = datetime(2026, 5, 29, tzinfo=UTC)
+    stream = generate(
+        StreamSpec(topics=[PlantedTopic("g/a", "gaming", rate=8)], days=3, start=start, seed=1, with_text=False)
+    )
+    result = Replay(rt).run(stream.videos, stream.embeddings, until=MONDAY_FIRST)
+    first_hour = stream.videos.published_at.min().floor("h").to_pydatetime()
+    ran = [(job, at) for job, at in result.runs if job != "tier1"]
+    expected = windows_between(first_hour, MONDAY_FIRST, rules_of(rt.cfg.schedule))
+    assert ran == [(w.job, w.as_of.isoformat()) for w in expected]
+    assert due_windows(rt.cfg, rt.store.runs, MONDAY_FIRST + 30 * timedelta(minutes=1)) == []
+    assert due_windows(rt.cfg, rt.store.runs, MONDAY_FIRST + HOUR) == [Window.of("refine", MONDAY_FIRST + HOUR)]
+
+
+# ---------------------------------------------------------------- the submission policy, on a fake Jobs API
+
+
+@dataclass
+class FakeJob:
+    submission_id: str
+    entrypoint: str
+    metadata: dict[str, str]
+    status: str = "PENDING"
+    driver_exit_code: int | None = None
+    message: str = ""
+    polls: int = 0
+
+
+@dataclass
+class FakeJobsApi:
+    """The four calls the scheduler makes; a job ends on its second status poll, as ``outcome`` says."""
+
+    runs: JobRuns
+    domains: list[str]
+    outcome: dict[str, int] = field(default_factory=dict)  # job -> exit code (default 0)
+    jobs: list[FakeJob] = field(default_factory=list)
+    kwargs: list[dict[str, Any]] = field(default_factory=list)
+
+    def submit_job(self, *, entrypoint: str, submission_id: str, metadata: dict[str, str], **kw: Any) -> str:
+        self.jobs.append(FakeJob(submission_id, entrypoint, metadata))
+        self.kwargs.append(kw)
+        return submission_id
+
+    def get_job_info(self, submission_id: str) -> FakeJob:
+        j = next(j for j in self.jobs if j.submission_id == submission_id)
+        j.polls += 1
+        if j.status in ("PENDING", "RUNNING") and j.polls >= 2:
+            self._end(j)
+        elif j.status == "PENDING":
+            j.status = "RUNNING"
+        return j
+
+    def list_jobs(self) -> list[FakeJob]:
+        return list(self.jobs)
+
+    def get_job_logs(self, submission_id: str) -> str:
+        return "line 1\nTraceback: boom\n"
+
+    def _end(self, j: FakeJob) -> None:
+        job = j.metadata[META_JOB]
+        as_of = datetime.fromisoformat(j.entrypoint.split("--as-of ")[1].split()[0].replace("Z", "+00:00"))
+        code = self.outcome.get(job, 0)
+        j.driver_exit_code = code
+        if code:
+            j.status, j.message = "FAILED", f"Job entrypoint command failed with exit code {code}"
+            return
+        j.status = "SUCCEEDED"
+        for d in [ALL_DOMAINS] if job in ("refine", "archive") else self.domains:  # what the real job records
+            run_id = self.runs.start(job, d, as_of - HOUR, as_of, at=as_of)
+            self.runs.finish(run_id, {}, at=as_of)
+
+
+def _scheduler(rt: Runtime, api: FakeJobsApi, lines: list[str]) -> Scheduler:
+    args = job_arguments("conf.yaml", ["daily.min_cluster_size=20"], "/data/wd")
+    return Scheduler(rt, args, client=api, report=lines.append, sleep=lambda _s: None)
+
+
+@pytest.fixture
+def quiet_runtime(tmp_path: Path) -> Runtime:
+    """A runtime whose scheduler looks back 3 hours: from 02:30 on June 1, five midnight windows and two refines."""
+    rt = Runtime(make_config(tmp_path, "schedule.catch_up_hours=3", "schedule.jobs_dir=/app/jobs"))
+    yield rt
+    rt.store.dispose()
+
+
+def test_a_pass_submits_each_due_window_once_in_order_and_a_second_pass_nothing(quiet_runtime: Runtime) -> None:
+    rt, lines = quiet_runtime, []
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names)
+    now = MONDAY_FIRST + 2 * HOUR + timedelta(minutes=30)
+    outcomes = _scheduler(rt, api, lines).pass_once(now)
+    assert [(o.window.job, o.window.as_of, o.status) for o in outcomes] == [
+        *((j, MONDAY_FIRST, "succeeded") for j in JOB_ORDER),
+        ("refine", MONDAY_FIRST + HOUR, "succeeded"),
+        ("refine", MONDAY_FIRST + 2 * HOUR, "succeeded"),
+    ]
+    assert Scheduler.exit_status(outcomes) == 0
+    first = api.jobs[1]
+    assert first.entrypoint == (
+        "python /app/jobs/daily.py --as-of 2026-06-01T00:00:00Z "
+        "--config conf.yaml --set daily.min_cluster_size=20 --workdir /data/wd"
+    )
+    assert first.metadata == {"ray_topics_job": "daily", "ray_topics_as_of": "2026-06-01T00:00:00Z"}
+    assert {kw["entrypoint_num_cpus"] for kw in api.kwargs} == {rt.cfg.schedule.entrypoint_num_cpus}
+    assert len({j.submission_id for j in api.jobs}) == 7
+    again = _scheduler(rt, api, lines).pass_once(now)  # every window is finished in the store: nothing to submit
+    assert again == [] and len(api.jobs) == 7 and lines[-1].startswith("nothing due")
+
+
+@pytest.mark.parametrize(("code", "status", "exit_status"), [(EXIT_BUSY, "busy", EXIT_BUSY), (1, "failed", 1)])
+def test_a_pass_stops_at_a_job_that_does_not_succeed(
+    quiet_runtime: Runtime, code: int, status: str, exit_status: int
+) -> None:
+    """The day's later jobs wait for the one that failed or found the lake busy; the next pass submits it again."""
+    rt, lines = quiet_runtime, []
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names, outcome={"daily": code})
+    now = MONDAY_FIRST + 2 * HOUR
+    outcomes = _scheduler(rt, api, lines).pass_once(now)
+    assert [(o.window.job, o.status) for o in outcomes] == [("refine", "succeeded"), ("daily", status)]
+    assert Scheduler.exit_status(outcomes) == exit_status
+    if status == "failed":
+        assert "Traceback: boom" in lines[-1]  # the job's log tail is in the report
+    api.outcome.clear()
+    retry = _scheduler(rt, api, lines).pass_once(now)
+    assert [o.window.job for o in retry] == ["daily", "weekly", "monthly", "archive", "refine", "refine"]
+    assert Scheduler.exit_status(retry) == 0
+
+
+def test_a_job_of_the_same_kind_still_running_is_waited_for_not_submitted_again(quiet_runtime: Runtime) -> None:
+    """Another scheduler's (or a RayCronJob's) refine for the window runs: wait, then find the window finished."""
+    rt, lines = quiet_runtime, []
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names)
+    window = Window.of("refine", MONDAY_FIRST + HOUR)
+    api.submit_job(
+        entrypoint=entrypoint(rt.cfg.schedule, window, []), submission_id="theirs", metadata={META_JOB: "refine"}
+    )
+    outcomes = _scheduler(rt, api, lines).pass_once(MONDAY_FIRST + HOUR + timedelta(minutes=5))
+    assert [(o.window.job, o.window.as_of, o.status) for o in outcomes][-1] == ("refine", window.as_of, "done")
+    ours = [j for j in api.jobs if j.submission_id != "theirs"]
+    assert "--as-of 2026-06-01T01:00:00Z" not in " ".join(j.entrypoint for j in ours)  # theirs finished it
+    assert any("already running" in line for line in lines)
+
+
+def test_a_dry_run_lists_the_due_windows_and_submits_nothing(quiet_runtime: Runtime) -> None:
+    rt, lines = quiet_runtime, []
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names)
+    outcomes = _scheduler(rt, api, lines).pass_once(MONDAY_FIRST + HOUR, dry_run=True)
+    assert [o.status for o in outcomes] == ["due"] * 7 and api.jobs == []  # refine at 23:00, midnight's five, 01:00
+    assert lines[0].startswith("due     refine   2026-05-31T23:00:00Z  python /app/jobs/refine.py")
+
+
+def test_the_job_config_replaces_the_schedulers_own_config(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "schedule.job_config=/app/configs/cluster.yaml").schedule
+    cmd = entrypoint(cfg, Window.of("weekly", MONDAY_FIRST), job_arguments("configs/cluster.yaml", [], None))
+    assert cmd == "python jobs/weekly.py --as-of 2026-06-01T00:00:00Z --config /app/configs/cluster.yaml"
+
+
+def test_the_cli_dry_run_names_every_due_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--workdir", str(tmp_path), "--now", "2026-06-01T00:10:00Z", "--set", "schedule.catch_up_hours=1"]
+    rc = main(["schedule", "--dry-run", *args])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert [line.split()[1] for line in out] == list(JOB_ORDER)
+    assert all(f"--workdir {tmp_path}" in line for line in out)
+
+
+def test_the_loop_outlives_a_pass_that_cannot_reach_the_cluster(quiet_runtime: Runtime) -> None:
+    """A head whose Jobs API is not up yet (or a store that is down) costs one pass, not the scheduler."""
+    rt, lines = quiet_runtime, []
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names)
+    calls = {"submit": 0, "sleep": 0}
+    submit = api.submit_job
+
+    def flaky_submit(**kw: Any) -> str:
+        calls["submit"] += 1
+        if calls["submit"] == 1:
+            raise ConnectionError("the dashboard is not up yet")
+        return submit(**kw)
+
+    class Stop(Exception):
+        pass
+
+    def sleep(seconds: float) -> None:
+        if seconds == rt.cfg.schedule.poll_seconds:
+            calls["sleep"] += 1
+            if calls["sleep"] == 2:
+                raise Stop
+
+    api.submit_job = flaky_submit  # type: ignore[method-assign]
+    sched = Scheduler(rt, [], client=api, report=lines.append, sleep=sleep)
+    with pytest.raises(Stop):
+        sched.run_forever(lambda: MONDAY_FIRST + HOUR)
+    assert calls["sleep"] == 2  # the failed pass, then one that ran everything
+    assert due_windows(rt.cfg, rt.store.runs, MONDAY_FIRST + HOUR) == []
