@@ -33,6 +33,19 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.y
 
 QUANTIZE_MODES = ("none", "int8")
 STORE_URL_ENV = "RAY_TOPICS_STORE_URL"
+# a setting written `env:NAME` is read from the environment variable NAME where it is used, so a
+# secret never sits in a file, nor in a config handed to other processes (Serve replicas, Ray tasks)
+ENV_REF = "env:"
+
+
+def from_env(value: str) -> str:
+    """``value``, or the environment variable it names as ``env:NAME`` (read now, in this process)."""
+    if not value.startswith(ENV_REF):
+        return value
+    name = value.removeprefix(ENV_REF)
+    if not os.environ.get(name):
+        raise ConfigError(f"the configuration reads {name} from the environment, but it is not set here")
+    return os.environ[name]
 
 
 def check_quantize(quantize: str, device: str) -> None:
@@ -331,7 +344,8 @@ class Config(_Section):
 
     @property
     def store_url(self) -> str:
-        return self.store.url.replace("{workdir}", self.workdir)
+        """The store's URL, read from the environment when configured as ``env:NAME``."""
+        return from_env(self.store.url).replace("{workdir}", self.workdir)
 
     @property
     def lake_root(self) -> str:
@@ -428,7 +442,8 @@ def load_config(
             ``extends: default.yaml`` to change only a few values.
         overrides: ``dotted.key=value`` strings applied last (CLI ``--set``); the
             environment variable ``RAY_TOPICS_STORE_URL``, when set, replaces
-            ``store.url`` before them.
+            ``store.url`` before them (as the reference ``env:RAY_TOPICS_STORE_URL``:
+            the URL itself is read where it is used, see :func:`from_env`).
         workdir: replaces ``workdir`` (CLI ``--workdir``).
 
     Raises:
@@ -436,7 +451,7 @@ def load_config(
     """
     data = _read_yaml(Path(path) if path else DEFAULT_CONFIG)
     if os.environ.get(STORE_URL_ENV):  # secrets (a password in the URL) stay out of YAML files
-        data.setdefault("store", {})["url"] = os.environ[STORE_URL_ENV]
+        data.setdefault("store", {})["url"] = ENV_REF + STORE_URL_ENV
     for ov in overrides or []:
         apply_override(data, ov)
     if workdir:

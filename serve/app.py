@@ -39,7 +39,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from ray_topics.config import Config, load_config
+from ray_topics.config import Config, from_env, load_config
 from ray_topics.core.validation import InvalidVideo, VideoIn, validate_videos
 from ray_topics.execution.embedder import Embedder as TextEmbedder
 from ray_topics.execution.runtime import Runtime, domain_router, open_store
@@ -191,6 +191,20 @@ def _failed_view(video_id: str, exc: BaseException) -> dict[str, Any]:
             "retryable": retryable,
         },
     }
+
+
+def _token_file(cfg: Config) -> Path:
+    return Path(cfg.workdir) / "serve-token"
+
+
+def _token(cfg: Config) -> str | None:
+    """The write token: RAY_TOPICS_TOKEN, else serve.token (``env:NAME`` allowed), else the generated one's file."""
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV]
+    if cfg.serve.token:
+        return from_env(cfg.serve.token)
+    path = _token_file(cfg)
+    return path.read_text().strip() if path.exists() else None
 
 
 def _encode_cursor(domain: str, number: int) -> str:
@@ -416,7 +430,7 @@ class Ingress:
         self.cfg = Config.model_validate(config)
         self.model, self.embedder = model, embedder
         self.store = open_store(self.cfg)
-        self.token = os.environ.get(TOKEN_ENV) or self.cfg.serve.token
+        self.token = _token(self.cfg)
         self.metrics = ServeMetrics()
         self._load_prototypes()
         self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
@@ -685,15 +699,15 @@ def build_app(args: dict[str, Any]) -> Any:
     # zero-shot domain prototypes are computed once here and stored; the ingress reads them
     rt.router(at=datetime.now(UTC), embed_missing=True)
     if not (os.environ.get(TOKEN_ENV) or cfg.serve.token):
-        # never printed or logged (logs are collected and shipped): written for the operator alone
-        cfg.serve.token = secrets.token_urlsafe(24)
-        path = Path(cfg.workdir) / "serve-token"
+        # never printed, logged or handed to the replicas in their arguments (Ray shows those):
+        # written for the operator, and read back by the Ingress on this machine
+        path = _token_file(cfg)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)
         path.chmod(0o600)
-        path.write_text(cfg.serve.token + "\n")
+        path.write_text(secrets.token_urlsafe(24) + "\n")
         print(f"ray-topics: no API token configured; this run's write token is in {path} (mode 600)", flush=True)
-    conf = cfg.model_dump()
+    conf = cfg.model_dump()  # secrets configured as env:NAME stay references (ray_topics.config.from_env)
     e, s = cfg.embedding, cfg.serve
     # back-pressure (serve/config.yaml's deployments override these under `serve deploy`): calls
     # beyond the queue are refused at once, 503 with Retry-After, instead of waiting without bound

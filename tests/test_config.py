@@ -299,3 +299,14 @@ def test_serve_config_is_a_valid_serve_deploy_config() -> None:
 def test_the_fallback_must_be_a_configured_domain() -> None:
     with pytest.raises(ConfigError, match="fallback 'knitting' is not one of the domains"):
         load_config(overrides=["domains.fallback=knitting"])
+
+
+def test_a_store_url_from_the_environment_stays_a_reference_in_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handed to Serve replicas or Ray tasks, the config carries env:NAME, never the password; each reads it."""
+    monkeypatch.setenv("RAY_TOPICS_STORE_URL", "postgresql+psycopg://u:secret@db:5432/x")
+    cfg = load_config()
+    assert "secret" not in str(cfg.model_dump())
+    assert Config.model_validate(cfg.model_dump()).store_url == "postgresql+psycopg://u:secret@db:5432/x"
+    monkeypatch.delenv("RAY_TOPICS_STORE_URL")
+    with pytest.raises(ConfigError, match="reads RAY_TOPICS_STORE_URL from the environment, but it is not set"):
+        _ = cfg.store_url
