@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(PY) -m ray_topics.cli demo --fresh
 
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || echo "no chromium: tests/test_report.py's browser test skips (fails in CI)"
 	$(VENV)/bin/ruff check ray_topics serve jobs tests benchmarks
 	$(VENV)/bin/ruff format --check ray_topics serve jobs tests benchmarks
 	$(VENV)/bin/lint-imports

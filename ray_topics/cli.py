@@ -87,7 +87,7 @@ def cmd_job(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     if getattr(args, "engine", None):
         rt.cfg.execution.engine = args.engine
-    metrics = JobMetrics(rt.cfg.metrics.pushgateway, rt.cfg.metrics_textfile_dir)
+    metrics = JobMetrics(rt.cfg.metrics.pushgateway, rt.cfg.metrics_textfile_dir, rt.cfg.domains.names)
     started = time.monotonic()
     summary = None
     try:
@@ -136,7 +136,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     rt = _runtime(args)
     out = Path(args.out or Path(rt.cfg.workdir) / "report.html")
-    write_report(rt.store, out, args.as_of, health_cfg=rt.cfg.health)
+    write_report(rt.store, out, args.as_of, health_cfg=rt.cfg.health, title=args.title, window_days=args.window_days)
     print(f"report written to {out}")
     return 0
 
@@ -329,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", parents=[common], help="write the HTML report")
     r.add_argument("--as-of", type=parse_as_of, required=True)
     r.add_argument("--out")
+    r.add_argument("--window-days", type=int, help="chart only the last N days (default: all history)")
+    r.add_argument("--title", default="ray-topics report", help="the page's title")
     r.set_defaults(fn=cmd_report)
     c = sub.add_parser("classify", parents=[common], help="Tier 1 in process: classify a JSON-lines file")
     c.add_argument("file")

@@ -280,7 +280,18 @@ class HealthConfig(_Section):
     low_confidence: float = Field(ge=0, le=1)
     max_channel_share: float = Field(gt=0, le=1)
     min_videos_for_alerts: int = Field(ge=1)
-    dying_days: int = Field(ge=1)
+    quiet_days: int = Field(ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        # DYING_TOPIC now means the stored status only; its old idle-days threshold became QUIET_TOPIC's
+        if isinstance(data, dict) and "dying_days" in data:
+            raise ValueError(
+                "health.dying_days was renamed health.quiet_days (the QUIET_TOPIC alert); "
+                "DYING_TOPIC follows the topic's status, set after daily.dying_after_days"
+            )
+        return data
 
 
 class ServeConfig(_Section):

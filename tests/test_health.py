@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from ray_topics.config import HealthConfig
+from ray_topics.config import HealthConfig, load_config
 from ray_topics.core.types import Topic
 from ray_topics.ops.health import (
     ALERTS,
     DYING_TOPIC,
     LOW_CONFIDENCE,
     OVER_SPECIALIZED,
+    QUIET_TOPIC,
     TopicHealth,
     average_confidence,
     health_from_config,
@@ -27,7 +28,7 @@ from ray_topics.storage.store import Store
 
 AS_OF = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-THRESHOLDS = dict(low_confidence=0.6, max_channel_share=0.5, min_videos_for_alerts=10, dying_days=7)
+THRESHOLDS = dict(low_confidence=0.6, max_channel_share=0.5, min_videos_for_alerts=10, quiet_days=7)
 
 # one Prometheus sample line: name{label="value",...} value
 _LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:\\.|[^"\\\n])*"'
@@ -155,22 +156,39 @@ def test_alert_rules(store: Store) -> None:
     assert h["gaming:1"].alerts == [LOW_CONFIDENCE]
     assert h["gaming:2"].top_channel_share_week == pytest.approx(0.8)
     assert h["gaming:2"].alerts == [OVER_SPECIALIZED]
-    assert h["gaming:3"].alerts == [DYING_TOPIC]  # no video for 10 >= 7 days
+    assert h["gaming:3"].alerts == [QUIET_TOPIC]  # no video for 10 >= 7 days, but its status is still active
     tiny = h["gaming:4"]
     assert tiny.videos_week == 5 and tiny.avg_confidence_week == pytest.approx(0.3)
     assert tiny.top_channel_share_week == 1.0
     assert tiny.alerts == []  # below min_videos_for_alerts
-    assert h["gaming:5"].alerts == [DYING_TOPIC]  # status dying
+    assert h["gaming:5"].alerts == [DYING_TOPIC]  # status dying, though it had videos yesterday
     assert h["cooking:0"].alerts == []
 
 
 def test_thresholds_are_parameters(store: Store) -> None:
-    loose = dict(THRESHOLDS, min_videos_for_alerts=5, dying_days=11)
+    loose = dict(THRESHOLDS, min_videos_for_alerts=5, quiet_days=11)
     h = _by_id(topic_health(store, AS_OF, **loose))
     assert h["gaming:4"].alerts == [LOW_CONFIDENCE, OVER_SPECIALIZED]
     assert h["gaming:3"].alerts == []
-    # exactly dying_days without a video counts
-    assert DYING_TOPIC in _by_id(topic_health(store, AS_OF, **dict(THRESHOLDS, dying_days=10)))["gaming:3"].alerts
+    # exactly quiet_days without a video counts
+    assert QUIET_TOPIC in _by_id(topic_health(store, AS_OF, **dict(THRESHOLDS, quiet_days=10)))["gaming:3"].alerts
+
+
+def test_dying_follows_the_stored_status_and_quiet_the_idle_days(store: Store) -> None:
+    """One definition each: DYING_TOPIC is the lifecycle's status, QUIET_TOPIC the health threshold alone."""
+    never_quiet = _by_id(topic_health(store, AS_OF, **dict(THRESHOLDS, quiet_days=1000)))
+    assert never_quiet["gaming:5"].alerts == [DYING_TOPIC]  # no threshold can silence the status
+    assert never_quiet["gaming:3"].alerts == []  # 10 idle days: quiet at most, never dying on health's say
+    # a dying topic with no video for quiet_days raises both, each for its own reason
+    everything_quiet = _by_id(topic_health(store, AS_OF + 30 * DAY, **THRESHOLDS))
+    assert everything_quiet["gaming:5"].alerts == [DYING_TOPIC, QUIET_TOPIC]
+    assert everything_quiet["gaming:0"].alerts == [QUIET_TOPIC]
+
+
+def test_the_old_dying_days_key_says_what_it_became() -> None:
+    with pytest.raises(ValueError, match=r"health\.quiet_days"):
+        HealthConfig(low_confidence=0.6, max_channel_share=0.5, min_videos_for_alerts=10, dying_days=7)
+    assert load_config().health.quiet_days == 7
 
 
 def test_naive_as_of_is_utc(store: Store) -> None:
@@ -184,12 +202,12 @@ def test_from_config_and_summary(store: Store) -> None:
     assert items == topic_health(store, AS_OF, **THRESHOLDS)
     s = health_summary(items)
     assert s["topics"] == 7 and s["alerting"] == 4
-    assert s["alerts"] == {DYING_TOPIC: 2, LOW_CONFIDENCE: 1, OVER_SPECIALIZED: 1}
+    assert s["alerts"] == {DYING_TOPIC: 1, QUIET_TOPIC: 1, LOW_CONFIDENCE: 1, OVER_SPECIALIZED: 1}
     assert s["statuses"] == {"active": 6, "dying": 1}
     assert s["domains"]["cooking"] == {
         "topics": 1, "alerting": 0, "alerts": dict.fromkeys(ALERTS, 0), "statuses": {"active": 1},
     }  # fmt: skip
-    assert s["domains"]["gaming"]["alerts"][DYING_TOPIC] == 2
+    assert s["domains"]["gaming"]["alerts"][DYING_TOPIC] == 1
     assert health_summary([])["alerts"] == dict.fromkeys(ALERTS, 0)
 
 

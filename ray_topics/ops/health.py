@@ -5,9 +5,13 @@ passed in, "today" is ``[as_of - 1 day, as_of)`` and "week" is
 ``[as_of - 7 days, as_of)``. Thresholds come in as keyword arguments (from the
 ``health`` section of the config through :func:`health_from_config`).
 
-Alerts:
-    ``DYING_TOPIC``: the topic's status is ``dying`` or it has had no video for
-    ``dying_days`` days or more.
+Alerts (each one fact, with one definition; they may fire together):
+    ``DYING_TOPIC``: the topic's stored status is ``dying``. The daily tier sets
+    it (``daily.dying_after_days`` without a video that fits the topic,
+    ``ray_topics/core/lifecycle.py``); health reads it and never recomputes it,
+    so the alert and the status cannot disagree.
+    ``QUIET_TOPIC``: no video at all (any confidence) for ``quiet_days`` days or
+    more: the early warning, days before the lifecycle would call the topic dying.
     ``LOW_CONFIDENCE``: at least ``min_videos_for_alerts`` videos this week and
     their mean confidence is below ``low_confidence``.
     ``OVER_SPECIALIZED``: at least ``min_videos_for_alerts`` videos this week and
@@ -17,7 +21,7 @@ Example:
     >>> from datetime import UTC, datetime
     >>> from ray_topics.storage.store import Store
     >>> topic_health(Store("sqlite://"), datetime(2024, 1, 8, tzinfo=UTC), low_confidence=0.6,
-    ...              max_channel_share=0.5, min_videos_for_alerts=10, dying_days=7)
+    ...              max_channel_share=0.5, min_videos_for_alerts=10, quiet_days=7)
     []
 """
 
@@ -40,6 +44,7 @@ __all__ = [
     "DYING_TOPIC",
     "LOW_CONFIDENCE",
     "OVER_SPECIALIZED",
+    "QUIET_TOPIC",
     "TopicHealth",
     "average_confidence",
     "health_from_config",
@@ -50,9 +55,10 @@ __all__ = [
 ]
 
 DYING_TOPIC = "DYING_TOPIC"
+QUIET_TOPIC = "QUIET_TOPIC"
 LOW_CONFIDENCE = "LOW_CONFIDENCE"
 OVER_SPECIALIZED = "OVER_SPECIALIZED"
-ALERTS = (DYING_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED)
+ALERTS = (DYING_TOPIC, QUIET_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED)
 
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
@@ -134,7 +140,7 @@ def topic_health(
     low_confidence: float,
     max_channel_share: float,
     min_videos_for_alerts: int,
-    dying_days: int,
+    quiet_days: int,
 ) -> list[TopicHealth]:
     """Health of every live topic (status ``active`` or ``dying``) at ``as_of``.
 
@@ -147,7 +153,8 @@ def topic_health(
             videos is above this.
         min_videos_for_alerts: the week needs at least this many videos before
             ``LOW_CONFIDENCE`` or ``OVER_SPECIALIZED`` is raised.
-        dying_days: ``DYING_TOPIC`` after this many days without a video.
+        quiet_days: ``QUIET_TOPIC`` after this many days without a video (``DYING_TOPIC``
+            follows the stored status alone).
 
     Returns:
         One :class:`TopicHealth` per live topic, ordered by domain and topic number.
@@ -183,18 +190,20 @@ def topic_health(
             low_confidence=low_confidence,
             max_channel_share=max_channel_share,
             min_videos_for_alerts=min_videos_for_alerts,
-            dying_days=dying_days,
+            quiet_days=quiet_days,
         )
         out.append(h)
     return out
 
 
 def _alerts(
-    h: TopicHealth, *, low_confidence: float, max_channel_share: float, min_videos_for_alerts: int, dying_days: int
+    h: TopicHealth, *, low_confidence: float, max_channel_share: float, min_videos_for_alerts: int, quiet_days: int
 ) -> list[str]:
     alerts: list[str] = []
-    if h.status == TopicStatus.DYING or h.days_since_last_video >= dying_days:
+    if h.status == TopicStatus.DYING:
         alerts.append(DYING_TOPIC)
+    if h.days_since_last_video >= quiet_days:
+        alerts.append(QUIET_TOPIC)
     enough = h.videos_week >= min_videos_for_alerts
     if enough and h.avg_confidence_week is not None and h.avg_confidence_week < low_confidence:
         alerts.append(LOW_CONFIDENCE)
@@ -214,7 +223,7 @@ def health_from_config(
         low_confidence=cfg.low_confidence,
         max_channel_share=cfg.max_channel_share,
         min_videos_for_alerts=cfg.min_videos_for_alerts,
-        dying_days=cfg.dying_days,
+        quiet_days=cfg.quiet_days,
     )
 
 

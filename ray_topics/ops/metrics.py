@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,28 +43,29 @@ PREFIX = "ray_topics_job"
 PUSH_TIMEOUT_S = 10  # a Pushgateway that does not answer must not hold the job's exit
 
 
-def summary_counts(summary: Mapping[str, Any]) -> dict[str, float]:
-    """Every count in a job summary, by key, summed over the per-domain dicts it nests.
+def summary_counts(summary: Mapping[str, Any], domains: Collection[str]) -> dict[str, float]:
+    """Every count in a job summary, by key, summed over domains.
+
+    Summaries nest counts two ways: a count per domain (``{"refined": {"a": 2}}``) and a
+    domain's own stats (``{"a": {"births": 1}}``); ``domains`` tells the two apart.
 
     Example:
-        >>> summary_counts({"refined": {"a": 2, "b": 3}, "compacted": 5, "a": {"births": 1}, "b": {"births": 2}})
+        >>> summary_counts({"refined": {"a": 2, "b": 3}, "compacted": 5, "a": {"births": 1}, "b": {"births": 2}},
+        ...                ["a", "b"])
         {'refined': 5.0, 'compacted': 5.0, 'births': 3.0}
     """
     out: Counter[str] = Counter()
 
-    def walk(d: Mapping[str, Any], depth: int) -> None:
-        for k, v in d.items():
-            if isinstance(v, bool):
-                continue
-            if isinstance(v, int | float):
-                out[str(k)] += float(v)
-            elif isinstance(v, Mapping) and depth < 1:
-                if all(isinstance(x, int | float) and not isinstance(x, bool) for x in v.values()):
-                    out[str(k)] += float(sum(v.values()))  # a count per domain
-                else:
-                    walk(v, depth + 1)  # a domain's own stats
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
 
-    walk(summary, 0)
+    for k, v in summary.items():
+        if number(v):
+            out[str(k)] += float(v)
+        elif isinstance(v, Mapping) and k in domains:  # a domain's own stats
+            out.update({str(s): float(x) for s, x in v.items() if number(x)})
+        elif isinstance(v, Mapping):  # a count per domain
+            out[str(k)] += float(sum(x for x in v.values() if number(x)))
     return dict(out)
 
 
@@ -74,11 +75,13 @@ class JobMetrics:
     Args:
         pushgateway: ``host:port`` or URL of a Prometheus Pushgateway, or None.
         textfile_dir: folder for node_exporter's textfile collector, or None.
+        domains: the configured domains (to read the run's summary, :func:`summary_counts`).
     """
 
-    def __init__(self, pushgateway: str | None, textfile_dir: str | None) -> None:
+    def __init__(self, pushgateway: str | None, textfile_dir: str | None, domains: Collection[str] = ()) -> None:
         self.pushgateway = pushgateway
         self.textfile_dir = textfile_dir
+        self.domains = set(domains)
 
     def registry(
         self, store: Store, job: str, as_of: datetime, summary: Mapping[str, Any] | None, seconds: float
@@ -102,7 +105,7 @@ class JobMetrics:
         )
         gauge("failed_domains", "Domains the last run named as failed.").labels(job).set(failed)
         rows = gauge("rows", "Counts from the last run's summary (rows refined, partitions archived, ...).", "kind")
-        for kind, value in summary_counts(summary or {}).items():
+        for kind, value in summary_counts(summary or {}, self.domains).items():
             rows.labels(job, kind).set(value)
         events = gauge("lineage_events", "Lineage events the last run recorded.", "domain", "type")
         run_ids = store.runs.ids(job, as_of)

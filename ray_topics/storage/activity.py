@@ -73,6 +73,66 @@ class Activity:
         with self.db.connect() as conn:
             return [(t, d if isinstance(d, str) else str(d), int(n)) for t, d, n in conn.execute(q)]
 
+    def examples(
+        self, domain: str, start: datetime | None, end: datetime, per_topic: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Per topic, its ``per_topic`` most confident videos published in ``[start, end)``.
+
+        Each row: ``video_id``, ``title``, ``channel_id``, ``confidence``; the
+        report's example titles. Ranked in SQL (a window function), so a topic's
+        other members never leave the database.
+        """
+        c, v = self.db.table("classifications"), self.db.table("videos")
+        rank = (
+            func.row_number()
+            .over(partition_by=c.c.topic_id, order_by=(c.c.confidence.desc(), c.c.video_id))
+            .label("rank")
+        )
+        q = (
+            select(c.c.topic_id, c.c.video_id, v.c.title, v.c.channel_id, c.c.confidence, rank)
+            .join(v, v.c.video_id == c.c.video_id)
+            .where(c.c.domain == domain, c.c.topic_id.is_not(None), c.c.published_at < end)
+        )
+        if start is not None:
+            q = q.where(c.c.published_at >= start)
+        ranked = q.subquery()
+        top = select(ranked).where(ranked.c.rank <= per_topic).order_by(ranked.c.topic_id, ranked.c.rank)
+        out: dict[str, list[dict[str, Any]]] = {}
+        with self.db.connect() as conn:
+            for r in conn.execute(top):
+                out.setdefault(r.topic_id, []).append(
+                    {"video_id": r.video_id, "title": r.title, "channel_id": r.channel_id, "confidence": r.confidence}
+                )
+        return out
+
+    def top_channels(
+        self, domain: str, start: datetime | None, end: datetime, per_topic: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Per topic, its ``per_topic`` busiest channels over ``[start, end)`` as (channel, videos), busiest first."""
+        c, v = self.db.table("classifications"), self.db.table("videos")
+        n = func.count().label("n")
+        q = (
+            select(c.c.topic_id, v.c.channel_id, n)
+            .join(v, v.c.video_id == c.c.video_id)
+            .where(c.c.domain == domain, c.c.topic_id.is_not(None), c.c.published_at < end)
+            .group_by(c.c.topic_id, v.c.channel_id)
+        )
+        if start is not None:
+            q = q.where(c.c.published_at >= start)
+        counts = q.subquery()
+        rank = (
+            func.row_number()
+            .over(partition_by=counts.c.topic_id, order_by=(counts.c.n.desc(), counts.c.channel_id))
+            .label("rank")
+        )
+        ranked = select(counts, rank).subquery()
+        top = select(ranked).where(ranked.c.rank <= per_topic).order_by(ranked.c.topic_id, ranked.c.rank)
+        out: dict[str, list[tuple[str, int]]] = {}
+        with self.db.connect() as conn:
+            for r in conn.execute(top):
+                out.setdefault(r.topic_id, []).append((r.channel_id, int(r.n)))
+        return out
+
     def domain_volume(self, domain: str, start: datetime, end: datetime) -> int:
         """Videos of the domain published in ``[start, end)``."""
         c = self.db.table("classifications")
