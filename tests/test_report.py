@@ -16,15 +16,9 @@ from ray_topics.config import HealthConfig
 from ray_topics.core.types import EventType, TopicEvent
 from ray_topics.execution.runtime import Runtime
 from ray_topics.ops.health import ALERTS, DYING_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED, QUIET_TOPIC
-from ray_topics.ops.report import (
-    activity_figure,
-    gather,
-    lineage_figure,
-    sizes_figure,
-    status_at,
-    topic_map_figure,
-    write_report,
-)
+from ray_topics.ops.report import write_report
+from ray_topics.ops.report_charts import activity_figure, lineage_figure, sizes_figure, topic_map_figure
+from ray_topics.ops.report_data import gather, status_at
 from ray_topics.storage.store import Store
 from ray_topics.streams.planted import PlantedTopic, StreamSpec
 from ray_topics.streams.replay import Replay

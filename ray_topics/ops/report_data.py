@@ -1,0 +1,252 @@
+"""What the HTML report reads and derives from the store: a :class:`ReportData`, one :class:`DomainData` per domain.
+
+:func:`gather` holds every query the report makes, run once; :func:`status_at`,
+:func:`lineage_links` and :func:`project_2d` derive from that data what the store
+does not keep (past statuses, parent-to-child links, a 2-D map). Kept apart from
+the figures (:mod:`ray_topics.ops.report_charts`) and the page
+(:mod:`ray_topics.ops.report`) so the store is read in one place and both are
+functions of plain data, testable without a store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from ray_topics.config import HealthConfig
+from ray_topics.core.timeutil import as_utc
+from ray_topics.core.types import EventType, Topic, TopicEvent, TopicStatus
+from ray_topics.ops.health import TopicHealth, average_confidence, health_from_config, health_summary
+from ray_topics.storage.store import Store
+
+__all__ = [
+    "DomainData",
+    "ReportData",
+    "gather",
+    "lineage_links",
+    "project_2d",
+    "status_at",
+]
+
+EXAMPLES_PER_TOPIC = 3
+CHANNELS_PER_TOPIC = 3
+
+
+# ---------------------------------------------------------------------- the data
+@dataclass
+class DomainData:
+    """What the report shows of one domain, as read from the store at ``as_of``.
+
+    Attributes:
+        domain: the domain's name.
+        topics: every topic born by ``as_of``, any status, by number.
+        health: the live topics' health (:mod:`ray_topics.ops.health`).
+        days: the report's days, oldest first (the window, or the whole history).
+        daily: ``topic_id -> videos`` per day of ``days``.
+        events: every lineage event up to ``as_of``, oldest first (the whole
+            history: a topic's place in the lineage and its status at an earlier
+            time need its events before the window too).
+        confidence: ``topic_id -> (videos, mean confidence)`` over the window.
+        examples: ``topic_id ->`` titles of its most confident videos in the window.
+        channels: ``topic_id ->`` its busiest channels in the window, as (channel, videos).
+    """
+
+    domain: str
+    topics: list[Topic]
+    health: list[TopicHealth]
+    days: list[date]
+    daily: dict[str, list[int]]
+    events: list[TopicEvent]
+    confidence: dict[str, tuple[int, float]]
+    examples: dict[str, list[str]]
+    channels: dict[str, list[tuple[str, int]]]
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows: the page's facts and one :class:`DomainData` per domain.
+
+    Attributes:
+        title: the page title.
+        as_of: event time of the report (aware UTC).
+        start: start of the window (None: the whole history).
+        low_confidence: the ``LOW_CONFIDENCE`` threshold, drawn on the confidence bars.
+        summary: :func:`ray_topics.ops.health.health_summary` of every live topic.
+        domains: by name.
+    """
+
+    title: str
+    as_of: datetime
+    start: datetime | None
+    low_confidence: float
+    summary: dict[str, Any]
+    domains: list[DomainData]
+
+
+def gather(
+    store: Store,
+    as_of: datetime,
+    *,
+    health_cfg: HealthConfig,
+    title: str = "ray-topics report",
+    window_days: int | None = None,
+) -> ReportData:
+    """Read what the report shows from the store: every query of the report is here.
+
+    Args:
+        store: the operational store.
+        as_of: event time of the report (naive is taken as UTC); nothing published
+            or recorded after it is shown.
+        health_cfg: the ``health`` config section (alert thresholds).
+        title: page title.
+        window_days: the charts' days are the last ``window_days`` (all history when None).
+    """
+    as_of = as_utc(as_of)
+    assert as_of is not None
+    start = None if window_days is None else as_of - timedelta(days=window_days)
+    topics = [t for t in store.topics.list() if t.born_at <= as_of]  # a later birth is not known yet
+    health = health_from_config(store, as_of, health_cfg)
+    events = [_event(e) for e in store.topics.events() if e["at"] <= as_of]
+    names = sorted({t.domain for t in topics} | {e.domain for e in events})
+    domains = []
+    for name in names:
+        counts = store.activity.daily_counts(name)
+        days = _day_range([d for _t, d, _n in counts], as_of, start)
+        index = {d: i for i, d in enumerate(days)}
+        daily: dict[str, list[int]] = {}
+        for tid, day, n in counts:
+            i = index.get(date.fromisoformat(str(day)[:10]))
+            if i is not None:
+                daily.setdefault(tid, [0] * len(days))[i] += n
+        examples = store.activity.examples(name, start, as_of, EXAMPLES_PER_TOPIC)
+        domains.append(
+            DomainData(
+                domain=name,
+                topics=[t for t in topics if t.domain == name],
+                health=[h for h in health if h.domain == name],
+                days=days,
+                daily=daily,
+                events=[e for e in events if e.domain == name],
+                confidence=average_confidence(store, domain=name, start=start, end=as_of),
+                examples={tid: [r["title"] for r in rows if r["title"]] for tid, rows in examples.items()},
+                channels=store.activity.top_channels(name, start, as_of, CHANNELS_PER_TOPIC),
+            )
+        )
+    return ReportData(title, as_of, start, health_cfg.low_confidence, health_summary(health), domains)
+
+
+def _event(row: dict[str, Any]) -> TopicEvent:
+    return TopicEvent(
+        row["domain"], row["topic_id"], EventType(row["type"]), row["at"], list(row["related"]), dict(row["details"])
+    )
+
+
+def _day_range(seen: Sequence[str], as_of: datetime, start: datetime | None) -> list[date]:
+    """The days from the window's start (else the first day with a video) to ``as_of``'s day."""
+    last = (as_of - timedelta(microseconds=1)).date()  # as_of at midnight: the day before is the last
+    if start is not None:
+        first = start.date()
+    else:
+        first = min((d for d in (date.fromisoformat(s[:10]) for s in seen) if d <= last), default=last)
+    first = min(first, last)
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+# ---------------------------------------------------------------------- pure helpers
+def status_at(topic: Topic, events: Sequence[TopicEvent], at: datetime) -> str | None:
+    """The topic's status at ``at``, replayed from its lifecycle events; None before its birth.
+
+    The store keeps only the current status; the topic map's slider needs the
+    past ones. An ended topic (``died_at`` set) keeps its stored status from then on.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> import numpy as np
+        >>> t = Topic("d:0", "d", 0, "x", [], np.zeros(2), 0, 0, 1, "active", datetime(2024, 1, 1, tzinfo=UTC),
+        ...           datetime(2024, 1, 1, tzinfo=UTC))
+        >>> ev = [TopicEvent("d", "d:0", EventType.DYING, datetime(2024, 1, 5, tzinfo=UTC))]
+        >>> [status_at(t, ev, datetime(2024, 1, day, tzinfo=UTC)) for day in (1, 4, 6)]
+        ['active', 'active', 'dying']
+    """
+    if topic.born_at > at:
+        return None
+    if topic.died_at is not None and topic.died_at <= at:
+        return topic.status
+    status = TopicStatus.ACTIVE
+    for e in sorted(events, key=lambda e: e.at):
+        if e.at > at:
+            break
+        if e.type == EventType.DYING:
+            status = TopicStatus.DYING
+        elif e.type == EventType.REVIVAL:
+            status = TopicStatus.ACTIVE
+        elif e.type == EventType.DEATH:
+            status = TopicStatus.DEAD
+        elif e.type == EventType.MERGE and "into" in e.details:
+            status = TopicStatus.MERGED
+    return str(status)
+
+
+def lineage_links(events: Sequence[TopicEvent]) -> list[tuple[str, str, str, datetime]]:
+    """(kind, parent, child, at) of every split and merge: a split from the old topic to each new
+    one, a merge from the absorbed topic to the one that absorbed it.
+
+    The monthly tier records each split and merge on both sides (``into`` on one,
+    ``from`` or ``absorbed`` on the other); either side alone gives the link, and
+    a link recorded on both sides is listed once.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> at = datetime(2024, 2, 1, tzinfo=UTC)
+        >>> links = lineage_links([
+        ...     TopicEvent("d", "d:0", EventType.SPLIT, at, ["d:3"], {"into": ["d:3"]}),
+        ...     TopicEvent("d", "d:3", EventType.SPLIT, at, ["d:0"], {"from": "d:0"}),
+        ...     TopicEvent("d", "d:1", EventType.MERGE, at, ["d:2"], {"into": "d:2"}),
+        ... ])
+        >>> [(kind, parent, child) for kind, parent, child, _at in links]
+        [('split', 'd:0', 'd:3'), ('merge', 'd:1', 'd:2')]
+    """
+    links: dict[tuple[str, str, str, datetime], None] = {}
+    for e in events:
+        d = e.details
+        if e.type == EventType.SPLIT:
+            if "from" in d:
+                links[("split", str(d["from"]), e.topic_id, e.at)] = None
+            else:
+                for child in d.get("into", e.related):
+                    links[("split", e.topic_id, str(child), e.at)] = None
+        elif e.type == EventType.MERGE:
+            if "into" in d:
+                links[("merge", e.topic_id, str(d["into"]), e.at)] = None
+            for absorbed in d.get("absorbed", []):
+                links[("merge", str(absorbed), e.topic_id, e.at)] = None
+    return list(links)
+
+
+def project_2d(vectors: np.ndarray) -> np.ndarray:
+    """Rows projected on their first two principal axes (PCA), signs fixed so the picture is stable.
+
+    PCA rather than UMAP: deterministic, instant for hundreds of centroids, and a
+    distance on the map still means a distance between centroids. Fewer than two
+    rows, or rows that are all equal, sit at the origin.
+
+    Example:
+        >>> xy = project_2d(np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]]))
+        >>> xy.shape, bool(np.isfinite(xy).all())
+        ((4, 2), True)
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    out = np.zeros((len(x), 2))
+    if len(x) < 2:
+        return out
+    u, s, _ = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    k = min(2, len(s))
+    out[:, :k] = u[:, :k] * s[:k]
+    for j in range(k):
+        if out[np.argmax(np.abs(out[:, j])), j] < 0:
+            out[:, j] = -out[:, j]
+    return out
