@@ -59,6 +59,12 @@ __all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "run_local"]
 log = logging.getLogger("ray_topics.serve")
 
 TOKEN_ENV = "RAY_TOPICS_TOKEN"
+# Serve's machine-wide listeners besides the app's own port: the fallback proxy HAProxy hands requests
+# to while no Ingress replica is up (bound with SO_REUSEPORT: a second Serve on the machine, on the
+# same port, takes some of them and answers 404 "Path not found", which no client retries), and
+# HAProxy's metrics and stats. Ray's defaults are fixed ports (8500, 9500, 9101, 8404).
+FALLBACK_PORT_ENV = ("RAY_SERVE_FALLBACK_PROXY_HTTP_PORT", "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT")
+HAPROXY_PORT_ENV = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
 JSON = "application/json"
 CLASSIFY_EXAMPLE = {
     "video_id": "v1",
@@ -692,6 +698,17 @@ class Ingress:
         return {"status": "ok", "model_versions": versions}
 
 
+def own_ports(names: tuple[str, ...]) -> None:
+    """Free ports for these Serve listeners (before Ray starts), unless the environment names them already."""
+    import socket
+
+    for name in names:
+        if not os.environ.get(name):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                os.environ[name] = str(s.getsockname()[1])
+
+
 def build_app(args: dict[str, Any]) -> Any:
     """Application builder for ``serve run serve/config.yaml`` (args: config, overrides, workdir)."""
     cfg = load_config(args.get("config"), args.get("overrides") or [], workdir=args.get("workdir"))
@@ -740,6 +757,7 @@ def run_local(config: str | None, overrides: list[str], workdir: str | None, por
     cfg = load_config(config, overrides, workdir=workdir)
     for key, value in cfg.serve.ray_env.items():  # before Ray starts: its processes inherit them
         os.environ.setdefault(key, value)
+    own_ports(FALLBACK_PORT_ENV)  # internal to this Ray: never shared with another Serve on the machine
     stop = threading.Event()
     ray.init(include_dashboard=False, ignore_reinit_error=True)
     # after ray.init, which installs its own (aborting) handlers: a stop asked while the app starts

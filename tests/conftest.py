@@ -100,10 +100,12 @@ def ray_local() -> Iterator[int]:
     # the Serve mode `ray-topics serve` runs in (serve.ray_env), so the contract tests cover it
     for key, value in load_config().serve.ray_env.items():
         os.environ.setdefault(key, value)
-    # HAProxy's stats and metrics listeners on free ports, not its fixed defaults (8404, 9101): a
-    # second Ray on the machine (another test run, a `ray-topics serve`) must not make ours fail
-    for key in ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT"):
-        os.environ.setdefault(key, str(free_port()))
+    # Serve's machine-wide listeners on free ports, not Ray's fixed defaults: a second Ray on the
+    # machine (another test run, a `ray-topics serve`) must neither make ours fail nor answer our
+    # requests (serve/app.py, FALLBACK_PORT_ENV)
+    from serve.app import FALLBACK_PORT_ENV, HAPROXY_PORT_ENV, own_ports
+
+    own_ports(FALLBACK_PORT_ENV + HAPROXY_PORT_ENV)
     # application metrics reach the node's metrics endpoint within a second (Ray's default: 10 s)
     os.environ.setdefault("RAY_metrics_report_interval_ms", "1000")
     metrics_port = free_port()
