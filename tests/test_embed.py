@@ -105,9 +105,9 @@ class _Counting:
         self.inner = inner
         self.calls: list[list[str]] = []
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         self.calls.append(list(texts))
-        return self.inner.encode(texts)
+        return self.inner.encode(texts, progress=progress)
 
 
 def test_cache_writes_file_and_reuses_it(embedder: Embedder, tmp_path: Path) -> None:
