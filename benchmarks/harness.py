@@ -54,6 +54,7 @@ __all__ = [
     "start",
     "timed",
     "write_figures",
+    "write_results_section",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,6 +251,25 @@ def run_info(args: argparse.Namespace) -> dict[str, Any]:
 def write_figures(path: str | Path, out: dict[str, Any]) -> None:
     Path(path).write_text(json.dumps(out, indent=2, default=str))
     print(f"figures written to {path}")
+
+
+def write_results_section(name: str, body: str, results: Path = ROOT / "benchmarks" / "RESULTS.md") -> None:
+    """Put ``body`` in RESULTS.md between ``<!-- name: begin -->`` and ``<!-- name: end -->``.
+
+    The section replaces the one a previous run wrote, else goes before "## Not measured yet".
+    """
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    section = f"{begin}\n{body.strip()}\n{end}"
+    text = results.read_text()
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
+    elif "## Not measured yet" in text:
+        text = text.replace("## Not measured yet", section + "\n\n## Not measured yet", 1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    results.write_text(text)
+    print(f"section {name} written to {results}")
 
 
 def finish(args: argparse.Namespace, out: dict[str, Any]) -> int:

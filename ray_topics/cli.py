@@ -107,9 +107,11 @@ def cmd_topics(args: argparse.Namespace) -> int:
     sizes: dict[str, int] = {}
     for d in rt.cfg.domains.names:
         sizes.update(rt.store.classifications.topic_sizes(d))
+    bertopic = rt.store.bertopic_ids.by_topic(args.domain)  # imported topics: their BERTopic id
     for t in rt.store.topics.list(args.domain):
         if args.all or t.live:
-            print(f"{t.topic_id:<16} {t.status:<7} {sizes.get(t.topic_id, 0):>7}  {', '.join(t.keywords[:8])}")
+            origin = f"  [BERTopic {bertopic[t.topic_id]}]" if t.topic_id in bertopic else ""
+            print(f"{t.topic_id:<16} {t.status:<7} {sizes.get(t.topic_id, 0):>7}  {', '.join(t.keywords[:8])}{origin}")
     return 0
 
 
@@ -297,6 +299,68 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print("\ntimings: " + ", ".join(f"{k} {v['wall_s']:.1f}s/{v['runs']} runs" for k, v in timings.items()))
 
 
+def cmd_import_bertopic(args: argparse.Namespace) -> int:
+    """A fitted BERTopic model as the first model version of a domain (docs/bertopic.md)."""
+    from ray_topics.execution.bertopic_lib import BertopicUnavailable
+    from ray_topics.interop.bertopic_files import BertopicModelError
+    from ray_topics.interop.bertopic_import import import_bertopic, read_domain_map
+
+    rt = _runtime(args)
+    try:
+        dmap = read_domain_map(args.domain_map, rt.cfg.domains.names) if args.domain_map else None
+        summary = import_bertopic(
+            rt, args.path, args.domain, args.as_of or datetime.now(UTC), domain_map=dmap, embeddings=args.embeddings
+        )
+    except (BertopicModelError, BertopicUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_json(summary)
+    return 0
+
+
+def cmd_export_bertopic(args: argparse.Namespace) -> int:
+    """A domain's current model as a BERTopic model folder: BERTopic.load(OUT) reads it (docs/bertopic.md)."""
+    from ray_topics.execution.bertopic_lib import BertopicUnavailable
+    from ray_topics.interop.bertopic_export import export_bertopic
+    from ray_topics.interop.bertopic_files import BertopicModelError
+
+    rt = _runtime(args)
+    try:
+        summary = export_bertopic(rt, args.domain, args.out)
+    except (BertopicModelError, BertopicUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_json(summary)
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    """Each domain's first model from the monthly sample of a historical dump, then the dump as history."""
+    from ray_topics.streams.bootstrap import bootstrap, frame_vectors
+    from ray_topics.streams.loader import ColumnMap, load_videos
+
+    rt = _runtime(args)
+    cols = ColumnMap(
+        id_col=args.id_col,
+        time_col=args.time_col,
+        channel_col=args.channel_col,
+        text_col=args.text_col,
+        title_col=args.title_col,
+        description_col=args.description_col,
+        tags_col=args.tags_col,
+        domain_col=args.domain_col,
+        category_col=args.category_col,
+        views_col=args.views_col,
+        embedding_col=args.embedding_col,
+    )
+    videos, emb = load_videos(args.input, cols)
+    summary = bootstrap(rt, videos, frame_vectors(rt, videos, emb), as_of=args.as_of, progress=say)
+    for d in summary["domains"].values():
+        d["sample_ids"] = len(d["sample_ids"])  # the ids themselves are for callers, not the terminal
+    _print_json(summary)
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -366,6 +430,32 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--now", type=parse_as_of, help="the clock of one pass (default: the wall clock)")
     sc.add_argument("--dry-run", action="store_true", help="list the due windows and their commands; submit nothing")
     sc.set_defaults(fn=cmd_schedule)
+    ib = sub.add_parser("import-bertopic", parents=[common], help="import a fitted BERTopic model as a domain's model")
+    ib.add_argument("path", help="a model saved by BERTopic.save: a folder (safetensors, pytorch) or a pickle file")
+    ib.add_argument("--domain", required=True, help="the domain its topics go to (unless --domain-map names another)")
+    ib.add_argument("--domain-map", help="YAML/JSON file {bertopic topic id: domain}: split one model into domains")
+    ib.add_argument("--embeddings", help="training documents' embeddings in fit order (.npy, .npz: embeddings, ids)")
+    ib.add_argument("--as-of", type=parse_as_of, help="event time of the import (default: the wall clock)")
+    ib.set_defaults(fn=cmd_import_bertopic)
+    eb = sub.add_parser("export-bertopic", parents=[common], help="write a domain's model as a BERTopic model folder")
+    eb.add_argument("domain")
+    eb.add_argument("out", help="a new folder; BERTopic.load(out) reads it")
+    eb.set_defaults(fn=cmd_export_bertopic)
+    bs = sub.add_parser("bootstrap", parents=[common], help="first models from a historical dump, then it as history")
+    bs.add_argument("input")
+    bs.add_argument("--id-col", default="video_id")
+    bs.add_argument("--time-col", default="published_at")
+    bs.add_argument("--channel-col", default=None)
+    bs.add_argument("--text-col")
+    bs.add_argument("--title-col")
+    bs.add_argument("--description-col")
+    bs.add_argument("--tags-col")
+    bs.add_argument("--domain-col", help="a column that is the domain itself")
+    bs.add_argument("--category-col", help="a metadata category mapped to domains by the config")
+    bs.add_argument("--views-col")
+    bs.add_argument("--embedding-col", help="precomputed embeddings (list of floats per row)")
+    bs.add_argument("--as-of", type=parse_as_of, help="event time the tiers start from (default: after the last video)")
+    bs.set_defaults(fn=cmd_bootstrap)
     s = sub.add_parser("serve", parents=[common], help="start the Ray Serve app locally")
     s.add_argument("--port", type=int, default=None)
     s.set_defaults(fn=cmd_serve)

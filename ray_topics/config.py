@@ -247,6 +247,45 @@ class MonthlyConfig(_Section):
     reassign_chunk: int = Field(ge=1)
 
 
+class KeywordsConfig(_Section):
+    """The keyword step of every tier (:mod:`ray_topics.execution.representation`)."""
+
+    representation: Literal["ctfidf", "keybert", "mmr"] = "ctfidf"
+    candidates: int = Field(ge=1)
+    mmr_diversity: float = Field(ge=0, le=1)
+    keybert_docs: int = Field(ge=1)
+    keybert_samples: int = Field(ge=1)
+
+
+class BertopicConfig(_Section):
+    """`ray-topics import-bertopic` and `export-bertopic` (:mod:`ray_topics.interop`, docs/bertopic.md)."""
+
+    # an import without the training documents' embeddings calibrates each topic from this prior:
+    # mu = the norm of its topic embedding when that is at most 1 (a mean of unit vectors), else
+    # prior_sim_mean; sigma = prior_sim_std
+    prior_sim_mean: float = Field(gt=0, le=1)
+    prior_sim_std: float = Field(gt=0)
+    # the embedding model an export names in its config.json (BERTopic.load loads it); None: none
+    embedding_model: str | None = None
+
+
+class BootstrapConfig(_Section):
+    """`ray-topics bootstrap`: the first model of each domain from a historical dump (docs/bertopic.md)."""
+
+    # days back, beyond monthly.log_spaced_days, that the dump's sample also takes (a dump is
+    # often longer than the monthly look-back)
+    extra_log_spaced_days: list[int]
+    # videos classified and stored per Tier 1 batch of the history pass
+    batch_size: int = Field(ge=1)
+
+    @field_validator("extra_log_spaced_days")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(d < 1 for d in v):
+            raise ValueError(f"bootstrap.extra_log_spaced_days must be whole days >= 1, got {v}")
+        return v
+
+
 class ArchiveConfig(_Section):
     """Storage classes (hot, warm, cold) of the lake's day partitions (:mod:`ray_topics.storage.aging`)."""
 
@@ -350,6 +389,9 @@ class Config(_Section):
     monthly: MonthlyConfig
     archive: ArchiveConfig
     health: HealthConfig
+    keywords: KeywordsConfig
+    bertopic: BertopicConfig
+    bootstrap: BootstrapConfig
     serve: ServeConfig = Field(default_factory=ServeConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 

@@ -7,7 +7,7 @@ monthly tier on the clusters of its recluster that match no topic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +91,7 @@ def find_candidates(
     reference: np.ndarray | None = None,
     edge_sigmas: float = 2.0,
     resolution: int | None = None,
+    keywords_fn: Callable[..., dict[object, list[str]]] = ctfidf_keywords,
 ) -> list[Candidate]:
     """Cluster the pool and judge every cluster by the birth rule (pure: no store, no Ray).
 
@@ -109,6 +110,8 @@ def find_candidates(
     HDBSCAN runs at ``resolution`` (default: ``min_cluster_size``); a
     resolution below the birth size keeps topics that are each too small to
     be born from fusing into one mixed cluster that passes the size rule.
+    Keywords come from ``keywords_fn`` (the signature of ``ctfidf_keywords``; the
+    tiers pass ``keywords.representation``'s, :mod:`ray_topics.execution.representation`).
     """
     labels = backend.fit_predict(vectors, resolution or min_cluster_size, allow_single_cluster=True)
     groups = [np.flatnonzero(labels == c) for c in sorted(set(labels.tolist())) if c >= 0]
@@ -125,7 +128,7 @@ def find_candidates(
     final = np.full(len(vectors), -1)
     for k, g in enumerate(parts):
         final[g] = k
-    keywords = ctfidf_keywords(list(docs), final.tolist(), top_n=top_n)
+    keywords = keywords_fn(list(docs), final.tolist(), top_n=top_n)
     stats = [cohesion(vectors[idx]) for idx in parts]
     typical = typical_cohesion if typical_cohesion is not None else float(np.median([m for _c, m, _s in stats]))
     out = []

@@ -3,16 +3,68 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ray_topics.core.tokens import TOKEN_PATTERN, keyword_text
 
-__all__ = ["ctfidf_keywords", "label_from_keywords"]
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+__all__ = ["ctfidf_keywords", "ctfidf_scores", "keyword_vectorizer", "label_from_keywords"]
 
 
 def _words_only(doc: str) -> str:
     return keyword_text(doc).lower()
+
+
+def keyword_vectorizer(min_df: int = 1, vocabulary: Sequence[str] | None = None) -> CountVectorizer:
+    """The document-word counter keywords are taken from: binary, English stop words and debris removed."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return CountVectorizer(
+        stop_words="english",
+        min_df=min_df,
+        binary=True,
+        token_pattern=TOKEN_PATTERN,
+        preprocessor=_words_only,
+        vocabulary=vocabulary,
+    )
+
+
+def ctfidf_scores(
+    docs: Sequence[str], labels: Sequence[object], min_df: int = 1, *, min_docs: int = 2
+) -> tuple[list[object], np.ndarray, np.ndarray]:
+    """(classes, vocabulary, classes x words c-TF-IDF weights) under the rules of :func:`ctfidf_keywords`.
+
+    A weight is ``sqrt(tf_c) * log(1 + A / f)`` with ``tf_c`` the number of the class's
+    documents containing the word, or 0 where the word is in fewer than ``min_docs`` of
+    them. Up to a factor per class (``1 / sqrt(tf summed over the class)``), that is
+    BERTopic's ``ClassTfidfTransformer(reduce_frequent_words=True)`` on the same
+    counts, which rounds ``A`` down to an integer: the words rank the same
+    (``tests/test_bertopic_io.py`` checks it).
+    """
+    from scipy import sparse
+
+    classes = sorted(set(labels), key=str)
+    if not any(d and d.strip() for d in docs):
+        return classes, np.array([], dtype=object), np.zeros((len(classes), 0))
+    vec = keyword_vectorizer(min_df)
+    try:
+        x = vec.fit_transform(docs)  # documents x words, 0/1
+    except ValueError:  # empty vocabulary
+        return classes, np.array([], dtype=object), np.zeros((len(classes), 0))
+    pos = {c: i for i, c in enumerate(classes)}
+    rows = np.array([pos[lab] for lab in labels])
+    member = sparse.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(classes), len(rows)))
+    tf = np.asarray((member @ x).todense(), dtype=np.float64)  # classes x words: documents containing the word
+    n_docs = np.bincount(rows, minlength=len(classes))
+    avg_words = tf.sum() / len(classes)
+    idf = np.log(1.0 + avg_words / np.maximum(tf.sum(axis=0), 1.0))
+    scores = np.sqrt(tf) * idf
+    scores[tf < np.minimum(min_docs, n_docs)[:, None]] = 0.0
+    return classes, vec.get_feature_names_out(), scores
 
 
 def ctfidf_keywords(
@@ -34,7 +86,7 @@ def ctfidf_keywords(
     least ``min_docs`` of its class's documents (in all of them when the class
     has fewer). Both keep topic keywords to words the members share, which is
     what makes them co-occur (NPMI) over a corpus. Classes whose texts are
-    empty get [].
+    empty get []. The weights: :func:`ctfidf_scores`.
 
     Example:
         >>> docs = ["cat cat purr", "cat meow purr", "dog bark", "dog woof bark"]
@@ -45,33 +97,7 @@ def ctfidf_keywords(
         ...                 [0, 0, 1, 1], top_n=3)
         {0: ['ebola'], 1: ['flu']}
     """
-    from scipy import sparse
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    classes = sorted(set(labels), key=str)
-    if not any(d and d.strip() for d in docs):
-        return {c: [] for c in classes}
-    vec = CountVectorizer(
-        stop_words="english",
-        min_df=min_df,
-        binary=True,
-        token_pattern=TOKEN_PATTERN,
-        preprocessor=_words_only,
-    )
-    try:
-        x = vec.fit_transform(docs)  # documents x words, 0/1
-    except ValueError:  # empty vocabulary
-        return {c: [] for c in classes}
-    pos = {c: i for i, c in enumerate(classes)}
-    rows = np.array([pos[lab] for lab in labels])
-    member = sparse.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(classes), len(rows)))
-    tf = np.asarray((member @ x).todense(), dtype=np.float64)  # classes x words: documents containing the word
-    n_docs = np.bincount(rows, minlength=len(classes))
-    avg_words = tf.sum() / len(classes)
-    idf = np.log(1.0 + avg_words / np.maximum(tf.sum(axis=0), 1.0))
-    scores = np.sqrt(tf) * idf
-    scores[tf < np.minimum(min_docs, n_docs)[:, None]] = 0.0
-    words = vec.get_feature_names_out()
+    classes, words, scores = ctfidf_scores(docs, labels, min_df, min_docs=min_docs)
     out: dict[object, list[str]] = {}
     for i, c in enumerate(classes):
         row = scores[i]

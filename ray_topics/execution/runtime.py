@@ -14,6 +14,7 @@ from ray_topics.core.clustering import ClusterBackend, make_backend
 from ray_topics.core.router import DomainRouter, routing_floor
 from ray_topics.core.validation import InvalidVideo, validate_vector
 from ray_topics.execution.embedder import Embedder, EmbeddingCache
+from ray_topics.execution.representation import KeywordModel
 from ray_topics.storage.aging import AgingLake, ColdArchive, partition_keys
 from ray_topics.storage.lake import Lake
 from ray_topics.storage.lake_format import column_vectors
@@ -113,6 +114,19 @@ class Runtime:
     def embedder(self) -> Embedder:
         e = self.cfg.embedding
         return Embedder(e.model_path, batch_size=e.batch_size, device=e.device, quantize=e.quantize)
+
+    @cached_property
+    def keywords(self) -> KeywordModel:
+        """The keyword step (``keywords`` in config); it loads the embedder only when keybert or mmr needs it."""
+        k = self.cfg.keywords
+        return KeywordModel(
+            k.representation,
+            lambda texts: self.embedder.encode(texts),
+            candidates=k.candidates,
+            mmr_diversity=k.mmr_diversity,
+            keybert_docs=k.keybert_docs,
+            keybert_samples=k.keybert_samples,
+        )
 
     def embedding_cache(self, name: str) -> EmbeddingCache:
         return EmbeddingCache(embedding_cache_path(self.cfg, name), self.embedder)

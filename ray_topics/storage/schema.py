@@ -149,6 +149,19 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("n_topics", Integer, nullable=False),
         Column("payload", LargeBinary, nullable=False),
     )
+    # each imported BERTopic topic's id and our topic (ray_topics/storage/bertopic_ids.py); a table of its own,
+    # so a store made before it gains it on open (create_all) and no existing table changes
+    table(
+        "bertopic_ids",
+        Column("domain", String(64), primary_key=True),
+        Column("bertopic_id", Integer, primary_key=True),
+        Column("topic_id", String(96), nullable=False),
+        Column("source", Text, nullable=False),
+        Column("imported_at", UTCDateTime, nullable=False),
+        # BERTopic's representation of the topic at import: [[word, score], ...]
+        Column("representation", JSON, nullable=False, default=list),
+        Index("ix_bertopic_ids_topic", "topic_id"),
+    )
     table(
         "domain_prototypes",
         Column("domain", String(64), primary_key=True),

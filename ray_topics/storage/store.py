@@ -13,6 +13,7 @@ from typing import Any
 
 from ray_topics.storage.access import AccessStats
 from ray_topics.storage.activity import Activity
+from ray_topics.storage.bertopic_ids import BertopicIds
 from ray_topics.storage.classifications import Classifications
 from ray_topics.storage.db import Database
 from ray_topics.storage.leases import Leases
@@ -36,6 +37,7 @@ class Store(Database):
         runs: job runs and watermarks (:class:`JobRuns`).
         access: lake partitions' reads and storage classes (:class:`AccessStats`).
         activity: aggregates for health and the report (:class:`Activity`).
+        bertopic_ids: imported BERTopic topic ids (:class:`BertopicIds`).
         leases: job-long exclusive leases (:class:`Leases`; ``lease_wait_seconds``, ``lease_poll_seconds``).
 
     ``pool`` holds :class:`Database`'s pool and timeout keywords.
@@ -66,3 +68,4 @@ class Store(Database):
         self.runs = JobRuns(self)
         self.access = AccessStats(self)
         self.activity = Activity(self)
+        self.bertopic_ids = BertopicIds(self)

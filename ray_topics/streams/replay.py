@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ray_topics.config import Config
 from ray_topics.core.text import video_text
 from ray_topics.core.timeutil import floor_hour
 from ray_topics.core.types import EventType
@@ -33,7 +34,7 @@ from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier
 from ray_topics.tiers.refine import run_refine
 from ray_topics.tiers.weekly import run_weekly
 
-__all__ = ["Replay", "ReplayResult", "build_summary", "embed_frame"]
+__all__ = ["Replay", "ReplayResult", "build_summary", "embed_frame", "needs_routing", "validated"]
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,8 @@ class Replay:
         embeddings = np.asarray(embeddings, dtype=np.float32)[order]
         times = videos["published_at"]
         first, end = replay_span(times, until)
-        needs_routing = _needs_routing(videos, cfg.domains.category_map())
-        router = rt.router(at=first, embed_missing=needs_routing)
+        by_prototype = needs_routing(videos, cfg.domains.category_map())
+        router = rt.router(at=first, embed_missing=by_prototype)
         models = DomainClassifier(rt.registry, rt.confidence)
         tier1 = RealtimeClassifier(router, models, store=rt.store, max_chars=cfg.embedding.max_chars)
         ts_ns = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
@@ -137,24 +138,8 @@ class Replay:
         return self.result
 
     def _ingest(self, tier1: RealtimeClassifier, frame: pd.DataFrame, vecs: np.ndarray, now: datetime) -> None:
-        cfg = self.rt.cfg
-        good: list[VideoIn] = []
-        rows: list[int] = []
-        ctx = {
-            "dim": cfg.embedding.dim,
-            "now": now,
-            "max_future_seconds": cfg.serve.max_future_seconds,
-            "domains": set(cfg.domains.names),
-        }
-        cols = [c for c in VIDEO_COLUMNS if c in frame.columns]
-        for i, rec in enumerate(frame[cols].to_dict("records")):
-            rec = {k: _clean(v) for k, v in rec.items()}
-            try:
-                validate_vector(vecs[i], cfg.embedding.dim)
-                good.append(VideoIn.model_validate(rec, context={**ctx, "embedding_given": True}))
-                rows.append(i)
-            except (InvalidVideo, ValueError) as exc:
-                self.result.rejected.append({"video_id": str(rec.get("video_id")), "error": str(exc)[:300]})
+        good, rows, rejected = validated(self.rt.cfg, frame, vecs, now)
+        self.result.rejected += rejected
         if not good:
             return
         v = vecs[rows]
@@ -192,7 +177,33 @@ class Replay:
             self.progress(f"{at.date()} archive {moved['warm']} partition(s) made warm, {moved['cold']} archived cold")
 
 
-def _needs_routing(videos: pd.DataFrame, category_map: dict[str, str]) -> bool:
+def validated(
+    cfg: Config, frame: pd.DataFrame, vecs: np.ndarray, now: datetime
+) -> tuple[list[VideoIn], list[int], list[dict[str, str]]]:
+    """The frame's valid videos, their row numbers, and ``{video_id, error}`` of the others, as Tier 1 takes them."""
+    good: list[VideoIn] = []
+    rows: list[int] = []
+    rejected: list[dict[str, str]] = []
+    ctx = {
+        "dim": cfg.embedding.dim,
+        "now": now,
+        "max_future_seconds": cfg.serve.max_future_seconds,
+        "domains": set(cfg.domains.names),
+    }
+    cols = [c for c in VIDEO_COLUMNS if c in frame.columns]
+    for i, rec in enumerate(frame[cols].to_dict("records")):
+        rec = {k: _clean(v) for k, v in rec.items()}
+        try:
+            validate_vector(vecs[i], cfg.embedding.dim)
+            good.append(VideoIn.model_validate(rec, context={**ctx, "embedding_given": True}))
+            rows.append(i)
+        except (InvalidVideo, ValueError) as exc:
+            rejected.append({"video_id": str(rec.get("video_id")), "error": str(exc)[:300]})
+    return good, rows, rejected
+
+
+def needs_routing(videos: pd.DataFrame, category_map: dict[str, str]) -> bool:
+    """Whether some video names neither a domain nor a mapped category (the router then needs prototypes)."""
     has_domain = videos["domain"].notna() if "domain" in videos else pd.Series(False, index=videos.index)
     cats = videos["category"] if "category" in videos else pd.Series(None, index=videos.index)
     mapped = cats.map(lambda c: isinstance(c, str) and c.lower() in category_map)

@@ -77,6 +77,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             reference=_reference(rt, domain, start, as_of, limit=len(pool)),
             edge_sigmas=rt.cfg.confidence.edge_sigmas,
             resolution=min(min_cluster, max(cfg.min_cluster_floor, round(cfg.cluster_resolution * min_cluster))),
+            keywords_fn=rt.keywords,
         )
         number = max([t.number for t in topics], default=-1) + 1
         for c in cands:

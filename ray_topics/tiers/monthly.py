@@ -30,7 +30,6 @@ import numpy as np
 from ray_topics.core.birth import birth_verdict
 from ray_topics.core.clustering import align, find_merges, find_splits
 from ray_topics.core.coherence import cohesion, separability
-from ray_topics.core.keywords import ctfidf_keywords
 from ray_topics.core.lifecycle import make_topic, model_of, recentred, reclassified
 from ray_topics.core.plan import Plan
 from ray_topics.core.sampling import union_capped
@@ -119,7 +118,7 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     _split(rt, w, vecs, docs, assigned)
     labels = rt.backend.fit_predict(vecs, max(dcfg.min_cluster_floor, int(cfg.recluster_min_fraction * len(rows))))
     keys = [c for c in sorted(set(labels.tolist())) if c >= 0]
-    keywords = ctfidf_keywords(docs, labels.tolist(), top_n=w.top_n)
+    keywords = rt.keywords(docs, labels.tolist(), top_n=w.top_n)
     clusters = [np.flatnonzero(labels == c) for c in keys]
     cents = np.stack([cohesion(vecs[c])[0] for c in clusters]) if clusters else np.zeros((0, vecs.shape[1]))
     targets = [w.current(t) for t in w.live + w.newborn]
@@ -186,7 +185,7 @@ def _split(rt: Runtime, w: _Work, vecs: np.ndarray, docs: list[str], assigned: n
         part_of = np.full(len(idx), -1)
         for k, p in enumerate(parts):
             part_of[p] = k
-        kws = ctfidf_keywords([docs[i] for i in idx], part_of.tolist(), top_n=w.top_n)
+        kws = rt.keywords([docs[i] for i in idx], part_of.tolist(), top_n=w.top_n)
         w.refresh(t, vecs[idx[parts[0]]], kws.get(0, []))
         children = []
         for k, p in enumerate(parts[1:], start=1):

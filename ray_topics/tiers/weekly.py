@@ -21,7 +21,6 @@ import numpy as np
 
 from ray_topics.core.drift import NO_TOPIC, bounded_update, domain_mean, evolve_topics
 from ray_topics.core.index import normalize
-from ray_topics.core.keywords import ctfidf_keywords
 from ray_topics.core.plan import Plan
 from ray_topics.core.sampling import bottom_k
 from ray_topics.core.text import video_text
@@ -72,7 +71,7 @@ def topic_keywords(rt: Runtime, domain: str, topics: list[Topic], as_of: datetim
         for r in rt.store.classifications.rows_for(ids)
     }
     docs = [text.get(i, "") for i in ids]
-    kw = ctfidf_keywords(docs, labels, top_n=cfg.top_keywords)
+    kw = rt.keywords(docs, labels, top_n=cfg.top_keywords)
     return {k: v for k, v in kw.items() if k not in (NO_TOPIC, OTHER_DOMAINS) and v}
 
 
