@@ -166,24 +166,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ray_topics.streams.loader import ColumnMap, load_videos
+    from ray_topics.streams.loader import load_videos
     from ray_topics.streams.replay import build_summary, embed_frame
 
     rt = _runtime(args)
-    cols = ColumnMap(
-        id_col=args.id_col,
-        time_col=args.time_col,
-        channel_col=args.channel_col,
-        text_col=args.text_col,
-        title_col=args.title_col,
-        description_col=args.description_col,
-        tags_col=args.tags_col,
-        domain_col=args.domain_col,
-        category_col=args.category_col,
-        views_col=args.views_col,
-        embedding_col=args.embedding_col,
-    )
-    videos, emb = load_videos(args.input, cols)
+    videos, emb = load_videos(args.input, _columns(args))
     bar = use_bar(args.quiet)
     if emb is None:
         say("embedding %d videos (cached in %s/cache)", len(videos), rt.cfg.workdir)
@@ -337,23 +324,10 @@ def cmd_export_bertopic(args: argparse.Namespace) -> int:
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     """Each domain's first model from the monthly sample of a historical dump, then the dump as history."""
     from ray_topics.streams.bootstrap import bootstrap, frame_vectors
-    from ray_topics.streams.loader import ColumnMap, load_videos
+    from ray_topics.streams.loader import load_videos
 
     rt = _runtime(args)
-    cols = ColumnMap(
-        id_col=args.id_col,
-        time_col=args.time_col,
-        channel_col=args.channel_col,
-        text_col=args.text_col,
-        title_col=args.title_col,
-        description_col=args.description_col,
-        tags_col=args.tags_col,
-        domain_col=args.domain_col,
-        category_col=args.category_col,
-        views_col=args.views_col,
-        embedding_col=args.embedding_col,
-    )
-    videos, emb = load_videos(args.input, cols)
+    videos, emb = load_videos(args.input, _columns(args))
     summary = bootstrap(rt, videos, frame_vectors(rt, videos, emb), as_of=args.as_of, progress=say)
     for d in summary["domains"].values():
         d["sample_ids"] = len(d["sample_ids"])  # the ids themselves are for callers, not the terminal
@@ -362,6 +336,42 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+
+
+def _column_flags(p: argparse.ArgumentParser) -> None:
+    """The input file and its column flags (replay, bootstrap): :class:`ray_topics.streams.loader.ColumnMap`."""
+    p.add_argument("input")
+    p.add_argument("--id-col", default="video_id")
+    p.add_argument("--time-col", default="published_at")
+    p.add_argument("--channel-col", default=None)
+    p.add_argument("--text-col")
+    p.add_argument("--title-col")
+    p.add_argument("--description-col")
+    p.add_argument("--tags-col")
+    p.add_argument("--domain-col", help="a column that is the domain itself")
+    p.add_argument("--category-col", help="a metadata category mapped to domains by the config")
+    p.add_argument("--views-col")
+    p.add_argument("--embedding-col", help="precomputed embeddings (list of floats per row)")
+
+
+def _columns(args: argparse.Namespace) -> Any:
+    """The :class:`ColumnMap` of :func:`_column_flags`' flags."""
+    from ray_topics.streams.loader import ColumnMap
+
+    names = (
+        "id",
+        "time",
+        "channel",
+        "text",
+        "title",
+        "description",
+        "tags",
+        "domain",
+        "category",
+        "views",
+        "embedding",
+    )
+    return ColumnMap(**{f"{n}_col": getattr(args, f"{n}_col") for n in names})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -401,18 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--now", type=parse_as_of, help="event time of the request (default: wall clock)")
     c.set_defaults(fn=cmd_classify)
     rp = sub.add_parser("replay", parents=[common], help="replay a CSV/Parquet/JSONL stream through every tier")
-    rp.add_argument("input")
-    rp.add_argument("--id-col", default="video_id")
-    rp.add_argument("--time-col", default="published_at")
-    rp.add_argument("--channel-col", default=None)
-    rp.add_argument("--text-col")
-    rp.add_argument("--title-col")
-    rp.add_argument("--description-col")
-    rp.add_argument("--tags-col")
-    rp.add_argument("--domain-col", help="a column that is the domain itself")
-    rp.add_argument("--category-col", help="a metadata category mapped to domains by the config")
-    rp.add_argument("--views-col")
-    rp.add_argument("--embedding-col", help="precomputed embeddings (list of floats per row)")
+    _column_flags(rp)
     rp.add_argument("--until", type=parse_as_of, help="keep running the jobs until this event time")
     rp.add_argument("--summary-out", help="write the JSON summary here")
     rp.set_defaults(fn=cmd_replay)
@@ -442,18 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     eb.add_argument("out", help="a new folder; BERTopic.load(out) reads it")
     eb.set_defaults(fn=cmd_export_bertopic)
     bs = sub.add_parser("bootstrap", parents=[common], help="first models from a historical dump, then it as history")
-    bs.add_argument("input")
-    bs.add_argument("--id-col", default="video_id")
-    bs.add_argument("--time-col", default="published_at")
-    bs.add_argument("--channel-col", default=None)
-    bs.add_argument("--text-col")
-    bs.add_argument("--title-col")
-    bs.add_argument("--description-col")
-    bs.add_argument("--tags-col")
-    bs.add_argument("--domain-col", help="a column that is the domain itself")
-    bs.add_argument("--category-col", help="a metadata category mapped to domains by the config")
-    bs.add_argument("--views-col")
-    bs.add_argument("--embedding-col", help="precomputed embeddings (list of floats per row)")
+    _column_flags(bs)
     bs.add_argument("--as-of", type=parse_as_of, help="event time the tiers start from (default: after the last video)")
     bs.set_defaults(fn=cmd_bootstrap)
     s = sub.add_parser("serve", parents=[common], help="start the Ray Serve app locally")
