@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ray_topics.console import ReplayProgress, say, use_bar
+from ray_topics.console import CountProgress, ReplayProgress, say, use_bar
 from ray_topics.core.schedule import EXIT_BUSY  # 75, EX_TEMPFAIL: a job found its lease busy; try again later
 
 __all__ = ["main", "parse_as_of"]
@@ -328,7 +328,13 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
     rt = _runtime(args)
     videos, emb = load_videos(args.input, _columns(args))
-    summary = bootstrap(rt, videos, frame_vectors(rt, videos, emb), as_of=args.as_of, progress=say)
+    history = CountProgress(len(videos), "bootstrap: history", bar=use_bar(args.quiet))
+    try:
+        summary = bootstrap(
+            rt, videos, frame_vectors(rt, videos, emb), as_of=args.as_of, progress=say, stored_so_far=history.update
+        )
+    finally:
+        history.close()
     for d in summary["domains"].values():
         d["sample_ids"] = len(d["sample_ids"])  # the ids themselves are for callers, not the terminal
     _print_json(summary)

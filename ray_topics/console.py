@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timedelta
 from typing import IO
 
-__all__ = ["ReplayProgress", "say", "use_bar"]
+__all__ = ["CountProgress", "ReplayProgress", "say", "use_bar"]
 
 log = logging.getLogger("ray_topics.progress")
 
@@ -33,6 +33,36 @@ def use_bar(quiet: bool, stream: IO[str] | None = None) -> bool:
     """A bar only on a terminal, and not when asked to be quiet."""
     stream = stream or sys.stderr
     return not quiet and hasattr(stream, "isatty") and stream.isatty()
+
+
+class CountProgress:
+    """Progress over a known number of items (bootstrap's history pass): a bar, or one log line per step.
+
+    Args:
+        total: items to go through.
+        desc: what they are, for the bar and the lines.
+        bar: draw a bar on ``stream`` (see :func:`use_bar`), else log lines.
+        stream: where the bar goes (stderr).
+    """
+
+    def __init__(self, total: int, desc: str, *, bar: bool, stream: IO[str] | None = None) -> None:
+        self.total, self.desc = total, desc
+        self._bar = None
+        if bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="video", desc=desc, file=stream or sys.stderr, dynamic_ncols=True)
+
+    def update(self, done: int, total: int | None = None) -> None:
+        """``done`` of the items are through."""
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+        else:
+            log.info("%s: %d/%d", self.desc, done, self.total if total is None else total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 class ReplayProgress:

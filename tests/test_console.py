@@ -51,3 +51,19 @@ def test_a_pipe_gets_log_lines_only(caplog: pytest.LogCaptureFixture) -> None:
         "replay at 2026-01-03 00:00: 480 of 720 videos, " + lines[2].rsplit(", ", 1)[1],
         "replay at 2026-01-04 00:00: 720 of 720 videos, " + lines[3].rsplit(", ", 1)[1],
     ]
+
+
+def test_a_count_shows_a_bar_on_a_terminal_and_lines_in_a_pipe(caplog: pytest.LogCaptureFixture) -> None:
+    from ray_topics.console import CountProgress
+
+    term = FakeTerminal()
+    p = CountProgress(10_000, "bootstrap: history", bar=True, stream=term)
+    for done in (5000, 10_000):
+        p.update(done)
+    p.close()
+    assert "bootstrap: history" in term.getvalue() and "10000/10000" in term.getvalue()
+    with caplog.at_level(logging.INFO, logger="ray_topics.progress"):
+        p = CountProgress(10_000, "bootstrap: history", bar=False)
+        p.update(5000)
+        p.close()
+    assert [r.getMessage() for r in caplog.records] == ["bootstrap: history: 5000/10000"]

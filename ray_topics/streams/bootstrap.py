@@ -81,8 +81,12 @@ def bootstrap(
     *,
     as_of: datetime | None = None,
     progress: Callable[[str], None] | None = None,
+    stored_so_far: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Bootstrap every configured domain from ``videos`` (the loader's frame); ``read`` gives their embeddings.
+
+    ``progress`` gets a line per step; ``stored_so_far(done, total)`` follows the history pass
+    (a progress bar), which otherwise reports through ``progress`` too.
 
     Returns the summary: per domain its sample (video ids), births and version; the videos
     stored and rejected.
@@ -157,7 +161,11 @@ def bootstrap(
         if good:
             tier1.classify_and_store(good, batch[rows], at=as_of)
             stored += len(good)
-        say(f"bootstrap: history {min(lo + len(pos), len(order))}/{len(order)} videos")
+        done = min(lo + len(pos), len(order))
+        if stored_so_far is not None:
+            stored_so_far(done, len(order))
+        else:
+            say(f"bootstrap: history {done}/{len(order)} videos")
     return {
         "as_of": as_of.isoformat(),
         "videos": len(videos),
