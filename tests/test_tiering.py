@@ -469,7 +469,9 @@ def test_codebooks_per_domain_reused_then_retrained_and_int8_when_too_few_rows(t
     assert books == ["codebooks/domain=gaming/pq-2024-03-07.npy", "codebooks/domain=gaming/pq-2024-03-11.npy"]
     meta = {d: pq.read_schema(rt.aging.archive.path((D0 + d * DAY).date(), "gaming")).metadata for d in range(5)}
     assert [meta[d][b"ray_topics.codebook"].decode() for d in range(5)] == [books[0]] * 2 + [books[1]] * 3
-    assert _cosines(rt, truth).min() > 0.8  # each cold file decoded with its own codebook
+    # each cold file decoded with its own codebook (a wrong one gives cosines near 0.2); FAISS's
+    # k-means under other OpenMP thread counts moves the worst of 1,800 rows by a few hundredths
+    assert _cosines(rt, truth).min() > 0.7
     assert rt.vectors("news", sorted(small)).shape == (40, DIM)
 
 
