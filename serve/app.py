@@ -601,9 +601,12 @@ class Ingress:
             )
             for d, idx in by_domain.items()
         ]
-        _done, late = await asyncio.wait(calls, timeout=self.cfg.serve.request_timeout_s)
-        for call in late:  # left to finish: their outcome is stored or not, and read on retry
-            call.add_done_callback(lambda c: c.cancelled() or c.exception())
+        try:
+            _done, late = await asyncio.wait(calls, timeout=self.cfg.serve.request_timeout_s)
+        finally:  # a call still running (timed out, or the client left) finishes alone: a retry reads its outcome
+            for call in calls:
+                if not call.done():
+                    call.add_done_callback(lambda c: c.cancelled() or c.exception())
         return [
             TimeoutError(f"not stored within {self.cfg.serve.request_timeout_s} s")
             if c in late
