@@ -217,13 +217,17 @@ def _encode_cursor(domain: str, number: int) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([domain, number])).decode()
 
 
-def _decode_cursor(cursor: str | None) -> tuple[str, int] | None:
-    """The (domain, number) a page follows, from the opaque ``next`` of the previous page."""
+def _decode_cursor(cursor: str | None, domains: list[str]) -> tuple[str, int] | None:
+    """The (domain, number) a page follows, from the opaque ``next`` of the previous page.
+
+    Only a configured domain and a topic number a BIGINT holds: anything else (a forged cursor)
+    would reach the database as a value it refuses.
+    """
     if cursor is None:
         return None
     try:
         domain, number = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if isinstance(domain, str) and isinstance(number, int) and not isinstance(number, bool):
+        if domain in domains and isinstance(number, int) and not isinstance(number, bool) and 0 <= number < 2**63:
             return domain, number
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         pass
@@ -641,7 +645,8 @@ class Ingress:
         size = s.page_size if limit is None else limit
         if not 1 <= size <= s.max_page_size:
             raise ApiError(422, "invalid_input", f"limit must be between 1 and {s.max_page_size}", "limit")
-        page = await asyncio.to_thread(self.store.topics.list, domain, after=_decode_cursor(cursor), limit=size + 1)
+        after = _decode_cursor(cursor, self.cfg.domains.names)
+        page = await asyncio.to_thread(self.store.topics.list, domain, after=after, limit=size + 1)
         more = len(page) > size
         page = page[:size]
         return {
@@ -718,15 +723,17 @@ def build_app(args: dict[str, Any]) -> Any:
     rt = Runtime(cfg)
     # zero-shot domain prototypes are computed once here and stored; the ingress reads them
     rt.router(at=datetime.now(UTC), embed_missing=True)
-    if not (os.environ.get(TOKEN_ENV) or cfg.serve.token):
+    if not (os.environ.get(TOKEN_ENV) or cfg.serve.token or _token(cfg)):
         # never printed, logged or handed to the replicas in their arguments (Ray shows those):
-        # written for the operator, and read back by the Ingress on this machine
+        # written for the operator, and read back by every Ingress replica on this machine. Made once:
+        # a redeploy or a new replica reads the same token as the replicas already running.
         path = _token_file(cfg)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)
         path.chmod(0o600)
         path.write_text(secrets.token_urlsafe(24) + "\n")
-        print(f"ray-topics: no API token configured; this run's write token is in {path} (mode 600)", flush=True)
+    if not (os.environ.get(TOKEN_ENV) or cfg.serve.token):
+        print(f"ray-topics: no API token configured; the write token is in {_token_file(cfg)} (mode 600)", flush=True)
     conf = cfg.model_dump()  # secrets configured as env:NAME stay references (ray_topics.config.from_env)
     e, s = cfg.embedding, cfg.serve
     # back-pressure (serve/config.yaml's deployments override these under `serve deploy`): calls

@@ -93,6 +93,25 @@ def test_a_failed_run_is_written_as_a_failure(tmp_path: Path, monkeypatch: pytes
     assert ("ray_topics_job_last_success_timestamp_seconds", frozenset({("job", "refine")})) not in got
 
 
+def test_a_failed_run_keeps_the_newest_finished_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alerting on the age of the last success needs it to survive the failures that follow."""
+    import ray_topics.tiers.refine as refine
+
+    assert main(["refine", "--workdir", str(tmp_path), "--as-of", AS_OF.isoformat()]) == 0
+
+    def broken(*_a, **_k):
+        raise RuntimeError("lake unreachable")
+
+    monkeypatch.setattr(refine, "run_refine", broken)
+    later = AS_OF + timedelta(hours=1)
+    with pytest.raises(RuntimeError):
+        main(["refine", "--workdir", str(tmp_path), "--as-of", later.isoformat()])
+    got = _samples((tmp_path / "metrics" / "ray_topics_refine.prom").read_text())
+    job = frozenset({("job", "refine")})
+    assert got[("ray_topics_job_success", job)] == 0
+    assert got[("ray_topics_job_last_success_window_end_timestamp_seconds", job)] == AS_OF.timestamp()
+
+
 def test_a_job_run_pushes_to_the_pushgateway(tmp_path: Path) -> None:
     """With metrics.pushgateway set, the run PUTs its gauges under job ray_topics_{job}."""
     received: list[tuple[str, str, bytes]] = []

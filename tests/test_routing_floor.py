@@ -50,6 +50,12 @@ def test_weekly_measures_each_domains_floor_from_its_labelled_videos(sqlite_runt
     assert routed.count("gaming") / len(own) >= 0.95  # ~99 % of a domain's own videos clear its floor
     stranger = normalize(np.random.default_rng(0).standard_normal((20, rt.cfg.embedding.dim)))
     assert router.route([{}] * 20, stranger) == ["general"] * 20
+    # a thin week (fewer labelled videos than floor_min_videos) keeps the last measure instead of erasing it
+    from ray_topics.tiers.weekly import labelled_similarity
+
+    few = stream.videos.video_id[(stream.videos.domain == "gaming").to_numpy()].tolist()[:5]
+    proto = rt.store.prototypes.all()["gaming"][0]
+    assert labelled_similarity(rt, "gaming", few, own[:5], proto) is None
 
 
 @pytest.mark.model

@@ -184,7 +184,11 @@ def test_topics_come_in_pages(app) -> None:
             break
     assert seen == every and pages == -(-len(every) // 2)
     assert c.get("/v1/topics", params={"domain": "tech", "limit": 2}).json()["next"] is not None
-    for params in ({"limit": 0}, {"limit": 10**6}, {"limit": "x"}, {"cursor": "not-a-cursor"}, {"cursor": "W10="}):
+    import base64
+
+    forged = [base64.urlsafe_b64encode(json.dumps(c).encode()).decode() for c in (["tech", 2**64 - 1], ["a\u0000", 1])]
+    bad = [{"limit": 0}, {"limit": 10**6}, {"limit": "x"}, {"cursor": "not-a-cursor"}, {"cursor": "W10="}]
+    for params in [*bad, *({"cursor": c} for c in forged)]:
         r = c.get("/v1/topics", params=params)
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", (params, r.text)
 

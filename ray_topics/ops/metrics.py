@@ -12,7 +12,10 @@ Gauges, all labelled ``job``:
 
 * ``ray_topics_job_duration_seconds``: wall time of the last run;
 * ``ray_topics_job_success``: 1 if it ended without error and no domain failed, else 0;
-* ``ray_topics_job_last_success_timestamp_seconds``: wall clock of the last good run (alert on its age);
+* ``ray_topics_job_last_success_timestamp_seconds``: wall clock of the last good run (absent after a
+  failed run: each write replaces the job's last gauges);
+* ``ray_topics_job_last_success_window_end_timestamp_seconds``: the end of the newest window the job
+  finished, read from the store, so a failing run keeps it: alert on its age;
 * ``ray_topics_job_window_end_timestamp_seconds``: the event-time window the run was for;
 * ``ray_topics_job_failed_domains``: domains the run named under ``failed``;
 * ``ray_topics_job_rows{kind}``: the run summary's counts (refined, set_aside, compacted,
@@ -103,6 +106,10 @@ class JobMetrics:
         gauge("window_end_timestamp_seconds", "Event time the last run's window ended.").labels(job).set(
             as_of.timestamp()
         )
+        newest_gauge = gauge("last_success_window_end_timestamp_seconds", "End of the newest window the job finished.")
+        newest = store.runs.newest_success(job)  # from the store: a failed run does not erase it
+        if newest is not None:
+            newest_gauge.labels(job).set(newest.timestamp())
         gauge("failed_domains", "Domains the last run named as failed.").labels(job).set(failed)
         rows = gauge("rows", "Counts from the last run's summary (rows refined, partitions archived, ...).", "kind")
         for kind, value in summary_counts(summary or {}, self.domains).items():

@@ -129,6 +129,15 @@ def _readable(rows: list[dict[str, Any]], dim: int) -> tuple[list[dict[str, Any]
     return good, bad
 
 
+def _what_failed(exc: Exception) -> str:
+    """A failed domain's error for the run's summary: a database error's first line only (never its SQL
+    and parameters, which can carry video text); the log has the whole traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    text = str(exc.orig).splitlines()[0] if isinstance(exc, DBAPIError) and exc.orig else str(exc)
+    return f"{type(exc).__name__}: {text}"[:FAILURE_CHARS]
+
+
 def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
     """The hourly job: refine every domain, then compact. Idempotent per ``as_of``.
 
@@ -146,7 +155,7 @@ def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str
                 done[d] = refine_domain(rt, models, d, as_of)
             except Exception as exc:  # one domain's failure must not hold back the others
                 log.exception("refine %s failed", d)
-                failed[d] = f"{type(exc).__name__}: {exc}"[:FAILURE_CHARS]
+                failed[d] = _what_failed(exc)
         stats: dict[str, Any] = {
             "refined": {d: r.refined for d, r in done.items()},
             "set_aside": {d: r.set_aside for d, r in done.items() if r.set_aside},

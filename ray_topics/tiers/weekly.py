@@ -139,14 +139,15 @@ def labelled_similarity(
 
     These are the domain's routing floor (:func:`ray_topics.core.router.routing_floor`): videos
     routed here by prototype are not counted, so the floor never follows its own choices. None
-    (the last measure stays) for the fallback domain and for a week without labelled videos.
+    (the last measure stays) for the fallback domain and for a week with fewer than
+    ``domains.floor_min_videos`` labelled videos.
     """
     if domain == rt.cfg.domains.fallback:
         return None
     to_domain = rt.cfg.domains.category_map()
     cats = rt.store.videos.categories(ids)
     labelled = np.array([to_domain.get(str(cats.get(v) or "").lower()) == domain for v in ids], dtype=bool)
-    if not labelled.any():
+    if labelled.sum() < rt.cfg.domains.floor_min_videos:  # too few to measure: the last measure stays
         return None
     sims = normalize(vecs[labelled]) @ normalize(prototype)
     return float(sims.mean()), float(sims.std()), int(labelled.sum())
