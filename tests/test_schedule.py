@@ -255,3 +255,15 @@ def test_the_loop_outlives_a_pass_that_cannot_reach_the_cluster(quiet_runtime: R
         sched.run_forever(lambda: MONDAY_FIRST + HOUR)
     assert calls["sleep"] == 2  # the failed pass, then one that ran everything
     assert due_windows(rt.cfg, rt.store.runs, MONDAY_FIRST + HOUR) == []
+
+
+def test_a_secret_override_is_refused_not_put_on_every_jobs_command_line() -> None:
+    from ray_topics.config import ConfigError
+    from ray_topics.execution.schedule import job_arguments
+
+    with pytest.raises(ConfigError, match="secret in every job's command line"):
+        job_arguments(None, ["store.url=postgresql+psycopg://u:hunter2@db:5432/x"], None)
+    with pytest.raises(ConfigError, match=r"serve\.token=env:NAME"):
+        job_arguments(None, ["serve.token=abc"], None)
+    ok = ["store.url=env:RAY_TOPICS_STORE_URL", "store.url=postgresql+psycopg://u@db/x", "daily.min_cluster_size=5"]
+    assert job_arguments(None, ok, None) == [a for ov in ok for a in ("--set", ov)]

@@ -22,6 +22,7 @@ builds the real one only when a pass has something to submit.
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import time
 import uuid
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ray_topics.config import Config, ScheduleConfig
+from ray_topics.config import ENV_REF, Config, ConfigError, ScheduleConfig
 from ray_topics.core.schedule import EXIT_BUSY, ScheduleRules, Window, windows_between
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.runs import ALL_DOMAINS, JobRuns
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_URL_PASSWORD = re.compile(r"://[^/@:]+:[^/@]+@")  # scheme://user:password@host
 
 # metadata every submitted job carries, so a scheduler recognises a job of the same kind still running
 META_JOB, META_AS_OF = "ray_topics_job", "ray_topics_as_of"
@@ -76,11 +79,28 @@ def due_windows(cfg: Config, runs: JobRuns, now: datetime) -> list[Window]:
 
 
 def job_arguments(config: str | None, overrides: Sequence[str], workdir: str | None) -> list[str]:
-    """The arguments every job gets besides ``--as-of``: the scheduler's own config, overrides and workdir."""
+    """The arguments every job gets besides ``--as-of``: the scheduler's own config, overrides and workdir.
+
+    A secret given as an override would sit in every job's entrypoint (which Ray shows) and in the
+    scheduler's log: refused, unless it is an ``env:NAME`` reference each job resolves itself.
+    """
     out = ["--config", config] if config else []
     for ov in overrides:
+        key, _, value = ov.partition("=")
+        if _is_secret(key.strip(), value.strip()):
+            raise ConfigError(
+                f"--set {key.strip()}=... would put a secret in every job's command line; "
+                f"set it in the jobs' environment and pass {key.strip()}={ENV_REF}NAME instead"
+            )
         out += ["--set", ov]
     return out + (["--workdir", workdir] if workdir else [])
+
+
+def _is_secret(key: str, value: str) -> bool:
+    """A token, or a URL with a password, given as a value rather than an ``env:`` reference."""
+    if value.startswith(ENV_REF):
+        return False
+    return key == "serve.token" or (key == "store.url" and _URL_PASSWORD.search(value) is not None)
 
 
 def entrypoint(cfg: ScheduleConfig, window: Window, job_args: Sequence[str]) -> str:
