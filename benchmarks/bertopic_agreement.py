@@ -50,11 +50,11 @@ from benchmarks.full_fit import cluster_models, cluster_params
 from benchmarks.harness import (
     ROOT,
     Table,
+    corpus_parser,
     describe,
     finish,
     frame_texts,
     in_fresh_process,
-    parser,
     run_info,
     scratch,
     start,
@@ -275,13 +275,7 @@ def _write_results(out: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = parser(__doc__)
-    p.add_argument("--planted", action="store_true", help="a planted stream instead of the news corpus")
-    p.add_argument("--days", type=int, default=14, help="planted: days of stream (default 14)")
-    p.add_argument("--daily-volume", type=int, default=200, help="planted: videos per day (default 200)")
-    p.add_argument("--since", default="2017-02-01", help="news: first publication date kept (as the demo)")
-    p.add_argument("--results", action="store_true", help="write the figures into benchmarks/RESULTS.md")
-    return p
+    return corpus_parser(__doc__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,6 +38,7 @@ __all__ = [
     "Figures",
     "Table",
     "Timing",
+    "corpus_parser",
     "cpu_now",
     "describe",
     "domains_arg",
@@ -186,6 +187,17 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary workdir (its path is printed)")
     p.add_argument("--out", metavar="JSON", help="write every figure as JSON here")
+    return p
+
+
+def corpus_parser(doc: str | None) -> argparse.ArgumentParser:
+    """:func:`parser` with the flags of a benchmark over the news corpus or a planted stream."""
+    p = parser(doc)
+    p.add_argument("--planted", action="store_true", help="a planted stream instead of the news corpus")
+    p.add_argument("--days", type=int, default=14, help="planted: days of stream (default 14)")
+    p.add_argument("--daily-volume", type=int, default=200, help="planted: videos per day (default 200)")
+    p.add_argument("--since", default="2017-02-01", help="news: first publication date kept (as the demo)")
+    p.add_argument("--results", action="store_true", help="write the figures into benchmarks/RESULTS.md")
     return p
 
 

@@ -31,7 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import Figures, describe, finish, parser, run_info, scratch, start, timed, write_results_section
+from benchmarks.harness import (
+    Figures,
+    corpus_parser,
+    describe,
+    finish,
+    run_info,
+    scratch,
+    start,
+    timed,
+    write_results_section,
+)
 from benchmarks.quality import _token_sets, _topic_quality
 
 KINDS = ("ctfidf", "keybert", "mmr")
@@ -154,13 +164,7 @@ def _write_results(out: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = parser(__doc__)
-    p.add_argument("--planted", action="store_true", help="a planted stream instead of the news corpus")
-    p.add_argument("--days", type=int, default=14, help="planted: days of stream (default 14)")
-    p.add_argument("--daily-volume", type=int, default=200, help="planted: videos per day (default 200)")
-    p.add_argument("--since", default="2017-02-01", help="news: first publication date kept (as the demo)")
-    p.add_argument("--results", action="store_true", help="write the figures into benchmarks/RESULTS.md")
-    return p
+    return corpus_parser(__doc__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
