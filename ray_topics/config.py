@@ -177,6 +177,7 @@ class ScheduleConfig(_Section):
     entrypoint_num_cpus: float = Field(ge=0)
     catch_up_hours: int = Field(ge=1)
     poll_seconds: float = Field(gt=0)
+    max_backoff_seconds: float = Field(gt=0)
     job_poll_seconds: float = Field(gt=0)
 
     @property

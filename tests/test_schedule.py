@@ -171,22 +171,57 @@ def test_a_pass_submits_each_due_window_once_in_order_and_a_second_pass_nothing(
 
 
 @pytest.mark.parametrize(("code", "status", "exit_status"), [(EXIT_BUSY, "busy", EXIT_BUSY), (1, "failed", 1)])
-def test_a_pass_stops_at_a_job_that_does_not_succeed(
+def test_a_job_that_does_not_succeed_holds_its_lane_not_refine(
     quiet_runtime: Runtime, code: int, status: str, exit_status: int
 ) -> None:
-    """The day's later jobs wait for the one that failed or found the lake busy; the next pass submits it again."""
+    """The day's later jobs wait for the one that failed or found the lake busy; refine goes on; the next pass
+    submits them again."""
     rt, lines = quiet_runtime, []
     api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names, outcome={"daily": code})
     now = MONDAY_FIRST + 2 * HOUR
     outcomes = _scheduler(rt, api, lines).pass_once(now)
-    assert [(o.window.job, o.status) for o in outcomes] == [("refine", "succeeded"), ("daily", status)]
+    assert [(o.window.job, o.status) for o in outcomes] == [
+        ("refine", "succeeded"),
+        ("daily", status),
+        ("weekly", "held"),
+        ("monthly", "held"),
+        ("archive", "held"),
+        ("refine", "succeeded"),
+        ("refine", "succeeded"),
+    ]
     assert Scheduler.exit_status(outcomes) == exit_status
     if status == "failed":
-        assert "Traceback: boom" in lines[-1]  # the job's log tail is in the report
+        assert any("Traceback: boom" in line for line in lines)  # the job's log tail is in the report
     api.outcome.clear()
     retry = _scheduler(rt, api, lines).pass_once(now)
-    assert [o.window.job for o in retry] == ["daily", "weekly", "monthly", "archive", "refine", "refine"]
+    assert [o.window.job for o in retry] == ["daily", "weekly", "monthly", "archive"]
     assert Scheduler.exit_status(retry) == 0
+
+
+def test_a_failing_window_backs_off_doubling_up_to_the_cap(quiet_runtime: Runtime) -> None:
+    """poll_seconds (60) after the first failure, 120 after the second; meanwhile the lane waits."""
+    rt, lines = quiet_runtime, []
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names, outcome={"weekly": 1})
+    sched = _scheduler(rt, api, lines)
+    now = MONDAY_FIRST + 2 * HOUR
+    first = sched.pass_once(now)
+    assert [(o.window.job, o.status) for o in first if o.window.job != "refine"] == [
+        ("daily", "succeeded"),
+        ("weekly", "failed"),
+        ("monthly", "held"),
+        ("archive", "held"),
+    ]
+    submitted = len(api.jobs)
+
+    def weekly_at(t: datetime) -> str:
+        return next(o.status for o in sched.pass_once(t) if o.window.job == "weekly")
+
+    assert weekly_at(now + timedelta(seconds=30)) == "backoff" and len(api.jobs) == submitted
+    assert weekly_at(now + timedelta(seconds=61)) == "failed"  # a second failure: 120 s now
+    assert weekly_at(now + timedelta(seconds=61 + 100)) == "backoff"
+    api.outcome.clear()
+    assert weekly_at(now + timedelta(seconds=61 + 121)) == "succeeded"
+    assert sched.pass_once(now + timedelta(seconds=61 + 122)) == []  # monthly and archive ran after it
 
 
 def test_a_job_of_the_same_kind_still_running_is_waited_for_not_submitted_again(quiet_runtime: Runtime) -> None:

@@ -137,8 +137,9 @@ class Outcome:
     """What became of one due window in one pass.
 
     ``status``: ``succeeded``, ``busy`` (the job exited 75: run again later),
-    ``failed``, ``done`` (another run finished it while this pass waited) or
-    ``due`` (a dry run: nothing was submitted).
+    ``failed``, ``done`` (another run finished it while this pass waited),
+    ``due`` (a dry run: nothing was submitted), ``held`` (an earlier window of its
+    lane did not succeed) or ``backoff`` (it failed lately: submitted again later).
     """
 
     window: Window
@@ -181,6 +182,7 @@ class Scheduler:
         self._client = client
         self.report = report or log.info
         self.sleep = sleep
+        self._failures: dict[Window, tuple[int, datetime]] = {}  # failed windows: (failures, when the last was)
 
     @property
     def runs(self) -> JobRuns:
@@ -197,19 +199,39 @@ class Scheduler:
     def pass_once(self, now: datetime, *, dry_run: bool = False) -> list[Outcome]:
         """Submit every due window at ``now``, oldest first, each after the previous one ended.
 
-        Stops at the first window whose job does not succeed; returns an outcome per window looked at.
+        Windows run in two lanes: refine's, and the midnight jobs' (daily, weekly, monthly, archive,
+        which run in that order). A window whose job does not succeed holds the later windows of its
+        lane, not the other lane's: a broken weekly does not stop the hourly refine. A window that
+        failed waits before it is submitted again (``schedule.poll_seconds``, doubling per failure,
+        up to ``schedule.max_backoff_seconds``). Returns an outcome per window looked at.
         """
         out: list[Outcome] = []
+        held: set[str] = set()
         for w in due_windows(self.cfg, self.runs, now):
             cmd = entrypoint(self.cfg.schedule, w, self.job_args)
             if dry_run:
                 self.report(f"due     {w.job:<8} {_iso(w.as_of)}  {cmd}")
                 out.append(Outcome(w, "due", entrypoint=cmd))
                 continue
+            lane = _lane(w.job)
+            if lane in held:
+                out.append(Outcome(w, "held", entrypoint=cmd))
+                continue
+            wait = self._backoff(w, now)
+            if wait > 0:
+                self.report(f"backoff {w.job:<8} {_iso(w.as_of)}  failed lately; again in {wait:.0f} s")
+                out.append(Outcome(w, "backoff", entrypoint=cmd))
+                held.add(lane)
+                continue
             outcome = self._run(w, cmd)
             out.append(outcome)
+            if outcome.status == "failed":
+                count = self._failures.get(w, (0, now))[0]
+                self._failures[w] = (count + 1, now)
             if outcome.status not in ("succeeded", "done"):
-                break
+                held.add(lane)
+            else:
+                self._failures.pop(w, None)
         if not out:
             self.report(f"nothing due at {_iso(now)}")
         return out
@@ -222,6 +244,15 @@ class Scheduler:
             except Exception:  # the cluster or the store is unreachable for now: the next pass retries
                 log.exception("schedule: the pass failed; trying again in %ss", self.cfg.schedule.poll_seconds)
             self.sleep(self.cfg.schedule.poll_seconds)
+
+    def _backoff(self, w: Window, now: datetime) -> float:
+        """Seconds the window still waits after its last failure (0: submit it now)."""
+        if w not in self._failures:
+            return 0.0
+        count, last = self._failures[w]
+        s = self.cfg.schedule
+        delay = min(s.poll_seconds * 2 ** (count - 1), s.max_backoff_seconds)
+        return max(0.0, delay - (now - last).total_seconds())
 
     @staticmethod
     def exit_status(outcomes: Sequence[Outcome]) -> int:
@@ -280,6 +311,11 @@ class Scheduler:
             return self.client.get_job_logs(submission_id)
         except Exception:  # the logs are a courtesy; the status is what counts
             return ""
+
+
+def _lane(job: str) -> str:
+    """Refine's windows are independent of the midnight jobs': a failure holds only its own lane."""
+    return "refine" if job == "refine" else "midnight"
 
 
 def _status(info: Any) -> str:
