@@ -184,11 +184,12 @@ def _raise_if_dead(*tasks: tuple[str, asyncio.Task | None]) -> None:
             raise RuntimeError(f"the replica's {name} task stopped ({reason}); restart the replica")
 
 
-def _failed_view(video_id: str, exc: BaseException) -> dict[str, Any]:
+def _failed_view(video_id: str, domain: str, exc: BaseException) -> dict[str, Any]:
     """A video's entry in a partly failed answer: what failed and whether retrying it can succeed."""
     retryable = isinstance(exc, TRANSIENT)
     return {
         "video_id": video_id,
+        "domain": domain,
         "status": "failed",
         "error": {
             "code": "unavailable" if retryable else "internal",
@@ -562,8 +563,8 @@ class Ingress:
             len(videos),
             by_domain,
             [
-                [_failed_view(records[i]["video_id"], a) for i in idx] if isinstance(a, BaseException) else a
-                for idx, a in zip(by_domain.values(), answers, strict=True)
+                [_failed_view(records[i]["video_id"], d, a) for i in idx] if isinstance(a, BaseException) else a
+                for (d, idx), a in zip(by_domain.items(), answers, strict=True)
             ],
         )
         self.metrics.answered(results)

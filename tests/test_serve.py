@@ -340,6 +340,7 @@ def test_a_domain_failing_answers_per_video_and_keeps_the_others(app) -> None:
     assert ok["video_id"] == "pv-g" and ok["status"] == "preliminary" and ok["topic_id"] == "gaming:1"
     assert failed == {
         "video_id": "pv-t",
+        "domain": "tech",
         "status": "failed",
         "error": {"code": "internal", "message": "failed inside the service", "retryable": False},
     }
