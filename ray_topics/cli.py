@@ -288,36 +288,23 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 def cmd_import_bertopic(args: argparse.Namespace) -> int:
     """A fitted BERTopic model as the first model version of a domain (docs/bertopic.md)."""
-    from ray_topics.execution.bertopic_lib import BertopicUnavailable
-    from ray_topics.interop.bertopic_files import BertopicModelError
     from ray_topics.interop.bertopic_import import import_bertopic, read_domain_map
 
     rt = _runtime(args)
-    try:
-        dmap = read_domain_map(args.domain_map, rt.cfg.domains.names) if args.domain_map else None
-        summary = import_bertopic(
-            rt, args.path, args.domain, args.as_of or datetime.now(UTC), domain_map=dmap, embeddings=args.embeddings
-        )
-    except (BertopicModelError, BertopicUnavailable) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    dmap = read_domain_map(args.domain_map, rt.cfg.domains.names) if args.domain_map else None
+    summary = import_bertopic(
+        rt, args.path, args.domain, args.as_of or datetime.now(UTC), domain_map=dmap, embeddings=args.embeddings
+    )
     _print_json(summary)
     return 0
 
 
 def cmd_export_bertopic(args: argparse.Namespace) -> int:
     """A domain's current model as a BERTopic model folder: BERTopic.load(OUT) reads it (docs/bertopic.md)."""
-    from ray_topics.execution.bertopic_lib import BertopicUnavailable
     from ray_topics.interop.bertopic_export import export_bertopic
-    from ray_topics.interop.bertopic_files import BertopicModelError
 
     rt = _runtime(args)
-    try:
-        summary = export_bertopic(rt, args.domain, args.out)
-    except (BertopicModelError, BertopicUnavailable) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    _print_json(summary)
+    _print_json(export_bertopic(rt, args.domain, args.out))
     return 0
 
 
@@ -458,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ray_topics.config import ConfigError
+    from ray_topics.execution.bertopic_lib import BertopicUnavailable
+    from ray_topics.interop.bertopic_files import BertopicModelError
     from ray_topics.storage.leases import LeaseBusy
     from ray_topics.streams.loader import InputError
 
@@ -467,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("ray_topics.progress").setLevel(logging.INFO)
     try:
         return int(args.fn(args) or 0)
-    except (ConfigError, InputError) as exc:
+    except (ConfigError, InputError, BertopicModelError, BertopicUnavailable) as exc:  # the user's to fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except LeaseBusy as exc:  # another run of a job holds what this one writes: a scheduler retries later
