@@ -158,8 +158,9 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
         self.retry_after = retry_after
 
-    def response(self) -> JSONResponse:
-        body = {"error": {"code": self.code, "field": self.field, "message": self.message}}
+    def response(self, **extra: Any) -> JSONResponse:
+        """The error as JSON; ``extra`` adds top-level fields beside ``error`` (a partly failed batch's results)."""
+        body = {"error": {"code": self.code, "field": self.field, "message": self.message}, **extra}
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
         if self.retry_after is not None:
             headers["Retry-After"] = str(self.retry_after)
@@ -581,14 +582,7 @@ class Ingress:
             if retryable
             else ApiError(500, "internal", "some videos failed inside the service; see results[].error")
         )
-        resp = err.response()
-        body = {"error": {"code": err.code, "field": None, "message": err.message}, "results": results}
-        return Response(
-            orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-            status_code=err.status,
-            media_type=JSON,
-            headers={k: v for k, v in resp.headers.items() if k.lower() == "retry-after"},
-        )
+        return err.response(results=results)
 
     async def _store(
         self, records: list[dict], vectors: np.ndarray, by_domain: dict[str, list[int]], now: datetime
