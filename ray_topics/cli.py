@@ -108,10 +108,15 @@ def cmd_topics(args: argparse.Namespace) -> int:
     for d in rt.cfg.domains.names:
         sizes.update(rt.store.classifications.topic_sizes(d))
     bertopic = rt.store.bertopic_ids.by_topic(args.domain)  # imported topics: their BERTopic id
+    linked = rt.store.global_topics.of_topics()  # topics of other domains that are the same story share it
     for t in rt.store.topics.list(args.domain):
         if args.all or t.live:
             origin = f"  [BERTopic {bertopic[t.topic_id]}]" if t.topic_id in bertopic else ""
-            print(f"{t.topic_id:<16} {t.status:<7} {sizes.get(t.topic_id, 0):>7}  {', '.join(t.keywords[:8])}{origin}")
+            gid = f"g{linked[t.topic_id]}" if t.topic_id in linked else "-"
+            print(
+                f"{t.topic_id:<16} {t.status:<7} {sizes.get(t.topic_id, 0):>7}  {gid:<6} "
+                f"{', '.join(t.keywords[:8])}{origin}"
+            )
     return 0
 
 
@@ -383,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--as-of", type=parse_as_of, required=True, help="event time the partitions' ages count from")
     a.add_argument("--force", action="store_true", help="run again even if this as-of succeeded")
     a.set_defaults(fn=cmd_job)
-    t = sub.add_parser("topics", parents=[common], help="list topics")
+    t = sub.add_parser(
+        "topics", parents=[common], help="list topics: id, status, videos, global topic (gN; - if unlinked), keywords"
+    )
     t.add_argument("--domain")
     t.add_argument("--all", action="store_true", help="include dead and merged topics")
     t.set_defaults(fn=cmd_topics)

@@ -248,6 +248,12 @@ class MonthlyConfig(_Section):
     reassign_chunk: int = Field(ge=1)
 
 
+class GlobalTopicsConfig(_Section):
+    """Links between topics of different domains (:mod:`ray_topics.core.global_topics`)."""
+
+    link_threshold: float = Field(ge=-1, le=1)
+
+
 class KeywordsConfig(_Section):
     """The keyword step of every tier (:mod:`ray_topics.execution.representation`)."""
 
@@ -388,6 +394,7 @@ class Config(_Section):
     daily: DailyConfig
     weekly: WeeklyConfig
     monthly: MonthlyConfig
+    global_topics: GlobalTopicsConfig
     archive: ArchiveConfig
     health: HealthConfig
     keywords: KeywordsConfig

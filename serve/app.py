@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from ray import serve
@@ -234,6 +234,28 @@ def _decode_cursor(cursor: str | None, domains: list[str]) -> tuple[str, int] | 
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         pass
     raise ApiError(422, "invalid_input", "cursor is not one this service gave (use the previous page's next)", "cursor")
+
+
+# global topic ids are the store's INTEGER column: a larger ?global= cannot name one
+GLOBAL_ID_MAX = 2**31 - 1
+
+
+def _global_id(value: int | None) -> int | None:
+    """A ``?global=`` filter as the store reads it (None: no filter); out of range is a 422."""
+    if value is not None and not 1 <= value <= GLOBAL_ID_MAX:
+        raise ApiError(422, "invalid_input", "global must be a global topic id, an integer from 1", "global")
+    return value
+
+
+def _topics_page(
+    store: Any, domain: str | None, after: tuple[str, int] | None, limit: int, global_id: int | None
+) -> tuple[list[Any], dict[str, int]]:
+    """Up to ``limit`` topics after the cursor (of one global topic if given), and the global topic of each."""
+    ids = None if global_id is None else store.global_topics.members(global_id)
+    if ids == []:
+        return [], {}
+    page = store.topics.list(domain, after=after, limit=limit, ids=ids)
+    return page, store.global_topics.of_topics([t.topic_id for t in page])
 
 
 api = FastAPI(
@@ -631,21 +653,27 @@ class Ingress:
 
     @api.get("/v1/topics")
     async def topics(
-        self, request: Request, domain: str | None = None, limit: int | None = None, cursor: str | None = None
+        self,
+        request: Request,
+        domain: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        global_topic: int | None = Query(None, alias="global", description="only the topics of this global topic"),
     ) -> dict[str, Any]:
         """One page of topics in (domain, number) order; ``next`` is the cursor of the following page."""
         self._auth(request, write=False)
         self._known_domain(domain)
+        gid = _global_id(global_topic)
         s = self.cfg.serve
         size = s.page_size if limit is None else limit
         if not 1 <= size <= s.max_page_size:
             raise ApiError(422, "invalid_input", f"limit must be between 1 and {s.max_page_size}", "limit")
         after = _decode_cursor(cursor, self.cfg.domains.names)
-        page = await asyncio.to_thread(self.store.topics.list, domain, after=after, limit=size + 1)
+        page, linked = await asyncio.to_thread(_topics_page, self.store, domain, after, size + 1, gid)
         more = len(page) > size
         page = page[:size]
         return {
-            "topics": [topic_view(t) for t in page],
+            "topics": [topic_view(t, linked.get(t.topic_id)) for t in page],
             "next": _encode_cursor(page[-1].domain, page[-1].number) if more else None,
         }
 
@@ -655,7 +683,8 @@ class Ingress:
         t = await asyncio.to_thread(self.store.topics.get, topic_id)
         if t is None:
             raise ApiError(404, "not_found", f"no topic {topic_id!r}", "topic_id")
-        return topic_view(t)
+        linked = await asyncio.to_thread(self.store.global_topics.of_topics, [topic_id])
+        return topic_view(t, linked.get(topic_id))
 
     def _known_domain(self, domain: str | None) -> None:
         if domain is not None and domain not in self.cfg.domains.names:

@@ -65,9 +65,12 @@ def app(tmp_path_factory: pytest.TempPathFactory, ray_local: int):
     rt = Runtime(make_config(Path(workdir), *overrides))
     rng = np.random.default_rng(7)
     centroids = {d: normalize(rng.standard_normal((3, 384))).astype(np.float32) for d in DOMAINS}
+    # one story in two domains: tech:1 a near-duplicate of gaming:1, linked as global topic 1
+    centroids["tech"][1] = normalize(centroids["gaming"][1] + 0.01 * rng.standard_normal(384))
     at = datetime(2026, 1, 1, tzinfo=UTC)
     for d in DOMAINS:
         _publish(rt, d, centroids[d], at, [f"{d} a, x", f"{d} b, y", f"{d} c, z"])
+    rt.store.global_topics.relink(rt.cfg.global_topics.link_threshold, at)
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app({"overrides": overrides, "workdir": str(workdir)}), name="ray-topics", route_prefix="/")
@@ -191,6 +194,31 @@ def test_topics_come_in_pages(app) -> None:
     for params in [*bad, *({"cursor": c} for c in forged)]:
         r = c.get("/v1/topics", params=params)
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", (params, r.text)
+
+
+def test_topics_filter_by_global_topic_and_carry_its_id(app) -> None:
+    """``?global=`` lists one global topic's topics (paged like any list); every topic names its global topic."""
+    c = app["client"]
+    every = {t["topic_id"]: t["global_topic"] for t in c.get("/v1/topics").json()["topics"]}
+    assert {k: v for k, v in every.items() if v is not None} == {"gaming:1": 1, "tech:1": 1}
+    assert (
+        c.get("/v1/topics/tech:1").json()["global_topic"] == 1
+        and c.get("/v1/topics/tech:0").json()["global_topic"] is None
+    )
+    body = c.get("/v1/topics", params={"global": 1}).json()
+    assert [t["topic_id"] for t in body["topics"]] == ["gaming:1", "tech:1"] and body["next"] is None
+    first = c.get("/v1/topics", params={"global": 1, "limit": 1}).json()
+    second = c.get("/v1/topics", params={"global": 1, "limit": 1, "cursor": first["next"]}).json()
+    assert [t["topic_id"] for t in first["topics"] + second["topics"]] == ["gaming:1", "tech:1"]
+    assert second["next"] is None
+    assert [t["topic_id"] for t in c.get("/v1/topics", params={"global": 1, "domain": "tech"}).json()["topics"]] == [
+        "tech:1"
+    ]
+    assert c.get("/v1/topics", params={"global": 999}).json() == {"topics": [], "next": None}
+    for bad in ("x", "0", "-1", "1.5", str(2**31), str(10**30)):
+        r = c.get("/v1/topics", params={"global": bad})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", (bad, r.text)
+        assert "global" in r.json()["error"]["field"]
 
 
 def test_health_is_computed_once_per_period(app) -> None:
@@ -508,7 +536,7 @@ def test_fuzz_classify_never_answers_5xx(app) -> None:
 
 
 def test_fuzz_read_routes_never_answer_5xx(app) -> None:
-    """Any video id, topic id, domain, limit or cursor: 200, 404 or 422 in the error shape; never 5xx."""
+    """Any video id, topic id, domain, limit, cursor or global topic: 200, 404 or 422 in the error shape; never 5xx."""
     from urllib.parse import quote
 
     from hypothesis import given
@@ -518,11 +546,19 @@ def test_fuzz_read_routes_never_answer_5xx(app) -> None:
     text = st.text(max_size=40)
 
     @_fuzz_settings()
-    @given(vid=text, tid=text, domain=st.none() | text, limit=st.none() | text, cursor=st.none() | text)
-    def reads(vid: str, tid: str, domain, limit, cursor) -> None:
+    @given(
+        vid=text,
+        tid=text,
+        domain=st.none() | text,
+        limit=st.none() | text,
+        cursor=st.none() | text,
+        gid=st.none() | text | st.integers().map(str),
+    )
+    def reads(vid: str, tid: str, domain, limit, cursor, gid) -> None:
         _answered_in_json(c.get(f"/v1/videos/{quote(vid, safe='')}"), {200, 404, 422})
         _answered_in_json(c.get(f"/v1/topics/{quote(tid, safe='')}"), {200, 404, 422})
-        params = {k: v for k, v in {"domain": domain, "limit": limit, "cursor": cursor}.items() if v is not None}
+        given_params = {"domain": domain, "limit": limit, "cursor": cursor, "global": gid}
+        params = {k: v for k, v in given_params.items() if v is not None}
         _answered_in_json(c.get("/v1/topics", params=params), {200, 422})
         _answered_in_json(c.get("/v1/health", params={"domain": domain} if domain else {}), {200, 422})
 

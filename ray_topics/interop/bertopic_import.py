@@ -199,6 +199,7 @@ def import_bertopic(
             store.topics.add_events(events, conn)
             versions[d] = rt.registry.publish(d, at, JOB, conn)
             store.bertopic_ids.add(d, mapping, {k: reps[k] for k in mapping}, str(path), at, conn)
+        store.global_topics.relink(cfg.global_topics.link_threshold, at, conn, job=JOB)  # as every job's commit
     for w in warnings:
         log.warning(w)
     return {

@@ -45,7 +45,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ray_topics.config import HealthConfig
-from ray_topics.core.types import TopicStatus
+from ray_topics.core.types import Topic, TopicStatus
 from ray_topics.ops.health import ALERTS, TopicHealth, health_summary
 from ray_topics.ops.report_charts import (
     ALERT_COLOR,
@@ -186,6 +186,22 @@ def _topic_table(d: DomainData) -> str:
     return f'<div class="scroll"><table>{head}{"".join(rows)}</table></div>'
 
 
+def _global_table(groups: dict[int, list[Topic]]) -> str:
+    """The global topics: each id with its topics (domain, id, label), one story across domains."""
+    if not groups:
+        return '<p class="muted">No topics of different domains are linked.</p>'
+    head = "<tr><th>Global topic</th><th>Topics</th></tr>"
+    rows = []
+    for gid, members in sorted(groups.items()):
+        cells = "".join(
+            f"<div><a href='#{_slug(t.domain)}'>{_e(t.domain)}</a> {_e(t.topic_id)} {_status(t.status)} "
+            f"{_e(t.label)}</div>"
+            for t in members
+        )
+        rows.append(f'<tr data-global="{gid}"><td>g{gid}</td><td>{cells}</td></tr>')
+    return f'<table class="global">{head}{"".join(rows)}</table>'
+
+
 def _domain_section(data: ReportData, d: DomainData, charts: _Charts, *, top_n: int, max_bars: int) -> str:
     statuses = {s: sum(t.status == s for t in d.topics) for s in TopicStatus}
     summary = health_summary(d.health)
@@ -254,6 +270,12 @@ def render_html(data: ReportData, *, top_n: int = DEFAULT_TOP_N, max_bars: int =
             + "".join(f"<th class=num>{_e(a)}</th>" for a in ALERTS)
             + f"</tr>{rows}</table>"
         )
+    if data.domains:
+        parts += [
+            '<h3>Global topics <span class="muted">topics of different domains that are one story (near-duplicate '
+            "centroids), linked under one id</span></h3>",
+            _global_table(data.global_topics),
+        ]
     parts += [_domain_section(data, d, charts, top_n=top_n, max_bars=max_bars) for d in data.domains]
     parts.append("</main></body></html>\n")
     return "".join(parts)

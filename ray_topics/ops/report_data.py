@@ -11,7 +11,7 @@ functions of plain data, testable without a store.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -77,6 +77,7 @@ class ReportData:
         low_confidence: the ``LOW_CONFIDENCE`` threshold, drawn on the confidence bars.
         summary: :func:`ray_topics.ops.health.health_summary` of every live topic.
         domains: by name.
+        global_topics: the global topics at ``as_of``: id -> its topics (one story across domains).
     """
 
     title: str
@@ -85,6 +86,7 @@ class ReportData:
     low_confidence: float
     summary: dict[str, Any]
     domains: list[DomainData]
+    global_topics: dict[int, list[Topic]] = field(default_factory=dict)
 
 
 def gather(
@@ -136,7 +138,13 @@ def gather(
                 channels=store.activity.top_channels(name, start, as_of, CHANNELS_PER_TOPIC),
             )
         )
-    return ReportData(title, as_of, start, health_cfg.low_confidence, health_summary(health), domains)
+    by_id = {t.topic_id: t for t in topics}
+    linked = {
+        gid: [by_id[tid] for tid in members if tid in by_id] for gid, members in store.global_topics.at(as_of).items()
+    }
+    return ReportData(
+        title, as_of, start, health_cfg.low_confidence, health_summary(health), domains, global_topics=linked
+    )
 
 
 def _event(row: dict[str, Any]) -> TopicEvent:

@@ -162,6 +162,42 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("representation", JSON, nullable=False, default=list),
         Index("ix_bertopic_ids_topic", "topic_id"),
     )
+    # global topics: topics of different domains that are one story (ray_topics/storage/global_topics.py).
+    # Tables of their own, so a store made before them gains them on open (create_all). One row per id
+    # ever given: its topics now, or the last ones when it ended (status ended), so an id comes back
+    # when those topics link again.
+    table(
+        "global_topics",
+        Column("global_id", Integer, primary_key=True, autoincrement=False),
+        Column("status", String(16), nullable=False),
+        Column("members", JSON, nullable=False, default=list),
+        Column("formed_at", UTCDateTime, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+        Column("ended_at", UTCDateTime),
+    )
+    # the topics linked now, each in at most one global topic
+    table(
+        "global_topic_members",
+        Column("topic_id", String(96), primary_key=True),
+        Column("global_id", Integer, nullable=False),
+        Column("domain", String(64), nullable=False),
+        Column("linked_at", UTCDateTime, nullable=False),
+        Index("ix_global_members_global", "global_id"),
+    )
+    # their lineage: every change of a global topic, with its topics after it
+    table(
+        "global_topic_events",
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("global_id", Integer, nullable=False),
+        Column("type", String(16), nullable=False),
+        Column("at", UTCDateTime, nullable=False),
+        Column("members", JSON, nullable=False, default=list),
+        Column("details", JSON, nullable=False, default=dict),
+        Column("job", String(32)),
+        Column("job_run_id", Integer),
+        Index("ix_global_events_at", "at"),
+        Index("ix_global_events_global", "global_id"),
+    )
     table(
         "domain_prototypes",
         Column("domain", String(64), primary_key=True),

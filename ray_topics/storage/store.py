@@ -16,6 +16,7 @@ from ray_topics.storage.activity import Activity
 from ray_topics.storage.bertopic_ids import BertopicIds
 from ray_topics.storage.classifications import Classifications
 from ray_topics.storage.db import Database
+from ray_topics.storage.global_topics import GlobalTopics
 from ray_topics.storage.leases import Leases
 from ray_topics.storage.registry import ModelVersions
 from ray_topics.storage.runs import JobRuns
@@ -38,6 +39,7 @@ class Store(Database):
         access: lake partitions' reads and storage classes (:class:`AccessStats`).
         activity: aggregates for health and the report (:class:`Activity`).
         bertopic_ids: imported BERTopic topic ids (:class:`BertopicIds`).
+        global_topics: topics of different domains linked as one story (:class:`GlobalTopics`).
         leases: job-long exclusive leases (:class:`Leases`; ``lease_wait_seconds``, ``lease_poll_seconds``).
 
     ``pool`` holds :class:`Database`'s pool and timeout keywords.
@@ -69,3 +71,4 @@ class Store(Database):
         self.access = AccessStats(self)
         self.activity = Activity(self)
         self.bertopic_ids = BertopicIds(self)
+        self.global_topics = GlobalTopics(self, self.topics)

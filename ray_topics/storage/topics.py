@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -73,16 +73,20 @@ class Topics:
         *,
         after: tuple[str, int] | None = None,
         limit: int | None = None,
+        ids: Collection[str] | None = None,
     ) -> list[Topic]:
-        """Topics in (domain, number) order, of one domain and some statuses if given.
+        """Topics in (domain, number) order, of one domain, some statuses and among ``ids`` if given.
 
         ``after`` and ``limit`` page through them: the ``limit`` topics that follow the
         ``(domain, number)`` ``after`` (keyset paging: a page costs its own rows, however deep).
+        ``ids`` is a short list (one IN clause: a global topic's members, say).
         """
         t = self.db.table("topics")
         q = select(t).order_by(t.c.domain, t.c.number)
         if domain:
             q = q.where(t.c.domain == domain)
+        if ids is not None:
+            q = q.where(t.c.topic_id.in_(list(ids)))
         if statuses is not None:
             q = q.where(t.c.status.in_([str(s) for s in statuses]))
         if after is not None:

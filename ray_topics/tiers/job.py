@@ -78,6 +78,11 @@ def _lake_dataset(rt: Runtime, wanted: dict[str, list[str]]) -> Any | None:
 def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, conn: Connection) -> int | None:
     """Write a plan inside ``conn``: topics, events, a new model version if topics changed, reassignments.
 
+    When topics changed, the global topics are relinked in the same transaction
+    (:meth:`ray_topics.storage.global_topics.GlobalTopics.relink`, which takes its
+    own lock after the domain's): a newborn duplicate of another domain's topic is
+    linked at birth, a death, drift, merge or split forms and breaks links.
+
     Called inside the domain's commit lock (:func:`commit_lock`; :func:`run_tier` has
     :func:`ray_topics.storage.runs.once` take it), it first checks that the domain's newest
     version is still the plan's ``base_version`` and raises :class:`StalePlan` (nothing
@@ -105,6 +110,10 @@ def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, co
         store.prototypes.save(plan.domain, plan.prototype, at, conn=conn)
     if plan.routing is not None:
         store.prototypes.calibrate(plan.domain, *plan.routing, at=at, conn=conn)
+    if plan.changed:  # births, deaths, drift, merges and splits move the links between domains
+        linked = store.global_topics.relink(rt.cfg.global_topics.link_threshold, at, conn, job=job, job_run_id=run_id)
+        if linked.events:
+            plan.stats["global_topics"] = linked.summary()
     return version
 
 

@@ -246,8 +246,8 @@ def result_view(row: dict[str, Any], labels: dict[str | None, str | None] | None
     }
 
 
-def topic_view(t: Topic) -> dict[str, Any]:
-    """The public shape of a topic."""
+def topic_view(t: Topic, global_topic: int | None = None) -> dict[str, Any]:
+    """The public shape of a topic; ``global_topic``: the global topic linking it (None: unlinked)."""
     return {
         "topic_id": t.topic_id,
         "domain": t.domain,
@@ -258,4 +258,5 @@ def topic_view(t: Topic) -> dict[str, Any]:
         "born_at": t.born_at.isoformat(),
         "last_seen_at": t.last_seen_at.isoformat(),
         "died_at": t.died_at.isoformat() if t.died_at else None,
+        "global_topic": global_topic,
     }
