@@ -94,6 +94,7 @@ class EmbeddingConfig(_Section):
 class ExecutionConfig(_Section):
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    gpu_jobs: list[Literal["daily", "weekly", "monthly"]] = Field(default_factory=list)
     gpus_per_domain_task: float = Field(default=1.0, ge=0)
     blas_threads: int | None = Field(default=1, ge=1)
     commit_retries: int = Field(ge=0)

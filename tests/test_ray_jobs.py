@@ -9,14 +9,9 @@ planted stream before Monday, June 1, 2026, when every tier's window ends.
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,23 +25,29 @@ from ray_topics.core.schedule import EXIT_BUSY, JOB_ORDER
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.aging import LAKE_LEASE
 from ray_topics.storage.runs import ALL_DOMAINS
-from ray_topics.streams.planted import PlantedTopic, StreamSpec
-from ray_topics.streams.synthetic import generate
 from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.daily import run_daily
 from ray_topics.tiers.monthly import run_monthly
 from ray_topics.tiers.refine import run_refine
 from ray_topics.tiers.weekly import run_weekly
-from tests.conftest import make_config
+from tests.conftest import free_port, make_config
+from tests.rayproc import (
+    BIN,
+    REPO,
+    copy_workdir,
+    job_args,
+    job_stats,
+    planted_store,
+    ray_env,
+    stop_cluster,
+    topics_of,
+)
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 MIDNIGHT = datetime(2026, 6, 1, tzinfo=UTC)  # a Monday and the 1st: refine, daily, weekly, monthly, archive
 START_TIMEOUT_S = 120
 JOB_TIMEOUT_S = 180
-STOP_TIMEOUT_S = 5  # then what is left is killed: Ray's own graceful stop takes ~15 s
 # the monthly recluster is skipped (its sample stays under 2 x this floor): UMAP compiles for minutes in
 # every new process, and what the tiers compute is tested in test_tiers.py and test_e2e.py; here, how
 # they run as Ray jobs. A busy lease fails at once.
@@ -59,12 +60,6 @@ RUNNERS = {
     "monthly": run_monthly,
     "archive": run_archive,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -83,41 +78,21 @@ class Head:
         return JobSubmissionClient(self.dashboard, headers=headers)
 
 
-def _env(token: str) -> dict[str, str]:
-    """This process's environment without any Ray setting (the shared Ray's included), plus our cluster's token."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")
-    return env
-
-
-def _ours(temp_dir: str) -> list[int]:
-    """Processes whose command line names our temp dir: only the cluster this module started."""
-    pids = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                if temp_dir.encode() in (p / "cmdline").read_bytes():
-                    pids.append(int(p.name))
-            except OSError:
-                continue
-    return pids
-
-
 @pytest.fixture(scope="module")
 def head() -> Iterator[Head]:
     token = secrets.token_hex(16)
     temp_dir = tempfile.mkdtemp(prefix="rt-head-", dir="/tmp")  # short: Ray's socket paths live under it
-    dash = _free_port()
+    dash = free_port()
     ports = {
-        "--port": _free_port(),
+        "--port": free_port(),
         "--dashboard-port": dash,
-        "--dashboard-agent-listen-port": _free_port(),
-        "--dashboard-agent-grpc-port": _free_port(),
-        "--runtime-env-agent-port": _free_port(),
-        "--metrics-export-port": _free_port(),
-        "--node-manager-port": _free_port(),
-        "--object-manager-port": _free_port(),
-        "--ray-client-server-port": _free_port(),
+        "--dashboard-agent-listen-port": free_port(),
+        "--dashboard-agent-grpc-port": free_port(),
+        "--runtime-env-agent-port": free_port(),
+        "--metrics-export-port": free_port(),
+        "--node-manager-port": free_port(),
+        "--object-manager-port": free_port(),
+        "--ray-client-server-port": free_port(),
     }
     cmd = [
         str(BIN / "ray"),
@@ -132,7 +107,7 @@ def head() -> Iterator[Head]:
         "--disable-usage-stats",
         *(f"{k}={v}" for k, v in ports.items()),
     ]
-    env = _env(token)
+    env = ray_env(token, temp_dir)
     log = open(Path(temp_dir) / "ray-start.log", "w")  # closed in teardown
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
     h = Head(f"http://127.0.0.1:{dash}", token, env, temp_dir)
@@ -140,28 +115,9 @@ def head() -> Iterator[Head]:
         _wait_ready(h, proc)
         yield h
     finally:
-        _stop(proc, temp_dir)
+        stop_cluster(proc, temp_dir)
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def _stop(proc: subprocess.Popen, temp_dir: str) -> None:
-    """End ``ray start --block`` and every process under it (raylet, GCS, workers, job drivers): by pid only."""
-    import psutil
-
-    try:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        tree = []
-    tree += [psutil.Process(pid) for pid in _ours(temp_dir) if pid not in {p.pid for p in tree}]
-    proc.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started
-    _gone, alive = psutil.wait_procs(tree, timeout=STOP_TIMEOUT_S)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=STOP_TIMEOUT_S)
 
 
 def _wait_ready(h: Head, proc: subprocess.Popen) -> None:
@@ -193,37 +149,8 @@ def _runtime(workdir: Path) -> Runtime:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two days of a planted stream stored by Tier 1 against two seeded topics per domain; no job has run yet."""
-    from ray_topics.core.router import DomainRouter
-    from ray_topics.core.validation import VideoIn
-    from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier
-    from tests.test_tiers import _seed_topic
-
     wd = tmp_path_factory.mktemp("template")
-    start = MIDNIGHT - timedelta(days=2)
-    topics = [PlantedTopic(f"{d}/{k}", d, rate=30) for d in DOMAINS for k in "ab"]
-    stream = generate(StreamSpec(topics=topics, days=2, start=start, noise_rate=6.0, seed=11))
-    rt = _runtime(wd)
-    words = dict(zip(stream.topics["name"], stream.topics["words"], strict=True))
-    for i, t in enumerate(topics):
-        _seed_topic(rt, t.domain, i % 2, stream.centers[t.name], start, keywords=list(words[t.name][:5]))
-    v = stream.videos
-    videos = [
-        VideoIn(
-            video_id=r.video_id,
-            channel_id=r.channel_id,
-            published_at=r.published_at.to_pydatetime(),
-            title=r.title,
-            description=r.description,
-            tags=list(r.tags),
-            domain=r.domain,
-        )
-        for r in v.itertuples()
-    ]
-    models = DomainClassifier(rt.registry, rt.confidence)
-    models.refresh()
-    tier1 = RealtimeClassifier(DomainRouter(rt.cfg.domains.names, {}, {}), models, store=rt.store)
-    tier1.classify_and_store(videos, stream.embeddings, at=MIDNIGHT)
-    rt.store.dispose()
+    planted_store(wd, OVERRIDES, DOMAINS, MIDNIGHT)
     return wd
 
 
@@ -239,23 +166,8 @@ def reference(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wd
 
 
-def _copy(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst, dirs_exist_ok=True)
-    return dst
-
-
-def _topics(workdir: Path) -> list[tuple]:
-    rt = _runtime(workdir)
-    try:
-        return sorted((t.topic_id, t.status, t.size, tuple(t.keywords[:5])) for t in rt.store.topics.list())
-    finally:
-        rt.store.dispose()
-
-
 def _job_command(job: str, as_of: datetime, workdir: Path, *extra: str) -> str:
-    args = ["python", str(REPO / "jobs" / f"{job}.py"), "--as-of", as_of.strftime("%Y-%m-%dT%H:%M:%SZ")]
-    args += ["--workdir", str(workdir), *(a for ov in OVERRIDES for a in ("--set", ov)), *extra]
-    return " ".join(args)
+    return " ".join(job_args(job, as_of, workdir, OVERRIDES, *extra))
 
 
 def _finish(client, submission_id: str):
@@ -268,13 +180,6 @@ def _finish(client, submission_id: str):
             return info
         time.sleep(0.5)
     raise TimeoutError(f"job {submission_id} did not end in {JOB_TIMEOUT_S}s")
-
-
-def _stats(logs: str) -> dict:
-    """The JSON summary a job prints (``ray-topics`` prints it on stdout, from a line holding only ``{``)."""
-    lines = logs.splitlines()
-    start = next(i for i, line in enumerate(lines) if line in ("{", "{}"))
-    return json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
 
 
 # ---------------------------------------------------------------- tests
@@ -291,7 +196,7 @@ def test_each_tier_runs_as_a_submitted_job_and_gives_the_in_process_topics(
     head: Head, template: Path, reference: Path, tmp_path: Path
 ) -> None:
     """refine, daily (on the cluster's Ray Data), weekly, monthly, archive: submitted in order, each succeeds."""
-    wd = _copy(template, tmp_path / "wd")
+    wd = copy_workdir(template, tmp_path / "wd")
     client = head.client()
     for job in JOB_ORDER:
         extra = ("--engine", "ray") if job == "daily" else ()  # its domains planned by Ray Data tasks of the cluster
@@ -300,7 +205,7 @@ def test_each_tier_runs_as_a_submitted_job_and_gives_the_in_process_topics(
         logs = client.get_job_logs(sid)
         assert info.status == "SUCCEEDED", f"{job}: {info.message}\n{logs}"
         assert info.driver_exit_code == 0
-        stats = _stats(logs)
+        stats = job_stats(logs)
         if job == "refine":  # the two days' closed hours written to the lake
             assert stats["hours"] > 0 and "refined" in stats
         elif job == "archive":
@@ -309,7 +214,8 @@ def test_each_tier_runs_as_a_submitted_job_and_gives_the_in_process_topics(
             assert set(stats) >= set(DOMAINS) and not any(s.get("skipped") for s in stats.values())
         if job == "weekly":  # the seeded topics moved to their week's videos
             assert all(stats[d]["updated"] == 2 for d in DOMAINS)
-    assert _topics(wd) == _topics(reference)  # the same topics as the same jobs run in this process
+    # the same topics as the same jobs run in this process
+    assert topics_of(wd, OVERRIDES) == topics_of(reference, OVERRIDES)
     rt = _runtime(wd)
     assert all(rt.store.runs.done(j, ALL_DOMAINS, MIDNIGHT) for j in ("refine", "archive"))
     assert all(rt.store.runs.done(j, d, MIDNIGHT) for j in ("daily", "weekly", "monthly") for d in DOMAINS)
@@ -321,7 +227,7 @@ def test_the_scheduler_submits_a_due_window_until_it_finishes_and_never_again(
 ) -> None:
     """At 01:30 only refine's 01:00 window is due: its job finds the lake busy (exit 75), runs on the next pass,
     and is never submitted again."""
-    wd = _copy(reference, tmp_path / "wd")
+    wd = copy_workdir(reference, tmp_path / "wd")
     rt = _runtime(wd)
     client = head.client()
     before = len(client.list_jobs())

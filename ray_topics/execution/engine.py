@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from ray_topics.storage.lake import Lake
 from ray_topics.storage.lake_format import WARM_FILE, from_warm
 
-__all__ = ["cluster_has_gpus", "ensure_ray", "lake_dataset", "map_domains", "map_lake_groups"]
+__all__ = ["cluster_has_gpus", "ensure_ray", "lake_dataset", "map_domains", "map_lake_groups", "worker_node"]
 
 T = TypeVar("T")
 
@@ -126,8 +126,17 @@ def lake_dataset(
 
 
 def cluster_has_gpus(address: str | None = None) -> bool:
-    """Whether the Ray cluster offers GPUs (placement for ``cluster.backend: auto``)."""
+    """Whether the Ray cluster has GPUs now (GPU workers at ``min_workers: 0`` have none until asked)."""
     import ray
 
     ensure_ray(address)
     return ray.cluster_resources().get("GPU", 0) > 0
+
+
+def worker_node() -> str | None:
+    """The Ray node this code runs on (hex id), or None outside Ray: where a domain's plan was computed."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_node_id()

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from ray_topics.core.plan import Plan
 from ray_topics.core.snapshot import version_name
-from ray_topics.execution.engine import cluster_has_gpus, lake_dataset, map_domains, map_lake_groups
+from ray_topics.execution.engine import cluster_has_gpus, lake_dataset, map_domains, map_lake_groups, worker_node
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.runs import once
 
@@ -46,7 +46,9 @@ def _plan_local(plan_fn: PlanFn, rt: Runtime, as_of: datetime, domain: str) -> P
 
 def _plan_remote(plan_fn: PlanFn, cfg: Any, as_of: datetime, domain: str) -> Plan:
     """Runs in a Ray worker: opens its own store and lake connections (only the config travels)."""
-    return planned(plan_fn, Runtime(cfg), domain, as_of)
+    plan = planned(plan_fn, Runtime(cfg), domain, as_of)
+    plan.stats["node"] = worker_node()
+    return plan
 
 
 def _plan_preloaded(
@@ -57,6 +59,7 @@ def _plan_preloaded(
     n = rt.preload(rows, as_of)
     plan = planned(plan_fn, rt, domain, as_of)
     plan.stats["read_by_ray_data"] = n
+    plan.stats["node"] = worker_node()
     return plan
 
 
@@ -148,8 +151,10 @@ def run_tier(
     todo = [d for d in cfg.domains.names if force or not rt.store.runs.done(job, d, as_of)]
     remote = cfg.execution.engine == "ray"
     gpus = 0.0
-    if remote and cfg.cluster.backend in ("auto", "cuml") and cluster_has_gpus(cfg.execution.ray_address):
-        gpus = cfg.execution.gpus_per_domain_task  # cuML on a GPU worker; the task resolves `auto` to cuml
+    if remote and cfg.cluster.backend != "cpu" and todo:
+        # a job of gpu_jobs asks even with no GPU up: the ask is what makes the autoscaler start a GPU worker
+        if job in cfg.execution.gpu_jobs or cluster_has_gpus(cfg.execution.ray_address):
+            gpus = cfg.execution.gpus_per_domain_task  # the task resolves `auto` to cuml where cuML imports
     work = partial(_plan_remote, plan_fn, cfg, as_of) if remote else partial(_plan_local, plan_fn, rt, as_of)
     plans: dict[str, Plan] = {}
     if remote and needs_fn is not None and todo:
