@@ -72,7 +72,7 @@ def test_a_job_run_writes_what_it_did_to_the_textfile(tmp_path: Path) -> None:
     assert main(["refine", "--workdir", str(tmp_path), "--as-of", AS_OF.isoformat()]) == 0
     text = (tmp_path / "metrics" / "ray_topics_refine.prom").read_text()
     got = _samples(text)
-    job = ("job", "refine")
+    job = ("tier", "refine")
     assert got[("ray_topics_job_success", frozenset({job}))] == 1
     assert got[("ray_topics_job_rows", frozenset({job, ("kind", "refined")}))] == 7
     assert got[("ray_topics_job_window_end_timestamp_seconds", frozenset({job}))] == AS_OF.timestamp()
@@ -89,8 +89,8 @@ def test_a_failed_run_is_written_as_a_failure(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(RuntimeError, match="lake unreachable"):
         main(["refine", "--workdir", str(tmp_path), "--as-of", AS_OF.isoformat()])
     got = _samples((tmp_path / "metrics" / "ray_topics_refine.prom").read_text())
-    assert got[("ray_topics_job_success", frozenset({("job", "refine")}))] == 0
-    assert ("ray_topics_job_last_success_timestamp_seconds", frozenset({("job", "refine")})) not in got
+    assert got[("ray_topics_job_success", frozenset({("tier", "refine")}))] == 0
+    assert ("ray_topics_job_last_success_timestamp_seconds", frozenset({("tier", "refine")})) not in got
 
 
 def test_a_failed_run_keeps_the_newest_finished_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,7 +107,7 @@ def test_a_failed_run_keeps_the_newest_finished_window(tmp_path: Path, monkeypat
     with pytest.raises(RuntimeError):
         main(["refine", "--workdir", str(tmp_path), "--as-of", later.isoformat()])
     got = _samples((tmp_path / "metrics" / "ray_topics_refine.prom").read_text())
-    job = frozenset({("job", "refine")})
+    job = frozenset({("tier", "refine")})
     assert got[("ray_topics_job_success", job)] == 0
     assert got[("ray_topics_job_last_success_window_end_timestamp_seconds", job)] == AS_OF.timestamp()
 
@@ -135,7 +135,7 @@ def test_a_job_run_pushes_to_the_pushgateway(tmp_path: Path) -> None:
         server.shutdown()
     ((method, path, body),) = received
     assert method == "PUT" and path == "/metrics/job/ray_topics_archive"
-    assert _samples(body.decode())[("ray_topics_job_success", frozenset({("job", "archive")}))] == 1
+    assert _samples(body.decode())[("ray_topics_job_success", frozenset({("tier", "archive")}))] == 1
     assert not (tmp_path / "metrics").exists()
 
 

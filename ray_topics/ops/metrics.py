@@ -8,7 +8,7 @@ textfile collector reads that folder) when that is set. Tier 1's request
 metrics are not here: the Serve replicas record them through Ray's metrics
 (``serve/app.py``, ``ServeMetrics``).
 
-Gauges, all labelled ``job``:
+Gauges, all labelled ``tier`` (the job's name; see :data:`TIER_LABEL`):
 
 * ``ray_topics_job_duration_seconds``: wall time of the last run;
 * ``ray_topics_job_success``: 1 if it ended without error and no domain failed, else 0;
@@ -43,6 +43,9 @@ __all__ = ["JobMetrics", "summary_counts"]
 log = logging.getLogger(__name__)
 
 PREFIX = "ray_topics_job"
+# the label naming the tier: not ``job``, which Prometheus sets on every target (node_exporter's for the
+# textfile, the Pushgateway's group) and which would overwrite or be renamed to exported_job
+TIER_LABEL = "tier"
 PUSH_TIMEOUT_S = 10  # a Pushgateway that does not answer must not hold the job's exit
 
 
@@ -93,7 +96,7 @@ class JobMetrics:
         reg = CollectorRegistry()
 
         def gauge(name: str, help_text: str, *labels: str) -> Gauge:
-            return Gauge(f"{PREFIX}_{name}", help_text, ["job", *labels], registry=reg)
+            return Gauge(f"{PREFIX}_{name}", help_text, [TIER_LABEL, *labels], registry=reg)
 
         failed = len((summary or {}).get("failed") or {})
         ok = summary is not None and not failed
