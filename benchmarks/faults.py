@@ -38,7 +38,6 @@ import random
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -52,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from serve.app import free_port
 
 __all__ = [
     "APP_NAME",
@@ -135,12 +136,6 @@ SOAK_FAULTS = 2
 
 def _log(msg: str) -> None:
     print(f"[faults {datetime.now(UTC):%H:%M:%S}] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------- the app

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import ROOT, Figures, describe, finish, frame_texts, machine, parser, run_info, scratch, start
+from serve.app import free_port
 
 DOMAINS = ("gaming", "cooking", "tech", "sports", "news")
 N_TOPICS = 100
@@ -77,12 +77,6 @@ def fmt_ms(x: float) -> str:
     if x != x:  # nan
         return "n/a"
     return f"{x * 1000:.0f} µs" if x < 0.1 else f"{x:.2f} ms" if x < 10 else f"{x:.1f} ms"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def unit(x: np.ndarray) -> np.ndarray:

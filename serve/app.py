@@ -730,15 +730,20 @@ class Ingress:
         return {"status": "ok", "model_versions": versions}
 
 
-def own_ports(names: tuple[str, ...]) -> None:
-    """Free ports for these Serve listeners (before Ray starts), unless the environment names them already."""
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it)."""
     import socket
 
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def own_ports(names: tuple[str, ...]) -> None:
+    """Free ports for these Serve listeners (before Ray starts), unless the environment names them already."""
     for name in names:
         if not os.environ.get(name):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                os.environ[name] = str(s.getsockname()[1])
+            os.environ[name] = str(free_port())
 
 
 def build_app(args: dict[str, Any]) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,19 +15,13 @@ import pytest
 from ray_topics.core.index import normalize
 from ray_topics.core.types import Topic
 from ray_topics.execution.runtime import Runtime
-from tests.conftest import make_config
+from tests.conftest import free_port, make_config
 
 pytestmark = [pytest.mark.ray, pytest.mark.model]
 
 TOKEN = "test-token"
 DOMAINS = ("gaming", "cooking", "tech")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _publish(rt: Runtime, domain: str, centroids: np.ndarray, at: datetime, labels: list[str]) -> None:
@@ -71,7 +64,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, ray_local: int):
     for d in DOMAINS:
         _publish(rt, d, centroids[d], at, [f"{d} a, x", f"{d} b, y", f"{d} c, z"])
     rt.store.global_topics.relink(rt.cfg.global_topics.link_threshold, at)
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app({"overrides": overrides, "workdir": str(workdir)}), name="ray-topics", route_prefix="/")
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
@@ -399,7 +392,8 @@ def tight(app):
     )
     del handle
     yield "/tight"
-    serve.delete("ray-topics-tight")
+    # not waited for (a minute of replica shutdown): the app is idle and the session's Serve ends with it
+    serve.delete("ray-topics-tight", _blocking=False)
 
 
 def test_overload_is_503_with_retry_after_and_retries_store_every_video(app, tight: str) -> None:
