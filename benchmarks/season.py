@@ -621,18 +621,30 @@ def _config(args: argparse.Namespace, workdir: Path) -> Any:
     return load_config(overrides=[*ov, *args.set], workdir=str(workdir))
 
 
+def season_stream(params: dict[str, Any], cfg: Any) -> SeasonStream:
+    """The stream a season with these options (:func:`_params`, as ``state.json`` keeps them) replays."""
+    days = params["days"]
+    death = max(MIN_DEATH_DAY, min(days // 4, days - cfg.daily.dying_after_days - DEATH_MARGIN_DAYS))
+    spec = season_scenario(
+        days,
+        params["videos_per_day"],
+        tuple(params["domains"]),
+        params["seed"],
+        tail_topics=params["tail_topics"],
+        death_day=death,
+    )
+    spec.start = datetime.fromisoformat(params["start"]).replace(tzinfo=UTC)
+    return SeasonStream(spec)
+
+
 def run_season(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Replay the season in ``workdir`` (resuming after its last recorded day); the figures."""
     cfg = _config(args, workdir)
     domains = domains_arg(args.domains, cfg.domains.names)
     batch = args.batch or cfg.serve.max_batch
     start_at = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
-    death = max(MIN_DEATH_DAY, min(args.days // 4, args.days - cfg.daily.dying_after_days - DEATH_MARGIN_DAYS))
-    spec = season_scenario(
-        args.days, args.videos_per_day, domains, args.seed, tail_topics=args.tail_topics, death_day=death
-    )
-    spec.start = start_at
-    stream = SeasonStream(spec)
+    stream = season_stream(_params(args, domains, batch), cfg)
+    spec = stream.spec
     own = workdir / "season"
     state_path = own / "state.json"
     state = State.load(state_path, _params(args, domains, batch))
