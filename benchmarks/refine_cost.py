@@ -23,7 +23,7 @@ in-process, so its query work is included):
 * the run's two queries whose cost could follow the history, each alone: the
   refinement queue (``store.classifications.pending`` of every domain) and the
   hot table's eviction (``store.videos.evict_hot``), on the current schema
-  ("new") and on the schema before ``ix_class_pending`` and
+  ("new") and on the schema before the queue's index (now ``ix_class_queue``) and
   ``ix_embeddings_published`` with the eviction statement of that time ("old":
   :func:`old_evict_hot`, raw SQL on the store's tables).
 
@@ -93,7 +93,7 @@ def to_old_schema(db: Path) -> None:
     """The indexes the store had before the refine indexes (open it with ``create=False`` after)."""
     s = Store(f"sqlite:///{db}", create=False)
     with s.begin() as conn:
-        conn.execute(text("DROP INDEX ix_class_pending"))
+        conn.execute(text("DROP INDEX ix_class_queue"))
         conn.execute(text("DROP INDEX ix_embeddings_published"))
         conn.execute(text("CREATE INDEX ix_class_status ON classifications (status, domain)"))
     _close(s)

@@ -525,8 +525,8 @@ def _index_columns(store: Store, table: str) -> dict[str, list[str]]:
 
 def test_schema_indexes_exist_on_both_backends(store: Store) -> None:
     cls, emb = _index_columns(store, "classifications"), _index_columns(store, "embeddings")
-    assert cls["ix_class_pending"] == ["status", "domain", "published_at", "video_id"]
-    assert "ix_class_status" not in cls  # retired: ix_class_pending's prefix serves it
+    assert cls["ix_class_queue"] == ["domain", "published_at", "video_id"]  # partial: the queue's rows only
+    assert "ix_class_status" not in cls and "ix_class_pending" not in cls  # retired: ix_class_queue serves pending()
     assert emb["ix_embeddings_published"] == ["published_at"]
     assert emb["ix_embeddings_compaction"] == ["compacted_at", "published_at"]
 
@@ -536,16 +536,20 @@ def test_a_store_made_before_the_new_indexes_gains_them_on_open(store_url: tuple
     first = Store(url, schema=schema)
     _ingest(first, _v("a", status=ClassificationStatus.REFINED), _v("b"))
     prefix = f'"{schema}".' if schema else ""
-    with first.begin() as conn:  # the earlier schema: no ix_class_pending / ix_embeddings_published
-        conn.execute(text(f"DROP INDEX {prefix}ix_class_pending"))
+    with first.begin() as conn:  # earlier schemas: ix_class_status, then ix_class_pending; no ix_embeddings_published
+        conn.execute(text(f"DROP INDEX {prefix}ix_class_queue"))
         conn.execute(text(f"DROP INDEX {prefix}ix_embeddings_published"))
         conn.execute(text(f"CREATE INDEX ix_class_status ON {prefix}classifications (status, domain)"))
-    assert "ix_class_pending" not in _index_columns(first, "classifications")
+        conn.execute(
+            text(f"CREATE INDEX ix_class_pending ON {prefix}classifications (status, domain, published_at, video_id)")
+        )
+    assert "ix_class_queue" not in _index_columns(first, "classifications")
     first.dispose()
     for _ in range(2):  # the second open finds nothing to do
         s = Store(url, schema=schema)
         cls, emb = _index_columns(s, "classifications"), _index_columns(s, "embeddings")
-        assert "ix_class_pending" in cls and "ix_class_status" not in cls and "ix_embeddings_published" in emb
+        assert "ix_class_queue" in cls and "ix_embeddings_published" in emb
+        assert "ix_class_status" not in cls and "ix_class_pending" not in cls
         assert [r["video_id"] for r in s.classifications.pending("gaming", 10)] == ["b"]
         assert _counts(s) == (2, 2, 2)
         s.dispose()
@@ -598,7 +602,7 @@ def test_refine_queries_read_the_queue_and_the_hot_table_not_the_history(store: 
     pending = _plans(store, lambda: store.classifications.pending("gaming", 10, published_before=T0 + 2 * H))
     evict = _plans(store, lambda: store.videos.evict_hot(before=T0 + 2 * H))
     uncompacted = _plans(store, lambda: store.videos.uncompacted(before=T0 + 2 * H))
-    assert "ix_class_pending" in pending, pending
+    assert "ix_class_queue" in pending, pending
     for plan in (evict, uncompacted):  # classifications: primary-key lookups only, if at all
         assert "ix_class_" not in plan and "Seq Scan on classifications" not in plan, plan
         assert "SCAN classifications" not in plan and "LIST SUBQUERY" not in plan, plan

@@ -6,10 +6,11 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, text, update
 
 from ray_topics.core.types import ClassificationStatus
 from ray_topics.storage.db import Database, chunks
+from ray_topics.storage.schema import QUEUE_WHERE
 
 __all__ = ["Classifications"]
 
@@ -36,13 +37,14 @@ class Classifications:
     def pending(self, domain: str, limit: int, published_before: datetime | None = None) -> list[dict[str, Any]]:
         """Preliminary classifications of a domain (the refinement queue), oldest first.
 
-        A range scan of ``ix_class_pending`` (status, domain, published_at,
-        video_id): it reads the queue only, in order, and stops at ``limit``.
+        A range scan of the partial index ``ix_class_queue`` (domain,
+        published_at, video_id of the queue's rows): it reads the queue only,
+        in order, and stops at ``limit``.
         """
         c = self.db.table("classifications")
         q = (
             select(c.c.video_id, c.c.published_at, c.c.model_version)
-            .where(c.c.status == ClassificationStatus.PRELIMINARY, c.c.domain == domain)
+            .where(text(QUEUE_WHERE), c.c.domain == domain)
             .order_by(c.c.published_at, c.c.video_id)
             .limit(limit)
         )
