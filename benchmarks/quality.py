@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.events import bursty_terms, concentration, planted_events, summarise
 from benchmarks.full_fit import cluster_params, fit_fresh, jit_warmup
 from benchmarks.harness import (
     ROOT,
@@ -63,6 +64,7 @@ from benchmarks.harness import (
     timed,
 )
 from benchmarks.planted_truth import (
+    NOISE_LABEL,
     NONE_LABEL,
     PlantedObserver,
     Truth,
@@ -78,18 +80,28 @@ NEWS_CACHE = "news_articles"  # the embedding cache's name for the news corpus, 
 
 # goals (the planted-truth ones are in benchmarks.planted_truth)
 NMI_VS_FULL_TOLERANCE = 0.02
+EVENT_VS_FULL_TOLERANCE = 0.1  # issue 14: an event's concentration within 0.1 of one full fit's
+PER_THOUSAND = 1000
+FULL_OUTLIER = -1
 
 
 # ----------------------------------------------------------------------------- small helpers
 
 
 def _token_sets(docs: Sequence[str]) -> list[set[str]]:
-    """Per-document token sets under both tokenisers in play (ray_topics c-TF-IDF and BERTopic's default)."""
+    """Per-document token sets under every tokeniser in play, so that any of them is scored on the same documents.
+
+    ray_topics' keyword tokeniser (links, handles and files dropped, hashtags spelled out, any alphabet),
+    its ASCII letters-first pattern before that (60e1a81), and BERTopic's default (sklearn's).
+    """
     from sklearn.feature_extraction.text import CountVectorizer
+
+    from ray_topics.core.keywords import keyword_vectorizer
 
     a = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b").build_analyzer()
     b = CountVectorizer(stop_words="english").build_analyzer()
-    return [set(a(d)) | set(b(d)) for d in docs]
+    c = keyword_vectorizer().build_analyzer()
+    return [set(a(d)) | set(b(d)) | set(c(d)) for d in docs]
 
 
 def _topic_quality(keywords: dict[str, list[str]], tokens: list[set[str]], top_n: int = 10) -> dict[str, Any]:
@@ -117,6 +129,77 @@ def _keyword_quality(
     sizes = Counter(tids)
     stream_kw = {t.topic_id: t.keywords for t in topics if sizes.get(t.topic_id, 0) > 0}
     return _topic_quality(stream_kw, tokens), _topic_quality(full_keywords, tokens)
+
+
+def _events(
+    events: dict[str, np.ndarray],
+    stream_labels: np.ndarray,
+    stream_misfit: np.ndarray,
+    full_labels: np.ndarray,
+    global_labels: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Concentration of every event on both sides (:mod:`benchmarks.events`), and the means.
+
+    With ``global_labels`` (:func:`_global_labels`), also the streaming concentration when the topics of
+    one global topic count as one.
+    """
+    full_misfit = np.array([x == FULL_OUTLIER for x in full_labels.tolist()])
+    per = {
+        "streaming": {k: concentration(m, stream_labels, stream_misfit, NONE_LABEL) for k, m in events.items()},
+        "full": {k: concentration(m, full_labels, full_misfit, FULL_OUTLIER) for k, m in events.items()},
+    }
+    out = {"per_event": per, "streaming": summarise(per["streaming"]), "full": summarise(per["full"])}
+    if global_labels is not None:
+        g = {k: concentration(m, global_labels, stream_misfit, NONE_LABEL) for k, m in events.items()}
+        out["streaming_global"] = summarise(g)
+    return out
+
+
+def _global_labels(store: Any, stream_labels: np.ndarray) -> np.ndarray:
+    """The streaming labels with the topics of one global topic (linked across domains) as one label."""
+    linked = store.global_topics.of_topics()
+    return np.array([f"global:{linked[x]}" if x in linked else x for x in stream_labels.tolist()], dtype=object)
+
+
+def _granularity(stream_labels: np.ndarray, full_labels: np.ndarray) -> dict[str, Any]:
+    """Topics holding videos, and topics per 1,000 videos, of both sides."""
+    n = len(stream_labels)
+    s = len(set(stream_labels.tolist()) - {NONE_LABEL})
+    f = len(set(full_labels.tolist()) - {FULL_OUTLIER})
+    return {
+        "videos": n,
+        "streaming_topics": s,
+        "full_topics": f,
+        "streaming_per_1000": PER_THOUSAND * s / n if n else None,
+        "full_per_1000": PER_THOUSAND * f / n if n else None,
+    }
+
+
+def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str) -> Figures:
+    """E: event concentration (issue 14's goal: within 0.1 of the full fit's) and granularity."""
+    t = Figures(ours="streaming", baseline="full retrain")
+    s, f = ev["streaming"], ev["full"]
+    if s["events"]:
+        t.add(
+            f"event concentration: share of an event's videos in its largest topic (mean over {s['events']} {what})",
+            f">= full - {EVENT_VS_FULL_TOLERANCE}",
+            s["largest"],
+            f["largest"],
+            s["largest"] >= f["largest"] - EVENT_VS_FULL_TOLERANCE,
+        )
+        if "streaming_global" in ev:
+            t.add(
+                "event concentration, topics linked as one global topic counted as one",
+                "(info)",
+                ev["streaming_global"]["largest"],
+                f["largest"],
+            )
+        t.add("event concentration, median over the events", "(info)", s["largest_median"], f["largest_median"])
+        t.add("misfit share of an event (streaming: misfits; full: outliers)", "(info)", s["misfit"], f["misfit"])
+        t.add("topics holding >= 5 % of an event (mean)", "(info)", s["spread"], f["spread"])
+    t.add("topics holding videos", "(info)", gran["streaming_topics"], gran["full_topics"])
+    t.add("topics per 1,000 videos", "(info)", gran["streaming_per_1000"], gran["full_per_1000"])
+    return t
 
 
 # ----------------------------------------------------------------------------- the full-retrain baseline
@@ -273,6 +356,14 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
         full_labels = np.array(full["labels"], dtype=object)
 
         q_stream, q_full = _keyword_quality(rt.store.topics.list(), tids, docs, full["keywords"])
+        conc = _events(
+            planted_events(truth.intended, NOISE_LABEL),
+            stream_labels,
+            misfit_labels == NONE_LABEL,
+            full_labels,
+            _global_labels(rt.store, stream_labels),
+        )
+        gran = _granularity(stream_labels, full_labels)
 
         return _report_planted(
             args,
@@ -293,6 +384,8 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
             q_full,
             counters_raw,
             end,
+            conc,
+            gran,
         )
 
 
@@ -315,6 +408,8 @@ def _report_planted(
     q_full: dict[str, Any],
     counters_raw: dict[str, Counter],
     end: datetime,
+    conc: dict[str, Any],
+    gran: dict[str, Any],
 ) -> dict[str, Any]:
     store = rt.store
     events = store.topics.events()
@@ -322,6 +417,7 @@ def _report_planted(
         cfg, truth, obs, store, stream_labels, misfit_labels, counters_raw, end, days, full_labels, ": use --long"
     )
     tables = {"A": table_a, **{k: Figures(ours="streaming", baseline="full retrain") for k in ("B", "C")}}
+    tables["E"] = _events_table(conc, gran, "planted topics, intended truth")
     agree, stability, runs = details["agreement"], details["id_stability"], details["monthly_holders"]
 
     # --- B vs full retrain --------------------------------------------------------------
@@ -365,6 +461,8 @@ def _report_planted(
         "monthly_holders": runs,
         "id_stability": stability,
         "quality": {"streaming": q_stream, "full": q_full},
+        "event_concentration": conc,
+        "granularity": gran,
         "full_fit": {k: v for k, v in full.items() if k not in ("labels", "keywords")},
         "periodic": periodic,
         "streaming_compute": {k: v for k, v in rep.items() if k != "result"},
@@ -469,7 +567,12 @@ def _print_planted(
         for name, holders in stability.get("intended", {}).items():
             print(f"  {name:<28} " + "  ".join(str(h) for h in holders))
     _print_timings(out["streaming_compute"]["timings"])
-    for k, title in (("A", "A. planted truth"), ("B", "B. against a full BERTopic retrain"), ("C", "C. compute")):
+    for k, title in (
+        ("A", "A. planted truth"),
+        ("B", "B. against a full BERTopic retrain"),
+        ("E", "E. event concentration and granularity (issue 14)"),
+        ("C", "C. compute"),
+    ):
         tables[k].print(title)
 
 
@@ -537,10 +640,14 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         rep = _replay(rt, videos, emb, None)
         print(f"  replay: {rep['wall_s']:.1f}s wall, {rep['cpu_s']:.1f}s CPU", flush=True)
         end = floor_day(videos["published_at"].iloc[-1].to_pydatetime()) + timedelta(days=1)
-        ids, tids, _conf = assignments(rt.store)
+        ids, tids, conf = assignments(rt.store)
         pos = {v: i for i, v in enumerate(videos["video_id"])}
         stream_labels = np.full(len(videos), NONE_LABEL, dtype=object)
         stream_labels[[pos[v] for v in ids]] = [t or NONE_LABEL for t in tids]
+        stream_misfit = np.ones(len(videos), dtype=bool)  # a video never classified is a misfit
+        stream_misfit[[pos[v] for v in ids]] = [
+            t is None or c < cfg.daily.misfit_confidence for t, c in zip(tids, conf, strict=True)
+        ]
         docs = frame_texts(videos, cfg.embedding.max_chars)
         print("full BERTopic fits (whole corpus, and weekly history for the periodic baseline)...", flush=True)
         full, periodic, full["jit_warmup"] = _baseline(tmp, emb, docs, cfg, videos["published_at"], end)
@@ -549,6 +656,11 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         q_stream, q_full = _keyword_quality(topics, tids, docs, full["keywords"])
         sizes = Counter(tids)
         tables = {k: Figures(ours="streaming", baseline="full retrain") for k in ("B", "C")}
+        days = (videos["published_at"] - videos["published_at"].min()).dt.total_seconds().to_numpy() / 86_400
+        terms = bursty_terms(docs, days)
+        conc = _events(terms, stream_labels, stream_misfit, full_labels, _global_labels(rt.store, stream_labels))
+        gran = _granularity(stream_labels, full_labels)
+        tables["E"] = _events_table(conc, gran, "bursty terms")
         agree = agreement(stream_labels, full_labels)
         tables["B"].add("NMI streaming vs full retrain", "(info)", agree["nmi"], None)
         tables["B"].add("ARI streaming vs full retrain", "(info)", agree["ari"], None)
@@ -572,6 +684,9 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
             "topic_status": dict(Counter(t.status for t in topics)),
             "agreement": agree,
             "quality": {"streaming": q_stream, "full": q_full},
+            "event_terms": {k: len(v) for k, v in terms.items()},
+            "event_concentration": conc,
+            "granularity": gran,
             "full_fit": {k: v for k, v in full.items() if k not in ("labels", "keywords")},
             "periodic": periodic,
             "streaming_compute": {k: v for k, v in rep.items() if k != "result"},
@@ -588,6 +703,8 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {tid or NONE_LABEL:<16} {n:>5}  {', '.join(t.keywords[:6]) if t else ''}")
         _print_timings(rep["timings"])
         tables["B"].print("B. news corpus against a full BERTopic retrain (no planted truth)")
+        print("\nevent terms (documents): " + ", ".join(f"{k} ({len(v)})" for k, v in terms.items()))
+        tables["E"].print("E. event concentration and granularity (issue 14)")
         tables["C"].print("C. compute")
         return out
 

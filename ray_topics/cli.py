@@ -121,12 +121,13 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from ray_topics.ops.health import health_from_config, health_summary, to_prometheus
+    from ray_topics.ops.health import health_from_config, health_summary, routing_from_config, to_prometheus
 
     rt = _runtime(args)
     items = health_from_config(rt.store, args.as_of, rt.cfg.health, domain=args.domain)
+    routing = routing_from_config(rt.store, args.as_of, rt.cfg, domain=args.domain)
     if args.prometheus:
-        print(to_prometheus(items, args.as_of))
+        print(to_prometheus(items, args.as_of, routing))
         return 0
     for h in items:
         if h.alerts or args.all:
@@ -134,8 +135,15 @@ def cmd_health(args: argparse.Namespace) -> int:
                 f"{h.topic_id:<16} {h.videos_week:>5}/wk conf {h.avg_confidence_week or 0:.2f}  "
                 f"{','.join(h.alerts) or '-':<28} {h.label}"
             )
-    _print_json(health_summary(items))
+    print(f"routing, last {routing['window_days']} days: {_route_line(routing)}")
+    _print_json({**health_summary(items), "routing": routing})
     return 0
+
+
+def _route_line(routing: dict[str, Any]) -> str:
+    """``category 45.2 % (1,234), prototype ...``: the routes any video took, or every route when none did."""
+    used = [r for r, n in routing["videos"].items() if n] or list(routing["videos"])
+    return ", ".join(f"{r} {100 * routing['share'][r]:.1f} % ({routing['videos'][r]:,})" for r in used)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -287,8 +295,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print(f"\n[{d}] {sum(t['status'] in ('active', 'dying') for t in mine)} live topics of {len(mine)}")
         for t in mine[:12]:
             print(f"  {t['topic_id']:<16} {t['status']:<7} {t['size']:>6}  {', '.join(t['keywords'][:7])}")
+    print(f"\nrouting: {_route_line(summary['routing'])}")
     timings = summary["timings"]
-    print("\ntimings: " + ", ".join(f"{k} {v['wall_s']:.1f}s/{v['runs']} runs" for k, v in timings.items()))
+    print("timings: " + ", ".join(f"{k} {v['wall_s']:.1f}s/{v['runs']} runs" for k, v in timings.items()))
 
 
 def cmd_import_bertopic(args: argparse.Namespace) -> int:

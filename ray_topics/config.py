@@ -263,6 +263,22 @@ class KeywordsConfig(_Section):
     mmr_diversity: float = Field(ge=0, le=1)
     keybert_docs: int = Field(ge=1)
     keybert_samples: int = Field(ge=1)
+    # stop words: those of these languages (ray_topics.core.tokens.STOP_WORD_LANGUAGES) and these words
+    languages: list[str] = Field(default_factory=lambda: ["english"])
+    stop_words: list[str] = Field(default_factory=list)
+
+    @field_validator("languages")
+    @classmethod
+    def _installed_languages(cls, v: list[str]) -> list[str]:
+        from ray_topics.core.tokens import STOP_WORD_LANGUAGES
+
+        unknown = [x for x in v if x not in STOP_WORD_LANGUAGES]
+        if unknown:
+            raise ValueError(
+                f"no stop-word list is installed for {', '.join(unknown)} (have: {', '.join(STOP_WORD_LANGUAGES)}); "
+                "list that language's stop words in keywords.stop_words"
+            )
+        return v
 
 
 class BertopicConfig(_Section):

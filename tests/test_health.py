@@ -21,6 +21,8 @@ from ray_topics.ops.health import (
     health_from_config,
     health_summary,
     last_video_at,
+    routing_from_config,
+    routing_health,
     to_prometheus,
     topic_health,
 )
@@ -260,3 +262,97 @@ def test_prometheus_escapes_label_values() -> None:
     assert 'domain="d\\"q\\\\x\\ny"' in text
     for line in text.splitlines():
         assert line.startswith("#") or SAMPLE.match(line), line
+
+
+def _routed(store: Store, rows: list[tuple[str, str | None, int, datetime]]) -> None:
+    """Ingest ``n`` unclassified-topic videos per (domain, category, n, published_at)."""
+    videos, classes = [], []
+    for domain, category, n, ts in rows:
+        for _ in range(n):
+            vid = f"r{len(videos)}"
+            videos.append(
+                {"video_id": vid, "domain": domain, "channel_id": "c", "published_at": ts, "category": category}
+            )
+            classes.append({"video_id": vid, "domain": domain, "published_at": ts, "topic_id": None, "confidence": 0.0,
+                            "status": "preliminary", "model_version": f"{domain}@1", "classified_at": ts})  # fmt: skip
+    store.videos.ingest(videos, np.zeros((len(videos), 4), dtype=np.float32), classes)
+
+
+CATEGORIES = {"games": "gaming", "gaming": "gaming", "food": "cooking", "other": "general"}
+
+
+@pytest.fixture()
+def routed() -> Store:
+    """A week of videos whose stored domain and category tell how each was routed."""
+    s = Store("sqlite://")
+    week = AS_OF - 2 * DAY
+    _routed(
+        s,
+        [
+            ("gaming", "Games", 6, week),  # category maps to the domain (any case): by category
+            ("gaming", "vlog", 3, week),  # a category no mapping covers: by prototype
+            ("gaming", None, 1, week),  # no category: by prototype
+            ("cooking", "food", 4, week),
+            ("cooking", None, 2, week),
+            ("general", None, 3, week),  # the fallback domain, its category unmapped: to the fallback
+            ("general", "other", 1, week),  # the fallback's own category: by category
+            ("gaming", "games", 5, AS_OF - 8 * DAY),  # before the week: not counted
+            ("gaming", None, 5, AS_OF),  # at as_of: not counted
+        ],
+    )
+    return s
+
+
+def test_routing_shares_of_the_week(routed: Store) -> None:
+    r = routing_health(routed, AS_OF, category_map=CATEGORIES, fallback="general")
+    assert r["window_days"] == 7
+    assert r["videos"] == {"explicit": 0, "category": 11, "prototype": 6, "fallback": 3}
+    assert r["share"] == {"explicit": 0.0, "category": 0.55, "prototype": 0.3, "fallback": 0.15}
+    assert sum(r["share"].values()) == pytest.approx(1.0)
+    assert r["domains"]["gaming"]["videos"] == {"explicit": 0, "category": 6, "prototype": 4, "fallback": 0}
+    assert r["domains"]["general"]["share"] == {"explicit": 0.0, "category": 0.25, "prototype": 0.0, "fallback": 0.75}
+    assert list(r["domains"]) == ["cooking", "gaming", "general"]
+    only = routing_health(routed, AS_OF, category_map=CATEGORIES, fallback="general", domain="cooking")
+    assert only["videos"] == {"explicit": 0, "category": 4, "prototype": 2, "fallback": 0}
+    assert list(only["domains"]) == ["cooking"]
+
+
+def test_routing_without_a_fallback_counts_every_unmapped_video_by_prototype(routed: Store) -> None:
+    r = routing_health(routed, AS_OF, category_map=CATEGORIES, fallback=None)
+    assert r["videos"] == {"explicit": 0, "category": 11, "prototype": 9, "fallback": 0}
+
+
+def test_routing_from_config_reads_the_domains_section(routed: Store) -> None:
+    cfg = load_config()  # gaming: games, esports ...; cooking: food ...; fallback general: general, other
+    r = routing_from_config(routed, AS_OF, cfg)
+    assert r["videos"] == {"explicit": 0, "category": 11, "prototype": 6, "fallback": 3}
+    assert routing_health(Store("sqlite://"), AS_OF, category_map={}, fallback=None)["share"]["category"] == 0.0
+
+
+def test_prometheus_carries_the_routing_shares(routed: Store) -> None:
+    r = routing_health(routed, AS_OF, category_map=CATEGORIES, fallback="general")
+    text = to_prometheus([], AS_OF, r)
+    for line in text.splitlines():
+        assert line.startswith("#") or SAMPLE.match(line), line
+    assert 'ray_topics_routing_share_week{route="category"} 0.55' in text
+    assert 'ray_topics_routing_share_week{route="fallback"} 0.15' in text
+    assert 'ray_topics_routing_videos_week{domain="gaming",route="prototype"} 4' in text
+    assert "# TYPE ray_topics_routing_share_week gauge" in text
+    assert "ray_topics_routing" not in to_prometheus([], AS_OF)  # without routing: no routing families
+
+
+def test_cli_health_shows_the_routing_shares(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from ray_topics.cli import main
+    from ray_topics.execution.runtime import Runtime
+
+    store = Runtime(load_config(workdir=str(tmp_path))).store
+    _routed(store, [("gaming", "games", 3, AS_OF - DAY), ("general", None, 1, AS_OF - DAY)])
+    assert main(["health", "--workdir", str(tmp_path), "--as-of", AS_OF.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert "routing, last 7 days: category 75.0 % (3), fallback 25.0 % (1)" in out
+    summary = json.loads(out[out.index("{") :])
+    assert summary["routing"]["share"] == {"explicit": 0.0, "category": 0.75, "prototype": 0.0, "fallback": 0.25}
+    assert main(["health", "--workdir", str(tmp_path), "--as-of", AS_OF.isoformat(), "--prometheus"]) == 0
+    assert 'ray_topics_routing_share_week{route="category"} 0.75' in capsys.readouterr().out

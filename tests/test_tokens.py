@@ -36,6 +36,10 @@ JUNK = {
         ("vaccine news bit.ly/3kP and gu.com/p/4x7 khne.ws", "vaccine news and"),
         ("photo pbs.twimg.com/media/B1.jpg", "photo"),
         ("thanks @CDCgov and @WHO_Europe", "thanks and"),
+        ("RT @nprhealth: flu season rt @x", ": flu season"),
+        ("see reut.rs/2xYz nyti.ms trib.al/a1 ift.tt/b2", "see"),
+        ("U.S./Mexico talks, 10.5cm, St.Louis, and/or", "U.S./Mexico talks, 10.5cm, St.Louis, and/or"),
+        ("ART @ noon, RT is a channel", "ART @ noon, RT is a channel"),
         ("Tom &amp; Jerry", "Tom Jerry"),
         ("#EbolaOutbreak in #WestAfrica #h1n1", "Ebola Outbreak in West Africa h1n1"),
         ("Node.js tips for the U.S. team, e.g. testing", "Node.js tips for the U.S. team, e.g. testing"),
@@ -57,3 +61,62 @@ def test_topic_keywords_on_social_posts_carry_no_junk() -> None:
     assert set(kw[0]) == {"ebola", "outbreak", "guinea", "patients"}
     assert set(kw[1]) == {"flu", "vaccine", "season", "shots"}
     assert not (set(kw[0]) | set(kw[1])) & JUNK
+
+
+def test_words_of_any_alphabet_are_keywords() -> None:
+    """Accented words count whole (an ASCII pattern dropped 'café' and 'über' altogether); numbers never."""
+    from ray_topics.core.keywords import keyword_vectorizer
+
+    words = keyword_vectorizer().build_analyzer()("Erdoğan visits São Paulo café über 2017 h1n1 COVID-19")
+    assert words == ["erdoğan", "visits", "são", "paulo", "café", "über", "h1n1", "covid-19"]
+
+
+def test_stop_words_follow_the_configured_languages_and_words() -> None:
+    from ray_topics.core.tokens import STOP_WORD_LANGUAGES, stop_words
+
+    assert "english" in STOP_WORD_LANGUAGES
+    assert {"the", "and"} <= stop_words() and "die" not in stop_words()
+    german = stop_words([], ["der", "Die", "und", "Das"])  # a language without an installed list: its own words
+    assert german == {"der", "die", "und", "das"}
+    posts = ["der Bundestag und die Wahl", "die Wahl und der Bundestag", "das Spiel und der Ball", "der Ball das Spiel"]
+    plain = ctfidf_keywords(posts, [0, 0, 1, 1], top_n=5, stops=stop_words())
+    assert "der" in plain[0]  # English stop words leave German ones
+    kw = ctfidf_keywords(posts, [0, 0, 1, 1], top_n=5, stops=stop_words(["english"], german))
+    assert set(kw[0]) == {"bundestag", "wahl"} and set(kw[1]) == {"spiel", "ball"}
+    with pytest.raises(ValueError, match="no stop-word list for 'french'"):
+        stop_words(["french"])
+
+
+def test_the_config_names_installed_languages_and_reaches_the_keyword_step(tmp_path) -> None:
+    from ray_topics.config import ConfigError, load_config
+    from ray_topics.execution.runtime import Runtime
+
+    cfg = load_config()
+    assert cfg.keywords.languages == ["english"] and cfg.keywords.stop_words == []
+    with pytest.raises(ConfigError, match=r"(?s)keywords\.languages.*no stop-word list is installed for french"):
+        load_config(overrides=["keywords.languages=[english, french]"])
+    rt = Runtime(load_config(overrides=["keywords.stop_words=[subscribe, Channel]"], workdir=str(tmp_path)))
+    posts = ["subscribe channel cats purr", "cats purr subscribe channel", "dogs bark subscribe", "dogs bark channel"]
+    assert rt.keywords(posts, [0, 0, 1, 1], top_n=5) == {0: ["cats", "purr"], 1: ["bark", "dogs"]}
+
+
+def test_a_synthetic_social_stream_names_its_topics_without_junk() -> None:
+    """The planted posts carry links, handles, numbers, files and hashtags; ours keeps their words only."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from ray_topics.streams.social import SocialSpec, social_stream
+
+    spec = SocialSpec(topics=4, days=3, posts_per_day=120, seed=3)
+    s = social_stream(spec)
+    again = social_stream(spec)
+    assert s.posts["title"].tolist() == again.posts["title"].tolist() and s.junk == again.junk  # seeded
+    assert len(s.posts) == 360 and s.posts["true_topic"].nunique() == 4
+    texts, labels = s.posts["title"].tolist(), s.posts["true_topic"].tolist()
+    assert any("http://" in t for t in texts) and any("@" in t for t in texts) and any("#" in t for t in texts)
+    assert {"http", "com", "www", "html", "twitter", "pic"} <= s.junk and not s.junk & s.words
+    ours = ctfidf_keywords(texts, labels, top_n=10)
+    plain = ctfidf_keywords(texts, labels, top_n=10, vectorizer=CountVectorizer(stop_words="english", binary=True))
+    for topic, words in ours.items():
+        assert words and not [w for w in words if s.is_junk(w)], (topic, words)
+        assert set(words) <= set(s.vocabularies[topic]) | s.words
+    assert sum(s.is_junk(w) for words in plain.values() for w in words) > 0  # a plain tokeniser names junk

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ray_topics.core.tokens import TOKEN_PATTERN, keyword_text
+from ray_topics.core.tokens import TOKEN_PATTERN, keyword_text, stop_words
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import CountVectorizer
@@ -19,12 +19,17 @@ def _words_only(doc: str) -> str:
     return keyword_text(doc).lower()
 
 
-def keyword_vectorizer(min_df: int = 1, vocabulary: Sequence[str] | None = None) -> CountVectorizer:
-    """The document-word counter keywords are taken from: binary, English stop words and debris removed."""
+def keyword_vectorizer(
+    min_df: int = 1, vocabulary: Sequence[str] | None = None, stops: Collection[str] | None = None
+) -> CountVectorizer:
+    """The document-word counter keywords are taken from: binary, stop words and debris removed.
+
+    ``stops``: the stop words (:func:`ray_topics.core.tokens.stop_words`); None: English.
+    """
     from sklearn.feature_extraction.text import CountVectorizer
 
     return CountVectorizer(
-        stop_words="english",
+        stop_words=sorted(stop_words() if stops is None else stops),
         min_df=min_df,
         binary=True,
         token_pattern=TOKEN_PATTERN,
@@ -34,7 +39,13 @@ def keyword_vectorizer(min_df: int = 1, vocabulary: Sequence[str] | None = None)
 
 
 def ctfidf_scores(
-    docs: Sequence[str], labels: Sequence[object], min_df: int = 1, *, min_docs: int = 2
+    docs: Sequence[str],
+    labels: Sequence[object],
+    min_df: int = 1,
+    *,
+    min_docs: int = 2,
+    stops: Collection[str] | None = None,
+    vectorizer: CountVectorizer | None = None,
 ) -> tuple[list[object], np.ndarray, np.ndarray]:
     """(classes, vocabulary, classes x words c-TF-IDF weights) under the rules of :func:`ctfidf_keywords`.
 
@@ -50,7 +61,7 @@ def ctfidf_scores(
     classes = sorted(set(labels), key=str)
     if not any(d and d.strip() for d in docs):
         return classes, np.array([], dtype=object), np.zeros((len(classes), 0))
-    vec = keyword_vectorizer(min_df)
+    vec = keyword_vectorizer(min_df, stops=stops) if vectorizer is None else vectorizer
     try:
         x = vec.fit_transform(docs)  # documents x words, 0/1
     except ValueError:  # empty vocabulary
@@ -74,19 +85,24 @@ def ctfidf_keywords(
     min_df: int = 1,
     *,
     min_docs: int = 2,
+    stops: Collection[str] | None = None,
+    vectorizer: CountVectorizer | None = None,
 ) -> dict[object, list[str]]:
     """Top ``top_n`` c-TF-IDF words of each class in ``labels``.
 
     BERTopic's c-TF-IDF, ``sqrt(tf_c) * log(1 + A / f)`` (``A``: mean words per
-    class, ``f``: the word's count over all classes), with English stop words
-    removed (and links, @handles and file names before them: :func:`keyword_text`),
+    class, ``f``: the word's count over all classes), with the stop words ``stops``
+    removed (None: English; :func:`ray_topics.core.tokens.stop_words`), and links,
+    @handles and file names before them (:func:`keyword_text`),
     counted in *documents*: ``tf_c`` is the number of the class's documents that
     contain the word, not its occurrences. A name repeated in
     one long text then weighs as one document, and a keyword must appear in at
     least ``min_docs`` of its class's documents (in all of them when the class
     has fewer). Both keep topic keywords to words the members share, which is
     what makes them co-occur (NPMI) over a corpus. Classes whose texts are
-    empty get []. The weights: :func:`ctfidf_scores`.
+    empty get []. The weights: :func:`ctfidf_scores`. ``vectorizer`` replaces the
+    counter (:func:`keyword_vectorizer`; ``min_df`` and ``stops`` are then its own),
+    so another tokeniser can be compared under the same weights.
 
     Example:
         >>> docs = ["cat cat purr", "cat meow purr", "dog bark", "dog woof bark"]
@@ -97,7 +113,7 @@ def ctfidf_keywords(
         ...                 [0, 0, 1, 1], top_n=3)
         {0: ['ebola'], 1: ['flu']}
     """
-    classes, words, scores = ctfidf_scores(docs, labels, min_df, min_docs=min_docs)
+    classes, words, scores = ctfidf_scores(docs, labels, min_df, min_docs=min_docs, stops=stops, vectorizer=vectorizer)
     out: dict[object, list[str]] = {}
     for i, c in enumerate(classes):
         row = scores[i]

@@ -24,7 +24,9 @@ import numpy as np
 from ray_topics.core.index import normalize
 from ray_topics.core.validation import InvalidVideo
 
-__all__ = ["DomainRouter", "Route", "routing_floor"]
+__all__ = ["DomainRouter", "Route", "route_shares", "routing_floor"]
+
+SHARE_DECIMALS = 4
 
 
 class Route(StrEnum):
@@ -34,6 +36,24 @@ class Route(StrEnum):
     CATEGORY = "category"  # its category maps to the domain
     PROTOTYPE = "prototype"  # nearest prototype, above that domain's floor
     FALLBACK = "fallback"  # below every floor: the fallback domain
+
+
+def route_shares(counts: Mapping[str, int]) -> dict[str, dict[str, float]]:
+    """Videos by how their domain was chosen, and their shares; every :class:`Route` is present (0 when unused).
+
+    Example:
+        >>> route_shares({"category": 3, "fallback": 1})["share"]
+        {'explicit': 0.0, 'category': 0.75, 'prototype': 0.0, 'fallback': 0.25}
+        >>> route_shares({})["videos"]
+        {'explicit': 0, 'category': 0, 'prototype': 0, 'fallback': 0}
+    """
+    videos = {str(r): int(counts.get(str(r), 0)) for r in Route}
+    videos.update({str(k): int(v) for k, v in counts.items() if k not in videos})
+    total = sum(videos.values())
+    return {
+        "videos": videos,
+        "share": {k: round(v / total, SHARE_DECIMALS) if total else 0.0 for k, v in videos.items()},
+    }
 
 
 def routing_floor(sim_mean: float, sim_std: float, n: int, *, z: float, min_videos: int) -> float | None:

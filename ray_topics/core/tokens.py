@@ -1,32 +1,48 @@
 """What a keyword may be: words people wrote, not the debris of social text.
 
 Posts and video descriptions carry links (``http://ow.ly/x1Yz``, ``bit.ly/3kP``,
-``pic.twitter.com/...``), @handles, file names (``photo.jpg``), HTML entities
-(``&amp;``) and hashtags. Counted as words, their fragments (``http``, ``ly``,
+``reut.rs/2xYz``, ``pic.twitter.com/...``), @handles and retweet markers
+(``RT @WHO:``), file names (``photo.jpg``), HTML entities (``&amp;``) and
+hashtags. Counted as words, their fragments (``http``, ``ly``,
 ``twimg``, ``jpg``) become the most distinctive terms of a topic, since every
 member carries them. :func:`keyword_text` removes them before words are
 counted; a hashtag keeps its words (``#EbolaOutbreak`` -> ``ebola outbreak``).
-Numbers never count: the token pattern starts with a letter.
+Numbers never count: the token pattern starts with a letter, any alphabet's
+(``café``, ``über``, ``Erdoğan`` are words, not dropped as an ASCII pattern
+drops them).
+
+Stop words are those of the configured languages (``keywords.languages``,
+:func:`stop_words`) plus the configured extra words (``keywords.stop_words``).
+The installed packages ship one list, scikit-learn's English; a stream in
+another language lists its stop words in ``keywords.stop_words``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-__all__ = ["TOKEN_PATTERN", "keyword_text"]
+__all__ = ["STOP_WORD_LANGUAGES", "TOKEN_PATTERN", "keyword_text", "stop_words"]
 
-# a word: a letter, then letters, digits or inner hyphens (sklearn's CountVectorizer token_pattern)
-TOKEN_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b"
+# a word: a letter of any alphabet, then letters, digits or hyphens (sklearn's CountVectorizer token_pattern);
+# no underscore, so snake_case names and what is left of handles never count
+TOKEN_PATTERN = r"(?u)\b[^\W\d_](?:[^\W_]|-)+\b"
+
+#: languages whose stop-word list is installed (scikit-learn ships English only; no other source,
+#: such as nltk's corpora or the stop-words package, is a dependency)
+STOP_WORD_LANGUAGES = ("english",)
 
 _URL = re.compile(
     r"""(?xi)
     \b(?:https?://|ftp://|www\.)\S+             # scheme or www.: everything to the next space
+    | \b(?:[a-z0-9-]+\.)+[a-z]{2,24}/\S*        # bare host and a path, any top-level domain (reut.rs/2xYz)
     | \b(?:[a-z0-9-]+\.)+(?:com|net|org|info|biz|gov|edu|news|ly|co|io|gl|me|tv|be|ws|sr|fm|ai|cc|to|tk|st
-        |sh|am|us|uk|de|fr|it|es|ru|in|ca|au|jp|ch|nl|se|no|eu|nz|ie|mx|br|pl)
-      (?:/\S*)?\b                               # bare host, with a path or not (bit.ly/3kP, gu.com, khne.ws)
+        |sh|am|us|uk|de|fr|it|es|ru|in|ca|au|jp|ch|nl|se|no|eu|nz|ie|mx|br|pl
+        |ms|pr|rs|al|tt|cm|cx|gd|gy|bg)\b      # bare host (gu.com, khne.ws, nyti.ms): a common or shortener TLD
     """
 )
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
+_RETWEET = re.compile(r"(?<![\w@])RT\b(?=\s*@\w)", re.I)  # "RT @handle:": the retweet marker
 _FILE = re.compile(r"\b[\w-]+\.(?:jpe?g|png|gif|webp|mp4|mov|pdf|html?|php|aspx?)\b", re.I)
 _ENTITY = re.compile(r"&(?:[a-z]+|#\d+);", re.I)
 _HASHTAG = re.compile(r"#(\w+)")
@@ -38,7 +54,7 @@ def _hashtag_words(m: re.Match[str]) -> str:
 
 
 def keyword_text(text: str) -> str:
-    """``text`` with links, handles, file names and HTML entities removed and hashtags spelled out.
+    """``text`` with links, handles, retweet markers, file names and HTML entities removed and hashtags spelled out.
 
     Example:
         >>> keyword_text("Ebola in #WestAfrica: http://ow.ly/x1Yz via @WHO &amp; pic.jpg bit.ly/3kP")
@@ -46,6 +62,34 @@ def keyword_text(text: str) -> str:
     """
     text = _URL.sub(" ", text)
     text = _FILE.sub(" ", text)
+    text = _RETWEET.sub(" ", text)
     text = _HANDLE.sub(" ", text)
     text = _ENTITY.sub(" ", text)
     return " ".join(_HASHTAG.sub(_hashtag_words, text).split())
+
+
+def stop_words(languages: Iterable[str] = ("english",), extra: Iterable[str] = ()) -> frozenset[str]:
+    """The stop words of ``languages`` (of :data:`STOP_WORD_LANGUAGES`) and the ``extra`` words, lower case.
+
+    Example:
+        >>> words = stop_words(["english"], ["Subscribe"])
+        >>> "the" in words, "subscribe" in words
+        (True, True)
+        >>> sorted(stop_words([], ["Der", "die"]))
+        ['der', 'die']
+        >>> stop_words(["klingon"])
+        Traceback (most recent call last):
+        ...
+        ValueError: no stop-word list for 'klingon' is installed (have: english); list its words in keywords.stop_words
+    """
+    out: set[str] = {w.lower() for w in extra}
+    for lang in languages:
+        if lang not in STOP_WORD_LANGUAGES:
+            have = ", ".join(STOP_WORD_LANGUAGES)
+            raise ValueError(
+                f"no stop-word list for {lang!r} is installed (have: {have}); list its words in keywords.stop_words"
+            )
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        out.update(ENGLISH_STOP_WORDS)
+    return frozenset(out)

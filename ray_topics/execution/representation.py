@@ -17,7 +17,7 @@ imported on first use (:mod:`ray_topics.execution.bertopic_lib`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,8 @@ class KeywordModel:
         mmr_diversity: MMR's diversity, 0 (relevance only) to 1.
         keybert_docs: representative documents per class (keybert).
         keybert_samples: documents per class that keybert picks its representative ones from.
+        stops: stop words, never keywords (:func:`ray_topics.core.tokens.stop_words` of
+            ``keywords.languages`` and ``keywords.stop_words``); None: English.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class KeywordModel:
         mmr_diversity: float = 0.3,
         keybert_docs: int = 5,
         keybert_samples: int = 500,
+        stops: Collection[str] | None = None,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"keywords.representation must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -60,13 +63,14 @@ class KeywordModel:
         self.mmr_diversity = mmr_diversity
         self.keybert_docs = keybert_docs
         self.keybert_samples = keybert_samples
+        self.stops = None if stops is None else frozenset(stops)
 
     def __call__(
         self, docs: Sequence[str], labels: Sequence[object], top_n: int = 10, min_df: int = 1, *, min_docs: int = 2
     ) -> dict[object, list[str]]:
         """The ``top_n`` keywords of each class of ``labels`` (the signature of ``ctfidf_keywords``)."""
         if self.kind == "ctfidf":
-            return ctfidf_keywords(docs, labels, top_n, min_df, min_docs=min_docs)
+            return ctfidf_keywords(docs, labels, top_n, min_df, min_docs=min_docs, stops=self.stops)
         scored = self.represent(docs, labels, top_n, min_df, min_docs=min_docs)
         return {c: [w for w, _s in ws] for c, ws in scored.items()}
 
@@ -79,11 +83,11 @@ class KeywordModel:
         require_bertopic()
         from bertopic.vectorizers import ClassTfidfTransformer
 
-        classes, words, ours = ctfidf_scores(docs, labels, min_df, min_docs=min_docs)
+        classes, words, ours = ctfidf_scores(docs, labels, min_df, min_docs=min_docs, stops=self.stops)
         out: dict[object, list[tuple[str, float]]] = {c: [] for c in classes}
         if not len(words):
             return out
-        vec = keyword_vectorizer(vocabulary=list(words))
+        vec = keyword_vectorizer(vocabulary=list(words), stops=self.stops)
         pos = {c: i for i, c in enumerate(classes)}
         topic = np.array([pos[lab] for lab in labels])
         shape = (len(classes), len(topic))

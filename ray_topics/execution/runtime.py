@@ -12,6 +12,7 @@ import numpy as np
 from ray_topics.config import Config
 from ray_topics.core.clustering import ClusterBackend, make_backend
 from ray_topics.core.router import DomainRouter, routing_floor
+from ray_topics.core.tokens import stop_words
 from ray_topics.core.validation import InvalidVideo, validate_vector
 from ray_topics.execution.embedder import Embedder, EmbeddingCache
 from ray_topics.execution.representation import KeywordModel
@@ -126,6 +127,7 @@ class Runtime:
             mmr_diversity=k.mmr_diversity,
             keybert_docs=k.keybert_docs,
             keybert_samples=k.keybert_samples,
+            stops=stop_words(k.languages, k.stop_words),
         )
 
     def embedding_cache(self, name: str) -> EmbeddingCache:

@@ -17,6 +17,11 @@ Alerts (each one fact, with one definition; they may fire together):
     ``OVER_SPECIALIZED``: at least ``min_videos_for_alerts`` videos this week and
     one channel posted more than ``max_channel_share`` of them.
 
+Routing (:func:`routing_health`): the share of the week's videos routed to
+their domain by category, by prototype and to the fallback domain, over all
+domains and per domain, read back from what the store keeps of each video
+(its domain and category; see the function for how).
+
 Example:
     >>> from datetime import UTC, datetime
     >>> from ray_topics.storage.store import Store
@@ -34,7 +39,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ray_topics.config import HealthConfig
+from ray_topics.config import Config, HealthConfig
+from ray_topics.core.router import Route, route_shares
 from ray_topics.core.timeutil import as_utc
 from ray_topics.core.types import LIVE_STATUSES, TopicStatus
 from ray_topics.storage.store import Store
@@ -50,6 +56,8 @@ __all__ = [
     "health_from_config",
     "health_summary",
     "last_video_at",
+    "routing_from_config",
+    "routing_health",
     "to_prometheus",
     "topic_health",
 ]
@@ -261,6 +269,87 @@ def health_summary(items: Iterable[TopicHealth]) -> dict[str, Any]:
     return total
 
 
+# ---------------------------------------------------------------------- routing shares
+def _category_counts(store: Store, start: datetime, end: datetime) -> list[tuple[str, str | None, int]]:
+    """(domain, category, videos) of the videos published in ``[start, end)``: one aggregate query."""
+    from sqlalchemy import func, select
+
+    # an aggregate of storage/activity.py's kind; it lives here while that module is being reworked
+    c, v = store.table("classifications"), store.table("videos")
+    q = (
+        select(c.c.domain, v.c.category, func.count())
+        .join(v, v.c.video_id == c.c.video_id)
+        .where(c.c.published_at >= start, c.c.published_at < end)
+        .group_by(c.c.domain, v.c.category)
+    )
+    with store.connect() as conn:
+        return [(d, cat, int(n)) for d, cat, n in conn.execute(q)]
+
+
+def routing_health(
+    store: Store,
+    as_of: datetime,
+    *,
+    category_map: dict[str, str],
+    fallback: str | None,
+    domain: str | None = None,
+    days: int = 7,
+) -> dict[str, Any]:
+    """How the last ``days`` days' videos reached their domain: by category, by prototype or to the fallback.
+
+    The store keeps each video's domain and category, not the route itself, so
+    the route is read back as the router takes it: a video whose category maps
+    to its domain came by ``category``; one in the fallback domain whose category
+    does not map there went to the ``fallback``; any other came by ``prototype``
+    (that count also holds videos whose request named a domain their category
+    does not map to: the store cannot tell those apart). Tier 1 counts the
+    exact routes as it routes (the replay summary's ``routing``, Serve's
+    ``ray_topics_routed_videos_total{domain,route}``).
+
+    Returns:
+        ``{"window_days", "videos": {route: n}, "share": {route: share}, "domains":
+        {domain: {"videos", "share"}}}`` (every route present, 0 when unused).
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> routing_health(Store("sqlite://"), datetime(2024, 1, 8, tzinfo=UTC), category_map={}, fallback=None)
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'window_days': 7, 'videos': {'explicit': 0, 'category': 0, 'prototype': 0, 'fallback': 0},
+         'share': {'explicit': 0.0, 'category': 0.0, 'prototype': 0.0, 'fallback': 0.0}, 'domains': {}}
+    """
+    as_of = as_utc(as_of)
+    total: Counter[str] = Counter()
+    per: dict[str, Counter[str]] = {}
+    for dom, cat, n in _category_counts(store, as_of - timedelta(days=days), as_of):
+        if domain is not None and dom != domain:
+            continue
+        if category_map.get(str(cat or "").lower()) == dom:
+            how = Route.CATEGORY
+        elif dom == fallback:
+            how = Route.FALLBACK
+        else:
+            how = Route.PROTOTYPE
+        total[how] += n
+        per.setdefault(dom, Counter())[how] += n
+    return {
+        "window_days": days,
+        **route_shares(total),
+        "domains": {d: route_shares(c) for d, c in sorted(per.items())},
+    }
+
+
+def routing_from_config(store: Store, as_of: datetime, cfg: Config, domain: str | None = None) -> dict[str, Any]:
+    """:func:`routing_health` over the week health reports, with the config's categories and fallback."""
+    return routing_health(
+        store,
+        as_of,
+        category_map=cfg.domains.category_map(),
+        fallback=cfg.domains.fallback,
+        domain=domain,
+        days=_WEEK.days,
+    )
+
+
 # ---------------------------------------------------------------------- Prometheus text format
 def _escape_label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
@@ -284,7 +373,7 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in labels.items()) + "}"
 
 
-def to_prometheus(items: Sequence[TopicHealth], as_of: datetime) -> str:
+def to_prometheus(items: Sequence[TopicHealth], as_of: datetime, routing: dict[str, Any] | None = None) -> str:
     """Render a health list in the Prometheus text exposition format (version 0.0.4).
 
     Gauges per topic (labels ``domain`` and ``topic``, the topic id):
@@ -294,7 +383,10 @@ def to_prometheus(items: Sequence[TopicHealth], as_of: datetime) -> str:
     (absent without videos), ``ray_topics_topic_days_since_last_video``,
     ``ray_topics_topic_size``; ``ray_topics_topic_alert`` = 1 per raised alert
     (extra label ``alert``); ``ray_topics_health_alerts{alert}`` counts each alert;
-    ``ray_topics_health_as_of_timestamp_seconds`` is ``as_of`` as a Unix time.
+    ``ray_topics_health_as_of_timestamp_seconds`` is ``as_of`` as a Unix time. With
+    ``routing`` (:func:`routing_health`): ``ray_topics_routing_share_week{route}`` (share of
+    the week's videos routed by ``category``, ``prototype``, to the ``fallback``, or
+    ``explicit``) and ``ray_topics_routing_videos_week{domain,route}``.
 
     Example:
         >>> from datetime import UTC, datetime
@@ -343,6 +435,17 @@ def to_prometheus(items: Sequence[TopicHealth], as_of: datetime) -> str:
     )
     counts = health_summary(items)["alerts"]
     family(f"{p}_health_alerts", "Live topics raising each alert.", [({"alert": a}, n) for a, n in counts.items()])
+    if routing is not None:
+        family(
+            f"{p}_routing_share_week",
+            "Share of the last 7 days' videos that reached their domain by each route.",
+            [({"route": r}, v) for r, v in routing["share"].items()],
+        )
+        family(
+            f"{p}_routing_videos_week",
+            "Videos of the last 7 days by domain and by how they reached it.",
+            [({"domain": d, "route": r}, n) for d, x in routing["domains"].items() for r, n in x["videos"].items()],
+        )
     family(
         f"{p}_health_as_of_timestamp_seconds",
         "Event time the health figures are computed for (Unix seconds).",

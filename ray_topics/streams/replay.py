@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ray_topics.config import Config
+from ray_topics.core.router import route_shares
 from ray_topics.core.text import video_text
 from ray_topics.core.timeutil import floor_hour
 from ray_topics.core.types import EventType
@@ -265,9 +266,10 @@ def build_summary(rt: Runtime, result: ReplayResult) -> dict[str, Any]:
 def routing_shares(routed: dict[str, int]) -> dict[str, Any]:
     """Videos by how their domain was chosen (explicit, category, prototype, fallback), and their shares.
 
+    Every route is present, 0 when no video took it (:func:`ray_topics.core.router.route_shares`).
+
     Example:
-        >>> routing_shares({"category": 3, "fallback": 1})
-        {'videos': {'category': 3, 'fallback': 1}, 'share': {'category': 0.75, 'fallback': 0.25}}
+        >>> routing_shares({"category": 3, "fallback": 1})["share"]
+        {'explicit': 0.0, 'category': 0.75, 'prototype': 0.0, 'fallback': 0.25}
     """
-    total = sum(routed.values())
-    return {"videos": dict(routed), "share": {k: round(v / total, 4) for k, v in routed.items()} if total else {}}
+    return route_shares(routed)

@@ -1,0 +1,63 @@
+"""The measures behind the real-stream figures (benchmarks/events.py, labels.py): event concentration,
+bursty named terms, junk among keywords.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.events import bursty_terms, concentration, planted_events, summarise
+from benchmarks.labels import compare, debris_chunks, junk_rule
+
+
+def test_concentration_counts_misfits_in_the_denominator_and_spread_above_five_percent() -> None:
+    labels = np.array(["a"] * 6 + ["b"] * 3 + ["c"] * 1 + ["<none>"] * 10, dtype=object)
+    misfit = labels == "<none>"
+    e = concentration(np.arange(20), labels, misfit, "<none>")
+    assert e == {"n": 20, "largest": 0.3, "misfit": 0.5, "spread": 3}  # c holds exactly 5 %
+    whole = concentration(np.arange(6), labels, misfit, "<none>")
+    assert whole["largest"] == 1.0 and whole["spread"] == 1
+    s = summarise({"x": e, "y": whole})
+    assert s["events"] == 2 and s["largest"] == 0.65 and s["spread"] == 2.0
+    assert summarise({})["largest"] is None
+
+
+def test_planted_events_are_the_truth_labels_but_noise() -> None:
+    truth = np.array(["t1", "<noise>", "t2", "t1"], dtype=object)
+    ev = planted_events(truth, "<noise>")
+    assert list(ev) == ["t1", "t2"] and ev["t1"].tolist() == [0, 3]
+
+
+def test_bursty_terms_are_rare_named_and_crowded_into_a_week() -> None:
+    rng = np.random.default_rng(0)
+    docs, days = [], []
+    for d in range(60):  # an everyday topic: never an event
+        docs += ["Parliament debates the Budget"] * 2 + ["ordinary news of the day"] * 10
+        days += [d] * 12
+    docs += ["Orly airport attack"] * 12 + ["the attack was imposing"] * 12  # a named story, and a bursty common word
+    days += [30 + int(x) for x in rng.integers(0, 4, 12)] + [40 + int(x) for x in rng.integers(0, 4, 12)]
+    docs += ["Orly runway"] * 2  # the story's name, later
+    days += [55, 56]
+    terms = bursty_terms(docs, np.array(days, dtype=float))
+    assert "orly" in terms and len(terms["orly"]) == 14
+    assert "parliament" not in terms  # spread over two months
+    assert "imposing" not in terms  # bursty, but no name
+
+
+def test_debris_chunks_and_the_junk_rule() -> None:
+    debris, rest = debris_chunks("Flu shots (http://nyti.ms/1x) via @CDCgov, reut.rs/2a photo.jpg &amp; U.S. e.g.")
+    assert debris == ["(http://nyti.ms/1x)", "@CDCgov,", "reut.rs/2a", "photo.jpg", "&amp;"]
+    assert rest == ["Flu", "shots", "via", "U.S.", "e.g."]
+    is_junk = junk_rule(["Flu shots http://nyti.ms/1x", "flu nyti.ms/2b", "health news @nytimeshealth"] * 5)
+    assert is_junk("nyti") and is_junk("ms") and is_junk("2017") and is_junk("nytimeshealth")
+    assert not is_junk("flu") and not is_junk("health")
+
+
+def test_compare_scores_each_tokeniser_on_the_same_topics() -> None:
+    posts = [f"Flu shots http://nyti.ms/{i}a #FluSeason" for i in range(6)]
+    posts += [f"Ebola Guinea http://reut.rs/{i}b 2014" for i in range(6)]
+    labels = [0] * 6 + [1] * 6
+    res = compare(posts, labels, junk_rule(posts))
+    assert res["ours"]["junk_share"] == 0.0 and res["bertopic"]["junk_share"] > 0
+    assert set(res["ours"]["keywords"]["0"]) == {"flu", "shots", "season"}
+    assert res["ours"]["topics"] == res["bertopic"]["topics"] == 2
