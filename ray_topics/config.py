@@ -275,7 +275,7 @@ class KeywordsConfig(_Section):
         unknown = [x for x in v if x not in STOP_WORD_LANGUAGES]
         if unknown:
             raise ValueError(
-                f"no stop-word list is installed for {', '.join(unknown)} (have: {', '.join(STOP_WORD_LANGUAGES)}); "
+                f"no stop-word list for {', '.join(unknown)} (have: {', '.join(STOP_WORD_LANGUAGES)}); "
                 "list that language's stop words in keywords.stop_words"
             )
         return v

@@ -76,15 +76,18 @@ def test_stop_words_follow_the_configured_languages_and_words() -> None:
 
     assert "english" in STOP_WORD_LANGUAGES
     assert {"the", "and"} <= stop_words() and "die" not in stop_words()
-    german = stop_words([], ["der", "Die", "und", "Das"])  # a language without an installed list: its own words
+    german = stop_words([], ["der", "Die", "und", "Das"])  # any words of one's own, lower-cased
     assert german == {"der", "die", "und", "das"}
+    assert german <= stop_words(["german"]) and "the" not in stop_words(["german"])  # the package's list
     posts = ["der Bundestag und die Wahl", "die Wahl und der Bundestag", "das Spiel und der Ball", "der Ball das Spiel"]
     plain = ctfidf_keywords(posts, [0, 0, 1, 1], top_n=5, stops=stop_words())
     assert "der" in plain[0]  # English stop words leave German ones
     kw = ctfidf_keywords(posts, [0, 0, 1, 1], top_n=5, stops=stop_words(["english"], german))
     assert set(kw[0]) == {"bundestag", "wahl"} and set(kw[1]) == {"spiel", "ball"}
-    with pytest.raises(ValueError, match="no stop-word list for 'french'"):
-        stop_words(["french"])
+    kw = ctfidf_keywords(posts, [0, 0, 1, 1], top_n=5, stops=stop_words(["english", "german"]))
+    assert set(kw[0]) == {"bundestag", "wahl"} and set(kw[1]) == {"spiel", "ball"}
+    with pytest.raises(ValueError, match="no stop-word list for 'klingon'"):
+        stop_words(["klingon"])
 
 
 def test_the_config_names_installed_languages_and_reaches_the_keyword_step(tmp_path) -> None:
@@ -93,8 +96,9 @@ def test_the_config_names_installed_languages_and_reaches_the_keyword_step(tmp_p
 
     cfg = load_config()
     assert cfg.keywords.languages == ["english"] and cfg.keywords.stop_words == []
-    with pytest.raises(ConfigError, match=r"(?s)keywords\.languages.*no stop-word list is installed for french"):
-        load_config(overrides=["keywords.languages=[english, french]"])
+    assert load_config(overrides=["keywords.languages=[english, french]"]).keywords.languages == ["english", "french"]
+    with pytest.raises(ConfigError, match=r"(?s)keywords\.languages.*no stop-word list for klingon"):
+        load_config(overrides=["keywords.languages=[english, klingon]"])
     rt = Runtime(load_config(overrides=["keywords.stop_words=[subscribe, Channel]"], workdir=str(tmp_path)))
     posts = ["subscribe channel cats purr", "cats purr subscribe channel", "dogs bark subscribe", "dogs bark channel"]
     assert rt.keywords(posts, [0, 0, 1, 1], top_n=5) == {0: ["cats", "purr"], 1: ["bark", "dogs"]}

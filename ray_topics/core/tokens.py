@@ -12,9 +12,9 @@ Numbers never count: the token pattern starts with a letter, any alphabet's
 drops them).
 
 Stop words are those of the configured languages (``keywords.languages``,
-:func:`stop_words`) plus the configured extra words (``keywords.stop_words``).
-The installed packages ship one list, scikit-learn's English; a stream in
-another language lists its stop words in ``keywords.stop_words``.
+:func:`stop_words`) plus the configured extra words (``keywords.stop_words``):
+English is scikit-learn's list (BERTopic's default), the other languages
+come from the ``stop-words`` package (:data:`STOP_WORD_LANGUAGES`).
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import stop_words as _stop_words_package
+
 __all__ = ["STOP_WORD_LANGUAGES", "TOKEN_PATTERN", "keyword_text", "stop_words"]
 
 # a word: a letter of any alphabet, then letters, digits or hyphens (sklearn's CountVectorizer token_pattern);
 # no underscore, so snake_case names and what is left of handles never count
 TOKEN_PATTERN = r"(?u)\b[^\W\d_](?:[^\W_]|-)+\b"
 
-#: languages whose stop-word list is installed (scikit-learn ships English only; no other source,
-#: such as nltk's corpora or the stop-words package, is a dependency)
-STOP_WORD_LANGUAGES = ("english",)
+#: languages with a stop-word list: English (scikit-learn's) and those of the ``stop-words`` package
+STOP_WORD_LANGUAGES = tuple(sorted({"english", *_stop_words_package.AVAILABLE_LANGUAGES}))
 
 _URL = re.compile(
     r"""(?xi)
@@ -77,19 +78,22 @@ def stop_words(languages: Iterable[str] = ("english",), extra: Iterable[str] = (
         (True, True)
         >>> sorted(stop_words([], ["Der", "die"]))
         ['der', 'die']
+        >>> "und" in stop_words(["german"]), "und" in stop_words(["english"])
+        (True, False)
         >>> stop_words(["klingon"])
         Traceback (most recent call last):
         ...
-        ValueError: no stop-word list for 'klingon' is installed (have: english); list its words in keywords.stop_words
+        ValueError: no stop-word list for 'klingon' (have: arabic, bulgarian, ...); list its words in stop_words
     """
     out: set[str] = {w.lower() for w in extra}
     for lang in languages:
         if lang not in STOP_WORD_LANGUAGES:
-            have = ", ".join(STOP_WORD_LANGUAGES)
-            raise ValueError(
-                f"no stop-word list for {lang!r} is installed (have: {have}); list its words in keywords.stop_words"
-            )
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+            have = ", ".join(STOP_WORD_LANGUAGES[:2])
+            raise ValueError(f"no stop-word list for {lang!r} (have: {have}, ...); list its words in stop_words")
+        if lang == "english":  # scikit-learn's list, as BERTopic's CountVectorizer(stop_words="english")
+            from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-        out.update(ENGLISH_STOP_WORDS)
+            out.update(ENGLISH_STOP_WORDS)
+        else:
+            out.update(w.lower() for w in _stop_words_package.get_stop_words(lang))
     return frozenset(out)
