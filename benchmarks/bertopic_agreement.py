@@ -37,7 +37,6 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
-import shutil
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -48,13 +47,11 @@ import numpy as np
 
 from benchmarks.full_fit import cluster_models, cluster_params
 from benchmarks.harness import (
-    ROOT,
     Table,
     corpus_parser,
     describe,
     finish,
     frame_texts,
-    in_fresh_process,
     run_info,
     scratch,
     start,
@@ -88,27 +85,11 @@ def _corpus(args: argparse.Namespace, tmp: Path) -> tuple[list[str], np.ndarray,
         spec = default_scenario(days=args.days, daily_volume=args.daily_volume, domains=("news",), seed=args.seed)
         s = generate(spec)
         return frame_texts(s.videos, 1000), s.embeddings, s.videos["video_id"].tolist(), f"planted ({len(s.videos)})"
-    from benchmarks.quality import NEWS_CACHE, _embed_news, _news_frame
-    from ray_topics.config import load_config
-    from ray_topics.execution.runtime import embedding_cache_path
+    from benchmarks.quality import _news_frame, news_embeddings
 
-    config = str(ROOT / "configs" / "demo.yaml")
-    demo_cache = embedding_cache_path(load_config(config, workdir=str(ROOT / ".demo")), NEWS_CACHE)
-    work_cache = embedding_cache_path(load_config(config, workdir=str(tmp / "embed")), NEWS_CACHE)
-    if demo_cache.exists():
-        work_cache.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(demo_cache, work_cache)
-    job = {
-        "config": config,
-        "workdir": str(tmp / "embed"),
-        "since": args.since,
-        "emb_out": str(tmp / "news_emb.npy"),
-        "proto_out": str(tmp / "news_protos.npy"),
-    }
-    print("embedding the news corpus (the demo's cache when present; fresh process)...", flush=True)
-    in_fresh_process(_embed_news, job)
+    emb, _protos = news_embeddings(tmp, args.since)
     videos = _news_frame(args.since)
-    return frame_texts(videos, 1000), np.load(tmp / "news_emb.npy"), videos["video_id"].tolist(), "news"
+    return frame_texts(videos, 1000), emb, videos["video_id"].tolist(), "news"
 
 
 def _fit(cfg: Any, docs: list[str], emb: np.ndarray) -> Any:

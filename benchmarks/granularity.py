@@ -25,7 +25,6 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
-import shutil
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -48,7 +47,7 @@ from benchmarks.harness import (
     timed,
 )
 from benchmarks.planted_truth import NONE_LABEL, agreement, assignments
-from benchmarks.quality import NEWS_CACHE, PER_THOUSAND, _embed_news, _news_frame
+from benchmarks.quality import PER_THOUSAND, _news_frame, news_embeddings
 
 FULL_OUTLIER = -1
 SECONDS_PER_DAY = 86_400
@@ -146,27 +145,13 @@ def _purity(stream: np.ndarray, full: np.ndarray) -> tuple[float, float]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.execution.runtime import embedding_cache_path
 
     warnings.filterwarnings("ignore")
     config = str(ROOT / "configs" / "demo.yaml")
     sizes = [int(s) for s in args.full_sizes.split(",")]
     with scratch(args, "ray-topics-granularity-") as tmp:
-        demo_cache = embedding_cache_path(load_config(config, workdir=str(ROOT / ".demo")), NEWS_CACHE)
-        work_cache = embedding_cache_path(load_config(config, workdir=str(tmp / "embed")), NEWS_CACHE)
-        if demo_cache.exists():
-            work_cache.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(demo_cache, work_cache)
-        job = {
-            "config": config,
-            "workdir": str(tmp / "embed"),
-            "since": args.since,
-            "emb_out": str(tmp / "emb.npy"),
-            "proto_out": str(tmp / "protos.npy"),
-        }
-        in_fresh_process(_embed_news, job)
+        emb, protos = news_embeddings(tmp, args.since)
         videos = _news_frame(args.since)
-        emb, protos = np.load(tmp / "emb.npy"), np.load(tmp / "protos.npy")
         base = load_config(config, overrides=["execution.engine=local", *args.set], workdir=str(tmp / "base"))
         docs = frame_texts(videos, base.embedding.max_chars)
         days = (videos["published_at"] - videos["published_at"].min()).dt.total_seconds().to_numpy() / SECONDS_PER_DAY

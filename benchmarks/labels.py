@@ -66,13 +66,12 @@ from benchmarks.harness import (
     Table,
     finish,
     frame_texts,
-    in_fresh_process,
     parser,
     run_info,
     scratch,
     start,
 )
-from benchmarks.quality import NEWS_CACHE, _embed_news, _news_frame, _token_sets, _topic_quality
+from benchmarks.quality import _news_frame, _token_sets, _topic_quality, news_embeddings
 
 TOP_N = 10
 TOKENISERS = ("bertopic", "letters", "ours")
@@ -191,29 +190,13 @@ def _cluster(emb: np.ndarray, config: str, tmp: Path, overrides: Sequence[str]) 
 
 
 def _news(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    import shutil
-
     from ray_topics.config import load_config
-    from ray_topics.execution.runtime import embedding_cache_path
 
     config = str(ROOT / "configs" / "demo.yaml")
-    demo_cache = embedding_cache_path(load_config(config, workdir=str(ROOT / ".demo")), NEWS_CACHE)
-    work_cache = embedding_cache_path(load_config(config, workdir=str(tmp / "embed")), NEWS_CACHE)
-    if demo_cache.exists():
-        work_cache.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(demo_cache, work_cache)
-    job = {
-        "config": config,
-        "workdir": str(tmp / "embed"),
-        "since": args.since,
-        "emb_out": str(tmp / "news_emb.npy"),
-        "proto_out": str(tmp / "news_protos.npy"),
-    }
-    print("news: embedding (the demo's cache when present; fresh process)...", flush=True)
-    in_fresh_process(_embed_news, job)
+    emb, _protos = news_embeddings(tmp, args.since)
     cfg = load_config(config, workdir=str(tmp / "w"))
     docs = frame_texts(_news_frame(args.since), cfg.embedding.max_chars)
-    labels, size = _cluster(np.load(tmp / "news_emb.npy"), config, tmp, args.set)
+    labels, size = _cluster(emb, config, tmp, args.set)
     print(f"news: {len(docs)} articles, {len({c for c in labels if c >= 0})} clusters (min size {size})", flush=True)
     return {
         "name": f"news (demo corpus since {args.since}, HDBSCAN min size {size})",

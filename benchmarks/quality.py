@@ -606,33 +606,46 @@ def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
     return {"videos": len(videos)}
 
 
+def news_embeddings(tmp: Path, since: str, workdir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The news corpus's embeddings and zero-shot domain prototypes, computed in a fresh process.
+
+    The demo's embedding cache (``make demo``: the same model and quantisation)
+    is copied into ``workdir`` first (default ``tmp / "embed"``), so a machine
+    that ran the demo embeds nothing again.
+    """
+    from ray_topics.config import load_config
+    from ray_topics.execution.runtime import embedding_cache_path
+
+    config = str(ROOT / "configs" / "demo.yaml")
+    workdir = workdir or tmp / "embed"
+    demo_cache = embedding_cache_path(load_config(config, workdir=str(ROOT / ".demo")), NEWS_CACHE)
+    work_cache = embedding_cache_path(load_config(config, workdir=str(workdir)), NEWS_CACHE)
+    if demo_cache.exists():
+        work_cache.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(demo_cache, work_cache)
+    print("embedding the news corpus (the demo's cache when present; fresh process)...", flush=True)
+    job = {
+        "config": config,
+        "workdir": str(workdir),
+        "since": since,
+        "emb_out": str(tmp / "news_emb.npy"),
+        "proto_out": str(tmp / "news_protos.npy"),
+    }
+    in_fresh_process(_embed_news, job)
+    return np.load(tmp / "news_emb.npy"), np.load(tmp / "news_protos.npy")
+
+
 def run_news(args: argparse.Namespace) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from ray_topics.execution.runtime import Runtime, embedding_cache_path
+    from ray_topics.execution.runtime import Runtime
 
     with scratch(args, "ray-topics-quality-news-") as tmp:
         work = tmp / "work"
         config = str(ROOT / "configs" / "demo.yaml")
-        # the demo's embedding cache (make demo), for the same model and quantisation, saves embedding again
-        demo_cache = embedding_cache_path(load_config(config, workdir=str(ROOT / ".demo")), NEWS_CACHE)
-        work_cache = embedding_cache_path(load_config(config, workdir=str(work)), NEWS_CACHE)
-        if demo_cache.exists():
-            work_cache.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(demo_cache, work_cache)
-        print("embedding the news corpus (cache reused when present; fresh process)...", flush=True)
-        job = {
-            "config": config,
-            "workdir": str(work),
-            "since": args.since,
-            "emb_out": str(tmp / "news_emb.npy"),
-            "proto_out": str(tmp / "news_protos.npy"),
-        }
-        in_fresh_process(_embed_news, job)
+        emb, protos = news_embeddings(tmp, args.since, work)
         cfg = load_config(config, overrides=["execution.engine=local", *args.set], workdir=str(work))
         rt = Runtime(cfg)
         videos = _news_frame(args.since)
-        emb = np.load(tmp / "news_emb.npy")
-        protos = np.load(tmp / "news_protos.npy")
         first = videos["published_at"].iloc[0].to_pydatetime().replace(minute=0, second=0, microsecond=0)
         for d, v in zip(cfg.domains.items, protos, strict=True):
             rt.store.prototypes.save(d.name, v, first)  # what Replay's router would embed (zero-shot prototypes)
