@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from ray_topics.cli import main
 from ray_topics.config import load_config
-from ray_topics.core.global_topics import GlobalEventType, assign_ids, link_groups
+from ray_topics.core.global_topics import GlobalEventType, assign_ids, group_links, link_groups
 from ray_topics.core.index import normalize
 from ray_topics.core.plan import Plan
 from ray_topics.core.types import EventType, Topic, TopicEvent, TopicStatus
@@ -102,6 +102,30 @@ def test_near_duplicates_across_three_domains_link_and_same_domain_never() -> No
     assert _groups(topics[::-1]) == [group]
     # a dead or merged topic is not linked (only live topics are passed)
     assert _groups([_topic("gaming", 0, story), _topic("tech", 0, story, status=TopicStatus.DEAD)]) == []
+
+
+# Centroid cosines measured by benchmarks/links.py (benchmarks/RESULTS.md, "Issue 14: linking one story across
+# domains"): the topics of one planted story in two or three domains, and the closest pairs of different stories
+# (planted related stories, centers at 0.85 and 0.80; on news, the closest pair whose members' full-fit topics
+# overlap little).
+ONE_STORY = (0.956, 0.973, 0.994)
+DIFFERENT_STORIES = (0.847, 0.830, 0.799)
+
+
+@pytest.mark.parametrize(("cosine", "linked"), [(c, True) for c in ONE_STORY] + [(c, False) for c in DIFFERENT_STORIES])
+def test_measured_cosines_link_one_story_and_keep_different_stories_apart(cosine: float, linked: bool) -> None:
+    rng = np.random.default_rng(6)
+    story = _unit(rng)[0]
+    pair = [_topic("gaming", 0, story), _topic("tech", 0, _near(rng, story, cosine))]
+    assert _groups(pair) == ([("gaming:0", "tech:0")] if linked else [])
+
+
+def test_links_are_taken_strongest_first_one_topic_per_domain() -> None:
+    ids, doms = ["a:1", "b:1", "a:2", "c:1"], ["a", "b", "a", "c"]
+    # b:1 is closer to a:2 than to a:1: it joins a:2, and a:1 (same domain as a:2) stays out; c:1 joins them
+    assert group_links(ids, doms, [(0.93, 0, 1), (0.95, 1, 2), (0.94, 1, 3)]) == [("a:2", "b:1", "c:1")]
+    assert group_links(ids, doms, [(0.99, 0, 2)]) == []  # two topics of one domain: never a link
+    assert group_links(ids, doms, []) == []
 
 
 def test_ids_are_stable_under_relink_and_a_split_keeps_the_id_on_the_larger_part() -> None:

@@ -21,7 +21,7 @@ groups at any past time are the members of each id's last event by then.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -30,7 +30,7 @@ import numpy as np
 
 from ray_topics.core.index import normalize
 
-__all__ = ["GlobalEvent", "GlobalEventType", "Relink", "assign_ids", "link_groups"]
+__all__ = ["GlobalEvent", "GlobalEventType", "Relink", "assign_ids", "group_links", "link_groups"]
 
 # rows of the similarity matrix computed at a time: memory stays at BLOCK x topics floats
 BLOCK = 1024
@@ -84,21 +84,37 @@ def link_groups(
     """
     if len(topic_ids) != len(domains) or len(topic_ids) != len(centroids):
         raise ValueError("topic_ids, domains and centroids must be aligned")
-    order = sorted(range(len(topic_ids)), key=lambda k: topic_ids[k])
-    ids = [topic_ids[k] for k in order]
-    doms = np.array([domains[k] for k in order], dtype=object)
-    x = normalize(np.asarray(centroids, dtype=np.float32)[order]) if order else np.zeros((0, 1), np.float32)
-    pairs: list[tuple[float, int, int]] = []
-    for lo in range(0, len(ids), BLOCK):
+    x = normalize(np.asarray(centroids, dtype=np.float32)) if len(topic_ids) else np.zeros((0, 1), np.float32)
+    doms = np.array(list(domains), dtype=object)
+    links: list[tuple[float, int, int]] = []
+    for lo in range(0, len(topic_ids), BLOCK):
         sim = x[lo : lo + BLOCK] @ x.T
         rows, cols = np.nonzero(sim >= threshold)
         for r, j in zip(rows.tolist(), cols.tolist(), strict=True):
             i = lo + r
             if i < j and doms[i] != doms[j]:
-                pairs.append((-float(sim[r, j]), i, j))
-    pairs.sort()
-    parent = list(range(len(ids)))
-    held: dict[int, set[str]] = {k: {doms[k]} for k in range(len(ids))}  # root -> its group's domains
+                links.append((float(sim[r, j]), i, j))
+    return group_links(topic_ids, domains, links)
+
+
+def group_links(
+    topic_ids: Sequence[str], domains: Sequence[str], links: Iterable[tuple[float, int, int]]
+) -> list[tuple[str, ...]]:
+    """The groups that ``links`` form: ``(strength, i, j)`` joins ``topic_ids[i]`` and ``topic_ids[j]``.
+
+    Links are taken strongest first (equal strengths in id order of their
+    pair); one that would put two topics of one domain in a group is skipped.
+    Returns the groups of two or more topics, each sorted, in sorted order.
+
+    Example:
+        >>> group_links(["a:1", "b:1", "a:2"], ["a", "b", "a"], [(0.9, 0, 1), (0.95, 1, 2)])
+        [('a:2', 'b:1')]
+    """
+    if len(topic_ids) != len(domains):
+        raise ValueError("topic_ids and domains must be aligned")
+    ordered = sorted((-s, *sorted((topic_ids[i], topic_ids[j])), i, j) for s, i, j in links if domains[i] != domains[j])
+    parent = list(range(len(topic_ids)))
+    held: dict[int, set[str]] = {k: {domains[k]} for k in range(len(topic_ids))}  # root -> its group's domains
 
     def root(k: int) -> int:
         while parent[k] != k:
@@ -106,16 +122,16 @@ def link_groups(
             k = parent[k]
         return k
 
-    for _neg, i, j in pairs:
+    for *_key, i, j in ordered:
         ri, rj = root(i), root(j)
         if ri == rj or held[ri] & held[rj]:
             continue  # linked already, or the groups share a domain
         parent[rj] = ri
         held[ri] |= held.pop(rj)
     groups: dict[int, list[str]] = {}
-    for k, tid in enumerate(ids):
+    for k, tid in enumerate(topic_ids):
         groups.setdefault(root(k), []).append(tid)
-    return sorted(tuple(g) for g in groups.values() if len(g) > 1)
+    return sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1)
 
 
 def assign_ids(
