@@ -44,7 +44,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import ROOT, Figures, describe, finish, frame_texts, machine, parser, run_info, scratch, start
-from serve.app import free_port
+
+# serve.app (and with it Ray Serve) is imported only where a Serve mode's environment is already set:
+# Ray Serve reads its mode variables once, when it is first imported
 
 DOMAINS = ("gaming", "cooking", "tech", "sports", "news")
 N_TOPICS = 100
@@ -112,9 +114,9 @@ def embedding_json(vec: np.ndarray) -> str:
     return json.dumps(np.round(vec.astype(np.float64), 6).tolist(), separators=(",", ":"))
 
 
-def video_json(video_id: str, domain: str, emb: str) -> str:
+def video_json(video_id: str, domain: str, emb: str, published: str = PUBLISHED) -> str:
     return (
-        f'{{"video_id":"{video_id}","channel_id":"bench","published_at":"{PUBLISHED}",'
+        f'{{"video_id":"{video_id}","channel_id":"bench","published_at":"{published}",'
         f'"title":"benchmark video","domain":"{domain}","embedding":{emb}}}'
     )
 
@@ -612,7 +614,9 @@ def floor_app(centroids: dict[int, np.ndarray]) -> Any:
     @serve.ingress(floor_api)
     class FloorIngress:
         def __init__(self, model: Any) -> None:
-            self.model = model
+            from serve.app import handle_here  # as our Ingress: calls the way the replicas' Serve mode does
+
+            self.model = handle_here(model)
 
         async def classify(self, request):  # annotated below
             v = orjson.loads(await request.body())["videos"][0]
@@ -644,7 +648,7 @@ def serve_mode(args: argparse.Namespace, mode: str, workdir: Path) -> dict[str, 
 
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import Runtime
-    from serve.app import build_app
+    from serve.app import build_app, free_port
 
     rng = np.random.default_rng(11 + args.seed)
     overrides = [f"serve.token={TOKEN}", *args.set]

@@ -54,7 +54,7 @@ from ray_topics.tiers.realtime import (
     topic_view,
 )
 
-__all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "run_local"]
+__all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "handle_here", "run_local", "serve_env"]
 
 log = logging.getLogger("ray_topics.serve")
 
@@ -183,6 +183,19 @@ def _raise_if_dead(*tasks: tuple[str, asyncio.Task | None]) -> None:
         if task is not None and task.done():
             reason = "cancelled" if task.cancelled() else repr(task.exception())
             raise RuntimeError(f"the replica's {name} task stopped ({reason}); restart the replica")
+
+
+def handle_here(handle: DeploymentHandle) -> DeploymentHandle:
+    """``handle``'s deployment, called the way this process's Ray Serve is set up (call it in a replica).
+
+    A handle bound into an app keeps the call options of the process that built the app, and Ray
+    Serve fixes those when it is first imported: a driver that imported it before ``serve.ray_env``
+    was set (``ray-topics serve``, the tests) builds handles that call through Ray actor tasks even
+    though the replicas run Ray's high-throughput mode, whose handles call over gRPC for less CPU a
+    request (benchmarks/RESULTS.md, Sustained load). Made again in the replica, the handle takes the
+    replica's own settings, wherever the app was built.
+    """
+    return serve.get_deployment_handle(handle.deployment_name, handle.app_name)
 
 
 def _failed_view(video_id: str, domain: str, exc: BaseException) -> dict[str, Any]:
@@ -462,7 +475,8 @@ class Ingress:
 
     def __init__(self, model: DeploymentHandle, embedder: DeploymentHandle, config: dict[str, Any]) -> None:
         self.cfg = Config.model_validate(config)
-        self.model, self.embedder = model, embedder
+        self.model, self.embedder = handle_here(model), handle_here(embedder)
+        self._classify_handles: dict[str, DeploymentHandle] = {}  # by domain (_classify_in)
         self.store = open_store(self.cfg)
         self.token = _token(self.cfg)
         self.metrics = ServeMetrics()
@@ -615,11 +629,7 @@ class Ingress:
         (its commit may still land; a retry then gets the stored answers).
         """
         calls = [
-            asyncio.ensure_future(
-                self.model.options(multiplexed_model_id=d).classify.remote(
-                    ([records[i] for i in idx], vectors[idx], now)
-                )
-            )
+            asyncio.ensure_future(self._classify_in(d).remote(([records[i] for i in idx], vectors[idx], now)))
             for d, idx in by_domain.items()
         ]
         try:
@@ -634,6 +644,15 @@ class Ingress:
             else (c.exception() or c.result())
             for c in calls
         ]
+
+    def _classify_in(self, domain: str) -> DeploymentHandle:
+        """The handle of DomainModel.classify for a domain's model, made once per domain (a new one costs a copy)."""
+        handle = self._classify_handles.get(domain)
+        if handle is None:
+            handle = self._classify_handles[domain] = self.model.options(
+                method_name="classify", multiplexed_model_id=domain
+            )
+        return handle
 
     async def _embed(self, videos: list, vectors: np.ndarray | None) -> np.ndarray:
         vectors, todo, texts = texts_to_embed(videos, vectors, self.cfg.embedding.dim, self.cfg.embedding.max_chars)
@@ -746,6 +765,13 @@ def own_ports(names: tuple[str, ...]) -> None:
             os.environ[name] = str(free_port())
 
 
+def serve_env(cfg: Config) -> None:
+    """Before Ray starts: ``serve.ray_env`` (a variable already set wins) and free ports for the fallback proxy."""
+    for key, value in cfg.serve.ray_env.items():  # Ray's processes inherit them
+        os.environ.setdefault(key, value)
+    own_ports(FALLBACK_PORT_ENV)  # internal to this Ray: never shared with another Serve on the machine
+
+
 def build_app(args: dict[str, Any]) -> Any:
     """Application builder for ``serve run serve/config.yaml`` (args: config, overrides, workdir)."""
     cfg = load_config(args.get("config"), args.get("overrides") or [], workdir=args.get("workdir"))
@@ -794,9 +820,7 @@ def run_local(config: str | None, overrides: list[str], workdir: str | None, por
     import ray
 
     cfg = load_config(config, overrides, workdir=workdir)
-    for key, value in cfg.serve.ray_env.items():  # before Ray starts: its processes inherit them
-        os.environ.setdefault(key, value)
-    own_ports(FALLBACK_PORT_ENV)  # internal to this Ray: never shared with another Serve on the machine
+    serve_env(cfg)
     stop = threading.Event()
     ray.init(include_dashboard=False, ignore_reinit_error=True)
     # after ray.init, which installs its own (aborting) handlers: a stop asked while the app starts

@@ -71,6 +71,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.schema = None if is_sqlite else schema
         self.metadata = build_metadata(self.schema)
+        self._ignoring: dict[str, Any] = {}  # insert_ignoring's statements, by table
         if create:
             self.create()
 
@@ -180,10 +181,21 @@ class Database:
         """The dialect's INSERT of table ``name`` (it has ON CONFLICT on PostgreSQL and SQLite alike)."""
         return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(self.table(name))
 
+    def insert_ignoring(self, conn: Connection, name: str) -> Any:
+        """The INSERT ... ON CONFLICT DO NOTHING of table ``name``, built once per table.
+
+        A statement object is immutable and SQLAlchemy memoizes its cache key on it: reused, it
+        skips building the statement and its key at every execution (Tier 1 runs it per request).
+        """
+        stmt = self._ignoring.get(name)
+        if stmt is None:
+            stmt = self._ignoring[name] = self.insert(conn, name).on_conflict_do_nothing()
+        return stmt
+
     def insert_ignore(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
         """INSERT ... ON CONFLICT DO NOTHING (idempotent writes), on both dialects."""
         if rows:
-            conn.execute(self.insert(conn, name).on_conflict_do_nothing(), rows)
+            conn.execute(self.insert_ignoring(conn, name), rows)
 
     def upsert(self, conn: Connection, name: str, key: Sequence[str], rows: list[dict[str, Any]]) -> None:
         """INSERT ... ON CONFLICT (key) DO UPDATE: rows replace the stored ones with the same key."""

@@ -24,6 +24,7 @@ class Videos:
     def __init__(self, db: Database, classifications: Classifications) -> None:
         self.db = db
         self.classifications = classifications
+        self._ingest_videos: Any = None  # ingest's INSERT of videos, built once (Database.insert_ignoring)
 
     def ingest(
         self,
@@ -57,7 +58,9 @@ class Videos:
         ]
         t = self.db.table("videos")
         with self.db.writing(conn) as tx:
-            stmt = self.db.insert(tx, "videos").on_conflict_do_nothing().returning(t.c.video_id)
+            if self._ingest_videos is None:
+                self._ingest_videos = self.db.insert_ignoring(tx, "videos").returning(t.c.video_id)
+            stmt = self._ingest_videos
             new = set(tx.execute(stmt, vid_rows).scalars()) if vid_rows else set()
             first = _first_of_each(videos, new)
             emb_rows = [
