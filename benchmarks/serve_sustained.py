@@ -555,13 +555,13 @@ def latency_table(phases: list[dict[str, Any]]) -> Figures:
     return t
 
 
-def cpu_table(phases: list[dict[str, Any]]) -> Table:
-    """CPU ms per request sent, per process, each phase."""
+def per_request_table(phases: list[dict[str, Any]], field: str = "cpu_s") -> Table:
+    """ms per request sent of each process, each phase: CPU (``cpu_s``) or waiting for a core (``run_delay_s``)."""
     names = ("Ingress", "DomainModel", "FloorIngress", "FloorModel", "HAProxy", "ServeController", "ProxyActor")
     keys = ("phase", *names, "ray daemons", "client", "jobs")
     t = Table(keys, nd=2, right=True)
     for p in phases:
-        per = [p["cpu_s"].get(k, 0.0) / p["sent"] * 1000 for k in keys[1:]]
+        per = [p[field].get(k, 0.0) / p["sent"] * 1000 for k in keys[1:]]
         t.add_row(f"{p['name']} {p['app']} {p['client']}", *per)
     return t
 
@@ -594,8 +594,10 @@ def report(out: dict[str, Any]) -> None:
     log(f"machine: {describe(machine())}")
     lat = latency_table(phases)
     print("\n" + lat.markdown())
-    cpu = cpu_table(phases)
+    cpu = per_request_table(phases)
     print("\nCPU ms per request sent, per process\n\n" + cpu.markdown())
+    wait = per_request_table(phases, "run_delay_s")
+    print("\nms per request sent that each process's threads waited for a core (run queue)\n\n" + wait.markdown())
     for p in phases:
         if "jobs" in p:
             w = commit_windows(p)
@@ -607,7 +609,7 @@ def report(out: dict[str, Any]) -> None:
                 f"max {w['max_during_ms']:.1f} ms; job runs (job, forced, s): {w['runs']}"
             )
     out["tables"] = {"latency": lat.rows}
-    out["markdown"] = {"latency": lat.markdown(), "cpu": cpu.markdown()}
+    out["markdown"] = {"latency": lat.markdown(), "cpu": cpu.markdown(), "run_queue": wait.markdown()}
 
 
 # --------------------------------------------------------------------------- entry point
