@@ -271,6 +271,13 @@ def _topics_page(
     return page, store.global_topics.of_topics([t.topic_id for t in page])
 
 
+def _health_and_routing(store: Any, at: datetime, cfg: Config, domain: str | None) -> tuple[list[Any], dict[str, Any]]:
+    """Topic health and the week's routing shares (one domain's, or all) as ``ray-topics health`` reports them."""
+    from ray_topics.ops.health import health_from_config, routing_from_config
+
+    return health_from_config(store, at, cfg.health, domain), routing_from_config(store, at, cfg, domain)
+
+
 api = FastAPI(
     title="ray-topics",
     version="1",
@@ -711,18 +718,19 @@ class Ingress:
                 422, "invalid_input", f"unknown domain {domain!r}; known: {', '.join(self.cfg.domains.names)}", "domain"
             )
 
-    async def _topic_health(self, domain: str | None) -> tuple[datetime, list]:
-        """Health as of at most ``serve.health_cache_seconds`` ago: a week of activity is joined once per period."""
+    async def _topic_health(self, domain: str | None) -> tuple[datetime, list, dict[str, Any]]:
+        """Health and routing shares as of at most ``serve.health_cache_seconds`` ago.
+
+        A week of activity is joined once per period, whichever of ``/v1/health`` and ``/metrics`` asks.
+        """
         ttl = self.cfg.serve.health_cache_seconds
         async with self._health_lock:  # concurrent callers wait for one computation, not start their own
             hit = self._health.get(domain)
             if hit is None or time.monotonic() - hit[0] >= ttl:
-                from ray_topics.ops.health import health_from_config
-
                 at = datetime.now(UTC)
-                items = await asyncio.to_thread(health_from_config, self.store, at, self.cfg.health, domain)
-                hit = self._health[domain] = (time.monotonic(), at, items)
-        return hit[1], hit[2]
+                items, routing = await asyncio.to_thread(_health_and_routing, self.store, at, self.cfg, domain)
+                hit = self._health[domain] = (time.monotonic(), at, items, routing)
+        return hit[1], hit[2], hit[3]
 
     @api.get("/v1/health")
     async def health(self, request: Request, domain: str | None = None) -> dict[str, Any]:
@@ -731,16 +739,21 @@ class Ingress:
 
         self._auth(request, write=False)
         self._known_domain(domain)
-        at, items = await self._topic_health(domain)
-        return {"as_of": at.isoformat(), "summary": health_summary(items), "topics": [vars(h) for h in items]}
+        at, items, routing = await self._topic_health(domain)
+        return {
+            "as_of": at.isoformat(),
+            "summary": health_summary(items),
+            "routing": routing,
+            "topics": [vars(h) for h in items],
+        }
 
     @api.get("/metrics", response_class=PlainTextResponse)
     async def metrics(self) -> str:
-        """Topic health as Prometheus metrics."""
+        """Topic health and the week's routing shares as Prometheus metrics."""
         from ray_topics.ops.health import to_prometheus
 
-        at, items = await self._topic_health(None)
-        return to_prometheus(items, at)
+        at, items, routing = await self._topic_health(None)
+        return to_prometheus(items, at, routing)
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:

@@ -214,6 +214,26 @@ def test_topics_filter_by_global_topic_and_carry_its_id(app) -> None:
         assert "global" in r.json()["error"]["field"]
 
 
+def test_health_and_metrics_carry_the_weeks_routing_shares(app) -> None:
+    """``/v1/health`` answers how this week's videos reached their domain; ``/metrics`` carries the same gauges.
+
+    The first health request of this module (the answers are cached per domain for a minute).
+    """
+    c = app["client"]
+    recent = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    by_category = [_video(f"r{i}", _near(app, "gaming", 0), category="games", published_at=recent) for i in range(3)]
+    named = [_video("r-named", _near(app, "gaming", 1), domain="gaming", published_at=recent)]  # no category
+    assert _post(app, by_category + named).status_code == 200
+    routing = c.get("/v1/health", params={"domain": "gaming"}).json()["routing"]
+    assert routing["window_days"] == 7
+    assert routing["videos"] == {"explicit": 0, "category": 3, "prototype": 1, "fallback": 0}
+    assert routing["share"]["category"] == pytest.approx(0.75)
+    assert set(routing["domains"]) == {"gaming"}
+    metrics = c.get("/metrics").text
+    assert 'ray_topics_routing_videos_week{domain="gaming",route="category"} 3' in metrics
+    assert 'ray_topics_routing_share_week{route="category"}' in metrics
+
+
 def test_health_is_computed_once_per_period(app) -> None:
     """Repeated /v1/health calls within serve.health_cache_seconds answer from one computation."""
     c = app["client"]
