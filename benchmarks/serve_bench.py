@@ -652,8 +652,6 @@ def serve_mode(args: argparse.Namespace, mode: str, workdir: Path) -> dict[str, 
 
     rng = np.random.default_rng(11 + args.seed)
     overrides = [f"serve.token={TOKEN}", *args.set]
-    if args.batch_wait_s is not None:
-        overrides.append(f"serve.model_batch_wait_s={args.batch_wait_s}")
     rt = Runtime(load_config(overrides=overrides, workdir=str(workdir)))
     cents = seed_store(rt, rng)
     m = 4000
@@ -670,7 +668,7 @@ def serve_mode(args: argparse.Namespace, mode: str, workdir: Path) -> dict[str, 
     url = f"http://127.0.0.1:{port}/v1/classify"
     log(f"[{mode}] Ray {ray.__version__} + app up in {time.perf_counter() - t:.0f} s on :{port} ({workdir})")
     base = {"url": url, "token": TOKEN, "queries": str(workdir / "queries.npz")}
-    result: dict[str, Any] = {"mode": mode, "env": MODES[mode], "batch_wait_s": args.batch_wait_s, "phases": {}}
+    result: dict[str, Any] = {"mode": mode, "env": MODES[mode], "phases": {}}
     limit = 300.0
 
     def phase(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -739,7 +737,7 @@ def serve_mode(args: argparse.Namespace, mode: str, workdir: Path) -> dict[str, 
 
 # --------------------------------------------------------------------------- report
 def label(run: dict[str, Any]) -> str:
-    wait = run.get("batch_wait_s")
+    wait = run.get("batch_wait_s")  # runs recorded before the DomainModel stopped batching
     return run["mode"] + ("" if wait is None else f", batch wait {wait:g} s")
 
 
@@ -856,11 +854,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seq-n", type=int, default=300, help="sequential single requests")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--settle", type=float, default=2.0, help="seconds of quiet before each phase")
-    p.add_argument(
-        "--batch-wait-s",
-        type=float,
-        help="experiment: serve.model_batch_wait_s for this run (the config's value by default)",
-    )
     p.add_argument("--bertopic-docs", type=int, default=2000)
     p.add_argument("--bertopic-calls", type=int, default=50)
     p.add_argument("--text-n", type=int, default=500)

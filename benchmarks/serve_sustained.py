@@ -27,6 +27,8 @@ Run from the repository root (the lock keeps two benchmarks off the cores at onc
 
     flock /tmp/ray-topics-bench.lock .venv/bin/python -m benchmarks.serve_sustained --out sustained.json
     .venv/bin/python -m benchmarks.serve_sustained --minutes 0.2 --days 8 --daily-volume 300   # a quick check
+    # only the jobs' write-lock holds, on a COPY of a bigger store (forced runs commit)
+    .venv/bin/python -m benchmarks.serve_sustained --locks-of /tmp/season-copy --locks-as-of 2026-02-05
 """
 
 from __future__ import annotations
@@ -338,6 +340,32 @@ def jobs_main(spec_path: str, out_path: str) -> None:
     Path(out_path).write_text(json.dumps(out, default=str))
 
 
+def locks_main(args: argparse.Namespace) -> dict[str, Any]:
+    """``--locks-of``: how long a forced daily and monthly run hold the write lock of an existing store.
+
+    They commit (forced): point it at a copy of the store. The daily runs at ``--locks-as-of``, the
+    monthly at the first of that month.
+    """
+    from ray_topics.config import load_config
+    from ray_topics.execution.runtime import Runtime
+    from ray_topics.tiers.daily import run_daily
+    from ray_topics.tiers.monthly import run_monthly
+
+    rt = Runtime(load_config(overrides=args.set, workdir=args.locks_of))
+    as_of = datetime.fromisoformat(args.locks_as_of).replace(tzinfo=UTC)
+    out: dict[str, Any] = {"store": rt.cfg.store_url, "videos": rt.store.count("videos"), "jobs": {}}
+    holds: list[dict[str, Any]] = []
+    watch_write_locks(rt.store.engine, holds)
+    for job, fn, at in (("daily", run_daily, as_of), ("monthly", run_monthly, as_of.replace(day=1))):
+        first, t = len(holds), time.time()
+        fn(rt, at, force=True)
+        held = sorted((h["held_s"] for h in holds[first:]), reverse=True)
+        wall = time.time() - t
+        out["jobs"][job] = {"as_of": at.isoformat(), "wall_s": wall, "transactions": len(held), "longest_s": held[:5]}
+        log(f"{job} at {at:%Y-%m-%d}: {len(held)} write transactions in {wall:.0f} s, longest held {held[:3]} s")
+    return out
+
+
 # --------------------------------------------------------------------------- the store with history
 def seed_history(cfg: Any, days: int, daily_volume: int, seed: int) -> None:
     """A planted stream of three domains replayed through every tier up to (not including) the last midnight."""
@@ -393,11 +421,17 @@ def _run_child(args: list[str], limit_s: float) -> None:
 
 
 def phase(
-    name: str, app: str, client: str, ctx: dict[str, Any], args: argparse.Namespace, jobs: bool = False
+    name: str,
+    app: str,
+    client: str,
+    ctx: dict[str, Any],
+    args: argparse.Namespace,
+    jobs: bool = False,
+    seconds: float | None = None,
 ) -> dict[str, Any]:
     """One phase: the load (and the jobs) in subprocesses, CPU of every process, latency of every request."""
     workdir: Path = ctx["workdir"]
-    seconds = args.minutes * 60
+    seconds = args.minutes * 60 if seconds is None else seconds
     url = ctx["base"] + (FLOOR_PREFIX if app == "floor" else "") + CLASSIFY
     spec = {
         "url": url,
@@ -511,6 +545,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     warm_up(base, args.warmup, published, workdir)
     log(f"Ray {ray.__version__}, the app and the floor app up in {time.perf_counter() - t:.0f} s on :{port}")
     ctx = {"workdir": workdir, "base": base, "published": published, "overrides": overrides}
+    if args.warmup_seconds > 0:  # both apps under the load for a while first, not measured: past start-up's work
+        for app in ("ours", "floor"):
+            phase("warmup", app, args.clients[0] if args.clients else CLIENTS[0], ctx, args, False, args.warmup_seconds)
     phases = [phase(name, app, client, ctx, args, jobs) for name, app, client, jobs in plan(args)]
     serve.shutdown()
     ray.shutdown()
@@ -628,8 +665,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--daily-volume", type=int, default=1500, help="videos a day in the history")
     p.add_argument("--seed-cache", help="folder keeping replayed stores between runs (keyed by days, volume, seed)")
     p.add_argument("--warmup", type=int, default=100, help="sequential requests to each app before the phases")
+    p.add_argument(
+        "--warmup-seconds", type=float, default=30.0, help="seconds of load on each app before the phases (not counted)"
+    )
     p.add_argument("--request-timeout", type=float, default=30.0)
     p.add_argument("--jobs-timeout", type=float, default=900.0, help="seconds the jobs may run past their phase")
+    p.add_argument("--locks-of", metavar="WORKDIR", help="only measure the jobs' lock holds on this store (a copy)")
+    p.add_argument("--locks-as-of", default=HISTORY_END.date().isoformat(), help="--locks-of: the daily's as-of")
     p.add_argument("--_loadgen", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--_jobs", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -651,6 +693,8 @@ def main(argv: list[str] | None = None) -> int:
         jobs_main(*args._jobs)
         return 0
     start(args)
+    if args.locks_of:
+        return finish(args, {**run_info(args), **locks_main(args)})
     with scratch(args, "rts-") as workdir:
         out = {**run_info(args), **run(args, workdir)}
     report(out)

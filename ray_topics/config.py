@@ -97,6 +97,7 @@ class ExecutionConfig(_Section):
     gpu_jobs: list[Literal["daily", "weekly", "monthly"]] = Field(default_factory=list)
     gpus_per_domain_task: float = Field(default=1.0, ge=0)
     blas_threads: int | None = Field(default=1, ge=1)
+    job_niceness: int = Field(default=10, ge=0, le=19)
     commit_retries: int = Field(ge=0)
     lease_wait_seconds: float = Field(ge=0)
     lease_poll_seconds: float = Field(gt=0)
@@ -368,9 +369,11 @@ class ServeConfig(_Section):
     max_future_seconds: int = Field(default=300, ge=0)
     # how often DomainModel replicas look for new model versions in the registry
     model_poll_seconds: float = Field(default=2.0, gt=0)
-    # DomainModel's @serve.batch: the most calls one batch takes, and how long a batch waits for more
-    model_batch_size: int = Field(default=64, ge=1)
-    model_batch_wait_s: float = Field(default=0.0, ge=0)
+    # calls out at once to a domain's DomainModel from one Ingress replica; requests arriving meanwhile
+    # go together in the next call (serve/app.py, Ingress._to_domain)
+    domain_calls_in_flight: int = Field(default=1, ge=1)
+    # Ray Serve's access line for every request in each replica (HAProxy and the metrics count requests too)
+    access_log: bool = False
     # SQLite store: DomainModel replicas checkpoint the WAL in the background this often
     checkpoint_seconds: float = Field(default=1.0, gt=0)
     # back-pressure (docs/serving.md): how long a classify request waits for its videos to be stored,
@@ -389,6 +392,18 @@ class ServeConfig(_Section):
     prototype_poll_seconds: float = Field(default=60.0, gt=0)
     # environment of the Ray processes that `ray-topics serve` starts (a variable already set wins)
     ray_env: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        # the DomainModel no longer batches calls: its group commit groups them (docs/serving.md)
+        old = sorted({"model_batch_size", "model_batch_wait_s"} & set(data)) if isinstance(data, dict) else []
+        if old:
+            raise ValueError(
+                f"serve.{', serve.'.join(old)}: retired; the DomainModel groups concurrent calls in its commit "
+                "and no longer batches them (remove the key)"
+            )
+        return data
 
 
 class MetricsConfig(_Section):

@@ -2,8 +2,8 @@
 
     Ingress (FastAPI: validation, auth, routing by domain)
       -> Embedder      (only for videos that carry no embedding)
-      -> DomainModel   (multiplexed by domain; @serve.batch; FAISS over the
-                        domain's centroids; group commit of the batch)
+      -> DomainModel   (multiplexed by domain; FAISS over the domain's
+                        centroids; group commit of concurrent calls)
 
 The domain router runs inside the ingress (a dictionary lookup or one dot
 product per domain): a deployment of its own would add a network hop to
@@ -125,10 +125,16 @@ class ServeMetrics:
             self.routed.inc(n, tags={"domain": domain, "route": how})
 
     def answered(self, results: list[dict[str, Any]]) -> None:
-        for r in results:
-            failed = r.get("status") == "failed"
-            outcome = "failed" if failed else ("misfit" if r.get("topic_id") is None else "topic")
-            self.videos.inc(1, tags={"domain": r.get("domain") or "unknown", "outcome": outcome})
+        """One increment per (domain, outcome) of a request, not one per video (each costs tens of µs)."""
+        for (domain, outcome), n in CountOf((r.get("domain") or "unknown", _outcome(r)) for r in results).items():
+            self.videos.inc(n, tags={"domain": domain, "outcome": outcome})
+
+
+def _outcome(result: dict[str, Any]) -> str:
+    """A video's answer for the metrics: failed (not stored), misfit (no topic fits) or topic."""
+    if result.get("status") == "failed":
+        return "failed"
+    return "misfit" if result.get("topic_id") is None else "topic"
 
 
 class ReplicaStopping(RuntimeError):
@@ -198,9 +204,35 @@ def handle_here(handle: DeploymentHandle) -> DeploymentHandle:
     return serve.get_deployment_handle(handle.deployment_name, handle.app_name)
 
 
+class PartFailed(Exception):
+    """A part of a DomainModel call (one request's videos of a domain) that was not stored.
+
+    Carried back as a value, not raised: the other parts of the call were stored. Only whether a
+    retry can succeed travels (the error's text can carry SQL and parameters; the replica logs it).
+    """
+
+    def __init__(self, retryable: bool, kind: str) -> None:
+        super().__init__(f"{kind}: not stored ({'retryable' if retryable else 'not retryable'})")
+        self.retryable, self.kind = retryable, kind
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (PartFailed, (self.retryable, self.kind))
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "PartFailed":
+        if not isinstance(exc, TRANSIENT):
+            log.error("storing a request's videos failed", exc_info=exc)
+        return cls(_retryable(exc), type(exc).__name__)
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Whether a retry of what failed with ``exc`` can succeed (overload, restart, the store away or locked)."""
+    return isinstance(exc, TRANSIENT) or (isinstance(exc, PartFailed) and exc.retryable)
+
+
 def _failed_view(video_id: str, domain: str, exc: BaseException) -> dict[str, Any]:
     """A video's entry in a partly failed answer: what failed and whether retrying it can succeed."""
-    retryable = isinstance(exc, TRANSIENT)
+    retryable = _retryable(exc)
     return {
         "video_id": video_id,
         "domain": domain,
@@ -342,8 +374,6 @@ class DomainModel:
         self.metrics = ServeMetrics()
         self._versions_in_use(self.models.refresh())
         self.poll_s = cfg.serve.model_poll_seconds
-        self.classify.set_max_batch_size(cfg.serve.model_batch_size)
-        self.classify.set_batch_wait_timeout_s(cfg.serve.model_batch_wait_s)
         self._poller = asyncio.get_event_loop().create_task(self._poll())
         self._commit_on_loop = self.rt.store.dialect == "sqlite"
         self._checkpointer: asyncio.Task | None = None
@@ -391,26 +421,26 @@ class DomainModel:
         await asyncio.to_thread(self.models.model, domain)
         return domain
 
-    # Serve forms a batch every batch_wait_timeout_s and queues it behind max_concurrent_batches: it
-    # never grows a batch while the previous one is being stored. So batches run concurrently here and
-    # the commit is what groups them (see _group_commit). Size and wait come from the config (__init__).
-    @serve.batch(max_concurrent_batches=32)
-    async def classify(self, items: list[tuple[list[dict[str, Any]], np.ndarray, datetime]]) -> list[list[dict]]:
-        """One batch = one domain (Serve splits batches by model id); one transaction commits all of it."""
+    # No @serve.batch: the Ingress gathers a domain's requests into one call (Ingress._to_domain) and
+    # the commit groups concurrent calls (_group_commit); a batch queue here would only add its
+    # bookkeeping to every call.
+    async def classify(self, parts: list[tuple[list[dict[str, Any]], np.ndarray, datetime]]) -> list[Any]:
+        """One call: one domain's videos of one or more requests (the multiplexed model id names the domain).
+
+        Each part (one request's videos) is answered on its own: its stored answers, or a
+        :class:`PartFailed` saying why it was not stored, so one bad part never fails the others.
+        """
         domain = serve.get_multiplexed_model_id()
         await self.get_model(domain)
-        records = [r for recs, _v, _t in items for r in recs]
-        vectors = np.concatenate([v for _r, v, _t in items])
-        rows = classify_rows(self.models, domain, records, vectors, items[0][2])
-        views = await self._group_commit(records, vectors, rows)
-        out, k = [], 0
-        for recs, _v, _t in items:
-            out.append(views[k : k + len(recs)])
-            k += len(recs)
-        return out
+        answers = await asyncio.gather(*(self._store_part(domain, *part) for part in parts), return_exceptions=True)
+        return [PartFailed.of(a) if isinstance(a, BaseException) else a for a in answers]
+
+    async def _store_part(self, domain: str, records: list[dict], vectors: np.ndarray, at: datetime) -> list[dict]:
+        rows = classify_rows(self.models, domain, records, vectors, at)
+        return await self._group_commit(records, vectors, rows)
 
     async def _group_commit(self, records: list[dict], vectors: np.ndarray, rows: list[dict]) -> list[dict]:
-        """Store one batch; batches that arrive while a commit runs share the next transaction.
+        """Store one call's videos; the calls that arrive while a commit runs share the next transaction.
 
         One writer at a time: concurrent transactions from this replica's threads would wait for
         SQLite's write lock in busy-sleeps of milliseconds, one commit per request under load.
@@ -484,6 +514,9 @@ class Ingress:
         self.cfg = Config.model_validate(config)
         self.model, self.embedder = handle_here(model), handle_here(embedder)
         self._classify_handles: dict[str, DeploymentHandle] = {}  # by domain (_classify_in)
+        # per domain: requests' videos waiting for a call, and the calls out (_to_domain)
+        self._waiting: dict[str, list[tuple[list[dict], np.ndarray, datetime, asyncio.Future]]] = {}
+        self._in_flight: dict[str, int] = {}
         self.store = open_store(self.cfg)
         self.token = _token(self.cfg)
         self.metrics = ServeMetrics()
@@ -619,7 +652,7 @@ class Ingress:
         # which, per video. Retrying the whole request is safe (stored videos get their stored answers).
         for exc in failures:
             log.warning("classify failed for a domain: %r", exc)
-        retryable = all(isinstance(e, TRANSIENT) for e in failures)
+        retryable = all(_retryable(e) for e in failures)
         err = (
             self._unavailable("some videos could not be stored now; retry them (retries are safe)")
             if retryable
@@ -636,7 +669,7 @@ class Ingress:
         (its commit may still land; a retry then gets the stored answers).
         """
         calls = [
-            asyncio.ensure_future(self._classify_in(d).remote(([records[i] for i in idx], vectors[idx], now)))
+            asyncio.ensure_future(self._to_domain(d, [records[i] for i in idx], vectors[idx], now))
             for d, idx in by_domain.items()
         ]
         try:
@@ -651,6 +684,47 @@ class Ingress:
             else (c.exception() or c.result())
             for c in calls
         ]
+
+    async def _to_domain(self, domain: str, records: list[dict], vectors: np.ndarray, at: datetime) -> list[dict]:
+        """One request's videos of a domain, stored by its DomainModel; their answers.
+
+        A domain has at most ``serve.domain_calls_in_flight`` calls out at once from this replica;
+        the requests that arrive meanwhile wait here and go together in the next call, each as a
+        part of it (answered, or failed, on its own). A lone request goes at once; under load one call
+        carries many requests, and each call costs Serve's request path on both sides (a few ms of
+        CPU, benchmarks/RESULTS.md, Sustained load), which would otherwise be paid per request.
+        """
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(domain, []).append((records, vectors, at, done))
+        self._send(domain)
+        return await done
+
+    def _send(self, domain: str) -> None:
+        """Send what waits for ``domain`` in one call, if the domain has a call to spare."""
+        waiting = self._waiting.get(domain)
+        if not waiting or self._in_flight.get(domain, 0) >= self.cfg.serve.domain_calls_in_flight:
+            return
+        parts, videos = [], 0
+        while waiting and (not parts or videos + len(waiting[0][0]) <= self.cfg.serve.max_batch):
+            parts.append(waiting.pop(0))
+            videos += len(parts[-1][0])
+        self._in_flight[domain] = self._in_flight.get(domain, 0) + 1
+        call = asyncio.ensure_future(self._classify_in(domain).remote([p[:3] for p in parts]))
+        call.add_done_callback(lambda c: self._landed(domain, parts, c))
+
+    def _landed(self, domain: str, parts: list[tuple[Any, ...]], call: asyncio.Future) -> None:
+        """A call's answers to the requests waiting on them; then the next call of the domain goes."""
+        self._in_flight[domain] -= 1
+        failed = ReplicaStopping("the call was cancelled") if call.cancelled() else call.exception()
+        answers = [failed] * len(parts) if failed is not None else call.result()
+        for (*_part, done), answer in zip(parts, answers, strict=True):
+            if done.done():  # its request left (timed out, or the client went away)
+                continue
+            if isinstance(answer, BaseException):
+                done.set_exception(answer)
+            else:
+                done.set_result(answer)
+        self._send(domain)
 
     def _classify_in(self, domain: str) -> DeploymentHandle:
         """The handle of DomainModel.classify for a domain's model, made once per domain (a new one costs a copy)."""
@@ -807,17 +881,19 @@ def build_app(args: dict[str, Any]) -> Any:
     # back-pressure (serve/config.yaml's deployments override these under `serve deploy`): calls
     # beyond the queue are refused at once, 503 with Retry-After, instead of waiting without bound
     full = BackpressureConfig(status_code=503, retry_after_s=s.retry_after_s)
+    logs = {"enable_access_log": s.access_log}  # Serve's access line per request, in every replica
     model = DomainModel.options(
         max_ongoing_requests=s.model_max_ongoing_requests,
         max_queued_requests=s.model_max_queued_requests,
         backpressure_config=full,
+        logging_config=logs,
     ).bind(conf)
-    embedder = Embedder.options(max_queued_requests=s.model_max_queued_requests, backpressure_config=full).bind(
-        e.model_path, e.batch_size, e.device, e.quantize
-    )
-    return Ingress.options(max_queued_requests=s.ingress_max_queued_requests, backpressure_config=full).bind(
-        model, embedder, conf
-    )
+    embedder = Embedder.options(
+        max_queued_requests=s.model_max_queued_requests, backpressure_config=full, logging_config=logs
+    ).bind(e.model_path, e.batch_size, e.device, e.quantize)
+    return Ingress.options(
+        max_queued_requests=s.ingress_max_queued_requests, backpressure_config=full, logging_config=logs
+    ).bind(model, embedder, conf)
 
 
 def run_local(config: str | None, overrides: list[str], workdir: str | None, port: int | None) -> None:

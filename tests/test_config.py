@@ -143,6 +143,7 @@ def test_override_without_equals_sign() -> None:
         (["embedding.device=cuda"], "quantize int8 runs on the CPU only"),
         (["embedding.quantize=fp4"], "quantize"),
         (["weekly.max_members_per_topic=4"], r"max_members_per_topic \(4\) must be >= weekly.min_members \(5\)"),
+        (["execution.job_niceness=20"], "job_niceness"),
     ],
 )
 def test_invalid_values_raise(overrides: list[str], named: str) -> None:
@@ -310,3 +311,32 @@ def test_a_store_url_from_the_environment_stays_a_reference_in_the_config(monkey
     monkeypatch.delenv("RAY_TOPICS_STORE_URL")
     with pytest.raises(ConfigError, match="reads RAY_TOPICS_STORE_URL from the environment, but it is not set"):
         _ = cfg.store_url
+
+
+def test_jobs_yield_the_cpu_and_never_take_it_back() -> None:
+    """``yield_cpu`` lowers a process's priority to the configured niceness, and a smaller one leaves it lower."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os; from ray_topics.execution.runtime import yield_cpu; "
+        "yield_cpu(0); a = os.getpriority(os.PRIO_PROCESS, 0); "
+        "yield_cpu(7); b = os.getpriority(os.PRIO_PROCESS, 0); "
+        "yield_cpu(3); print(a, b, os.getpriority(os.PRIO_PROCESS, 0))"
+    )
+    start = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    base = int(start[0])
+    assert [int(x) for x in got] == [base, max(base, 7), max(base, 7)]
+    assert load_config().execution.job_niceness == 10
+
+
+def test_a_file_naming_the_retired_batch_settings_says_so(tmp_path: Path) -> None:
+    path = _write(tmp_path, "old.yaml", {"serve": {"model_batch_size": 64, "model_batch_wait_s": 0.0}})
+    with pytest.raises(ConfigError, match=r"serve.model_batch_size, serve.model_batch_wait_s: retired"):
+        load_config(path)

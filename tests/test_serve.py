@@ -221,8 +221,11 @@ def test_health_and_metrics_carry_the_weeks_routing_shares(app) -> None:
     """
     c = app["client"]
     recent = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    by_category = [_video(f"r{i}", _near(app, "gaming", 0), category="games", published_at=recent) for i in range(3)]
-    named = [_video("r-named", _near(app, "gaming", 1), domain="gaming", published_at=recent)]  # no category
+    by_category = [
+        _video(f"routed-by-category-{i}", _near(app, "gaming", 0), category="games", published_at=recent)
+        for i in range(3)
+    ]
+    named = [_video("routed-by-name", _near(app, "gaming", 1), domain="gaming", published_at=recent)]  # no category
     assert _post(app, by_category + named).status_code == 200
     routing = c.get("/v1/health", params={"domain": "gaming"}).json()["routing"]
     assert routing["window_days"] == 7
@@ -395,7 +398,10 @@ def test_a_domain_failing_answers_per_video_and_keeps_the_others(app) -> None:
 
 @pytest.fixture(scope="module")
 def tight(app):
-    """A second app with a DomainModel that takes one call at a time and queues one more."""
+    """A second app with a DomainModel that takes one call at a time and queues one more.
+
+    Its Ingress sends every request in a call of its own (no gathering), so the calls overflow the queue.
+    """
     from ray import serve
 
     from serve.app import build_app
@@ -406,6 +412,7 @@ def tight(app):
         "serve.model_max_ongoing_requests=1",
         "serve.model_max_queued_requests=1",
         "serve.retry_after_s=2",
+        "serve.domain_calls_in_flight=64",
     ]
     handle = serve.run(
         build_app({"overrides": overrides, "workdir": workdir}), name="ray-topics-tight", route_prefix="/tight"

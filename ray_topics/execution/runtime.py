@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +23,7 @@ from ray_topics.storage.lake_format import column_vectors
 from ray_topics.storage.registry import ModelRegistry
 from ray_topics.storage.store import Store
 
-__all__ = ["Runtime", "embedding_cache_path", "limit_threads", "open_store"]
+__all__ = ["Runtime", "embedding_cache_path", "limit_threads", "open_store", "yield_cpu"]
 
 
 def limit_threads(n: int | None) -> None:
@@ -38,6 +39,19 @@ def limit_threads(n: int | None) -> None:
         faiss.omp_set_num_threads(n)
     except ImportError:  # pragma: no cover - faiss is a dependency
         pass
+
+
+def yield_cpu(niceness: int) -> None:
+    """Run this process at ``niceness`` or below in priority (never above where it runs now).
+
+    Tier jobs call it (``execution.job_niceness``): on a node that also runs Tier 1's replicas, a
+    job's planning waits for the cores while a request needs them, instead of the request waiting
+    behind the job. 0 leaves the priority as it is.
+    """
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    if os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
 
 
 def domain_router(cfg: Config, store: Store, prototypes: dict[str, np.ndarray]) -> DomainRouter:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from ray_topics.core.plan import Plan
 from ray_topics.core.snapshot import version_name
 from ray_topics.execution.engine import cluster_has_gpus, lake_dataset, map_domains, map_lake_groups, worker_node
-from ray_topics.execution.runtime import Runtime
+from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.runs import once
 
 __all__ = ["StalePlan", "commit_lock", "commit_plan", "planned", "run_tier"]
@@ -46,6 +46,7 @@ def _plan_local(plan_fn: PlanFn, rt: Runtime, as_of: datetime, domain: str) -> P
 
 def _plan_remote(plan_fn: PlanFn, cfg: Any, as_of: datetime, domain: str) -> Plan:
     """Runs in a Ray worker: opens its own store and lake connections (only the config travels)."""
+    yield_cpu(cfg.execution.job_niceness)
     plan = planned(plan_fn, Runtime(cfg), domain, as_of)
     plan.stats["node"] = worker_node()
     return plan
@@ -55,6 +56,7 @@ def _plan_preloaded(
     plan_fn: Callable[[Runtime, str, datetime], Plan], cfg: Any, as_of: datetime, domain: str, rows: Any
 ) -> Plan:
     """Runs in a Ray Data task on one domain's group of lake rows: they are the plan's embeddings."""
+    yield_cpu(cfg.execution.job_niceness)
     rt = Runtime(cfg)
     n = rt.preload(rows, as_of)
     plan = planned(plan_fn, rt, domain, as_of)
@@ -147,6 +149,7 @@ def run_tier(
     run finished meanwhile is then skipped as done.
     """
     cfg = rt.cfg
+    yield_cpu(cfg.execution.job_niceness)  # batch work: Tier 1's replicas on this node go first
     start = as_of - timedelta(days=window_days)
     todo = [d for d in cfg.domains.names if force or not rt.store.runs.done(job, d, as_of)]
     remote = cfg.execution.engine == "ray"
