@@ -369,3 +369,15 @@ def test_docs_name_every_port_cluster_yaml_fixes() -> None:
 @pytest.mark.parametrize("name", ["Dockerfile", "cluster.yaml", "serve/cluster.yaml", "deploy/k8s"])
 def test_docs_walk_through_each_piece(name: str) -> None:
     assert f"`{name}`" in (REPO / "docs" / "cluster.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "cluster.yaml"])
+def test_domain_models_can_scale_on_the_calls_an_ingress_sends(name: str) -> None:
+    """An Ingress replica keeps at most ``serve.domain_calls_in_flight`` calls out per domain (it gathers the
+    rest into them), so the DomainModel's autoscaling target must be reachable by the Ingress fleet's calls."""
+    (app,) = _serve(REPO / "serve" / name).applications
+    conf = app.args["config"]
+    cfg = load_config(_in_repo(conf) if conf.startswith(APP_DIR) else REPO / conf)
+    scaling = {d.name: d.autoscaling_config for d in app.deployments}
+    calls_out = cfg.serve.domain_calls_in_flight * scaling["Ingress"]["min_replicas"]
+    assert scaling["DomainModel"]["target_ongoing_requests"] <= calls_out
