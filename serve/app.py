@@ -709,13 +709,19 @@ class Ingress:
             parts.append(waiting.pop(0))
             videos += len(parts[-1][0])
         self._in_flight[domain] = self._in_flight.get(domain, 0) + 1
-        call = asyncio.ensure_future(self._classify_in(domain).remote([p[:3] for p in parts]))
+        try:
+            call = asyncio.ensure_future(self._classify_in(domain).remote([p[:3] for p in parts]))
+        except Exception as exc:  # refused before it left: every part fails alike, the domain's slot is free
+            call = asyncio.get_running_loop().create_future()
+            call.set_exception(exc)
         call.add_done_callback(lambda c: self._landed(domain, parts, c))
 
     def _landed(self, domain: str, parts: list[tuple[Any, ...]], call: asyncio.Future) -> None:
         """A call's answers to the requests waiting on them; then the next call of the domain goes."""
         self._in_flight[domain] -= 1
         failed = ReplicaStopping("the call was cancelled") if call.cancelled() else call.exception()
+        if failed is None and len(call.result()) != len(parts):  # a replica of another version answered
+            failed = RuntimeError(f"{len(call.result())} answers to a call of {len(parts)} parts")
         answers = [failed] * len(parts) if failed is not None else call.result()
         for (*_part, done), answer in zip(parts, answers, strict=True):
             if done.done():  # its request left (timed out, or the client went away)

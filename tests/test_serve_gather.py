@@ -117,3 +117,33 @@ def test_part_failed_travels_as_a_value_with_only_whether_to_retry() -> None:
     assert locked.retryable and locked.kind == "OperationalError" and "secret" not in str(locked)
     bad = pickle.loads(pickle.dumps(PartFailed.of(ValueError("bad row"))))
     assert isinstance(bad, PartFailed) and not bad.retryable and bad.kind == "ValueError"
+
+
+def test_a_call_refused_before_it_leaves_fails_its_parts_and_frees_the_domain() -> None:
+    async def scenario() -> None:
+        ingress, model = _ingress()
+        real = model.options
+
+        def refusing(method_name: str, multiplexed_model_id: str) -> Any:
+            handle = real(method_name, multiplexed_model_id)
+            if not model.calls and not getattr(model, "refused", False):
+                model.refused = True
+
+                class Refusing:
+                    def remote(self, parts: list[tuple[Any, ...]]) -> Any:
+                        raise ConnectionError("no replica")
+
+                return Refusing()
+            return handle
+
+        model.options = refusing
+        with pytest.raises(ConnectionError):
+            await _request(ingress, "news", 1, "n")
+        assert ingress._in_flight == {"news": 0}
+        ingress._classify_handles.clear()  # the next call gets a working handle
+        after = _request(ingress, "news", 1, "m")
+        await _tick()
+        model.calls[0][2].set_result([["m"]])
+        assert await after == ["m"]
+
+    asyncio.run(scenario())
