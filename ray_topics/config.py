@@ -372,7 +372,7 @@ class ServeConfig(_Section):
     # calls out at once to a domain's DomainModel from one Ingress replica; requests arriving meanwhile
     # go together in the next call (serve/app.py, Ingress._to_domain)
     domain_calls_in_flight: int = Field(default=1, ge=1)
-    # Ray Serve's access line for every request in each replica (HAProxy and the metrics count requests too)
+    # Ray Serve's access line for every request in each replica (the metrics count requests either way)
     access_log: bool = False
     # SQLite store: DomainModel replicas checkpoint the WAL in the background this often
     checkpoint_seconds: float = Field(default=1.0, gt=0)
