@@ -581,9 +581,10 @@ def floor_app(centroids: dict[int, np.ndarray]) -> Any:
     """../shared/PERF.md's floor app: what Serve alone costs on this machine, in the same Serve mode.
 
     A FastAPI ingress calling one downstream deployment multiplexed by domain through the handle,
-    ``@serve.batch``, doing only a FAISS search over the domain's 100 centroids: no validation, no
-    store, no routing, same CPU shares and batch settings as ours. The classes are made here, in
-    the ``--_child`` process, so Ray pickles them by value.
+    ``@serve.batch`` (wait 0), doing only a FAISS search over the domain's 100 centroids: no
+    validation, no store, no routing, the same CPU shares as ours, one call per request (PERF.md's
+    shape: ours gathers a domain's concurrent requests into one call instead). The classes are made
+    here, in the ``--_child`` process, so Ray pickles them by value.
     """
     import faiss
     import orjson
