@@ -70,7 +70,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, ray_local: int):
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
     yield {"client": client, "rt": rt, "centroids": centroids, "rng": rng, "metrics_port": ray_local}
     client.close()
-    serve.delete("ray-topics")
+    # not waited for (~30 s of replica shutdown): no later test deploys this app, and the session's Serve ends with it
+    serve.delete("ray-topics", _blocking=False)
 
 
 def _video(vid: str, vec: np.ndarray | None = None, **kw) -> dict:
