@@ -12,7 +12,7 @@ from typing import Any
 from ray_topics.core.lifecycle import reclassified
 from ray_topics.core.timeutil import floor_hour
 from ray_topics.core.validation import InvalidVideo, validate_vector
-from ray_topics.execution.runtime import Runtime
+from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.aging import LAKE_LEASE
 from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.tiers.job import commit_lock
@@ -144,6 +144,7 @@ def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str
     A domain that fails is named under ``failed`` in the summary and the others, compaction and
     eviction go on; the next hour's run drains that domain's queue again (the CLI exits non-zero).
     """
+    yield_cpu(rt.cfg.execution.job_niceness)  # batch work: Tier 1's replicas on this node go first
     models = DomainClassifier(rt.registry, rt.confidence)
     models.refresh()
 
