@@ -121,11 +121,10 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from ray_topics.ops.health import health_from_config, health_summary, routing_from_config, to_prometheus
+    from ray_topics.ops.health import health_and_routing, health_summary, to_prometheus
 
     rt = _runtime(args)
-    items = health_from_config(rt.store, args.as_of, rt.cfg.health, domain=args.domain)
-    routing = routing_from_config(rt.store, args.as_of, rt.cfg, domain=args.domain)
+    items, routing = health_and_routing(rt.store, args.as_of, rt.cfg, domain=args.domain)
     if args.prometheus:
         print(to_prometheus(items, args.as_of, routing))
         return 0

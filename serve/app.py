@@ -303,13 +303,6 @@ def _topics_page(
     return page, store.global_topics.of_topics([t.topic_id for t in page])
 
 
-def _health_and_routing(store: Any, at: datetime, cfg: Config, domain: str | None) -> tuple[list[Any], dict[str, Any]]:
-    """Topic health and the week's routing shares (one domain's, or all) as ``ray-topics health`` reports them."""
-    from ray_topics.ops.health import health_from_config, routing_from_config
-
-    return health_from_config(store, at, cfg.health, domain), routing_from_config(store, at, cfg, domain)
-
-
 api = FastAPI(
     title="ray-topics",
     version="1",
@@ -807,8 +800,10 @@ class Ingress:
         async with self._health_lock:  # concurrent callers wait for one computation, not start their own
             hit = self._health.get(domain)
             if hit is None or time.monotonic() - hit[0] >= ttl:
+                from ray_topics.ops.health import health_and_routing
+
                 at = datetime.now(UTC)
-                items, routing = await asyncio.to_thread(_health_and_routing, self.store, at, self.cfg, domain)
+                items, routing = await asyncio.to_thread(health_and_routing, self.store, at, self.cfg, domain)
                 hit = self._health[domain] = (time.monotonic(), at, items, routing)
         return hit[1], hit[2], hit[3]
 

@@ -53,6 +53,7 @@ __all__ = [
     "QUIET_TOPIC",
     "TopicHealth",
     "average_confidence",
+    "health_and_routing",
     "health_from_config",
     "health_summary",
     "last_video_at",
@@ -348,6 +349,13 @@ def routing_from_config(store: Store, as_of: datetime, cfg: Config, domain: str 
         domain=domain,
         days=_WEEK.days,
     )
+
+
+def health_and_routing(
+    store: Store, as_of: datetime, cfg: Config, domain: str | None = None
+) -> tuple[list[TopicHealth], dict[str, Any]]:
+    """What ``ray-topics health``, ``GET /v1/health`` and ``/metrics`` report: topic health and routing shares."""
+    return health_from_config(store, as_of, cfg.health, domain), routing_from_config(store, as_of, cfg, domain)
 
 
 # ---------------------------------------------------------------------- Prometheus text format
