@@ -28,7 +28,9 @@ Run from the repository root (the lock keeps two benchmarks off the cores at onc
     flock /tmp/ray-topics-bench.lock .venv/bin/python -m benchmarks.serve_sustained --out sustained.json
     .venv/bin/python -m benchmarks.serve_sustained --minutes 0.2 --days 8 --daily-volume 300   # a quick check
     # only the jobs' write-lock holds, on a COPY of a bigger store (forced runs commit)
-    .venv/bin/python -m benchmarks.serve_sustained --locks-of /tmp/season-copy --locks-as-of 2026-02-05
+    .venv/bin/python -m benchmarks.serve_sustained --seed-to /tmp/locks --days 8 --daily-volume 50000
+    cp -r /tmp/locks /tmp/locks-copy
+    .venv/bin/python -m benchmarks.serve_sustained --locks-of /tmp/locks-copy --out locks.json
 """
 
 from __future__ import annotations
@@ -670,6 +672,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--request-timeout", type=float, default=30.0)
     p.add_argument("--jobs-timeout", type=float, default=900.0, help="seconds the jobs may run past their phase")
+    p.add_argument("--seed-to", metavar="WORKDIR", help="only replay the history (--days, --daily-volume) into WORKDIR")
     p.add_argument("--locks-of", metavar="WORKDIR", help="only measure the jobs' lock holds on this store (a copy)")
     p.add_argument("--locks-as-of", default=HISTORY_END.date().isoformat(), help="--locks-of: the daily's as-of")
     p.add_argument("--_loadgen", nargs=2, help=argparse.SUPPRESS)
@@ -691,6 +694,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args._jobs:
         jobs_main(*args._jobs)
+        return 0
+    if args.seed_to:
+        from ray_topics.config import load_config
+
+        t = time.perf_counter()
+        seed_history(load_config(overrides=args.set, workdir=args.seed_to), args.days, args.daily_volume, args.seed)
+        log(f"history replayed into {args.seed_to} in {time.perf_counter() - t:.0f} s")
         return 0
     start(args)
     if args.locks_of:
