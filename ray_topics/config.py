@@ -141,6 +141,11 @@ class DomainsConfig(_Section):
     fallback: str | None = None
     floor_z: float = Field(default=2.5, gt=0)
     floor_min_videos: int = Field(default=30, ge=2)
+    # routing by neighbours (ray_topics/core/router.py): a video without a mapped category goes to the
+    # strict-majority domain of its nearest labelled videos; 0 turns it off
+    vote_neighbours: int = Field(default=10, ge=0)
+    vote_exemplars: int = Field(default=1000, ge=1)  # labelled videos per domain the vote reads
+    vote_window_days: int = Field(default=28, ge=1)  # ... sampled evenly from this many past days
 
     @model_validator(mode="after")
     def _unique(self) -> DomainsConfig:

@@ -520,7 +520,7 @@ class Ingress:
         self._health_lock = asyncio.Lock()
 
     def _load_prototypes(self) -> None:
-        """The router over the stored prototypes and floors (a job re-derives them weekly)."""
+        """The router over the stored prototypes and floors (re-derived weekly) and exemplars (daily)."""
         self.router = domain_router(self.cfg, self.store, {k: v for k, (v, _n) in self.store.prototypes.all().items()})
 
     async def _poll_prototypes(self) -> None:

@@ -306,26 +306,38 @@ def routed() -> Store:
 def test_routing_shares_of_the_week(routed: Store) -> None:
     r = routing_health(routed, AS_OF, category_map=CATEGORIES, fallback="general")
     assert r["window_days"] == 7
-    assert r["videos"] == {"explicit": 0, "category": 11, "prototype": 6, "fallback": 3}
-    assert r["share"] == {"explicit": 0.0, "category": 0.55, "prototype": 0.3, "fallback": 0.15}
+    assert r["videos"] == {"explicit": 0, "category": 11, "neighbours": 0, "prototype": 6, "fallback": 3}
+    assert r["share"] == {"explicit": 0.0, "category": 0.55, "neighbours": 0.0, "prototype": 0.3, "fallback": 0.15}
     assert sum(r["share"].values()) == pytest.approx(1.0)
-    assert r["domains"]["gaming"]["videos"] == {"explicit": 0, "category": 6, "prototype": 4, "fallback": 0}
-    assert r["domains"]["general"]["share"] == {"explicit": 0.0, "category": 0.25, "prototype": 0.0, "fallback": 0.75}
+    assert r["domains"]["gaming"]["videos"] == {
+        "explicit": 0,
+        "category": 6,
+        "neighbours": 0,
+        "prototype": 4,
+        "fallback": 0,
+    }
+    assert r["domains"]["general"]["share"] == {
+        "explicit": 0.0,
+        "category": 0.25,
+        "neighbours": 0.0,
+        "prototype": 0.0,
+        "fallback": 0.75,
+    }
     assert list(r["domains"]) == ["cooking", "gaming", "general"]
     only = routing_health(routed, AS_OF, category_map=CATEGORIES, fallback="general", domain="cooking")
-    assert only["videos"] == {"explicit": 0, "category": 4, "prototype": 2, "fallback": 0}
+    assert only["videos"] == {"explicit": 0, "category": 4, "neighbours": 0, "prototype": 2, "fallback": 0}
     assert list(only["domains"]) == ["cooking"]
 
 
 def test_routing_without_a_fallback_counts_every_unmapped_video_by_prototype(routed: Store) -> None:
     r = routing_health(routed, AS_OF, category_map=CATEGORIES, fallback=None)
-    assert r["videos"] == {"explicit": 0, "category": 11, "prototype": 9, "fallback": 0}
+    assert r["videos"] == {"explicit": 0, "category": 11, "neighbours": 0, "prototype": 9, "fallback": 0}
 
 
 def test_routing_from_config_reads_the_domains_section(routed: Store) -> None:
     cfg = load_config()  # gaming: games, esports ...; cooking: food ...; fallback general: general, other
     r = routing_from_config(routed, AS_OF, cfg)
-    assert r["videos"] == {"explicit": 0, "category": 11, "prototype": 6, "fallback": 3}
+    assert r["videos"] == {"explicit": 0, "category": 11, "neighbours": 0, "prototype": 6, "fallback": 3}
     assert routing_health(Store("sqlite://"), AS_OF, category_map={}, fallback=None)["share"]["category"] == 0.0
 
 
@@ -353,6 +365,12 @@ def test_cli_health_shows_the_routing_shares(tmp_path, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert "routing, last 7 days: category 75.0 % (3), fallback 25.0 % (1)" in out
     summary = json.loads(out[out.index("{") :])
-    assert summary["routing"]["share"] == {"explicit": 0.0, "category": 0.75, "prototype": 0.0, "fallback": 0.25}
+    assert summary["routing"]["share"] == {
+        "explicit": 0.0,
+        "category": 0.75,
+        "neighbours": 0.0,
+        "prototype": 0.0,
+        "fallback": 0.25,
+    }
     assert main(["health", "--workdir", str(tmp_path), "--as-of", AS_OF.isoformat(), "--prometheus"]) == 0
     assert 'ray_topics_routing_share_week{route="category"} 0.75' in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ray_topics.core.index import normalize
 from ray_topics.core.router import DomainRouter
 from ray_topics.core.validation import InvalidVideo
 
@@ -143,3 +144,70 @@ def test_without_prototypes_the_fallback_takes_what_needs_one() -> None:
 def test_no_fallback_keeps_nearest_prototype_routing() -> None:
     r = DomainRouter(DOMAINS, CATEGORIES, PROTOS, floors={"gaming": 0.99})
     assert r.route([{}], np.array([[0.7, 0.6, 0.0]])) == ["gaming"]
+
+
+# ---------------------------------------------------------------- routing by neighbours (labelled videos vote)
+
+RNG = np.random.default_rng(7)
+
+
+def _near(centre: list[float], n: int, spread: float = 0.05) -> np.ndarray:
+    """``n`` vectors scattered tightly around ``centre``."""
+    return np.asarray(centre) + spread * RNG.standard_normal((n, len(centre)))
+
+
+# a story between gaming and cooking, labelled by the cooking desk: its vectors are nearer gaming's prototype
+STORY = [0.8, 0.6, 0.0]
+
+
+def _voting(k: int = 5, floors: dict[str, float] | None = None, fallback: str | None = None) -> DomainRouter:
+    r = DomainRouter(FLOORED, CATEGORIES, PROTOS, fallback=fallback, floors=floors, neighbours=k)
+    ex = np.vstack([_near(STORY, 8), _near([0, 0, 1.0], 8), _near([1.0, 0, 0], 3)])
+    r.set_exemplars(ex, ["cooking"] * 8 + ["news"] * 8 + ["gaming"] * 3)
+    return r
+
+
+def test_an_uncategorised_video_follows_the_desk_that_labels_its_story() -> None:
+    """Nearest to gaming's prototype, but its nearest labelled videos are the cooking desk's: cooking."""
+    r = _voting()
+    videos = [{}, {"category": "unmapped"}, {"category": None}]
+    vecs = _near(STORY, 3)
+    assert (normalize(vecs) @ normalize(PROTOS["gaming"])).min() > (
+        normalize(vecs) @ normalize(PROTOS["cooking"])
+    ).max()
+    assert r.routes(videos, vecs) == (["cooking"] * 3, ["neighbours"] * 3)
+    # categories and explicit domains still come first
+    assert r.routes([{"category": "games"}, {"domain": "news"}], vecs[:2]) == (
+        ["gaming", "news"],
+        ["category", "explicit"],
+    )
+
+
+def test_without_a_strict_majority_the_prototype_decides() -> None:
+    """Half the neighbours one desk's, half another's: no vote wins, the nearest prototype routes it."""
+    r = DomainRouter(DOMAINS, CATEGORIES, PROTOS, neighbours=4)
+    r.set_exemplars(
+        np.vstack([_near(STORY, 2, 0.01), _near([0.6, 0.8, 0.0], 2, 0.01)]), ["cooking", "cooking", "news", "news"]
+    )
+    assert r.routes([{}], np.array([[0.75, 0.65, 0.0]])) == (["gaming"], ["prototype"])  # 2 of 4: no majority
+
+
+def test_a_vote_counts_only_above_the_winning_domains_floor() -> None:
+    """With a fallback, the voted domain must still take the video by its floor; otherwise the prototypes
+    (here: below every floor) decide, so an off-domain video is never voted into a domain."""
+    cleared = _voting(floors={"cooking": 0.5, "gaming": 0.99, "news": 0.99}, fallback="general")
+    assert cleared.routes([{}], _near(STORY, 1)) == (["cooking"], ["neighbours"])
+    tight = _voting(floors={"cooking": 0.99, "gaming": 0.99, "news": 0.99}, fallback="general")
+    assert tight.routes([{}], _near(STORY, 1)) == (["general"], ["fallback"])
+    unmeasured = _voting(floors={"gaming": 0.99}, fallback="general")  # cooking has no floor yet
+    assert unmeasured.routes([{}], _near(STORY, 1)) == (["general"], ["fallback"])
+
+
+def test_too_few_exemplars_or_no_neighbours_means_no_vote() -> None:
+    r = _voting(k=50)  # 19 labelled videos cannot hold a majority of 50
+    assert r.exemplars_ is None and r.routes([{}], _near(STORY, 1))[1] == ["prototype"]
+    off = _voting(k=0)
+    assert off.exemplars_ is None and off.routes([{}], _near(STORY, 1))[1] == ["prototype"]
+    unknown = DomainRouter(DOMAINS, CATEGORIES, PROTOS, neighbours=1)
+    unknown.set_exemplars(np.array([[0.8, 0.6, 0.0]]), ["retired-domain"])  # a domain no longer configured
+    assert unknown.exemplars_ is None

@@ -65,6 +65,12 @@ def test_a_stream_without_categories_becomes_one_domain(sqlite_runtime: Runtime)
     videos = stream.videos.drop(columns=["domain", "category"])
     result = Replay(rt).run(videos, stream.embeddings)
     summary = build_summary(rt, result)
-    assert summary["routing"]["share"] == {"explicit": 0.0, "category": 0.0, "prototype": 0.0, "fallback": 1.0}
+    assert summary["routing"]["share"] == {
+        "explicit": 0.0,
+        "category": 0.0,
+        "neighbours": 0.0,
+        "prototype": 0.0,
+        "fallback": 1.0,
+    }
     stored = {t["domain"] for t in summary["topics"]}
     assert stored == {"general"} and len(summary["topics"]) >= 2  # born there, not scattered

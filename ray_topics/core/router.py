@@ -1,4 +1,4 @@
-"""Domain router: an explicit domain, else the metadata category, else a calibrated domain prototype.
+"""Domain router: an explicit domain, else the metadata category, else labelled neighbours, else a prototype.
 
 Prototypes start zero-shot (the embedding of each domain's description in
 config) and are refined weekly from the domain's videos. Routing by prototype
@@ -12,6 +12,17 @@ prototype. A video that clears no floor goes to the *fallback* domain
 (``general`` by default) instead of being forced into the nearest one: a
 stream that matches no configured domain, or carries no categories, becomes
 one domain rather than being scattered over all of them.
+
+Before the prototypes, a video without a mapped category is routed by its
+*neighbours*: the labelled videos nearest to it (a daily sample of each
+domain's labelled videos, :class:`ray_topics.storage.routing.RoutingExemplars`)
+vote, and a domain holding a strict majority of the ``k`` nearest takes the
+video, if the video clears that domain's floor (the fallback domain needs no
+floor). A prototype is one point per domain; a story is many labelled videos,
+so the uncategorised videos of a story follow the desk that labels it rather
+than whichever domain description they happen to be nearest. Only labelled
+videos vote, never videos routed by neighbours or prototype: the vote does not
+feed on its own choices.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ class Route(StrEnum):
 
     EXPLICIT = "explicit"  # the request named it
     CATEGORY = "category"  # its category maps to the domain
+    NEIGHBOURS = "neighbours"  # a strict majority of its nearest labelled videos, above that domain's floor
     PROTOTYPE = "prototype"  # nearest prototype, above that domain's floor
     FALLBACK = "fallback"  # below every floor: the fallback domain
 
@@ -43,9 +55,9 @@ def route_shares(counts: Mapping[str, int]) -> dict[str, dict[str, float]]:
 
     Example:
         >>> route_shares({"category": 3, "fallback": 1})["share"]
-        {'explicit': 0.0, 'category': 0.75, 'prototype': 0.0, 'fallback': 0.25}
+        {'explicit': 0.0, 'category': 0.75, 'neighbours': 0.0, 'prototype': 0.0, 'fallback': 0.25}
         >>> route_shares({})["videos"]
-        {'explicit': 0, 'category': 0, 'prototype': 0, 'fallback': 0}
+        {'explicit': 0, 'category': 0, 'neighbours': 0, 'prototype': 0, 'fallback': 0}
     """
     videos = {str(r): int(counts.get(str(r), 0)) for r in Route}
     videos.update({str(k): int(v) for k, v in counts.items() if k not in videos})
@@ -81,7 +93,8 @@ class DomainRouter:
         fallback: the domain a video below every floor goes to; None routes every such video to
             its nearest prototype, floor or not (no floors).
         floors: domain -> its floor (:func:`routing_floor`); a domain without one takes nothing
-            by prototype while ``fallback`` is set.
+            by prototype or neighbours while ``fallback`` is set.
+        neighbours: how many nearest labelled videos vote (0: no vote); see :meth:`set_exemplars`.
 
     Example:
         >>> r = DomainRouter(["a", "b"], {"x": "a"}, {"a": np.array([1.0, 0]), "b": np.array([0, 1.0])})
@@ -91,6 +104,10 @@ class DomainRouter:
         ...                  fallback="g", floors={"a": 0.8})
         >>> r.routes([{}, {}, {}], np.array([[1.0, 0.1], [0.5, 0.5], [0.1, 1.0]]))
         (['a', 'g', 'g'], ['prototype', 'fallback', 'fallback'])
+        >>> r = DomainRouter(["a", "b"], {}, {"a": np.array([1.0, 0]), "b": np.array([0, 1.0])}, neighbours=3)
+        >>> r.set_exemplars(np.array([[0.6, 0.4], [0.7, 0.3], [0.5, 0.5], [0, 1.0]]), ["b", "b", "b", "a"])
+        >>> r.routes([{}], np.array([[0.9, 0.1]]))  # nearest to a's prototype, amid b's labelled videos
+        (['b'], ['neighbours'])
     """
 
     def __init__(
@@ -101,12 +118,15 @@ class DomainRouter:
         unknown_category: str = "route",
         fallback: str | None = None,
         floors: Mapping[str, float] | None = None,
+        neighbours: int = 0,
     ) -> None:
         self.domains = list(domains)
         self.category_map = {k.lower(): v for k, v in category_map.items()}
         self.unknown_category = unknown_category
         self.fallback = fallback
+        self.neighbours = neighbours
         self.set_prototypes(prototypes, floors)
+        self.set_exemplars(None, [])
 
     def set_prototypes(self, prototypes: Mapping[str, np.ndarray], floors: Mapping[str, float] | None = None) -> None:
         """Prototypes (and floors) to route by; the fallback domain's own prototype never attracts a video."""
@@ -114,6 +134,16 @@ class DomainRouter:
         self.prototype_domains_ = names
         self.prototypes_ = normalize(np.stack([prototypes[d] for d in names])) if names else None
         self.floors_ = dict(floors or {})
+
+    def set_exemplars(self, vectors: np.ndarray | None, domains: Sequence[str]) -> None:
+        """Labelled videos that vote (row ``i`` of ``vectors`` is a video of ``domains[i]``); fewer than
+        ``neighbours`` of them, or ``None``: no vote. Videos of unknown domains are ignored."""
+        keep = [i for i, d in enumerate(domains) if d in self.domains]
+        if vectors is None or self.neighbours < 1 or len(keep) < self.neighbours:
+            self.exemplars_, self.exemplar_domains_ = None, np.zeros(0, dtype=np.int64)
+            return
+        self.exemplars_ = normalize(np.asarray(vectors, dtype=np.float32)[keep])
+        self.exemplar_domains_ = np.array([self.domains.index(domains[i]) for i in keep], dtype=np.int64)
 
     def route(self, videos: Sequence[Mapping[str, object]], vectors: np.ndarray | None) -> list[str]:
         """Domain of each video; ``vectors`` is needed only for videos routed by prototype."""
@@ -142,9 +172,40 @@ class DomainRouter:
                 out.append(None)
                 how.append(Route.PROTOTYPE)
                 need.append(i)
+        if need and self.exemplars_ is not None and vectors is not None:
+            need = self._by_neighbours(need, vectors, out, how)
         if need:
             self._by_prototype(need, vectors, out, how)
         return [str(d) for d in out], [str(h) for h in how]
+
+    def _by_neighbours(self, need: list[int], vectors: np.ndarray, out: list, how: list) -> list[int]:
+        """Route the videos whose nearest labelled videos hold a strict majority; return the others."""
+        assert self.exemplars_ is not None
+        k = self.neighbours
+        unit = normalize(np.asarray(vectors[need], dtype=np.float32))
+        sims = unit @ self.exemplars_.T
+        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        votes = self.exemplar_domains_[nearest]  # (videos, k) domain indices
+        counts = np.stack([np.bincount(row, minlength=len(self.domains)) for row in votes])
+        winner = np.argmax(counts, axis=1)
+        rest: list[int] = []
+        for j, i in enumerate(need):
+            domain = self.domains[int(winner[j])]
+            if 2 * counts[j, winner[j]] > k and self._clears_floor(domain, unit[j]):
+                out[i], how[i] = domain, Route.NEIGHBOURS
+            else:
+                rest.append(i)
+        return rest
+
+    def _clears_floor(self, domain: str, unit: np.ndarray) -> bool:
+        """Whether a (unit) video may go to ``domain``: always without a fallback, and to the fallback itself;
+        otherwise it must be as similar to the domain's prototype as the domain's floor asks."""
+        if self.fallback is None or domain == self.fallback:
+            return True
+        floor = self.floors_.get(domain)
+        if floor is None or self.prototypes_ is None or domain not in self.prototype_domains_:
+            return False
+        return float(unit @ self.prototypes_[self.prototype_domains_.index(domain)]) >= floor
 
     def _by_prototype(self, need: list[int], vectors: np.ndarray | None, out: list, how: list) -> None:
         if self.prototypes_ is None or vectors is None:

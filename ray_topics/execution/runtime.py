@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -54,15 +54,30 @@ def yield_cpu(niceness: int) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, niceness)
 
 
-def domain_router(cfg: Config, store: Store, prototypes: dict[str, np.ndarray]) -> DomainRouter:
-    """The router of a configuration over ``prototypes``, with the floors measured in the store."""
+def domain_router(
+    cfg: Config, store: Store, prototypes: dict[str, np.ndarray], at: datetime | None = None
+) -> DomainRouter:
+    """The router of a configuration over ``prototypes``, with the floors and the routing exemplars (of the
+    ``domains.vote_window_days`` before ``at``, default now) in the store."""
     d = cfg.domains
     floors = {
         domain: floor
         for domain, (mean, std, n) in store.prototypes.calibrations().items()
         if (floor := routing_floor(mean, std, n, z=d.floor_z, min_videos=d.floor_min_videos)) is not None
     }
-    return DomainRouter(d.names, d.category_map(), prototypes, d.unknown_category, fallback=d.fallback, floors=floors)
+    router = DomainRouter(
+        d.names,
+        d.category_map(),
+        prototypes,
+        d.unknown_category,
+        fallback=d.fallback,
+        floors=floors,
+        neighbours=d.vote_neighbours,
+    )
+    if d.vote_neighbours:
+        since = (at or datetime.now(UTC)) - timedelta(days=d.vote_window_days)
+        router.set_exemplars(*store.exemplars.window(since))
+    return router
 
 
 def open_store(cfg: Config) -> Store:
@@ -244,4 +259,4 @@ class Runtime:
                 if at is not None:
                     self.store.prototypes.save(s.name, v, at)
                 protos[s.name] = v
-        return domain_router(self.cfg, self.store, protos)
+        return domain_router(self.cfg, self.store, protos, at)

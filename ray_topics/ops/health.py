@@ -302,8 +302,9 @@ def routing_health(
     the route is read back as the router takes it: a video whose category maps
     to its domain came by ``category``; one in the fallback domain whose category
     does not map there went to the ``fallback``; any other came by ``prototype``
-    (that count also holds videos whose request named a domain their category
-    does not map to: the store cannot tell those apart). Tier 1 counts the
+    (that count also holds the videos routed by ``neighbours``, and those whose
+    request named a domain their category does not map to: the store cannot
+    tell those apart, so ``neighbours`` reads 0 here). Tier 1 counts the
     exact routes as it routes (the replay summary's ``routing``, Serve's
     ``ray_topics_routed_videos_total{domain,route}``).
 
@@ -315,8 +316,9 @@ def routing_health(
         >>> from datetime import UTC, datetime
         >>> routing_health(Store("sqlite://"), datetime(2024, 1, 8, tzinfo=UTC), category_map={}, fallback=None)
         ... # doctest: +NORMALIZE_WHITESPACE
-        {'window_days': 7, 'videos': {'explicit': 0, 'category': 0, 'prototype': 0, 'fallback': 0},
-         'share': {'explicit': 0.0, 'category': 0.0, 'prototype': 0.0, 'fallback': 0.0}, 'domains': {}}
+        {'window_days': 7, 'videos': {'explicit': 0, 'category': 0, 'neighbours': 0, 'prototype': 0, 'fallback': 0},
+         'share': {'explicit': 0.0, 'category': 0.0, 'neighbours': 0.0, 'prototype': 0.0, 'fallback': 0.0},
+         'domains': {}}
     """
     as_of = as_utc(as_of)
     total: Counter[str] = Counter()

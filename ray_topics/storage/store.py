@@ -19,6 +19,7 @@ from ray_topics.storage.db import Database
 from ray_topics.storage.global_topics import GlobalTopics
 from ray_topics.storage.leases import Leases
 from ray_topics.storage.registry import ModelVersions
+from ray_topics.storage.routing import RoutingExemplars
 from ray_topics.storage.runs import JobRuns
 from ray_topics.storage.topics import Prototypes, Topics
 from ray_topics.storage.videos import Videos
@@ -34,6 +35,7 @@ class Store(Database):
         classifications: stored answers and the refinement queue (:class:`Classifications`).
         topics: topics and lineage events (:class:`Topics`).
         prototypes: domain routing prototypes (:class:`Prototypes`).
+        exemplars: labelled videos that route uncategorised ones by neighbours (:class:`RoutingExemplars`).
         models: published model versions (:class:`ModelVersions`).
         runs: job runs and watermarks (:class:`JobRuns`).
         access: lake partitions' reads and storage classes (:class:`AccessStats`).
@@ -66,6 +68,7 @@ class Store(Database):
         self.videos = Videos(self, self.classifications)
         self.topics = Topics(self)
         self.prototypes = Prototypes(self)
+        self.exemplars = RoutingExemplars(self)
         self.models = ModelVersions(self)
         self.runs = JobRuns(self)
         self.access = AccessStats(self)

@@ -104,6 +104,21 @@ class Videos:
                 for vid, cat in conn.execute(select(t.c.video_id, t.c.category).where(t.c.video_id.in_(chunk)))
             }
 
+    def labelled_ids(self, domain: str, categories: Sequence[str], start: datetime, end: datetime) -> list[str]:
+        """Ids of the domain's videos published in ``[start, end)`` whose category is one of ``categories``
+        (compared case-insensitively; pass them lower-case)."""
+        if not categories:
+            return []
+        t = self.db.table("videos")
+        q = select(t.c.video_id).where(
+            t.c.domain == domain,
+            t.c.published_at >= start,
+            t.c.published_at < end,
+            func.lower(t.c.category).in_(list(categories)),
+        )
+        with self.db.connect() as conn:
+            return list(conn.execute(q).scalars())
+
     def hot_vectors(self, video_ids: Sequence[str]) -> dict[str, np.ndarray]:
         t = self.db.table("embeddings")
         out: dict[str, np.ndarray] = {}

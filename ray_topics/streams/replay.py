@@ -132,6 +132,9 @@ class Replay:
                     lambda lo=lo, hi=hi, h_end=h_end: self._ingest(tier1, videos.iloc[lo:hi], embeddings[lo:hi], h_end),
                 )
             self._boundary(h_end)
+            if h_end.hour == 0:  # the day's jobs ran: route by their prototypes, floors and exemplars, as
+                # a Serve replica does once it polls them (serve.prototype_poll_seconds)
+                tier1.router = rt.router(at=h_end, embed_missing=False)
             if self.after_boundary is not None:
                 self.after_boundary(h_end)
             h = h_end
@@ -270,6 +273,6 @@ def routing_shares(routed: dict[str, int]) -> dict[str, Any]:
 
     Example:
         >>> routing_shares({"category": 3, "fallback": 1})["share"]
-        {'explicit': 0.0, 'category': 0.75, 'prototype': 0.0, 'fallback': 0.25}
+        {'explicit': 0.0, 'category': 0.75, 'neighbours': 0.0, 'prototype': 0.0, 'fallback': 0.25}
     """
     return route_shares(routed)

@@ -1,0 +1,104 @@
+"""Routing by neighbours end to end: the daily job keeps each domain's labelled videos of the day, routers vote
+with them, and an uncategorised video follows the domain its labelled neighbours are in."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.store import Store
+from ray_topics.streams.planted import PlantedTopic, StreamSpec
+from ray_topics.streams.replay import Replay
+from ray_topics.streams.synthetic import generate
+
+START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday: the weekly run of day 7 measures the floors
+DAYS = 8
+DAY = timedelta(days=1)
+
+
+def test_exemplars_are_kept_per_domain_and_day_replaced_and_pruned(store: Store) -> None:
+    """SQLite and PostgreSQL: a day's row replaces the one written before it, the window reads the days
+    from ``since`` in a fixed order, and pruning drops one domain's old days only."""
+    ex = store.exemplars
+    e = np.eye(4, dtype=np.float32)
+    ex.save("a", START, ["a1", "a2"], e[:2], at=START)
+    ex.save("a", START + DAY, ["a3"], e[2:3], at=START)
+    ex.save("b", START, ["b1"], e[3:], at=START)
+    ex.save("a", START, ["a1"], e[:1], at=START + DAY)  # a re-run of that day's job writes the day again
+    vecs, domains = ex.window()
+    assert domains == ["a", "a", "b"] and vecs is not None
+    np.testing.assert_array_equal(vecs, e[[0, 2, 3]])
+    assert ex.window(START + DAY)[1] == ["a"]
+    assert ex.prune("a", START + DAY) == 1
+    assert ex.window()[1] == ["a", "b"]  # b's day of START stays: pruning is per domain
+    assert store.exemplars.window(START + 9 * DAY) == (None, [])
+
+
+def _stream_without_some_categories(share: float):
+    stream = generate(
+        StreamSpec(
+            topics=[
+                PlantedTopic("g/a", "gaming", rate=60),
+                PlantedTopic("g/b", "gaming", rate=60),
+                PlantedTopic("c/a", "cooking", rate=60),
+            ],
+            days=DAYS,
+            start=START,
+            seed=5,
+            with_text=False,
+        )
+    )
+    truth = stream.videos["domain"].copy()
+    blank = np.random.default_rng(1).random(len(truth)) < share
+    stream.videos.loc[blank, ["domain", "category"]] = None
+    return stream, truth, blank
+
+
+def test_uncategorised_videos_follow_their_labelled_neighbours(sqlite_runtime: Runtime) -> None:
+    """Default config (fallback ``general``). Until the first weekly run measures the floors, uncategorised
+    videos go to the fallback; from then on, with the daily exemplars, they go to their planted domain by
+    neighbours. Exemplars are labelled videos only, at most ``vote_exemplars / vote_window_days`` a day."""
+    rt = sqlite_runtime
+    stream, truth, blank = _stream_without_some_categories(0.4)
+    result = Replay(rt).run(stream.videos, stream.embeddings)
+
+    d = rt.cfg.domains
+    per_day = math.ceil(d.vote_exemplars / d.vote_window_days)
+    vecs, domains = rt.store.exemplars.window()
+    assert vecs is not None and set(domains) == {"gaming", "cooking"}
+    assert domains.count("gaming") == DAYS * per_day  # ~70 labelled gaming videos a day, capped
+    t = rt.store.table("routing_exemplars")
+    with rt.store.connect() as conn:
+        ids = [v for row in conn.execute(t.select()) for v in row.video_ids]
+    labelled = stream.videos.set_index("video_id").loc[ids]
+    assert labelled["category"].notna().all()  # no uncategorised video votes
+
+    stored = _stored_domains(rt, stream.videos["video_id"])
+    published = stream.videos["published_at"]
+    first_week = (blank & (published < START + 7 * DAY)).to_numpy()
+    last_day = (blank & (published >= START + 7 * DAY)).to_numpy()
+    assert (stored[first_week] == "general").all()  # no floor measured yet: nothing is voted into a domain
+    assert result.routed["neighbours"] >= 0.9 * last_day.sum()
+    assert (stored[last_day] == truth[last_day].to_numpy()).mean() >= 0.95
+
+
+def test_vote_neighbours_zero_keeps_no_exemplars(tmp_path) -> None:
+    from tests.conftest import make_config
+
+    rt = Runtime(make_config(tmp_path, "domains.vote_neighbours=0"))
+    stream, _truth, _blank = _stream_without_some_categories(0.4)
+    result = Replay(rt).run(stream.videos, stream.embeddings)
+    assert rt.store.exemplars.window() == (None, []) and result.routed.get("neighbours", 0) == 0
+    rt.store.dispose()
+
+
+def _stored_domains(rt: Runtime, video_ids) -> np.ndarray:
+    from sqlalchemy import select
+
+    t = rt.store.table("videos")
+    with rt.store.connect() as conn:
+        got = dict(conn.execute(select(t.c.video_id, t.c.domain)).all())
+    return np.array([got.get(v) for v in video_ids], dtype=object)
