@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.events import bursty_terms, concentration, planted_events, summarise
+from benchmarks.events import bursty_terms, concentration, domain_split, planted_events, summarise
 from benchmarks.full_fit import cluster_params, fit_fresh, jit_warmup
 from benchmarks.harness import (
     ROOT,
@@ -173,10 +173,19 @@ def _domain_labels(store: Any, video_ids: pd.Series) -> np.ndarray:
     return np.array([got.get(v, NONE_LABEL) for v in video_ids], dtype=object)
 
 
-def _route_pair(routed: dict[str, int]) -> str:
-    """``"0.41 / 0.14"``: the shares of videos routed by neighbours and by prototype."""
-    share = route_shares(routed)["share"]
-    return f"{share['neighbours']:.2f} / {share['prototype']:.2f}"
+def _mean(per_event: dict[str, dict[str, float]], field: str) -> float | None:
+    return float(np.mean([e[field] for e in per_event.values()])) if per_event else None
+
+
+def _domain_split(store: Any, cfg: Any, videos: pd.DataFrame, events: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per event and mean: its share in its largest domain (a topic lives in one domain, so this bounds the
+    concentration) and where the rest came from (:func:`benchmarks.events.domain_split`)."""
+    domains = _domain_labels(store, videos["video_id"])
+    to_domain = cfg.domains.category_map()
+    cats = videos["category"] if "category" in videos else [None] * len(videos)
+    labelled = np.array([to_domain.get(str(c or "").lower()) == d for c, d in zip(cats, domains, strict=True)])
+    split = {k: domain_split(m, domains, labelled) for k, m in events.items()}
+    return {"per_event": split, **{f: _mean(split, f) for f in ("largest", "by_category", "by_router")}}
 
 
 def _granularity(stream_labels: np.ndarray, full_labels: np.ndarray) -> dict[str, Any]:
@@ -193,7 +202,7 @@ def _granularity(stream_labels: np.ndarray, full_labels: np.ndarray) -> dict[str
     }
 
 
-def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str) -> Figures:
+def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: dict[str, int]) -> Figures:
     """E: event concentration (issue 14's goal: within 0.1 of the full fit's) and granularity."""
     t = Figures(ours="streaming", baseline="full retrain")
     s, f = ev["streaming"], ev["full"]
@@ -215,6 +224,20 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str) -> Figure
         t.add("event concentration, median over the events", "(info)", s["largest_median"], f["largest_median"])
         t.add("misfit share of an event (streaming: misfits; full: outliers)", "(info)", s["misfit"], f["misfit"])
         t.add("topics holding >= 5 % of an event (mean)", "(info)", s["spread"], f["spread"])
+    if "domain_split" in ev and s["events"]:
+        split = ev["domain_split"]
+        t.add("an event's share in its largest domain (mean; bounds the concentration)", "(info)", split["largest"])
+        t.add(
+            "an event's share outside that domain: filed there by its category / sent by the router (mean)",
+            "(info)",
+            f"{split['by_category']:.3f} / {split['by_router']:.3f}",
+        )
+    share = route_shares(routed)["share"]
+    t.add(
+        "videos routed by category / neighbours / prototype / to the fallback (shares)",
+        "(info)",
+        " / ".join(f"{share[r]:.2f}" for r in ("category", "neighbours", "prototype", "fallback")),
+    )
     t.add("topics holding videos", "(info)", gran["streaming_topics"], gran["full_topics"])
     t.add("topics per 1,000 videos", "(info)", gran["streaming_per_1000"], gran["full_per_1000"])
     return t
@@ -346,6 +369,9 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         stream = generate(spec)
         videos, emb = stream.videos, stream.embeddings
+        if args.uncategorised:  # a share of the videos names neither its domain nor a category
+            blank = np.random.default_rng(args.seed).random(len(videos)) < args.uncategorised
+            videos.loc[blank, ["domain", "category"]] = None
         print(
             f"planted stream: {len(videos)} videos, {days} days, {len(domains)} domains ({', '.join(domains)}), "
             f"{len(stream.topics)} planted topics, seed {args.seed} (generated in {time.perf_counter() - t0:.1f}s)",
@@ -374,13 +400,11 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
         full_labels = np.array(full["labels"], dtype=object)
 
         q_stream, q_full = _keyword_quality(rt.store.topics.list(), tids, docs, full["keywords"])
+        events = planted_events(truth.intended, NOISE_LABEL)
         conc = _events(
-            planted_events(truth.intended, NOISE_LABEL),
-            stream_labels,
-            misfit_labels == NONE_LABEL,
-            full_labels,
-            _global_labels(rt.store, stream_labels),
+            events, stream_labels, misfit_labels == NONE_LABEL, full_labels, _global_labels(rt.store, stream_labels)
         )
+        conc["domain_split"] = _domain_split(rt.store, cfg, videos, events)
         gran = _granularity(stream_labels, full_labels)
 
         return _report_planted(
@@ -435,7 +459,7 @@ def _report_planted(
         cfg, truth, obs, store, stream_labels, misfit_labels, counters_raw, end, days, full_labels, ": use --long"
     )
     tables = {"A": table_a, **{k: Figures(ours="streaming", baseline="full retrain") for k in ("B", "C")}}
-    tables["E"] = _events_table(conc, gran, "planted topics, intended truth")
+    tables["E"] = _events_table(conc, gran, "planted topics, intended truth", rep["result"].routed)
     agree, stability, runs = details["agreement"], details["id_stability"], details["monthly_holders"]
 
     # --- B vs full retrain --------------------------------------------------------------
@@ -480,6 +504,7 @@ def _report_planted(
         "id_stability": stability,
         "quality": {"streaming": q_stream, "full": q_full},
         "event_concentration": conc,
+        "routing": route_shares(rep["result"].routed),
         "granularity": gran,
         "full_fit": {k: v for k, v in full.items() if k not in ("labels", "keywords")},
         "periodic": periodic,
@@ -707,25 +732,9 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         days = (videos["published_at"] - videos["published_at"].min()).dt.total_seconds().to_numpy() / 86_400
         terms = bursty_terms(docs, days)
         conc = _events(terms, stream_labels, stream_misfit, full_labels, _global_labels(rt.store, stream_labels))
-        # a topic lives in one domain: the share of an event in its largest domain bounds its concentration
-        domains = _domain_labels(rt.store, videos["video_id"])
-        conc["domain_ceiling"] = summarise(
-            {k: concentration(m, domains, domains == NONE_LABEL, NONE_LABEL) for k, m in terms.items()}
-        )["largest"]
+        conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms)
         gran = _granularity(stream_labels, full_labels)
-        tables["E"] = _events_table(conc, gran, "bursty terms")
-        tables["E"].add(
-            "an event's share in its largest domain (mean; bounds the concentration)",
-            "(info)",
-            conc["domain_ceiling"],
-            None,
-        )
-        tables["E"].add(
-            "videos routed by neighbours / by prototype (shares of all)",
-            "(info)",
-            _route_pair(rep["result"].routed),
-            None,
-        )
+        tables["E"] = _events_table(conc, gran, "bursty terms", rep["result"].routed)
         agree = agreement(stream_labels, full_labels)
         tables["B"].add("NMI streaming vs full retrain", "(info)", agree["nmi"], None)
         tables["B"].add("ARI streaming vs full retrain", "(info)", agree["ari"], None)
@@ -787,12 +796,19 @@ def build_parser() -> argparse.ArgumentParser:
         "'none' plants its two parts from day 0 (two close topics, no split event)",
     )
     p.add_argument("--long", action="store_true", help=f"at least {LONG_DAYS} days, so three monthly runs pass")
+    p.add_argument(
+        "--uncategorised",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="planted mode: remove the domain and category of this share of the videos (default 0)",
+    )
     p.add_argument("--news", action="store_true", help="replay the demo news corpus instead (no planted truth)")
     p.add_argument("--since", default="2017-02-01", help="news mode: first publication date kept (as the demo)")
     p.add_argument(
         "--full-fit",
         metavar="FILE",
-        help="news mode: read the full fits from FILE when it exists, else write them there (repeated runs)",
+        help="read the full fits from FILE when it exists, else write them there (repeated runs of one stream)",
     )
     return p
 
