@@ -43,6 +43,7 @@ from ray_topics.config import Config, from_env, load_config
 from ray_topics.core.validation import InvalidVideo, VideoIn, validate_videos
 from ray_topics.execution.embedder import Embedder as TextEmbedder
 from ray_topics.execution.runtime import Runtime, domain_router, open_store
+from ray_topics.storage.routing import ExemplarWindow
 from ray_topics.tiers.realtime import (
     DomainClassifier,
     classify_rows,
@@ -513,6 +514,7 @@ class Ingress:
         self.store = open_store(self.cfg)
         self.token = _token(self.cfg)
         self.metrics = ServeMetrics()
+        self._exemplars = ExemplarWindow(self.store.exemplars)  # read incrementally by each reload
         self._load_prototypes()
         self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
         # health computed per domain (None: all), shared by /v1/health and /metrics: (monotonic time, as_of, items)
@@ -520,8 +522,9 @@ class Ingress:
         self._health_lock = asyncio.Lock()
 
     def _load_prototypes(self) -> None:
-        """The router over the stored prototypes and floors (re-derived weekly) and exemplars (daily)."""
-        self.router = domain_router(self.cfg, self.store, {k: v for k, (v, _n) in self.store.prototypes.all().items()})
+        """The router over the stored prototypes and floors (re-derived weekly) and exemplars (hourly)."""
+        protos = {k: v for k, (v, _n) in self.store.prototypes.all().items()}
+        self.router = domain_router(self.cfg, self.store, protos, exemplars=self._exemplars)
 
     async def _poll_prototypes(self) -> None:
         """Prototypes a job re-derived reach the router without a restart."""

@@ -3,38 +3,47 @@ with them, and an uncategorised video follows the domain its labelled neighbours
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from ray_topics.core.sampling import slot_quota
 from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.routing import ExemplarWindow
 from ray_topics.storage.store import Store
 from ray_topics.streams.planted import PlantedTopic, StreamSpec
 from ray_topics.streams.replay import Replay
 from ray_topics.streams.synthetic import generate
+from ray_topics.tiers.exemplars import EPOCH, publish_exemplars
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday: the weekly run of day 7 measures the floors
 DAYS = 8
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 
-def test_exemplars_are_kept_per_domain_and_day_replaced_and_pruned(store: Store) -> None:
-    """SQLite and PostgreSQL: a day's row replaces the one written before it, the window reads the days
-    from ``since`` in a fixed order, and pruning drops one domain's old days only."""
+def test_exemplars_are_kept_per_domain_and_slot_replaced_and_pruned(store: Store) -> None:
+    """SQLite and PostgreSQL: a slot's row replaces the one written before it, the window reads the slots
+    from ``since`` in a fixed order, pruning drops one domain's old slots only, and a window held in memory
+    reads only what changed."""
     ex = store.exemplars
     e = np.eye(4, dtype=np.float32)
+    window = ExemplarWindow(ex)
     ex.save("a", START, ["a1", "a2"], e[:2], at=START)
-    ex.save("a", START + DAY, ["a3"], e[2:3], at=START)
+    ex.save("a", START + HOUR, ["a3"], e[2:3], at=START)
     ex.save("b", START, ["b1"], e[3:], at=START)
-    ex.save("a", START, ["a1"], e[:1], at=START + DAY)  # a re-run of that day's job writes the day again
+    assert window.refresh(None) and not window.refresh(None)
+    ex.save("a", START, ["a1"], e[:1], at=START + DAY)  # a re-run of that slot's job writes it again
     vecs, domains = ex.window()
     assert domains == ["a", "a", "b"] and vecs is not None
     np.testing.assert_array_equal(vecs, e[[0, 2, 3]])
-    assert ex.window(START + DAY)[1] == ["a"]
-    assert ex.prune("a", START + DAY) == 1
-    assert ex.window()[1] == ["a", "b"]  # b's day of START stays: pruning is per domain
-    assert store.exemplars.window(START + 9 * DAY) == (None, [])
+    assert window.refresh(None)  # the rewritten slot is read again
+    np.testing.assert_array_equal(window.matrix()[0], vecs)
+    assert ex.window(START + HOUR)[1] == ["a"]
+    assert ex.prune("a", START + HOUR) == 1
+    assert ex.window()[1] == ["a", "b"]  # b's slot at START stays: pruning is per domain
+    assert window.refresh(None) and window.matrix()[1] == ["a", "b"]
+    assert ex.window(START + DAY) == (None, [])
 
 
 def _stream_without_some_categories(share: float):
@@ -59,22 +68,40 @@ def _stream_without_some_categories(share: float):
 
 def test_uncategorised_videos_follow_their_labelled_neighbours(sqlite_runtime: Runtime) -> None:
     """Default config (fallback ``general``). Until the first weekly run measures the floors, uncategorised
-    videos go to the fallback; from then on, with the daily exemplars, they go to their planted domain by
-    neighbours. Exemplars are labelled videos only, at most ``vote_exemplars / vote_window_days`` a day."""
+    videos go to the fallback; from then on, with the hourly exemplars, they go to their planted domain by
+    neighbours. Exemplars are labelled videos only, each hour's at most its quota (``slot_quota``)."""
     rt = sqlite_runtime
     stream, truth, blank = _stream_without_some_categories(0.4)
     result = Replay(rt).run(stream.videos, stream.embeddings)
 
     d = rt.cfg.domains
-    per_day = math.ceil(d.vote_exemplars / d.vote_window_days)
     vecs, domains = rt.store.exemplars.window()
     assert vecs is not None and set(domains) == {"gaming", "cooking"}
-    assert domains.count("gaming") == DAYS * per_day  # ~70 labelled gaming videos a day, capped
     t = rt.store.table("routing_exemplars")
     with rt.store.connect() as conn:
-        ids = [v for row in conn.execute(t.select()) for v in row.video_ids]
+        rows = list(conn.execute(t.select()))
+    quota = {r.start: slot_quota(d.vote_exemplars, d.vote_window_days, (r.start - EPOCH) // DAY) for r in rows}
+    assert {(r.domain, r.start) for r in rows} == {
+        (g, START + i * DAY) for g in ("gaming", "cooking") for i in range(DAYS)
+    }
+    # ~70 labelled gaming videos a day against a quota of 35 or 36: every day's row is full
+    assert all(len(r.video_ids) == quota[r.start] for r in rows if r.domain == "gaming")
+    ids = [v for r in rows for v in r.video_ids]
     labelled = stream.videos.set_index("video_id").loc[ids]
     assert labelled["category"].notna().all()  # no uncategorised video votes
+    # a scheduler may run the last refine twice: the day's row is written again, the same. A run at noon
+    # writes the morning's smallest hashes: every morning video of the whole day's sample is among them
+    last = START + DAYS * DAY
+    day = {r.domain: r.video_ids for r in rows if r.start == last - DAY}
+    publish_exemplars(rt, last)
+    assert _day_rows(rt, last - DAY) == day
+    noon = last - 12 * HOUR
+    publish_exemplars(rt, noon)
+    morning = _day_rows(rt, noon - 12 * HOUR)
+    published = stream.videos.set_index("video_id")["published_at"]
+    for g, ids in day.items():
+        assert all(published[v] < noon for v in morning[g])
+        assert {v for v in ids if published[v] < noon} <= set(morning[g]) and len(morning[g]) <= quota[last - DAY]
 
     stored = _stored_domains(rt, stream.videos["video_id"])
     published = stream.videos["published_at"]
@@ -93,6 +120,12 @@ def test_vote_neighbours_zero_keeps_no_exemplars(tmp_path) -> None:
     result = Replay(rt).run(stream.videos, stream.embeddings)
     assert rt.store.exemplars.window() == (None, []) and result.routed.get("neighbours", 0) == 0
     rt.store.dispose()
+
+
+def _day_rows(rt: Runtime, day: datetime) -> dict[str, list[str]]:
+    t = rt.store.table("routing_exemplars")
+    with rt.store.connect() as conn:
+        return {r.domain: r.video_ids for r in conn.execute(t.select()) if r.start == day}
 
 
 def _stored_domains(rt: Runtime, video_ids) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -25,9 +24,6 @@ class Plan:
         prototype: the domain's new routing prototype, if it moves.
         routing: (mean, std, n) of the domain's labelled videos' similarity to that prototype
             (its routing floor, :func:`ray_topics.core.router.routing_floor`), if measured.
-        exemplars: (day, video ids, embeddings) of the domain's labelled videos of a closed day that
-            route uncategorised videos by neighbours (:class:`ray_topics.storage.routing.RoutingExemplars`);
-            the commit also drops the days before ``exemplars_since``.
         stats: what the job reports.
         retired: topics the plan removes from the model (merged away); rows still on them after the
             commit (a refine answered with the old version meanwhile) go back to the refinement queue.
@@ -42,8 +38,6 @@ class Plan:
     reassign: list[dict[str, Any]] = field(default_factory=list)
     prototype: np.ndarray | None = None
     routing: tuple[float, float, int] | None = None
-    exemplars: tuple[datetime, list[str], np.ndarray] | None = None
-    exemplars_since: datetime | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     base_version: int | None = None
     retired: list[str] = field(default_factory=list)

@@ -7,7 +7,7 @@ import heapq
 from collections.abc import Hashable, Iterable, Sequence
 from typing import TypeVar
 
-__all__ = ["bottom_k", "stable_key", "stable_pick", "union_capped"]
+__all__ = ["bottom_k", "slot_quota", "stable_key", "stable_pick", "union_capped"]
 
 G = TypeVar("G", bound=Hashable)
 
@@ -56,6 +56,18 @@ def bottom_k(pairs: Iterable[tuple[str, G]], k: int, salt: str = "") -> dict[G, 
         elif heap and item > heap[0]:
             heapq.heapreplace(heap, item)
     return {g: ([vid for _key, vid in sorted(heaps[g], reverse=True)], n) for g, n in counts.items()}
+
+
+def slot_quota(per_window: int, slots: int, index: int) -> int:
+    """How many of ``per_window`` items slot ``index`` keeps when a window holds ``slots`` slots: the
+    quotas of any ``slots`` consecutive slots add up to exactly ``per_window`` (spread evenly, as a line
+    is drawn on a pixel grid), so a sliding window holds ``per_window`` at any volume that fills it.
+
+    Example:
+        >>> [slot_quota(3, 2, i) for i in range(4)], sum(slot_quota(1000, 672, i) for i in range(5, 677))
+        ([1, 2, 1, 2], 1000)
+    """
+    return (index + 1) * per_window // slots - index * per_window // slots
 
 
 def union_capped(strata: dict[str, list[str]], cap: int) -> list[str]:

@@ -21,6 +21,7 @@ from ray_topics.storage.aging import AgingLake, ColdArchive, partition_keys
 from ray_topics.storage.lake import Lake
 from ray_topics.storage.lake_format import column_vectors
 from ray_topics.storage.registry import ModelRegistry
+from ray_topics.storage.routing import ExemplarWindow
 from ray_topics.storage.store import Store
 
 __all__ = ["Runtime", "embedding_cache_path", "limit_threads", "open_store", "yield_cpu"]
@@ -55,10 +56,18 @@ def yield_cpu(niceness: int) -> None:
 
 
 def domain_router(
-    cfg: Config, store: Store, prototypes: dict[str, np.ndarray], at: datetime | None = None
+    cfg: Config,
+    store: Store,
+    prototypes: dict[str, np.ndarray],
+    at: datetime | None = None,
+    exemplars: ExemplarWindow | None = None,
 ) -> DomainRouter:
-    """The router of a configuration over ``prototypes``, with the floors and the routing exemplars (of the
-    ``domains.vote_window_days`` before ``at``, default now) in the store."""
+    """The router of a configuration over ``prototypes``, with the floors and the routing exemplars in the store.
+
+    ``exemplars``: the caller's window, brought up to the store's (the ``domains.vote_window_days`` before
+    ``at``, default now) by reading only what changed since its last refresh (:func:`refresh_exemplars`);
+    None reads the window afresh.
+    """
     d = cfg.domains
     floors = {
         domain: floor
@@ -74,10 +83,23 @@ def domain_router(
         floors=floors,
         neighbours=d.vote_neighbours,
     )
-    if d.vote_neighbours:
-        since = (at or datetime.now(UTC)) - timedelta(days=d.vote_window_days)
-        router.set_exemplars(*store.exemplars.window(since))
+    window = exemplars if exemplars is not None else ExemplarWindow(store.exemplars)
+    refresh_exemplars(cfg, router, window, at, force=True)
     return router
+
+
+def refresh_exemplars(
+    cfg: Config, router: DomainRouter, window: ExemplarWindow, at: datetime | None = None, *, force: bool = False
+) -> bool:
+    """Bring ``window`` to the store's exemplars of the ``domains.vote_window_days`` before ``at`` (default
+    now) and give the router the new ones; whether they changed (always set when ``force``)."""
+    d = cfg.domains
+    if not d.vote_neighbours:
+        return False
+    changed = window.refresh((at or datetime.now(UTC)) - timedelta(days=d.vote_window_days))
+    if changed or force:
+        router.set_exemplars(*window.matrix())
+    return changed
 
 
 def open_store(cfg: Config) -> Store:
@@ -248,8 +270,11 @@ class Runtime:
             found.update(zip(ids, vecs, strict=True))
         return found
 
-    def router(self, at: datetime | None = None, embed_missing: bool = True) -> DomainRouter:
-        """Router over the stored prototypes; domains without one get a zero-shot prototype."""
+    def router(
+        self, at: datetime | None = None, embed_missing: bool = True, exemplars: ExemplarWindow | None = None
+    ) -> DomainRouter:
+        """Router over the stored prototypes, floors and exemplars (:func:`domain_router`); domains without a
+        prototype get a zero-shot one."""
         d = self.cfg.domains
         protos = {k: v for k, (v, _n) in self.store.prototypes.all().items()}
         missing = [s for s in d.items if s.name not in protos]
@@ -259,4 +284,4 @@ class Runtime:
                 if at is not None:
                     self.store.prototypes.save(s.name, v, at)
                 protos[s.name] = v
-        return domain_router(self.cfg, self.store, protos, at)
+        return domain_router(self.cfg, self.store, protos, at, exemplars)

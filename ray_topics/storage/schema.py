@@ -190,11 +190,11 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("ended_at", UTCDateTime),
     )
     # each domain's labelled videos of a day that route uncategorised ones by neighbours
-    # (ray_topics/storage/routing.py): one row per domain and day, written by the daily job
+    # (ray_topics/storage/routing.py): one row per domain and day, rewritten by every refine run
     table(
         "routing_exemplars",
         Column("domain", String(64), primary_key=True),
-        Column("day", UTCDateTime, primary_key=True),
+        Column("start", UTCDateTime, primary_key=True),
         Column("video_ids", JSON, nullable=False, default=list),
         Column("vectors", LargeBinary, nullable=False),  # float32, len(video_ids) x dim
         Column("updated_at", UTCDateTime, nullable=False),

@@ -26,7 +26,8 @@ from ray_topics.core.text import video_text
 from ray_topics.core.timeutil import floor_hour
 from ray_topics.core.types import EventType
 from ray_topics.core.validation import InvalidVideo, VideoIn, validate_vector
-from ray_topics.execution.runtime import Runtime
+from ray_topics.execution.runtime import Runtime, refresh_exemplars
+from ray_topics.storage.routing import ExemplarWindow
 from ray_topics.streams.datasets import COLUMNS
 from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.daily import run_daily
@@ -115,7 +116,8 @@ class Replay:
         times = videos["published_at"]
         first, end = replay_span(times, until)
         by_prototype = needs_routing(videos, cfg.domains.category_map())
-        router = rt.router(at=first, embed_missing=by_prototype)
+        exemplars = ExemplarWindow(rt.store.exemplars)
+        router = rt.router(at=first, embed_missing=by_prototype, exemplars=exemplars)
         models = DomainClassifier(rt.registry, rt.confidence)
         tier1 = RealtimeClassifier(router, models, store=rt.store, max_chars=cfg.embedding.max_chars)
         ts_ns = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
@@ -132,9 +134,12 @@ class Replay:
                     lambda lo=lo, hi=hi, h_end=h_end: self._ingest(tier1, videos.iloc[lo:hi], embeddings[lo:hi], h_end),
                 )
             self._boundary(h_end)
-            if h_end.hour == 0:  # the day's jobs ran: route by their prototypes, floors and exemplars, as
-                # a Serve replica does once it polls them (serve.prototype_poll_seconds)
-                tier1.router = rt.router(at=h_end, embed_missing=False)
+            # route by what the jobs just wrote, as a Serve replica does once it polls it
+            # (serve.prototype_poll_seconds): the day's prototypes and floors, the hour's exemplars
+            if h_end.hour == 0:
+                tier1.router = rt.router(at=h_end, embed_missing=False, exemplars=exemplars)
+            else:
+                refresh_exemplars(cfg, tier1.router, exemplars, h_end)
             if self.after_boundary is not None:
                 self.after_boundary(h_end)
             h = h_end

@@ -13,7 +13,6 @@ Pool members nearest to a newborn topic are reassigned to it.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +28,7 @@ from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.job import run_tier
 
-__all__ = ["plan_daily", "routing_exemplars", "run_daily", "thresholds"]
+__all__ = ["plan_daily", "run_daily", "thresholds"]
 
 
 def thresholds(cfg: DailyConfig, daily_volume: float) -> tuple[int, int]:
@@ -130,24 +129,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.topics = new_topics + changed
     plan.events += events
     plan.stats["lifecycle"] = {e.topic_id: str(e.type) for e in events}
-    if rt.cfg.domains.vote_neighbours:
-        plan.exemplars = routing_exemplars(rt, domain, as_of)
-        plan.exemplars_since = as_of - timedelta(days=rt.cfg.domains.vote_window_days)
-        plan.stats["exemplars"] = len(plan.exemplars[1])
     return plan
-
-
-def routing_exemplars(rt: Runtime, domain: str, as_of: datetime) -> tuple[datetime, list[str], np.ndarray]:
-    """(the day, its labelled videos, their embeddings): the day ending ``as_of``'s videos of ``domain`` whose
-    category maps to it, at most ``vote_exemplars / vote_window_days`` of them (stable hash), so the router's
-    window holds about ``vote_exemplars`` per domain at any volume (:mod:`ray_topics.storage.routing`)."""
-    d = rt.cfg.domains
-    day = as_of - timedelta(days=1)
-    mapped = [c for c, dom in d.category_map().items() if dom == domain]
-    ids = rt.store.videos.labelled_ids(domain, mapped, day, as_of)
-    ids = sorted(stable_pick(ids, math.ceil(d.vote_exemplars / d.vote_window_days)))
-    ids, vecs, _bad = rt.usable_vectors(domain, ids)  # an unreadable embedding just does not vote
-    return day, ids, vecs
 
 
 def _typical_cohesion(rt: Runtime, live: list[Topic]) -> float | None:

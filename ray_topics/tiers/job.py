@@ -115,10 +115,6 @@ def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, co
         store.prototypes.save(plan.domain, plan.prototype, at, conn=conn)
     if plan.routing is not None:
         store.prototypes.calibrate(plan.domain, *plan.routing, at=at, conn=conn)
-    if plan.exemplars is not None and plan.exemplars[1]:
-        store.exemplars.save(plan.domain, *plan.exemplars, at=at, conn=conn)
-    if plan.exemplars_since is not None:
-        store.exemplars.prune(plan.domain, plan.exemplars_since, conn=conn)
     if plan.changed:  # births, deaths, drift, merges and splits move the links between domains
         linked = store.global_topics.relink(rt.cfg.global_topics.link_threshold, at, conn, job=job, job_run_id=run_id)
         if linked.events:

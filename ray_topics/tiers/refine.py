@@ -1,4 +1,5 @@
-"""Refine (hourly): reclassify preliminary answers with the newest model; compact closed hours into the lake."""
+"""Refine (hourly): reclassify preliminary answers with the newest model; keep the hour's routing exemplars
+(:mod:`ray_topics.tiers.exemplars`); compact closed hours into the lake."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ray_topics.core.validation import InvalidVideo, validate_vector
 from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.aging import LAKE_LEASE
 from ray_topics.storage.runs import ALL_DOMAINS, once
+from ray_topics.tiers.exemplars import publish_exemplars
 from ray_topics.tiers.job import commit_lock
 from ray_topics.tiers.realtime import DomainClassifier
 
@@ -157,8 +159,14 @@ def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str
             except Exception as exc:  # one domain's failure must not hold back the others
                 log.exception("refine %s failed", d)
                 failed[d] = _what_failed(exc)
+        try:  # the slot's labelled videos for routing by neighbours (after the refine: the newest model's rows)
+            exemplars = publish_exemplars(rt, as_of)
+        except Exception as exc:  # routing keeps the window it has; the next run writes its own slot
+            log.exception("refine: routing exemplars failed")
+            exemplars, failed["exemplars"] = {}, _what_failed(exc)
         stats: dict[str, Any] = {
             "refined": {d: r.refined for d, r in done.items()},
+            "exemplars": exemplars,
             "set_aside": {d: r.set_aside for d, r in done.items() if r.set_aside},
             "set_aside_examples": {v: why for r in done.values() for v, why in r.examples.items()},
             **compact(rt, as_of),
