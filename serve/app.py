@@ -105,7 +105,7 @@ class ServeMetrics:
         )
         self.routed = Counter(
             "topics_routed_videos",
-            "videos by domain and how it was chosen (explicit, category, prototype, fallback)",
+            "videos by domain and how it was chosen (explicit, category, neighbours, prototype, fallback)",
             tag_keys=("domain", "route"),
         )
         self.rejected = Counter(
