@@ -35,7 +35,7 @@ import numpy as np
 from ray_topics.core.index import normalize
 from ray_topics.core.validation import InvalidVideo
 
-__all__ = ["DomainRouter", "Route", "route_shares", "routing_floor"]
+__all__ = ["DomainRouter", "Route", "route_shares", "routing_floor", "similarity_stats"]
 
 SHARE_DECIMALS = 4
 
@@ -66,6 +66,17 @@ def route_shares(counts: Mapping[str, int]) -> dict[str, dict[str, float]]:
         "videos": videos,
         "share": {k: round(v / total, SHARE_DECIMALS) if total else 0.0 for k, v in videos.items()},
     }
+
+
+def similarity_stats(labelled: np.ndarray, prototype: np.ndarray) -> tuple[float, float, int]:
+    """(mean, std, n) of the cosine of a domain's labelled videos to its prototype: what its floor is made of.
+
+    Example:
+        >>> similarity_stats(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([1.0, 0.0]))
+        (0.5, 0.5, 2)
+    """
+    sims = normalize(np.asarray(labelled, dtype=np.float32)) @ normalize(np.asarray(prototype, dtype=np.float32))
+    return float(sims.mean()), float(sims.std()), len(sims)
 
 
 def routing_floor(sim_mean: float, sim_std: float, n: int, *, z: float, min_videos: int) -> float | None:

@@ -71,12 +71,14 @@ class RoutingExemplars:
         with self.db.writing(conn) as tx:
             return tx.execute(delete(t).where(t.c.domain == domain, t.c.start < before)).rowcount
 
-    def keys(self, since: datetime | None = None) -> dict[Key, datetime]:
-        """``(domain, slot start) -> updated_at`` of the slots from ``since`` (no vectors read)."""
+    def keys(self, since: datetime | None = None, domain: str | None = None) -> dict[Key, datetime]:
+        """``(domain, slot start) -> updated_at`` of the slots from ``since`` (of one ``domain``; no vectors read)."""
         t = self.db.table("routing_exemplars")
         q = select(t.c.domain, t.c.start, t.c.updated_at)
         if since is not None:
             q = q.where(t.c.start >= since)
+        if domain is not None:
+            q = q.where(t.c.domain == domain)
         with self.db.connect() as conn:
             return {(d, s): u for d, s, u in conn.execute(q)}
 
@@ -94,9 +96,10 @@ class RoutingExemplars:
                         out[(d, s)] = np.frombuffer(blob, dtype=np.float32).reshape(len(ids), -1)
         return out
 
-    def window(self, since: datetime | None = None) -> tuple[np.ndarray | None, list[str]]:
-        """(exemplar vectors, the domain of each row) of every slot from ``since`` (None: all kept)."""
-        w = ExemplarWindow(self)
+    def window(self, since: datetime | None = None, domain: str | None = None) -> tuple[np.ndarray | None, list[str]]:
+        """(exemplar vectors, the domain of each row) of every slot from ``since`` (None: all kept), of every
+        domain or of one."""
+        w = ExemplarWindow(self, domain)
         w.refresh(since)
         return w.matrix()
 
@@ -117,14 +120,15 @@ class ExemplarWindow:
         (None, [])
     """
 
-    def __init__(self, repo: RoutingExemplars) -> None:
+    def __init__(self, repo: RoutingExemplars, domain: str | None = None) -> None:
         self.repo = repo
+        self.domain = domain
         self._seen: dict[Key, datetime] = {}
         self._blocks: dict[Key, np.ndarray] = {}
 
     def refresh(self, since: datetime | None) -> bool:
         """Bring the window up to the store (slots from ``since``); whether anything changed."""
-        now = self.repo.keys(since)
+        now = self.repo.keys(since, self.domain)
         gone = [k for k in self._seen if k not in now]
         fresh = [k for k, u in now.items() if self._seen.get(k) != u]
         for k in gone:

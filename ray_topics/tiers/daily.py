@@ -22,13 +22,14 @@ from ray_topics.config import DailyConfig
 from ray_topics.core.birth import find_candidates
 from ray_topics.core.lifecycle import lifecycle_changes, make_topic, model_of, reassign
 from ray_topics.core.plan import Plan
+from ray_topics.core.router import similarity_stats
 from ray_topics.core.sampling import stable_pick
 from ray_topics.core.text import video_text
 from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.job import run_tier
 
-__all__ = ["plan_daily", "run_daily", "thresholds"]
+__all__ = ["first_floor", "plan_daily", "run_daily", "thresholds"]
 
 
 def thresholds(cfg: DailyConfig, daily_volume: float) -> tuple[int, int]:
@@ -129,7 +130,28 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.topics = new_topics + changed
     plan.events += events
     plan.stats["lifecycle"] = {e.topic_id: str(e.type) for e in events}
+    plan.routing = first_floor(rt, domain, as_of)
     return plan
+
+
+def first_floor(rt: Runtime, domain: str, as_of: datetime) -> tuple[float, float, int] | None:
+    """A domain's first routing floor, from its routing exemplars, when the weekly job has measured none yet.
+
+    Until a domain has a floor it takes no uncategorised video (they go to the fallback domain), and the
+    weekly job measures floors once a week; a stream's first days would put every story's uncategorised
+    videos into the fallback domain, where they are born again as duplicates. The exemplars are labelled
+    videos of the domain, kept hourly (:mod:`ray_topics.tiers.exemplars`), so the first daily run with
+    ``domains.floor_min_videos`` of them measures the floor against the current prototype; the weekly job
+    re-measures it from then on. None: the domain has a floor, is the fallback, or has too few exemplars.
+    """
+    d = rt.cfg.domains
+    if d.fallback is None or domain == d.fallback or domain in rt.store.prototypes.calibrations():
+        return None
+    proto = rt.store.prototypes.all().get(domain)
+    vecs, _domains = rt.store.exemplars.window(as_of - timedelta(days=d.vote_window_days), domain=domain)
+    if proto is None or vecs is None or len(vecs) < d.floor_min_videos:
+        return None
+    return similarity_stats(vecs, proto[0])
 
 
 def _typical_cohesion(rt: Runtime, live: list[Topic]) -> float | None:

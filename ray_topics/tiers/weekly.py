@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ray_topics.core.drift import NO_TOPIC, bounded_update, domain_mean, evolve_topics
-from ray_topics.core.index import normalize
 from ray_topics.core.plan import Plan
+from ray_topics.core.router import similarity_stats
 from ray_topics.core.sampling import bottom_k
 from ray_topics.core.text import video_text
 from ray_topics.core.types import LIVE_STATUSES, Topic
@@ -149,8 +149,7 @@ def labelled_similarity(
     labelled = np.array([to_domain.get(str(cats.get(v) or "").lower()) == domain for v in ids], dtype=bool)
     if labelled.sum() < rt.cfg.domains.floor_min_videos:  # too few to measure: the last measure stays
         return None
-    sims = normalize(vecs[labelled]) @ normalize(prototype)
-    return float(sims.mean()), float(sims.std()), int(labelled.sum())
+    return similarity_stats(vecs[labelled], prototype)
 
 
 def week_sample_ids(rt: Runtime, domain: str, as_of: datetime) -> list[str]:
