@@ -13,7 +13,8 @@ Two kinds of caller: a lone video per call (a client posting one video, the
 common Tier 1 request) and a batch of ``--batch`` videos per call (a client
 posting a batch, or the replay). Every video is uncategorised, so each one
 pays the vote (the worst case; a categorised video never does). Timings are
-medians over ``--repeats`` repetitions of ``--calls`` calls. Random unit
+medians over ``--repeats`` repetitions of ``--calls`` calls, the two
+routers taking turns within each repetition. Random unit
 vectors stand in for embeddings: the cost does not depend on their values.
 
 Usage, from the repository root::
@@ -48,17 +49,19 @@ def _router(names: list[str], dim: int, exemplars: int, neighbours: int, rng: np
     return r
 
 
-def _per_video_us(router: DomainRouter, vecs: np.ndarray, batch: int, calls: int, repeats: int) -> float:
-    """Median over repeats of the mean router time per video (microseconds)."""
+def _per_video_us(routers: list[DomainRouter], vecs: np.ndarray, batch: int, calls: int, repeats: int) -> list[float]:
+    """Per router, the median over repeats of its mean time per video (microseconds); the routers take
+    turns within each repetition, so a change of load on the machine falls on all of them alike."""
     videos = [{}] * batch
-    out = []
+    out: list[list[float]] = [[] for _ in routers]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for c in range(calls):
-            lo = (c * batch) % (len(vecs) - batch)
-            router.routes(videos, vecs[lo : lo + batch])
-        out.append((time.perf_counter() - t0) / (calls * batch))
-    return float(np.median(out)) * MICROS
+        for r, router in enumerate(routers):
+            t0 = time.perf_counter()
+            for c in range(calls):
+                lo = (c * batch) % (len(vecs) - batch)
+                router.routes(videos, vecs[lo : lo + batch])
+            out[r].append((time.perf_counter() - t0) / (calls * batch))
+    return [float(np.median(x)) * MICROS for x in out]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -71,8 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     vote = _router(names, cfg.embedding.dim, d.vote_exemplars, d.vote_neighbours, rng)
     rows = []
     for batch in (1, args.batch):
-        b = _per_video_us(base, vecs, batch, args.calls, args.repeats)
-        v = _per_video_us(vote, vecs, batch, args.calls, args.repeats)
+        b, v = _per_video_us([base, vote], vecs, batch, args.calls, args.repeats)
         rows.append({"batch": batch, "prototype_us": b, "neighbours_us": v, "added_us": v - b, "ratio": v / b})
     print(
         f"\nrouter time per uncategorised video, {args.domains} domains x {d.vote_exemplars} exemplars, "
