@@ -1,9 +1,10 @@
-"""Routing by neighbours end to end: the daily job keeps each domain's labelled videos of the day, routers vote
-with them, and an uncategorised video follows the domain its labelled neighbours are in."""
+"""Routing by neighbours end to end: every refine keeps each domain's labelled videos of the day so far, the first
+daily run measures the floors from them, routers vote with them, and an uncategorised video follows the domain
+its labelled neighbours are in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -11,13 +12,11 @@ from ray_topics.core.sampling import slot_quota
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.routing import ExemplarWindow
 from ray_topics.storage.store import Store
-from ray_topics.streams.planted import PlantedTopic, StreamSpec
 from ray_topics.streams.replay import Replay
-from ray_topics.streams.synthetic import generate
 from ray_topics.tiers.exemplars import EPOCH, publish_exemplars
+from tests.test_routing_floor import DAYS, START
+from tests.test_routing_floor import _stream as floored_stream
 
-START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday: the weekly run of day 7 measures the floors
-DAYS = 8
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
 
@@ -47,19 +46,8 @@ def test_exemplars_are_kept_per_domain_and_slot_replaced_and_pruned(store: Store
 
 
 def _stream_without_some_categories(share: float):
-    stream = generate(
-        StreamSpec(
-            topics=[
-                PlantedTopic("g/a", "gaming", rate=60),
-                PlantedTopic("g/b", "gaming", rate=60),
-                PlantedTopic("c/a", "cooking", rate=60),
-            ],
-            days=DAYS,
-            start=START,
-            seed=5,
-            with_text=False,
-        )
-    )
+    """test_routing_floor's stream (gaming and cooking, 8 days from a Monday), ``share`` of it uncategorised."""
+    stream = floored_stream()
     truth = stream.videos["domain"].copy()
     blank = np.random.default_rng(1).random(len(truth)) < share
     stream.videos.loc[blank, ["domain", "category"]] = None
