@@ -14,9 +14,9 @@ stream that matches no configured domain, or carries no categories, becomes
 one domain rather than being scattered over all of them.
 
 Before the prototypes, a video without a mapped category is routed by its
-*neighbours*: the labelled videos nearest to it (a daily sample of each
-domain's labelled videos, :class:`ray_topics.storage.routing.RoutingExemplars`)
-vote, and a domain holding a strict majority of the ``k`` nearest takes the
+*neighbours*: the labelled videos nearest to it (a bounded sample of each
+domain's labelled videos of the last weeks, kept hourly by the refine job:
+:mod:`ray_topics.tiers.exemplars`) vote, and a domain holding a strict majority of the ``k`` nearest takes the
 video, if the video clears that domain's floor (the fallback domain needs no
 floor). A prototype is one point per domain; a story is many labelled videos,
 so the uncategorised videos of a story follow the desk that labels it rather

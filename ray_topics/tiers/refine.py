@@ -1,4 +1,4 @@
-"""Refine (hourly): reclassify preliminary answers with the newest model; keep the hour's routing exemplars
+"""Refine (hourly): reclassify preliminary answers with the newest model; rewrite the day's routing exemplars
 (:mod:`ray_topics.tiers.exemplars`); compact closed hours into the lake."""
 
 from __future__ import annotations
@@ -159,9 +159,9 @@ def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str
             except Exception as exc:  # one domain's failure must not hold back the others
                 log.exception("refine %s failed", d)
                 failed[d] = _what_failed(exc)
-        try:  # the slot's labelled videos for routing by neighbours (after the refine: the newest model's rows)
+        try:  # the day's labelled videos so far, for routing by neighbours
             exemplars = publish_exemplars(rt, as_of)
-        except Exception as exc:  # routing keeps the window it has; the next run writes its own slot
+        except Exception as exc:  # routers keep the window they have; the next run rewrites the day
             log.exception("refine: routing exemplars failed")
             exemplars, failed["exemplars"] = {}, _what_failed(exc)
         stats: dict[str, Any] = {
