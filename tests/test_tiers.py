@@ -362,3 +362,28 @@ def test_a_topic_absorbing_two_in_one_run_records_both() -> None:
     assert len(keys) == len(set(keys)) == 3  # nothing the store's event key would drop
     survivor = next(e for e in w.events if e.topic_id == "gaming:0")
     assert sorted(survivor.details["absorbed"]) == sorted(survivor.related) == ["gaming:1", "gaming:2"]
+
+
+def test_a_newborn_takes_the_window_videos_it_fits_better(runtime: Runtime) -> None:
+    """A story's first videos went to a broad topic before the story's own topic existed. When it is born,
+    the pool window's videos whose nearest topic it now is move to it (misfit or not); the broad topic's own
+    videos, videos outside the window and those the caller already handled (the pool) stay."""
+    from ray_topics.core.lifecycle import model_of
+    from ray_topics.tiers.daily import fitting_newborns
+
+    rt, rng = runtime, np.random.default_rng(3)
+    dim = rt.cfg.embedding.dim
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+    broad_c, story_c = normalize(rng.standard_normal(dim)), normalize(rng.standard_normal(dim))
+    broad = _seed_topic(rt, "gaming", 0, broad_c, at - 10 * DAY)
+    own = _ingest(rt, _blob(rng, broad_c, 30), "gaming", at - 3 * DAY, "own")
+    story = _ingest(rt, _blob(rng, story_c, 20), "gaming", at - 3 * DAY, "story")
+    old = _ingest(rt, _blob(rng, story_c, 10), "gaming", at - 20 * DAY, "old")  # before the window
+    newborn = _seed_topic(rt, "gaming", 1, story_c, at)
+    index = model_of("gaming", [broad, newborn], dim).index(**rt.confidence)
+    window = (at - 7 * DAY, at)
+    pool = set(story[:5])  # the misfit pool's members: reassigned by the caller already
+    moved = fitting_newborns(rt, "gaming", index, {newborn.topic_id}, window, skip=pool)
+    assert {r["video_id"] for r in moved} == set(story) - pool
+    assert {r["topic_id"] for r in moved} == {newborn.topic_id}
+    assert not {r["video_id"] for r in moved} & (set(own) | set(old))

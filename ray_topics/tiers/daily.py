@@ -8,11 +8,13 @@ micro-clustered (UMAP + HDBSCAN on the stored embeddings, c-TF-IDF keywords:
 BERTopic's pipeline). A cluster is born as a topic when its size exceeds
 ``min_cluster_size``, its coherence (:func:`ray_topics.core.coherence.separability`)
 exceeds ``min_coherence``, and it is not the fringe of an existing topic.
-Pool members nearest to a newborn topic are reassigned to it.
+Pool members nearest to a newborn topic are reassigned to it, and so are the
+window's other videos whose nearest topic it now is (:func:`fitting_newborns`).
 """
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from ray_topics.config import DailyConfig
 from ray_topics.core.birth import find_candidates
+from ray_topics.core.index import CentroidIndex
 from ray_topics.core.lifecycle import lifecycle_changes, make_topic, model_of, reassign
 from ray_topics.core.plan import Plan
 from ray_topics.core.router import similarity_stats
@@ -29,7 +32,7 @@ from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.job import run_tier
 
-__all__ = ["first_floor", "plan_daily", "run_daily", "thresholds"]
+__all__ = ["first_floor", "fitting_newborns", "plan_daily", "run_daily", "thresholds"]
 
 
 def thresholds(cfg: DailyConfig, daily_volume: float) -> tuple[int, int]:
@@ -120,7 +123,11 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         ]
         if new_topics:
             index = model_of(domain, live + new_topics, vecs.shape[1]).index(**rt.confidence)
-            plan.reassign = reassign(ids, vecs, index, {t.topic_id for t in new_topics}, as_of)
+            newborn = {t.topic_id for t in new_topics}
+            plan.reassign = reassign(ids, vecs, index, newborn, as_of)
+            fitting = fitting_newborns(rt, domain, index, newborn, (start, as_of), skip=set(ids))
+            plan.reassign += fitting
+            plan.stats["moved_to_newborns"] = {"misfits": len(plan.reassign) - len(fitting), "others": len(fitting)}
     plan.stats["births"] = len(new_topics)
     # a topic is seen by videos that fit it, not by strays near its edge
     seen = rt.store.classifications.last_seen(domain, start, as_of, min_confidence=cfg.misfit_confidence)
@@ -132,6 +139,34 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.stats["lifecycle"] = {e.topic_id: str(e.type) for e in events}
     plan.routing = first_floor(rt, domain, as_of)
     return plan
+
+
+def fitting_newborns(
+    rt: Runtime,
+    domain: str,
+    index: CentroidIndex,
+    newborn: set[str],
+    window: tuple[datetime, datetime],
+    skip: set[str],
+) -> list[dict[str, Any]]:
+    """The window's videos, other than ``skip`` (the misfit pool), whose nearest topic is now a newborn one.
+
+    A story's first videos arrive before its topic exists and are classified into the nearest broad
+    topic, often with confidence; its later ones are misfits until the topic is born from them. Moving
+    only the misfits would leave the story in two topics. A newborn therefore takes every video of the
+    pool window that Tier 1 would have given it had it existed (its nearest accepted topic now), as the
+    monthly job does for its reclassified rows. The window's ids are streamed and their embeddings read
+    ``monthly.reassign_chunk`` at a time, so memory stays bounded on a busy domain.
+    """
+    with closing(rt.store.classifications.iter_window_ids(domain, *window)) as rows:
+        ids = [vid for vid, _topic in rows if vid not in skip]
+    out: list[dict[str, Any]] = []
+    step = rt.cfg.monthly.reassign_chunk
+    for lo in range(0, len(ids), step):
+        chunk, vecs, _bad = rt.usable_vectors(domain, ids[lo : lo + step])  # an unreadable row stays as it is
+        if chunk:
+            out += reassign(chunk, vecs, index, newborn, window[1])
+    return out
 
 
 def first_floor(rt: Runtime, domain: str, as_of: datetime) -> tuple[float, float, int] | None:
