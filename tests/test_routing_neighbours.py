@@ -102,12 +102,15 @@ def test_uncategorised_videos_follow_their_labelled_neighbours(sqlite_runtime: R
 
 
 def test_vote_neighbours_zero_keeps_no_exemplars(tmp_path) -> None:
+    """With the vote off, refine writes no exemplars and the router holds none."""
     from tests.conftest import make_config
 
     rt = Runtime(make_config(tmp_path, "domains.vote_neighbours=0"))
     stream, _truth, _blank = _stream_without_some_categories(0.4)
-    result = Replay(rt).run(stream.videos, stream.embeddings)
-    assert rt.store.exemplars.window() == (None, []) and result.routed.get("neighbours", 0) == 0
+    first_day = (stream.videos["published_at"] < START + DAY).to_numpy()  # a day: every refine runs
+    result = Replay(rt).run(stream.videos[first_day], stream.embeddings[first_day])
+    assert rt.store.count("videos") == first_day.sum() and result.routed.get("neighbours", 0) == 0
+    assert publish_exemplars(rt, START + DAY) == {} and rt.store.exemplars.window() == (None, [])
     rt.store.dispose()
 
 
