@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 from collections import Counter as CountOf
 from datetime import UTC, datetime
@@ -515,6 +516,7 @@ class Ingress:
         self.token = _token(self.cfg)
         self.metrics = ServeMetrics()
         self._exemplars = ExemplarWindow(self.store.exemplars)  # read incrementally by each reload
+        self._reload_lock = threading.Lock()  # the poll and /healthz reload in worker threads: one at a time
         self._load_prototypes()
         self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
         # health computed per domain (None: all), shared by /v1/health and /metrics: (monotonic time, as_of, items)
@@ -523,8 +525,9 @@ class Ingress:
 
     def _load_prototypes(self) -> None:
         """The router over the stored prototypes and floors (re-derived weekly) and exemplars (hourly)."""
-        protos = {k: v for k, (v, _n) in self.store.prototypes.all().items()}
-        self.router = domain_router(self.cfg, self.store, protos, exemplars=self._exemplars)
+        with self._reload_lock:  # the exemplar window is shared state; a reload never installs an older router
+            protos = {k: v for k, (v, _n) in self.store.prototypes.all().items()}
+            self.router = domain_router(self.cfg, self.store, protos, exemplars=self._exemplars)
 
     async def _poll_prototypes(self) -> None:
         """Prototypes a job re-derived reach the router without a restart."""

@@ -127,3 +127,19 @@ def _stored_domains(rt: Runtime, video_ids) -> np.ndarray:
     with rt.store.connect() as conn:
         got = dict(conn.execute(select(t.c.video_id, t.c.domain)).all())
     return np.array([got.get(v) for v in video_ids], dtype=object)
+
+
+def test_a_first_floor_never_replaces_a_measured_one(sqlite_runtime: Runtime) -> None:
+    """The daily job's first floor is written only while the domain has no floor at commit: a weekly run that
+    committed first keeps its measure; a calibration of too few videos (no floor) is replaced."""
+    from ray_topics.core.plan import Plan
+    from ray_topics.tiers.job import commit_plan
+
+    rt = sqlite_runtime
+    rt.store.prototypes.calibrate("gaming", 0.5, 0.1, 200, at=START)  # the weekly job's measure
+    rt.store.prototypes.calibrate("cooking", 0.5, 0.1, 3, at=START)  # too few labelled videos: no floor
+    for domain in ("gaming", "cooking"):
+        with rt.store.begin() as conn:
+            commit_plan(rt, Plan(domain, routing=(0.1, 0.2, 40), routing_first=True), "daily", START, 0, conn)
+    assert rt.store.prototypes.calibration("gaming") == (0.5, 0.1, 200)
+    assert rt.store.prototypes.calibration("cooking") == (0.1, 0.2, 40)

@@ -254,7 +254,7 @@ def test_an_uncategorised_video_follows_its_labelled_neighbours(app) -> None:
     rt.store.exemplars.save(
         "cooking", at.replace(hour=0, minute=0, second=0, microsecond=0), [f"l{i}" for i in range(12)], labelled, at=at
     )
-    rt.store.prototypes.calibrate("cooking", 0.0, 0.01, 100, at=at)  # cooking's floor: any similarity clears it
+    rt.store.prototypes.calibrate("cooking", -1.0, 0.01, 100, at=at)  # floor -1.025: any similarity clears it
     video = _video("routed-by-neighbours", normalize(story + 0.05 * app["rng"].standard_normal(384)))
     try:
         time.sleep(1.5)  # three polls (every 0.5 s)

@@ -24,6 +24,8 @@ class Plan:
         prototype: the domain's new routing prototype, if it moves.
         routing: (mean, std, n) of the domain's labelled videos' similarity to that prototype
             (its routing floor, :func:`ray_topics.core.router.routing_floor`), if measured.
+        routing_first: ``routing`` is a first measure (the daily job's): the commit writes it only
+            while the domain still has no floor, so it never replaces the weekly job's measure.
         stats: what the job reports.
         retired: topics the plan removes from the model (merged away); rows still on them after the
             commit (a refine answered with the old version meanwhile) go back to the refinement queue.
@@ -38,6 +40,7 @@ class Plan:
     reassign: list[dict[str, Any]] = field(default_factory=list)
     prototype: np.ndarray | None = None
     routing: tuple[float, float, int] | None = None
+    routing_first: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
     base_version: int | None = None
     retired: list[str] = field(default_factory=list)

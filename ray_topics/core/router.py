@@ -38,6 +38,7 @@ from ray_topics.core.validation import InvalidVideo
 __all__ = ["DomainRouter", "Route", "route_shares", "routing_floor", "similarity_stats"]
 
 SHARE_DECIMALS = 4
+VOTE_CHUNK = 256  # videos voted at once: bounds the similarity matrix (x exemplars) of a large batch
 
 
 class Route(StrEnum):
@@ -194,8 +195,12 @@ class DomainRouter:
         assert self.exemplars_ is not None
         k = self.neighbours
         unit = normalize(np.asarray(vectors[need], dtype=np.float32))
-        sims = unit @ self.exemplars_.T
-        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        nearest = np.concatenate(  # a few videos at a time: memory stays VOTE_CHUNK x exemplars
+            [
+                np.argpartition(-(unit[lo : lo + VOTE_CHUNK] @ self.exemplars_.T), k - 1, axis=1)[:, :k]
+                for lo in range(0, len(unit), VOTE_CHUNK)
+            ]
+        )
         votes = self.exemplar_domains_[nearest]  # (videos, k) domain indices
         counts = np.stack([np.bincount(row, minlength=len(self.domains)) for row in votes])
         winner = np.argmax(counts, axis=1)

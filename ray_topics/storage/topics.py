@@ -182,6 +182,14 @@ class Prototypes:
             rows = conn.execute(select(t.c.domain, t.c.sim_mean, t.c.sim_std, t.c.n))
             return {d: (float(m), float(s), int(n)) for d, m, s, n in rows}
 
+    def calibration(self, domain: str, conn: Connection | None = None) -> tuple[float, float, int] | None:
+        """``(mean, std, n)`` of one domain (None: never measured), read in ``conn``'s transaction if given."""
+        t = self.db.table("domain_routing")
+        q = select(t.c.sim_mean, t.c.sim_std, t.c.n).where(t.c.domain == domain)
+        with self.db.reading(conn) as c:
+            row = c.execute(q).first()
+        return None if row is None else (float(row[0]), float(row[1]), int(row[2]))
+
     def calibrate(
         self, domain: str, sim_mean: float, sim_std: float, n: int, at: datetime, conn: Connection | None = None
     ) -> None:

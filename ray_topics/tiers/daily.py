@@ -30,7 +30,7 @@ from ray_topics.core.sampling import stable_pick
 from ray_topics.core.text import video_text
 from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent
 from ray_topics.execution.runtime import Runtime
-from ray_topics.tiers.job import run_tier
+from ray_topics.tiers.job import has_floor, run_tier
 
 __all__ = ["first_floor", "fitting_newborns", "plan_daily", "run_daily", "thresholds"]
 
@@ -137,7 +137,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.topics = new_topics + changed
     plan.events += events
     plan.stats["lifecycle"] = {e.topic_id: str(e.type) for e in events}
-    plan.routing = first_floor(rt, domain, as_of)
+    plan.routing, plan.routing_first = first_floor(rt, domain, as_of), True
     return plan
 
 
@@ -156,16 +156,26 @@ def fitting_newborns(
     only the misfits would leave the story in two topics. A newborn therefore takes every video of the
     pool window that Tier 1 would have given it had it existed (its nearest accepted topic now), as the
     monthly job does for its reclassified rows. The window's ids are streamed and their embeddings read
-    ``monthly.reassign_chunk`` at a time, so memory stays bounded on a busy domain.
+    ``monthly.reassign_chunk`` at a time, so memory stays bounded on a busy domain (time does not: the
+    whole window is read on a day with a birth; ``benchmarks/newborn_cost.py``).
     """
-    with closing(rt.store.classifications.iter_window_ids(domain, *window)) as rows:
-        ids = [vid for vid, _topic in rows if vid not in skip]
     out: list[dict[str, Any]] = []
     step = rt.cfg.monthly.reassign_chunk
-    for lo in range(0, len(ids), step):
-        chunk, vecs, _bad = rt.usable_vectors(domain, ids[lo : lo + step])  # an unreadable row stays as it is
-        if chunk:
-            out += reassign(chunk, vecs, index, newborn, window[1])
+    batch: list[str] = []
+
+    def flush() -> None:
+        found, vecs, _bad = rt.usable_vectors(domain, batch)  # an unreadable row stays as it is
+        if found:
+            out.extend(reassign(found, vecs, index, newborn, window[1]))
+        batch.clear()
+
+    with closing(rt.store.classifications.iter_window_ids(domain, *window)) as rows:
+        for vid, _topic in rows:
+            if vid not in skip:
+                batch.append(vid)
+                if len(batch) == step:
+                    flush()
+    flush()
     return out
 
 
@@ -178,9 +188,10 @@ def first_floor(rt: Runtime, domain: str, as_of: datetime) -> tuple[float, float
     videos of the domain, kept hourly (:mod:`ray_topics.tiers.exemplars`), so the first daily run with
     ``domains.floor_min_videos`` of them measures the floor against the current prototype; the weekly job
     re-measures it from then on. None: the domain has a floor, is the fallback, or has too few exemplars.
+    The commit writes it only if the domain still has no floor then (a weekly run may commit first).
     """
     d = rt.cfg.domains
-    if d.fallback is None or domain == d.fallback or domain in rt.store.prototypes.calibrations():
+    if d.fallback is None or domain == d.fallback or has_floor(rt.cfg, rt.store, domain):
         return None
     proto = rt.store.prototypes.all().get(domain)
     vecs, _domains = rt.store.exemplars.window(as_of - timedelta(days=d.vote_window_days), domain=domain)

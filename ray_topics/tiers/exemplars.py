@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from ray_topics.core.sampling import slot_quota, stable_pick
-from ray_topics.core.timeutil import floor_day
+from ray_topics.core.timeutil import as_utc, floor_day
 from ray_topics.execution.runtime import Runtime
 
 __all__ = ["day_exemplars", "publish_exemplars"]
@@ -51,6 +51,7 @@ def publish_exemplars(rt: Runtime, as_of: datetime) -> dict[str, int]:
     d = rt.cfg.domains
     if not d.vote_neighbours:
         return {}
+    as_of = as_utc(as_of)
     day = floor_day(as_of - timedelta(hours=rt.cfg.schedule.refine_every_hours))
     since = as_of - timedelta(days=d.vote_window_days)
     out: dict[str, int] = {}

@@ -10,11 +10,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ray_topics.config import Config
 from ray_topics.core.plan import Plan
+from ray_topics.core.router import routing_floor
 from ray_topics.core.snapshot import version_name
 from ray_topics.execution.engine import cluster_has_gpus, lake_dataset, map_domains, map_lake_groups, worker_node
 from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.runs import once
+from ray_topics.storage.store import Store
 
 __all__ = ["StalePlan", "commit_lock", "commit_plan", "planned", "run_tier"]
 
@@ -113,13 +116,20 @@ def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, co
         store.classifications.requeue(plan.retired, conn)
     if plan.prototype is not None:
         store.prototypes.save(plan.domain, plan.prototype, at, conn=conn)
-    if plan.routing is not None:
+    if plan.routing is not None and not (plan.routing_first and has_floor(rt.cfg, store, plan.domain, conn)):
         store.prototypes.calibrate(plan.domain, *plan.routing, at=at, conn=conn)
     if plan.changed:  # births, deaths, drift, merges and splits move the links between domains
         linked = store.global_topics.relink(rt.cfg.global_topics.link_threshold, at, conn, job=job, job_run_id=run_id)
         if linked.events:
             plan.stats["global_topics"] = linked.summary()
     return version
+
+
+def has_floor(cfg: Config, store: Store, domain: str, conn: Connection | None = None) -> bool:
+    """Whether the domain's stored calibration gives it a routing floor (enough labelled videos measured)."""
+    cal = store.prototypes.calibration(domain, conn)
+    d = cfg.domains
+    return cal is not None and routing_floor(*cal, z=d.floor_z, min_videos=d.floor_min_videos) is not None
 
 
 def run_tier(
