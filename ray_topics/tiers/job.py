@@ -19,7 +19,7 @@ from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.runs import once
 from ray_topics.storage.store import Store
 
-__all__ = ["StalePlan", "commit_lock", "commit_plan", "planned", "run_tier"]
+__all__ = ["StalePlan", "commit_lock", "commit_plan", "has_floor", "planned", "run_tier"]
 
 log = logging.getLogger(__name__)
 
