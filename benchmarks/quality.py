@@ -165,11 +165,7 @@ def _global_labels(store: Any, stream_labels: np.ndarray) -> np.ndarray:
 
 def _domain_labels(store: Any, video_ids: pd.Series) -> np.ndarray:
     """The domain each video was stored in (``NONE_LABEL`` for one never stored), in ``video_ids``' order."""
-    from sqlalchemy import select
-
-    t = store.table("videos")
-    with store.connect() as conn:
-        got = dict(conn.execute(select(t.c.video_id, t.c.domain)).all())
+    got = store.videos.domains(list(video_ids))
     return np.array([got.get(v, NONE_LABEL) for v in video_ids], dtype=object)
 
 

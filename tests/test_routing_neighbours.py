@@ -121,11 +121,7 @@ def _day_rows(rt: Runtime, day: datetime) -> dict[str, list[str]]:
 
 
 def _stored_domains(rt: Runtime, video_ids) -> np.ndarray:
-    from sqlalchemy import select
-
-    t = rt.store.table("videos")
-    with rt.store.connect() as conn:
-        got = dict(conn.execute(select(t.c.video_id, t.c.domain)).all())
+    got = rt.store.videos.domains(list(video_ids))
     return np.array([got.get(v) for v in video_ids], dtype=object)
 
 

@@ -24,7 +24,7 @@ from ray_topics.storage.registry import ModelRegistry
 from ray_topics.storage.routing import ExemplarWindow
 from ray_topics.storage.store import Store
 
-__all__ = ["Runtime", "embedding_cache_path", "limit_threads", "open_store", "yield_cpu"]
+__all__ = ["Runtime", "calibrated_floor", "embedding_cache_path", "limit_threads", "open_store", "yield_cpu"]
 
 
 def limit_threads(n: int | None) -> None:
@@ -55,6 +55,12 @@ def yield_cpu(niceness: int) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, niceness)
 
 
+def calibrated_floor(cfg: Config, calibration: tuple[float, float, int]) -> float | None:
+    """The routing floor a stored ``(mean, std, n)`` gives under the config's ``floor_z`` and ``floor_min_videos``."""
+    d = cfg.domains
+    return routing_floor(*calibration, z=d.floor_z, min_videos=d.floor_min_videos)
+
+
 def domain_router(
     cfg: Config,
     store: Store,
@@ -71,8 +77,8 @@ def domain_router(
     d = cfg.domains
     floors = {
         domain: floor
-        for domain, (mean, std, n) in store.prototypes.calibrations().items()
-        if (floor := routing_floor(mean, std, n, z=d.floor_z, min_videos=d.floor_min_videos)) is not None
+        for domain, cal in store.prototypes.calibrations().items()
+        if (floor := calibrated_floor(cfg, cal)) is not None
     }
     router = DomainRouter(
         d.names,

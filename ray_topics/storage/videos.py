@@ -96,12 +96,20 @@ class Videos:
 
     def categories(self, video_ids: Sequence[str]) -> dict[str, str | None]:
         """The metadata category each stored video arrived with."""
+        return self._column(video_ids, "category")
+
+    def domains(self, video_ids: Sequence[str]) -> dict[str, str]:
+        """The domain each stored video was routed to (ids not stored are left out)."""
+        return self._column(video_ids, "domain")
+
+    def _column(self, video_ids: Sequence[str], name: str) -> dict[str, Any]:
         t = self.db.table("videos")
+        col = t.c[name]
         with self.db.connect() as conn:
             return {
-                vid: cat
+                vid: value
                 for chunk in chunks(list(video_ids))
-                for vid, cat in conn.execute(select(t.c.video_id, t.c.category).where(t.c.video_id.in_(chunk)))
+                for vid, value in conn.execute(select(t.c.video_id, col).where(t.c.video_id.in_(chunk)))
             }
 
     def labelled_ids(self, domain: str, categories: Sequence[str], start: datetime, end: datetime) -> list[str]:

@@ -12,10 +12,9 @@ from sqlalchemy import Connection
 
 from ray_topics.config import Config
 from ray_topics.core.plan import Plan
-from ray_topics.core.router import routing_floor
 from ray_topics.core.snapshot import version_name
 from ray_topics.execution.engine import cluster_has_gpus, lake_dataset, map_domains, map_lake_groups, worker_node
-from ray_topics.execution.runtime import Runtime, yield_cpu
+from ray_topics.execution.runtime import Runtime, calibrated_floor, yield_cpu
 from ray_topics.storage.runs import once
 from ray_topics.storage.store import Store
 
@@ -128,8 +127,7 @@ def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, co
 def has_floor(cfg: Config, store: Store, domain: str, conn: Connection | None = None) -> bool:
     """Whether the domain's stored calibration gives it a routing floor (enough labelled videos measured)."""
     cal = store.prototypes.calibration(domain, conn)
-    d = cfg.domains
-    return cal is not None and routing_floor(*cal, z=d.floor_z, min_videos=d.floor_min_videos) is not None
+    return cal is not None and calibrated_floor(cfg, cal) is not None
 
 
 def run_tier(
