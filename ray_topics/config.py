@@ -259,6 +259,7 @@ class GlobalTopicsConfig(_Section):
     """Links between topics of different domains (:mod:`ray_topics.core.global_topics`)."""
 
     link_threshold: float = Field(ge=-1, le=1)
+    echo_births: bool = True
 
 
 class KeywordsConfig(_Section):

@@ -374,6 +374,79 @@ def test_daily_links_a_story_born_in_two_domains_at_birth(sqlite_runtime: Runtim
     assert run["job"] == "daily" and run["stats"]["global_topics"] == {"groups": 1, "events": {"form": 1}}
 
 
+def _story_in_two_domains(tech_rate: float, cosine: float = 0.999, part_in: str = "tech", seed: int = 3):
+    """A story born in gaming (40 a day from day 3) whose small part in ``part_in`` (``tech_rate`` a day) is too
+    small for a birth of its own (centers at ``cosine``); gaming and tech also have a stable topic each."""
+    spec = StreamSpec(
+        topics=[
+            PlantedTopic("gaming/a", "gaming", rate=60),
+            PlantedTopic("tech/a", "tech", rate=60),
+            PlantedTopic("gaming/story", "gaming", rate=40, start_day=3),
+            PlantedTopic("part/story", part_in, rate=tech_rate, start_day=3, near="gaming/story", near_cosine=cosine),
+        ],
+        days=9,
+        start=AT,
+        noise_rate=5,
+        seed=seed,
+    )
+    return generate(spec)
+
+
+def _holders(rt: Runtime, stream, planted: str) -> Counter:
+    ids = stream.videos.video_id[stream.videos.true_topic == planted].tolist()
+    return Counter(r["topic_id"] for r in rt.store.classifications.rows_for(ids, with_text=False))
+
+
+def test_a_story_born_in_one_domain_is_echoed_where_a_small_part_of_it_sits(sqlite_runtime: Runtime) -> None:
+    """tech's part of the story (4 a day) never reaches a birth of its own; gaming's birth is offered to
+    tech's daily job as a guest, and tech's window videos nearer to it than to any tech topic are born as
+    tech's echo topic, linked to gaming's story topic as one global topic. Nothing else is echoed, and a
+    forced re-run of the daily job echoes nothing again."""
+    from ray_topics.tiers.daily import run_daily
+
+    rt = sqlite_runtime
+    stream = _story_in_two_domains(tech_rate=4)
+    Replay(rt).run(stream.videos, stream.embeddings)
+    story = _holders(rt, stream, "gaming/story").most_common(1)[0][0]
+    assert story and story.startswith("gaming:")
+    echoes = rt.store.topics.echoes()
+    assert [o for _e, o in echoes] == [story]
+    (echo,) = [e for e, _o in echoes]
+    assert echo.startswith("tech:")
+    (birth,) = [e for e in rt.store.topics.events("tech", ["birth"]) if e["topic_id"] == echo]
+    assert birth["related"] == [story] and birth["details"]["echo_of"] == story
+    part = _holders(rt, stream, "part/story")
+    assert part[echo] > 0.5 * part.total() and set(part) <= {echo, None}  # in the echo, the rest misfits
+    assert _holders(rt, stream, "tech/a")[echo] <= 0.05 * part.total()  # tech's own topic kept its videos
+    assert list(rt.store.global_topics.groups().values()) == [sorted([story, echo])]
+    end = AT + 9 * DAY
+    run_daily(rt, end, force=True)
+    assert [e for e, _o in rt.store.topics.echoes()] == [echo]
+
+
+@pytest.mark.parametrize(
+    ("cosine", "part_in", "overrides"),
+    [
+        (0.999, "tech", ["global_topics.echo_births=false"]),
+        (max(DIFFERENT_STORIES), "tech", []),
+        (0.999, load_config().domains.fallback, []),
+    ],
+    ids=["echo-births-off", "a-different-story", "in-the-fallback-domain"],
+)
+def test_no_echo_without_the_rule_for_a_different_story_or_in_the_fallback(
+    tmp_path: Path, cosine: float, part_in: str, overrides: list[str]
+) -> None:
+    """Off, the small part stays unlinked; on, a different story in tech at the cosine of news' closest
+    different stories is not echoed (its videos do not fit the guest), and the fallback domain, which holds
+    what fits no domain, hosts no echo of the story's part sent there."""
+    rt = Runtime(make_config(tmp_path, *overrides))
+    stream = _story_in_two_domains(tech_rate=4, cosine=cosine, part_in=part_in)
+    Replay(rt).run(stream.videos, stream.embeddings)
+    assert rt.store.topics.echoes() == []
+    assert rt.store.global_topics.groups() == {}
+    assert not any(t.domain == part_in and t.status == "active" and t.size < 40 for t in rt.store.topics.list())
+
+
 # ---------------------------------------------------------------- CLI and report
 
 

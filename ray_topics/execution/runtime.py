@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Container, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -256,6 +258,33 @@ class Runtime:
         ok = [v for v in video_ids if v not in bad]
         vecs = np.stack([found[v] for v in ok]) if ok else np.zeros((0, self.cfg.embedding.dim))
         return ok, vecs.astype(np.float32, copy=False), bad
+
+    def window_vectors(
+        self, domain: str, window: tuple[datetime, datetime], skip: Container[str] = ()
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """(ids, embeddings) of a domain's videos published in ``window``, ``monthly.reassign_chunk`` at a time.
+
+        The ids are streamed from the store and only one chunk's embeddings is held, so a busy domain's
+        week is read in bounded memory; ids in ``skip`` and videos whose embedding is unusable are left out.
+        """
+        step = self.cfg.monthly.reassign_chunk
+        batch: list[str] = []
+        with closing(self.store.classifications.iter_window_ids(domain, *window)) as rows:
+            for vid, _topic in rows:
+                if vid in skip:
+                    continue
+                batch.append(vid)
+                if len(batch) == step:
+                    yield from self._usable(domain, batch)
+                    batch = []
+        yield from self._usable(domain, batch)
+
+    def _usable(self, domain: str, batch: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
+        """:meth:`usable_vectors` of a non-empty batch, yielded when any is usable."""
+        if batch:
+            ids, vecs, _bad = self.usable_vectors(domain, batch)
+            if ids:
+                yield ids, vecs
 
     def _lookup(
         self, domain: str, video_ids: list[str], window: tuple[datetime, datetime] | None, strict: bool = True

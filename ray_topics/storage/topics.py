@@ -133,6 +133,13 @@ class Topics:
         with self.db.writing(conn) as tx:
             self.db.insert_ignore(tx, "topic_events", rows)
 
+    def echoes(self, conn: Connection | None = None) -> list[tuple[str, str]]:
+        """(echo, the topic it echoes) of every echo birth (:mod:`ray_topics.tiers.echo`), oldest first."""
+        t = self.db.table("topic_events")
+        q = select(t.c.topic_id, t.c.details).where(t.c.type == str(EventType.BIRTH)).order_by(t.c.at, t.c.id)
+        with self.db.reading(conn) as c:
+            return [(r.topic_id, r.details["echo_of"]) for r in c.execute(q) if (r.details or {}).get("echo_of")]
+
     def events(
         self,
         domain: str | None = None,

@@ -10,11 +10,12 @@ BERTopic's pipeline). A cluster is born as a topic when its size exceeds
 exceeds ``min_coherence``, and it is not the fringe of an existing topic.
 Pool members nearest to a newborn topic are reassigned to it, and so are the
 window's other videos whose nearest topic it now is (:func:`fitting_newborns`).
+Then other domains' recent births are offered as guests, and a story's part
+too small for a birth here is born as their echo (:mod:`ray_topics.tiers.echo`).
 """
 
 from __future__ import annotations
 
-from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from ray_topics.core.sampling import stable_pick
 from ray_topics.core.text import video_text
 from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent
 from ray_topics.execution.runtime import Runtime
+from ray_topics.tiers.echo import echo_births
 from ray_topics.tiers.job import has_floor, run_tier
 
 __all__ = ["first_floor", "fitting_newborns", "plan_daily", "run_daily", "thresholds"]
@@ -129,6 +131,12 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             plan.reassign += fitting
             plan.stats["moved_to_newborns"] = {"misfits": len(plan.reassign) - len(fitting), "others": len(fitting)}
     plan.stats["births"] = len(new_topics)
+    first_free = max([t.number for t in topics + new_topics], default=-1) + 1
+    echoes = echo_births(rt, domain, live + new_topics, (start, as_of), first_free)
+    new_topics += echoes.topics
+    plan.events += echoes.events
+    plan.reassign += echoes.reassign
+    plan.stats["echo"] = echoes.stats
     # a topic is seen by videos that fit it, not by strays near its edge
     seen = rt.store.classifications.last_seen(domain, start, as_of, min_confidence=cfg.misfit_confidence)
     changed, events = lifecycle_changes(
@@ -160,22 +168,8 @@ def fitting_newborns(
     whole window is read on a day with a birth; ``benchmarks/newborn_cost.py``).
     """
     out: list[dict[str, Any]] = []
-    step = rt.cfg.monthly.reassign_chunk
-    batch: list[str] = []
-
-    def flush() -> None:
-        found, vecs, _bad = rt.usable_vectors(domain, batch)  # an unreadable row stays as it is
-        if found:
-            out.extend(reassign(found, vecs, index, newborn, window[1]))
-        batch.clear()
-
-    with closing(rt.store.classifications.iter_window_ids(domain, *window)) as rows:
-        for vid, _topic in rows:
-            if vid not in skip:
-                batch.append(vid)
-                if len(batch) == step:
-                    flush()
-    flush()
+    for ids, vecs in rt.window_vectors(domain, window, skip):  # an unreadable row stays as it is
+        out.extend(reassign(ids, vecs, index, newborn, window[1]))
     return out
 
 
