@@ -237,10 +237,9 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
         if "streaming_lineage" in ev:
             t.add(
                 "the same, each topic counted with the last global topic it belonged to (lineage)",
-                f">= full - {EVENT_VS_FULL_TOLERANCE}",
+                "(info)",
                 ev["streaming_lineage"]["largest"],
                 f["largest"],
-                ev["streaming_lineage"]["largest"] >= f["largest"] - EVENT_VS_FULL_TOLERANCE,
             )
         t.add("event concentration, median over the events", "(info)", s["largest_median"], f["largest_median"])
         t.add("misfit share of an event (streaming: misfits; full: outliers)", "(info)", s["misfit"], f["misfit"])

@@ -424,6 +424,25 @@ def test_a_story_born_in_one_domain_is_echoed_where_a_small_part_of_it_sits(sqli
     assert [e for e, _o in rt.store.topics.echoes()] == [echo]
 
 
+def test_a_guest_linked_through_others_to_a_topic_of_the_domain_is_not_offered(sqlite_runtime: Runtime) -> None:
+    """tech:0 - cooking:0 - gaming:0 form one global topic by cosine although tech:0 and gaming:0 sit apart;
+    an echo of gaming:0 in tech would take tech:0's place in it, so gaming:0 is no guest of tech. A recent
+    topic of no group is, and so is none of tech's own."""
+    from ray_topics.tiers.echo import guests_of
+
+    rt, rng = sqlite_runtime, np.random.default_rng(8)
+    a = _unit(rng)[0]
+    cooking = _near(rng, a, 0.95)
+    gaming = normalize(2 * cooking - a)  # 0.95 from cooking, further from a
+    tech0, other = _topic("tech", 0, a), _topic("news", 0, _unit(rng)[0])
+    topics = [tech0, _topic("cooking", 0, cooking), _topic("gaming", 0, gaming), other]
+    assert float(tech0.centroid @ topics[2].centroid) < THRESHOLD <= float(topics[1].centroid @ topics[2].centroid)
+    rt.store.topics.upsert(topics)
+    rt.store.global_topics.relink(THRESHOLD, AT)
+    assert list(rt.store.global_topics.groups().values()) == [["cooking:0", "gaming:0", "tech:0"]]
+    assert [g.topic_id for g in guests_of(rt, "tech", [tech0], AT - DAY)] == ["news:0"]
+
+
 @pytest.mark.parametrize(
     ("cosine", "part_in", "overrides"),
     [

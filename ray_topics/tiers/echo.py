@@ -29,22 +29,26 @@ it holds the videos that fit no domain, so one of its videos that fits
 another domain's topic was routed wrong (a new store's first day sends every
 uncategorised video there), not filed under a second desk.
 
-Cost: on a day when another domain bore a topic within the pool window, the
-domain's pool window is read once, ``monthly.reassign_chunk`` embeddings at
-a time (as :func:`ray_topics.tiers.daily.fitting_newborns` does).
+Cost: on every day a guest (a birth elsewhere within the pool window) is
+still unechoed here, the domain's pool window is read once,
+``monthly.reassign_chunk`` embeddings at a time, holding each guest's sum
+and a stable sample of at most ``reassign_chunk`` ids; on a day with an echo
+it is read a second time to move the echo's videos.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from ray_topics.core.lifecycle import make_topic, model_of, reassign, reclassified
-from ray_topics.core.sampling import stable_pick
+from ray_topics.core.index import normalize
+from ray_topics.core.lifecycle import make_topic, model_of, reassign
+from ray_topics.core.sampling import bottom_k
 from ray_topics.core.text import video_text
 from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent
 from ray_topics.execution.runtime import Runtime
@@ -68,11 +72,13 @@ def guests_of(rt: Runtime, domain: str, own: Sequence[Topic], since: datetime) -
     """Live topics of other domains born since ``since`` that this domain has neither echoed nor linked.
 
     ``own``: this domain's live topics (today's newborns included). A guest within
-    ``global_topics.link_threshold`` of one of them is linked by centroid already.
+    ``global_topics.link_threshold`` of one of them is linked by centroid already, and one whose global
+    topic holds a topic of this domain is linked to it through others (an echo would push that one out).
     """
     pairs = rt.store.topics.echoes()
     echoes = {e for e, _g in pairs}
-    echoed = {g for e, g in pairs if e.startswith(f"{domain}:")}
+    echoed = {g for e, g in pairs if _in(e, domain)}
+    linked, groups = rt.store.global_topics.of_topics(), rt.store.global_topics.groups()
     cents = np.stack([t.centroid for t in own]) if own else None
     threshold = rt.cfg.global_topics.link_threshold
     return [
@@ -83,6 +89,7 @@ def guests_of(rt: Runtime, domain: str, own: Sequence[Topic], since: datetime) -
         and g.topic_id not in echoed
         and g.topic_id not in echoes  # an echo is not echoed in turn: no chains of echoes
         and (cents is None or float((cents @ g.centroid).max()) < threshold)
+        and not any(_in(t, domain) for t in groups.get(linked.get(g.topic_id, -1), []))
     ]
 
 
@@ -92,69 +99,82 @@ def echo_births(
     """The echoes of other domains' recent births among ``domain``'s pool-window videos (see module doc).
 
     ``own``: the domain's live topics and today's newborns; ``number``: the first free topic number.
+    Two reads of the window, ``monthly.reassign_chunk`` embeddings at a time: the first counts and sums
+    each guest's fitting videos (and keeps a stable sample of at most ``reassign_chunk`` ids of each,
+    for the echo's calibration and keywords), the second, on a day with an echo, moves them.
     """
     out = Echoes()
     if not rt.cfg.global_topics.echo_births or domain == rt.cfg.domains.fallback:
         return out  # the fallback holds what fits no domain: a video there that fits a topic was routed wrong
-    guests = guests_of(rt, domain, own, window[0])
+    guests = {g.topic_id: g for g in guests_of(rt, domain, own, window[0])}
     out.stats = {"guests": len(guests), "echoes": 0}
     if not guests:
         return out
-    index = model_of(domain, [*own, *guests], rt.cfg.embedding.dim).index(**rt.confidence)
+    index = model_of(domain, [*own, *guests.values()], rt.cfg.embedding.dim).index(**rt.confidence)
     fits = rt.cfg.daily.misfit_confidence  # a video fits a topic at this confidence, as Tier 1 counts it
-    by_guest: dict[str, list[int]] = {g.topic_id: [] for g in guests}
-    ids: list[str] = []
-    vecs: list[np.ndarray] = []
-    others: list[str] = []
-    for chunk, chunk_vecs in rt.window_vectors(domain, window):
-        for row, vec in zip(reclassified(chunk, index.search(chunk_vecs), window[1]), chunk_vecs, strict=True):
-            if row["topic_id"] in by_guest and row["confidence"] >= fits:
-                by_guest[row["topic_id"]].append(len(ids))
-                ids.append(row["video_id"])
-                vecs.append(vec)
-            else:
-                others.append(row["video_id"])
-        others = stable_pick(others, rt.cfg.monthly.reassign_chunk)  # the contrast sample, bounded
-    floor = rt.cfg.daily.min_cluster_floor
-    found = {g: m for g, m in by_guest.items() if len(m) > floor}
-    out.stats["candidates"] = {g: len(m) for g, m in found.items()}
-    if not found:
-        return out
-    members = np.stack(vecs)
-    keywords = _keywords(rt, ids, found, stable_pick(others, len(ids)))
-    rows = {r["video_id"]: r for r in rt.store.classifications.rows_for(ids, with_text=False)}
-    guest = {g.topic_id: g for g in guests}
-    link = rt.cfg.global_topics.link_threshold
-    for gid, idx in sorted(found.items()):
+    sums = {g: np.zeros(rt.cfg.embedding.dim, np.float64) for g in guests}
+
+    def matches() -> Iterator[tuple[str, str]]:
+        for ids, vecs in rt.window_vectors(domain, window):
+            m = index.search(vecs)
+            for k, (vid, tid, c) in enumerate(zip(ids, m.topic_ids, m.confidences, strict=True)):
+                if tid in sums and c >= fits:
+                    sums[tid] += vecs[k]
+                    yield vid, tid
+                else:
+                    yield vid, REST
+
+    sample = bottom_k(matches(), rt.cfg.monthly.reassign_chunk, salt=domain)
+    floor, link = rt.cfg.daily.min_cluster_floor, rt.cfg.global_topics.link_threshold
+    linked = rt.store.global_topics.of_topics()
+    taken: set[int] = set()
+    for gid in sorted(guests, key=lambda g: (-sample.get(g, ((), 0))[1], g)):
+        ids, n = sample.get(gid, ([], 0))
+        centroid = normalize(sums[gid])
+        if n <= floor or float(centroid @ guests[gid].centroid) < link:
+            continue  # too few, or no near-duplicate of the guest (a different story, or a broad guest's catch)
+        if linked.get(gid) in taken or any(float(centroid @ e.centroid) >= link for e in out.topics):
+            continue  # one echo per story: a guest linked to one echoed already, or this part echoed already
+        found, vecs, _bad = rt.usable_vectors(domain, ids)
+        rows = rt.store.classifications.rows_for(found, with_text=False)
+        if not rows:
+            continue
         t = make_topic(
             domain,
             number + len(out.topics),
-            members[idx],
-            keywords.get(gid, []),
+            vecs,
+            _keywords(rt, found, sample.get(REST, ([], 0))[0][: len(found)]),
             window[1],
             upper_quantile=rt.cfg.weekly.calibration_upper_quantile,
-            last_seen_at=max(rows[ids[i]]["published_at"] for i in idx),
+            last_seen_at=max(r["published_at"] for r in rows),
         )
-        if float(t.centroid @ guest[gid].centroid) < link:
-            continue  # no near-duplicate of the guest: a different story near it, or a broad guest's catch
-        out.topics.append(t)
+        out.topics.append(dataclasses.replace(t, centroid=centroid.astype(np.float32), size=n))
         out.events.append(
-            TopicEvent.of(t, EventType.BIRTH, window[1], [gid], size=len(idx), keywords=t.keywords[:5], echo_of=gid)
+            TopicEvent.of(t, EventType.BIRTH, window[1], [gid], size=n, keywords=t.keywords[:5], echo_of=gid)
         )
-    born = {t.topic_id for t in out.topics}
-    index = model_of(domain, [*own, *out.topics], rt.cfg.embedding.dim).index(**rt.confidence)
-    out.reassign = reassign(ids, members, index, born, window[1])
+        taken.add(linked.get(gid, -1))
     out.stats["echoes"] = len(out.topics)
+    if out.topics:
+        born = {t.topic_id for t in out.topics}
+        index = model_of(domain, [*own, *out.topics], rt.cfg.embedding.dim).index(**rt.confidence)
+        for ids, vecs in rt.window_vectors(domain, window):
+            out.reassign.extend(reassign(ids, vecs, index, born, window[1]))
     return out
 
 
-def _keywords(rt: Runtime, ids: list[str], found: dict[str, list[int]], contrast: list[str]) -> dict[Any, list[str]]:
-    """Each echo's keywords: its members' words against a sample of the window's other videos (c-TF-IDF)."""
-    label: dict[str, Any] = {ids[i]: gid for gid, idx in found.items() for i in idx}
-    texts = {r["video_id"]: r for r in rt.store.classifications.rows_for([*label, *contrast])}
-    keep = [v for v in [*label, *contrast] if v in texts]
+def _in(topic_id: str, domain: str) -> bool:
+    """Whether ``topic_id`` (``domain:number``) is a topic of ``domain``."""
+    return topic_id.startswith(f"{domain}:")
+
+
+def _keywords(rt: Runtime, members: list[str], contrast: list[str]) -> list[str]:
+    """An echo's keywords: its members' words against as many of the window's other videos (c-TF-IDF)."""
+    texts = {r["video_id"]: r for r in rt.store.classifications.rows_for([*members, *contrast])}
+    keep = [v for v in [*members, *contrast] if v in texts]
     docs = [
         video_text(texts[v]["title"], texts[v]["description"], texts[v]["tags"], rt.cfg.embedding.max_chars)
         for v in keep
     ]
-    return rt.keywords(docs, [label.get(v, REST) for v in keep], top_n=rt.cfg.weekly.top_keywords)
+    mine = set(members)
+    labels = ["echo" if v in mine else REST for v in keep]
+    return rt.keywords(docs, labels, top_n=rt.cfg.weekly.top_keywords).get("echo", [])
