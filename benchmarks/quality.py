@@ -227,20 +227,12 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
             f["largest"],
             s["largest"] >= f["largest"] - EVENT_VS_FULL_TOLERANCE,
         )
-        if "streaming_global" in ev:
-            t.add(
-                "event concentration, topics linked as one global topic counted as one",
-                "(info)",
-                ev["streaming_global"]["largest"],
-                f["largest"],
-            )
-        if "streaming_lineage" in ev:
-            t.add(
-                "the same, each topic counted with the last global topic it belonged to (lineage)",
-                "(info)",
-                ev["streaming_lineage"]["largest"],
-                f["largest"],
-            )
+        for key, label in (
+            ("streaming_global", "event concentration, topics linked as one global topic counted as one"),
+            ("streaming_lineage", "the same, each topic counted with the last global topic it belonged to (lineage)"),
+        ):
+            if key in ev:
+                t.add(label, "(info)", ev[key]["largest"], f["largest"])
         t.add("event concentration, median over the events", "(info)", s["largest_median"], f["largest_median"])
         t.add("misfit share of an event (streaming: misfits; full: outliers)", "(info)", s["misfit"], f["misfit"])
         t.add("topics holding >= 5 % of an event (mean)", "(info)", s["spread"], f["spread"])
