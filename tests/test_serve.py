@@ -663,16 +663,29 @@ def _scrape(port: int) -> dict[tuple[str, frozenset], float]:
     return out
 
 
+def _settled_scrape(
+    port: int, keys, quiet_s: float = 3.0, within_s: float = 60.0
+) -> dict[tuple[str, frozenset], float]:
+    """A scrape whose ``keys`` did not change for ``quiet_s``: what replicas recorded before is all exported
+    (Ray's agent exports about once a second, later on a loaded machine)."""
+
+    def scrape() -> dict[tuple[str, frozenset], float]:
+        got = _scrape(port)
+        return {k: got.get(k, 0.0) for k in keys}
+
+    deadline, last = time.time() + within_s, scrape()
+    while time.time() < deadline:
+        time.sleep(quiet_s)
+        now = scrape()
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"metrics still moving after {within_s:.0f} s with no request in flight")
+
+
 def test_metrics_count_exactly_what_was_done(app) -> None:
     """After 2 stored requests (3 videos: 2 on a topic, 1 misfit) and 2 refused ones, the counters moved by that."""
     port = app["metrics_port"]
-    before = _scrape(port)
-    far = normalize(np.ones(384, np.float32)).astype(np.float32)  # near no centroid: a misfit
-    assert _post(app, [_video("mx1", _near(app, "gaming", 0), domain="gaming")]).status_code == 200
-    two = [_video("mx2", _near(app, "tech", 2), domain="tech"), _video("mx3", far, domain="tech")]
-    assert _post(app, two).json()["results"][1]["topic_id"] is None
-    assert _post(app, [_video("mx4", np.ones(10, np.float32), domain="tech")]).status_code == 422
-    assert _post(app, [_video("mx5", _near(app, "tech", 0))], headers={}).status_code == 401
     want = {
         ("ray_topics_classify_requests_total", frozenset({("status", "200")})): 2,
         ("ray_topics_classify_requests_total", frozenset({("status", "422")})): 1,
@@ -684,6 +697,13 @@ def test_metrics_count_exactly_what_was_done(app) -> None:
         ("ray_topics_rejected_inputs_total", frozenset({("reason", "unauthorized")})): 1,
         ("ray_topics_classify_latency_seconds_count", frozenset()): 4,
     }
+    before = _settled_scrape(port, want)  # earlier tests' counts (the fuzzers' hundreds) exported, not in flight
+    far = normalize(np.ones(384, np.float32)).astype(np.float32)  # near no centroid: a misfit
+    assert _post(app, [_video("mx1", _near(app, "gaming", 0), domain="gaming")]).status_code == 200
+    two = [_video("mx2", _near(app, "tech", 2), domain="tech"), _video("mx3", far, domain="tech")]
+    assert _post(app, two).json()["results"][1]["topic_id"] is None
+    assert _post(app, [_video("mx4", np.ones(10, np.float32), domain="tech")]).status_code == 422
+    assert _post(app, [_video("mx5", _near(app, "tech", 0))], headers={}).status_code == 401
     deadline, moved = time.time() + 30, {}
     while time.time() < deadline:  # Ray's agent exports what replicas recorded about once a second
         after = _scrape(port)
