@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,11 +49,10 @@ from benchmarks.harness import (
     Table,
     corpus_parser,
     describe,
-    finish,
     frame_texts,
+    main_of,
     run_info,
     scratch,
-    start,
     timed,
     write_results_section,
 )
@@ -259,10 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     return corpus_parser(__doc__)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    start(args)
-    return finish(args, run(args))
+main = main_of(build_parser, run)
 
 
 if __name__ == "__main__":

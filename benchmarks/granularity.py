@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -36,14 +35,13 @@ from benchmarks.full_fit import cluster_models, cluster_params, jit_warmup
 from benchmarks.harness import (
     ROOT,
     Table,
-    finish,
     frame_texts,
     in_fresh_process,
+    main_of,
     parser,
     reap_loky,
     run_info,
     scratch,
-    start,
     timed,
 )
 from benchmarks.planted_truth import NONE_LABEL, agreement, assignments
@@ -235,10 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    start(args)
-    return finish(args, run(args))
+main = main_of(build_parser, run)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ importable in them and in every process they spawn::
 Each script builds its options on :func:`parser` (``--seed``, ``--set``,
 ``--keep``, ``--out``), works in :func:`scratch`, records :func:`run_info`
 in its figures, prints :class:`Figures` (figure | goal | ours | baseline |
-status) and ends with :func:`finish`.
+status) and ends with :func:`finish`; a script that only parses, runs and
+finishes takes its ``main`` from :func:`main_of`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "frame_texts",
     "in_fresh_process",
     "machine",
+    "main_of",
     "parser",
     "peak_rss_mb",
     "reap_loky",
@@ -293,6 +295,24 @@ def finish(args: argparse.Namespace, out: dict[str, Any]) -> int:
     if args.out:
         write_figures(args.out, out)
     return 0
+
+
+def main_of(
+    build_parser: Callable[[], argparse.ArgumentParser], run: Callable[[argparse.Namespace], dict[str, Any]]
+) -> Callable[[Sequence[str] | None], int]:
+    """The ``main`` of a script that parses its options, prints the machine, runs and finishes::
+
+    main = main_of(build_parser, run)
+    if __name__ == "__main__":
+        raise SystemExit(main())
+    """
+
+    def main(argv: Sequence[str] | None = None) -> int:
+        args = build_parser().parse_args(argv)
+        start(args)
+        return finish(args, run(args))
+
+    return main
 
 
 def fmt(v: Any, nd: int = 3) -> str:

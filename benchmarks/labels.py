@@ -64,12 +64,11 @@ import numpy as np
 from benchmarks.harness import (
     ROOT,
     Table,
-    finish,
     frame_texts,
+    main_of,
     parser,
     run_info,
     scratch,
-    start,
 )
 from benchmarks.quality import _news_frame, _token_sets, _topic_quality, news_embeddings
 
@@ -286,10 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    start(args)
-    return finish(args, run(args))
+main = main_of(build_parser, run)
 
 
 if __name__ == "__main__":

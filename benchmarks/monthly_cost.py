@@ -84,15 +84,14 @@ from benchmarks.harness import (
     Figures,
     Table,
     domains_arg,
-    finish,
     frame_texts,
     in_fresh_process,
+    main_of,
     parser,
     peak_rss_mb,
     reap_loky,
     run_info,
     scratch,
-    start,
     timed,
 )
 
@@ -727,10 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    start(args)
-    return finish(args, run(args))
+main = main_of(build_parser, run)
 
 
 if __name__ == "__main__":

@@ -26,13 +26,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import finish, parser, run_info, start, timed
+from benchmarks.harness import main_of, parser, run_info, timed
 from benchmarks.serve_sustained import HISTORY_END
 from ray_topics.config import load_config
 from ray_topics.core.index import normalize
@@ -94,10 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    start(args)
-    return finish(args, run(args))
+main = main_of(build_parser, run)
 
 
 if __name__ == "__main__":

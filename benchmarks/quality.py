@@ -53,15 +53,14 @@ from benchmarks.harness import (
     ROOT,
     Figures,
     domains_arg,
-    finish,
     frame_texts,
     in_fresh_process,
+    main_of,
     parser,
     peak_rss_mb,
     reap_loky,
     run_info,
     scratch,
-    start,
     timed,
 )
 from benchmarks.planted_truth import (
@@ -829,10 +828,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    start(args)
-    return finish(args, run_news(args) if args.news else run_planted(args))
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The news replay (``--news``) or the planted stream."""
+    return run_news(args) if args.news else run_planted(args)
+
+
+main = main_of(build_parser, run)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,10 +34,9 @@ from benchmarks.harness import (
     Figures,
     corpus_parser,
     describe,
-    finish,
+    main_of,
     run_info,
     scratch,
-    start,
     timed,
     write_results_section,
 )
@@ -167,10 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     return corpus_parser(__doc__)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    start(args)
-    return finish(args, run(args))
+main = main_of(build_parser, run)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import finish, parser, run_info, start
+from benchmarks.harness import main_of, parser, run_info
 from ray_topics.config import load_config
 from ray_topics.core.index import normalize
 from ray_topics.core.router import DomainRouter
@@ -105,10 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    start(args)
-    return finish(args, run(args))
+main = main_of(build_parser, run)
 
 
 if __name__ == "__main__":
