@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from serve.app import free_port
+from serve.ports import free_port
 
 __all__ = [
     "APP_NAME",
@@ -895,7 +895,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # before Ray starts: its processes inherit them (the Serve mode `ray-topics serve` runs in)
     for key, value in load_config().serve.ray_env.items():
         os.environ.setdefault(key, value)
-    from serve.app import FALLBACK_PORT_ENV, HAPROXY_PORT_ENV, own_ports
+    from serve.ports import FALLBACK_PORT_ENV, HAPROXY_PORT_ENV, own_ports
 
     own_ports(FALLBACK_PORT_ENV + HAPROXY_PORT_ENV)  # apart from any other Serve on this machine
     outcomes: list[Outcome] = []

@@ -649,7 +649,8 @@ def serve_mode(args: argparse.Namespace, mode: str, workdir: Path) -> dict[str, 
 
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import Runtime
-    from serve.app import build_app, free_port
+    from serve.app import build_app
+    from serve.ports import free_port
 
     rng = np.random.default_rng(11 + args.seed)
     overrides = [f"serve.token={TOKEN}", *args.set]

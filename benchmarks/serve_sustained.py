@@ -521,7 +521,8 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, str, bool]]:
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from ray_topics.config import load_config
-    from serve.app import HAPROXY_PORT_ENV, build_app, free_port, own_ports, serve_env  # as ray-topics serve: first
+    from serve.app import build_app, serve_env  # as ray-topics serve: first
+    from serve.ports import HAPROXY_PORT_ENV, free_port, own_ports
 
     overrides = [f"serve.token={TOKEN}", *args.set]
     cfg = load_config(overrides=overrides, workdir=str(workdir))

@@ -55,18 +55,13 @@ from ray_topics.tiers.realtime import (
     texts_to_embed,
     topic_view,
 )
+from serve.ports import FALLBACK_PORT_ENV, own_ports
 
 __all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "handle_here", "run_local", "serve_env"]
 
 log = logging.getLogger("ray_topics.serve")
 
 TOKEN_ENV = "RAY_TOPICS_TOKEN"
-# Serve's machine-wide listeners besides the app's own port: the fallback proxy HAProxy hands requests
-# to while no Ingress replica is up (bound with SO_REUSEPORT: a second Serve on the machine, on the
-# same port, takes some of them and answers 404 "Path not found", which no client retries), and
-# HAProxy's metrics and stats. Ray's defaults are fixed ports (8500, 9500, 9101, 8404).
-FALLBACK_PORT_ENV = ("RAY_SERVE_FALLBACK_PROXY_HTTP_PORT", "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT")
-HAPROXY_PORT_ENV = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
 JSON = "application/json"
 CLASSIFY_EXAMPLE = {
     "video_id": "v1",
@@ -841,22 +836,6 @@ class Ingress:
         versions = await asyncio.to_thread(self.store.models.latest_versions)
         await asyncio.to_thread(self._load_prototypes)
         return {"status": "ok", "model_versions": versions}
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the OS picks it)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def own_ports(names: tuple[str, ...]) -> None:
-    """Free ports for these Serve listeners (before Ray starts), unless the environment names them already."""
-    for name in names:
-        if not os.environ.get(name):
-            os.environ[name] = str(free_port())
 
 
 def serve_env(cfg: Config) -> None:

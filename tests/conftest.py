@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,9 @@ import pytest
 from ray_topics.config import Config, load_config
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.store import Store
+from serve.ports import free_port
+
+__all__ = ["IN_CI", "PG_URL", "free_port", "make_config", "require_postgres"]
 
 PG_URL = os.environ.get("RAY_TOPICS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -29,13 +31,6 @@ def _pg_reachable() -> str | None:
         return None
     except Exception as exc:  # pragma: no cover - depends on the machine
         return str(exc).splitlines()[0]
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require_postgres() -> None:
@@ -102,8 +97,8 @@ def ray_local() -> Iterator[int]:
         os.environ.setdefault(key, value)
     # Serve's machine-wide listeners on free ports, not Ray's fixed defaults: a second Ray on the
     # machine (another test run, a `ray-topics serve`) must neither make ours fail nor answer our
-    # requests (serve/app.py, FALLBACK_PORT_ENV)
-    from serve.app import FALLBACK_PORT_ENV, HAPROXY_PORT_ENV, own_ports
+    # requests (serve/ports.py)
+    from serve.ports import FALLBACK_PORT_ENV, HAPROXY_PORT_ENV, own_ports
 
     own_ports(FALLBACK_PORT_ENV + HAPROXY_PORT_ENV)
     # application metrics reach the node's metrics endpoint within a second (Ray's default: 10 s)
