@@ -84,6 +84,9 @@ NMI_VS_FULL_TOLERANCE = 0.02
 EVENT_VS_FULL_TOLERANCE = 0.1  # issue 14: an event's concentration within 0.1 of one full fit's
 PER_THOUSAND = 1000
 FULL_OUTLIER = -1
+# --perturb: noise per embedding component, far below what matters to any topic, enough to send a chaotic
+# replay down another path (as re-embedding the corpus on another machine does)
+PERTURB_SCALE = 1e-6
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -664,6 +667,19 @@ def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
     return {"videos": len(videos)}
 
 
+def perturbed(emb: np.ndarray, seed: int, scale: float = PERTURB_SCALE) -> np.ndarray:
+    """``emb`` with N(0, ``scale``) noise added to every component, rows renormalised (float32).
+
+    Example:
+        >>> e = np.eye(2, dtype=np.float32)
+        >>> p = perturbed(e, 0)
+        >>> bool(np.allclose(p, e, atol=1e-5) and not np.array_equal(p, e)), p.dtype
+        (True, dtype('float32'))
+    """
+    noisy = emb + np.random.default_rng(seed).normal(0.0, scale, emb.shape)
+    return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+
+
 def news_embeddings(tmp: Path, since: str, workdir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The news corpus's embeddings and zero-shot domain prototypes, computed in a fresh process.
 
@@ -718,6 +734,8 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         work = tmp / "work"
         config = str(ROOT / "configs" / "demo.yaml")
         emb, protos = news_embeddings(tmp, args.since, work)
+        if args.perturb is not None:
+            emb = perturbed(emb, args.perturb)
         cfg = load_config(config, overrides=["execution.engine=local", *args.set], workdir=str(work))
         rt = Runtime(cfg)
         videos = _news_frame(args.since)
@@ -824,6 +842,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-fit",
         metavar="FILE",
         help="read the full fits from FILE when it exists, else write them there (repeated runs of one stream)",
+    )
+    p.add_argument(
+        "--perturb",
+        type=int,
+        metavar="SEED",
+        help=f"news mode: add N(0, {PERTURB_SCALE:g}) noise of this seed to each embedding component and renormalise "
+        "(as re-embedding on another machine does), so a figure is read over several draws of a chaotic replay",
     )
     return p
 

@@ -61,3 +61,20 @@ def test_compare_scores_each_tokeniser_on_the_same_topics() -> None:
     assert res["ours"]["junk_share"] == 0.0 and res["bertopic"]["junk_share"] > 0
     assert set(res["ours"]["keywords"]["0"]) == {"flu", "shots", "season"}
     assert res["ours"]["topics"] == res["bertopic"]["topics"] == 2
+
+
+def test_perturbed_embeddings_are_another_draw_of_the_same_unit_vectors() -> None:
+    """--perturb: each seed its own tiny noise (the same every time), rows still unit vectors, no row's
+    nearest neighbour changed."""
+    from benchmarks.quality import PERTURB_SCALE, perturbed
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(200, 384)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    a, again, b = perturbed(emb, 1), perturbed(emb, 1), perturbed(emb, 2)
+    assert a.dtype == np.float32 and np.array_equal(a, again) and not np.array_equal(a, b)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-6)
+    assert 0 < np.abs(a - emb).max() < 10 * PERTURB_SCALE
+    sims, moved = emb @ emb.T, a @ a.T
+    np.fill_diagonal(sims, -1), np.fill_diagonal(moved, -1)
+    assert np.array_equal(sims.argmax(1), moved.argmax(1))
