@@ -299,7 +299,7 @@ def finish(args: argparse.Namespace, out: dict[str, Any]) -> int:
 
 def main_of(
     build_parser: Callable[[], argparse.ArgumentParser], run: Callable[[argparse.Namespace], dict[str, Any]]
-) -> Callable[[Sequence[str] | None], int]:
+) -> Callable[..., int]:
     """The ``main`` of a script that parses its options, prints the machine, runs and finishes::
 
     main = main_of(build_parser, run)

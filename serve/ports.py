@@ -6,7 +6,8 @@ every outgoing connection takes its local port from: in between, one of the
 connections Ray's many processes open can take it, and the listener fails
 with "Address already in use" (seen once in a test run: HAProxy's stats
 port). So :func:`free_port` picks a port outside that range and outside
-Ray's worker ports, and checks that it binds.
+the ranges Ray and Serve hand out themselves, checks that it binds, and
+never hands out the same port twice in one process.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ __all__ = ["FALLBACK_PORT_ENV", "HAPROXY_PORT_ENV", "LISTEN_PORTS", "free_port",
 # HAProxy's metrics and stats. Ray's defaults are fixed ports (8500, 9500, 9101, 8404).
 FALLBACK_PORT_ENV = ("RAY_SERVE_FALLBACK_PROXY_HTTP_PORT", "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT")
 HAPROXY_PORT_ENV = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
-# where free_port looks: above Ray's worker ports (min/max_worker_port: 10002-19999) and below Linux's
-# default ephemeral range (32768-60999); a machine whose ephemeral range overlaps it loses the overlap
-LISTEN_PORTS = (20000, 32767)
+# where free_port looks: above the worker ports `ray start` gives (min/max_worker_port: 10002-19999),
+# below the ports Serve's replicas listen on in direct-ingress mode, which HAProxy mode turns on
+# (RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT: 30000-31000; gRPC 40000-41000) and below Linux's default
+# ephemeral range (32768-60999); a machine whose ephemeral range overlaps it loses the overlap
+LISTEN_PORTS = (20000, 29999)
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 TRIES = 100  # random candidates checked before falling back to a port the kernel picks
+_given: set[int] = set()  # ports this process has handed out: each goes to one listener
 
 
 def _ephemeral() -> tuple[int, int]:
@@ -51,13 +55,14 @@ def _binds(port: int) -> bool:
 def free_port() -> int:
     """A TCP port nothing listens on now, outside the kernel's ephemeral range (module docstring)."""
     low, high = _ephemeral()
-    pool = [p for p in range(LISTEN_PORTS[0], LISTEN_PORTS[1] + 1) if not low <= p <= high]
-    for port in random.sample(pool, min(TRIES, len(pool))):
-        if _binds(port):
-            return port
-    with socket.socket() as s:  # everything tried is taken: the kernel's pick, racy as it is
-        s.bind(("", 0))
-        return s.getsockname()[1]
+    pool = [p for p in range(LISTEN_PORTS[0], LISTEN_PORTS[1] + 1) if not low <= p <= high and p not in _given]
+    port = next((p for p in random.sample(pool, min(TRIES, len(pool))) if _binds(p)), None)
+    if port is None:  # everything tried is taken: the kernel's pick, racy as it is
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+    _given.add(port)
+    return port
 
 
 def own_ports(names: tuple[str, ...]) -> None:

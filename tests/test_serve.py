@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -664,7 +665,7 @@ def _scrape(port: int) -> dict[tuple[str, frozenset], float]:
 
 
 def _settled_scrape(
-    port: int, keys, quiet_s: float = 3.0, within_s: float = 60.0
+    port: int, keys: Iterable[tuple[str, frozenset]], quiet_s: float = 3.0, within_s: float = 60.0
 ) -> dict[tuple[str, frozenset], float]:
     """A scrape whose ``keys`` did not change for ``quiet_s``: what replicas recorded before is all exported
     (Ray's agent exports about once a second, later on a loaded machine)."""
