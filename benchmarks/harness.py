@@ -300,11 +300,14 @@ def finish(args: argparse.Namespace, out: dict[str, Any]) -> int:
 def main_of(
     build_parser: Callable[[], argparse.ArgumentParser], run: Callable[[argparse.Namespace], dict[str, Any]]
 ) -> Callable[..., int]:
-    """The ``main`` of a script that parses its options, prints the machine, runs and finishes::
+    """The ``main`` of a script that parses its options, prints the machine, runs and finishes.
 
-    main = main_of(build_parser, run)
-    if __name__ == "__main__":
-        raise SystemExit(main())
+    Example (the end of such a script)::
+
+        main = main_of(build_parser, run)
+
+        if __name__ == "__main__":
+            raise SystemExit(main())
     """
 
     def main(argv: Sequence[str] | None = None) -> int:
