@@ -56,6 +56,10 @@ def _draw(since: str, draw: int, full_fit: Path, overrides: list[str]) -> dict[s
     }
 
 
+def _mean(draws: list[dict[str, Any]], key: str) -> float:
+    return statistics.mean(d[key] for d in draws)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     samples = [s.strip() for s in args.samples.split(",") if s.strip()]
     with scratch(args, "ray-topics-news-draws-") as tmp:
@@ -81,29 +85,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     per.print("event concentration per draw (mean share of an event in its largest topic)")
     goal = f">= full - {EVENT_VS_FULL_TOLERANCE}"
     t = Figures(ours="streaming", baseline="full fit")
-    for s in samples:
-        mine = [d for d in draws if d["since"] == s]
-        ours, full = statistics.mean(d["streaming"] for d in mine), statistics.mean(d["full"] for d in mine)
-        t.add(
-            f"event concentration since {s}, mean of {len(mine)} draws",
-            goal,
-            ours,
-            full,
-            ours >= full - EVENT_VS_FULL_TOLERANCE,
-        )
-    ours, full = statistics.mean(d["streaming"] for d in draws), statistics.mean(d["full"] for d in draws)
-    t.add(
-        f"event concentration, mean of all {len(draws)} draws", goal, ours, full, ours >= full - EVENT_VS_FULL_TOLERANCE
-    )
+    groups = [(f"since {s}", [d for d in draws if d["since"] == s]) for s in samples] + [("all", draws)]
+    for name, mine in groups:
+        ours, full = _mean(mine, "streaming"), _mean(mine, "full")
+        ok = ours >= full - EVENT_VS_FULL_TOLERANCE
+        t.add(f"event concentration {name}, mean of {len(mine)} draws", goal, ours, full, ok)
     within = sum(d["streaming"] >= d["full"] - EVENT_VS_FULL_TOLERANCE for d in draws)
     t.add(f"draws within {EVENT_VS_FULL_TOLERANCE} of the full fit", "(info)", f"{within} / {len(draws)}")
-    t.add(
-        "topics per 1,000 articles (mean of the draws)",
-        "(info)",
-        statistics.mean(d["streaming_per_1000"] for d in draws),
-        statistics.mean(d["full_per_1000"] for d in draws),
-    )
-    t.add("NMI streaming vs full fit (mean of the draws)", "(info)", statistics.mean(d["nmi_vs_full"] for d in draws))
+    per_1000 = (_mean(draws, "streaming_per_1000"), _mean(draws, "full_per_1000"))
+    t.add("topics per 1,000 articles (mean of the draws)", "(info)", *per_1000)
+    t.add("NMI streaming vs full fit (mean of the draws)", "(info)", _mean(draws, "nmi_vs_full"))
     t.print("event concentration over the draws")
     return {**run_info(args), "draws": draws, "tables": {"per_draw": per.rows, "summary": t.rows}}
 

@@ -669,14 +669,8 @@ def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def perturbed(emb: np.ndarray, seed: int, scale: float = PERTURB_SCALE) -> np.ndarray:
-    """``emb`` with N(0, ``scale``) noise added to every component, rows renormalised (float32).
-
-    Example:
-        >>> e = np.eye(2, dtype=np.float32)
-        >>> p = perturbed(e, 0)
-        >>> bool(np.allclose(p, e, atol=1e-5) and not np.array_equal(p, e)), p.dtype
-        (True, dtype('float32'))
-    """
+    """``emb`` with N(0, ``scale``) noise added to every component, rows renormalised (float32); tested in
+    tests/test_event_label_measures.py (benchmarks' doctests are not run)."""
     noisy = emb + np.random.default_rng(seed).normal(0.0, scale, emb.shape)
     return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
 
