@@ -200,6 +200,7 @@ class RefineConfig(_Section):
 class DailyConfig(_Section):
     misfit_confidence: float = Field(ge=0, le=1)
     pool_window_days: int = Field(ge=1)
+    max_pool_window_days: int = Field(ge=1)
     min_pool_size: int = Field(ge=2)
     min_cluster_size: int = Field(ge=2)
     min_coherence: float = Field(ge=0, le=1)

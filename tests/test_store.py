@@ -298,6 +298,11 @@ def test_classified_window_bounds_and_misfits(store: Store) -> None:
     assert (first["channel_id"], first["views"], first["title"], first["tags"]) == ("c1", 7, "title start", [])
     misfits = store.classifications.window("gaming", T0, T0 + 3 * H, misfit_below=0.6)
     assert [r["video_id"] for r in misfits] == ["low", "none"]
+    nth = [store.classifications.nth_newest_misfit("gaming", T0, T0 + 3 * H, 0.6, n) for n in (1, 2, 3)]
+    assert nth == [T0 + 2 * H, T0 + H, None]
+    assert store.classifications.nth_newest_misfit("gaming", T0 - H, T0 + 4 * H, 0.6, 4) == T0 - timedelta(
+        microseconds=1
+    )
     bare = store.classifications.window("gaming", T0, T0 + 3 * H, with_text=False)
     assert "title" not in bare[0] and bare[0]["confidence"] == pytest.approx(0.95)
 

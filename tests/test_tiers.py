@@ -387,3 +387,34 @@ def test_a_newborn_takes_the_window_videos_it_fits_better(runtime: Runtime) -> N
     assert {r["video_id"] for r in moved} == set(story) - pool
     assert {r["topic_id"] for r in moved} == {newborn.topic_id}
     assert not {r["video_id"] for r in moved} & (set(own) | set(old))
+
+
+def test_a_pool_too_thin_for_its_window_spans_more_days(tmp_path: Path) -> None:
+    """Misfits arriving ~6 a day never number more than min_pool_size (60) in a 5-day pool window, so a
+    story made of them could never be born there: in a quiet domain (cooking, nothing else arrives) or
+    in a busy one whose topic answers its other videos (gaming). Their pool reaches back as many days as
+    it takes to hold more than that many misfits (up to max_pool_window_days); a pool that fills its
+    window keeps it."""
+    planted = [("gaming", "g/slow"), ("cooking", "c/slow")]
+    topics = [PlantedTopic("g/a", "gaming", rate=30)] + [PlantedTopic(t, d, rate=6) for d, t in planted]
+    stream = _stream(topics, days=16)
+    sizes = ["daily.min_pool_size=60", "daily.min_cluster_size=30", "daily.pool_window_days=5"]
+    rt = Runtime(make_config(tmp_path, *sizes, "daily.max_pool_window_days=14"))
+    _replay(rt, stream)
+    runs = {
+        (r["domain"], r["window_end"].replace(tzinfo=UTC)): r["stats"]
+        for r in rt.store.runs.all()
+        if r["job"] == "daily" and r["stats"]
+    }
+
+    def birth_run(domain: str, story: str) -> dict:
+        tid = _topic_for(rt, stream, domain, story)
+        assert tid is not None, f"{story}: never born"
+        c = _truth_of(rt, stream, domain)[tid]
+        assert c[story] / c.total() > 0.95 and c.total() > 0.8 * (stream.videos.true_topic == story).sum()
+        return runs[(domain, rt.store.topics.get(tid).born_at.replace(tzinfo=UTC))]
+
+    assert birth_run("gaming", "g/a")["pool_days"] == 5, "g/a's misfits fill the 5-day window on their own"
+    for domain, story in planted:
+        stats = birth_run(domain, story)
+        assert 5 < stats["pool_days"] <= 14 and stats["pool"] > 60, f"{story} is born from a stretched pool"

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, text, update
 
+from ray_topics.core.timeutil import as_utc
 from ray_topics.core.types import ClassificationStatus
 from ray_topics.storage.db import Database, chunks
 from ray_topics.storage.schema import QUEUE_WHERE
@@ -161,9 +162,34 @@ class Classifications:
             .order_by(c.c.published_at, c.c.video_id)
         )
         if misfit_below is not None:
-            q = q.where(or_(c.c.topic_id.is_(None), c.c.confidence < misfit_below))
+            q = q.where(self._misfit(misfit_below))
         with self.db.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def nth_newest_misfit(
+        self, domain: str, start: datetime, end: datetime, misfit_below: float, n: int
+    ) -> datetime | None:
+        """Publication time of the ``n``-th newest misfit (as :meth:`window`) of a domain in ``[start, end)``.
+
+        None when the range holds fewer than ``n``. A backward range scan of ``ix_class_domain_published``
+        that stops at the ``n``-th misfit.
+        """
+        c = self.db.table("classifications")
+        q = (
+            select(c.c.published_at)
+            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end, self._misfit(misfit_below))
+            .order_by(c.c.published_at.desc())
+            .offset(n - 1)
+            .limit(1)
+        )
+        with self.db.connect() as conn:
+            found = conn.execute(q).scalar_one_or_none()
+        return None if found is None else as_utc(found)
+
+    def _misfit(self, below: float) -> Any:
+        """No topic, or a confidence below ``below``."""
+        c = self.db.table("classifications")
+        return or_(c.c.topic_id.is_(None), c.c.confidence < below)
 
     def rows_for(self, video_ids: Sequence[str], with_text: bool = True) -> list[dict[str, Any]]:
         """Classification joined with video metadata for the given ids, in their order."""

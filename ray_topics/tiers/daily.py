@@ -3,19 +3,23 @@
 Per domain: the pool is every video of the last ``daily.pool_window_days``
 whose confidence is below ``daily.misfit_confidence`` (or that fits no
 topic), so a topic that grows slower than the threshold per day still
-accumulates. Once the pool holds more than ``min_pool_size`` videos it is
-micro-clustered (UMAP + HDBSCAN on the stored embeddings, c-TF-IDF keywords:
-BERTopic's pipeline). A cluster is born as a topic when its size exceeds
-``min_cluster_size``, its coherence (:func:`ray_topics.core.coherence.separability`)
-exceeds ``min_coherence``, and it is not the fringe of an existing topic.
-Pool members nearest to a newborn topic are reassigned to it, and so are the
-window's other videos whose nearest topic it now is (:func:`fitting_newborns`).
-Then other domains' recent births are offered as guests, and a story's part
-too small for a birth here is born as their echo (:mod:`ray_topics.tiers.echo`).
+accumulates; when they are too few to cluster, the pool reaches back to hold
+enough, up to ``daily.max_pool_window_days`` (:func:`pool_days`). Once the
+pool holds more than ``min_pool_size`` videos it is micro-clustered (UMAP +
+HDBSCAN on the stored embeddings, c-TF-IDF keywords: BERTopic's pipeline). A
+cluster is born as a topic when its size exceeds ``min_cluster_size``, its
+coherence (:func:`ray_topics.core.coherence.separability`) exceeds
+``min_coherence``, and it is not the fringe of an existing topic. Pool
+members nearest to a newborn topic are reassigned to it, and so are the
+window's other videos whose nearest topic it now is
+(:func:`fitting_newborns`). Then other domains' recent births are offered as
+guests, and a story's part too small for a birth here is born as their echo
+(:mod:`ray_topics.tiers.echo`).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +38,7 @@ from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.echo import echo_births
 from ray_topics.tiers.job import has_floor, run_tier
 
-__all__ = ["first_floor", "fitting_newborns", "plan_daily", "run_daily", "thresholds"]
+__all__ = ["first_floor", "fitting_newborns", "misfit_pool", "plan_daily", "pool_days", "run_daily", "thresholds"]
 
 
 def thresholds(cfg: DailyConfig, daily_volume: float) -> tuple[int, int]:
@@ -51,17 +55,61 @@ def thresholds(cfg: DailyConfig, daily_volume: float) -> tuple[int, int]:
     return pool, cluster
 
 
+def pool_days(cfg: DailyConfig, as_of: datetime, needed_since: datetime | None) -> int:
+    """Whole days the misfit pool ending at ``as_of`` spans.
+
+    ``needed_since`` is when the oldest misfit the pool needs was published: the ``min_pool + 1``-th
+    newest of the last ``max_pool_window_days`` (None when they hold fewer). The pool spans
+    ``pool_window_days``, or as many more days as reach back to it, at most ``max_pool_window_days``:
+    misfits arriving a few a day (a quiet domain, or a busy one whose topics answer nearly every
+    video) would otherwise never fill a pool, and a story of them would never be born, however long
+    it lasted.
+
+    Example:
+        >>> from ray_topics.config import load_config
+        >>> cfg = load_config().daily  # pool_window_days 7, max_pool_window_days 28
+        >>> as_of = datetime(2026, 3, 1)
+        >>> [pool_days(cfg, as_of, as_of - timedelta(days=d)) for d in (2, 7, 9.5, 40)], pool_days(cfg, as_of, None)
+        ([7, 7, 10, 28], 7)
+    """
+    if needed_since is None:
+        return cfg.pool_window_days
+    need = math.ceil((as_of - needed_since) / timedelta(days=1))
+    return max(cfg.pool_window_days, min(need, cfg.max_pool_window_days))
+
+
+def misfit_pool(rt: Runtime, domain: str, as_of: datetime, min_pool: int) -> tuple[int, list[dict[str, Any]]]:
+    """(days, misfits) of the domain's pool ending at ``as_of`` (see :func:`pool_days`).
+
+    The pool window's misfits when they are more than ``min_pool``. Otherwise one query finds how far
+    back the ``min_pool + 1``-th newest misfit lies, and the window reaching it is read; when even the
+    longest window holds too few, the pool window's misfits are kept (too few to cluster).
+    """
+    cfg = rt.cfg.daily
+    days, below = cfg.pool_window_days, cfg.misfit_confidence
+    pool = rt.store.classifications.window(domain, as_of - timedelta(days=days), as_of, misfit_below=below)
+    if len(pool) > min_pool or cfg.max_pool_window_days <= days:
+        return days, pool
+    longest = as_of - timedelta(days=cfg.max_pool_window_days)
+    needed_since = rt.store.classifications.nth_newest_misfit(domain, longest, as_of, below, min_pool + 1)
+    if needed_since is None:
+        return days, pool
+    days = pool_days(cfg, as_of, needed_since)
+    return days, rt.store.classifications.window(domain, as_of - timedelta(days=days), as_of, misfit_below=below)
+
+
 def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     """Decide births, deaths and reassignments of one domain for the day ending at ``as_of``."""
     cfg = rt.cfg.daily
-    start = as_of - timedelta(days=cfg.pool_window_days)
     plan = Plan(domain)
     topics = rt.store.topics.list(domain)
     live = [t for t in topics if t.live]
-    volume = rt.store.activity.domain_volume(domain, start, as_of) / cfg.pool_window_days
+    window = (as_of - timedelta(days=cfg.pool_window_days), as_of)
+    volume = rt.store.activity.domain_volume(domain, *window) / cfg.pool_window_days
     min_pool, min_cluster = thresholds(cfg, volume)
-    pool = rt.store.classifications.window(domain, start, as_of, misfit_below=cfg.misfit_confidence)
-    plan.stats = {"pool": len(pool), "min_pool": min_pool, "min_cluster": min_cluster, "births": 0}
+    days, pool = misfit_pool(rt, domain, as_of, min_pool)
+    start = as_of - timedelta(days=days)
+    plan.stats = {"pool": len(pool), "pool_days": days, "min_pool": min_pool, "min_cluster": min_cluster, "births": 0}
     new_topics: list[Topic] = []
     if len(pool) > min_pool:
         ids = [r["video_id"] for r in pool]
@@ -80,7 +128,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             top_n=rt.cfg.weekly.top_keywords,
             min_relative_cohesion=cfg.min_relative_cohesion,
             typical_cohesion=_typical_cohesion(rt, live),
-            reference=_reference(rt, domain, start, as_of, limit=len(pool)),
+            reference=_reference(rt, domain, *window, limit=len(pool)),
             edge_sigmas=rt.cfg.confidence.edge_sigmas,
             resolution=min(min_cluster, max(cfg.min_cluster_floor, round(cfg.cluster_resolution * min_cluster))),
             keywords_fn=rt.keywords,
@@ -132,13 +180,13 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             plan.stats["moved_to_newborns"] = {"misfits": len(plan.reassign) - len(fitting), "others": len(fitting)}
     plan.stats["births"] = len(new_topics)
     first_free = max([t.number for t in topics + new_topics], default=-1) + 1
-    echoes = echo_births(rt, domain, live + new_topics, (start, as_of), first_free)
+    echoes = echo_births(rt, domain, live + new_topics, window, first_free)
     new_topics += echoes.topics
     plan.events += echoes.events
     plan.reassign += echoes.reassign
     plan.stats["echo"] = echoes.stats
     # a topic is seen by videos that fit it, not by strays near its edge
-    seen = rt.store.classifications.last_seen(domain, start, as_of, min_confidence=cfg.misfit_confidence)
+    seen = rt.store.classifications.last_seen(domain, *window, min_confidence=cfg.misfit_confidence)
     changed, events = lifecycle_changes(
         live, seen, as_of, dying_after=cfg.dying_after_days, dead_after=cfg.dead_after_days
     )
@@ -159,13 +207,13 @@ def fitting_newborns(
 ) -> list[dict[str, Any]]:
     """The window's videos, other than ``skip`` (the misfit pool), whose nearest topic is now a newborn one.
 
-    A story's first videos arrive before its topic exists and are classified into the nearest broad
-    topic, often with confidence; its later ones are misfits until the topic is born from them. Moving
-    only the misfits would leave the story in two topics. A newborn therefore takes every video of the
-    pool window that Tier 1 would have given it had it existed (its nearest accepted topic now), as the
+    A story's first videos arrive before its topic exists and are classified into the nearest broad topic, often
+    with confidence; its later ones are misfits until the topic is born from them. Moving only the misfits would
+    leave the story in two topics. A newborn therefore takes every video of the pool's window (stretched with the
+    pool, :func:`pool_days`) that Tier 1 would have given it had it existed (its nearest accepted topic now), as the
     monthly job does for its reclassified rows. The window's ids are streamed and their embeddings read
-    ``monthly.reassign_chunk`` at a time, so memory stays bounded on a busy domain (time does not: the
-    whole window is read on a day with a birth; ``benchmarks/newborn_cost.py``).
+    ``monthly.reassign_chunk`` at a time, so memory stays bounded on a busy domain (time does not: the whole window
+    is read on a day with a birth; ``benchmarks/newborn_cost.py``).
     """
     out: list[dict[str, Any]] = []
     for ids, vecs in rt.window_vectors(domain, window, skip):  # an unreadable row stays as it is
