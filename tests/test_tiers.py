@@ -397,7 +397,7 @@ def test_a_pool_too_thin_for_its_window_spans_more_days(tmp_path: Path) -> None:
     window keeps it."""
     planted = [("gaming", "g/slow"), ("cooking", "c/slow")]
     topics = [PlantedTopic("g/a", "gaming", rate=30)] + [PlantedTopic(t, d, rate=6) for d, t in planted]
-    stream = _stream(topics, days=16)
+    stream = _stream(topics, days=13)
     sizes = ["daily.min_pool_size=60", "daily.min_cluster_size=30", "daily.pool_window_days=5"]
     rt = Runtime(make_config(tmp_path, *sizes, "daily.max_pool_window_days=14"))
     _replay(rt, stream)
@@ -411,7 +411,7 @@ def test_a_pool_too_thin_for_its_window_spans_more_days(tmp_path: Path) -> None:
         tid = _topic_for(rt, stream, domain, story)
         assert tid is not None, f"{story}: never born"
         c = _truth_of(rt, stream, domain)[tid]
-        assert c[story] / c.total() > 0.95 and c.total() > 0.8 * (stream.videos.true_topic == story).sum()
+        assert c[story] / c.total() > 0.95 and c.total() > 0.7 * (stream.videos.true_topic == story).sum()
         return runs[(domain, rt.store.topics.get(tid).born_at.replace(tzinfo=UTC))]
 
     assert birth_run("gaming", "g/a")["pool_days"] == 5, "g/a's misfits fill the 5-day window on their own"
