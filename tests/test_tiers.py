@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -418,3 +419,63 @@ def test_a_pool_too_thin_for_its_window_spans_more_days(tmp_path: Path) -> None:
     for domain, story in planted:
         stats = birth_run(domain, story)
         assert 5 < stats["pool_days"] <= 14 and stats["pool"] > 60, f"{story} is born from a stretched pool"
+
+
+def test_a_dead_topic_that_comes_back_keeps_its_id(tmp_path: Path) -> None:
+    """A story goes quiet until its topic dies, then returns (a sequel, a verdict): it revives its own topic,
+    re-centred on the returning videos, instead of being born again under a new id; a story new that day
+    is still born as a new topic."""
+    rt = Runtime(make_config(tmp_path, "daily.dying_after_days=3", "daily.dead_after_days=6"))
+    words = ["verdict", "trial", "jury", "appeal", "court", "judge", "witness", "lawyer"]
+    stream = _stream(
+        [
+            PlantedTopic("g/a", "gaming", rate=70),
+            PlantedTopic("g/case", "gaming", rate=70, end_day=4, words=words),
+            PlantedTopic("g/back", "gaming", rate=70, start_day=14, near="g/case", near_cosine=0.98, words=words),
+            PlantedTopic("g/other", "gaming", rate=70, start_day=14),
+        ],
+        days=18,
+    )
+    _replay(rt, stream)
+    truth = dict(zip(stream.videos.video_id, stream.videos.true_topic, strict=True))
+    holds: dict[str, Counter] = {}
+    for t in rt.store.topics.list("gaming"):
+        holds[t.topic_id] = Counter(truth[m["video_id"]] for m in rt.store.classifications.members_of([t.topic_id]))
+
+    def home(story: str) -> str:
+        return max(holds, key=lambda tid: holds[tid][story])
+
+    case, back, other = home("g/case"), home("g/back"), home("g/other")
+    assert back == case, f"the returning story went to {back}, not to its dead topic {case}"
+    kinds = [e["type"] for e in rt.store.topics.events("gaming") if e["topic_id"] == case]
+    assert "death" in kinds and kinds[-1] == "revival", kinds
+    revival = [e for e in rt.store.topics.events("gaming", ["revival"]) if e["topic_id"] == case][-1]
+    assert revival["details"]["returned"] is True
+    topic = rt.store.topics.get(case)
+    assert topic.status == "active" and topic.died_at is None
+    assert holds[case]["g/back"] > 0.9 * (stream.videos.true_topic == "g/back").sum()
+    assert other not in (case, home("g/a")), "a story new that day is born under a new id"
+    assert rt.store.topics.get(other).born_at > START + 14 * DAY
+
+
+def test_monthly_revives_a_dead_topic_whose_videos_return(runtime: Runtime) -> None:
+    """The monthly recluster finds a returning story among the misfits: it revives the dead topic, no new id."""
+    rng = np.random.default_rng(4)
+    dim = runtime.cfg.embedding.dim
+    a, gone = (normalize(rng.standard_normal(dim)) for _ in range(2))
+    _seed_topic(runtime, "gaming", 0, a, START)
+    dead = dataclasses.replace(_seed_topic(runtime, "gaming", 1, gone, START), status="dead", died_at=START)
+    with runtime.store.begin() as conn:
+        runtime.store.topics.upsert([dead], conn)
+        runtime.registry.publish("gaming", START, "test", conn)
+    back = _ingest(runtime, _blob(rng, gone, 150, 0.7), "gaming", START + DAY, "r")
+    _ingest(runtime, _blob(rng, a, 150, 0.7), "gaming", START + DAY, "a")
+    assert all(r["topic_id"] != "gaming:1" for r in runtime.store.classifications.rows_for(back))
+    out = run_monthly(runtime, START + 5 * DAY)["gaming"]
+    assert out["returned"] == 1 and out["births"] == 0
+    assert [t.topic_id for t in runtime.store.topics.list("gaming")] == ["gaming:0", "gaming:1"]
+    assert runtime.store.topics.get("gaming:1").status == "active"
+    revival = runtime.store.topics.events("gaming", ["revival"])
+    assert [e["topic_id"] for e in revival] == ["gaming:1"] and revival[0]["details"]["returned"] is True
+    rows = runtime.store.classifications.rows_for(back)
+    assert sum(r["topic_id"] == "gaming:1" for r in rows) > 0.9 * len(back)

@@ -18,7 +18,16 @@ from ray_topics.core.keywords import label_from_keywords
 from ray_topics.core.snapshot import ModelSnapshot
 from ray_topics.core.types import ClassificationStatus, EventType, Topic, TopicEvent, TopicStatus
 
-__all__ = ["lifecycle_changes", "make_topic", "model_of", "reassign", "recentred", "reclassified"]
+__all__ = [
+    "lifecycle_changes",
+    "make_topic",
+    "model_of",
+    "reassign",
+    "recentred",
+    "reclassified",
+    "returning",
+    "revived",
+]
 
 _EVENT_OF = {
     TopicStatus.DEAD: EventType.DEATH,
@@ -74,6 +83,52 @@ def recentred(t: Topic, members: np.ndarray, keywords: Sequence[str], at: dateti
         keywords=kw,
         label=label_from_keywords(kw, t.topic_id),
         updated_at=at,
+    )
+
+
+def returning(dead: Sequence[Topic], centroid: np.ndarray, threshold: float) -> Topic | None:
+    """The dead topic a newborn cluster with this ``centroid`` is the return of, or None.
+
+    A story that goes quiet long enough dies; when it comes back (a season, a sequel, a trial's verdict) its
+    misfits cluster again. Born as a new topic it would get a new id, and every chart, alert and client that
+    followed the old one would lose it. The nearest dead topic at cosine ``threshold`` or more (the bar at
+    which a candidate is the same topic as a live one) is the one that returns.
+
+    Example:
+        >>> from datetime import datetime
+        >>> at = datetime(2026, 1, 1)
+        >>> old = make_topic("news", 3, np.array([[1.0, 0.0], [0.98, 0.2]], np.float32), ["eclipse"], at,
+        ...                  upper_quantile=0.9)
+        >>> old = dataclasses.replace(old, status=TopicStatus.DEAD, died_at=at)
+        >>> returning([old], np.array([0.99, 0.1], np.float32), 0.9).topic_id
+        'news:3'
+        >>> returning([old], np.array([0.0, 1.0], np.float32), 0.9) is None
+        True
+    """
+    if not dead:
+        return None
+    sims = np.stack([t.centroid for t in dead]) @ centroid
+    best = int(np.argmax(sims))
+    return dead[best] if sims[best] >= threshold else None
+
+
+def revived(
+    t: Topic,
+    members: np.ndarray,
+    keywords: Sequence[str],
+    at: datetime,
+    *,
+    last_seen_at: datetime,
+    upper_quantile: float,
+) -> Topic:
+    """Dead topic ``t`` active again, re-centred on the ``members`` it returns with; its id and birth are kept."""
+    new = recentred(t, members, keywords, at, upper_quantile=upper_quantile)
+    return dataclasses.replace(
+        new,
+        status=TopicStatus.ACTIVE,
+        died_at=None,
+        size=t.size + len(members),
+        last_seen_at=max(t.last_seen_at, last_seen_at),
     )
 
 

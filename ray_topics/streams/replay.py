@@ -165,6 +165,8 @@ class Replay:
         for d, st in daily.items():
             if st.get("births"):
                 self.progress(f"{at.date()} daily   {d}: {st['births']} topic(s) born (pool {st['pool']})")
+            if st.get("returned"):
+                self.progress(f"{at.date()} daily   {d}: {st['returned']} dead topic(s) returned")
             for tid, ev in (st.get("lifecycle") or {}).items():
                 if ev != EventType.REVIVAL:  # revivals are in the events; the console shows what changes the model
                     self.progress(f"{at.date()} daily   {d}: {tid} {ev}")

@@ -9,7 +9,9 @@ pool holds more than ``min_pool_size`` videos it is micro-clustered (UMAP +
 HDBSCAN on the stored embeddings, c-TF-IDF keywords: BERTopic's pipeline). A
 cluster is born as a topic when its size exceeds ``min_cluster_size``, its
 coherence (:func:`ray_topics.core.coherence.separability`) exceeds
-``min_coherence``, and it is not the fringe of an existing topic. Pool
+``min_coherence``, and it is not the fringe of an existing topic; a born
+cluster that is the return of a dead topic revives it instead, with its id
+(:func:`ray_topics.core.lifecycle.returning`). Pool
 members nearest to a newborn topic are reassigned to it, and so are the
 window's other videos whose nearest topic it now is
 (:func:`fitting_newborns`). Then other domains' recent births are offered as
@@ -28,12 +30,12 @@ import numpy as np
 from ray_topics.config import DailyConfig
 from ray_topics.core.birth import find_candidates
 from ray_topics.core.index import CentroidIndex
-from ray_topics.core.lifecycle import lifecycle_changes, make_topic, model_of, reassign
+from ray_topics.core.lifecycle import lifecycle_changes, make_topic, model_of, reassign, returning, revived
 from ray_topics.core.plan import Plan
 from ray_topics.core.router import similarity_stats
 from ray_topics.core.sampling import stable_pick
 from ray_topics.core.text import video_text
-from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent
+from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent, TopicStatus
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.echo import echo_births
 from ray_topics.tiers.job import has_floor, run_tier
@@ -134,17 +136,38 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             keywords_fn=rt.keywords,
         )
         number = max([t.number for t in topics], default=-1) + 1
+        dead = [t for t in topics if t.status == TopicStatus.DEAD]
+        upper_quantile = rt.cfg.weekly.calibration_upper_quantile
         for c in cands:
             if not c.born:
                 continue
             times = [pool[i]["published_at"] for i in c.members]
+            back = returning(dead, c.centroid, cfg.max_similarity_to_existing)
+            if back is not None:  # a dead story returns: same id, re-centred (core.lifecycle.returning)
+                dead.remove(back)
+                members, last = vecs[c.members], max(times)
+                t = revived(back, members, c.keywords, as_of, last_seen_at=last, upper_quantile=upper_quantile)
+                new_topics.append(t)
+                plan.stats["returned"] = plan.stats.get("returned", 0) + 1
+                plan.events.append(
+                    TopicEvent.of(
+                        t,
+                        EventType.REVIVAL,
+                        as_of,
+                        size=len(c.members),
+                        returned=True,
+                        keywords=c.keywords[:5],
+                        dead_since=back.died_at.isoformat() if back.died_at else None,
+                    )
+                )
+                continue
             t = make_topic(
                 domain,
                 number,
                 vecs[c.members],
                 c.keywords,
                 as_of,
-                upper_quantile=rt.cfg.weekly.calibration_upper_quantile,
+                upper_quantile=upper_quantile,
                 coherence=c.coherence,
                 last_seen_at=max(times),
             )
@@ -178,7 +201,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             fitting = fitting_newborns(rt, domain, index, newborn, (start, as_of), skip=set(ids))
             plan.reassign += fitting
             plan.stats["moved_to_newborns"] = {"misfits": len(plan.reassign) - len(fitting), "others": len(fitting)}
-    plan.stats["births"] = len(new_topics)
+    plan.stats["births"] = len(new_topics) - plan.stats.get("returned", 0)
     first_free = max([t.number for t in topics + new_topics], default=-1) + 1
     echoes = echo_births(rt, domain, live + new_topics, window, first_free)
     new_topics += echoes.topics

@@ -6,8 +6,10 @@ Per domain:
 2. recluster it (UMAP + HDBSCAN, the configured backend: cuML on GPU nodes);
 3. align new clusters to live topics by maximum-weight matching on centroid
    cosine (``align_threshold``): a matched cluster refreshes its topic, which
-   keeps its id; an unmatched cluster passing the birth rule is born; an
-   unmatched topic keeps its id (the daily tier decides when it dies);
+   keeps its id; an unmatched cluster passing the birth rule is born, or
+   revives the dead topic it is the return of
+   (:func:`~ray_topics.core.lifecycle.returning`); an unmatched topic keeps
+   its id (the daily tier decides when it dies);
 4. merge live topics whose centroids are closer than ``merge_threshold``
    (the smaller is absorbed, its members move to the larger);
 5. split a topic whose sampled members form two or more clusters, each at
@@ -30,7 +32,7 @@ import numpy as np
 from ray_topics.core.birth import birth_verdict
 from ray_topics.core.clustering import align, find_merges, find_splits
 from ray_topics.core.coherence import cohesion, separability
-from ray_topics.core.lifecycle import make_topic, model_of, recentred, reclassified
+from ray_topics.core.lifecycle import make_topic, model_of, recentred, reclassified, returning, revived
 from ray_topics.core.plan import Plan
 from ray_topics.core.sampling import union_capped
 from ray_topics.core.text import video_text
@@ -48,6 +50,7 @@ class _Work:
     def __init__(self, domain: str, as_of: datetime, topics: list[Topic], upper_q: float, top_n: int) -> None:
         self.domain, self.as_of, self.upper_q, self.top_n = domain, as_of, upper_q, top_n
         self.live = [t for t in topics if t.live]
+        self.dead = [t for t in topics if t.status == TopicStatus.DEAD]
         self.number = max([t.number for t in topics], default=-1) + 1
         self.changed: dict[str, Topic] = {}
         self.newborn: list[Topic] = []
@@ -88,6 +91,13 @@ class _Work:
             last_seen_at=last_seen,
         )
         self.number += 1
+        self.newborn.append(t)
+        return t
+
+    def revive(self, dead: Topic, members: np.ndarray, keywords: list[str], last_seen: datetime) -> Topic:
+        """Dead topic ``dead`` returns with ``members`` (:func:`ray_topics.core.lifecycle.returning`)."""
+        t = revived(dead, members, keywords, self.as_of, last_seen_at=last_seen, upper_quantile=self.upper_q)
+        self.dead.remove(dead)
         self.newborn.append(t)
         return t
 
@@ -148,7 +158,13 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         )
         if reason:
             continue
-        t = w.born(vecs[idx], keywords.get(keys[ci], []), max(seen[i] for i in idx), coh)
+        kws, last = keywords.get(keys[ci], []), max(seen[i] for i in idx)
+        back = returning(w.dead, cents[ci], dcfg.max_similarity_to_existing)
+        if back is not None:  # a dead story returns with its id
+            w.revive(back, vecs[idx], kws, last)
+            w.event(back.topic_id, EventType.REVIVAL, size=len(idx), returned=True, by="monthly recluster")
+            continue
+        t = w.born(vecs[idx], kws, last, coh)
         w.event(t.topic_id, EventType.BIRTH, size=len(idx), coherence=round(coh, 4), by="monthly recluster")
     _merge(rt, w, cfg.merge_threshold)
     plan.topics = w.decided()
@@ -161,9 +177,10 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             "clusters": len(clusters),
             "matched": len(matched),
             "births": kinds[EventType.BIRTH],
+            "returned": kinds[EventType.REVIVAL],
             "merges": len(w.absorbed),
             "splits": sum(1 for e in w.events if e.type == EventType.SPLIT and "into" in e.details),
-            "pruned": sum(1 for t in rt.store.topics.list(domain) if t.status == TopicStatus.DEAD),
+            "pruned": len(w.dead),
             "reassigned": len(plan.reassign),
         }
     )
