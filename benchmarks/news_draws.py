@@ -53,6 +53,22 @@ def _draw(since: str, draw: int, full_fit: Path, overrides: list[str]) -> dict[s
         "streaming_per_1000": gran["streaming_per_1000"],
         "full_per_1000": gran["full_per_1000"],
         "nmi_vs_full": out["agreement"]["nmi"],
+        "per_event": _per_event(ec),
+    }
+
+
+def _per_event(ec: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each event's share in its largest topic on both sides, and its streaming misfit share and spread."""
+    per, split = ec["per_event"], ec.get("domain_split", {}).get("per_event", {})
+    return {
+        term: {
+            "streaming": s["largest"],
+            "full": per["full"][term]["largest"],
+            "misfit": s["misfit"],
+            "spread": s["spread"],
+            "largest_domain": split.get(term, {}).get("largest"),
+        }
+        for term, s in per["streaming"].items()
     }
 
 
