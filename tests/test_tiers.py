@@ -477,5 +477,7 @@ def test_monthly_revives_a_dead_topic_whose_videos_return(runtime: Runtime) -> N
     assert runtime.store.topics.get("gaming:1").status == "active"
     revival = runtime.store.topics.events("gaming", ["revival"])
     assert [e["topic_id"] for e in revival] == ["gaming:1"] and revival[0]["details"]["returned"] is True
+    assert revival[0]["details"]["dead_since"] == START.isoformat()
+    assert runtime.store.topics.get("gaming:1").coherence is not None  # the returning cluster's, as a birth's
     rows = runtime.store.classifications.rows_for(back)
     assert sum(r["topic_id"] == "gaming:1" for r in rows) > 0.9 * len(back)

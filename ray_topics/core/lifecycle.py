@@ -120,8 +120,12 @@ def revived(
     *,
     last_seen_at: datetime,
     upper_quantile: float,
+    coherence: float | None = None,
 ) -> Topic:
-    """Dead topic ``t`` active again, re-centred on the ``members`` it returns with; its id and birth are kept."""
+    """Dead topic ``t`` active again, re-centred on the ``members`` it returns with; its id and birth are kept.
+
+    ``coherence``: the returning cluster's (None keeps the topic's own).
+    """
     new = recentred(t, members, keywords, at, upper_quantile=upper_quantile)
     return dataclasses.replace(
         new,
@@ -129,6 +133,7 @@ def revived(
         died_at=None,
         size=t.size + len(members),
         last_seen_at=max(t.last_seen_at, last_seen_at),
+        coherence=t.coherence if coherence is None else coherence,
     )
 
 

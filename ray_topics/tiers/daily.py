@@ -146,7 +146,15 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             if back is not None:  # a dead story returns: same id, re-centred (core.lifecycle.returning)
                 dead.remove(back)
                 members, last = vecs[c.members], max(times)
-                t = revived(back, members, c.keywords, as_of, last_seen_at=last, upper_quantile=upper_quantile)
+                t = revived(
+                    back,
+                    members,
+                    c.keywords,
+                    as_of,
+                    last_seen_at=last,
+                    upper_quantile=upper_quantile,
+                    coherence=c.coherence,
+                )
                 new_topics.append(t)
                 plan.stats["returned"] = plan.stats.get("returned", 0) + 1
                 plan.events.append(

@@ -94,9 +94,19 @@ class _Work:
         self.newborn.append(t)
         return t
 
-    def revive(self, dead: Topic, members: np.ndarray, keywords: list[str], last_seen: datetime) -> Topic:
+    def revive(
+        self, dead: Topic, members: np.ndarray, keywords: list[str], last_seen: datetime, coherence: float
+    ) -> Topic:
         """Dead topic ``dead`` returns with ``members`` (:func:`ray_topics.core.lifecycle.returning`)."""
-        t = revived(dead, members, keywords, self.as_of, last_seen_at=last_seen, upper_quantile=self.upper_q)
+        t = revived(
+            dead,
+            members,
+            keywords,
+            self.as_of,
+            last_seen_at=last_seen,
+            upper_quantile=self.upper_q,
+            coherence=coherence,
+        )
         self.dead.remove(dead)
         self.newborn.append(t)
         return t
@@ -161,8 +171,16 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         kws, last = keywords.get(keys[ci], []), max(seen[i] for i in idx)
         back = returning(w.dead, cents[ci], dcfg.max_similarity_to_existing)
         if back is not None:  # a dead story returns with its id
-            w.revive(back, vecs[idx], kws, last)
-            w.event(back.topic_id, EventType.REVIVAL, size=len(idx), returned=True, by="monthly recluster")
+            w.revive(back, vecs[idx], kws, last, coh)
+            w.event(
+                back.topic_id,
+                EventType.REVIVAL,
+                size=len(idx),
+                returned=True,
+                keywords=kws[:5],
+                dead_since=back.died_at.isoformat() if back.died_at else None,
+                by="monthly recluster",
+            )
             continue
         t = w.born(vecs[idx], kws, last, coh)
         w.event(t.topic_id, EventType.BIRTH, size=len(idx), coherence=round(coh, 4), by="monthly recluster")
