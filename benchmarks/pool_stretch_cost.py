@@ -20,7 +20,7 @@ and times, in one run, on the seeded store:
 
 * ``pool``: the base pool read (the baseline);
 * ``walk``: the reach-back query;
-* ``stretched``: the whole of :func:`misfit_pool` (pool, walk, and the longer
+* ``misfit_pool``: the whole of :func:`misfit_pool` (pool, walk, and the longer
   window when the walk finds its misfit).
 
 With ``--misfits-per-day`` below ``(min_pool + 1) / max_pool_window_days``
@@ -62,7 +62,7 @@ SEED_CHUNK = 20_000  # rows inserted per statement
 def build_parser() -> argparse.ArgumentParser:
     p = parser(__doc__)
     p.add_argument("--daily-volume", type=int, default=50_000, help="the domain's videos a day (default 50,000)")
-    p.add_argument("--days", type=int, help="days seeded before --as-of (default: daily.max_pool_window_days)")
+    p.add_argument("--days", type=int, help="days seeded before the pool's end (default: daily.max_pool_window_days)")
     p.add_argument("--misfits-per-day", type=int, default=2, help="misfits a day among them (default 2)")
     p.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--pg-url", default=PG_URL, help="the PostgreSQL server (--store postgresql)")
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _check(args: argparse.Namespace) -> None:
     if args.daily_volume < 1 or not 0 <= args.misfits_per_day <= args.daily_volume:
         raise SystemExit("--misfits-per-day must lie between 0 and --daily-volume, which must be positive")
+    if args.repeat < 1 or (args.days is not None and args.days < 1):
+        raise SystemExit("--repeat and --days must be positive")
 
 
 def _rows(day: datetime, n: int, misfits: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
