@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.harness import PG_URL
 from serve.ports import free_port
 
 __all__ = [
@@ -121,7 +122,6 @@ RETRY_AFTER_HEADER = "retry-after"
 LOCK_HOLD_S = 4.0  # tests: a tier commit holding SQLite's write lock this long
 LOCK_HOLD_S_SOAK = 10.0  # the soak's hold; SQLite's busy timeout (30 s) is longer, Serve's health check too
 LOCK_JOB = "faults-lock"  # the job name of the tier-like commit's job_runs row
-PG_URL = os.environ.get("RAY_TOPICS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # command that restarts PostgreSQL; default: pg_ctlcluster of the newest cluster in /etc/postgresql
 PG_RESTART_ENV = "RAY_TOPICS_PG_RESTART"
 PG_CONF_DIR = Path("/etc/postgresql")

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DEFAULT_PG_URL",
+    "PG_URL",
     "ROOT",
     "Figures",
     "Table",
@@ -62,6 +64,10 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 KIB_PER_MIB = 1024.0
+# the project's PostgreSQL server (every machine runs one); RAY_TOPICS_TEST_PG points the tests' and
+# benchmarks' stores elsewhere
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_URL = os.environ.get("RAY_TOPICS_TEST_PG", DEFAULT_PG_URL)
 
 
 # ----------------------------------------------------------------------------- machine

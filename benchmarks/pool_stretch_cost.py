@@ -46,13 +46,12 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from benchmarks.harness import Figures, main_of, parser, run_info, scratch, timed
+from benchmarks.harness import PG_URL, Figures, main_of, parser, run_info, scratch, timed
 from ray_topics.config import load_config
 from ray_topics.core.types import ClassificationStatus
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.daily import misfit_pool, thresholds
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DOMAIN = "gaming"
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 FIT, MISFIT = 0.9, 0.1  # confidences of a fitting video and a misfit (daily.misfit_confidence lies between)

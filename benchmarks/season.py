@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.harness import (
+    DEFAULT_PG_URL,
     KIB_PER_MIB,
     Figures,
     Table,
@@ -96,7 +97,7 @@ __all__ = ["SeasonStream", "build_parser", "main", "run_season", "season_scenari
 TIERS = ("tier1", "refine", "daily", "weekly", "monthly", "archive")
 STATE_VERSION = 1
 DEFAULT_START = "2026-01-01"  # a Thursday: 35 days hold five weekly runs and the monthly run of Feb 1
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_URL = DEFAULT_PG_URL  # --pg-url's default
 PG_SCHEMA = "season"
 
 # --- the planted stream ---------------------------------------------------------------

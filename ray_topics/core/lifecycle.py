@@ -25,6 +25,7 @@ __all__ = [
     "reassign",
     "recentred",
     "reclassified",
+    "returned_details",
     "returning",
     "revived",
 ]
@@ -135,6 +136,15 @@ def revived(
         last_seen_at=max(t.last_seen_at, last_seen_at),
         coherence=t.coherence if coherence is None else coherence,
     )
+
+
+def returned_details(dead: Topic, keywords: Sequence[str]) -> dict[str, Any]:
+    """The details of the revival event of dead topic ``dead`` returning with ``keywords`` (daily and monthly)."""
+    return {
+        "returned": True,
+        "keywords": list(keywords)[:5],
+        "dead_since": dead.died_at.isoformat() if dead.died_at else None,
+    }
 
 
 def lifecycle_changes(

@@ -30,7 +30,15 @@ import numpy as np
 from ray_topics.config import DailyConfig
 from ray_topics.core.birth import find_candidates
 from ray_topics.core.index import CentroidIndex
-from ray_topics.core.lifecycle import lifecycle_changes, make_topic, model_of, reassign, returning, revived
+from ray_topics.core.lifecycle import (
+    lifecycle_changes,
+    make_topic,
+    model_of,
+    reassign,
+    returned_details,
+    returning,
+    revived,
+)
 from ray_topics.core.plan import Plan
 from ray_topics.core.router import similarity_stats
 from ray_topics.core.sampling import stable_pick
@@ -163,9 +171,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
                         EventType.REVIVAL,
                         as_of,
                         size=len(c.members),
-                        returned=True,
-                        keywords=c.keywords[:5],
-                        dead_since=back.died_at.isoformat() if back.died_at else None,
+                        **returned_details(back, c.keywords),
                     )
                 )
                 continue

@@ -32,7 +32,15 @@ import numpy as np
 from ray_topics.core.birth import birth_verdict
 from ray_topics.core.clustering import align, find_merges, find_splits
 from ray_topics.core.coherence import cohesion, separability
-from ray_topics.core.lifecycle import make_topic, model_of, recentred, reclassified, returning, revived
+from ray_topics.core.lifecycle import (
+    make_topic,
+    model_of,
+    recentred,
+    reclassified,
+    returned_details,
+    returning,
+    revived,
+)
 from ray_topics.core.plan import Plan
 from ray_topics.core.sampling import union_capped
 from ray_topics.core.text import video_text
@@ -176,10 +184,8 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
                 back.topic_id,
                 EventType.REVIVAL,
                 size=len(idx),
-                returned=True,
-                keywords=kws[:5],
-                dead_since=back.died_at.isoformat() if back.died_at else None,
                 by="monthly recluster",
+                **returned_details(back, kws),
             )
             continue
         t = w.born(vecs[idx], kws, last, coh)
