@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# pytest workers: one runs every Ray test in turn, the others the plain-Python ones beside it
+# (tests/conftest.py, pytest_collection_modifyitems); 0 runs it in one process, no workers
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test lint serve clean
 
@@ -26,7 +29,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check ray_topics serve jobs tests benchmarks
 	$(VENV)/bin/ruff format --check ray_topics serve jobs tests benchmarks
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest --doctest-modules ray_topics tests -q
+	$(PY) -m pytest --doctest-modules ray_topics tests -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ray_topics serve jobs tests benchmarks

@@ -115,3 +115,17 @@ def ray_local() -> Iterator[int]:
         )
     yield metrics_port
     ray.shutdown()
+
+
+# Tests that run a Ray of their own or the shared one: one xdist worker runs them all, one after the
+# other (`make test` runs `pytest -n 2 --dist loadgroup`), while the other worker runs the plain-Python
+# tests beside them. Two Rays at once on a 2-core machine would starve each other's Serve replicas.
+RAY_GROUP = "ray"
+_RAY_MARKS = {"ray", "slow"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marked = _RAY_MARKS & {m.name for m in item.iter_markers()}
+        if marked or "ray_local" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(RAY_GROUP))
