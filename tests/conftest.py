@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.harness import PG_URL  # RAY_TOPICS_TEST_PG, else the machine's server
 from ray_topics.config import Config, load_config
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.store import Store
@@ -16,7 +17,6 @@ from serve.ports import free_port
 
 __all__ = ["IN_CI", "PG_URL", "free_port", "make_config", "require_postgres"]
 
-PG_URL = os.environ.get("RAY_TOPICS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -124,7 +124,7 @@ RAY_GROUP = "ray"
 _RAY_MARKS = {"ray", "slow"}
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         marked = _RAY_MARKS & {m.name for m in item.iter_markers()}
         if marked or "ray_local" in getattr(item, "fixturenames", ()):
