@@ -33,7 +33,8 @@ Cost: on every day a guest (a birth elsewhere within the pool window) is
 still unechoed here, the domain's pool window is read once,
 ``monthly.reassign_chunk`` embeddings at a time, holding each guest's sum
 and a stable sample of at most ``reassign_chunk`` ids; on a day with an echo
-it is read a second time to move the echo's videos.
+it is read a second time to move the echo's videos (about 2 s and 9 s per
+domain of 17,000 videos a day: ``benchmarks/newborn_cost.py``).
 """
 
 from __future__ import annotations
