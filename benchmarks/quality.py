@@ -143,11 +143,13 @@ def _events(
     full_labels: np.ndarray,
     global_labels: np.ndarray | None = None,
     lineage_labels: np.ndarray | None = None,
+    story: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Concentration of every event on both sides (:mod:`benchmarks.events`), and the means.
 
     With ``global_labels`` / ``lineage_labels`` (:func:`_global_labels`), also the streaming concentration
-    when the topics of one global topic count as one (links alive at the end / links by lineage).
+    when the topics of one global topic count as one (links alive at the end / links by lineage); with
+    ``story`` (:func:`_story_labels`), in the story view.
     """
     full_misfit = np.array([x == FULL_OUTLIER for x in full_labels.tolist()])
     per = {
@@ -158,10 +160,23 @@ def _events(
     if global_labels is not None:
         g = {k: concentration(m, global_labels, stream_misfit, NONE_LABEL) for k, m in events.items()}
         out["streaming_global"] = summarise(g)
-    if lineage_labels is not None:
-        g = {k: concentration(m, lineage_labels, stream_misfit, NONE_LABEL) for k, m in events.items()}
-        out["streaming_lineage"] = summarise(g)
+    for key, extra in (("streaming_lineage", lineage_labels), ("streaming_story", story)):
+        if extra is not None:
+            out[key] = summarise({k: concentration(m, extra, stream_misfit, NONE_LABEL) for k, m in events.items()})
     return out
+
+
+def _story_labels(store: Any, vectors: np.ndarray, stream_labels: np.ndarray, misfit: np.ndarray) -> np.ndarray:
+    """The story view of the replay's videos (:mod:`ray_topics.core.stories`), over every topic the store holds."""
+    from ray_topics.core.stories import story_labels
+
+    topics = store.topics.list()
+    if not topics:
+        return stream_labels
+    fits = (stream_labels != NONE_LABEL) & ~misfit
+    cents = np.stack([t.centroid for t in topics])
+    labels = story_labels(vectors, stream_labels.tolist(), fits, cents, [t.topic_id for t in topics])
+    return np.array(labels, dtype=object)
 
 
 def _global_labels(store: Any, stream_labels: np.ndarray, lineage: bool = False) -> np.ndarray:
@@ -233,6 +248,10 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
         for key, label in (
             ("streaming_global", "event concentration, topics linked as one global topic counted as one"),
             ("streaming_lineage", "the same, each topic counted with the last global topic it belonged to (lineage)"),
+            (
+                "streaming_story",
+                "event concentration in the story view (each fitted video under its nearest topic of any domain)",
+            ),
         ):
             if key in ev:
                 t.add(label, "(info)", ev[key]["largest"], f["largest"])
@@ -422,6 +441,7 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
             misfit_labels == NONE_LABEL,
             full_labels,
             *_all_global_labels(rt.store, stream_labels),
+            _story_labels(rt.store, emb, stream_labels, misfit_labels == NONE_LABEL),
         )
         conc["domain_split"] = _domain_split(rt.store, cfg, videos, events)
         gran = _granularity(stream_labels, full_labels)
@@ -760,7 +780,14 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         tables = {k: Figures(ours="streaming", baseline="full retrain") for k in ("B", "C")}
         days = (videos["published_at"] - videos["published_at"].min()).dt.total_seconds().to_numpy() / 86_400
         terms = bursty_terms(docs, days)
-        conc = _events(terms, stream_labels, stream_misfit, full_labels, *_all_global_labels(rt.store, stream_labels))
+        conc = _events(
+            terms,
+            stream_labels,
+            stream_misfit,
+            full_labels,
+            *_all_global_labels(rt.store, stream_labels),
+            _story_labels(rt.store, streamed, stream_labels, stream_misfit),
+        )
         conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms)
         gran = _granularity(stream_labels, full_labels)
         tables["E"] = _events_table(conc, gran, "bursty terms", rep["result"].routed)

@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,27 @@ def cmd_topics(args: argparse.Namespace) -> int:
             print(
                 f"{t.topic_id:<16} {t.status:<7} {sizes.get(t.topic_id, 0):>7}  {gid:<6} "
                 f"{', '.join(t.keywords[:8])}{origin}"
+            )
+    return 0
+
+
+def cmd_stories(args: argparse.Namespace) -> int:
+    from ray_topics.ops.stories import story_view
+
+    if args.days is not None and args.days < 1:
+        raise SystemExit("ray-topics stories: --days must be positive")
+    rt = _runtime(args)
+    days = args.days or rt.cfg.daily.pool_window_days
+    view = story_view(rt, args.as_of - timedelta(days=days), args.as_of)
+    topics = {t.topic_id: t for t in rt.store.topics.list()}
+    for tid, by_domain in sorted(view.items(), key=lambda kv: -sum(kv[1].values())):
+        t = topics[tid]
+        others = {d: n for d, n in by_domain.items() if d != t.domain}
+        if others or args.all:
+            elsewhere = ", ".join(f"{d} {n}" for d, n in sorted(others.items(), key=lambda x: -x[1])) or "-"
+            print(
+                f"{tid:<16} {t.status:<7} {sum(by_domain.values()):>7} {by_domain.get(t.domain, 0):>7}  "
+                f"{elsewhere:<28} {', '.join(t.keywords[:6])}"
             )
     return 0
 
@@ -269,8 +290,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _days(n: int) -> Any:
-    from datetime import timedelta
-
     return timedelta(days=n)
 
 
@@ -402,6 +421,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--domain")
     t.add_argument("--all", action="store_true", help="include dead and merged topics")
     t.set_defaults(fn=cmd_topics)
+    st = sub.add_parser(
+        "stories",
+        parents=[common],
+        help="the story view: topics holding videos of other domains (id, status, videos, own domain's, others')",
+    )
+    st.add_argument("--as-of", type=parse_as_of, required=True, help="the window's end (event time)")
+    st.add_argument("--days", type=int, help="the window's days (default: daily.pool_window_days)")
+    st.add_argument("--all", action="store_true", help="every topic, not only those holding other domains' videos")
+    st.set_defaults(fn=cmd_stories)
     h = sub.add_parser("health", parents=[common], help="topic health and alerts")
     h.add_argument("--as-of", type=parse_as_of, required=True)
     h.add_argument("--domain")

@@ -1,0 +1,46 @@
+"""The story view of a window (``ray-topics stories``): every topic with its videos in each domain.
+
+Adapter over :mod:`ray_topics.core.stories`: each domain's classifications and
+embeddings of the window are read (``monthly.reassign_chunk`` embeddings at a
+time, as the daily job reads its window) and every video that fits a topic is
+placed under its nearest topic of any domain. A topic whose story holds videos
+of other domains is a story that the router or the publishers split: the
+domains' own topics and answers are unchanged, the view is read beside them.
+Cost: one read of every domain's window, as the echo read does (2 s per
+domain and week at 17,000 videos a day for that read, RESULTS.md; the view's
+own cost at volume is not measured), and every domain's classifications of
+the window held at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime
+
+import numpy as np
+
+from ray_topics.core.stories import story_labels
+from ray_topics.execution.runtime import Runtime
+
+__all__ = ["story_view"]
+
+
+def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter[str]]:
+    """{topic id: {domain: videos}} of the story view over the videos published in ``[start, end)``."""
+    topics = rt.store.topics.list()
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    if not topics:
+        return out
+    cents, ids = np.stack([t.centroid for t in topics]), [t.topic_id for t in topics]
+    fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
+    for domain in rt.cfg.domains.names:
+        rows = {r["video_id"]: r for r in rt.store.classifications.window(domain, start, end, with_text=False)}
+        for vids, vecs in rt.window_vectors(domain, (start, end)):
+            labels = [rows[v]["topic_id"] if v in rows else None for v in vids]
+            fits = np.array(
+                [lab is not None and rows[v]["confidence"] >= fit for v, lab in zip(vids, labels, strict=True)]
+            )
+            for story in story_labels(vecs, labels, fits, cents, ids):
+                if story is not None:
+                    out[story][domain] += 1
+    return out
