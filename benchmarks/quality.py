@@ -167,15 +167,15 @@ def _events(
 
 
 def _story_labels(store: Any, vectors: np.ndarray, stream_labels: np.ndarray, misfit: np.ndarray) -> np.ndarray:
-    """The story view of the replay's videos (:mod:`ray_topics.core.stories`), over every topic the store holds."""
+    """The story view of the replay's videos (:mod:`ray_topics.core.stories`), as ``ray-topics stories`` takes it."""
     from ray_topics.core.stories import story_labels
+    from ray_topics.ops.stories import story_topics
 
-    topics = store.topics.list()
-    if not topics:
+    cents, ids = story_topics(store)
+    if not ids:
         return stream_labels
     fits = (stream_labels != NONE_LABEL) & ~misfit
-    cents = np.stack([t.centroid for t in topics])
-    labels = story_labels(vectors, stream_labels.tolist(), fits, cents, [t.topic_id for t in topics])
+    labels = story_labels(vectors, stream_labels.tolist(), fits, cents, ids)
     return np.array(labels, dtype=object)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ray_topics.cli import main
 from ray_topics.core import stories
 from ray_topics.core.index import normalize
 from ray_topics.core.stories import story_labels
+from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime
 from ray_topics.ops.stories import story_view
 from tests.test_tiers import DAY, _blob, _ingest, _seed_topic
@@ -68,16 +70,23 @@ def test_the_story_view_of_a_store_shows_a_story_split_by_the_router(
     story_c = normalize(broad_c + 0.9 * normalize(rng.standard_normal(dim)))  # near enough for broad to answer
     _seed_topic(rt, "news", 0, broad_c, at - 10 * DAY, sim_mean=0.55, sim_std=0.08, keywords=["said"])
     _seed_topic(rt, "tech", 0, story_c, at - 10 * DAY, sim_mean=0.9, sim_std=0.02, keywords=["launch"])
-    _ingest(rt, _blob(rng, story_c, 20, cohesion=0.95), "tech", at - 3 * DAY, "w")
-    part = _ingest(rt, _blob(rng, story_c, 6, cohesion=0.95), "news", at - 3 * DAY, "p")
+    in_tech, in_news = _blob(rng, story_c, 20, cohesion=0.95), _blob(rng, story_c, 6, cohesion=0.95)
+    _ingest(rt, in_tech, "tech", at - 3 * DAY, "w")
+    part = _ingest(rt, in_news, "news", at - 3 * DAY, "p")
     _ingest(rt, _blob(rng, broad_c, 30, cohesion=0.9), "news", at - 3 * DAY, "own")
     fitted = rt.store.classifications.window("news", at - 7 * DAY, at, with_text=False)
     assert {r["topic_id"] for r in fitted if r["video_id"] in part} == {"news:0"}  # the router's split
     assert min(r["confidence"] for r in fitted) >= rt.cfg.daily.misfit_confidence  # ... answered with confidence
 
+    exact = normalize(np.concatenate([in_tech, in_news]).mean(axis=0))  # nearer to the story than tech:0
+    gone = _seed_topic(rt, "sports", 3, exact, at - 10 * DAY)  # ... but merged since
+    with rt.store.begin() as conn:
+        rt.store.topics.upsert([dataclasses.replace(gone, status=TopicStatus.MERGED)], conn)
+
     view = story_view(rt, at - 7 * DAY, at)
     assert view["tech:0"] == {"tech": 20, "news": 6}
     assert view["news:0"] == {"news": 30}
+    assert set(view) == {"tech:0", "news:0"}  # a merged topic is nobody's story: its videos went elsewhere
 
     assert main(["stories", "--workdir", str(tmp_path), "--as-of", "2026-03-02"]) == 0
     lines = capsys.readouterr().out.splitlines()

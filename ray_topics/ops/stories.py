@@ -20,18 +20,27 @@ from datetime import datetime
 import numpy as np
 
 from ray_topics.core.stories import story_labels
+from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.store import Store
 
-__all__ = ["story_view"]
+__all__ = ["story_topics", "story_view"]
+
+
+def story_topics(store: Store) -> tuple[np.ndarray, list[str]]:
+    """(centroids, ids) of the topics a video can be placed under: every domain's, but merged ones (their
+    videos went to the topic that absorbed them). Dead topics stay: a story's older videos are theirs."""
+    topics = [t for t in store.topics.list() if t.status != TopicStatus.MERGED]
+    cents = np.stack([t.centroid for t in topics]) if topics else np.zeros((0, 0), np.float32)
+    return cents, [t.topic_id for t in topics]
 
 
 def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter[str]]:
     """{topic id: {domain: videos}} of the story view over the videos published in ``[start, end)``."""
-    topics = rt.store.topics.list()
     out: dict[str, Counter[str]] = defaultdict(Counter)
-    if not topics:
+    cents, ids = story_topics(rt.store)
+    if not ids:
         return out
-    cents, ids = np.stack([t.centroid for t in topics]), [t.topic_id for t in topics]
     fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
     for domain in rt.cfg.domains.names:
         rows = {r["video_id"]: r for r in rt.store.classifications.window(domain, start, end, with_text=False)}
