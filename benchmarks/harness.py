@@ -58,6 +58,7 @@ __all__ = [
     "scratch",
     "start",
     "timed",
+    "timed_call",
     "write_figures",
     "write_results_section",
 ]
@@ -143,6 +144,13 @@ def timed() -> Iterator[Timing]:
         yield t
     finally:
         t.cpu_s, t.wall_s = cpu_now() - c0, time.perf_counter() - w0
+
+
+def timed_call(fn: Callable[[], Any]) -> tuple[Any, Timing]:
+    """``fn()`` and the :class:`Timing` of the call."""
+    with timed() as t:
+        out = fn()
+    return out, t
 
 
 def peak_rss_mb() -> float:

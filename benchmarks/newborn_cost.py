@@ -40,14 +40,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
 import numpy as np
 
-from benchmarks.harness import Table, main_of, parser, run_info, timed
+from benchmarks.harness import Table, main_of, parser, run_info, timed_call
 from benchmarks.serve_sustained import HISTORY_END
 from ray_topics.config import load_config
 from ray_topics.core.index import normalize
@@ -59,12 +58,6 @@ from ray_topics.tiers.daily import fitting_newborns, plan_daily
 
 TURN = 0.3  # the synthetic newborn's centroid: a live topic's, plus this much of a random direction
 GUEST = "elsewhere"  # the domain the synthetic guests are said to be born in
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[dict[str, float], Any]:
-    with timed() as t:
-        out = fn()
-    return {"wall_s": t.wall_s, "cpu_s": t.cpu_s}, out
 
 
 def _echo(rt: Runtime, domain: str, own: list[Topic], guest: Topic, window: tuple[datetime, datetime]) -> Any:
@@ -84,13 +77,13 @@ def measure_domain(
     count = {w: sum(1 for _ in rt.store.classifications.iter_window_ids(domain, *w)) for w in (window, stretched)}
     if not live or not count[window]:
         return None
-    daily, plan = _timed(lambda: plan_daily(rt, domain, as_of))
+    plan, daily = timed_call(lambda: plan_daily(rt, domain, as_of))
     base = max(live, key=lambda t: t.size)
     centroid = normalize(base.centroid + TURN * normalize(rng.standard_normal(base.centroid.shape)))
     newborn = dataclasses.replace(base, topic_id=f"{domain}:newborn", number=10**6, centroid=centroid)
     index = model_of(domain, [*live, newborn], rt.cfg.embedding.dim).index(**rt.confidence)
     rule = {
-        key: _timed(lambda w=w: fitting_newborns(rt, domain, index, {newborn.topic_id}, w, skip=set()))
+        key: timed_call(lambda w=w: fitting_newborns(rt, domain, index, {newborn.topic_id}, w, skip=set()))
         for key, w in (("rule", window), ("rule_stretched", stretched))
     }
     # a guest no video is near (a random direction): the read finds no part, nothing is echoed
@@ -99,19 +92,22 @@ def measure_domain(
     )
     copied = dataclasses.replace(base, topic_id=f"{GUEST}:1", domain=GUEST)
     echoes = {
-        "echo_none": _timed(lambda: _echo(rt, domain, live, stranger, window)),
-        "echo_echoed": _timed(lambda: _echo(rt, domain, [t for t in live if t is not base], copied, window)),
+        "echo_none": timed_call(lambda: _echo(rt, domain, live, stranger, window)),
+        "echo_echoed": timed_call(lambda: _echo(rt, domain, [t for t in live if t is not base], copied, window)),
     }
     return {
         "domain": domain,
         "window_videos": count[window],
         "stretched_days": stretch_days,
         "stretched_videos": count[stretched],
-        "daily": daily,
+        "daily": dataclasses.asdict(daily),
         "daily_births": plan.stats.get("births", 0),
         "daily_moved": sum((plan.stats.get("moved_to_newborns") or {}).values()),
-        **{k: {**t, "moved": len(moved)} for k, (t, moved) in rule.items()},
-        **{k: {**t, "echoes": len(out.topics), "moved": len(out.reassign)} for k, (t, out) in echoes.items()},
+        **{k: {**dataclasses.asdict(t), "moved": len(moved)} for k, (moved, t) in rule.items()},
+        **{
+            k: {**dataclasses.asdict(t), "echoes": len(out.topics), "moved": len(out.reassign)}
+            for k, (out, t) in echoes.items()
+        },
     }
 
 

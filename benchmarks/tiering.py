@@ -41,7 +41,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from benchmarks.harness import ROOT, finish, frame_texts, parser, run_info, scratch, start, timed
+from benchmarks.harness import ROOT, finish, frame_texts, parser, run_info, scratch, start, timed_call
 from ray_topics.config import load_config
 from ray_topics.execution.runtime import limit_threads
 from ray_topics.storage.aging import ColdArchive
@@ -62,13 +62,6 @@ from ray_topics.streams.synthetic import generate
 
 H = timedelta(hours=1)
 ZSTD_LEVELS = (1, 3, 9, 19)  # zstd levels tried on the warm file's rows (pyarrow writes level 1 by default)
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """``fn()`` and its CPU seconds."""
-    with timed() as t:
-        out = fn()
-    return out, t.cpu_s
 
 
 def _quality(x: np.ndarray, y: np.ndarray, cents: np.ndarray) -> dict[str, float]:
@@ -120,14 +113,14 @@ def measure_domain(
     f32 = _size(day_path)
     out["tiers"]["hot float32 (day.parquet)"] = {"bytes_per_video": f32 / len(ids), **_quality(x, x, cents)}
 
-    warm_path, t_warm = _timed(lambda: lake.warm_day(domain, day))
+    warm_path, t_warm = timed_call(lambda: lake.warm_day(domain, day))
     got_ids, got = lake.read(hour0, hour0 + 24 * H, [domain])
     want = np.stack([by_id[v] for v in got_ids])
     out["tiers"]["warm int8 + scale (warm.parquet)"] = {
         "bytes_per_video": _size(warm_path) / len(ids),
         **_quality(want, got, cents),
     }
-    out["timings_cpu_s"]["warm rewrite"] = t_warm
+    out["timings_cpu_s"]["warm rewrite"] = t_warm.cpu_s
     codes, scales = int8_encode(x)
     fixed = np.clip(np.rint(x * 127), -127, 127) / 127
     out["reference"] = {
@@ -141,10 +134,10 @@ def measure_domain(
     }
     for m in subquantizers:
         archive = ColdArchive(str(work / f"archive-pq{m}"), dim)
-        pq, t_train = _timed(lambda m=m: ProductQuantizer(m).fit(train[:train_rows]))
+        pq, t_train = timed_call(lambda m=m: ProductQuantizer(m).fit(train[:train_rows]))
         name = archive.save_codebook(domain, day, pq)
-        path, t_write = _timed(lambda a=archive, n=name: a.write(day, domain, table, n))
-        dec, t_read = _timed(lambda a=archive: a.read(day, domain))
+        path, t_write = timed_call(lambda a=archive, n=name: a.write(day, domain, table, n))
+        dec, t_read = timed_call(lambda a=archive: a.read(day, domain))
         dec_ids = dec.column("video_id").to_pylist()
         y = dec.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, dim)
         out["tiers"][f"cold PQ {m} B (cold.parquet)"] = {
@@ -153,9 +146,9 @@ def measure_domain(
             **_quality(np.stack([by_id[v] for v in dec_ids]), y, cents),
         }
         out["train_vectors"] = min(train_rows, len(train))
-        out["timings_cpu_s"][f"PQ {m}: train codebook"] = t_train
-        out["timings_cpu_s"][f"PQ {m}: cold write"] = t_write
-        out["timings_cpu_s"][f"PQ {m}: decode (restore read)"] = t_read
+        out["timings_cpu_s"][f"PQ {m}: train codebook"] = t_train.cpu_s
+        out["timings_cpu_s"][f"PQ {m}: cold write"] = t_write.cpu_s
+        out["timings_cpu_s"][f"PQ {m}: decode (restore read)"] = t_read.cpu_s
     archive = ColdArchive(str(work / "archive-int8"), dim)
     path = archive.write(day, domain, table, None)
     dec = archive.read(day, domain)

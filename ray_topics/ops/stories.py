@@ -8,8 +8,9 @@ of other domains is a story that the router or the publishers split: the
 domains' own topics and answers are unchanged, the view is read beside them.
 Cost: one read of every domain's window, as the echo read does (2 s per
 domain and week at 17,000 videos a day for that read, RESULTS.md; the view's
-own cost at volume is not measured), and every domain's classifications of
-the window held at once.
+own cost at volume is not measured), but for its misfits' embeddings (a
+misfit keeps its own label), and one domain's classifications of the window
+held at a time.
 """
 
 from __future__ import annotations
@@ -43,12 +44,18 @@ def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter
         return out
     fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
     for domain in rt.cfg.domains.names:
-        rows = {r["video_id"]: r for r in rt.store.classifications.window(domain, start, end, with_text=False)}
-        for vids, vecs in rt.window_vectors(domain, (start, end)):
-            labels = [rows[v]["topic_id"] if v in rows else None for v in vids]
-            fits = np.array(
-                [lab is not None and rows[v]["confidence"] >= fit for v, lab in zip(vids, labels, strict=True)]
-            )
+        fitting: dict[str, str] = {}
+        others: set[str] = set()  # misfits: each keeps its own label, so its embedding is not read
+        for r in rt.store.classifications.window(domain, start, end, with_text=False):
+            if r["topic_id"] is not None and r["confidence"] >= fit:
+                fitting[r["video_id"]] = r["topic_id"]
+            else:
+                others.add(r["video_id"])
+                if r["topic_id"] is not None:
+                    out[r["topic_id"]][domain] += 1
+        for vids, vecs in rt.window_vectors(domain, (start, end), skip=others):
+            labels = [fitting.get(v) for v in vids]  # None: classified after the rows above were read
+            fits = np.array([lab is not None for lab in labels])
             for story in story_labels(vecs, labels, fits, cents, ids):
                 if story is not None:
                     out[story][domain] += 1
