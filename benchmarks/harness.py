@@ -22,6 +22,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,7 @@ __all__ = [
     "in_fresh_process",
     "machine",
     "main_of",
+    "medians_in_turns",
     "parser",
     "peak_rss_mb",
     "reap_loky",
@@ -151,6 +153,18 @@ def timed_call(fn: Callable[[], Any]) -> tuple[Any, Timing]:
     with timed() as t:
         out = fn()
     return out, t
+
+
+def medians_in_turns(fns: Sequence[Callable[[], Any]], repeats: int) -> list[float]:
+    """Median wall seconds of each ``fn()`` over ``repeats`` repetitions, the functions taking turns within
+    each repetition, so that a change of load on the machine falls on all of them alike."""
+    walls: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for wall, fn in zip(walls, fns, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            wall.append(time.perf_counter() - t0)
+    return [statistics.median(w) for w in walls]
 
 
 def peak_rss_mb() -> float:

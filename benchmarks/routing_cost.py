@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import main_of, parser, run_info
+from benchmarks.harness import main_of, medians_in_turns, parser, run_info
 from ray_topics.config import load_config
 from ray_topics.core.index import normalize
 from ray_topics.core.router import DomainRouter
@@ -49,18 +49,18 @@ def _router(names: list[str], dim: int, exemplars: int, neighbours: int, rng: np
 
 
 def _per_video_us(routers: list[DomainRouter], vecs: np.ndarray, batch: int, calls: int, repeats: int) -> list[float]:
-    """Per router, the median over repeats of its mean time per video (microseconds); the routers take
-    turns within each repetition, so a change of load on the machine falls on all of them alike."""
+    """Per router, the median over repeats of its mean time per video (microseconds), the routers taking turns."""
     videos = [{}] * batch
-    out: list[list[float]] = [[] for _ in routers]
-    for _ in range(repeats):
-        for r, router in enumerate(routers):
-            t0 = time.perf_counter()
+
+    def calls_of(router: DomainRouter) -> Callable[[], None]:
+        def go() -> None:
             for c in range(calls):
                 lo = (c * batch) % (len(vecs) - batch)
                 router.routes(videos, vecs[lo : lo + batch])
-            out[r].append((time.perf_counter() - t0) / (calls * batch))
-    return [float(np.median(x)) * MICROS for x in out]
+
+        return go
+
+    return [s / (calls * batch) * MICROS for s in medians_in_turns([calls_of(r) for r in routers], repeats)]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

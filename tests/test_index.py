@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 import pickle
+import subprocess
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
+import ray_topics.core.index as index_mod
 from ray_topics.core.index import (
     CentroidIndex,
     calibrate,
@@ -226,3 +230,94 @@ def test_normalize_leaves_input_unchanged() -> None:
     saved = x.copy()
     normalize(x)
     np.testing.assert_array_equal(x, saved)
+
+
+# --------------------------------------------------------------------------- the GPU index, where it works
+
+
+class _FakeGpuResources:
+    pass
+
+
+class _FakeGpuIndex:
+    """Stands in for a GPU index: searches with the CPU index it was made from."""
+
+    def __init__(self, res: object, device: int, index: object) -> None:
+        self.res, self.device, self.index = res, device, index
+
+    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(x, k)
+
+
+@pytest.fixture
+def gpu_visible(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """faiss as a faiss-gpu build on a machine with one GPU; the probe's verdict is forgotten before and after."""
+    faiss = pytest.importorskip("faiss")
+    monkeypatch.setattr(faiss, "StandardGpuResources", _FakeGpuResources, raising=False)
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 1, raising=False)
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", _FakeGpuIndex, raising=False)
+    index_mod.faiss_gpu_usable.cache_clear()
+    yield faiss
+    index_mod.faiss_gpu_usable.cache_clear()
+
+
+def _probed_index(monkeypatch: pytest.MonkeyPatch, probe: str) -> tuple[CentroidIndex, list[str]]:
+    """A faiss index fitted under ``probe`` (twice: the probe runs once), and the probes' commands."""
+    monkeypatch.setattr(index_mod, "_GPU_PROBE", probe)
+    calls: list[str] = []
+    real_run = subprocess.run
+
+    def run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd[-1])
+        return real_run(cmd, **kw)
+
+    monkeypatch.setattr(index_mod.subprocess, "run", run)
+    ids, cents, mu, sigma = _topics()
+    CentroidIndex(**CAL, backend="faiss").fit(ids, cents, mu, sigma)
+    return CentroidIndex(**CAL, backend="faiss").fit(ids, cents, mu, sigma), calls
+
+
+def _answers_as_numpy(idx: CentroidIndex) -> None:
+    ids, cents, mu, sigma = _topics()
+    x = np.random.default_rng(7).standard_normal((200, cents.shape[1])).astype(np.float32)
+    ref = CentroidIndex(**CAL, backend="numpy").fit(ids, cents, mu, sigma).search(x)
+    assert idx.search(x).nearest == ref.nearest
+
+
+def test_a_gpu_build_that_aborts_on_this_gpu_leaves_the_index_on_the_cpu(
+    gpu_visible: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as the faiss-gpu-cu12 wheel on an H200: the first search aborts the process ("no kernel image")
+    with pytest.warns(UserWarning, match="a search on the GPU failed .* stays on the CPU"):
+        idx, calls = _probed_index(monkeypatch, "import os; os.abort()")
+    assert calls == ["import os; os.abort()"]  # once per process, not once per index
+    assert isinstance(idx._faiss, gpu_visible.IndexFlatIP)
+    _answers_as_numpy(idx)
+
+
+def test_a_probe_that_hangs_leaves_the_index_on_the_cpu(gpu_visible: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_mod, "GPU_PROBE_TIMEOUT_S", 0.5)
+    with pytest.warns(UserWarning, match="did not finish in 0.5 s"):
+        idx, _ = _probed_index(monkeypatch, "import time; time.sleep(30)")
+    assert isinstance(idx._faiss, gpu_visible.IndexFlatIP)
+
+
+def test_a_gpu_that_passes_the_probe_holds_the_index(gpu_visible: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    idx, calls = _probed_index(monkeypatch, "pass")
+    assert len(calls) == 1
+    assert isinstance(idx._faiss, _FakeGpuIndex) and idx._faiss.device == 0
+    assert idx._faiss.referenced_objects == [idx._faiss.res]  # the resources live as long as the index
+    _answers_as_numpy(idx)
+    assert isinstance(pickle.loads(pickle.dumps(idx))._faiss, _FakeGpuIndex)  # rebuilt on the GPU after shipping
+
+
+def test_no_gpu_means_no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    faiss = pytest.importorskip("faiss")
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 0, raising=False)
+    index_mod.faiss_gpu_usable.cache_clear()
+    try:
+        idx, calls = _probed_index(monkeypatch, "import os; os.abort()")
+    finally:
+        index_mod.faiss_gpu_usable.cache_clear()
+    assert calls == []
+    assert isinstance(idx._faiss, faiss.IndexFlatIP)

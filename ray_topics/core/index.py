@@ -14,14 +14,19 @@ gets ``typical`` (0.9 by default), one on the edge gets 0.5, and it falls
 towards 0 outside. It is comparable across topics of different tightness,
 lies in [0, 1], and is recalibrated weekly from each topic's members.
 
-Backends: ``faiss`` (CPU; GPU index when ``faiss-gpu`` imports and a GPU is
-visible) or ``numpy``; both return the same answers. The index pickles (Ray
-ships it) by its centroids and rebuilds itself on load.
+Backends: ``faiss`` (CPU; GPU index where ``faiss-gpu`` imports, a GPU is
+visible and a probe search on it succeeds: :func:`faiss_gpu_usable`) or
+``numpy``; both return the same answers. The index pickles (Ray ships it) by
+its centroids and rebuilds itself on load.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import subprocess
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +37,7 @@ __all__ = [
     "Match",
     "calibrate",
     "confidence_from_similarity",
+    "faiss_gpu_usable",
     "normalize",
     "resolve_index_backend",
 ]
@@ -176,16 +182,60 @@ class CentroidIndex:
             self._build()
 
 
-def _maybe_to_gpu(index: Any) -> Any:
-    """Move a FAISS index to the GPU when faiss-gpu is installed and a GPU is visible."""
+# one search on the GPU, in a child process: exits 0 where faiss-gpu works on this machine's GPU
+_GPU_PROBE = (
+    "import faiss, numpy as np; x = np.eye(8, dtype='float32'); "
+    "g = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, faiss.IndexFlatIP(8)); g.add(x); "
+    "assert (g.search(x, 1)[1][:, 0] == np.arange(8)).all()"
+)
+# import faiss, start a CUDA context, search once: seconds on a GPU machine; a probe this slow is a broken GPU
+GPU_PROBE_TIMEOUT_S = 300
+
+
+@functools.cache
+def faiss_gpu_usable() -> bool:
+    """Whether faiss searches correctly on this machine's GPU (checked once per process).
+
+    faiss-gpu must import and see a GPU, and one search there must succeed in a
+    child process: a faiss-gpu build without kernels for the GPU aborts the
+    process that searches (seen: the PyPI ``faiss-gpu-cu12`` wheel, built for
+    compute capability 7.0 to 8.9, on an H200 aborts with "no kernel image is
+    available"), and that must not be a Serve replica or a job. Where the probe
+    fails the index stays on the CPU, with a warning saying why.
+    """
     import faiss
 
+    if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() < 1:
+        return False
     try:
-        if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
-            return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
-    except Exception:  # pragma: no cover - GPU path, checked on a GPU machine
+        done = subprocess.run(
+            [sys.executable, "-c", _GPU_PROBE], capture_output=True, text=True, timeout=GPU_PROBE_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        why = f"a search on the GPU did not finish in {GPU_PROBE_TIMEOUT_S} s"
+    else:
+        if done.returncode == 0:
+            return True
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        why = f"a search on the GPU failed ({lines[-1]})"
+    warnings.warn(f"faiss-gpu is installed and a GPU is visible, but {why}: the index stays on the CPU", stacklevel=2)
+    return False
+
+
+def _maybe_to_gpu(index: Any) -> Any:
+    """The FAISS index on the GPU where :func:`faiss_gpu_usable`, else ``index`` itself."""
+    import faiss
+
+    if not faiss_gpu_usable():
         return index
-    return index
+    try:
+        res = faiss.StandardGpuResources()
+        gpu = faiss.index_cpu_to_gpu(res, 0, index)
+    except RuntimeError as e:  # the GPU is full, say: the CPU index answers the same
+        warnings.warn(f"the index stays on the CPU: moving it to the GPU failed ({e})", stacklevel=2)
+        return index
+    gpu.referenced_objects = [res]  # faiss's wrapper of index_cpu_to_gpu keeps no reference to the resources
+    return gpu
 
 
 def calibrate(sims: np.ndarray, upper_quantile: float = 0.9) -> tuple[float, float]:
