@@ -169,7 +169,7 @@ def _events(
 def _story_labels(store: Any, vectors: np.ndarray, stream_labels: np.ndarray, misfit: np.ndarray) -> np.ndarray:
     """The story view of the replay's videos (:mod:`ray_topics.core.stories`), as ``ray-topics stories`` takes it."""
     from ray_topics.core.stories import story_labels
-    from ray_topics.ops.stories import story_topics
+    from ray_topics.tiers.stories import story_topics
 
     cents, ids = story_topics(store)
     if not ids:

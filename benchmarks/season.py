@@ -94,7 +94,7 @@ from ray_topics.streams.words import FILLER_WORDS, NOISE_WORDS
 
 __all__ = ["SeasonStream", "build_parser", "main", "run_season", "season_scenario"]
 
-TIERS = ("tier1", "refine", "daily", "weekly", "monthly", "archive")
+TIERS = ("tier1", "refine", "daily", "weekly", "monthly", "stories", "archive")
 STATE_VERSION = 1
 DEFAULT_START = "2026-01-01"  # a Thursday: 35 days hold five weekly runs and the monthly run of Feb 1
 PG_URL = DEFAULT_PG_URL  # --pg-url's default

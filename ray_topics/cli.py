@@ -72,6 +72,7 @@ def cmd_job(args: argparse.Namespace) -> int:
     from ray_topics.tiers.daily import run_daily
     from ray_topics.tiers.monthly import run_monthly
     from ray_topics.tiers.refine import run_refine
+    from ray_topics.tiers.stories import run_stories
     from ray_topics.tiers.weekly import run_weekly
 
     fn = {
@@ -79,8 +80,9 @@ def cmd_job(args: argparse.Namespace) -> int:
         "daily": run_daily,
         "weekly": run_weekly,
         "monthly": run_monthly,
+        "stories": run_stories,
         "archive": run_archive,
-    }[args.command]
+    }[args.job]
     from ray_topics.ops.metrics import JobMetrics
     from ray_topics.storage.leases import LeaseBusy
 
@@ -94,7 +96,7 @@ def cmd_job(args: argparse.Namespace) -> int:
         summary = fn(rt, args.as_of, force=args.force)
     finally:  # a run that raised is written too (success 0), unless another run holds the lease
         if not isinstance(sys.exc_info()[1], LeaseBusy):
-            metrics.write(rt.store, args.command, args.as_of, summary, time.monotonic() - started)
+            metrics.write(rt.store, args.job, args.as_of, summary, time.monotonic() - started)
     _print_json(summary)
     if summary.get("failed"):  # some domains failed, the rest went on: the scheduler must see it
         print(f"ray-topics {args.command}: failed for {', '.join(summary['failed'])}", file=sys.stderr)
@@ -121,7 +123,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_stories(args: argparse.Namespace) -> int:
-    from ray_topics.ops.stories import story_view
+    from ray_topics.tiers.stories import story_view
 
     if args.days is not None and args.days < 1:
         raise SystemExit("ray-topics stories: --days must be positive")
@@ -171,7 +173,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     rt = _runtime(args)
     out = Path(args.out or Path(rt.cfg.workdir) / "report.html")
-    write_report(rt.store, out, args.as_of, health_cfg=rt.cfg.health, title=args.title, window_days=args.window_days)
+    write_report(
+        rt.store,
+        out,
+        args.as_of,
+        health_cfg=rt.cfg.health,
+        title=args.title,
+        window_days=args.window_days,
+        story_fit=rt.cfg.daily.misfit_confidence,
+        story_days=args.window_days or rt.cfg.serve.story_days,
+    )
     print(f"report written to {out}")
     return 0
 
@@ -231,6 +242,18 @@ def _replay_with_progress(rt: Any, videos: Any, emb: Any, until: datetime | None
         progress.close()
 
 
+def _print_stories(rt: Any, shown: int = 5) -> None:
+    """The ``shown`` largest placed stories that cross domains (``GET /v1/stories``'s answer), one line each."""
+    from ray_topics.ops.stories import placed_stories
+
+    days = rt.cfg.serve.story_days
+    _end, found = placed_stories(rt.store, rt.cfg.daily.misfit_confidence, days)
+    print(f"\nstories across domains (the last {days} placed days): {len(found)}")
+    for s in found[:shown]:
+        by = ", ".join(f"{d} {n}" for d, n in s["videos"].items())
+        print(f"  {s['topic_id']:<16} {by:<36} {s['label']}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Replay the real news corpus through every tier and write a report."""
     from ray_topics.ops.health import health_from_config, health_summary
@@ -259,8 +282,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\nhealth:", json.dumps(health_summary(items)["alerts"]))
     for h in [h for h in items if h.alerts][:10]:
         print(f"  {h.topic_id:<16} {','.join(h.alerts):<30} {h.label}")
+    _print_stories(rt)
     out = Path(rt.cfg.workdir) / "report.html"
-    write_report(rt.store, out, end, health_cfg=rt.cfg.health, title="ray-topics demo: news articles 2017")
+    write_report(
+        rt.store,
+        out,
+        end,
+        health_cfg=rt.cfg.health,
+        title="ray-topics demo: news articles 2017",
+        story_fit=rt.cfg.daily.misfit_confidence,
+        story_days=rt.cfg.serve.story_days,
+    )
     Path(rt.cfg.workdir, "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"\nreport: {out.resolve()}\nsummary: {Path(rt.cfg.workdir, 'summary.json').resolve()}")
     return 0
@@ -408,13 +440,21 @@ def build_parser() -> argparse.ArgumentParser:
         j.add_argument("--as-of", type=parse_as_of, required=True, help="end of the window (event time)")
         j.add_argument("--force", action="store_true", help="run again even if this window succeeded")
         j.add_argument("--engine", choices=["local", "ray"], help="override execution.engine")
-        j.set_defaults(fn=cmd_job)
+        j.set_defaults(fn=cmd_job, job=job)
+    ps = sub.add_parser(
+        "place-stories",
+        parents=[common],
+        help="the stories job: place the day ending --as-of in the story view and store it (API, report)",
+    )
+    ps.add_argument("--as-of", type=parse_as_of, required=True, help="end of the day placed (event time)")
+    ps.add_argument("--force", action="store_true", help="place the day again even if it was placed")
+    ps.set_defaults(fn=cmd_job, job="stories")
     a = sub.add_parser(
         "archive", parents=[common], help="move every lake partition to its storage class (hot, warm, cold)"
     )
     a.add_argument("--as-of", type=parse_as_of, required=True, help="event time the partitions' ages count from")
     a.add_argument("--force", action="store_true", help="run again even if this as-of succeeded")
-    a.set_defaults(fn=cmd_job)
+    a.set_defaults(fn=cmd_job, job="archive")
     t = sub.add_parser(
         "topics", parents=[common], help="list topics: id, status, videos, global topic (gN; - if unlinked), keywords"
     )

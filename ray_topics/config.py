@@ -393,8 +393,11 @@ class ServeConfig(_Section):
     # GET /v1/topics pages: default and largest page
     page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
-    # /v1/health and /metrics: computed at most once per this many seconds per replica
+    # /v1/health, /metrics and /v1/stories: computed at most once per this many seconds per replica
     health_cache_seconds: float = Field(default=60.0, ge=0)
+    # GET /v1/stories: the days of placed stories it sums by default, and at most
+    story_days: int = Field(default=7, ge=1)
+    max_story_days: int = Field(default=31, ge=1)
     # how often Ingress replicas reload the domain prototypes the router uses
     prototype_poll_seconds: float = Field(default=60.0, gt=0)
     # environment of the Ray processes that `ray-topics serve` starts (a variable already set wins)

@@ -514,9 +514,9 @@ class Ingress:
         self._reload_lock = threading.Lock()  # the poll and /healthz reload in worker threads: one at a time
         self._load_prototypes()
         self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
-        # health computed per domain (None: all), shared by /v1/health and /metrics: (monotonic time, as_of, items)
-        self._health: dict[str | None, tuple[float, datetime, list]] = {}
-        self._health_lock = asyncio.Lock()
+        # health per domain (shared by /v1/health and /metrics) and stories, by key: (monotonic time, value)
+        self._cache: dict[Any, tuple[float, Any]] = {}
+        self._cache_locks: dict[Any, asyncio.Lock] = {}
 
     def _load_prototypes(self) -> None:
         """The router over the stored prototypes and floors (re-derived weekly) and exemplars (hourly)."""
@@ -745,11 +745,19 @@ class Ingress:
     @api.get("/v1/videos/{video_id}")
     async def video(self, video_id: str, request: Request) -> dict[str, Any]:
         self._auth(request, write=False)
-        row = (await asyncio.to_thread(self.store.classifications.get, [video_id])).get(video_id)
+        return await asyncio.to_thread(self._video, video_id)
+
+    def _video(self, video_id: str) -> dict[str, Any]:
+        """A stored answer, with the topic its story is told under (``story_id``; ops.stories)."""
+        from ray_topics.ops.stories import story_of_video
+
+        row = self.store.classifications.get([video_id]).get(video_id)
         if row is None:
             raise ApiError(404, "not_found", f"no video {video_id!r} is stored", "video_id")
-        topic = await asyncio.to_thread(self.store.topics.get, row["topic_id"]) if row["topic_id"] else None
-        return result_view(row, {row["topic_id"]: topic.label if topic else None})
+        story = story_of_video(self.store, row, self.cfg.daily.misfit_confidence)
+        topics = {t: self.store.topics.get(t) for t in {row["topic_id"], story} if t}
+        labels = {t: topic.label if topic else None for t, topic in topics.items()}
+        return {**result_view(row, labels), "story_id": story, "story_label": labels.get(story)}
 
     @api.get("/v1/topics")
     async def topics(
@@ -764,10 +772,7 @@ class Ingress:
         self._auth(request, write=False)
         self._known_domain(domain)
         gid = _global_id(global_topic)
-        s = self.cfg.serve
-        size = s.page_size if limit is None else limit
-        if not 1 <= size <= s.max_page_size:
-            raise ApiError(422, "invalid_input", f"limit must be between 1 and {s.max_page_size}", "limit")
+        size = self._page_size(limit)
         after = _decode_cursor(cursor, self.cfg.domains.names)
         page, linked = await asyncio.to_thread(_topics_page, self.store, domain, after, size + 1, gid)
         more = len(page) > size
@@ -786,6 +791,46 @@ class Ingress:
         linked = await asyncio.to_thread(self.store.global_topics.of_topics, [topic_id])
         return topic_view(t, linked.get(topic_id))
 
+    @api.get("/v1/stories")
+    async def stories(
+        self, request: Request, days: int | None = None, domain: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        """Stories whose videos are in more than one domain, over the last ``days`` placed days, largest first.
+
+        The story view as the stories job placed it (once a day): each topic with the videos of every
+        domain whose nearest topic it is; ``as_of`` is the end of the newest placed day (null: none yet).
+        """
+        self._auth(request, write=False)
+        self._known_domain(domain)
+        s = self.cfg.serve
+        days = s.story_days if days is None else days
+        if not 1 <= days <= s.max_story_days:
+            raise ApiError(422, "invalid_input", f"days must be between 1 and {s.max_story_days}", "days")
+        size = self._page_size(limit)
+        as_of, found = await self._cached(("stories", days, domain), self._placed_stories, days, domain)
+        return {"as_of": as_of.isoformat() if as_of else None, "days": days, "stories": found[:size]}
+
+    def _placed_stories(self, days: int, domain: str | None) -> tuple[datetime | None, list[dict[str, Any]]]:
+        from ray_topics.ops.stories import placed_stories
+
+        return placed_stories(self.store, self.cfg.daily.misfit_confidence, days, domain)
+
+    def _page_size(self, limit: int | None) -> int:
+        s = self.cfg.serve
+        size = s.page_size if limit is None else limit
+        if not 1 <= size <= s.max_page_size:
+            raise ApiError(422, "invalid_input", f"limit must be between 1 and {s.max_page_size}", "limit")
+        return size
+
+    async def _cached(self, key: Any, compute: Any, *args: Any) -> Any:
+        """``compute(*args)`` in a worker thread, at most once per ``serve.health_cache_seconds`` per ``key``;
+        concurrent callers wait for one computation, not start their own."""
+        async with self._cache_locks.setdefault(key, asyncio.Lock()):
+            hit = self._cache.get(key)
+            if hit is None or time.monotonic() - hit[0] >= self.cfg.serve.health_cache_seconds:
+                hit = self._cache[key] = (time.monotonic(), await asyncio.to_thread(compute, *args))
+        return hit[1]
+
     def _known_domain(self, domain: str | None) -> None:
         if domain is not None and domain not in self.cfg.domains.names:
             raise ApiError(
@@ -797,16 +842,14 @@ class Ingress:
 
         A week of activity is joined once per period, whichever of ``/v1/health`` and ``/metrics`` asks.
         """
-        ttl = self.cfg.serve.health_cache_seconds
-        async with self._health_lock:  # concurrent callers wait for one computation, not start their own
-            hit = self._health.get(domain)
-            if hit is None or time.monotonic() - hit[0] >= ttl:
-                from ray_topics.ops.health import health_and_routing
+        return await self._cached(("health", domain), self._health_now, domain)
 
-                at = datetime.now(UTC)
-                items, routing = await asyncio.to_thread(health_and_routing, self.store, at, self.cfg, domain)
-                hit = self._health[domain] = (time.monotonic(), at, items, routing)
-        return hit[1], hit[2], hit[3]
+    def _health_now(self, domain: str | None) -> tuple[datetime, list, dict[str, Any]]:
+        from ray_topics.ops.health import health_and_routing
+
+        at = datetime.now(UTC)
+        items, routing = health_and_routing(self.store, at, self.cfg, domain)
+        return at, items, routing
 
     @api.get("/v1/health")
     async def health(self, request: Request, domain: str | None = None) -> dict[str, Any]:

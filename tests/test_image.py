@@ -54,7 +54,7 @@ def test_the_image_runs_the_pinned_stack_and_embeds_offline(image: str) -> None:
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["ray"] == "2.60.0" and got["torch"].startswith("2.13.0") and got["cuda"] is None
     assert got["dim"] == 384 and got["engine"] == "ray"
-    assert got["jobs"] == ["archive.py", "daily.py", "monthly.py", "refine.py", "weekly.py"]
+    assert got["jobs"] == ["archive.py", "daily.py", "monthly.py", "refine.py", "stories.py", "weekly.py"]
 
 
 def test_the_images_commands_are_on_its_path(image: str) -> None:

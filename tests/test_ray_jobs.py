@@ -29,6 +29,7 @@ from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.daily import run_daily
 from ray_topics.tiers.monthly import run_monthly
 from ray_topics.tiers.refine import run_refine
+from ray_topics.tiers.stories import run_stories
 from ray_topics.tiers.weekly import run_weekly
 from tests.conftest import free_port, make_config
 from tests.rayproc import (
@@ -58,6 +59,7 @@ RUNNERS = {
     "daily": run_daily,
     "weekly": run_weekly,
     "monthly": run_monthly,
+    "stories": run_stories,
     "archive": run_archive,
 }
 
@@ -156,7 +158,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The template after midnight's five jobs ran in this process: what the submitted jobs must give."""
+    """The template after midnight's jobs ran in this process: what the submitted jobs must give."""
     wd = tmp_path_factory.mktemp("reference")
     shutil.copytree(template, wd, dirs_exist_ok=True)
     rt = _runtime(wd)
@@ -210,6 +212,8 @@ def test_each_tier_runs_as_a_submitted_job_and_gives_the_in_process_topics(
             assert stats["hours"] > 0 and "refined" in stats
         elif job == "archive":
             assert set(stats) >= {"warm", "cold"}
+        elif job == "stories":  # every fitting video of the day placed
+            assert set(stats["placed"]) == set(DOMAINS) and not stats.get("skipped")
         else:
             assert set(stats) >= set(DOMAINS) and not any(s.get("skipped") for s in stats.values())
         if job == "weekly":  # the seeded topics moved to their week's videos
@@ -217,7 +221,7 @@ def test_each_tier_runs_as_a_submitted_job_and_gives_the_in_process_topics(
     # the same topics as the same jobs run in this process
     assert topics_of(wd, OVERRIDES) == topics_of(reference, OVERRIDES)
     rt = _runtime(wd)
-    assert all(rt.store.runs.done(j, ALL_DOMAINS, MIDNIGHT) for j in ("refine", "archive"))
+    assert all(rt.store.runs.done(j, ALL_DOMAINS, MIDNIGHT) for j in ("refine", "stories", "archive"))
     assert all(rt.store.runs.done(j, d, MIDNIGHT) for j in ("daily", "weekly", "monthly") for d in DOMAINS)
     rt.store.dispose()
 

@@ -37,7 +37,7 @@ HOUR = timedelta(hours=1)
 def test_every_job_is_due_at_a_midnight_that_is_a_monday_and_the_first() -> None:
     rules = ScheduleRules(refine_every_hours=1, weekday=0, monthly_on_day=1)
     assert jobs_at(MONDAY_FIRST, rules) == list(JOB_ORDER)
-    assert jobs_at(MONDAY_FIRST + timedelta(days=1), rules) == ["refine", "daily", "archive"]
+    assert jobs_at(MONDAY_FIRST + timedelta(days=1), rules) == ["refine", "daily", "stories", "archive"]
     assert jobs_at(MONDAY_FIRST + 5 * HOUR, rules) == ["refine"]
     assert jobs_at(MONDAY_FIRST + 5 * HOUR + timedelta(minutes=1), rules) == []  # not a boundary
 
@@ -129,7 +129,8 @@ class FakeJobsApi:
             j.status, j.message = "FAILED", f"Job entrypoint command failed with exit code {code}"
             return
         j.status = "SUCCEEDED"
-        for d in [ALL_DOMAINS] if job in ("refine", "archive") else self.domains:  # what the real job records
+        # what the real job records
+        for d in [ALL_DOMAINS] if job in ("refine", "stories", "archive") else self.domains:
             run_id = self.runs.start(job, d, as_of - HOUR, as_of, at=as_of)
             self.runs.finish(run_id, {}, at=as_of)
 
@@ -141,7 +142,7 @@ def _scheduler(rt: Runtime, api: FakeJobsApi, lines: list[str]) -> Scheduler:
 
 @pytest.fixture
 def quiet_runtime(tmp_path: Path) -> Runtime:
-    """A runtime whose scheduler looks back 3 hours: from 02:30 on June 1, five midnight windows and two refines."""
+    """A runtime whose scheduler looks back 3 hours: from 02:30 on June 1, six midnight windows and two refines."""
     rt = Runtime(make_config(tmp_path, "schedule.catch_up_hours=3", "schedule.jobs_dir=/app/jobs"))
     yield rt
     rt.store.dispose()
@@ -165,9 +166,9 @@ def test_a_pass_submits_each_due_window_once_in_order_and_a_second_pass_nothing(
     )
     assert first.metadata == {"ray_topics_job": "daily", "ray_topics_as_of": "2026-06-01T00:00:00Z"}
     assert {kw["entrypoint_num_cpus"] for kw in api.kwargs} == {rt.cfg.schedule.entrypoint_num_cpus}
-    assert len({j.submission_id for j in api.jobs}) == 7
+    assert len({j.submission_id for j in api.jobs}) == 8
     again = _scheduler(rt, api, lines).pass_once(now)  # every window is finished in the store: nothing to submit
-    assert again == [] and len(api.jobs) == 7 and lines[-1].startswith("nothing due")
+    assert again == [] and len(api.jobs) == 8 and lines[-1].startswith("nothing due")
 
 
 @pytest.mark.parametrize(("code", "status", "exit_status"), [(EXIT_BUSY, "busy", EXIT_BUSY), (1, "failed", 1)])
@@ -185,6 +186,7 @@ def test_a_job_that_does_not_succeed_holds_its_lane_not_refine(
         ("daily", status),
         ("weekly", "held"),
         ("monthly", "held"),
+        ("stories", "held"),
         ("archive", "held"),
         ("refine", "succeeded"),
         ("refine", "succeeded"),
@@ -194,7 +196,7 @@ def test_a_job_that_does_not_succeed_holds_its_lane_not_refine(
         assert any("Traceback: boom" in line for line in lines)  # the job's log tail is in the report
     api.outcome.clear()
     retry = _scheduler(rt, api, lines).pass_once(now)
-    assert [o.window.job for o in retry] == ["daily", "weekly", "monthly", "archive"]
+    assert [o.window.job for o in retry] == ["daily", "weekly", "monthly", "stories", "archive"]
     assert Scheduler.exit_status(retry) == 0
 
 
@@ -209,6 +211,7 @@ def test_a_failing_window_backs_off_doubling_up_to_the_cap(quiet_runtime: Runtim
         ("daily", "succeeded"),
         ("weekly", "failed"),
         ("monthly", "held"),
+        ("stories", "held"),
         ("archive", "held"),
     ]
     submitted = len(api.jobs)
@@ -243,7 +246,7 @@ def test_a_dry_run_lists_the_due_windows_and_submits_nothing(quiet_runtime: Runt
     rt, lines = quiet_runtime, []
     api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names)
     outcomes = _scheduler(rt, api, lines).pass_once(MONDAY_FIRST + HOUR, dry_run=True)
-    assert [o.status for o in outcomes] == ["due"] * 7 and api.jobs == []  # refine at 23:00, midnight's five, 01:00
+    assert [o.status for o in outcomes] == ["due"] * 8 and api.jobs == []  # refine at 23:00, midnight's six, 01:00
     assert lines[0].startswith("due     refine   2026-05-31T23:00:00Z  python /app/jobs/refine.py")
 
 

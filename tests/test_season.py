@@ -108,7 +108,7 @@ def test_the_season_finds_the_planted_truth_and_runs_every_tier_when_due(
     out, _workdir = straight
     assert out["complete"] and [r["day"] for r in out["days"]] == list(range(1, DAYS + 1))
     for r in out["days"]:
-        due = {"tier1", "refine", "daily", "archive"}
+        due = {"tier1", "refine", "daily", "stories", "archive"}
         due |= {"monthly"} if r["day"] == MONTHLY_DAY else set()
         due |= {"weekly"} if r["day"] == WEEKLY_DAY else set()
         assert set(r["tiers"]) == due, r["day"]

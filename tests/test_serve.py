@@ -101,7 +101,14 @@ def test_healthz_and_openapi(app) -> None:
     r = app["client"].get("/healthz")
     assert r.status_code == 200 and r.json()["model_versions"] == {d: 1 for d in DOMAINS}
     paths = app["client"].get("/openapi.json").json()["paths"]
-    assert {"/v1/classify", "/v1/videos/{video_id}", "/v1/topics", "/v1/topics/{topic_id}", "/healthz"} <= set(paths)
+    assert {
+        "/v1/classify",
+        "/v1/videos/{video_id}",
+        "/v1/topics",
+        "/v1/topics/{topic_id}",
+        "/v1/stories",
+        "/healthz",
+    } <= set(paths)
 
 
 def test_classify_single_and_read_back(app) -> None:
@@ -219,6 +226,45 @@ def test_topics_filter_by_global_topic_and_carry_its_id(app) -> None:
         r = c.get("/v1/topics", params={"global": bad})
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", (bad, r.text)
         assert "global" in r.json()["error"]["field"]
+
+
+def test_stories_and_a_videos_story_as_the_stories_job_placed_them(app) -> None:
+    """Cooking answered three videos with cooking:0, but tech:2 is nearer to them: once the stories job has
+    placed their day, ``/v1/stories`` lists tech:2's story with cooking's three and each video names it."""
+    from ray_topics.tiers.stories import run_stories
+
+    c, rt = app["client"], app["rt"]
+    assert c.get("/v1/stories", params={"days": 2}).json() == {"as_of": None, "days": 2, "stories": []}
+    cooking0, tech2 = app["centroids"]["cooking"][0], app["centroids"]["tech"][2]
+    day = "2026-01-05T10:00:00Z"
+    videos = [
+        _video(
+            f"st{i}",
+            normalize(0.97 * cooking0 + tech2 + 0.01 * app["rng"].standard_normal(384)),
+            domain="cooking",
+            published_at=day,
+        )
+        for i in range(3)
+    ]
+    videos.append(_video("st-own", _near(app, "cooking", 0), domain="cooking", published_at=day))
+    r = _post(app, videos)
+    assert [x["topic_id"] for x in r.json()["results"]] == ["cooking:0"] * 4, r.text
+    run_stories(rt, datetime(2026, 1, 6, tzinfo=UTC))
+
+    body = c.get("/v1/stories", params={"days": 1}).json()
+    assert body["as_of"] == "2026-01-06T00:00:00+00:00" and body["days"] == 1
+    (story,) = [s for s in body["stories"] if s["topic_id"] == "tech:2"]
+    assert story["videos"] == {"cooking": 3} and story["elsewhere"] == 3
+    assert (story["domain"], story["label"], story["global_topic"]) == ("tech", "tech c, z", None)
+    assert [s["topic_id"] for s in c.get("/v1/stories", params={"days": 1, "domain": "cooking"}).json()["stories"]] == [
+        "tech:2"
+    ]
+    moved, own = c.get("/v1/videos/st0").json(), c.get("/v1/videos/st-own").json()
+    assert (moved["topic_id"], moved["story_id"], moved["story_label"]) == ("cooking:0", "tech:2", "tech c, z")
+    assert (own["topic_id"], own["story_id"], own["story_label"]) == ("cooking:0", "cooking:0", "cooking a, x")
+    for bad in ({"days": 0}, {"days": 32}, {"days": "x"}, {"limit": 0}, {"domain": "nope"}):
+        r = c.get("/v1/stories", params=bad)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", (bad, r.text)
 
 
 def test_health_and_metrics_carry_the_weeks_routing_shares(app) -> None:

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from ray_topics.cli import main
 from ray_topics.core import stories
-from ray_topics.core.index import normalize
+from ray_topics.core.index import Match, normalize
+from ray_topics.core.lifecycle import reclassified
 from ray_topics.core.stories import story_labels
 from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime
-from ray_topics.ops.stories import story_view
+from ray_topics.ops.report import write_report
+from ray_topics.storage.runs import ALL_DOMAINS
+from ray_topics.tiers.stories import run_stories, story_view
 from tests.test_tiers import DAY, _blob, _ingest, _seed_topic
 
 DIM = 64
@@ -91,3 +99,107 @@ def test_the_story_view_of_a_store_shows_a_story_split_by_the_router(
     assert main(["stories", "--workdir", str(tmp_path), "--as-of", "2026-03-02"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].split()[:5] == ["tech:0", "active", "26", "20", "news"]
+
+
+# ------------------------------------------------------------------- the day placed and stored (stories job)
+
+
+def _split_story(rt: Runtime, day: datetime) -> tuple[list[str], list[str], np.ndarray]:
+    """tech:0 is a product launch's story; news answered the story's 6 videos of ``day`` with its broad news:0.
+    Returns (the 6 ids in news, news' own 30 ids, the story's centroid)."""
+    rng = np.random.default_rng(5)
+    dim = rt.cfg.embedding.dim
+    broad_c = normalize(rng.standard_normal(dim))
+    story_c = normalize(broad_c + 0.9 * normalize(rng.standard_normal(dim)))
+    _seed_topic(rt, "news", 0, broad_c, day - 10 * DAY, sim_mean=0.55, sim_std=0.08)
+    _seed_topic(rt, "tech", 0, story_c, day - 10 * DAY, sim_mean=0.9, sim_std=0.02)
+    _ingest(rt, _blob(rng, story_c, 20, cohesion=0.95), "tech", day, "w")
+    part = _ingest(rt, _blob(rng, story_c, 6, cohesion=0.95), "news", day, "p")
+    own = _ingest(rt, _blob(rng, broad_c, 30, cohesion=0.9), "news", day, "own")
+    return part, own, story_c
+
+
+def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_embeddings(runtime: Runtime) -> None:
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    end, fit = day + DAY, rt.cfg.daily.misfit_confidence
+    part, own, _c = _split_story(rt, day)
+    _ingest(rt, _blob(np.random.default_rng(9), normalize(np.ones(rt.cfg.embedding.dim)), 4), "tech", end, "next")
+
+    out = run_stories(rt, end)
+    assert out == {"placed": {"tech": 20, "news": 36}, "moved": {"news": 6}, "to_other_domains": 6}
+    (story,) = rt.store.stories.crossing(day, end, fit)
+    assert (story.topic_id, story.domain, story.videos, story.elsewhere) == (
+        "tech:0",
+        "tech",
+        {"tech": 20, "news": 6},
+        6,
+    )
+    assert story.videos == story_view(rt, day, end)["tech:0"]  # stored = computed
+    assert rt.store.stories.crossing(day, end, fit, domain="news") == [story]
+    assert rt.store.stories.crossing(day, end, fit, domain="sports") == []
+    assert rt.store.stories.stories_of([*part, own[0], "nobody"], fit) == dict.fromkeys(part, "tech:0")
+    assert rt.store.stories.crossing(end, end + DAY, fit) == []  # the next day is not placed yet
+
+    # placed once: the same day again is skipped, forced it writes the same rows
+    assert run_stories(rt, end)["skipped"]
+    assert run_stories(rt, end, force=True)["moved"] == {"news": 6}
+    assert rt.store.count("story_moves") == 6
+
+    # a video whose answer changed since (a job reassigned it) is told under its answer again
+    rows = reclassified([part[0]], Match(["news:0"], ["news:0"], np.ones(1), np.full(1, 0.2)), end)
+    rt.store.classifications.update(rows)
+    assert rt.store.stories.crossing(day, end, fit)[0].videos == {"tech": 20, "news": 5}
+    assert part[0] not in rt.store.stories.stories_of(part, fit)
+
+    # a merged story topic is nobody's story: its moves no longer count
+    with rt.store.begin() as conn:
+        rt.store.topics.upsert([dataclasses.replace(rt.store.topics.get("tech:0"), status=TopicStatus.MERGED)], conn)
+    assert rt.store.stories.crossing(day, end, fit) == [] and rt.store.stories.stories_of(part, fit) == {}
+
+
+def test_two_placements_of_one_day_at_once_store_it_once(runtime: Runtime) -> None:
+    """A scheduler that starts the stories job twice at the same moment: one places the day, the other finds
+    it done (or places the same rows again); never two copies of a move."""
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    part, _own, _c = _split_story(rt, day)
+    barrier = threading.Barrier(2)
+    take_lock = rt.store.lock
+
+    def lock(*a: Any, **kw: Any) -> None:
+        barrier.wait(timeout=30)  # both computed the day before either takes the lock to write it
+        take_lock(*a, **kw)
+
+    rt.store.lock = lock  # type: ignore[method-assign]
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _i: run_stories(rt, day + DAY), range(2)))
+    assert sorted(bool(o.get("skipped")) for o in outs) == [False, True]
+    assert rt.store.count("story_moves") == len(part)
+
+
+def test_the_report_lists_the_placed_stories_that_cross_domains(sqlite_runtime: Runtime, tmp_path: Path) -> None:
+    rt, day = sqlite_runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    _split_story(rt, day)
+    fit = rt.cfg.daily.misfit_confidence
+    before = write_report(rt.store, tmp_path / "before.html", day + DAY, health_cfg=rt.cfg.health, story_fit=fit,
+                          story_days=1).read_text()  # fmt: skip
+    assert "Stories across domains" in before and "data-story=" not in before  # the day is not placed yet
+    run_stories(rt, day + DAY)
+    page = write_report(rt.store, tmp_path / "r.html", day + DAY, health_cfg=rt.cfg.health, story_fit=fit,
+                        story_days=1).read_text()  # fmt: skip
+    (row,) = re.findall(r'<tr data-story="([^"]+)">(.*?)</tr>', page)
+    assert row[0] == "tech:0" and "tech 20, news 6" in row[1] and row[1].endswith("<td class=num>6</td>")
+    plain = write_report(rt.store, tmp_path / "plain.html", day + DAY, health_cfg=rt.cfg.health).read_text()
+    assert "Stories across domains" not in plain  # without the story settings the report has no such table
+
+
+def test_place_stories_is_a_job_command(
+    sqlite_runtime: Runtime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ray-topics place-stories`` (what jobs/stories.py runs) places the day once; again, it is skipped."""
+    rt, day = sqlite_runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    _split_story(rt, day)
+    argv = ["place-stories", "--workdir", str(tmp_path), "--as-of", "2026-03-02"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["moved"] == {"news": 6}
+    assert main(argv) == 0 and json.loads(capsys.readouterr().out)["skipped"] is True
+    assert rt.store.runs.done("stories", ALL_DOMAINS, day + DAY)

@@ -2,16 +2,17 @@
 
 Every job runs for a window that ends on a boundary of event time (``--as-of``):
 refine every ``refine_every_hours`` hours, daily at every midnight UTC, weekly
-on one weekday, monthly on one day of the month, and the archive job at every
-midnight after the day's other jobs, because it moves the partitions they read
-(and counts their reads). A scheduler that submits the jobs of a deployment
+on one weekday, monthly on one day of the month, the stories job at every
+midnight after the jobs that change topics (it places the day's videos among
+them), and the archive job at every midnight after the day's other jobs,
+because it moves the partitions they read (and counts their reads). A scheduler that submits the jobs of a deployment
 follows these rules, so its windows are the windows replay runs.
 
 Example:
     >>> from datetime import datetime, UTC
     >>> rules = ScheduleRules(refine_every_hours=1, weekday=0, monthly_on_day=1)
     >>> jobs_at(datetime(2026, 6, 1, tzinfo=UTC), rules)  # a Monday, the 1st
-    ['refine', 'daily', 'weekly', 'monthly', 'archive']
+    ['refine', 'daily', 'weekly', 'monthly', 'stories', 'archive']
     >>> jobs_at(datetime(2026, 6, 2, 13, tzinfo=UTC), rules)
     ['refine']
 """
@@ -30,8 +31,9 @@ __all__ = ["EXIT_BUSY", "JOB_ORDER", "ScheduleRules", "Window", "jobs_at", "wind
 EXIT_BUSY = 75
 
 # the order of the jobs whose windows end at one boundary: refine first (it refines the hour the
-# others read), archive last (it moves the partitions the others read)
-JOB_ORDER = ("refine", "daily", "weekly", "monthly", "archive")
+# others read), stories after the jobs that change topics (it places the day among them), archive
+# last (it moves the partitions the others read)
+JOB_ORDER = ("refine", "daily", "weekly", "monthly", "stories", "archive")
 _HOUR = timedelta(hours=1)
 
 
@@ -75,7 +77,7 @@ def jobs_at(at: datetime, rules: ScheduleRules) -> list[str]:
             due.append("weekly")
         if at.day == rules.monthly_on_day:
             due.append("monthly")
-        due.append("archive")
+        due.extend(["stories", "archive"])
     return due
 
 

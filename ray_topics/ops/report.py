@@ -60,6 +60,7 @@ from ray_topics.ops.report_charts import (
 )
 from ray_topics.ops.report_data import DomainData, ReportData, gather
 from ray_topics.storage.store import Store
+from ray_topics.storage.stories import Story
 
 __all__ = [
     "render_html",
@@ -202,6 +203,24 @@ def _global_table(groups: dict[int, list[Topic]]) -> str:
     return f'<table class="global">{head}{"".join(rows)}</table>'
 
 
+def _story_table(stories: list[tuple[Story, Topic | None]], max_rows: int) -> str:
+    """The largest stories that cross domains: the topic, its videos per domain, those of other domains."""
+    if not stories:
+        return '<p class="muted">No story holds videos of another domain in these days (or none is placed yet).</p>'
+    head = "<tr><th>Story topic</th><th>Label</th><th>Videos by domain</th><th class=num>Of other domains</th></tr>"
+    rows = []
+    for st, t in stories[:max_rows]:
+        by = ", ".join(f"{_e(d)} {n}" for d, n in st.videos.most_common())
+        status = _status(t.status) if t else ""
+        rows.append(
+            f'<tr data-story="{_e(st.topic_id)}"><td><a href="#{_slug(st.domain)}">{_e(st.domain)}</a> '
+            f"{_e(st.topic_id)} {status}</td><td>{_e(t.label if t else '')}</td><td>{by}</td>"
+            f"<td class=num>{st.elsewhere}</td></tr>"
+        )
+    more = f'<p class="muted">and {len(stories) - max_rows} more</p>' if len(stories) > max_rows else ""
+    return f'<table class="stories">{head}{"".join(rows)}</table>{more}'
+
+
 def _domain_section(data: ReportData, d: DomainData, charts: _Charts, *, top_n: int, max_bars: int) -> str:
     statuses = {s: sum(t.status == s for t in d.topics) for s in TopicStatus}
     summary = health_summary(d.health)
@@ -276,6 +295,13 @@ def render_html(data: ReportData, *, top_n: int = DEFAULT_TOP_N, max_bars: int =
             "centroids), linked under one id</span></h3>",
             _global_table(data.global_topics),
         ]
+    if data.story_days is not None:
+        parts += [
+            f'<h3>Stories across domains <span class="muted">the story view as the stories job placed the last '
+            f"{data.story_days} days: each video under its nearest topic of any domain; topics holding videos "
+            "of other domains, largest first</span></h3>",
+            _story_table(data.stories, max_bars),
+        ]
     parts += [_domain_section(data, d, charts, top_n=top_n, max_bars=max_bars) for d in data.domains]
     parts.append("</main></body></html>\n")
     return "".join(parts)
@@ -291,6 +317,8 @@ def write_report(
     top_n: int = DEFAULT_TOP_N,
     max_bars: int = DEFAULT_MAX_BARS,
     window_days: int | None = None,
+    story_fit: float | None = None,
+    story_days: int | None = None,
 ) -> Path:
     """Write the report as one self-contained HTML file.
 
@@ -303,13 +331,23 @@ def write_report(
         top_n: topics drawn one by one in "topics over time" (the busiest; the rest are summed).
         max_bars: topics in the sizes and confidence chart (the biggest).
         window_days: the charts show the last ``window_days`` days (all history when None).
+        story_fit, story_days: with both, a table of the stories that cross domains in the last
+            ``story_days`` (:func:`ray_topics.ops.report_data.gather`).
 
     Returns:
         The path written.
     """
     if top_n < 1 or max_bars < 1:
         raise ValueError("top_n and max_bars must be at least 1")
-    data = gather(store, as_of, health_cfg=health_cfg, title=title, window_days=window_days)
+    data = gather(
+        store,
+        as_of,
+        health_cfg=health_cfg,
+        title=title,
+        window_days=window_days,
+        story_fit=story_fit,
+        story_days=story_days,
+    )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

@@ -22,6 +22,7 @@ from ray_topics.core.timeutil import as_utc
 from ray_topics.core.types import EventType, Topic, TopicEvent, TopicStatus
 from ray_topics.ops.health import TopicHealth, average_confidence, health_from_config, health_summary
 from ray_topics.storage.store import Store
+from ray_topics.storage.stories import Story
 
 __all__ = [
     "DomainData",
@@ -78,6 +79,8 @@ class ReportData:
         summary: :func:`ray_topics.ops.health.health_summary` of every live topic.
         domains: by name.
         global_topics: the global topics at ``as_of``: id -> its topics (one story across domains).
+        stories: the placed story view's stories that cross domains, largest first, each with its topic
+            (:meth:`ray_topics.storage.stories.StoryMoves.crossing`), over the last ``story_days``.
     """
 
     title: str
@@ -87,6 +90,8 @@ class ReportData:
     summary: dict[str, Any]
     domains: list[DomainData]
     global_topics: dict[int, list[Topic]] = field(default_factory=dict)
+    stories: list[tuple[Story, Topic | None]] = field(default_factory=list)
+    story_days: int | None = None
 
 
 def gather(
@@ -96,6 +101,8 @@ def gather(
     health_cfg: HealthConfig,
     title: str = "ray-topics report",
     window_days: int | None = None,
+    story_fit: float | None = None,
+    story_days: int | None = None,
 ) -> ReportData:
     """Read what the report shows from the store: every query of the report is here.
 
@@ -106,6 +113,8 @@ def gather(
         health_cfg: the ``health`` config section (alert thresholds).
         title: page title.
         window_days: the charts' days are the last ``window_days`` (all history when None).
+        story_fit, story_days: with both, the stories that cross domains over the ``story_days`` before
+            ``as_of``, a video fitting its answer at ``story_fit`` (``daily.misfit_confidence``).
     """
     as_of = as_utc(as_of)
     assert as_of is not None
@@ -142,8 +151,20 @@ def gather(
     linked = {
         gid: [by_id[tid] for tid in members if tid in by_id] for gid, members in store.global_topics.at(as_of).items()
     }
+    stories = []
+    if story_fit is not None and story_days is not None:
+        crossing = store.stories.crossing(as_of - timedelta(days=story_days), as_of, story_fit)
+        stories = [(st, by_id.get(st.topic_id)) for st in crossing]
     return ReportData(
-        title, as_of, start, health_cfg.low_confidence, health_summary(health), domains, global_topics=linked
+        title,
+        as_of,
+        start,
+        health_cfg.low_confidence,
+        health_summary(health),
+        domains,
+        global_topics=linked,
+        stories=stories,
+        story_days=story_days if story_fit is not None else None,
     )
 
 

@@ -1,62 +1,56 @@
-"""The story view of a window (``ray-topics stories``): every topic with its videos in each domain.
+"""The story view as placed (the stories job), shaped for the HTTP API and the report.
 
-Adapter over :mod:`ray_topics.core.stories`: each domain's classifications and
-embeddings of the window are read (``monthly.reassign_chunk`` embeddings at a
-time, as the daily job reads its window) and every video that fits a topic is
-placed under its nearest topic of any domain. A topic whose story holds videos
-of other domains is a story that the router or the publishers split: the
-domains' own topics and answers are unchanged, the view is read beside them.
-Cost: one read of every domain's window, as the echo read does (2 s per
-domain and week at 17,000 videos a day for that read, RESULTS.md; the view's
-own cost at volume is not measured), but for its misfits' embeddings (a
-misfit keeps its own label), and one domain's classifications of the window
-held at a time.
+Reads :class:`ray_topics.storage.stories.StoryMoves` only: no embedding, one
+grouped query over the window's moves and one over its stories' own answers.
+The window ends where the newest placement ended (the stories job runs once a
+day for the day that closed), so the days summed are days already placed.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-import numpy as np
-
-from ray_topics.core.stories import story_labels
-from ray_topics.core.types import TopicStatus
-from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.store import Store
+from ray_topics.storage.stories import Story
 
-__all__ = ["story_topics", "story_view"]
-
-
-def story_topics(store: Store) -> tuple[np.ndarray, list[str]]:
-    """(centroids, ids) of the topics a video can be placed under: every domain's, but merged ones (their
-    videos went to the topic that absorbed them). Dead topics stay: a story's older videos are theirs."""
-    topics = [t for t in store.topics.list() if t.status != TopicStatus.MERGED]
-    cents = np.stack([t.centroid for t in topics]) if topics else np.zeros((0, 0), np.float32)
-    return cents, [t.topic_id for t in topics]
+__all__ = ["placed_stories", "story_of_video"]
 
 
-def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter[str]]:
-    """{topic id: {domain: videos}} of the story view over the videos published in ``[start, end)``."""
-    out: dict[str, Counter[str]] = defaultdict(Counter)
-    cents, ids = story_topics(rt.store)
-    if not ids:
-        return out
-    fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
-    for domain in rt.cfg.domains.names:
-        fitting: dict[str, str] = {}
-        others: set[str] = set()  # misfits: each keeps its own label, so its embedding is not read
-        for r in rt.store.classifications.window(domain, start, end, with_text=False):
-            if r["topic_id"] is not None and r["confidence"] >= fit:
-                fitting[r["video_id"]] = r["topic_id"]
-            else:
-                others.add(r["video_id"])
-                if r["topic_id"] is not None:
-                    out[r["topic_id"]][domain] += 1
-        for vids, vecs in rt.window_vectors(domain, (start, end), skip=others):
-            labels = [fitting.get(v) for v in vids]  # None: classified after the rows above were read
-            fits = np.array([lab is not None for lab in labels])
-            for story in story_labels(vecs, labels, fits, cents, ids):
-                if story is not None:
-                    out[story][domain] += 1
-    return out
+def placed_stories(
+    store: Store, fit: float, days: int, domain: str | None = None
+) -> tuple[datetime | None, list[dict[str, Any]]]:
+    """(end of the newest placed day, the stories of the ``days`` placed before it that cross domains).
+
+    Each story: its topic (id, label, keywords, domain, status, global topic), its videos per domain,
+    and how many are of other domains than the topic's; largest first. ``(None, [])`` before the
+    first placement.
+    """
+    end = store.runs.newest_success("stories")
+    if end is None:
+        return None, []
+    found = store.stories.crossing(end - timedelta(days=days), end, fit, domain)
+    linked = store.global_topics.of_topics([s.topic_id for s in found])
+    return end, [_shape(s, store.topics.get(s.topic_id), linked.get(s.topic_id)) for s in found]
+
+
+def _shape(story: Story, topic: Any, global_topic: int | None) -> dict[str, Any]:
+    return {
+        "topic_id": story.topic_id,
+        "label": topic.label if topic else None,
+        "keywords": topic.keywords if topic else [],
+        "domain": story.domain,
+        "status": str(topic.status) if topic else None,
+        "global_topic": global_topic,
+        "videos": dict(story.videos.most_common()),
+        "elsewhere": story.elsewhere,
+    }
+
+
+def story_of_video(store: Store, row: dict[str, Any], fit: float) -> str | None:
+    """A stored classification's story: where the placement told it, else its answer if it fits, else None."""
+    moved = store.stories.stories_of([row["video_id"]], fit).get(row["video_id"])
+    if moved is not None:
+        return moved
+    fits = row["topic_id"] is not None and row["confidence"] >= fit
+    return row["topic_id"] if fits else None

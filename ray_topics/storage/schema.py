@@ -222,6 +222,19 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Index("ix_global_events_at", "at"),
         Index("ix_global_events_global", "global_id"),
     )
+    # the story view, placed once a day (ray_topics.tiers.stories): a video that fits a topic of its own domain
+    # but whose nearest topic of any domain is another one. Only those videos: every other fitting video's
+    # story is its own answer. A table of its own, so a store made before it gains it on open (create_all)
+    table(
+        "story_moves",
+        Column("video_id", String(128), primary_key=True),
+        Column("domain", String(64), nullable=False),
+        Column("published_at", UTCDateTime, nullable=False),
+        Column("topic_id", String(96), nullable=False),  # its own answer when placed
+        Column("story_id", String(96), nullable=False),  # the topic its story is told under
+        Column("placed_at", UTCDateTime, nullable=False),
+        Index("ix_story_moves_published", "published_at"),
+    )
     table(
         "domain_prototypes",
         Column("domain", String(64), primary_key=True),

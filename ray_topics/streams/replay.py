@@ -3,8 +3,9 @@
 Videos are ingested hour by hour through Tier 1 (validated, routed,
 classified, committed); when event time crosses a boundary of the schedule
 (``schedule`` in config) the refine, daily, weekly and monthly jobs run with
-``as_of`` = that boundary, and after them, every midnight, the archive job
-moves lake partitions to their storage class. The first days bootstrap topics
+``as_of`` = that boundary, and after them, every midnight, the stories job
+places the day in the story view and the archive job moves lake partitions to
+their storage class. The first days bootstrap topics
 through the same birth rules the daily tier always uses.
 """
 
@@ -34,6 +35,7 @@ from ray_topics.tiers.daily import run_daily
 from ray_topics.tiers.monthly import run_monthly
 from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier
 from ray_topics.tiers.refine import run_refine
+from ray_topics.tiers.stories import run_stories
 from ray_topics.tiers.weekly import run_weekly
 
 __all__ = ["Replay", "ReplayResult", "build_summary", "embed_frame", "needs_routing", "validated"]
@@ -182,6 +184,11 @@ class Replay:
                         f"{at.date()} monthly {d}: sample {st['sample']}, {st.get('matched', 0)} aligned, "
                         f"{st.get('births', 0)} born, {st.get('merges', 0)} merged, {st.get('splits', 0)} split"
                     )
+        placed = self._timed("stories", at, lambda: run_stories(self.rt, at))
+        if placed.get("to_other_domains"):
+            self.progress(
+                f"{at.date()} stories {placed['to_other_domains']} video(s) told under another domain's topic"
+            )
         # last: the day's jobs have read (and counted their reads of) the partitions it may move
         moved = self._timed("archive", at, lambda: run_archive(self.rt, at))
         if moved.get("warm") or moved.get("cold"):

@@ -1,0 +1,125 @@
+"""The stored story view: the videos whose story, as placed once a day, is not their own answer.
+
+:func:`ray_topics.tiers.stories.run_stories` places a closed day's videos and
+writes one row of ``story_moves`` per video that fits a topic of its own
+domain but lies nearest to another topic (of any domain). Every other fitting
+video's story is its own answer, so a story's videos are its topic's own
+fitting videos, less those placed elsewhere, plus those placed in it: read
+with two grouped queries and no embedding.
+
+A move counts only while it still describes its video: the video's answer is
+still the one it was placed from, with the confidence that fits (a later job,
+a merge's reassignment say, may have changed it), and its story topic is not
+merged (a merged topic is no place for a video). A stale move is ignored when
+read, never rewritten: the video's story is its answer until its day is
+placed again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from ray_topics.core.types import TopicStatus
+from ray_topics.storage.db import Database, chunks
+
+__all__ = ["Story", "StoryMoves"]
+
+
+@dataclass(frozen=True)
+class Story:
+    """A topic and the videos of each domain that its story holds in a window."""
+
+    topic_id: str
+    domain: str  # the topic's own domain
+    videos: Counter[str]
+
+    @property
+    def elsewhere(self) -> int:
+        """Videos of other domains than the topic's."""
+        return sum(n for d, n in self.videos.items() if d != self.domain)
+
+
+class StoryMoves:
+    """Repository of ``story_moves``.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> from ray_topics.storage.store import Store
+        >>> s = Store("sqlite://")
+        >>> t = datetime(2026, 3, 1, tzinfo=UTC)
+        >>> s.stories.crossing(t, t, fit=0.5), s.stories.stories_of(["v1"], fit=0.5)
+        ([], {})
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def replace(self, start: datetime, end: datetime, moves: Sequence[dict[str, Any]], conn: Connection) -> None:
+        """The moves of the videos published in ``[start, end)``, instead of those stored (in ``conn``)."""
+        t = self.db.table("story_moves")
+        conn.execute(delete(t).where(t.c.published_at >= start, t.c.published_at < end))
+        if moves:
+            conn.execute(insert(t), list(moves))
+
+    def _valid(self, fit: float, *cols: Any) -> Any:
+        """SELECT ``cols`` over the moves that still describe their videos (module doc)."""
+        m, c, s = self.db.table("story_moves"), self.db.table("classifications"), self.db.table("topics")
+        return (
+            select(*cols)
+            .select_from(m)
+            .join(c, c.c.video_id == m.c.video_id)
+            .join(s, s.c.topic_id == m.c.story_id)
+            .where(c.c.topic_id == m.c.topic_id, c.c.confidence >= fit, s.c.status != TopicStatus.MERGED)
+        )
+
+    def stories_of(self, video_ids: Sequence[str], fit: float) -> dict[str, str]:
+        """{video id: story topic} of those of ``video_ids`` whose story is not their own answer."""
+        m = self.db.table("story_moves")
+        out: dict[str, str] = {}
+        with self.db.connect() as conn:
+            for part in chunks(list(video_ids)):
+                q = self._valid(fit, m.c.video_id, m.c.story_id).where(m.c.video_id.in_(part))
+                out.update({r.video_id: r.story_id for r in conn.execute(q)})
+        return out
+
+    def crossing(self, start: datetime, end: datetime, fit: float, domain: str | None = None) -> list[Story]:
+        """Stories of ``[start, end)`` that hold videos of a domain other than their topic's, largest first.
+
+        With ``domain``: those whose topic is in it or that hold its videos. ``fit``: the confidence
+        at which a video fits its answer (``daily.misfit_confidence``).
+        """
+        m, c, s = self.db.table("story_moves"), self.db.table("classifications"), self.db.table("topics")
+        window = (m.c.published_at >= start, m.c.published_at < end)
+        moved_in = self._valid(fit, m.c.story_id, s.c.domain.label("story_domain"), m.c.domain, func.count())
+        moved_out = self._valid(fit, m.c.topic_id, func.count())
+        with self.db.connect() as conn:
+            into: dict[str, Counter[str]] = {}
+            home: dict[str, str] = {}
+            for r in conn.execute(moved_in.where(*window).group_by(m.c.story_id, s.c.domain, m.c.domain)):
+                into.setdefault(r.story_id, Counter())[r.domain] += int(r[3])
+                home[r.story_id] = r.story_domain
+            stories = [t for t, by in into.items() if any(d != home[t] for d in by)]
+            if domain is not None:
+                stories = [t for t in stories if home[t] == domain or domain in into[t]]
+            out_of = {r.topic_id: int(r[1]) for r in conn.execute(moved_out.where(*window).group_by(m.c.topic_id))}
+            own: dict[str, int] = {}
+            for part in chunks(stories):
+                q = (
+                    select(c.c.topic_id, func.count())
+                    .where(c.c.topic_id.in_(part), c.c.confidence >= fit)
+                    .where(c.c.published_at >= start, c.c.published_at < end)
+                    .group_by(c.c.topic_id)
+                )
+                own.update({r.topic_id: int(r[1]) for r in conn.execute(q)})
+        out = []
+        for t in stories:
+            videos = Counter(into[t])
+            videos[home[t]] += own.get(t, 0) - out_of.get(t, 0)
+            out.append(Story(t, home[t], +videos))
+        return sorted(out, key=lambda st: (-sum(st.videos.values()), st.topic_id))

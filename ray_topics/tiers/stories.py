@@ -1,0 +1,140 @@
+"""The story view: computed over any window (``ray-topics stories``), and placed once a day for the API and the report.
+
+Adapter over :mod:`ray_topics.core.stories`: each domain's classifications and
+embeddings of a window are read (``monthly.reassign_chunk`` embeddings at a
+time, as the daily job reads its window) and every video that fits a topic is
+placed under its nearest topic of any domain. A topic whose story holds videos
+of other domains is a story that the router or the publishers split: the
+domains' own topics and answers are unchanged, the view is read beside them.
+
+* :func:`story_view` computes the view of a window on request (the CLI): one
+  read of every domain's window, as the echo read does (2 s per domain and
+  week at 17,000 videos a day for that read, RESULTS.md), but for its misfits'
+  embeddings (a misfit keeps its own label), one domain's classifications of
+  the window held at a time.
+* :func:`run_stories` places the day that just closed, once, after the daily
+  job's domains have committed, and stores the videos whose story is not their
+  own answer (:class:`ray_topics.storage.stories.StoryMoves`), which the HTTP
+  API (``GET /v1/stories``, a video's ``story``) and the report read without
+  touching an embedding. A rerun of the same day, or two at once, writes the
+  same rows (:data:`STORY_LOCK`, :func:`ray_topics.storage.runs.once`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from ray_topics.core.stories import story_labels
+from ray_topics.core.types import TopicStatus
+from ray_topics.execution.runtime import Runtime, yield_cpu
+from ray_topics.storage.runs import ALL_DOMAINS, once
+from ray_topics.storage.store import Store
+
+__all__ = ["STORY_LOCK", "Placed", "placements", "run_stories", "story_topics", "story_view"]
+
+STORY_LOCK = "stories"  # one placement of a day commits at a time; a second finds the day done
+PLACED_DAYS = 1  # the daily placement places the day that ends at its --as-of
+
+
+def story_topics(store: Store) -> tuple[np.ndarray, list[str]]:
+    """(centroids, ids) of the topics a video can be placed under: every domain's, but merged ones (their
+    videos went to the topic that absorbed them). Dead topics stay: a story's older videos are theirs."""
+    topics = [t for t in store.topics.list() if t.status != TopicStatus.MERGED]
+    cents = np.stack([t.centroid for t in topics]) if topics else np.zeros((0, 0), np.float32)
+    return cents, [t.topic_id for t in topics]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Videos of one domain with their own answers and their stories (aligned lists).
+
+    ``fitted``: the videos fit their answers, and each story is the nearest topic of any domain;
+    else they are misfits, and a misfit's story is its answer (a topic it fits too loosely, or
+    None), read from its row without its embedding. A video classified after its domain's rows
+    were read has neither answer nor story.
+    """
+
+    domain: str
+    fitted: bool
+    video_ids: list[str]
+    published: list[datetime]
+    answers: list[str | None]
+    stories: list[str | None]
+
+
+def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
+    """Every classified video published in ``[start, end)``, domain by domain, a chunk at a time."""
+    cents, ids = story_topics(rt.store)
+    fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
+    for domain in rt.cfg.domains.names:
+        rows = {r["video_id"]: r for r in rt.store.classifications.window(domain, start, end, with_text=False)}
+        fitting = {v: r["topic_id"] for v, r in rows.items() if r["topic_id"] is not None and r["confidence"] >= fit}
+        others = [v for v in rows if v not in fitting]
+        if others:
+            answers = [rows[v]["topic_id"] for v in others]
+            yield Placed(domain, False, others, [rows[v]["published_at"] for v in others], answers, answers)
+        if not ids:
+            continue
+        for vids, vecs in rt.window_vectors(domain, (start, end), skip=set(others)):
+            labels = [fitting.get(v) for v in vids]  # None: classified after the rows above were read
+            fits = np.array([lab is not None for lab in labels])
+            published = [rows[v]["published_at"] if v in rows else start for v in vids]
+            yield Placed(domain, True, list(vids), published, labels, story_labels(vecs, labels, fits, cents, ids))
+
+
+def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter[str]]:
+    """{topic id: {domain: videos}} of the story view over the videos published in ``[start, end)``."""
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for p in placements(rt, start, end):
+        for story in p.stories:
+            if story is not None:
+                out[story][p.domain] += 1
+    return out
+
+
+def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
+    """Place the day ending ``as_of`` and store its moves (the daily job runs it after its domains commit).
+
+    Idempotent per ``as_of``: the day's earlier moves are replaced in the transaction that marks the
+    run done, under :data:`STORY_LOCK`. Returns the run's summary: videos placed per domain, those
+    whose story is another topic, and how many of those went to another domain's topic.
+    """
+    yield_cpu(rt.cfg.execution.job_niceness)  # batch work: Tier 1's replicas on this node go first
+    start = as_of - timedelta(days=PLACED_DAYS)
+
+    def work(_run_id: int) -> tuple[dict[str, Any], Any]:
+        domain_of = {t.topic_id: t.domain for t in rt.store.topics.list()}
+        moves: list[dict[str, Any]] = []
+        placed: Counter[str] = Counter()
+        for p in placements(rt, start, as_of):
+            if not p.fitted:
+                continue
+            for vid, at, answer, story in zip(p.video_ids, p.published, p.answers, p.stories, strict=True):
+                if answer is None:  # classified after its domain's rows were read: placed the next time
+                    continue
+                placed[p.domain] += 1
+                if story != answer:
+                    moves.append(
+                        {
+                            "video_id": vid,
+                            "domain": p.domain,
+                            "published_at": at,
+                            "topic_id": answer,
+                            "story_id": story,
+                            "placed_at": as_of,
+                        }
+                    )
+        stats = {
+            "placed": dict(placed),
+            "moved": dict(Counter(m["domain"] for m in moves)),
+            "to_other_domains": sum(1 for m in moves if domain_of.get(m["story_id"]) != m["domain"]),
+        }
+        return stats, lambda conn: rt.store.stories.replace(start, as_of, moves, conn)
+
+    return once(rt.store.runs, "stories", ALL_DOMAINS, (start, as_of), work, force=force, lock=STORY_LOCK)
