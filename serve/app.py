@@ -795,10 +795,11 @@ class Ingress:
     async def stories(
         self, request: Request, days: int | None = None, domain: str | None = None, limit: int | None = None
     ) -> dict[str, Any]:
-        """Stories whose videos are in more than one domain, over the last ``days`` placed days, largest first.
+        """Stories holding videos of another domain than their topic's, over ``days`` days, largest first.
 
         The story view as the stories job placed it (once a day): each topic with the videos of every
-        domain whose nearest topic it is; ``as_of`` is the end of the newest placed day (null: none yet).
+        domain whose nearest topic it is, over the ``days`` days that end with the newest placed day
+        (``as_of``; null: none placed yet).
         """
         self._auth(request, write=False)
         self._known_domain(domain)

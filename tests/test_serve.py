@@ -259,6 +259,7 @@ def test_stories_and_a_videos_story_as_the_stories_job_placed_them(app) -> None:
     assert [s["topic_id"] for s in c.get("/v1/stories", params={"days": 1, "domain": "cooking"}).json()["stories"]] == [
         "tech:2"
     ]
+    assert len(c.get("/v1/stories", params={"days": 1, "limit": 1}).json()["stories"]) == 1
     moved, own = c.get("/v1/videos/st0").json(), c.get("/v1/videos/st-own").json()
     assert (moved["topic_id"], moved["story_id"], moved["story_label"]) == ("cooking:0", "tech:2", "tech c, z")
     assert (own["topic_id"], own["story_id"], own["story_label"]) == ("cooking:0", "cooking:0", "cooking a, x")

@@ -7,7 +7,7 @@ import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from ray_topics.core.stories import story_labels
 from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime
 from ray_topics.ops.report import write_report
+from ray_topics.ops.stories import placed_stories
 from ray_topics.storage.runs import ALL_DOMAINS
 from ray_topics.tiers.stories import run_stories, story_view
 from tests.test_tiers import DAY, _blob, _ingest, _seed_topic
@@ -106,7 +107,7 @@ def test_the_story_view_of_a_store_shows_a_story_split_by_the_router(
 
 def _split_story(rt: Runtime, day: datetime) -> tuple[list[str], list[str], np.ndarray]:
     """tech:0 is a product launch's story; news answered the story's 6 videos of ``day`` with its broad news:0.
-    Returns (the 6 ids in news, news' own 30 ids, the story's centroid)."""
+    Returns (the 6 ids in news, news' own 30 ids, news' broad centroid)."""
     rng = np.random.default_rng(5)
     dim = rt.cfg.embedding.dim
     broad_c = normalize(rng.standard_normal(dim))
@@ -116,45 +117,69 @@ def _split_story(rt: Runtime, day: datetime) -> tuple[list[str], list[str], np.n
     _ingest(rt, _blob(rng, story_c, 20, cohesion=0.95), "tech", day, "w")
     part = _ingest(rt, _blob(rng, story_c, 6, cohesion=0.95), "news", day, "p")
     own = _ingest(rt, _blob(rng, broad_c, 30, cohesion=0.9), "news", day, "own")
-    return part, own, story_c
+    return part, own, broad_c
+
+
+def _answer(rt: Runtime, ids: list[str], topic: str, confidence: float, at: datetime) -> None:
+    """Store ``topic`` at ``confidence`` as the answer of ``ids`` (as a job's reassignment would)."""
+    n = len(ids)
+    rows = reclassified(ids, Match([topic] * n, [topic] * n, np.ones(n), np.full(n, confidence)), at)
+    rt.store.classifications.update(rows)
 
 
 def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_embeddings(runtime: Runtime) -> None:
+    """On top of the split story: two of tech's story videos are misfits of tech:0 (they keep that answer), and
+    two videos filed in tech near news' broad topic were answered tech:0 with confidence (their story is news:0):
+    both stories cross domains, each loses and gains videos, and the stored view is the computed one."""
     rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
     end, fit = day + DAY, rt.cfg.daily.misfit_confidence
-    part, own, _c = _split_story(rt, day)
+    part, own, broad_c = _split_story(rt, day)
+    _answer(rt, ["w0", "w1"], "tech:0", fit / 2, end)  # misfits that keep their answer
+    near_news = _ingest(rt, _blob(np.random.default_rng(8), broad_c, 2, cohesion=0.9), "tech", day, "x")
+    _answer(rt, near_news, "tech:0", 0.9, end)
     _ingest(rt, _blob(np.random.default_rng(9), normalize(np.ones(rt.cfg.embedding.dim)), 4), "tech", end, "next")
 
     out = run_stories(rt, end)
-    assert out == {"placed": {"tech": 20, "news": 36}, "moved": {"news": 6}, "to_other_domains": 6}
-    (story,) = rt.store.stories.crossing(day, end, fit)
-    assert (story.topic_id, story.domain, story.videos, story.elsewhere) == (
-        "tech:0",
-        "tech",
-        {"tech": 20, "news": 6},
-        6,
-    )
-    assert story.videos == story_view(rt, day, end)["tech:0"]  # stored = computed
-    assert rt.store.stories.crossing(day, end, fit, domain="news") == [story]
+    assert out == {"placed": {"tech": 20, "news": 36}, "moved": {"news": 6, "tech": 2}, "to_other_domains": 8}
+    stories = rt.store.stories.crossing(day, end, fit)
+    assert [(s.topic_id, s.domain, s.videos, s.elsewhere) for s in stories] == [
+        ("news:0", "news", {"news": 30, "tech": 2}, 2),
+        ("tech:0", "tech", {"tech": 20, "news": 6}, 6),
+    ]
+    computed = story_view(rt, day, end)
+    assert all(s.videos == computed[s.topic_id] for s in stories)  # stored = computed
     assert rt.store.stories.crossing(day, end, fit, domain="sports") == []
-    assert rt.store.stories.stories_of([*part, own[0], "nobody"], fit) == dict.fromkeys(part, "tech:0")
+    assert rt.store.stories.stories_of([*part, *near_news, "w0", own[0], "nobody"], fit) == {
+        **dict.fromkeys(part, "tech:0"),
+        **dict.fromkeys(near_news, "news:0"),
+    }
     assert rt.store.stories.crossing(end, end + DAY, fit) == []  # the next day is not placed yet
+    with pytest.raises(ValueError, match="whole days"):
+        run_stories(rt, end + timedelta(hours=5))
 
     # placed once: the same day again is skipped, forced it writes the same rows
     assert run_stories(rt, end)["skipped"]
-    assert run_stories(rt, end, force=True)["moved"] == {"news": 6}
-    assert rt.store.count("story_moves") == 6
+    assert run_stories(rt, end, force=True)["moved"] == {"news": 6, "tech": 2}
+    assert rt.store.count("story_moves") == 8
+
+    # the next day's placement adds to the story over two days
+    more = _ingest(
+        rt, _blob(np.random.default_rng(3), rt.store.topics.get("tech:0").centroid, 4, 0.95), "news", end, "q"
+    )
+    assert run_stories(rt, end + DAY)["moved"] == {"news": 4}
+    assert placed_stories(rt.store, fit, 2)[1][1]["videos"] == {"tech": 20, "news": 10}
+    assert placed_stories(rt.store, fit, 1)[1][0]["videos"] == {"news": 4}  # the newest day alone
 
     # a video whose answer changed since (a job reassigned it) is told under its answer again
-    rows = reclassified([part[0]], Match(["news:0"], ["news:0"], np.ones(1), np.full(1, 0.2)), end)
-    rt.store.classifications.update(rows)
-    assert rt.store.stories.crossing(day, end, fit)[0].videos == {"tech": 20, "news": 5}
+    _answer(rt, [part[0]], "news:0", 0.2, end)
+    assert rt.store.stories.crossing(day, end, fit)[1].videos == {"tech": 20, "news": 5}
     assert part[0] not in rt.store.stories.stories_of(part, fit)
 
     # a merged story topic is nobody's story: its moves no longer count
     with rt.store.begin() as conn:
         rt.store.topics.upsert([dataclasses.replace(rt.store.topics.get("tech:0"), status=TopicStatus.MERGED)], conn)
-    assert rt.store.stories.crossing(day, end, fit) == [] and rt.store.stories.stories_of(part, fit) == {}
+    assert [s.topic_id for s in rt.store.stories.crossing(day, end + DAY, fit)] == ["news:0"]
+    assert rt.store.stories.stories_of([*part, *more], fit) == {}
 
 
 def test_two_placements_of_one_day_at_once_store_it_once(runtime: Runtime) -> None:

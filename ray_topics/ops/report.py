@@ -296,10 +296,12 @@ def render_html(data: ReportData, *, top_n: int = DEFAULT_TOP_N, max_bars: int =
             _global_table(data.global_topics),
         ]
     if data.story_days is not None:
+        w = data.story_window
+        days = f"the days from {_ts(w[0])} to {_ts(w[1])} UTC" if w else "no day placed yet"
         parts += [
-            f'<h3>Stories across domains <span class="muted">the story view as the stories job placed the last '
-            f"{data.story_days} days: each video under its nearest topic of any domain; topics holding videos "
-            "of other domains, largest first</span></h3>",
+            f'<h3>Stories across domains <span class="muted">the story view as the stories job placed {days}: '
+            "each video under its nearest topic of any domain; topics holding videos of other domains, largest "
+            "first</span></h3>",
             _story_table(data.stories, max_bars),
         ]
     parts += [_domain_section(data, d, charts, top_n=top_n, max_bars=max_bars) for d in data.domains]

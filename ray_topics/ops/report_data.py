@@ -21,6 +21,7 @@ from ray_topics.config import HealthConfig
 from ray_topics.core.timeutil import as_utc
 from ray_topics.core.types import EventType, Topic, TopicEvent, TopicStatus
 from ray_topics.ops.health import TopicHealth, average_confidence, health_from_config, health_summary
+from ray_topics.ops.stories import placed_until
 from ray_topics.storage.store import Store
 from ray_topics.storage.stories import Story
 
@@ -80,7 +81,9 @@ class ReportData:
         domains: by name.
         global_topics: the global topics at ``as_of``: id -> its topics (one story across domains).
         stories: the placed story view's stories that cross domains, largest first, each with its topic
-            (:meth:`ray_topics.storage.stories.StoryMoves.crossing`), over the last ``story_days``.
+            (:meth:`ray_topics.storage.stories.StoryMoves.crossing`), over ``story_window``.
+        story_days: the placed days the stories sum (None: the report shows no stories).
+        story_window: those days, ending with the newest day placed by ``as_of`` (None: none placed).
     """
 
     title: str
@@ -92,6 +95,7 @@ class ReportData:
     global_topics: dict[int, list[Topic]] = field(default_factory=dict)
     stories: list[tuple[Story, Topic | None]] = field(default_factory=list)
     story_days: int | None = None
+    story_window: tuple[datetime, datetime] | None = None
 
 
 def gather(
@@ -113,8 +117,8 @@ def gather(
         health_cfg: the ``health`` config section (alert thresholds).
         title: page title.
         window_days: the charts' days are the last ``window_days`` (all history when None).
-        story_fit, story_days: with both, the stories that cross domains over the ``story_days`` before
-            ``as_of``, a video fitting its answer at ``story_fit`` (``daily.misfit_confidence``).
+        story_fit, story_days: with both, the stories that cross domains over the ``story_days`` placed
+            days before ``as_of``, a video fitting its answer at ``story_fit`` (``daily.misfit_confidence``).
     """
     as_of = as_utc(as_of)
     assert as_of is not None
@@ -151,10 +155,12 @@ def gather(
     linked = {
         gid: [by_id[tid] for tid in members if tid in by_id] for gid, members in store.global_topics.at(as_of).items()
     }
-    stories = []
+    stories, story_window = [], None
     if story_fit is not None and story_days is not None:
-        crossing = store.stories.crossing(as_of - timedelta(days=story_days), as_of, story_fit)
-        stories = [(st, by_id.get(st.topic_id)) for st in crossing]
+        end = placed_until(store, as_of)  # the days summed are days placed, as GET /v1/stories sums them
+        if end is not None:
+            story_window = (end - timedelta(days=story_days), end)
+            stories = [(st, by_id.get(st.topic_id)) for st in store.stories.crossing(*story_window, story_fit)]
     return ReportData(
         title,
         as_of,
@@ -165,6 +171,7 @@ def gather(
         global_topics=linked,
         stories=stories,
         story_days=story_days if story_fit is not None else None,
+        story_window=story_window,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from ray_topics.storage.store import Store
 from ray_topics.storage.stories import Story
 
-__all__ = ["placed_stories", "story_of_video"]
+__all__ = ["placed_stories", "placed_until", "shaped", "story_of_video"]
 
 
 def placed_stories(
@@ -26,12 +26,24 @@ def placed_stories(
     and how many are of other domains than the topic's; largest first. ``(None, [])`` before the
     first placement.
     """
-    end = store.runs.newest_success("stories")
+    end = placed_until(store)
     if end is None:
         return None, []
     found = store.stories.crossing(end - timedelta(days=days), end, fit, domain)
+    return end, shaped(store, found)
+
+
+def placed_until(store: Store, at: datetime | None = None) -> datetime | None:
+    """The end of the newest day placed (at or before ``at``): where a window of placed days ends."""
+    end = store.runs.newest_success("stories")
+    return end if end is None or at is None else min(end, at)
+
+
+def shaped(store: Store, found: list[Story]) -> list[dict[str, Any]]:
+    """The stories as the API answers them, their topics read at once."""
+    topics = {t.topic_id: t for t in store.topics.list()} if found else {}
     linked = store.global_topics.of_topics([s.topic_id for s in found])
-    return end, [_shape(s, store.topics.get(s.topic_id), linked.get(s.topic_id)) for s in found]
+    return [_shape(s, topics.get(s.topic_id), linked.get(s.topic_id)) for s in found]
 
 
 def _shape(story: Story, topic: Any, global_topic: int | None) -> dict[str, Any]:
@@ -48,9 +60,5 @@ def _shape(story: Story, topic: Any, global_topic: int | None) -> dict[str, Any]
 
 
 def story_of_video(store: Store, row: dict[str, Any], fit: float) -> str | None:
-    """A stored classification's story: where the placement told it, else its answer if it fits, else None."""
-    moved = store.stories.stories_of([row["video_id"]], fit).get(row["video_id"])
-    if moved is not None:
-        return moved
-    fits = row["topic_id"] is not None and row["confidence"] >= fit
-    return row["topic_id"] if fits else None
+    """A stored classification's story: where the placement told it, else its answer (None: no topic)."""
+    return store.stories.stories_of([row["video_id"]], fit).get(row["video_id"], row["topic_id"])

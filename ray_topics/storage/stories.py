@@ -2,10 +2,10 @@
 
 :func:`ray_topics.tiers.stories.run_stories` places a closed day's videos and
 writes one row of ``story_moves`` per video that fits a topic of its own
-domain but lies nearest to another topic (of any domain). Every other fitting
-video's story is its own answer, so a story's videos are its topic's own
-fitting videos, less those placed elsewhere, plus those placed in it: read
-with two grouped queries and no embedding.
+domain but lies nearest to another topic (of any domain). Every other
+video's story is its own answer (a misfit keeps its answer, as in the view),
+so a story's videos are its topic's answers, less those placed elsewhere,
+plus those placed in it: read with grouped queries and no embedding.
 
 A move counts only while it still describes its video: the video's answer is
 still the one it was placed from, with the confidence that fits (a later job,
@@ -92,7 +92,8 @@ class StoryMoves:
         """Stories of ``[start, end)`` that hold videos of a domain other than their topic's, largest first.
 
         With ``domain``: those whose topic is in it or that hold its videos. ``fit``: the confidence
-        at which a video fits its answer (``daily.misfit_confidence``).
+        at which a video fits its answer (``daily.misfit_confidence``): a move of a video that no
+        longer fits its answer no longer counts.
         """
         m, c, s = self.db.table("story_moves"), self.db.table("classifications"), self.db.table("topics")
         window = (m.c.published_at >= start, m.c.published_at < end)
@@ -112,8 +113,7 @@ class StoryMoves:
             for part in chunks(stories):
                 q = (
                     select(c.c.topic_id, func.count())
-                    .where(c.c.topic_id.in_(part), c.c.confidence >= fit)
-                    .where(c.c.published_at >= start, c.c.published_at < end)
+                    .where(c.c.topic_id.in_(part), c.c.published_at >= start, c.c.published_at < end)
                     .group_by(c.c.topic_id)
                 )
                 own.update({r.topic_id: int(r[1]) for r in conn.execute(q)})

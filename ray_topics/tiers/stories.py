@@ -15,7 +15,7 @@ domains' own topics and answers are unchanged, the view is read beside them.
 * :func:`run_stories` places the day that just closed, once, after the daily
   job's domains have committed, and stores the videos whose story is not their
   own answer (:class:`ray_topics.storage.stories.StoryMoves`), which the HTTP
-  API (``GET /v1/stories``, a video's ``story``) and the report read without
+  API (``GET /v1/stories``, a video's ``story_id``) and the report read without
   touching an embedding. A rerun of the same day, or two at once, writes the
   same rows (:data:`STORY_LOCK`, :func:`ray_topics.storage.runs.once`).
 """
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ray_topics.core.stories import story_labels
+from ray_topics.core.timeutil import as_utc, floor_day
 from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.runs import ALL_DOMAINS, once
@@ -99,12 +100,15 @@ def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter
 
 
 def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
-    """Place the day ending ``as_of`` and store its moves (the daily job runs it after its domains commit).
+    """The stories job: place the day ending ``as_of`` and store its moves (every midnight, after the jobs
+    that change topics).
 
     Idempotent per ``as_of``: the day's earlier moves are replaced in the transaction that marks the
     run done, under :data:`STORY_LOCK`. Returns the run's summary: videos placed per domain, those
     whose story is another topic, and how many of those went to another domain's topic.
     """
+    if as_utc(as_of) != floor_day(as_of):
+        raise ValueError(f"the stories job places whole days: --as-of must be a midnight (UTC), not {as_of}")
     yield_cpu(rt.cfg.execution.job_niceness)  # batch work: Tier 1's replicas on this node go first
     start = as_of - timedelta(days=PLACED_DAYS)
 
@@ -116,7 +120,7 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
             if not p.fitted:
                 continue
             for vid, at, answer, story in zip(p.video_ids, p.published, p.answers, p.stories, strict=True):
-                if answer is None:  # classified after its domain's rows were read: placed the next time
+                if answer is None:  # classified after its domain's rows were read: its story is its answer
                     continue
                 placed[p.domain] += 1
                 if story != answer:
