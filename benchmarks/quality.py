@@ -144,12 +144,14 @@ def _events(
     global_labels: np.ndarray | None = None,
     lineage_labels: np.ndarray | None = None,
     story: np.ndarray | None = None,
+    placed: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Concentration of every event on both sides (:mod:`benchmarks.events`), and the means.
 
     With ``global_labels`` / ``lineage_labels`` (:func:`_global_labels`), also the streaming concentration
     when the topics of one global topic count as one (links alive at the end / links by lineage); with
-    ``story`` (:func:`_story_labels`), in the story view.
+    ``story`` (:func:`_story_labels`), in the story view; with ``placed`` (:func:`_placed_labels`), in the
+    story view as the stories job placed it day by day.
     """
     full_misfit = np.array([x == FULL_OUTLIER for x in full_labels.tolist()])
     per = {
@@ -160,7 +162,7 @@ def _events(
     if global_labels is not None:
         g = {k: concentration(m, global_labels, stream_misfit, NONE_LABEL) for k, m in events.items()}
         out["streaming_global"] = summarise(g)
-    for key, extra in (("streaming_lineage", lineage_labels), ("streaming_story", story)):
+    for key, extra in (("streaming_lineage", lineage_labels), ("streaming_story", story), ("streaming_placed", placed)):
         if extra is not None:
             out[key] = summarise({k: concentration(m, extra, stream_misfit, NONE_LABEL) for k, m in events.items()})
     return out
@@ -177,6 +179,13 @@ def _story_labels(store: Any, vectors: np.ndarray, stream_labels: np.ndarray, mi
     fits = (stream_labels != NONE_LABEL) & ~misfit
     labels = story_labels(vectors, stream_labels.tolist(), fits, cents, ids)
     return np.array(labels, dtype=object)
+
+
+def _placed_labels(store: Any, video_ids: Sequence[str], stream_labels: np.ndarray, fit: float) -> np.ndarray:
+    """The story view as the stories job placed it, each day among the topics of its midnight (what
+    ``GET /v1/stories`` serves): a video's move where one still counts, else its answer."""
+    moved = store.stories.stories_of(list(video_ids), fit)
+    return np.array([moved.get(v, lab) for v, lab in zip(video_ids, stream_labels, strict=True)], dtype=object)
 
 
 def _global_labels(store: Any, stream_labels: np.ndarray, lineage: bool = False) -> np.ndarray:
@@ -252,6 +261,7 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
                 "streaming_story",
                 "event concentration in the story view (each fitted video under its nearest topic of any domain)",
             ),
+            ("streaming_placed", "the same, as the stories job placed each day among its midnight's topics (served)"),
         ):
             if key in ev:
                 t.add(label, "(info)", ev[key]["largest"], f["largest"])
@@ -442,6 +452,7 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
             full_labels,
             *_all_global_labels(rt.store, stream_labels),
             _story_labels(rt.store, emb, stream_labels, misfit_labels == NONE_LABEL),
+            _placed_labels(rt.store, truth.ids, stream_labels, cfg.daily.misfit_confidence),
         )
         conc["domain_split"] = _domain_split(rt.store, cfg, videos, events)
         gran = _granularity(stream_labels, full_labels)
@@ -787,6 +798,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
             full_labels,
             *_all_global_labels(rt.store, stream_labels),
             _story_labels(rt.store, streamed, stream_labels, stream_misfit),
+            _placed_labels(rt.store, list(videos["video_id"]), stream_labels, cfg.daily.misfit_confidence),
         )
         conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms)
         gran = _granularity(stream_labels, full_labels)
