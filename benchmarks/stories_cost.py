@@ -1,8 +1,9 @@
 """What the story view costs where it is served: the stories job beside the daily job, its reads beside health's.
 
-The stories job (:func:`ray_topics.tiers.stories.run_stories`) places the day
-that closed: it reads every domain's classifications and embeddings of the
-day once, compares each fitting video with every topic's centroid, and
+The stories job (:func:`ray_topics.tiers.stories.run_stories`) places the
+last ``global_topics.place_days`` days (default ``daily.pool_window_days``):
+it reads every domain's classifications and embeddings of those days once,
+compares each fitting video with every topic's centroid, and
 stores the videos whose story is another topic. ``GET /v1/stories``, the
 report and a video's ``story_id`` then read the stored moves only
 (:mod:`ray_topics.ops.stories`). Measured on a store seeded by

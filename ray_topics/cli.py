@@ -444,10 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     ps = sub.add_parser(
         "place-stories",
         parents=[common],
-        help="the stories job: place the day ending --as-of in the story view and store it (API, report)",
+        help="the stories job: place the days ending --as-of in the story view and store them (API, report)",
     )
-    ps.add_argument("--as-of", type=parse_as_of, required=True, help="end of the day placed (event time)")
-    ps.add_argument("--force", action="store_true", help="place the day again even if it was placed")
+    ps.add_argument("--as-of", type=parse_as_of, required=True, help="the midnight the placed days end at (event time)")
+    ps.add_argument("--force", action="store_true", help="place the days again even if this midnight's were placed")
     ps.set_defaults(fn=cmd_job, job="stories")
     a = sub.add_parser(
         "archive", parents=[common], help="move every lake partition to its storage class (hot, warm, cold)"

@@ -261,6 +261,9 @@ class GlobalTopicsConfig(_Section):
 
     link_threshold: float = Field(ge=-1, le=1)
     echo_births: bool = True
+    # the stories job places again the videos of this many days before its midnight (null: the daily
+    # pool window, the days a birth takes videos from), so a story topic born late takes its earlier videos
+    place_days: int | None = Field(default=None, ge=1)
 
 
 class KeywordsConfig(_Section):

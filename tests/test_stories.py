@@ -140,7 +140,13 @@ def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_e
     _ingest(rt, _blob(np.random.default_rng(9), normalize(np.ones(rt.cfg.embedding.dim)), 4), "tech", end, "next")
 
     out = run_stories(rt, end)
-    assert out == {"placed": {"tech": 20, "news": 36}, "moved": {"news": 6, "tech": 2}, "to_other_domains": 8}
+    days = rt.cfg.daily.pool_window_days  # the days placed (global_topics.place_days: null)
+    assert out == {
+        "days": days,
+        "placed": {"tech": 20, "news": 36},
+        "moved": {"news": 6, "tech": 2},
+        "to_other_domains": 8,
+    }
     stories = rt.store.stories.crossing(day, end, fit)
     assert [(s.topic_id, s.domain, s.videos, s.elsewhere) for s in stories] == [
         ("news:0", "news", {"news": 30, "tech": 2}, 2),
@@ -162,11 +168,11 @@ def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_e
     assert run_stories(rt, end, force=True)["moved"] == {"news": 6, "tech": 2}
     assert rt.store.count("story_moves") == 8
 
-    # the next day's placement adds to the story over two days
+    # the next midnight places both days: the story over two days
     more = _ingest(
         rt, _blob(np.random.default_rng(3), rt.store.topics.get("tech:0").centroid, 4, 0.95), "news", end, "q"
     )
-    assert run_stories(rt, end + DAY)["moved"] == {"news": 4}
+    assert run_stories(rt, end + DAY)["moved"] == {"news": 10, "tech": 2}
     assert placed_stories(rt.store, fit, 2)[1][1]["videos"] == {"tech": 20, "news": 10}
     assert placed_stories(rt.store, fit, 1)[1][0]["videos"] == {"news": 4}  # the newest day alone
 
@@ -180,6 +186,26 @@ def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_e
         rt.store.topics.upsert([dataclasses.replace(rt.store.topics.get("tech:0"), status=TopicStatus.MERGED)], conn)
     assert [s.topic_id for s in rt.store.stories.crossing(day, end + DAY, fit)] == ["news:0"]
     assert rt.store.stories.stories_of([*part, *more], fit) == {}
+
+
+def test_a_story_topic_born_after_the_storys_first_videos_gathers_them_at_the_next_midnight(
+    sqlite_runtime: Runtime,
+) -> None:
+    """The first midnight has no story topic to place the story's videos under; the story's topic is born the
+    next day (in another domain): the next midnight places the first day again and moves them to it."""
+    rt, day, fit = sqlite_runtime, datetime(2026, 3, 1, tzinfo=UTC), sqlite_runtime.cfg.daily.misfit_confidence
+    rng = np.random.default_rng(5)
+    broad_c = normalize(rng.standard_normal(rt.cfg.embedding.dim))
+    story_c = normalize(broad_c + 0.9 * normalize(rng.standard_normal(rt.cfg.embedding.dim)))
+    _seed_topic(rt, "news", 0, broad_c, day - 10 * DAY, sim_mean=0.55, sim_std=0.08)
+    part = _ingest(rt, _blob(rng, story_c, 6, cohesion=0.95), "news", day, "p")
+    assert run_stories(rt, day + DAY)["moved"] == {}  # no topic yet that tells the story
+    _seed_topic(rt, "tech", 0, story_c, day + DAY, sim_mean=0.9, sim_std=0.02)  # born the next day
+    assert run_stories(rt, day + 2 * DAY)["moved"] == {"news": 6}
+    assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:0")
+    rt.cfg.global_topics.place_days = 1  # a placement of its own day only would have left them at home
+    assert run_stories(rt, day + 2 * DAY, force=True)["moved"] == {}
+    assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:0")  # day one keeps its moves
 
 
 def test_two_placements_of_one_day_at_once_store_it_once(runtime: Runtime) -> None:

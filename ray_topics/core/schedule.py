@@ -3,7 +3,7 @@
 Every job runs for a window that ends on a boundary of event time (``--as-of``):
 refine every ``refine_every_hours`` hours, daily at every midnight UTC, weekly
 on one weekday, monthly on one day of the month, the stories job at every
-midnight after the jobs that change topics (it places the day's videos among
+midnight after the jobs that change topics (it places the last days' videos among
 them), and the archive job at every midnight after the day's other jobs,
 because it moves the partitions they read (and counts their reads). A scheduler that submits the jobs of a deployment
 follows these rules, so its windows are the windows replay runs.
@@ -31,7 +31,7 @@ __all__ = ["EXIT_BUSY", "JOB_ORDER", "ScheduleRules", "Window", "jobs_at", "wind
 EXIT_BUSY = 75
 
 # the order of the jobs whose windows end at one boundary: refine first (it refines the hour the
-# others read), stories after the jobs that change topics (it places the day among them), archive
+# others read), stories after the jobs that change topics (it places the days among them), archive
 # last (it moves the partitions the others read)
 JOB_ORDER = ("refine", "daily", "weekly", "monthly", "stories", "archive")
 _HOUR = timedelta(hours=1)

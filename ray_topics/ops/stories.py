@@ -2,8 +2,8 @@
 
 Reads :class:`ray_topics.storage.stories.StoryMoves` only: no embedding, one
 grouped query over the window's moves and one over its stories' own answers.
-The window ends where the newest placement ended (the stories job runs once a
-day for the day that closed), so the days summed are days already placed.
+The window ends where the newest placement ended (the stories job runs every
+midnight), so the days summed are days already placed.
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Index("ix_global_events_at", "at"),
         Index("ix_global_events_global", "global_id"),
     )
-    # the story view, placed once a day (ray_topics.tiers.stories): a video that fits a topic of its own domain
+    # the story view, placed every midnight (ray_topics.tiers.stories): a video that fits a topic of its own domain
     # but whose nearest topic of any domain is another one. Only those videos: every other fitting video's
     # story is its own answer. A table of its own, so a store made before it gains it on open (create_all)
     table(

@@ -1,6 +1,6 @@
-"""The stored story view: the videos whose story, as placed once a day, is not their own answer.
+"""The stored story view: the videos whose story, as placed every midnight, is not their own answer.
 
-:func:`ray_topics.tiers.stories.run_stories` places a closed day's videos and
+:func:`ray_topics.tiers.stories.run_stories` places the last days' videos and
 writes one row of ``story_moves`` per video that fits a topic of its own
 domain but lies nearest to another topic (of any domain). Every other
 video's story is its own answer (a misfit keeps its answer, as in the view),

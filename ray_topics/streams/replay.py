@@ -4,7 +4,7 @@ Videos are ingested hour by hour through Tier 1 (validated, routed,
 classified, committed); when event time crosses a boundary of the schedule
 (``schedule`` in config) the refine, daily, weekly and monthly jobs run with
 ``as_of`` = that boundary, and after them, every midnight, the stories job
-places the day in the story view and the archive job moves lake partitions to
+places the last days in the story view and the archive job moves lake partitions to
 their storage class. The first days bootstrap topics
 through the same birth rules the daily tier always uses.
 """

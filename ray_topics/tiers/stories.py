@@ -1,4 +1,4 @@
-"""The story view: computed over any window (``ray-topics stories``), and placed once a day for the API and the report.
+"""The story view: computed over any window (``ray-topics stories``), and placed every midnight for the API and the report.
 
 Adapter over :mod:`ray_topics.core.stories`: each domain's classifications and
 embeddings of a window are read (``monthly.reassign_chunk`` embeddings at a
@@ -12,12 +12,15 @@ domains' own topics and answers are unchanged, the view is read beside them.
   week at 17,000 videos a day for that read, RESULTS.md), but for its misfits'
   embeddings (a misfit keeps its own label), one domain's classifications of
   the window held at a time.
-* :func:`run_stories` places the day that just closed, once, after the daily
-  job's domains have committed, and stores the videos whose story is not their
-  own answer (:class:`ray_topics.storage.stories.StoryMoves`), which the HTTP
-  API (``GET /v1/stories``, a video's ``story_id``) and the report read without
-  touching an embedding. A rerun of the same day, or two at once, writes the
-  same rows (:data:`STORY_LOCK`, :func:`ray_topics.storage.runs.once`).
+* :func:`run_stories`, the stories job, places the last ``place_days`` days
+  every midnight, after the jobs that change topics, and stores the videos
+  whose story is not their own answer (:class:`ray_topics.storage.stories.StoryMoves`),
+  which the HTTP API (``GET /v1/stories``, a video's ``story_id``) and the
+  report read without touching an embedding. The days placed before are placed
+  again among the topics as they stand, so a story topic born after a story's
+  first videos (a birth takes its pool window's videos) gathers them in the
+  view too. A rerun of the same midnight, or two at once, writes the same rows
+  (:data:`STORY_LOCK`, :func:`ray_topics.storage.runs.once`).
 """
 
 from __future__ import annotations
@@ -39,8 +42,7 @@ from ray_topics.storage.store import Store
 
 __all__ = ["STORY_LOCK", "Placed", "placements", "run_stories", "story_topics", "story_view"]
 
-STORY_LOCK = "stories"  # one placement of a day commits at a time; a second finds the day done
-PLACED_DAYS = 1  # the daily placement places the day that ends at its --as-of
+STORY_LOCK = "stories"  # one placement commits at a time; a second of the same midnight finds it done
 
 
 def story_topics(store: Store) -> tuple[np.ndarray, list[str]]:
@@ -100,17 +102,19 @@ def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter
 
 
 def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
-    """The stories job: place the day ending ``as_of`` and store its moves (every midnight, after the jobs
+    """The stories job: place the days ending ``as_of`` and store their moves (every midnight, after the jobs
     that change topics).
 
-    Idempotent per ``as_of``: the day's earlier moves are replaced in the transaction that marks the
-    run done, under :data:`STORY_LOCK`. Returns the run's summary: videos placed per domain, those
-    whose story is another topic, and how many of those went to another domain's topic.
+    The days: ``global_topics.place_days`` (default ``daily.pool_window_days``). Idempotent per
+    ``as_of``: the days' earlier moves are replaced in the transaction that marks the run done, under
+    :data:`STORY_LOCK`. Returns the run's summary: the days, videos placed per domain, those whose
+    story is another topic, and how many of those went to another domain's topic.
     """
     if as_utc(as_of) != floor_day(as_of):
         raise ValueError(f"the stories job places whole days: --as-of must be a midnight (UTC), not {as_of}")
     yield_cpu(rt.cfg.execution.job_niceness)  # batch work: Tier 1's replicas on this node go first
-    start = as_of - timedelta(days=PLACED_DAYS)
+    days = rt.cfg.global_topics.place_days or rt.cfg.daily.pool_window_days
+    start = as_of - timedelta(days=days)
 
     def work(_run_id: int) -> tuple[dict[str, Any], Any]:
         domain_of = {t.topic_id: t.domain for t in rt.store.topics.list()}
@@ -135,6 +139,7 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
                         }
                     )
         stats = {
+            "days": days,
             "placed": dict(placed),
             "moved": dict(Counter(m["domain"] for m in moves)),
             "to_other_domains": sum(1 for m in moves if domain_of.get(m["story_id"]) != m["domain"]),
