@@ -1,4 +1,4 @@
-"""The story view: computed over any window (``ray-topics stories``), and placed every midnight for the API and the report.
+"""The story view: computed over a window (``ray-topics stories``), and placed every midnight for the API.
 
 Adapter over :mod:`ray_topics.core.stories`: each domain's classifications and
 embeddings of a window are read (``monthly.reassign_chunk`` embeddings at a
