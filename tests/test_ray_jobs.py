@@ -172,6 +172,20 @@ def _job_command(job: str, as_of: datetime, workdir: Path, *extra: str) -> str:
     return " ".join(job_args(job, as_of, workdir, OVERRIDES, *extra))
 
 
+def _submit(client, **kw) -> str:
+    """``client.submit_job(**kw)``, again while the head's job agent is not up yet: the Jobs API answers before
+    its agent registers, and on a loaded machine the first submission can find none (Ray answers 500, "No
+    available agent to submit job, please try again later")."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            return client.submit_job(**kw)
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def _finish(client, submission_id: str):
     from ray.job_submission import JobStatus
 
@@ -202,7 +216,7 @@ def test_each_tier_runs_as_a_submitted_job_and_gives_the_in_process_topics(
     client = head.client()
     for job in JOB_ORDER:
         extra = ("--engine", "ray") if job == "daily" else ()  # its domains planned by Ray Data tasks of the cluster
-        sid = client.submit_job(entrypoint=_job_command(job, MIDNIGHT, wd, *extra), entrypoint_num_cpus=1)
+        sid = _submit(client, entrypoint=_job_command(job, MIDNIGHT, wd, *extra), entrypoint_num_cpus=1)
         info = _finish(client, sid)
         logs = client.get_job_logs(sid)
         assert info.status == "SUCCEEDED", f"{job}: {info.message}\n{logs}"
