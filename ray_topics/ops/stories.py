@@ -20,7 +20,7 @@ __all__ = ["placed_stories", "placed_until", "shaped", "story_of_video"]
 def placed_stories(
     store: Store, fit: float, days: int, domain: str | None = None
 ) -> tuple[datetime | None, list[dict[str, Any]]]:
-    """(end of the newest placed day, the stories of the ``days`` placed before it that cross domains).
+    """(end of the newest placed day, the stories of the ``days`` days before it that cross domains).
 
     Each story: its topic (id, label, keywords, domain, status, global topic), its videos per domain,
     and how many are of other domains than the topic's; largest first. ``(None, [])`` before the
