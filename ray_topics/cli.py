@@ -127,9 +127,16 @@ def cmd_stories(args: argparse.Namespace) -> int:
 
     if args.days is not None and args.days < 1:
         raise SystemExit("ray-topics stories: --days must be positive")
+    if args.placed and args.all:
+        raise SystemExit("ray-topics stories: --all lists every topic of the view computed here, not with --placed")
     rt = _runtime(args)
     days = args.days or rt.cfg.daily.pool_window_days
-    view = story_view(rt, args.as_of - timedelta(days=days), args.as_of)
+    start = args.as_of - timedelta(days=days)
+    if args.placed:  # the stored placements: no embedding read (what GET /v1/stories reads)
+        crossing = rt.store.stories.crossing(start, args.as_of, rt.cfg.daily.misfit_confidence)
+        view = {s.topic_id: s.videos for s in crossing}
+    else:
+        view = story_view(rt, start, args.as_of)
     topics = {t.topic_id: t for t in rt.store.topics.list()}
     for tid, by_domain in sorted(view.items(), key=lambda kv: -sum(kv[1].values())):
         t = topics[tid]
@@ -469,6 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--as-of", type=parse_as_of, required=True, help="the window's end (event time)")
     st.add_argument("--days", type=int, help="the window's days (default: daily.pool_window_days)")
     st.add_argument("--all", action="store_true", help="every topic, not only those holding other domains' videos")
+    st.add_argument(
+        "--placed",
+        action="store_true",
+        help="read the stories job's placements instead of computing the view from embeddings (fast)",
+    )
     st.set_defaults(fn=cmd_stories)
     h = sub.add_parser("health", parents=[common], help="topic health and alerts")
     h.add_argument("--as-of", type=parse_as_of, required=True)

@@ -254,3 +254,10 @@ def test_place_stories_is_a_job_command(
     assert json.loads(capsys.readouterr().out)["moved"] == {"news": 6}
     assert main(argv) == 0 and json.loads(capsys.readouterr().out)["skipped"] is True
     assert rt.store.runs.done("stories", ALL_DOMAINS, day + DAY)
+    view = ["stories", "--workdir", str(tmp_path), "--as-of", "2026-03-02", "--days", "1"]
+    assert main([*view, "--placed"]) == 0
+    placed = capsys.readouterr().out
+    assert placed.split()[:5] == ["tech:0", "active", "26", "20", "news"]
+    assert main(view) == 0 and capsys.readouterr().out == placed  # the stored view is the computed one
+    with pytest.raises(SystemExit, match="--all"):
+        main([*view, "--placed", "--all"])
