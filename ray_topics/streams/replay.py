@@ -186,8 +186,10 @@ class Replay:
                     )
         placed = self._timed("stories", at, lambda: run_stories(self.rt, at))
         if placed.get("to_other_domains"):
+            days = placed.get("days", 1)  # a run stored before placements took a window placed its own day
             self.progress(
-                f"{at.date()} stories {placed['to_other_domains']} video(s) told under another domain's topic"
+                f"{at.date()} stories {placed['to_other_domains']} video(s) of the last {days} days told "
+                "under another domain's topic"
             )
         # last: the day's jobs have read (and counted their reads of) the partitions it may move
         moved = self._timed("archive", at, lambda: run_archive(self.rt, at))
