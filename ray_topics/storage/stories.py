@@ -5,7 +5,7 @@ writes one row of ``story_moves`` per video that fits a topic of its own
 domain but lies nearest to another topic (of any domain). Every other
 video's story is its own answer (a misfit keeps its answer, as in the view),
 so a story's videos are its topic's answers, less those placed elsewhere,
-plus those placed in it: read with grouped queries and no embedding.
+plus those placed in it: read with two grouped queries and no embedding.
 
 A move counts only while it still describes its video: the video's answer is
 still the one it was placed from, with the confidence that fits (a later job,
@@ -96,19 +96,20 @@ class StoryMoves:
         longer fits its answer no longer counts.
         """
         m, c, s = self.db.table("story_moves"), self.db.table("classifications"), self.db.table("topics")
-        window = (m.c.published_at >= start, m.c.published_at < end)
-        moved_in = self._valid(fit, m.c.story_id, s.c.domain.label("story_domain"), m.c.domain, func.count())
-        moved_out = self._valid(fit, m.c.topic_id, func.count())
+        cols = (m.c.story_id, s.c.domain.label("story_domain"), m.c.domain, m.c.topic_id)
+        moved = self._valid(fit, *cols, func.count().label("n"))
+        moved = moved.where(m.c.published_at >= start, m.c.published_at < end).group_by(*cols)
         with self.db.connect() as conn:
-            into: dict[str, Counter[str]] = {}
+            into: dict[str, Counter[str]] = {}  # story -> the domains of the videos moved into it
+            out_of: Counter[str] = Counter()  # answer -> its videos moved out
             home: dict[str, str] = {}
-            for r in conn.execute(moved_in.where(*window).group_by(m.c.story_id, s.c.domain, m.c.domain)):
-                into.setdefault(r.story_id, Counter())[r.domain] += int(r[3])
+            for r in conn.execute(moved):  # one scan of the window's moves, both ways
+                into.setdefault(r.story_id, Counter())[r.domain] += int(r.n)
+                out_of[r.topic_id] += int(r.n)
                 home[r.story_id] = r.story_domain
             stories = [t for t, by in into.items() if any(d != home[t] for d in by)]
             if domain is not None:
                 stories = [t for t in stories if home[t] == domain or domain in into[t]]
-            out_of = {r.topic_id: int(r[1]) for r in conn.execute(moved_out.where(*window).group_by(m.c.topic_id))}
             own: dict[str, int] = {}
             for part in chunks(stories):
                 q = (
@@ -120,6 +121,6 @@ class StoryMoves:
         out = []
         for t in stories:
             videos = Counter(into[t])
-            videos[home[t]] += own.get(t, 0) - out_of.get(t, 0)
+            videos[home[t]] += own.get(t, 0) - out_of[t]
             out.append(Story(t, home[t], +videos))
         return sorted(out, key=lambda st: (-sum(st.videos.values()), st.topic_id))
