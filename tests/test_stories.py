@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from ray_topics.cli import main
 from ray_topics.core import stories
@@ -173,6 +174,10 @@ def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_e
         rt, _blob(np.random.default_rng(3), rt.store.topics.get("tech:0").centroid, 4, 0.95), "news", end, "q"
     )
     assert run_stories(rt, end + DAY)["moved"] == {"news": 10, "tech": 2}
+    m = rt.store.table("story_moves")
+    with rt.store.connect() as conn:  # a move placed again keeps its row; only the difference was written
+        placed_at = dict(conn.execute(select(m.c.video_id, m.c.placed_at)).all())
+    assert {placed_at[v] for v in part} == {end} and {placed_at[v] for v in more} == {end + DAY}
     assert placed_stories(rt.store, fit, 2)[1][1]["videos"] == {"tech": 20, "news": 10}
     assert placed_stories(rt.store, fit, 1)[1][0]["videos"] == {"news": 4}  # the newest day alone
 
@@ -225,6 +230,98 @@ def test_two_placements_of_one_day_at_once_store_it_once(runtime: Runtime) -> No
         outs = list(pool.map(lambda _i: run_stories(rt, day + DAY), range(2)))
     assert sorted(bool(o.get("skipped")) for o in outs) == [False, True]
     assert rt.store.count("story_moves") == len(part)
+
+
+def test_the_job_places_a_chunk_at_a_time_and_a_reader_sees_no_part_of_a_placement(runtime: Runtime) -> None:
+    """With a chunk of 4 videos, no read of embeddings holds more than 4 and the moves are staged chunk by
+    chunk; until the run commits, the readers see the earlier placement whole, then this one whole."""
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    fit = rt.cfg.daily.misfit_confidence
+    part, _own, _c = _split_story(rt, day)
+    rt.cfg.monthly.reassign_chunk = 4
+    reads: list[int] = []
+    usable = rt.usable_vectors
+
+    def counted(domain: str, ids: list[str]) -> Any:
+        reads.append(len(ids))
+        return usable(domain, ids)
+
+    rt.usable_vectors = counted  # type: ignore[method-assign]
+    stage = rt.store.stories.stage
+    seen: list[dict[str, str]] = []
+
+    def staged(attempt: str, moves: Any) -> None:
+        seen.append(rt.store.stories.stories_of(part, fit))  # what a reader sees while the run stages
+        stage(attempt, moves)
+
+    rt.store.stories.stage = staged  # type: ignore[method-assign]
+    assert run_stories(rt, day + DAY)["moved"] == {"news": 6}
+    assert max(reads) == 4 and sum(reads) == 56  # the 20 + 36 fitting videos, four at a time
+    assert len(seen) == 14 and all(s == {} for s in seen)  # the first placement: nothing before it commits
+    assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:0")
+
+    seen.clear()  # placed again (forced): the readers keep the first placement until the second commits
+    assert run_stories(rt, day + DAY, force=True)["moved"] == {"news": 6}
+    assert seen and all(s == dict.fromkeys(part, "tech:0") for s in seen)
+    assert rt.store.count("story_moves") == 6 and rt.store.count("story_staging") == 0
+
+
+def test_a_placement_killed_half_way_leaves_nothing_that_counts(runtime: Runtime) -> None:
+    """An attempt that stops after staging never shows: the run stays undone and the next attempt places the
+    day from scratch. One interrupted drops what it staged; one killed (SIGKILL: no cleanup runs) leaves its
+    rows staged, and those go at the next midnight's commit."""
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    fit = rt.cfg.daily.misfit_confidence
+    part, own, _c = _split_story(rt, day)
+    stage = rt.store.stories.stage
+    stale = {"domain": "news", "published_at": day, "topic_id": "news:0", "story_id": "tech:0", "placed_at": day + DAY}
+
+    def killed(attempt: str, moves: Any) -> None:
+        stage(attempt, [{**stale, "video_id": v} for v in own[:3]])  # what an attempt staged before it died
+        raise KeyboardInterrupt  # stopped before its commit
+
+    rt.store.stories.stage = killed  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        run_stories(rt, day + DAY)
+    assert not rt.store.runs.done("stories", ALL_DOMAINS, day + DAY)
+    assert rt.store.stories.stories_of(own, fit) == {} and rt.store.count("story_staging") == 0
+    rt.store.stories.stage = stage  # type: ignore[method-assign]
+    with rt.store.begin() as conn:  # an attempt killed after staging: nothing dropped its rows
+        rt.store.insert_ignore(conn, "story_staging", [{**stale, "video_id": v, "attempt": "dead"} for v in own])
+
+    assert run_stories(rt, day + DAY)["moved"] == {"news": 6}  # placed again, from scratch
+    assert rt.store.stories.stories_of([*part, *own], fit) == dict.fromkeys(part, "tech:0")
+    assert rt.store.count("story_staging") == len(own)  # a dead attempt of this midnight waits for the next
+    run_stories(rt, day + 2 * DAY)
+    assert rt.store.count("story_staging") == 0
+
+
+def test_a_placement_of_an_older_midnight_after_a_newer_one_writes_nothing(runtime: Runtime) -> None:
+    """A scheduler catching up starts midnight 2 while midnight 3 has already been placed: the older one must
+    not put back a placement among older topics."""
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    _split_story(rt, day)
+    assert run_stories(rt, day + 2 * DAY)["moved"] == {"news": 6}
+    with rt.store.begin() as conn:  # the story's topic merged away since: an older placement would differ
+        rt.store.topics.upsert([dataclasses.replace(rt.store.topics.get("tech:0"), status=TopicStatus.MERGED)], conn)
+    assert run_stories(rt, day + DAY) == {
+        "days": rt.cfg.daily.pool_window_days,
+        "placed": {"tech": 20, "news": 36},
+        "moved": {"tech": 20},  # what it would have stored: tech's videos under news:0
+        "to_other_domains": 20,
+        "superseded": True,
+    }
+    assert rt.store.runs.done("stories", ALL_DOMAINS, day + DAY)  # done: a rerun would change nothing
+    assert rt.store.count("story_moves") == 6 and rt.store.count("story_staging") == 0  # the newer ones
+
+
+def test_a_promote_that_finds_fewer_staged_moves_than_written_refuses(runtime: Runtime) -> None:
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    move = {"video_id": "v", "domain": "news", "published_at": day, "topic_id": "news:0", "story_id": "tech:0"}
+    rt.store.stories.stage("a", [{**move, "placed_at": day + DAY}])
+    with pytest.raises(RuntimeError, match="1 staged moves found, 2 written"), rt.store.begin() as conn:
+        rt.store.stories.promote("a", day, day + DAY, 2, conn)
+    assert rt.store.count("story_moves") == 0 and rt.store.count("story_staging") == 1
 
 
 def test_the_report_lists_the_placed_stories_that_cross_domains(sqlite_runtime: Runtime, tmp_path: Path) -> None:

@@ -224,9 +224,37 @@ class Classifications:
         q = select(c.c.video_id, c.c.topic_id).where(
             c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end
         )
+        yield from self._stream(q, chunk)
+
+    def iter_window_fitting(
+        self, domain: str, start: datetime, end: datetime, fit: float, chunk: int = STREAM_CHUNK
+    ) -> Iterator[tuple[str, str, datetime]]:
+        """(video_id, topic_id, published_at) of a domain's videos published in ``[start, end)`` that fit their
+        answer (a topic, at a confidence of at least ``fit``), streamed as :meth:`iter_window_ids`."""
+        c = self.db.table("classifications")
+        q = select(c.c.video_id, c.c.topic_id, c.c.published_at).where(
+            c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end, ~self._misfit(fit)
+        )
+        yield from self._stream(q, chunk)
+
+    def misfit_answers(self, domain: str, start: datetime, end: datetime, misfit_below: float) -> dict[str, int]:
+        """{topic: misfits answered with it} of a domain's videos published in ``[start, end)`` (one grouped read;
+        a misfit without a topic is not counted)."""
+        c = self.db.table("classifications")
+        q = (
+            select(c.c.topic_id, func.count())
+            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
+            .where(c.c.topic_id.is_not(None), c.c.confidence < misfit_below)
+            .group_by(c.c.topic_id)
+        )
+        with self.db.connect() as conn:
+            return {tid: int(n) for tid, n in conn.execute(q)}
+
+    def _stream(self, q: Any, chunk: int) -> Iterator[Any]:
+        """The rows of ``q``, fetched ``chunk`` at a time (a server-side cursor on PostgreSQL)."""
         with self.db.connect() as conn:
             for part in conn.execution_options(yield_per=chunk).execute(q).partitions():
-                yield from ((vid, tid) for vid, tid in part)
+                yield from (tuple(r) for r in part)
 
     def last_seen(
         self, domain: str | None, start: datetime | None, end: datetime, min_confidence: float = 0.0

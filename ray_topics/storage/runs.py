@@ -83,12 +83,12 @@ class JobRuns:
         with self.db.connect() as conn:
             return list(conn.execute(select(t.c.id).where(t.c.job == job, t.c.window_end == window_end)).scalars())
 
-    def newest_success(self, job: str) -> datetime | None:
+    def newest_success(self, job: str, conn: Connection | None = None) -> datetime | None:
         """The end of the newest window the job finished, for any domain (None: never)."""
         t = self.db.table("job_runs")
         q = select(func.max(t.c.window_end)).where(t.c.job == job, t.c.status == SUCCEEDED)
-        with self.db.connect() as conn:
-            return conn.execute(q).scalar_one_or_none()
+        with self.db.reading(conn) as c:
+            return c.execute(q).scalar_one_or_none()
 
     def last_success(self, job: str, domain: str) -> datetime | None:
         """The watermark: end of the latest window this job finished for this domain."""

@@ -235,6 +235,18 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("placed_at", UTCDateTime, nullable=False),
         Index("ix_story_moves_published", "published_at"),
     )
+    # a placement's moves as it writes them, a chunk per transaction, keyed by the attempt (two runs of one
+    # midnight at once stage apart); the run's commit writes the difference into story_moves and drops them
+    table(
+        "story_staging",
+        Column("attempt", String(32), primary_key=True),
+        Column("video_id", String(128), primary_key=True),
+        Column("domain", String(64), nullable=False),
+        Column("published_at", UTCDateTime, nullable=False),
+        Column("topic_id", String(96), nullable=False),
+        Column("story_id", String(96), nullable=False),
+        Column("placed_at", UTCDateTime, nullable=False),  # the midnight placed (stale attempts: an older one)
+    )
     table(
         "domain_prototypes",
         Column("domain", String(64), primary_key=True),

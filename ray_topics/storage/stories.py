@@ -7,6 +7,10 @@ video's story is its own answer (a misfit keeps its answer, as in the view),
 so a story's videos are its topic's answers, less those placed elsewhere,
 plus those placed in it: read with two grouped queries and no embedding.
 
+The job stages its moves a chunk at a time (``story_staging``, :meth:`StoryMoves.stage`)
+and its commit writes the difference from the stored ones (:meth:`StoryMoves.promote`):
+readers see one placement or the next, never a part.
+
 A move counts only while it still describes its video: the video's answer is
 still the one it was placed from, with the confidence that fits (a later job,
 a merge's reassignment say, may have changed it), and its story topic is not
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, exists, func, insert, or_, select
 
 from ray_topics.core.types import TopicStatus
 from ray_topics.storage.db import Database, chunks
@@ -66,6 +70,50 @@ class StoryMoves:
         conn.execute(delete(t).where(t.c.published_at >= start, t.c.published_at < end))
         if moves:
             conn.execute(insert(t), list(moves))
+
+    def stage(self, attempt: str, moves: Sequence[dict[str, Any]]) -> None:
+        """Write a chunk of a placement's moves aside, under its ``attempt``, in a transaction of its own.
+
+        ``moves``: ``story_moves`` rows (``placed_at``: the midnight placed). Staging the same video twice in
+        one attempt keeps the first.
+        """
+        if moves:
+            with self.db.begin() as conn:
+                self.db.insert_ignore(conn, "story_staging", [{**m, "attempt": attempt} for m in moves])
+
+    def promote(self, attempt: str, start: datetime, end: datetime, staged: int, conn: Connection) -> None:
+        """The attempt's staged moves become the moves of ``[start, end)`` (in ``conn``, the run's commit).
+
+        Only the difference is written, inside the database (no row passes through Python): the
+        stored moves that the placement no longer makes are deleted, its new ones inserted; a move
+        placed again keeps its row (and its ``placed_at``, the midnight that first placed it so).
+        A midnight places again the days placed before, so the difference is about a day's moves,
+        which is what the run holds the write lock for. The attempt's rows leave staging, with any
+        attempt's of an older midnight than ``end`` (one killed half-way: nothing else removes them).
+        ``staged``: how many moves the attempt staged; a different count (rows removed meanwhile)
+        raises, and the run stays undone.
+        """
+        m, s = self.db.table("story_moves"), self.db.table("story_staging")
+        mine = s.c.attempt == attempt
+        found = conn.execute(select(func.count()).select_from(s).where(mine)).scalar_one()
+        if found != staged:
+            raise RuntimeError(f"story placement {attempt}: {found} staged moves found, {staged} written")
+        kept = select(s.c.video_id).where(
+            mine, s.c.video_id == m.c.video_id, s.c.topic_id == m.c.topic_id, s.c.story_id == m.c.story_id
+        )
+        conn.execute(delete(m).where(m.c.published_at >= start, m.c.published_at < end, ~exists(kept)))
+        cols = [c.name for c in m.columns]
+        new = select(*(s.c[c] for c in cols)).where(
+            mine, ~exists(select(m.c.video_id).where(m.c.video_id == s.c.video_id))
+        )
+        conn.execute(insert(m).from_select(cols, new))
+        conn.execute(delete(s).where(or_(mine, s.c.placed_at < end)))
+
+    def discard(self, attempt: str) -> None:
+        """Drop what ``attempt`` staged (it ended without promoting: it failed, or another run placed it)."""
+        s = self.db.table("story_staging")
+        with self.db.begin() as conn:
+            conn.execute(delete(s).where(s.c.attempt == attempt))
 
     def _valid(self, fit: float, *cols: Any) -> Any:
         """SELECT ``cols`` over the moves that still describe their videos (module doc)."""

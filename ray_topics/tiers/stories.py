@@ -1,17 +1,17 @@
 """The story view: computed over a window (``ray-topics stories``), and placed every midnight for the API.
 
 Adapter over :mod:`ray_topics.core.stories`: each domain's classifications and
-embeddings of a window are read (``monthly.reassign_chunk`` embeddings at a
-time, as the daily job reads its window) and every video that fits a topic is
-placed under its nearest topic of any domain. A topic whose story holds videos
+embeddings of a window are streamed (``monthly.reassign_chunk`` videos at a
+time: memory does not grow with the volume) and every video that fits a topic
+is placed under its nearest topic of any domain. A topic whose story holds videos
 of other domains is a story that the router or the publishers split: the
 domains' own topics and answers are unchanged, the view is read beside them.
 
 * :func:`story_view` computes the view of a window on request (the CLI): one
   read of every domain's window, as the echo read does (2 s per domain and
   week at 17,000 videos a day for that read, RESULTS.md), but for its misfits'
-  embeddings (a misfit keeps its own label), one domain's classifications of
-  the window held at a time.
+  embeddings (a misfit keeps its own label: they are counted in one grouped
+  read).
 * :func:`run_stories`, the stories job, places the last ``place_days`` days
   every midnight, after the jobs that change topics, and stores the videos
   whose story is not their own answer (:class:`ray_topics.storage.stories.StoryMoves`),
@@ -19,19 +19,26 @@ domains' own topics and answers are unchanged, the view is read beside them.
   report read without touching an embedding. The days placed before are placed
   again among the topics as they stand, so a story topic born after a story's
   first videos (a birth takes its pool window's videos) gathers them in the
-  view too. A rerun of the same midnight, or two at once, writes the same rows
-  (:data:`STORY_LOCK`, :func:`ray_topics.storage.runs.once`).
+  view too. The moves are staged a chunk at a time and take the place of the
+  earlier ones when the run commits. A rerun of the same midnight, or two at
+  once, writes the same rows (:data:`STORY_LOCK`,
+  :func:`ray_topics.storage.runs.once`); an older midnight run after a newer
+  one writes nothing.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection
 
 from ray_topics.core.stories import story_labels
 from ray_topics.core.timeutil import as_utc, floor_day
@@ -55,49 +62,51 @@ def story_topics(store: Store) -> tuple[np.ndarray, list[str]]:
 
 @dataclass(frozen=True)
 class Placed:
-    """Videos of one domain with their own answers and their stories (aligned lists).
-
-    ``fitted``: the videos fit their answers, and each story is the nearest topic of any domain;
-    else they are misfits, and a misfit's story is its answer (a topic it fits too loosely, or
-    None), read from its row without its embedding. A video classified after its domain's rows
-    were read has neither answer nor story.
-    """
+    """Videos of one domain that fit their answers, with their answers and their stories (aligned lists):
+    each story is the topic, of any domain, nearest to the video."""
 
     domain: str
-    fitted: bool
     video_ids: list[str]
     published: list[datetime]
-    answers: list[str | None]
-    stories: list[str | None]
+    answers: list[str]
+    stories: list[str]
 
 
 def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
-    """Every classified video published in ``[start, end)``, domain by domain, a chunk at a time."""
+    """Every video published in ``[start, end)`` that fits its answer, placed, domain by domain.
+
+    The window's rows are streamed and placed ``monthly.reassign_chunk`` at a time (one chunk's rows and
+    embeddings held), so a busy week is placed in bounded memory; a misfit's embedding is not read
+    (its story is its answer), nor is one whose embedding is unusable.
+    """
     cents, ids = story_topics(rt.store)
+    if not ids:
+        return
     fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
+    step = rt.cfg.monthly.reassign_chunk
     for domain in rt.cfg.domains.names:
-        rows = {r["video_id"]: r for r in rt.store.classifications.window(domain, start, end, with_text=False)}
-        fitting = {v: r["topic_id"] for v, r in rows.items() if r["topic_id"] is not None and r["confidence"] >= fit}
-        others = [v for v in rows if v not in fitting]
-        if others:
-            answers = [rows[v]["topic_id"] for v in others]
-            yield Placed(domain, False, others, [rows[v]["published_at"] for v in others], answers, answers)
-        if not ids:
-            continue
-        for vids, vecs in rt.window_vectors(domain, (start, end), skip=set(others)):
-            labels = [fitting.get(v) for v in vids]  # None: classified after the rows above were read
-            fits = np.array([lab is not None for lab in labels])
-            published = [rows[v]["published_at"] if v in rows else start for v in vids]
-            yield Placed(domain, True, list(vids), published, labels, story_labels(vecs, labels, fits, cents, ids))
+        with closing(rt.store.classifications.iter_window_fitting(domain, start, end, fit)) as rows:
+            while batch := list(islice(rows, step)):
+                row = {vid: (topic, at) for vid, topic, at in batch}
+                vids, vecs, _bad = rt.usable_vectors(domain, list(row))
+                if not vids:
+                    continue
+                answers = [row[v][0] for v in vids]
+                stories = story_labels(vecs, answers, np.ones(len(vids), bool), cents, ids)
+                yield Placed(domain, vids, [row[v][1] for v in vids], answers, stories)
 
 
 def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter[str]]:
-    """{topic id: {domain: videos}} of the story view over the videos published in ``[start, end)``."""
+    """{topic id: {domain: videos}} of the story view over the videos published in ``[start, end)``: those
+    that fit their answers placed, and the misfits told under the topic that answered them, if any."""
     out: dict[str, Counter[str]] = defaultdict(Counter)
+    fit = rt.cfg.daily.misfit_confidence
+    for domain in rt.cfg.domains.names:
+        for topic, n in rt.store.classifications.misfit_answers(domain, start, end, fit).items():
+            out[topic][domain] += n
     for p in placements(rt, start, end):
         for story in p.stories:
-            if story is not None:
-                out[story][p.domain] += 1
+            out[story][p.domain] += 1
     return out
 
 
@@ -105,45 +114,51 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
     """The stories job: place the days ending ``as_of`` and store their moves (every midnight, after the jobs
     that change topics).
 
-    The days: ``global_topics.place_days`` (default ``daily.pool_window_days``). Idempotent per
-    ``as_of``: the days' earlier moves are replaced in the transaction that marks the run done, under
-    :data:`STORY_LOCK`. Returns the run's summary: the days, videos placed per domain, those whose
-    story is another topic, and how many of those went to another domain's topic.
+    The days: ``global_topics.place_days`` (default ``daily.pool_window_days``). The moves are staged a
+    chunk at a time (the job's memory and each staging transaction bounded by ``monthly.reassign_chunk``,
+    whatever the volume), then copied, inside the database, in place of the days' earlier moves in the
+    transaction that marks the run done, under :data:`STORY_LOCK`: a reader sees the earlier placement
+    or this one, never a part. Idempotent
+    per ``as_of``; a placement of an older midnight than one already placed writes nothing (its
+    ``superseded``: the newer one placed the recent days among newer topics). Returns the run's
+    summary: the days, videos placed per domain, those whose story is another topic, and how many of
+    those went to another domain's topic.
     """
     if as_utc(as_of) != floor_day(as_of):
         raise ValueError(f"the stories job places whole days: --as-of must be a midnight (UTC), not {as_of}")
     yield_cpu(rt.cfg.execution.job_niceness)  # batch work: Tier 1's replicas on this node go first
     days = rt.cfg.global_topics.place_days or rt.cfg.daily.pool_window_days
     start = as_of - timedelta(days=days)
+    attempt = uuid.uuid4().hex  # two runs of one midnight at once stage apart
 
     def work(_run_id: int) -> tuple[dict[str, Any], Any]:
         domain_of = {t.topic_id: t.domain for t in rt.store.topics.list()}
-        moves: list[dict[str, Any]] = []
         placed: Counter[str] = Counter()
+        moved: Counter[str] = Counter()
+        elsewhere = 0
         for p in placements(rt, start, as_of):
-            if not p.fitted:
-                continue
-            for vid, at, answer, story in zip(p.video_ids, p.published, p.answers, p.stories, strict=True):
-                if answer is None:  # classified after its domain's rows were read: its story is its answer
-                    continue
-                placed[p.domain] += 1
-                if story != answer:
-                    moves.append(
-                        {
-                            "video_id": vid,
-                            "domain": p.domain,
-                            "published_at": at,
-                            "topic_id": answer,
-                            "story_id": story,
-                            "placed_at": as_of,
-                        }
-                    )
-        stats = {
-            "days": days,
-            "placed": dict(placed),
-            "moved": dict(Counter(m["domain"] for m in moves)),
-            "to_other_domains": sum(1 for m in moves if domain_of.get(m["story_id"]) != m["domain"]),
-        }
-        return stats, lambda conn: rt.store.stories.replace(start, as_of, moves, conn)
+            placed[p.domain] += len(p.video_ids)
+            where = {"domain": p.domain, "placed_at": as_of}
+            moves = [
+                {"video_id": v, "published_at": at, "topic_id": a, "story_id": s, **where}
+                for v, at, a, s in zip(p.video_ids, p.published, p.answers, p.stories, strict=True)
+                if s != a
+            ]
+            rt.store.stories.stage(attempt, moves)
+            moved[p.domain] += len(moves)
+            elsewhere += sum(1 for m in moves if domain_of.get(m["story_id"]) != p.domain)
+        stats = {"days": days, "placed": dict(placed), "moved": dict(+moved), "to_other_domains": elsewhere}
 
-    return once(rt.store.runs, "stories", ALL_DOMAINS, (start, as_of), work, force=force, lock=STORY_LOCK)
+        def write(conn: Connection) -> None:
+            newest = rt.store.runs.newest_success("stories", conn)
+            if newest is not None and newest > as_of:
+                stats["superseded"] = True  # recorded with the run: its moves were not stored
+                return
+            rt.store.stories.promote(attempt, start, as_of, sum(moved.values()), conn)
+
+        return stats, write
+
+    try:
+        return once(rt.store.runs, "stories", ALL_DOMAINS, (start, as_of), work, force=force, lock=STORY_LOCK)
+    finally:
+        rt.store.stories.discard(attempt)  # promoted: nothing left; else what it staged
