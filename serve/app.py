@@ -55,6 +55,7 @@ from ray_topics.tiers.realtime import (
     texts_to_embed,
     topic_view,
 )
+from serve.cache import PeriodCache
 from serve.ports import FALLBACK_PORT_ENV, own_ports
 
 __all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "handle_here", "run_local", "serve_env"]
@@ -514,9 +515,8 @@ class Ingress:
         self._reload_lock = threading.Lock()  # the poll and /healthz reload in worker threads: one at a time
         self._load_prototypes()
         self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
-        # health per domain (shared by /v1/health and /metrics) and stories, by key: (monotonic time, value)
-        self._cache: dict[Any, tuple[float, Any]] = {}
-        self._cache_locks: dict[Any, asyncio.Lock] = {}
+        # health per domain (shared by /v1/health and /metrics) and stories, by key
+        self._cache = PeriodCache(self.cfg.serve.health_cache_seconds)
 
     def _load_prototypes(self) -> None:
         """The router over the stored prototypes and floors (re-derived weekly) and exemplars (hourly)."""
@@ -825,12 +825,8 @@ class Ingress:
 
     async def _cached(self, key: Any, compute: Any, *args: Any) -> Any:
         """``compute(*args)`` in a worker thread, at most once per ``serve.health_cache_seconds`` per ``key``;
-        concurrent callers wait for one computation, not start their own."""
-        async with self._cache_locks.setdefault(key, asyncio.Lock()):
-            hit = self._cache.get(key)
-            if hit is None or time.monotonic() - hit[0] >= self.cfg.serve.health_cache_seconds:
-                hit = self._cache[key] = (time.monotonic(), await asyncio.to_thread(compute, *args))
-        return hit[1]
+        concurrent callers share one computation (:class:`serve.cache.PeriodCache`)."""
+        return await self._cache.get(key, compute, *args)
 
     def _known_domain(self, domain: str | None) -> None:
         if domain is not None and domain not in self.cfg.domains.names:
