@@ -43,7 +43,19 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import ROOT, Figures, describe, finish, frame_texts, machine, parser, run_info, scratch, start
+from benchmarks.harness import (
+    ROOT,
+    Figures,
+    describe,
+    event_loop_runner,
+    finish,
+    frame_texts,
+    machine,
+    parser,
+    run_info,
+    scratch,
+    start,
+)
 
 # serve.app (and with it Ray Serve) is imported only where a Serve mode's environment is already set:
 # Ray Serve reads its mode variables once, when it is first imported
@@ -233,13 +245,7 @@ async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
 
 def loadgen_main(spec_path: str, out_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
+    with event_loop_runner() as runner:
         res = runner.run(_loadgen(spec))
     Path(out_path).write_text(json.dumps(res))
 

@@ -52,7 +52,19 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import ROOT, Figures, Table, describe, finish, machine, parser, run_info, scratch, start
+from benchmarks.harness import (
+    ROOT,
+    Figures,
+    Table,
+    describe,
+    event_loop_runner,
+    finish,
+    machine,
+    parser,
+    run_info,
+    scratch,
+    start,
+)
 from benchmarks.serve_bench import DOMAINS, TOKEN, body_of, embedding_json, floor_app, near, pct, video_json
 
 MODULE = "benchmarks.serve_sustained"
@@ -278,13 +290,7 @@ def loadgen_main(spec_path: str, out_path: str) -> None:
     load = Load(spec)
     wall0 = time.time()
     if spec["client"] == "aiohttp":
-        try:
-            import uvloop
-
-            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-        except ImportError:
-            runner = asyncio.Runner()
-        with runner:
+        with event_loop_runner() as runner:
             runner.run(_aiohttp_load(load))
     else:
         _threads_load(load)

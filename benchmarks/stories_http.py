@@ -51,7 +51,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from benchmarks.harness import ROOT, Table, main_of, parser, run_info, scratch
+from benchmarks.harness import ROOT, Table, event_loop_runner, main_of, parser, run_info, scratch
 from benchmarks.serve_bench import DOMAINS, TOKEN, body_of, embedding_json, floor_app, pct, video_json
 from benchmarks.serve_sustained import prepare_store, queries
 from benchmarks.stories_cost import plant_moves
@@ -186,13 +186,7 @@ async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
 
 def loadgen_main(spec_path: str, out_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
+    with event_loop_runner() as runner:
         res = runner.run(_loadgen(spec))
     Path(out_path).write_text(json.dumps(res))
 

@@ -11,12 +11,14 @@ __all__ = ["PeriodCache"]
 
 
 class PeriodCache:
-    """``compute(*args)`` in a worker thread, at most once per ``period`` seconds per key.
+    """``compute(*args)`` in a worker thread, at most once per ``period`` seconds per key, one at a time.
 
-    Callers of a key that arrive while it is computed wait for that computation's end, then take the
-    value when it started after they arrived (it is as fresh as one of their own), else compute once
-    more: with ``period`` 0 (no caching) concurrent callers still share one computation each instead
-    of running one after another.
+    A caller takes the stored value while it is younger than ``period`` (its age counted from when its
+    computation started). Else it joins the computation under way, if that started after the caller
+    asked (its result, or its error, is as fresh as one of the caller's own), or waits for it and looks
+    again, or starts one. So concurrent callers share one computation even with ``period`` 0 (no
+    caching), and a caller that gives up (a client that disconnects: Serve cancels its request)
+    leaves the computation running for the others instead of letting a second one start.
 
     Example:
         >>> calls = []
@@ -31,13 +33,35 @@ class PeriodCache:
         self.period = period
         self._clock = clock
         self._values: dict[Any, tuple[float, Any]] = {}  # key -> (when its computation started, value)
-        self._locks: dict[Any, asyncio.Lock] = {}
+        self._running: dict[Any, tuple[float, asyncio.Future[Any]]] = {}  # key -> (started, computation)
 
     async def get(self, key: Any, compute: Callable[..., Any], *args: Any) -> Any:
         asked = self._clock()
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        while True:
             hit = self._values.get(key)
-            if hit is None or (hit[0] < asked and self._clock() - hit[0] >= self.period):
-                started = self._clock()
-                hit = self._values[key] = (started, await asyncio.to_thread(compute, *args))
-        return hit[1]
+            if hit is not None and (hit[0] >= asked or asked - hit[0] < self.period):
+                return hit[1]
+            running = self._running.get(key)
+            if running is None:
+                running = self._start(key, compute, args)
+            started, future = running
+            if started >= asked:
+                return await asyncio.shield(future)  # its value, or its error: shared
+            try:  # started before this caller asked: too old for it, once done, unless within the period
+                await asyncio.shield(future)
+            except Exception:
+                continue
+
+    def _start(self, key: Any, compute: Callable[..., Any], args: tuple[Any, ...]) -> tuple[float, asyncio.Future[Any]]:
+        started = self._clock()
+        future = asyncio.ensure_future(asyncio.to_thread(compute, *args))
+        self._running[key] = (started, future)
+
+        def done(f: asyncio.Future[Any]) -> None:  # runs before any caller awaiting it resumes
+            if self._running.get(key, (None, None))[1] is f:
+                del self._running[key]
+            if not f.cancelled() and f.exception() is None:  # (reading the error marks it retrieved)
+                self._values[key] = (started, f.result())
+
+        future.add_done_callback(done)
+        return started, future

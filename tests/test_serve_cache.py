@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from serve.cache import PeriodCache
 
@@ -13,12 +14,17 @@ class Slow:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.running = 0  # computations under way at once
         self.release = threading.Event()
 
     def __call__(self, tag: str) -> str:
         self.calls += 1
-        self.release.wait(timeout=10)
-        return f"{tag}{self.calls}"
+        self.running += 1
+        try:
+            self.release.wait(timeout=10)
+            return f"{tag}{self.calls}"
+        finally:
+            self.running -= 1
 
 
 async def _together(cache: PeriodCache, slow: Slow, n: int) -> list[str]:
@@ -51,3 +57,43 @@ def test_without_caching_concurrent_callers_share_one_computation_not_queue() ->
     assert slow.calls == 2
     slow.release.set()
     assert asyncio.run(PeriodCache(0.0).get("k", slow, "v")) == "v3"  # a later caller computes afresh
+
+
+def test_a_caller_that_gives_up_leaves_the_computation_to_the_others() -> None:
+    """A cancelled request (its client went away) must not let a second computation start beside the first."""
+
+    async def scenario(slow: Slow) -> tuple[str, str]:
+        cache = PeriodCache(0.0)
+        first = asyncio.create_task(cache.get("k", slow, "v"))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        await asyncio.sleep(0.05)
+        again = asyncio.create_task(cache.get("k", slow, "v"))  # asked after v1 started: waits, then v2
+        await asyncio.sleep(0.05)
+        running_together = slow.running
+        slow.release.set()
+        return await again, str(running_together)
+
+    slow = Slow()
+    assert asyncio.run(scenario(slow)) == ("v2", "1")  # never two at once
+
+
+def test_a_failure_is_not_kept_and_the_callers_behind_it_share_one_more_try() -> None:
+    calls = []
+
+    def failing() -> str:
+        calls.append(1)
+        time.sleep(0.1)
+        raise RuntimeError("store down")
+
+    async def scenario() -> list[BaseException | str]:
+        cache = PeriodCache(60.0)
+        first = asyncio.create_task(cache.get("k", failing))
+        await asyncio.sleep(0.02)
+        waiting = [asyncio.create_task(cache.get("k", failing)) for _ in range(4)]
+        got = await asyncio.gather(first, *waiting, return_exceptions=True)
+        return [*got, await cache.get("k", lambda: "back")]  # a failure is not cached: the next call computes
+
+    *errors, back = asyncio.run(scenario())
+    assert all(isinstance(e, RuntimeError) for e in errors) and back == "back"
+    assert len(calls) <= 2  # the first's callers share its error; the latecomers, one more computation

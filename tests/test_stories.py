@@ -297,22 +297,47 @@ def test_a_placement_killed_half_way_leaves_nothing_that_counts(runtime: Runtime
 
 
 def test_a_placement_of_an_older_midnight_after_a_newer_one_writes_nothing(runtime: Runtime) -> None:
-    """A scheduler catching up starts midnight 2 while midnight 3 has already been placed: the older one must
-    not put back a placement among older topics."""
+    """A scheduler catching up starts midnight 2 while midnight 3 is placed, or places it meanwhile: the older
+    one must not put back a placement among older topics. Known before it places, it places nothing; known
+    at its commit only, it stores nothing."""
     rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
     _split_story(rt, day)
-    assert run_stories(rt, day + 2 * DAY)["moved"] == {"news": 6}
-    with rt.store.begin() as conn:  # the story's topic merged away since: an older placement would differ
-        rt.store.topics.upsert([dataclasses.replace(rt.store.topics.get("tech:0"), status=TopicStatus.MERGED)], conn)
-    assert run_stories(rt, day + DAY) == {
-        "days": rt.cfg.daily.pool_window_days,
-        "placed": {"tech": 20, "news": 36},
-        "moved": {"tech": 20},  # what it would have stored: tech's videos under news:0
-        "to_other_domains": 20,
-        "superseded": True,
-    }
+    stage = rt.store.stories.stage
+    newer: list[dict[str, Any]] = []
+
+    def newer_commits_meanwhile(attempt: str, moves: Any) -> None:
+        stage(attempt, moves)
+        if not newer:
+            rt.store.stories.stage = stage  # type: ignore[method-assign]
+            newer.append(run_stories(rt, day + 2 * DAY))
+            with rt.store.begin() as conn:  # the story's topic merged since: the older placement differs
+                tech = rt.store.topics.get("tech:0")
+                rt.store.topics.upsert([dataclasses.replace(tech, status=TopicStatus.MERGED)], conn)
+
+    rt.store.stories.stage = newer_commits_meanwhile  # type: ignore[method-assign]
+    older = run_stories(rt, day + DAY)
+    assert newer[0]["moved"] == {"news": 6} and older["superseded"] and older["placed"] == {"tech": 20, "news": 36}
     assert rt.store.runs.done("stories", ALL_DOMAINS, day + DAY)  # done: a rerun would change nothing
     assert rt.store.count("story_moves") == 6 and rt.store.count("story_staging") == 0  # the newer ones
+
+    placed = {"days": rt.cfg.daily.pool_window_days, "placed": {}, "moved": {}, "to_other_domains": 0}
+    assert run_stories(rt, day + DAY, force=True) == {**placed, "superseded": True}  # known before: no placing
+    assert rt.store.count("story_moves") == 6
+
+
+def test_a_video_placed_again_under_another_story_gets_it_and_a_naive_midnight_is_utc(runtime: Runtime) -> None:
+    """Placed under tech:0, the story's videos go to tech:1 (born nearer to them) when the midnight is placed
+    again: the stored move changes, not only its presence. ``as_of`` without a zone is taken as UTC."""
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    fit = rt.cfg.daily.misfit_confidence
+    part, _own, _c = _split_story(rt, day)
+    assert run_stories(rt, day + DAY)["moved"] == {"news": 6}
+    assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:0")
+    nearer = normalize(rt.usable_vectors("news", part)[1].mean(axis=0))  # the part's own centre
+    _seed_topic(rt, "tech", 1, nearer, day, sim_mean=0.9, sim_std=0.02)
+    again = run_stories(rt, (day + DAY).replace(tzinfo=None), force=True)
+    assert again["moved"]["news"] == 6
+    assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:1")
 
 
 def test_a_promote_that_finds_fewer_staged_moves_than_written_refuses(runtime: Runtime) -> None:

@@ -28,6 +28,7 @@ domains' own topics and answers are unchanged, the view is read beside them.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -48,6 +49,8 @@ from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.storage.store import Store
 
 __all__ = ["STORY_LOCK", "Placed", "placements", "run_stories", "story_topics", "story_view"]
+
+log = logging.getLogger(__name__)
 
 STORY_LOCK = "stories"  # one placement commits at a time; a second of the same midnight finds it done
 
@@ -116,22 +119,30 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
 
     The days: ``global_topics.place_days`` (default ``daily.pool_window_days``). The moves are staged a
     chunk at a time (the job's memory and each staging transaction bounded by ``monthly.reassign_chunk``,
-    whatever the volume), then copied, inside the database, in place of the days' earlier moves in the
+    whatever the volume), then written, inside the database, as the difference from the days' stored
+    moves in the
     transaction that marks the run done, under :data:`STORY_LOCK`: a reader sees the earlier placement
-    or this one, never a part. Idempotent
-    per ``as_of``; a placement of an older midnight than one already placed writes nothing (its
-    ``superseded``: the newer one placed the recent days among newer topics). Returns the run's
+    or this one, never a part. Idempotent per ``as_of``; a placement of an older midnight than one
+    already placed (found before placing, or at its commit) writes nothing and is marked done with
+    ``superseded``: the newer one placed the recent days among newer topics. Returns the run's
     summary: the days, videos placed per domain, those whose story is another topic, and how many of
     those went to another domain's topic.
     """
-    if as_utc(as_of) != floor_day(as_of):
+    as_of = as_utc(as_of)
+    if as_of != floor_day(as_of):
         raise ValueError(f"the stories job places whole days: --as-of must be a midnight (UTC), not {as_of}")
     yield_cpu(rt.cfg.execution.job_niceness)  # batch work: Tier 1's replicas on this node go first
     days = rt.cfg.global_topics.place_days or rt.cfg.daily.pool_window_days
     start = as_of - timedelta(days=days)
     attempt = uuid.uuid4().hex  # two runs of one midnight at once stage apart
 
+    def superseded(conn: Connection | None = None) -> bool:
+        newest = rt.store.runs.newest_success("stories", conn)
+        return newest is not None and newest > as_of
+
     def work(_run_id: int) -> tuple[dict[str, Any], Any]:
+        if superseded():  # known before placing anything: place nothing (the commit looks again)
+            return {"days": days, "placed": {}, "moved": {}, "to_other_domains": 0, "superseded": True}, None
         domain_of = {t.topic_id: t.domain for t in rt.store.topics.list()}
         placed: Counter[str] = Counter()
         moved: Counter[str] = Counter()
@@ -150,8 +161,7 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
         stats = {"days": days, "placed": dict(placed), "moved": dict(+moved), "to_other_domains": elsewhere}
 
         def write(conn: Connection) -> None:
-            newest = rt.store.runs.newest_success("stories", conn)
-            if newest is not None and newest > as_of:
+            if superseded(conn):  # a newer midnight committed while this one placed
                 stats["superseded"] = True  # recorded with the run: its moves were not stored
                 return
             rt.store.stories.promote(attempt, start, as_of, sum(moved.values()), conn)
@@ -161,4 +171,7 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
     try:
         return once(rt.store.runs, "stories", ALL_DOMAINS, (start, as_of), work, force=force, lock=STORY_LOCK)
     finally:
-        rt.store.stories.discard(attempt)  # promoted: nothing left; else what it staged
+        try:
+            rt.store.stories.discard(attempt)  # promoted: nothing left; else what it staged
+        except Exception:  # the store is down: the next midnight's commit drops them; keep the first error
+            log.warning("stories: could not drop the staged moves of attempt %s", attempt, exc_info=True)
