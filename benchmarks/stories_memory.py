@@ -159,8 +159,10 @@ def child_main(spec_path: str) -> None:
     from ray_topics.tiers.stories import run_stories
 
     rt = Runtime(load_config(overrides=spec["overrides"], workdir=spec["workdir"]))
+    runs_table = rt.store.table("job_runs")
     with rt.store.begin() as conn:  # set-up: the store as before its first placement (another child placed it)
         rt.store.stories.replace(AS_OF - timedelta(days=365), AS_OF, [], conn)
+        conn.execute(runs_table.delete().where(runs_table.c.job == "stories"))
     floor = _rss_mb()
     holds: list[dict[str, Any]] = []
     watch_write_locks(rt.store.engine, holds)
@@ -176,6 +178,7 @@ def child_main(spec_path: str) -> None:
                 "stats": stats,
                 "write_transactions": len(holds) - first,
                 "longest_holds_s": sorted((h["held_s"] for h in holds[first:]), reverse=True)[:3],
+                "moves_stored": rt.store.count("story_moves"),
             }
         )
     out = {
@@ -234,7 +237,7 @@ def _pg_schema(args: argparse.Namespace, per_day: int) -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     trees = ([("before", Path(args.baseline_tree).resolve())] if args.baseline_tree else []) + [("this tree", ROOT)]
-    keys = ["videos/day", "job", "run", "videos placed", "moves", "wall s", "CPU s", "write txns",
+    keys = ["videos/day", "job", "run", "videos placed", "moves", "stored", "wall s", "CPU s", "write txns",
             "longest holds s", "peak RSS MiB", "RSS before MiB"]  # fmt: skip
     table = Table(keys, right=True)
     rows: list[dict[str, Any]] = []
@@ -255,6 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         label,
                         f"{sum(r['stats']['placed'].values()):,}",
                         f"{sum(r['stats']['moved'].values()):,}",
+                        f"{r['moves_stored']:,}",
                         f"{r['wall_s']:.1f}",
                         f"{r['cpu_s']:.1f}",
                         str(r["write_transactions"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,30 +39,33 @@ class PeriodCache:
     async def get(self, key: Any, compute: Callable[..., Any], *args: Any) -> Any:
         asked = self._clock()
         while True:
+            running = self._running.get(key)
+            if running is not None and running[1].done():  # finished, its callback not yet run: settle it here
+                self._settle(key, *running)  # (awaiting a done future would not yield: this loop would spin)
+                running = None
             hit = self._values.get(key)
             if hit is not None and (hit[0] >= asked or asked - hit[0] < self.period):
                 return hit[1]
-            running = self._running.get(key)
             if running is None:
                 running = self._start(key, compute, args)
             started, future = running
             if started >= asked:
                 return await asyncio.shield(future)  # its value, or its error: shared
-            try:  # started before this caller asked: too old for it, once done, unless within the period
+            # started before this caller asked: too old for it once done (unless within the period); its
+            # failure is its own callers', this caller then tries afresh
+            with contextlib.suppress(Exception):
                 await asyncio.shield(future)
-            except Exception:
-                continue
 
     def _start(self, key: Any, compute: Callable[..., Any], args: tuple[Any, ...]) -> tuple[float, asyncio.Future[Any]]:
         started = self._clock()
         future = asyncio.ensure_future(asyncio.to_thread(compute, *args))
         self._running[key] = (started, future)
-
-        def done(f: asyncio.Future[Any]) -> None:  # runs before any caller awaiting it resumes
-            if self._running.get(key, (None, None))[1] is f:
-                del self._running[key]
-            if not f.cancelled() and f.exception() is None:  # (reading the error marks it retrieved)
-                self._values[key] = (started, f.result())
-
-        future.add_done_callback(done)
+        future.add_done_callback(lambda f: self._settle(key, started, f))
         return started, future
+
+    def _settle(self, key: Any, started: float, future: asyncio.Future[Any]) -> None:
+        """A finished computation: no longer under way, and its value kept (not its error). Idempotent."""
+        if self._running.get(key, (None, None))[1] is future:
+            del self._running[key]
+            if not future.cancelled() and future.exception() is None:  # (reading the error marks it retrieved)
+                self._values[key] = (started, future.result())

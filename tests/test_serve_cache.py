@@ -97,3 +97,21 @@ def test_a_failure_is_not_kept_and_the_callers_behind_it_share_one_more_try() ->
     *errors, back = asyncio.run(scenario())
     assert all(isinstance(e, RuntimeError) for e in errors) and back == "back"
     assert len(calls) <= 2  # the first's callers share its error; the latecomers, one more computation
+
+
+def test_a_finished_computation_whose_callback_has_not_run_yet_is_settled_not_spun_on() -> None:
+    """Between a computation's end and its done-callback, another request's handler may run first: it must
+    take the finished result (or start afresh), not await the done future in a loop that never yields."""
+
+    async def scenario() -> str:
+        cache = PeriodCache(0.0)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result("old")  # finished; the cache's callback on it never ran
+        cache._running["k"] = (-1.0, done)  # started before the caller asks
+        return await cache.get("k", lambda: "new")
+
+    out: list[str] = []
+    t = threading.Thread(target=lambda: out.append(asyncio.run(scenario())), daemon=True)
+    t.start()
+    t.join(timeout=10)
+    assert out == ["new"]  # period 0: "old" started before the caller asked
