@@ -176,10 +176,16 @@ def peak_rss_mb() -> float:
     of the spawn as its "peak" (a 1.5 GiB parent gives every child 1.5 GiB).
     Falls back to ``ru_maxrss`` where ``/proc`` is missing.
     """
-    hwm = _first_line("/proc/self/status", "VmHWM")
-    if hwm:
-        return int(hwm.split()[0]) / KIB_PER_MIB
+    hwm = status_mib("VmHWM")
+    if hwm is not None:
+        return hwm
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
+
+
+def status_mib(field_name: str) -> float | None:
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``, ...) in MiB; None where it is missing."""
+    value = _first_line("/proc/self/status", field_name + ":")
+    return int(value.split()[0]) / KIB_PER_MIB if value else None
 
 
 def reap_loky() -> None:

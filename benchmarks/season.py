@@ -62,7 +62,6 @@ import pandas as pd
 
 from benchmarks.harness import (
     DEFAULT_PG_URL,
-    KIB_PER_MIB,
     Figures,
     Table,
     cpu_now,
@@ -74,6 +73,7 @@ from benchmarks.harness import (
     run_info,
     scratch,
     start,
+    status_mib,
 )
 from benchmarks.planted_truth import NONE_LABEL, PlantedObserver, Truth, assignments, planted_figures
 from ray_topics.execution.runtime import Runtime
@@ -302,14 +302,6 @@ class SeasonStream:
 # ----------------------------------------------------------------------------- measuring
 
 
-def _status_kib(field_name: str) -> float | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) / KIB_PER_MIB
-    return None
-
-
 def _reset_peak() -> bool:
     """Reset this process's peak RSS (``VmHWM``) to its RSS now (Linux ``clear_refs``); False where impossible."""
     try:
@@ -338,19 +330,19 @@ class Meter:
 
     def sample(self) -> None:
         """Fold the process's peak so far into the day's (instrumentation and generation included)."""
-        self.process_peak = max(self.process_peak, _status_kib("VmHWM") or 0.0)
+        self.process_peak = max(self.process_peak, status_mib("VmHWM") or 0.0)
 
     @contextlib.contextmanager
     def tier(self, name: str) -> Iterator[None]:
         self.sample()
         _reset_peak()
-        rss0 = _status_kib("VmRSS") or 0.0
+        rss0 = status_mib("VmRSS") or 0.0
         c0, w0 = cpu_now(), time.perf_counter()
         try:
             yield
         finally:
             wall, cpu = time.perf_counter() - w0, cpu_now() - c0
-            peak = _status_kib("VmHWM") or 0.0
+            peak = status_mib("VmHWM") or 0.0
             self.process_peak = max(self.process_peak, peak)
             t = self.day.setdefault(
                 name,

@@ -94,8 +94,9 @@ def plant_moves(rt: Runtime, start: datetime, end: datetime, share: float, rng: 
                         "placed_at": end,
                     }
                 )
+    rt.store.stories.stage("planted", moves)  # the stories job's own write path
     with rt.store.begin() as conn:
-        rt.store.stories.replace(start, end, moves, conn)
+        rt.store.stories.promote("planted", start, end, len(moves), conn)
     return len(moves)
 
 

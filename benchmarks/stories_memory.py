@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import ROOT, Table, main_of, parser, peak_rss_mb, run_info, scratch
+from benchmarks.harness import ROOT, Table, main_of, parser, peak_rss_mb, run_info, scratch, status_mib
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 SLICE = 100_000  # videos generated and inserted at a time while seeding
@@ -161,9 +161,9 @@ def child_main(spec_path: str) -> None:
     rt = Runtime(load_config(overrides=spec["overrides"], workdir=spec["workdir"]))
     runs_table = rt.store.table("job_runs")
     with rt.store.begin() as conn:  # set-up: the store as before its first placement (another child placed it)
-        rt.store.stories.replace(AS_OF - timedelta(days=365), AS_OF, [], conn)
+        conn.execute(rt.store.table("story_moves").delete())
         conn.execute(runs_table.delete().where(runs_table.c.job == "stories"))
-    floor = _rss_mb()
+    floor = status_mib("VmRSS")
     holds: list[dict[str, Any]] = []
     watch_write_locks(rt.store.engine, holds)
     runs = []
@@ -188,13 +188,6 @@ def child_main(spec_path: str) -> None:
         "runs": runs,
     }
     Path(spec["out"]).write_text(json.dumps(out, default=str))
-
-
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run_job(tree: Path, workdir: Path, overrides: list[str]) -> dict[str, Any]:

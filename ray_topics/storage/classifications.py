@@ -244,7 +244,7 @@ class Classifications:
         q = (
             select(c.c.topic_id, func.count())
             .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
-            .where(c.c.topic_id.is_not(None), c.c.confidence < misfit_below)
+            .where(c.c.topic_id.is_not(None), self._misfit(misfit_below))
             .group_by(c.c.topic_id)
         )
         with self.db.connect() as conn:

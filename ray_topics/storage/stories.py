@@ -64,13 +64,6 @@ class StoryMoves:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def replace(self, start: datetime, end: datetime, moves: Sequence[dict[str, Any]], conn: Connection) -> None:
-        """The moves of the videos published in ``[start, end)``, instead of those stored (in ``conn``)."""
-        t = self.db.table("story_moves")
-        conn.execute(delete(t).where(t.c.published_at >= start, t.c.published_at < end))
-        if moves:
-            conn.execute(insert(t), list(moves))
-
     def stage(self, attempt: str, moves: Sequence[dict[str, Any]]) -> None:
         """Write a chunk of a placement's moves aside, under its ``attempt``, in a transaction of its own.
 

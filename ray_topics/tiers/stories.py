@@ -120,9 +120,8 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
     The days: ``global_topics.place_days`` (default ``daily.pool_window_days``). The moves are staged a
     chunk at a time (the job's memory and each staging transaction bounded by ``monthly.reassign_chunk``,
     whatever the volume), then written, inside the database, as the difference from the days' stored
-    moves in the
-    transaction that marks the run done, under :data:`STORY_LOCK`: a reader sees the earlier placement
-    or this one, never a part. Idempotent per ``as_of``; a placement of an older midnight than one
+    moves in the transaction that marks the run done, under :data:`STORY_LOCK`: a reader sees the
+    earlier placement or this one, never a part. Idempotent per ``as_of``; a placement of an older midnight than one
     already placed (found before placing, or at its commit) writes nothing and is marked done with
     ``superseded``: the newer one placed the recent days among newer topics. Returns the run's
     summary: the days, videos placed per domain, those whose story is another topic, and how many of
