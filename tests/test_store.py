@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 import zlib
 from collections.abc import Callable
@@ -307,32 +308,63 @@ def test_classified_window_bounds_and_misfits(store: Store) -> None:
     assert "title" not in bare[0] and bare[0]["confidence"] == pytest.approx(0.95)
 
 
-def test_iter_window_ids_streams_the_window_in_chunks(store: Store) -> None:
-    """The window's (video_id, topic_id) rows, fetched a chunk at a time (a server-side cursor on PostgreSQL)."""
+def test_iter_window_ids_streams_the_window_in_pages(store: Store) -> None:
+    """The window's (video_id, topic_id) rows, oldest first, each once, read a page at a time: rows sharing an
+    instant across a page's end, and an instant holding more than a page, are neither lost nor repeated."""
+    tie, crowd = T0 + H, T0 + 2 * H
     _ingest(
         store,
         _v("before", at=T0 - timedelta(microseconds=1)),
-        *[_v(f"in{i}", at=T0 + i * H / 10, topic=None if i % 3 == 0 else f"gaming:{i % 2}") for i in range(25)],
+        *[_v(f"in{i:02d}", at=T0 + i * H / 40, topic=None if i % 3 == 0 else f"gaming:{i % 2}") for i in range(25)],
+        *[_v(f"tie{i}", at=tie) for i in range(3)],  # straddles a page of 4
+        *[_v(f"crowd{i}", at=crowd) for i in range(6)],  # one instant, more than a page
+        _v("last", at=T0 + 3 * H - timedelta(microseconds=1)),
         _v("end", at=T0 + 3 * H),
         _v("cook", domain="cooking", at=T0 + H),
     )
-    cursors: list[Any] = []
+    reads: list[str] = []
 
-    def grab(_conn: Any, cursor: Any, _statement: str, _parameters: Any, _ctx: Any, _many: bool) -> None:
-        cursors.append(cursor)
+    def grab(_conn: Any, _cursor: Any, statement: str, _parameters: Any, _ctx: Any, _many: bool) -> None:
+        reads.append(statement)
 
     event.listen(store.engine, "before_cursor_execute", grab)
     try:
         got = list(store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H, chunk=4))
     finally:
         event.remove(store.engine, "before_cursor_execute", grab)
-    want = [(f"in{i}", None if i % 3 == 0 else f"gaming:{i % 2}") for i in range(25)]
-    assert sorted(got) == sorted(want)
-    if store.engine.dialect.name == "postgresql":  # a named cursor: the server holds the rows, not the client
-        assert len(cursors) == 1 and type(cursors[0]).__name__ == "ServerCursor"
+    want = [(f"in{i:02d}", None if i % 3 == 0 else f"gaming:{i % 2}") for i in range(25)]
+    want += [(f"tie{i}", "gaming:0") for i in range(3)] + [(f"crowd{i}", "gaming:0") for i in range(6)]
+    assert sorted(got) == sorted([*want, ("last", "gaming:0")])
+    assert got[:25] == want[:25] and got[-1] == ("last", "gaming:0")  # oldest first
+    assert len(reads) >= 35 / 4  # pages, not one read
     plan = _plans(store, lambda: list(store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H)))
     if store.engine.dialect.name == "sqlite":
-        assert "ix_class_domain_published" in plan, plan
+        assert "ix_class_domain_published" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_streamed_scan_holds_nothing_open_between_pages(store: Store) -> None:
+    """While the caller works on a page, no read transaction stays open: PostgreSQL's
+    ``idle_in_transaction_session_timeout`` does not cut the scan, and SQLite's WAL can be checkpointed whole."""
+    _ingest(store, *[_v(f"v{i:02d}", at=T0 + i * H / 10) for i in range(12)])
+    pg = store.engine.dialect.name == "postgresql"
+    if pg:
+
+        def short_idle(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET idle_in_transaction_session_timeout = 100")
+
+        event.listen(store.engine, "connect", short_idle)
+        store.engine.dispose()
+    got = []
+    for vid, _topic in store.classifications.iter_window_ids("gaming", T0, T0 + 2 * H, chunk=3):
+        got.append(vid)
+        if pg:
+            time.sleep(0.15)  # past the timeout: a transaction held across pages would be terminated
+        else:
+            with store.engine.connect() as conn:
+                busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            assert busy == 0  # no reader holds an old snapshot
+    assert got == [f"v{i:02d}" for i in range(12)]
 
 
 def test_last_seen_topic_sizes_and_members(store: Store) -> None:

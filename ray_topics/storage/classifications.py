@@ -15,7 +15,7 @@ from ray_topics.storage.schema import QUEUE_WHERE
 
 __all__ = ["Classifications"]
 
-STREAM_CHUNK = 10_000  # rows per fetch of a streamed scan (server-side cursor on PostgreSQL)
+STREAM_CHUNK = 10_000  # rows per page of a streamed scan (Classifications._stream)
 
 
 class Classifications:
@@ -215,16 +215,13 @@ class Classifications:
     ) -> Iterator[tuple[str, str | None]]:
         """(video_id, topic_id) of every classification of a domain published in ``[start, end)``, streamed.
 
-        Rows are fetched ``chunk`` at a time (a server-side cursor on
-        PostgreSQL, SQLite's own cursor), so a week of a busy domain is never
-        held in memory; no order is promised. A range scan of
-        ``ix_class_domain_published``.
+        Rows come ``chunk`` at a time, oldest first, each chunk its own short
+        read (:meth:`_stream`), so a week of a busy domain is never held in
+        memory and no transaction stays open while the caller works on a
+        chunk. Range scans of ``ix_class_domain_published``.
         """
         c = self.db.table("classifications")
-        q = select(c.c.video_id, c.c.topic_id).where(
-            c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end
-        )
-        yield from self._stream(q, chunk)
+        yield from self._stream((c.c.video_id, c.c.topic_id), (c.c.domain == domain,), start, end, chunk)
 
     def iter_window_fitting(
         self, domain: str, start: datetime, end: datetime, fit: float, chunk: int = STREAM_CHUNK
@@ -232,10 +229,8 @@ class Classifications:
         """(video_id, topic_id, published_at) of a domain's videos published in ``[start, end)`` that fit their
         answer (a topic, at a confidence of at least ``fit``), streamed as :meth:`iter_window_ids`."""
         c = self.db.table("classifications")
-        q = select(c.c.video_id, c.c.topic_id, c.c.published_at).where(
-            c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end, ~self._misfit(fit)
-        )
-        yield from self._stream(q, chunk)
+        cols = (c.c.video_id, c.c.topic_id, c.c.published_at)
+        yield from self._stream(cols, (c.c.domain == domain, ~self._misfit(fit)), start, end, chunk)
 
     def misfit_answers(self, domain: str, start: datetime, end: datetime, misfit_below: float) -> dict[str, int]:
         """{topic: misfits answered with it} of a domain's videos published in ``[start, end)`` (one grouped read;
@@ -250,11 +245,39 @@ class Classifications:
         with self.db.connect() as conn:
             return {tid: int(n) for tid, n in conn.execute(q)}
 
-    def _stream(self, q: Any, chunk: int) -> Iterator[Any]:
-        """The rows of ``q``, fetched ``chunk`` at a time (a server-side cursor on PostgreSQL)."""
-        with self.db.connect() as conn:
-            for part in conn.execution_options(yield_per=chunk).execute(q).partitions():
-                yield from (tuple(r) for r in part)
+    def _stream(
+        self, cols: Sequence[Any], where: Sequence[Any], start: datetime, end: datetime, chunk: int
+    ) -> Iterator[tuple[Any, ...]]:
+        """``cols`` of the classifications matching ``where`` published in ``[start, end)``, oldest first,
+        read a page of about ``chunk`` rows at a time, each page its own short read.
+
+        Keyset paging on ``published_at``: a page is the next ``chunk`` rows
+        from where the last one stopped (an index range scan, no sort), less
+        its newest instant, which the next page starts with, so rows sharing
+        an instant are never split between pages; an instant holding a whole
+        page is read on its own. No cursor or transaction stays open between
+        pages: a long job holds back neither PostgreSQL's vacuum nor SQLite's
+        WAL checkpoint, and ``idle_in_transaction_session_timeout`` cannot cut
+        it. Each row is read once; a row written meanwhile may or may not be.
+        """
+        at = self.db.table("classifications").c.published_at
+        q = select(*cols, at).where(*where, at < end).order_by(at)
+        lower = at >= start
+        while True:
+            with self.db.connect() as conn:
+                rows = conn.execute(q.where(lower).limit(chunk)).all()
+            if len(rows) < chunk:
+                yield from (tuple(r)[:-1] for r in rows)
+                return
+            newest = rows[-1][-1]
+            older = [tuple(r)[:-1] for r in rows if r[-1] < newest]
+            if older:
+                yield from older
+                lower = at >= newest
+                continue
+            with self.db.connect() as conn:  # one instant fills the page: read it whole
+                yield from (tuple(r)[:-1] for r in conn.execute(q.where(at == newest)).all())
+            lower = at > newest
 
     def last_seen(
         self, domain: str | None, start: datetime | None, end: datetime, min_confidence: float = 0.0
