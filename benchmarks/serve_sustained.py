@@ -322,6 +322,29 @@ def watch_write_locks(engine: Any, holds: list[dict[str, Any]]) -> None:
     event.listen(engine, "rollback", _end)
 
 
+def watch_checkouts(engine: Any, holds: list[float]) -> None:
+    """Record how long each pooled connection of ``engine`` stays checked out, in seconds.
+
+    A transaction, read or write, lives inside one checkout: the longest
+    checkout bounds how long the process holds back PostgreSQL's vacuum (or
+    SQLite's WAL checkpoint), and what ``idle_in_transaction_session_timeout``
+    would cut.
+    """
+    from sqlalchemy import event
+
+    out: dict[int, float] = {}
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        out[id(record)] = time.perf_counter()
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi: Any, record: Any) -> None:
+        t = out.pop(id(record), None)
+        if t is not None:
+            holds.append(time.perf_counter() - t)
+
+
 def jobs_main(spec_path: str, out_path: str) -> None:
     """The daily and monthly jobs of the last midnight, then again (forced) until the phase's deadline."""
     from ray_topics.config import load_config

@@ -18,7 +18,10 @@ Each child records its peak RSS (``VmHWM``) and RSS before the job (the
 runtime opened: the floor both start from), wall and CPU seconds, the job's
 summary, and every write transaction's hold of the write lock
 (:func:`benchmarks.serve_sustained.watch_write_locks`: from its first write to
-its commit). The child prints which ``ray_topics`` it imported.
+its commit), and its longest connection checkout
+(:func:`benchmarks.serve_sustained.watch_checkouts`: a read transaction lives
+inside one, so it bounds how long vacuum is held back). The child prints
+which ``ray_topics`` it imported.
 
 The seeded store (``--domains`` of the default config, ``--topics`` topics
 each, random centroids): every video refined with its own domain's topic; a
@@ -153,7 +156,7 @@ def child_main(spec_path: str) -> None:
     stored), then at :data:`AS_OF` (the next midnight: the days placed again, one new); figures to its out."""
     spec = json.loads(Path(spec_path).read_text())
     import ray_topics
-    from benchmarks.serve_sustained import watch_write_locks
+    from benchmarks.serve_sustained import watch_checkouts, watch_write_locks
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import Runtime
     from ray_topics.tiers.stories import run_stories
@@ -166,9 +169,12 @@ def child_main(spec_path: str) -> None:
     floor = status_mib("VmRSS")
     holds: list[dict[str, Any]] = []
     watch_write_locks(rt.store.engine, holds)
+    checkouts: list[float] = []
+    watch_checkouts(rt.store.engine, checkouts)
     runs = []
     for as_of in (AS_OF - timedelta(days=1), AS_OF):
         first, t0, c0 = len(holds), time.perf_counter(), time.process_time()
+        checkouts.clear()
         stats = run_stories(rt, as_of, force=True)
         runs.append(
             {
@@ -179,6 +185,7 @@ def child_main(spec_path: str) -> None:
                 "write_transactions": len(holds) - first,
                 "longest_holds_s": sorted((h["held_s"] for h in holds[first:]), reverse=True)[:3],
                 "moves_stored": rt.store.count("story_moves"),
+                "longest_checkout_s": max(checkouts, default=0.0),
             }
         )
     out = {
@@ -231,7 +238,7 @@ def _pg_schema(args: argparse.Namespace, per_day: int) -> Iterator[None]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     trees = ([("before", Path(args.baseline_tree).resolve())] if args.baseline_tree else []) + [("this tree", ROOT)]
     keys = ["videos/day", "job", "run", "videos placed", "moves", "stored", "wall s", "CPU s", "write txns",
-            "longest holds s", "peak RSS MiB", "RSS before MiB"]  # fmt: skip
+            "longest holds s", "longest checkout s", "peak RSS MiB", "RSS before MiB"]  # fmt: skip
     table = Table(keys, right=True)
     rows: list[dict[str, Any]] = []
     for per_day in args.volumes:
@@ -256,6 +263,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         f"{r['cpu_s']:.1f}",
                         str(r["write_transactions"]),
                         ", ".join(f"{h:.3f}" for h in r["longest_holds_s"]),
+                        f"{r.get('longest_checkout_s', 0.0):.2f}",
                         f"{got['peak_rss_mb']:.0f}",
                         f"{got['rss_before_mb']:.0f}",
                     )
