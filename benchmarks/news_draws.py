@@ -63,12 +63,16 @@ def _draw(since: str, draw: int, full_fit: Path, overrides: list[str]) -> dict[s
 
 
 def _per_event(ec: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Each event's share in its largest topic on both sides, and its streaming misfit share and spread."""
+    """Each event's share in its largest topic on both sides and in the story view (computed, placed), and its
+    streaming misfit share and spread."""
     per, split = ec["per_event"], ec.get("domain_split", {}).get("per_event", {})
     return {
         term: {
             "streaming": s["largest"],
+            "story": per.get("streaming_story", per["streaming"])[term]["largest"],
+            "placed": per.get("streaming_placed", per["streaming"])[term]["largest"],
             "full": per["full"][term]["largest"],
+            "n": s["n"],
             "misfit": s["misfit"],
             "spread": s["spread"],
             "largest_domain": split.get(term, {}).get("largest"),
@@ -136,11 +140,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t.add(f"event concentration {name}, story view, mean of {len(mine)} draws", "(info)", *_means(mine, "story"))
         placed = f"event concentration {name}, story view as placed daily (served), mean of {len(mine)} draws"
         t.add(placed, "(info)", *_means(mine, "placed"))
+    events = _events_table(draws)
+    events.print("each event over the draws that picked it (mean share in its largest topic), worst served first")
     per_1000 = (_mean(draws, "streaming_per_1000"), _mean(draws, "full_per_1000"))
     t.add("topics per 1,000 articles (mean of the draws)", "(info)", *per_1000)
     t.add("NMI streaming vs full fit (mean of the draws)", "(info)", _mean(draws, "nmi_vs_full"))
     t.print("event concentration over the draws")
-    return {**run_info(args), "draws": draws, "tables": {"per_draw": per.rows, "summary": t.rows}}
+    tables = {"per_draw": per.rows, "per_event": events.rows, "summary": t.rows}
+    return {**run_info(args), "draws": draws, "tables": tables}
+
+
+def _events_table(draws: list[dict[str, Any]]) -> Table:
+    """Each event term, its means over the draws whose sample picked it: where the served view loses to the
+    full fit, event by event (misfits, a spread over topics, or domains)."""
+    by_term: dict[str, list[dict[str, Any]]] = {}
+    for d in draws:
+        for term, e in d["per_event"].items():
+            by_term.setdefault(term, []).append(e)
+    keys = ["streaming", "story", "placed", "full", "misfit", "spread", "largest_domain"]
+    rows = []
+    for term, es in by_term.items():
+        means = {k: statistics.mean(e[k] for e in es if e.get(k) is not None) for k in keys if es[0].get(k) is not None}
+        rows.append((term, len(es), statistics.mean(e["n"] for e in es), means))
+    rows.sort(key=lambda r: r[3]["placed"] - r[3]["full"])
+    t = Table(["event", "draws", "docs", *keys, "placed - full"], right=True)
+    for term, n, docs, m in rows:
+        t.add_row(term, n, docs, *(m.get(k) for k in keys), m["placed"] - m["full"])
+    return t
 
 
 main = main_of(build_parser, run)

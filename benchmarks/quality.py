@@ -164,7 +164,8 @@ def _events(
         out["streaming_global"] = summarise(g)
     for key, extra in (("streaming_lineage", lineage_labels), ("streaming_story", story), ("streaming_placed", placed)):
         if extra is not None:
-            out[key] = summarise({k: concentration(m, extra, stream_misfit, NONE_LABEL) for k, m in events.items()})
+            per[key] = {k: concentration(m, extra, stream_misfit, NONE_LABEL) for k, m in events.items()}
+            out[key] = summarise(per[key])
     return out
 
 
