@@ -45,8 +45,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,6 +63,8 @@ import numpy as np
 from benchmarks.harness import ROOT, Table, main_of, parser, peak_rss_mb, run_info, scratch, status_mib
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
+READ_REPEATS = 3  # computations of each whole read (stories, health) per store
+READ_VIDEOS = 200  # single-video reads (a video's story, its answer) per store
 SLICE = 100_000  # videos generated and inserted at a time while seeding
 STORY_NOISE = 0.35  # a video's distance from its story's centroid (unit-norm noise scale)
 
@@ -193,15 +197,57 @@ def child_main(spec_path: str) -> None:
         "rss_before_mb": floor,
         "peak_rss_mb": peak_rss_mb(),
         "runs": runs,
+        "reads": read_costs(rt) if spec.get("reads") else None,
     }
     Path(spec["out"]).write_text(json.dumps(out, default=str))
 
 
-def run_job(tree: Path, workdir: Path, overrides: list[str]) -> dict[str, Any]:
-    """The job in a fresh interpreter that imports ``ray_topics`` from ``tree`` (its other modules from here)."""
+def read_costs(rt: Any, repeats: int = READ_REPEATS, videos: int = READ_VIDEOS) -> dict[str, float]:
+    """What the API's story reads compute on this store, each beside its baseline, medians in seconds.
+
+    ``GET /v1/stories`` computed (:func:`ray_topics.ops.stories.placed_stories` over ``serve.story_days``:
+    one grouped read of the placed moves) beside ``GET /v1/health`` computed
+    (:func:`ray_topics.ops.health.health_and_routing` at the window's end), in turns; and a video's story
+    (``story_moves`` by id) beside its answer (``classifications`` by id), one video per read, ``videos``
+    videos of the window's last day.
+    """
+    from ray_topics.ops.health import health_and_routing
+    from ray_topics.ops.stories import placed_stories
+
+    cfg, store = rt.cfg, rt.store
+    fit = cfg.daily.misfit_confidence
+    stories_s, health_s = [], []
+    for _ in range(repeats):
+        stories_s.append(_timed(lambda: placed_stories(store, fit, cfg.serve.story_days)))
+        health_s.append(_timed(lambda: health_and_routing(store, AS_OF, cfg)))
+    day = [v for v, _t in itertools.islice(store.classifications.iter_window_ids(cfg.domains.names[0],
+           AS_OF - timedelta(days=1), AS_OF), videos)]  # fmt: skip
+    story_s, answer_s = [], []
+    for v in day:
+        story_s.append(_timed(lambda v=v: store.stories.stories_of([v], fit)))
+        answer_s.append(_timed(lambda v=v: store.classifications.get([v])))
+    med = statistics.median
+    return {
+        "stories_s": med(stories_s),
+        "health_s": med(health_s),
+        "video_story_s": med(story_s),
+        "video_answer_s": med(answer_s),
+        "stories_found": len(placed_stories(store, fit, cfg.serve.story_days)[1]),
+    }
+
+
+def _timed(call: Any) -> float:
+    t = time.perf_counter()
+    call()
+    return time.perf_counter() - t
+
+
+def run_job(tree: Path, workdir: Path, overrides: list[str], reads: bool = False) -> dict[str, Any]:
+    """The job in a fresh interpreter that imports ``ray_topics`` from ``tree`` (its other modules from here);
+    with ``reads``, :func:`read_costs` after it."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "ray_topics").symlink_to(tree / "ray_topics")  # only the package: benchmarks stay ours
-        spec = {"workdir": str(workdir), "overrides": overrides, "out": str(Path(tmp) / "out.json")}
+        spec = {"workdir": str(workdir), "overrides": overrides, "out": str(Path(tmp) / "out.json"), "reads": reads}
         (Path(tmp) / "spec.json").write_text(json.dumps(spec))
         code = (
             f"import sys; sys.path[:0] = [{tmp!r}, {str(ROOT)!r}]; "
@@ -248,7 +294,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             seeded = seed(workdir, args, per_day, overrides)
             print(f"seeded {seeded['videos']:,} videos ({per_day:,}/day) in {time.perf_counter() - t:.0f} s")
             for name, tree in trees:
-                got = run_job(tree, workdir, overrides)
+                got = run_job(tree, workdir, overrides, reads=tree == ROOT)
                 print(f"  {name}: ray_topics from {got['ray_topics']}")
                 rows.append({"videos_per_day": per_day, "job": name, **seeded, **got})
                 for label, r in zip(("first", "next midnight"), got["runs"], strict=True):
@@ -268,7 +314,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         f"{got['rss_before_mb']:.0f}",
                     )
     table.print(f"The stories job by volume ({args.domains} domains, {args.moved_share:.0%} of the videos moved)")
-    return {**run_info(args), "rows": rows, "tables": {"stories_memory": table.rows}}
+    reads = reads_table(rows)
+    reads.print("The API's story reads computed on each store (this tree; medians), each beside its baseline")
+    return {**run_info(args), "rows": rows, "tables": {"stories_memory": table.rows, "reads": reads.rows}}
+
+
+def reads_table(rows: list[dict[str, Any]]) -> Table:
+    """:func:`read_costs` of each volume, in milliseconds, with the ratio to each read's baseline."""
+    t = Table(["videos/day", "stories", "health", "ratio", "found", "video story", "video answer", "ratio "],
+              ["videos/day", "stories ms", "health ms", "stories / health", "stories found",
+               "video's story ms", "video's answer ms", "story / answer"], right=True)  # fmt: skip
+    for r in rows:
+        c = r.get("reads")
+        if c:
+            t.add_row(f"{r['videos_per_day']:,}", 1000 * c["stories_s"], 1000 * c["health_s"],
+                      c["stories_s"] / c["health_s"], c["stories_found"], 1000 * c["video_story_s"],
+                      1000 * c["video_answer_s"], c["video_story_s"] / c["video_answer_s"])  # fmt: skip
+    return t
 
 
 def build_parser() -> argparse.ArgumentParser:
