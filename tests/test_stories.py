@@ -269,7 +269,7 @@ def test_the_job_places_a_chunk_at_a_time_and_a_reader_sees_no_part_of_a_placeme
 def test_a_placement_killed_half_way_leaves_nothing_that_counts(runtime: Runtime) -> None:
     """An attempt that stops after staging never shows: the run stays undone and the next attempt places the
     day from scratch. One interrupted drops what it staged; one killed (SIGKILL: no cleanup runs) leaves its
-    rows staged, and those go at the next midnight's commit."""
+    rows staged, and those go once the next midnight is placed."""
     rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
     fit = rt.cfg.daily.misfit_confidence
     part, own, _c = _split_story(rt, day)
@@ -338,6 +338,35 @@ def test_a_video_placed_again_under_another_story_gets_it_and_a_naive_midnight_i
     again = run_stories(rt, (day + DAY).replace(tzinfo=None), force=True)
     assert again["moved"]["news"] == 6
     assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:1")
+
+
+def test_staged_moves_leave_after_the_commit_and_a_failed_run_keeps_other_attempts(runtime: Runtime) -> None:
+    """The commit writes the moves only (its lock is not held to empty staging); the run drops its own
+    staged rows after it, and older midnights' dead attempts only once its midnight is done: a run that
+    fails leaves another attempt's rows be (it may still be placing)."""
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    move = {"domain": "news", "published_at": day, "topic_id": "news:0", "story_id": "tech:0"}
+    rt.store.stories.stage("a", [{**move, "video_id": v, "placed_at": day + DAY} for v in ("v1", "v2")])
+    with rt.store.begin() as conn:
+        rt.store.stories.promote("a", day, day + DAY, 2, conn)
+    assert rt.store.count("story_moves") == 2 and rt.store.count("story_staging") == 2
+    rt.store.stories.discard("a")
+    assert rt.store.count("story_staging") == 0
+
+    _part, own, _c = _split_story(rt, day)
+    rt.store.stories.stage("older", [{**move, "video_id": v, "placed_at": day} for v in own])
+    stage = rt.store.stories.stage
+
+    def broken(_attempt: str, _moves: Any) -> None:
+        raise OSError("disk full")
+
+    rt.store.stories.stage = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        run_stories(rt, day + DAY)
+    assert rt.store.count("story_staging") == len(own)  # the older midnight's attempt is left alone
+    rt.store.stories.stage = stage  # type: ignore[method-assign]
+    run_stories(rt, day + DAY)
+    assert rt.store.count("story_staging") == 0  # this midnight done: the older attempt's rows are dead
 
 
 def test_a_promote_that_finds_fewer_staged_moves_than_written_refuses(runtime: Runtime) -> None:

@@ -81,10 +81,9 @@ class StoryMoves:
         stored moves that the placement no longer makes are deleted, its new ones inserted; a move
         placed again keeps its row (and its ``placed_at``, the midnight that first placed it so).
         A midnight places again the days placed before, so the difference is about a day's moves,
-        which is what the run holds the write lock for. The attempt's rows leave staging, with any
-        attempt's of an older midnight than ``end`` (one killed half-way: nothing else removes them).
-        ``staged``: how many moves the attempt staged; a different count (rows removed meanwhile)
-        raises, and the run stays undone.
+        which is what the run holds the write lock for. The attempt's rows stay staged: the run drops
+        them after its commit (:meth:`discard`), outside the lock. ``staged``: how many moves the
+        attempt staged; a different count (rows removed meanwhile) raises, and the run stays undone.
         """
         m, s = self.db.table("story_moves"), self.db.table("story_staging")
         mine = s.c.attempt == attempt
@@ -100,13 +99,14 @@ class StoryMoves:
             mine, ~exists(select(m.c.video_id).where(m.c.video_id == s.c.video_id))
         )
         conn.execute(insert(m).from_select(cols, new))
-        conn.execute(delete(s).where(or_(mine, s.c.placed_at < end)))
 
-    def discard(self, attempt: str) -> None:
-        """Drop what ``attempt`` staged (it ended without promoting: it failed, or another run placed it)."""
+    def discard(self, attempt: str, older_than: datetime | None = None) -> None:
+        """Drop what ``attempt`` staged (promoted or not), in a transaction of its own; with ``older_than``,
+        also every attempt's of an older midnight (one killed half-way: nothing else removes them)."""
         s = self.db.table("story_staging")
+        gone = s.c.attempt == attempt
         with self.db.begin() as conn:
-            conn.execute(delete(s).where(s.c.attempt == attempt))
+            conn.execute(delete(s).where(gone if older_than is None else or_(gone, s.c.placed_at < older_than)))
 
     def _valid(self, fit: float, *cols: Any) -> Any:
         """SELECT ``cols`` over the moves that still describe their videos (module doc)."""

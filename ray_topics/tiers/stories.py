@@ -167,10 +167,13 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
 
         return stats, write
 
+    done = False
     try:
-        return once(rt.store.runs, "stories", ALL_DOMAINS, (start, as_of), work, force=force, lock=STORY_LOCK)
+        out = once(rt.store.runs, "stories", ALL_DOMAINS, (start, as_of), work, force=force, lock=STORY_LOCK)
+        done = True
+        return out
     finally:
-        try:
-            rt.store.stories.discard(attempt)  # promoted: nothing left; else what it staged
-        except Exception:  # the store is down: the next midnight's commit drops them; keep the first error
+        try:  # after the commit, outside its lock; once this midnight is done, older attempts' rows are dead
+            rt.store.stories.discard(attempt, older_than=as_of if done else None)
+        except Exception:  # the store is down: the next midnight's run drops them; keep the first error
             log.warning("stories: could not drop the staged moves of attempt %s", attempt, exc_info=True)
