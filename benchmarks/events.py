@@ -69,25 +69,52 @@ def concentration(members: np.ndarray, labels: np.ndarray, misfit: np.ndarray, n
     }
 
 
-def domain_split(members: np.ndarray, domains: np.ndarray, labelled: np.ndarray) -> dict[str, float]:
+def domain_split(
+    members: np.ndarray,
+    domains: np.ndarray,
+    labelled: np.ndarray,
+    joined: dict[str, np.ndarray] | None = None,
+    none: Any = None,
+) -> dict[str, float]:
     """Where an event's documents outside its largest domain came from: their category mapped them there
     (``by_category``: the publishers filed the story under two desks) or the router sent them (``by_router``).
+
+    With ``joined`` ({view: labels}, ``none`` the label of no topic): of the documents the router sent
+    out, the share of the event that each view still holds with the event, in the event's largest label
+    of that view (``joined_<view>``: a global topic linking their topic to the event's, say, or the story
+    view placing them there), and ``unjoined``, the share of the event that the router split off and no
+    view holds with it.
 
     Example:
         >>> domains = np.array(["w", "w", "w", "p", "p"], dtype=object)
         >>> domain_split(np.arange(5), domains, np.array([True, False, True, True, False]))
         {'largest': 0.6, 'by_category': 0.2, 'by_router': 0.2}
+        >>> story = np.array(["w:0", "w:0", "w:0", "w:0", "p:3"], dtype=object)
+        >>> domain_split(np.arange(5), domains, np.zeros(5, bool), {"story": story})
+        {'largest': 0.6, 'by_category': 0.0, 'by_router': 0.4, 'joined_story': 0.2, 'unjoined': 0.2}
     """
     dom, lab = domains[members], labelled[members]
     counts = Counter(dom.tolist())
     top = max(counts, key=lambda d: counts[d]) if counts else None
     out = dom != top
+    routed = out & ~lab
     n = max(len(members), 1)
-    return {
+    got = {
         "largest": counts.get(top, 0) / n,
         "by_category": float((out & lab).sum() / n),
-        "by_router": float((out & ~lab).sum() / n),
+        "by_router": float(routed.sum() / n),
     }
+    if joined:
+        held = np.zeros(len(members), dtype=bool)
+        for view, labels in joined.items():
+            lab_v = labels[members]
+            sizes = Counter(x for x in lab_v.tolist() if x != none)
+            home = max(sizes, key=lambda k: sizes[k]) if sizes else none
+            with_it = routed & (lab_v == home) & (lab_v != none)
+            got[f"joined_{view}"] = float(with_it.sum() / n)
+            held |= with_it
+        got["unjoined"] = float((routed & ~held).sum() / n)
+    return got
 
 
 def summarise(per_event: dict[str, dict[str, float]]) -> dict[str, Any]:

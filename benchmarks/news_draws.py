@@ -58,6 +58,7 @@ def _draw(since: str, draw: int, full_fit: Path, overrides: list[str]) -> dict[s
         "streaming_per_1000": gran["streaming_per_1000"],
         "full_per_1000": gran["full_per_1000"],
         "nmi_vs_full": out["agreement"]["nmi"],
+        **{f"split_{k}": ec["domain_split"][k] for k in ("by_router", "joined_global", "joined_placed", "unjoined")},
         "per_event": _per_event(ec),
     }
 
@@ -76,6 +77,7 @@ def _per_event(ec: dict[str, Any]) -> dict[str, dict[str, float]]:
             "misfit": s["misfit"],
             "spread": s["spread"],
             "largest_domain": split.get(term, {}).get("largest"),
+            "unjoined": split.get(term, {}).get("unjoined"),
         }
         for term, s in per["streaming"].items()
     }
@@ -145,6 +147,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     per_1000 = (_mean(draws, "streaming_per_1000"), _mean(draws, "full_per_1000"))
     t.add("topics per 1,000 articles (mean of the draws)", "(info)", *per_1000)
     t.add("NMI streaming vs full fit (mean of the draws)", "(info)", _mean(draws, "nmi_vs_full"))
+    t.add(
+        "an event's share the router sent outside its largest domain / of it, held with the event by a global"
+        " topic (lineage) / by the placed story view / by neither (means)",
+        "(info)",
+        " / ".join(
+            f"{_mean(draws, f'split_{k}'):.3f}" for k in ("by_router", "joined_global", "joined_placed", "unjoined")
+        ),
+    )
     t.print("event concentration over the draws")
     tables = {"per_draw": per.rows, "per_event": events.rows, "summary": t.rows}
     return {**run_info(args), "draws": draws, "tables": tables}
@@ -157,7 +167,7 @@ def _events_table(draws: list[dict[str, Any]]) -> Table:
     for d in draws:
         for term, e in d["per_event"].items():
             by_term.setdefault(term, []).append(e)
-    keys = ["streaming", "story", "placed", "full", "misfit", "spread", "largest_domain"]
+    keys = ["streaming", "story", "placed", "full", "misfit", "spread", "largest_domain", "unjoined"]
     rows = []
     for term, es in by_term.items():
         means = {k: statistics.mean(e[k] for e in es if e.get(k) is not None) for k in keys if es[0].get(k) is not None}

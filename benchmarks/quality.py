@@ -218,15 +218,22 @@ def _mean(per_event: dict[str, dict[str, float]], field: str) -> float | None:
     return float(np.mean([e[field] for e in per_event.values()])) if per_event else None
 
 
-def _domain_split(store: Any, cfg: Any, videos: pd.DataFrame, events: dict[str, np.ndarray]) -> dict[str, Any]:
+SPLIT_FIELDS = ("largest", "by_category", "by_router", "joined_global", "joined_placed", "unjoined")
+
+
+def _domain_split(
+    store: Any, cfg: Any, videos: pd.DataFrame, events: dict[str, np.ndarray], joined: dict[str, np.ndarray]
+) -> dict[str, Any]:
     """Per event and mean: its share in its largest domain (a topic lives in one domain, so this bounds the
-    concentration) and where the rest came from (:func:`benchmarks.events.domain_split`)."""
+    concentration), where the rest came from, and how much of what the router split off the ``joined``
+    views (global topics by lineage, the placed story view) hold with the event
+    (:func:`benchmarks.events.domain_split`)."""
     domains = _domain_labels(store, videos["video_id"])
     to_domain = cfg.domains.category_map()
     cats = videos["category"] if "category" in videos else [None] * len(videos)
     labelled = np.array([to_domain.get(str(c or "").lower()) == d for c, d in zip(cats, domains, strict=True)])
-    split = {k: domain_split(m, domains, labelled) for k, m in events.items()}
-    return {"per_event": split, **{f: _mean(split, f) for f in ("largest", "by_category", "by_router")}}
+    split = {k: domain_split(m, domains, labelled, joined, NONE_LABEL) for k, m in events.items()}
+    return {"per_event": split, **{f: _mean(split, f) for f in SPLIT_FIELDS}}
 
 
 def _granularity(stream_labels: np.ndarray, full_labels: np.ndarray) -> dict[str, Any]:
@@ -277,6 +284,13 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
             "(info)",
             f"{split['by_category']:.3f} / {split['by_router']:.3f}",
         )
+        if split.get("unjoined") is not None:
+            t.add(
+                "of the router's share: held with the event by a global topic (lineage) / the placed story view /"
+                " by neither (mean share of an event)",
+                "(info)",
+                f"{split['joined_global']:.3f} / {split['joined_placed']:.3f} / {split['unjoined']:.3f}",
+            )
     share = route_shares(routed)["share"]
     t.add(
         "videos routed by category / neighbours / prototype / to the fallback (shares)",
@@ -446,16 +460,11 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
 
         q_stream, q_full = _keyword_quality(rt.store.topics.list(), tids, docs, full["keywords"])
         events = planted_events(truth.intended, NOISE_LABEL)
-        conc = _events(
-            events,
-            stream_labels,
-            misfit_labels == NONE_LABEL,
-            full_labels,
-            *_all_global_labels(rt.store, stream_labels),
-            _story_labels(rt.store, emb, stream_labels, misfit_labels == NONE_LABEL),
-            _placed_labels(rt.store, truth.ids, stream_labels, cfg.daily.misfit_confidence),
-        )
-        conc["domain_split"] = _domain_split(rt.store, cfg, videos, events)
+        linked = _all_global_labels(rt.store, stream_labels)
+        placed = _placed_labels(rt.store, truth.ids, stream_labels, cfg.daily.misfit_confidence)
+        story = _story_labels(rt.store, emb, stream_labels, misfit_labels == NONE_LABEL)
+        conc = _events(events, stream_labels, misfit_labels == NONE_LABEL, full_labels, *linked, story, placed)
+        conc["domain_split"] = _domain_split(rt.store, cfg, videos, events, {"global": linked[1], "placed": placed})
         gran = _granularity(stream_labels, full_labels)
 
         return _report_planted(
@@ -792,16 +801,12 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         tables = {k: Figures(ours="streaming", baseline="full retrain") for k in ("B", "C")}
         days = (videos["published_at"] - videos["published_at"].min()).dt.total_seconds().to_numpy() / 86_400
         terms = bursty_terms(docs, days)
-        conc = _events(
-            terms,
-            stream_labels,
-            stream_misfit,
-            full_labels,
-            *_all_global_labels(rt.store, stream_labels),
-            _story_labels(rt.store, streamed, stream_labels, stream_misfit),
-            _placed_labels(rt.store, list(videos["video_id"]), stream_labels, cfg.daily.misfit_confidence),
-        )
-        conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms)
+        linked = _all_global_labels(rt.store, stream_labels)
+        placed = _placed_labels(rt.store, list(videos["video_id"]), stream_labels, cfg.daily.misfit_confidence)
+        story = _story_labels(rt.store, streamed, stream_labels, stream_misfit)
+        conc = _events(terms, stream_labels, stream_misfit, full_labels, *linked, story, placed)
+        joined = {"global": linked[1], "placed": placed}
+        conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms, joined)
         gran = _granularity(stream_labels, full_labels)
         tables["E"] = _events_table(conc, gran, "bursty terms", rep["result"].routed)
         agree = agreement(stream_labels, full_labels)
