@@ -70,8 +70,8 @@ def _per_event(ec: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {
         term: {
             "streaming": s["largest"],
-            "story": per.get("streaming_story", per["streaming"])[term]["largest"],
-            "placed": per.get("streaming_placed", per["streaming"])[term]["largest"],
+            "story": per["streaming_story"][term]["largest"],
+            "placed": per["streaming_placed"][term]["largest"],
             "full": per["full"][term]["largest"],
             "n": s["n"],
             "misfit": s["misfit"],
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t.add("NMI streaming vs full fit (mean of the draws)", "(info)", _mean(draws, "nmi_vs_full"))
     t.add(
         "an event's share the router sent outside its largest domain / of it, held with the event by a global"
-        " topic (lineage) / by the placed story view / by neither (means)",
+        " topic (lineage) / by the placed story view (may overlap) / by neither (means)",
         "(info)",
         " / ".join(
             f"{_mean(draws, f'split_{k}'):.3f}" for k in ("by_router", "joined_global", "joined_placed", "unjoined")

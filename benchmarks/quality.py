@@ -286,8 +286,8 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
         )
         if split.get("unjoined") is not None:
             t.add(
-                "of the router's share: held with the event by a global topic (lineage) / the placed story view /"
-                " by neither (mean share of an event)",
+                "of the router's share, held with the event by a global topic (lineage) / by the placed story view"
+                " (may overlap) / by neither (mean share of an event)",
                 "(info)",
                 f"{split['joined_global']:.3f} / {split['joined_placed']:.3f} / {split['unjoined']:.3f}",
             )

@@ -222,6 +222,8 @@ def read_costs(rt: Any, repeats: int = READ_REPEATS, videos: int = READ_VIDEOS) 
         health_s.append(_timed(lambda: health_and_routing(store, AS_OF, cfg)))
     day = [v for v, _t in itertools.islice(store.classifications.iter_window_ids(cfg.domains.names[0],
            AS_OF - timedelta(days=1), AS_OF), videos)]  # fmt: skip
+    if not day:
+        raise SystemExit("read_costs: the window's last day holds no video of the first domain")
     story_s, answer_s = [], []
     for v in day:
         story_s.append(_timed(lambda v=v: store.stories.stories_of([v], fit)))

@@ -322,21 +322,27 @@ def test_iter_window_ids_streams_the_window_in_pages(store: Store) -> None:
         _v("end", at=T0 + 3 * H),
         _v("cook", domain="cooking", at=T0 + H),
     )
-    reads: list[str] = []
+    got: list[Any] = []
+    marks: list[int] = []  # rows handed out when each read was sent
 
-    def grab(_conn: Any, _cursor: Any, statement: str, _parameters: Any, _ctx: Any, _many: bool) -> None:
-        reads.append(statement)
+    def grab(_conn: Any, _cursor: Any, _statement: str, _parameters: Any, _ctx: Any, _many: bool) -> None:
+        marks.append(len(got))
 
     event.listen(store.engine, "before_cursor_execute", grab)
     try:
-        got = list(store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H, chunk=4))
+        for row in store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H, chunk=4):
+            got.append(row)
     finally:
         event.remove(store.engine, "before_cursor_execute", grab)
     want = [(f"in{i:02d}", None if i % 3 == 0 else f"gaming:{i % 2}") for i in range(25)]
     want += [(f"tie{i}", "gaming:0") for i in range(3)] + [(f"crowd{i}", "gaming:0") for i in range(6)]
     assert sorted(got) == sorted([*want, ("last", "gaming:0")])
     assert got[:25] == want[:25] and got[-1] == ("last", "gaming:0")  # oldest first
-    assert len(reads) >= 35 / 4  # pages, not one read
+    pages = [b - a for a, b in zip(marks, [*marks[1:], len(got)], strict=True)]
+    assert max(pages) <= 4 and len([n for n in pages if n]) >= 35 / 4  # pages of at most a chunk, not one read
+    fitting = list(store.classifications.iter_window_fitting("gaming", T0, T0 + 3 * H, 0.5, chunk=4))
+    assert sorted(v for v, _t, _at in fitting) == sorted(v for v, t in got if t is not None)
+    assert [at for _v, _t, at in fitting] == sorted(at for _v, _t, at in fitting)
     plan = _plans(store, lambda: list(store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H)))
     if store.engine.dialect.name == "sqlite":
         assert "ix_class_domain_published" in plan and "TEMP B-TREE" not in plan, plan

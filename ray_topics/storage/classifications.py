@@ -215,13 +215,13 @@ class Classifications:
     ) -> Iterator[tuple[str, str | None]]:
         """(video_id, topic_id) of every classification of a domain published in ``[start, end)``, streamed.
 
-        Rows come ``chunk`` at a time, oldest first, each chunk its own short
-        read (:meth:`_stream`), so a week of a busy domain is never held in
-        memory and no transaction stays open while the caller works on a
-        chunk. Range scans of ``ix_class_domain_published``.
+        Rows come oldest first in pages of at most ``chunk``, each page its
+        own short read (:meth:`_stream`), so a week of a busy domain is never
+        held in memory and no transaction stays open while the caller works
+        on a page. Range scans of ``ix_class_domain_published``.
         """
         c = self.db.table("classifications")
-        yield from self._stream((c.c.video_id, c.c.topic_id), (c.c.domain == domain,), start, end, chunk)
+        yield from self._stream(domain, (c.c.video_id, c.c.topic_id), (), start, end, chunk)
 
     def iter_window_fitting(
         self, domain: str, start: datetime, end: datetime, fit: float, chunk: int = STREAM_CHUNK
@@ -230,7 +230,7 @@ class Classifications:
         answer (a topic, at a confidence of at least ``fit``), streamed as :meth:`iter_window_ids`."""
         c = self.db.table("classifications")
         cols = (c.c.video_id, c.c.topic_id, c.c.published_at)
-        yield from self._stream(cols, (c.c.domain == domain, ~self._misfit(fit)), start, end, chunk)
+        yield from self._stream(domain, cols, (~self._misfit(fit),), start, end, chunk)
 
     def misfit_answers(self, domain: str, start: datetime, end: datetime, misfit_below: float) -> dict[str, int]:
         """{topic: misfits answered with it} of a domain's videos published in ``[start, end)`` (one grouped read;
@@ -246,38 +246,63 @@ class Classifications:
             return {tid: int(n) for tid, n in conn.execute(q)}
 
     def _stream(
-        self, cols: Sequence[Any], where: Sequence[Any], start: datetime, end: datetime, chunk: int
+        self, domain: str, cols: Sequence[Any], where: Sequence[Any], start: datetime, end: datetime, chunk: int
     ) -> Iterator[tuple[Any, ...]]:
-        """``cols`` of the classifications matching ``where`` published in ``[start, end)``, oldest first,
-        read a page of about ``chunk`` rows at a time, each page its own short read.
+        """``cols`` of a domain's classifications matching ``where`` published in ``[start, end)``, oldest
+        first, read a page at a time, each page its own short read.
 
-        Keyset paging on ``published_at``: a page is the next ``chunk`` rows
-        from where the last one stopped (an index range scan, no sort), less
-        its newest instant, which the next page starts with, so rows sharing
-        an instant are never split between pages; an instant holding a whole
-        page is read on its own. No cursor or transaction stays open between
-        pages: a long job holds back neither PostgreSQL's vacuum nor SQLite's
-        WAL checkpoint, and ``idle_in_transaction_session_timeout`` cannot cut
-        it. Each row is read once; a row written meanwhile may or may not be.
+        A page is a span of instants holding at most ``chunk`` of the
+        domain's rows: its end is found first, by an index-only scan of
+        ``ix_class_domain_published`` (the entry ``chunk`` entries on), and its
+        rows are then read within those bounds, so a page costs about
+        ``chunk`` index entries whatever ``where`` keeps and whatever plan the
+        database picks. Rows sharing an instant are never split between
+        pages; an instant holding more than a page (dates without a time) is
+        read in pages of its own, by video id. No cursor or transaction stays
+        open between pages: a long job holds back neither PostgreSQL's vacuum
+        nor SQLite's WAL checkpoint, and ``idle_in_transaction_session_timeout``
+        cannot cut it. Each row is read once, as it stands when its page is
+        read (a row written or updated meanwhile may show either way).
         """
-        at = self.db.table("classifications").c.published_at
-        q = select(*cols, at).where(*where, at < end).order_by(at)
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1, not {chunk}")
+        c = self.db.table("classifications")
+        at = c.c.published_at
+        mine = (c.c.domain == domain, at < end)
+        rows = select(*cols).where(*mine, *where).order_by(at)
         lower = at >= start
         while True:
             with self.db.connect() as conn:
-                rows = conn.execute(q.where(lower).limit(chunk)).all()
-            if len(rows) < chunk:
-                yield from (tuple(r)[:-1] for r in rows)
+                entries = select(at).where(*mine, lower).order_by(at)
+                first = conn.execute(entries.limit(1)).scalar()
+                upper = None if first is None else conn.execute(entries.offset(chunk).limit(1)).scalar()
+                if first is None or first == upper:
+                    page = []
+                else:  # at most ``chunk`` entries, or the rest
+                    page = conn.execute(rows.where(lower) if upper is None else rows.where(lower, at < upper)).all()
+            yield from (tuple(r) for r in page)
+            if upper is None:  # the rest fitted in this page
                 return
-            newest = rows[-1][-1]
-            older = [tuple(r)[:-1] for r in rows if r[-1] < newest]
-            if older:
-                yield from older
-                lower = at >= newest
-                continue
-            with self.db.connect() as conn:  # one instant fills the page: read it whole
-                yield from (tuple(r)[:-1] for r in conn.execute(q.where(at == newest)).all())
-            lower = at > newest
+            if first == upper:  # one instant holds more than a page
+                yield from self._instant(mine, cols, where, first, chunk)
+                lower = at > first
+            else:
+                lower = at >= upper
+
+    def _instant(
+        self, mine: Sequence[Any], cols: Sequence[Any], where: Sequence[Any], instant: datetime, chunk: int
+    ) -> Iterator[tuple[Any, ...]]:
+        """:meth:`_stream`'s rows published at one ``instant``, in pages of ``chunk`` by video id."""
+        c = self.db.table("classifications")
+        q = select(*cols, c.c.video_id).where(*mine, c.c.published_at == instant, *where).order_by(c.c.video_id)
+        last = None
+        while True:
+            with self.db.connect() as conn:
+                page = conn.execute((q if last is None else q.where(c.c.video_id > last)).limit(chunk)).all()
+            yield from (tuple(r)[:-1] for r in page)
+            if len(page) < chunk:
+                return
+            last = page[-1][-1]
 
     def last_seen(
         self, domain: str | None, start: datetime | None, end: datetime, min_confidence: float = 0.0

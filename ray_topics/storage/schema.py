@@ -236,7 +236,8 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Index("ix_story_moves_published", "published_at"),
     )
     # a placement's moves as it writes them, a chunk per transaction, keyed by the attempt (two runs of one
-    # midnight at once stage apart); the run's commit writes the difference into story_moves and drops them
+    # midnight at once stage apart); the run's commit writes the difference into story_moves, and the run
+    # drops them after it
     table(
         "story_staging",
         Column("attempt", String(32), primary_key=True),

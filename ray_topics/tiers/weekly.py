@@ -85,7 +85,7 @@ def week_sample(rt: Runtime, domain: str, as_of: datetime) -> dict[str | None, t
     fixed order (no topic first), the ids of each in hash order.
     """
     cfg = rt.cfg.weekly
-    # closing(): the stream holds a connection (a server-side cursor on PostgreSQL) until exhausted or closed
+    # closing(): the stream ends (its pages are short reads of their own) as soon as the sample is taken
     with closing(
         rt.store.classifications.iter_window_ids(domain, as_of - timedelta(days=cfg.window_days), as_of)
     ) as rows:
