@@ -348,6 +348,28 @@ def test_iter_window_ids_streams_the_window_in_pages(store: Store) -> None:
         assert "ix_class_domain_published" in plan and "TEMP B-TREE" not in plan, plan
 
 
+def test_a_streamed_scan_costs_in_proportion_to_the_window(tmp_path: Path) -> None:
+    """Each page reads its own rows, not the rest of the window: SQLite's virtual-machine steps (a count of
+    work, not a timing) for four times the rows are about four times as many, not sixteen."""
+    steps = [0]
+
+    def count(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 100)
+
+    def scan(n: int) -> int:
+        store = Store(f"sqlite:///{tmp_path / f'scan{n}.db'}")
+        _ingest(store, *[_v(f"v{i:04d}", at=T0 + i * H / n) for i in range(n)])
+        event.listen(store.engine, "connect", count)
+        store.engine.dispose()
+        steps[0] = 0
+        assert sum(1 for _ in store.classifications.iter_window_fitting("gaming", T0, T0 + 2 * H, 0.5, chunk=20)) == n
+        store.dispose()
+        return steps[0]
+
+    small, large = scan(200), scan(800)
+    assert large < 6 * small, (small, large)
+
+
 def test_a_streamed_scan_holds_nothing_open_between_pages(store: Store) -> None:
     """While the caller works on a page, no read transaction stays open: PostgreSQL's
     ``idle_in_transaction_session_timeout`` does not cut the scan, and SQLite's WAL can be checkpointed whole."""

@@ -268,33 +268,33 @@ class Classifications:
             raise ValueError(f"chunk must be at least 1, not {chunk}")
         c = self.db.table("classifications")
         at = c.c.published_at
-        mine = (c.c.domain == domain, at < end)
-        rows = select(*cols).where(*mine, *where).order_by(at)
+        rows = select(*cols).where(c.c.domain == domain, *where).order_by(at)
         lower = at >= start
         while True:
             with self.db.connect() as conn:
-                entries = select(at).where(*mine, lower).order_by(at)
+                entries = select(at).where(c.c.domain == domain, lower, at < end).order_by(at)
                 first = conn.execute(entries.limit(1)).scalar()
                 upper = None if first is None else conn.execute(entries.offset(chunk).limit(1)).scalar()
                 if first is None or first == upper:
                     page = []
-                else:  # at most ``chunk`` entries, or the rest
-                    page = conn.execute(rows.where(lower) if upper is None else rows.where(lower, at < upper)).all()
+                else:  # one upper bound only: given two, SQLite's range scan may stop at the looser one
+                    page = conn.execute(rows.where(lower, at < (end if upper is None else upper))).all()
             yield from (tuple(r) for r in page)
             if upper is None:  # the rest fitted in this page
                 return
             if first == upper:  # one instant holds more than a page
-                yield from self._instant(mine, cols, where, first, chunk)
+                yield from self._instant(domain, cols, where, first, chunk)
                 lower = at > first
             else:
                 lower = at >= upper
 
     def _instant(
-        self, mine: Sequence[Any], cols: Sequence[Any], where: Sequence[Any], instant: datetime, chunk: int
+        self, domain: str, cols: Sequence[Any], where: Sequence[Any], instant: datetime, chunk: int
     ) -> Iterator[tuple[Any, ...]]:
         """:meth:`_stream`'s rows published at one ``instant``, in pages of ``chunk`` by video id."""
         c = self.db.table("classifications")
-        q = select(*cols, c.c.video_id).where(*mine, c.c.published_at == instant, *where).order_by(c.c.video_id)
+        q = select(*cols, c.c.video_id).where(c.c.domain == domain, c.c.published_at == instant, *where)
+        q = q.order_by(c.c.video_id)
         last = None
         while True:
             with self.db.connect() as conn:
