@@ -82,7 +82,7 @@ class StoryMoves:
         placed again keeps its row (and its ``placed_at``, the midnight that first placed it so).
         A midnight places again the days placed before, so the difference is about a day's moves,
         which is what the run holds the write lock for. The attempt's rows stay staged: the run drops
-        them after its commit (:meth:`discard`), outside the lock. ``staged``: how many moves the
+        them after its commit, in a transaction of its own (:meth:`discard`). ``staged``: how many moves the
         attempt staged; a different count (rows removed meanwhile) raises, and the run stays undone.
         """
         m, s = self.db.table("story_moves"), self.db.table("story_staging")

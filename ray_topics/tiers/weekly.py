@@ -85,7 +85,7 @@ def week_sample(rt: Runtime, domain: str, as_of: datetime) -> dict[str | None, t
     fixed order (no topic first), the ids of each in hash order.
     """
     cfg = rt.cfg.weekly
-    # closing(): the stream ends (its pages are short reads of their own) as soon as the sample is taken
+    # closing(): a failure while sampling ends the stream at once (each of its pages is a read of its own)
     with closing(
         rt.store.classifications.iter_window_ids(domain, as_of - timedelta(days=cfg.window_days), as_of)
     ) as rows:
