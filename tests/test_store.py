@@ -348,26 +348,57 @@ def test_iter_window_ids_streams_the_window_in_pages(store: Store) -> None:
         assert "ix_class_domain_published" in plan and "TEMP B-TREE" not in plan, plan
 
 
-def test_a_streamed_scan_costs_in_proportion_to_the_window(tmp_path: Path) -> None:
-    """Each page reads its own rows, not the rest of the window: SQLite's virtual-machine steps (a count of
-    work, not a timing) for four times the rows are about four times as many, not sixteen."""
+def _vm_steps(store: Store, call: Callable[[], Any]) -> int:
+    """SQLite's virtual-machine steps (in hundreds) that ``call`` makes on ``store``: a count of work, not a time."""
     steps = [0]
 
     def count(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 100)
 
+    event.listen(store.engine, "connect", count)
+    store.engine.dispose()
+    try:
+        call()
+    finally:
+        event.remove(store.engine, "connect", count)
+        store.engine.dispose()
+    return steps[0]
+
+
+def test_a_streamed_scan_costs_in_proportion_to_the_window(tmp_path: Path) -> None:
+    """Each page reads its own rows, not the rest of the window: four times the rows cost about four times
+    SQLite's steps, not sixteen."""
+
     def scan(n: int) -> int:
         store = Store(f"sqlite:///{tmp_path / f'scan{n}.db'}")
         _ingest(store, *[_v(f"v{i:04d}", at=T0 + i * H / n) for i in range(n)])
-        event.listen(store.engine, "connect", count)
-        store.engine.dispose()
-        steps[0] = 0
-        assert sum(1 for _ in store.classifications.iter_window_fitting("gaming", T0, T0 + 2 * H, 0.5, chunk=20)) == n
-        store.dispose()
-        return steps[0]
+        rows = store.classifications.iter_window_fitting
+        got: list[Any] = []
+        steps = _vm_steps(store, lambda: got.extend(rows("gaming", T0, T0 + 2 * H, 0.5, chunk=20)))
+        assert len(got) == n
+        return steps
 
     small, large = scan(200), scan(800)
     assert large < 6 * small, (small, large)
+
+
+def test_the_newest_video_of_each_topic_costs_the_same_whatever_the_history(tmp_path: Path) -> None:
+    """Health's last-video read probes each topic's newest entry: eight times the history, about the same
+    SQLite steps (a scan of the history would cost eight times as many)."""
+
+    def newest(n: int) -> int:
+        store = Store(f"sqlite:///{tmp_path / f'newest{n}.db'}")
+        with store.begin() as conn:
+            store.topics.upsert([_topic("gaming", 0), _topic("gaming", 1), _topic("gaming", 2)], conn)
+        _ingest(store, *[_v(f"v{i:04d}", at=T0 + i * H / n, topic=f"gaming:{i % 2}") for i in range(n)])
+        got: dict[str, datetime] = {}
+        ids = ["gaming:0", "gaming:1", "gaming:2"]  # gaming:2 has no video
+        steps = _vm_steps(store, lambda: got.update(store.classifications.newest_published(ids, T0 + H / 2)))
+        assert got == {"gaming:0": T0 + (n // 2 - 2) * H / n, "gaming:1": T0 + (n // 2 - 1) * H / n}  # before it
+        return steps
+
+    small, large = newest(200), newest(1600)
+    assert large < 2 * small, (small, large)
 
 
 def test_a_streamed_scan_holds_nothing_open_between_pages(store: Store) -> None:

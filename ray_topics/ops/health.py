@@ -120,11 +120,10 @@ def last_video_at(
         store: the operational store.
         before: exclusive upper bound (event time).
         domain: only this domain's topics (all domains when None).
-        topic_ids: only these topics (all when None).
+        topic_ids: only these topics (all of ``domain``'s stored topics when None; ``domain`` is then unused).
     """
-    wanted = None if topic_ids is None else set(topic_ids)
-    seen = store.classifications.last_seen(domain, None, before)
-    return {tid: ts for tid, ts in seen.items() if wanted is None or tid in wanted}
+    ids = [t.topic_id for t in store.topics.list(domain)] if topic_ids is None else list(topic_ids)
+    return store.classifications.newest_published(ids, before)
 
 
 def average_confidence(
@@ -174,7 +173,7 @@ def topic_health(
         return []
     week = {a["topic_id"]: a for a in store.activity.topic_activity(domain, as_of - _WEEK, as_of)}
     today = {a["topic_id"]: a for a in store.activity.topic_activity(domain, as_of - _DAY, as_of)}
-    newest = last_video_at(store, as_of, domain=domain)
+    newest = last_video_at(store, as_of, topic_ids=[t.topic_id for t in topics])
     out: list[TopicHealth] = []
     for t in topics:
         w, d = week.get(t.topic_id), today.get(t.topic_id)

@@ -325,6 +325,27 @@ class Classifications:
         with self.db.connect() as conn:
             return {t: ts for t, ts in conn.execute(q)}
 
+    def newest_published(self, topic_ids: Sequence[str], before: datetime) -> dict[str, datetime]:
+        """Publication time of each given topic's newest video published before ``before``; a topic without
+        one is left out.
+
+        One probe of ``ix_class_topic_published`` per topic (the newest entry before ``before``), so the
+        cost follows the number of topics, not the history: :meth:`last_seen` without a start scans every
+        video ever classified.
+        """
+        c, t = self.db.table("classifications"), self.db.table("topics")
+        newest = (
+            select(func.max(c.c.published_at))
+            .where(c.c.topic_id == t.c.topic_id, c.c.published_at < before)
+            .scalar_subquery()
+        )
+        out: dict[str, datetime] = {}
+        with self.db.connect() as conn:
+            for part in chunks(list(topic_ids)):
+                rows = conn.execute(select(t.c.topic_id, newest).where(t.c.topic_id.in_(part)))
+                out.update({tid: at for tid, at in rows if at is not None})
+        return out
+
     def topic_sizes(self, domain: str) -> dict[str, int]:
         """Videos currently assigned to each topic of the domain (all time)."""
         c = self.db.table("classifications")
