@@ -327,7 +327,7 @@ class Classifications:
 
     def newest_published(self, topic_ids: Sequence[str], before: datetime) -> dict[str, datetime]:
         """Publication time of each given topic's newest video published before ``before``; a topic without
-        one is left out.
+        one, or not stored in ``topics``, is left out.
 
         One probe of ``ix_class_topic_published`` per topic (the newest entry before ``before``), so the
         cost follows the number of topics, not the history: :meth:`last_seen` without a start scans every
