@@ -305,23 +305,20 @@ class Classifications:
             last = page[-1][-1]
 
     def last_seen(
-        self, domain: str | None, start: datetime | None, end: datetime, min_confidence: float = 0.0
+        self, domain: str, start: datetime, end: datetime, min_confidence: float = 0.0
     ) -> dict[str, datetime]:
-        """Newest publication time per topic among videos published in ``[start, end)``.
+        """Newest publication time per topic of a domain among its videos published in ``[start, end)``.
 
-        Only videos classified with at least ``min_confidence`` count as seeing
-        the topic; ``domain`` None means every domain, ``start`` None no lower bound.
+        Only videos classified with at least ``min_confidence`` count as seeing the topic (a range scan of
+        the window; :meth:`newest_published` finds a topic's newest video however old, by index probes).
         """
         c = self.db.table("classifications")
         q = (
             select(c.c.topic_id, func.max(c.c.published_at))
-            .where(c.c.confidence >= min_confidence, c.c.topic_id.is_not(None), c.c.published_at < end)
+            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
+            .where(c.c.confidence >= min_confidence, c.c.topic_id.is_not(None))
             .group_by(c.c.topic_id)
         )
-        if domain:
-            q = q.where(c.c.domain == domain)
-        if start is not None:
-            q = q.where(c.c.published_at >= start)
         with self.db.connect() as conn:
             return {t: ts for t, ts in conn.execute(q)}
 
@@ -330,8 +327,8 @@ class Classifications:
         one, or not stored in ``topics``, is left out.
 
         One probe of ``ix_class_topic_published`` per topic (the newest entry before ``before``), so the
-        cost follows the number of topics, not the history: :meth:`last_seen` without a start scans every
-        video ever classified.
+        cost follows the number of topics, not the history (a grouped max over the history would scan every
+        video ever classified).
         """
         c, t = self.db.table("classifications"), self.db.table("topics")
         newest = (
