@@ -162,7 +162,9 @@ def test_domains_spread_over_three_nodes_and_a_node_lost_mid_job_changes_no_topi
     alive = set(out["workers"]) - {daily["removed"]}
     # no plan came from the head (it has no CPU) or from the node removed mid-plan: that domain ran again elsewhere
     assert set(d_nodes.values()) <= alive, (d_nodes, daily["removed"])
-    assert len(set(d_nodes.values())) >= 2, d_nodes  # the shards were spread, not run one after another on one node
+    # The daily's spread is not asserted: once a node is lost, the two left take the remaining domains (six,
+    # three of them empty) as each frees up, and one of them may well plan all three planted ones (seen in CI).
+    # The monthly runs undisturbed on three 1-CPU workers: its shards were spread, not run one after another.
     assert set(m_nodes.values()) <= alive | {out["replacement"]}
     assert len(set(m_nodes.values())) >= 2, m_nodes
     assert all(d_stats[d]["births"] == 1 for d in DOMAINS), d_stats  # each domain's newborn topic
