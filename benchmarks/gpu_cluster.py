@@ -23,6 +23,10 @@ the birth pool first, timed and printed apart (a job's first domain pays
 it); the rows are timed after it, the GPU's as the median of ``--repeats``
 calls.
 
+``cluster.gpu_min_rows`` is set to 0 here, so the GPU column is cuML's at
+every size (the product hands smaller inputs to the CPU path: cuML's UMAP
+crashed on a few dozen rows; ``--sizes 10,20,50,100,300`` sweeps that range).
+
 The CPU path is skipped above ``--cpu-max`` rows (umap-learn runs one thread
 with a seed: minutes at 100,000). Where cuML does not import or sees no GPU,
 only the CPU rows are printed.
@@ -110,6 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = yaml.safe_load(CONFIG.read_text())
     params = dict(cfg["cluster"])
     params.pop("backend")
+    params["gpu_min_rows"] = 0  # every row on cuML, however small (the product hands small inputs to the CPU)
     floor, fraction = cfg["daily"]["min_cluster_floor"], cfg["monthly"]["recluster_min_fraction"]
     info = {"auto_resolves_to": resolve_backend("auto"), **_gpu_info()}
     print(f"backends: {info}")

@@ -111,6 +111,7 @@ class ClusterConfig(_Section):
     umap_n_epochs: int | None = Field(default=None, ge=10)
     hdbscan_min_samples: int = Field(ge=1)
     random_state: int | None = 42
+    gpu_min_rows: int = Field(ge=0)
 
 
 class ConfidenceConfig(_Section):

@@ -33,6 +33,7 @@ PARAMS = dict(
     umap_n_epochs=200,
     hdbscan_min_samples=5,
     random_state=0,
+    gpu_min_rows=0,
 )
 DIM = 16
 PER_BLOB = 40
@@ -158,6 +159,33 @@ def test_cuml_unavailable_has_install_hint() -> None:
     assert isinstance(info.value, ImportError)
     with pytest.raises(BackendUnavailable):
         CumlBackend(**PARAMS)
+
+
+class _GpuCalled(Exception):
+    """Raised by the stand-ins for cuML's models: the GPU path was taken."""
+
+
+def test_cuml_hands_inputs_below_gpu_min_rows_to_the_cpu_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cuML's UMAP crashed the process on a few dozen rows (RESULTS, "cuML on a GPU"): those go to the CPU path."""
+    import ray_topics.core.clustering as clustering
+
+    def gpu(*_: object, **__: object) -> None:
+        raise _GpuCalled
+
+    monkeypatch.setattr(clustering, "gpu_available", lambda: True)
+    monkeypatch.setattr(CumlBackend, "_umap", gpu)
+    monkeypatch.setattr(CumlBackend, "_hdbscan", gpu)
+    small_rows = 2 * PER_BLOB
+    backend = CumlBackend(**{**PARAMS, "gpu_min_rows": small_rows + 1})
+    x, truth = _blobs(2)  # small_rows rows: under gpu_min_rows
+    labels = backend.fit_predict(x, MIN_CLUSTER)
+    np.testing.assert_array_equal(labels, make_backend("cpu", **PARAMS).fit_predict(x, MIN_CLUSTER))
+    assert adjusted_rand_score(truth, labels) > 0.9
+    assert backend.reduce(x).shape == (small_rows, PARAMS["umap_n_components"])
+    clone = pickle.loads(pickle.dumps(backend))  # Ray ships the backend to its workers
+    np.testing.assert_array_equal(clone.fit_predict(x, MIN_CLUSTER), labels)
+    with pytest.raises(_GpuCalled):  # at gpu_min_rows and above: cuML
+        CumlBackend(**{**PARAMS, "gpu_min_rows": small_rows}).fit_predict(x, MIN_CLUSTER)
 
 
 def test_unknown_backend_name() -> None:

@@ -48,6 +48,7 @@ class ClusterBackend:
         umap_n_neighbors, umap_n_components, umap_min_dist: UMAP settings.
         hdbscan_min_samples: HDBSCAN ``min_samples`` (capped by ``min_cluster_size``).
         random_state: seed for UMAP (None = fastest, not reproducible).
+        gpu_min_rows: the GPU backend hands inputs of fewer rows to the CPU path (the CPU backend ignores it).
     """
 
     name = "base"
@@ -61,6 +62,7 @@ class ClusterBackend:
         umap_n_epochs: int | None = None,
         hdbscan_min_samples: int = 5,
         random_state: int | None = 42,
+        gpu_min_rows: int = 0,
     ) -> None:
         self.umap_n_neighbors = umap_n_neighbors
         self.umap_n_components = umap_n_components
@@ -68,6 +70,7 @@ class ClusterBackend:
         self.umap_n_epochs = umap_n_epochs
         self.hdbscan_min_samples = hdbscan_min_samples
         self.random_state = random_state
+        self.gpu_min_rows = gpu_min_rows
 
     def _umap(self, n: int) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -105,6 +108,7 @@ class ClusterBackend:
             "umap_n_epochs": self.umap_n_epochs,
             "hdbscan_min_samples": self.hdbscan_min_samples,
             "random_state": self.random_state,
+            "gpu_min_rows": self.gpu_min_rows,
         }
 
     def __repr__(self) -> str:
@@ -160,7 +164,15 @@ class CPUBackend(ClusterBackend):
 
 
 class CumlBackend(ClusterBackend):
-    """cuML UMAP + HDBSCAN on the GPU (install the ``gpu`` extra)."""
+    """cuML UMAP + HDBSCAN on the GPU (install the ``gpu`` extra).
+
+    Inputs of fewer than ``gpu_min_rows`` rows go to the CPU path
+    (:class:`CPUBackend`, same settings): on an H200, cuML 26.10's UMAP
+    killed the process (a segmentation fault, no exception) on the daily
+    job's split check of a newborn cluster, whose inputs hold a few dozen
+    rows, while every call of 1,000 rows or more ran (``benchmarks/RESULTS.md``,
+    "cuML on a GPU"). Below 1,000 rows the CPU path takes under a second.
+    """
 
     name = "cuml"
 
@@ -171,6 +183,17 @@ class CumlBackend(ClusterBackend):
                 "cluster backend 'cuml' needs cuML and a visible GPU: pip install 'ray-topics[gpu]' on a GPU "
                 "node, or set cluster.backend to 'cpu' or 'auto'"
             )
+        self._small = CPUBackend(**kwargs)
+
+    def reduce(self, x: np.ndarray) -> np.ndarray:
+        if x.shape[0] < self.gpu_min_rows:
+            return self._small.reduce(x)
+        return super().reduce(x)
+
+    def fit_predict(self, x: np.ndarray, min_cluster_size: int, allow_single_cluster: bool = False) -> np.ndarray:
+        if x.shape[0] < self.gpu_min_rows:
+            return self._small.fit_predict(x, min_cluster_size, allow_single_cluster)
+        return super().fit_predict(x, min_cluster_size, allow_single_cluster)
 
     def _umap(self, n: int) -> Any:  # pragma: no cover - GPU only
         from cuml.manifold import UMAP

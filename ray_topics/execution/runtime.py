@@ -203,6 +203,7 @@ class Runtime:
             umap_n_epochs=c.umap_n_epochs,
             hdbscan_min_samples=c.hdbscan_min_samples,
             random_state=c.random_state,
+            gpu_min_rows=c.gpu_min_rows,
         )
 
     @property
