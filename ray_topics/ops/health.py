@@ -171,12 +171,14 @@ def topic_health(
     topics = store.topics.list(domain, statuses=LIVE_STATUSES)
     if not topics:
         return []
-    week = {a["topic_id"]: a for a in store.activity.topic_activity(domain, as_of - _WEEK, as_of)}
-    today = {a["topic_id"]: a for a in store.activity.topic_activity(domain, as_of - _DAY, as_of)}
+    # the week and its last day in one scan (the day's figures are the week's "recent" ones)
+    week = {
+        a["topic_id"]: a for a in store.activity.topic_activity(domain, as_of - _WEEK, as_of, recent_start=as_of - _DAY)
+    }
     newest = last_video_at(store, as_of, topic_ids=[t.topic_id for t in topics])
     out: list[TopicHealth] = []
     for t in topics:
-        w, d = week.get(t.topic_id), today.get(t.topic_id)
+        w = week.get(t.topic_id)
         seen = [ts for ts in (newest.get(t.topic_id), t.last_seen_at) if ts is not None and ts <= as_of]
         last = max(seen) if seen else min(t.born_at, as_of)
         h = TopicHealth(
@@ -184,9 +186,9 @@ def topic_health(
             domain=t.domain,
             label=t.label,
             status=t.status,
-            videos_today=d["videos"] if d else 0,
+            videos_today=w["videos_recent"] if w else 0,
             videos_week=w["videos"] if w else 0,
-            avg_confidence_today=d["avg_confidence"] if d else None,
+            avg_confidence_today=w["avg_confidence_recent"] if w else None,
             avg_confidence_week=w["avg_confidence"] if w else None,
             channels_week=w["channels"] if w else 0,
             top_channel_share_week=w["top_channel_share"] if w else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from ray_topics.storage.db import Database
 
@@ -18,35 +18,59 @@ class Activity:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def topic_activity(self, domain: str | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Per topic over ``[start, end)``: videos, mean confidence, distinct channels, top channel share."""
+    def topic_activity(
+        self, domain: str | None, start: datetime, end: datetime, *, recent_start: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Per topic over ``[start, end)``: videos, mean confidence, distinct channels, top channel share.
+
+        With ``recent_start``, also ``videos_recent`` and ``avg_confidence_recent`` over
+        ``[recent_start, end)`` (health's day inside its week), from the same scan. The database
+        aggregates: one row per topic comes back, not one per (topic, channel) pair, of which a
+        busy week holds hundreds of thousands.
+        """
         c, v = self.db.table("classifications"), self.db.table("videos")
-        base = (
-            select(c.c.topic_id, v.c.channel_id, func.count().label("n"), func.sum(c.c.confidence).label("conf"))
+        recent = c.c.published_at >= (recent_start if recent_start is not None else end)
+        conf = func.coalesce(c.c.confidence, 0.0)
+        per_channel = (
+            select(
+                c.c.topic_id.label("topic_id"),
+                func.count().label("n"),
+                func.sum(conf).label("conf"),
+                func.sum(case((recent, 1), else_=0)).label("n_recent"),
+                func.sum(case((recent, conf), else_=0.0)).label("conf_recent"),
+            )
             .join(v, v.c.video_id == c.c.video_id)
             .where(c.c.topic_id.is_not(None), c.c.published_at >= start, c.c.published_at < end)
             .group_by(c.c.topic_id, v.c.channel_id)
         )
         if domain:
-            base = base.where(c.c.domain == domain)
-        per: dict[str, dict[str, Any]] = {}
+            per_channel = per_channel.where(c.c.domain == domain)
+        pc = per_channel.subquery()
+        q = select(
+            pc.c.topic_id,
+            func.sum(pc.c.n),
+            func.sum(pc.c.conf),
+            func.count(),
+            func.max(pc.c.n),
+            func.sum(pc.c.n_recent),
+            func.sum(pc.c.conf_recent),
+        ).group_by(pc.c.topic_id)
+        out = []
         with self.db.connect() as conn:
-            for tid, _ch, n, conf in conn.execute(base):
-                a = per.setdefault(tid, {"videos": 0, "conf_sum": 0.0, "channels": 0, "top_channel": 0})
-                a["videos"] += int(n)
-                a["conf_sum"] += float(conf or 0.0)
-                a["channels"] += 1
-                a["top_channel"] = max(a["top_channel"], int(n))
-        return [
-            {
-                "topic_id": tid,
-                "videos": a["videos"],
-                "avg_confidence": a["conf_sum"] / a["videos"],
-                "channels": a["channels"],
-                "top_channel_share": a["top_channel"] / a["videos"],
-            }
-            for tid, a in per.items()
-        ]
+            for tid, n, conf_sum, channels, top, n_recent, conf_recent in conn.execute(q):
+                n, n_recent = int(n), int(n_recent)
+                out.append(
+                    {
+                        "topic_id": tid,
+                        "videos": n,
+                        "avg_confidence": float(conf_sum) / n,
+                        "channels": int(channels),
+                        "top_channel_share": int(top) / n,
+                        "videos_recent": n_recent,
+                        "avg_confidence_recent": float(conf_recent) / n_recent if n_recent else None,
+                    }
+                )
+        return out
 
     def average_confidence(
         self, domain: str | None = None, start: datetime | None = None, end: datetime | None = None
