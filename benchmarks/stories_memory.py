@@ -27,8 +27,10 @@ The seeded store (``--domains`` of the default config, ``--topics`` topics
 each, random centroids): every video refined with its own domain's topic; a
 ``--moved-share`` of them lies at its answer's story in another domain (the
 topic nearest to it is another domain's: the job moves it), ``--misfit-share``
-are misfits (confidence below ``daily.misfit_confidence``); embeddings in the
-hot table, as for the days refine has not yet compacted out.
+are misfits (confidence below ``daily.misfit_confidence``); each video's
+channel drawn uniformly from ``--channels`` (health groups the week by topic
+and channel); embeddings in the hot table, as for the days refine has not yet
+compacted out.
 
 Usage, from the repository root::
 
@@ -140,7 +142,7 @@ def seed(workdir: Path, args: argparse.Namespace, per_day: int, overrides: list[
             {
                 "video_id": ids,
                 "domain": [domains[d] for d in dom],
-                "channel_id": "c",
+                "channel_id": [f"c{k}" for k in rng.integers(args.channels, size=n)],
                 "title": "t",
                 "description": "",
                 "tags": [[] for _ in range(n)],
@@ -345,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--domains", type=int, default=3, help="domains of the default config (default 3)")
     p.add_argument("--topics", type=int, default=20, help="topics per domain (default 20)")
+    p.add_argument("--channels", type=int, default=1, help="channels the videos are drawn from, uniformly (default 1)")
     p.add_argument("--moved-share", type=float, default=0.2, help="share whose story is another domain's topic")
     p.add_argument("--misfit-share", type=float, default=0.1, help="share answered below the fitting confidence")
     p.add_argument("--baseline-tree", help="a checkout of an earlier commit, whose job is measured first")
