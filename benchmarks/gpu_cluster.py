@@ -121,13 +121,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cpu = make_backend("cpu", **params)
     gpu = make_backend("cuml", **params) if info["cuml"] else None
     first_call_s = {}
+    # umap-learn takes exact neighbours below UMAP_EXACT_LIMIT rows and NN-descent above: each compiled here
+    # where a row will take it
+    nn_descent = any(n >= UMAP_EXACT_LIMIT for n in args.sizes)
+    warm_sizes = (args.birth_size, *([UMAP_EXACT_LIMIT + args.birth_size] if nn_descent else []))
     for name, backend in (("cpu", cpu), ("gpu", gpu)):
         if backend is None:
             continue
-        # umap-learn takes exact neighbours below UMAP_EXACT_LIMIT rows and NN-descent above: each compiled here
-        # where a row will take it
-        nn_descent = any(n >= UMAP_EXACT_LIMIT for n in args.sizes)
-        for n in (args.birth_size, *([UMAP_EXACT_LIMIT + args.birth_size] if nn_descent else [])):
+        for n in warm_sizes:
             x0, _ = planted(n, args.topics, args.background, args.seed, args.member_noise)
             t0 = time.perf_counter()
             backend.fit_predict(x0, floor, allow_single_cluster=True)
