@@ -994,7 +994,7 @@ def test_topic_activity_is_exact(store: Store) -> None:
     assert everywhere == {"gaming:0", "gaming:1", "cooking:0"}
     assert store.activity.topic_activity("gaming", T0 + 3 * DAY, T0 + 4 * DAY) == []
     assert (g0["videos_recent"], g0["avg_confidence_recent"]) == (0, None)  # no recent_start: nothing is recent
-    # the last 90 minutes of the same window, from the same scan: a2 (alpha, 0.8) and b1 (beta, 0.2) are before
+    # recent from T0 + 90 min to the window's end, from the same scan: only a3 (alpha, 0.7); a1, a2, b1 are before
     split = {a["topic_id"]: a for a in store.activity.topic_activity("gaming", T0, T0 + DAY, recent_start=T0 + 1.5 * H)}
     assert split["gaming:0"]["videos"] == 4 and split["gaming:0"]["channels"] == 2  # the window's figures unchanged
     assert split["gaming:0"]["videos_recent"] == 1
