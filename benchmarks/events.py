@@ -75,6 +75,8 @@ def domain_split(
     labelled: np.ndarray,
     joined: dict[str, np.ndarray] | None = None,
     none: Any = None,
+    reference: np.ndarray | None = None,
+    reference_none: Any = None,
 ) -> dict[str, float]:
     """Where an event's documents outside its largest domain came from: their category mapped them there
     (``by_category``: the publishers filed the story under two desks) or the router sent them (``by_router``).
@@ -92,6 +94,16 @@ def domain_split(
         >>> story = np.array(["w:0", "w:0", "w:0", "w:0", "p:3"], dtype=object)
         >>> domain_split(np.arange(5), domains, np.zeros(5, bool), {"story": story})
         {'largest': 0.6, 'by_category': 0.0, 'by_router': 0.4, 'joined_story': 0.2, 'unjoined': 0.2}
+
+    With ``reference`` (one full fit's labels, ``reference_none`` its outlier label), also the part of those
+    shares that the reference holds *with the event*, in the event's largest reference topic
+    (``by_router_in_reference``, ``unjoined_in_reference``): a document that merely names the event's term
+    but that one model of the whole corpus files under another story is not a story split by the router.
+
+        >>> full = np.array([0, 0, 0, 0, 5])
+        >>> got = domain_split(np.arange(5), domains, np.zeros(5, bool), {"story": story}, None, full, -1)
+        >>> got["by_router_in_reference"], got["unjoined_in_reference"]
+        (0.2, 0.0)
     """
     dom, lab = domains[members], labelled[members]
     counts = Counter(dom.tolist())
@@ -114,6 +126,13 @@ def domain_split(
             got[f"joined_{view}"] = float(with_it.sum() / n)
             held |= with_it
         got["unjoined"] = float((routed & ~held).sum() / n)
+    if reference is not None:
+        ref = reference[members]
+        sizes = Counter(x for x in ref.tolist() if x != reference_none)
+        with_event = ref == max(sizes, key=lambda k: sizes[k]) if sizes else np.zeros(len(members), dtype=bool)
+        got["by_router_in_reference"] = float((routed & with_event).sum() / n)
+        if joined:
+            got["unjoined_in_reference"] = float((routed & ~held & with_event).sum() / n)
     return got
 
 

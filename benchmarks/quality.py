@@ -218,21 +218,37 @@ def _mean(per_event: dict[str, dict[str, float]], field: str) -> float | None:
     return float(np.mean([e[field] for e in per_event.values()])) if per_event else None
 
 
-SPLIT_FIELDS = ("largest", "by_category", "by_router", "joined_global", "joined_placed", "unjoined")
+SPLIT_FIELDS = (
+    "largest",
+    "by_category",
+    "by_router",
+    "joined_global",
+    "joined_placed",
+    "unjoined",
+    "by_router_in_reference",
+    "unjoined_in_reference",
+)
 
 
 def _domain_split(
-    store: Any, cfg: Any, videos: pd.DataFrame, events: dict[str, np.ndarray], joined: dict[str, np.ndarray]
+    store: Any,
+    cfg: Any,
+    videos: pd.DataFrame,
+    events: dict[str, np.ndarray],
+    joined: dict[str, np.ndarray],
+    full_labels: np.ndarray,
 ) -> dict[str, Any]:
     """Per event and mean: its share in its largest domain (a topic lives in one domain, so this bounds the
-    concentration), where the rest came from, and how much of what the router split off the ``joined``
-    views (global topics by lineage, the placed story view) hold with the event
-    (:func:`benchmarks.events.domain_split`)."""
+    concentration), where the rest came from, how much of what the router split off the ``joined``
+    views (global topics by lineage, the placed story view) hold with the event, and how much of it the
+    full fit holds with the event (:func:`benchmarks.events.domain_split`)."""
     domains = _domain_labels(store, videos["video_id"])
     to_domain = cfg.domains.category_map()
     cats = videos["category"] if "category" in videos else [None] * len(videos)
     labelled = np.array([to_domain.get(str(c or "").lower()) == d for c, d in zip(cats, domains, strict=True)])
-    split = {k: domain_split(m, domains, labelled, joined, NONE_LABEL) for k, m in events.items()}
+    split = {
+        k: domain_split(m, domains, labelled, joined, NONE_LABEL, full_labels, FULL_OUTLIER) for k, m in events.items()
+    }
     return {"per_event": split, **{f: _mean(split, f) for f in SPLIT_FIELDS}}
 
 
@@ -290,6 +306,12 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
                 " (may overlap) / by neither (mean share of an event)",
                 "(info)",
                 f"{split['joined_global']:.3f} / {split['joined_placed']:.3f} / {split['unjoined']:.3f}",
+            )
+            t.add(
+                "of the router's share / of what neither holds: what the full fit holds in the event's largest topic"
+                " (a story the router split, by one model of the whole corpus)",
+                "(info)",
+                f"{split['by_router_in_reference']:.3f} / {split['unjoined_in_reference']:.3f}",
             )
     share = route_shares(routed)["share"]
     t.add(
@@ -464,7 +486,8 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
         placed = _placed_labels(rt.store, truth.ids, stream_labels, cfg.daily.misfit_confidence)
         story = _story_labels(rt.store, emb, stream_labels, misfit_labels == NONE_LABEL)
         conc = _events(events, stream_labels, misfit_labels == NONE_LABEL, full_labels, *linked, story, placed)
-        conc["domain_split"] = _domain_split(rt.store, cfg, videos, events, {"global": linked[1], "placed": placed})
+        joined = {"global": linked[1], "placed": placed}
+        conc["domain_split"] = _domain_split(rt.store, cfg, videos, events, joined, full_labels)
         gran = _granularity(stream_labels, full_labels)
 
         return _report_planted(
@@ -806,7 +829,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         story = _story_labels(rt.store, streamed, stream_labels, stream_misfit)
         conc = _events(terms, stream_labels, stream_misfit, full_labels, *linked, story, placed)
         joined = {"global": linked[1], "placed": placed}
-        conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms, joined)
+        conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms, joined, full_labels)
         gran = _granularity(stream_labels, full_labels)
         tables["E"] = _events_table(conc, gran, "bursty terms", rep["result"].routed)
         agree = agreement(stream_labels, full_labels)

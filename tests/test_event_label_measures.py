@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.events import bursty_terms, concentration, planted_events, summarise
+from benchmarks.events import bursty_terms, concentration, domain_split, planted_events, summarise
 from benchmarks.labels import compare, debris_chunks, junk_rule
 
 
@@ -20,6 +20,25 @@ def test_concentration_counts_misfits_in_the_denominator_and_spread_above_five_p
     s = summarise({"x": e, "y": whole})
     assert s["events"] == 2 and s["largest"] == 0.65 and s["spread"] == 2.0
     assert summarise({})["largest"] is None
+
+
+def test_domain_split_tells_what_the_router_split_from_what_one_full_fit_holds_with_the_event() -> None:
+    # an event of 10: 6 in world, 1 filed under politics by its category, 3 routed to politics
+    domains = np.array(["world"] * 6 + ["politics"] * 4, dtype=object)
+    labelled = np.array([True] * 7 + [False] * 3)
+    # the story view holds one routed article with the event (world:0), two stay in politics' broad topic
+    story = np.array(["world:0"] * 6 + ["politics:1", "world:0", "politics:1", "politics:1"], dtype=object)
+    # one full fit: the event is topic 4; of the two nothing holds, it files one with the event, one elsewhere
+    full = np.array([4] * 6 + [4, 4, 4, 9])
+    got = domain_split(np.arange(10), domains, labelled, {"story": story}, "<none>", full, -1)
+    assert got["largest"] == 0.6
+    assert (got["by_category"], got["by_router"]) == (0.1, 0.3)
+    assert (got["joined_story"], got["unjoined"]) == (0.1, 0.2)
+    assert got["by_router_in_reference"] == 0.2  # articles 7 and 8
+    assert got["unjoined_in_reference"] == 0.1  # article 8: split by the router, linked by nothing, one story
+    # a full fit that leaves the whole event as outliers holds nothing with it
+    outliers = domain_split(np.arange(10), domains, labelled, {"story": story}, "<none>", np.full(10, -1), -1)
+    assert outliers["by_router_in_reference"] == outliers["unjoined_in_reference"] == 0.0
 
 
 def test_planted_events_are_the_truth_labels_but_noise() -> None:
