@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -264,15 +265,16 @@ def test_prometheus_escapes_label_values() -> None:
         assert line.startswith("#") or SAMPLE.match(line), line
 
 
-def _routed(store: Store, rows: list[tuple[str, str | None, int, datetime]]) -> None:
-    """Ingest ``n`` unclassified-topic videos per (domain, category, n, published_at)."""
+def _routed(store: Store, rows: list[tuple[Any, ...]]) -> None:
+    """Ingest ``n`` unclassified-topic videos per (domain, category, n, published_at[, the route Tier 1 took])."""
     videos, classes = [], []
-    for domain, category, n, ts in rows:
+    for domain, category, n, ts, *route in rows:
         for _ in range(n):
             vid = f"r{len(videos)}"
             videos.append(
-                {"video_id": vid, "domain": domain, "channel_id": "c", "published_at": ts, "category": category}
-            )
+                {"video_id": vid, "domain": domain, "channel_id": "c", "published_at": ts, "category": category,
+                 "routed_by": route[0] if route else None}
+            )  # fmt: skip
             classes.append({"video_id": vid, "domain": domain, "published_at": ts, "topic_id": None, "confidence": 0.0,
                             "status": "preliminary", "model_version": f"{domain}@1", "classified_at": ts})  # fmt: skip
     store.videos.ingest(videos, np.zeros((len(videos), 4), dtype=np.float32), classes)
@@ -327,6 +329,37 @@ def test_routing_shares_of_the_week(routed: Store) -> None:
     only = routing_health(routed, AS_OF, category_map=CATEGORIES, fallback="general", domain="cooking")
     assert only["videos"] == {"explicit": 0, "category": 4, "neighbours": 0, "prototype": 2, "fallback": 0}
     assert list(only["domains"]) == ["cooking"]
+
+
+def test_routing_shares_are_the_stored_routes_and_a_video_stored_without_one_is_read_back(
+    store_url: tuple[str, str | None],
+) -> None:
+    week = AS_OF - 2 * DAY
+    store = Store(store_url[0], schema=store_url[1])  # both backends (this module's ``store`` is SQLite's)
+    _routed(
+        store,
+        [
+            ("gaming", None, 4, week, "neighbours"),  # voted in by labelled neighbours: "prototype" if read back
+            ("gaming", "food", 2, week, "explicit"),  # the request named gaming: "prototype" if read back
+            ("gaming", None, 1, week, "prototype"),
+            ("gaming", "games", 3, week, "category"),
+            ("general", None, 2, week, "fallback"),
+            ("cooking", None, 5, week),  # stored before the store kept routes: read back, by prototype
+            ("cooking", "food", 1, week),  # read back, by category
+            ("gaming", None, 7, AS_OF - 8 * DAY, "neighbours"),  # before the week: not counted
+        ],
+    )
+    r = routing_health(store, AS_OF, category_map=CATEGORIES, fallback="general")
+    assert r["videos"] == {"explicit": 2, "category": 4, "neighbours": 4, "prototype": 6, "fallback": 2}
+    assert r["domains"]["gaming"]["videos"] == {
+        "explicit": 2,
+        "category": 3,
+        "neighbours": 4,
+        "prototype": 1,
+        "fallback": 0,
+    }
+    assert r["domains"]["cooking"]["videos"]["prototype"] == 5
+    store.dispose()
 
 
 def test_routing_without_a_fallback_counts_every_unmapped_video_by_prototype(routed: Store) -> None:

@@ -4,12 +4,14 @@ its labelled neighbours are in."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 import numpy as np
 
 from ray_topics.core.sampling import slot_quota
 from ray_topics.execution.runtime import Runtime
+from ray_topics.ops.health import routing_from_config
 from ray_topics.storage.routing import ExemplarWindow
 from ray_topics.storage.store import Store
 from ray_topics.streams.replay import Replay
@@ -19,6 +21,7 @@ from tests.test_routing_floor import _stream as floored_stream
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
+WEEK = timedelta(days=7)  # the window health reports
 
 
 def test_exemplars_are_kept_per_domain_and_slot_replaced_and_pruned(store: Store) -> None:
@@ -99,6 +102,12 @@ def test_uncategorised_videos_follow_their_labelled_neighbours(sqlite_runtime: R
     assert (stored[first_day] == "general").all()  # no floor measured yet: nothing is voted into a domain
     assert result.routed["neighbours"] >= 0.9 * later.sum()
     assert (stored[later] == truth[later].to_numpy()).mean() >= 0.95
+    # each video's route is stored with it, so health counts the router's own choices, neighbours included
+    routes = rt.store.videos.routes(list(stream.videos["video_id"]))
+    assert Counter(routes.values()) == +Counter({str(k): n for k, n in result.routed.items()})
+    week = set(stream.videos.loc[stream.videos["published_at"] >= last - WEEK, "video_id"])
+    shares = routing_from_config(rt.store, last, rt.cfg)["videos"]
+    assert shares["neighbours"] == sum(1 for v, r in routes.items() if r == "neighbours" and v in week) > 0
 
 
 def test_vote_neighbours_zero_keeps_no_exemplars(tmp_path) -> None:

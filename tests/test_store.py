@@ -17,7 +17,9 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from ray_topics.core.lifecycle import make_topic
+from ray_topics.core.router import Route
 from ray_topics.core.types import ClassificationStatus, EventType, Topic, TopicEvent
+from ray_topics.storage.db import _add_column
 from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.storage.store import Store
 
@@ -50,6 +52,7 @@ def _batch(*specs: dict[str, Any]) -> tuple[list[dict[str, Any]], np.ndarray, li
                 "tags": s.get("tags", []),
                 "category": s.get("category"),
                 "views": s.get("views"),
+                "routed_by": s.get("route"),
             }
         )
         vecs.append(s.get("vec", _vec(vid)))
@@ -111,6 +114,39 @@ def test_ingest_commits_videos_embeddings_and_classifications(store: Store) -> N
     assert out["c"]["topic_id"] is None and out["c"]["domain"] == "cooking"
     assert store.count("videos", domain="gaming") == 2
     assert store.videos.existing_ids(["a", "c", "zz"]) == {"a", "c"}
+
+
+def test_ingest_stores_each_videos_route(store: Store) -> None:
+    _ingest(store, _v("a", route=Route.NEIGHBOURS), _v("b", route=Route.EXPLICIT), _v("c"))
+    assert store.videos.routes(["a", "b", "c"]) == {"a": "neighbours", "b": "explicit", "c": None}
+
+
+def test_a_store_made_before_a_column_gains_it_on_open(store_url: tuple[str, str | None]) -> None:
+    url, schema = store_url
+    old = Store(url, schema=schema)
+    _ingest(old, _v("before"))
+    videos = old.table("videos")
+    with old.begin() as conn:  # the store as an earlier version made it: no route column
+        conn.execute(text(f"ALTER TABLE {conn.dialect.identifier_preparer.format_table(videos)} DROP COLUMN route"))
+    old.dispose()
+    s = Store(url, schema=schema)  # opening it adds the column; the rows stored before read NULL
+    try:
+        _ingest(s, _v("after", route=Route.PROTOTYPE))
+        assert s.videos.routes(["before", "after"]) == {"before": None, "after": "prototype"}
+        assert s.videos.domains(["before"]) == {"before": "gaming"}  # nothing else of the old row changed
+        # a second process that read the catalogue before the first added the column adds it again: a no-op
+        with s.begin() as conn:
+            _add_column(conn, videos, videos.c.route)
+        Store(url, schema=schema).dispose()
+        assert s.videos.routes(["after"]) == {"after": "prototype"}
+    finally:
+        s.dispose()
+
+
+def test_only_a_nullable_column_without_a_default_is_added_to_a_store() -> None:
+    s = Store("sqlite://")
+    with s.begin() as conn, pytest.raises(RuntimeError, match="nullable"):
+        _add_column(conn, s.table("videos"), s.table("videos").c.domain)
 
 
 def test_ingest_empty_batch_writes_nothing(store: Store) -> None:

@@ -272,20 +272,32 @@ def health_summary(items: Iterable[TopicHealth]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- routing shares
-def _category_counts(store: Store, start: datetime, end: datetime) -> list[tuple[str, str | None, int]]:
-    """(domain, category, videos) of the videos published in ``[start, end)``: one aggregate query."""
+ROUTES = frozenset(str(r) for r in Route)  # the routes a stored one is read as (others are read back)
+
+
+def _route_counts(store: Store, start: datetime, end: datetime) -> list[tuple[str, str | None, str | None, int]]:
+    """(domain, category, stored route, videos) of the videos published in ``[start, end)``: one aggregate query."""
     from sqlalchemy import func, select
 
     # an aggregate of storage/activity.py's kind; it lives here while that module is being reworked
     c, v = store.table("classifications"), store.table("videos")
     q = (
-        select(c.c.domain, v.c.category, func.count())
+        select(c.c.domain, v.c.category, v.c.route, func.count())
         .join(v, v.c.video_id == c.c.video_id)
         .where(c.c.published_at >= start, c.c.published_at < end)
-        .group_by(c.c.domain, v.c.category)
+        .group_by(c.c.domain, v.c.category, v.c.route)
     )
     with store.connect() as conn:
-        return [(d, cat, int(n)) for d, cat, n in conn.execute(q)]
+        return [(d, cat, how, int(n)) for d, cat, how, n in conn.execute(q)]
+
+
+def _read_back(domain: str, category: str | None, category_map: dict[str, str], fallback: str | None) -> Route:
+    """The route of a video stored without one, as the router takes it from its domain and category."""
+    if category_map.get(str(category or "").lower()) == domain:
+        return Route.CATEGORY
+    if domain == fallback:
+        return Route.FALLBACK
+    return Route.PROTOTYPE
 
 
 def routing_health(
@@ -297,17 +309,16 @@ def routing_health(
     domain: str | None = None,
     days: int = 7,
 ) -> dict[str, Any]:
-    """How the last ``days`` days' videos reached their domain: by category, by prototype or to the fallback.
+    """How the last ``days`` days' videos reached their domain: named, by category, neighbours, prototype, fallback.
 
-    The store keeps each video's domain and category, not the route itself, so
-    the route is read back as the router takes it: a video whose category maps
-    to its domain came by ``category``; one in the fallback domain whose category
-    does not map there went to the ``fallback``; any other came by ``prototype``
-    (that count also holds the videos routed by ``neighbours``, and those whose
-    request named a domain their category does not map to: the store cannot
-    tell those apart, so ``neighbours`` reads 0 here). Tier 1 counts the
-    exact routes as it routes (the replay summary's ``routing``, Serve's
-    ``ray_topics_routed_videos_total{domain,route}``).
+    Tier 1 stores each video's route with it (``videos.route``), so these are
+    the router's own choices, as Tier 1 counts them while it routes (the
+    replay summary's ``routing``, Serve's
+    ``ray_topics_routed_videos_total{domain,route}``). A video stored without
+    a route (before the store had the column, or by an import) has it read
+    back as the router takes it: a video whose category maps to its domain
+    came by ``category``; one in the fallback domain whose category does not
+    map there went to the ``fallback``; any other came by ``prototype``.
 
     Returns:
         ``{"window_days", "videos": {route: n}, "share": {route: share}, "domains":
@@ -324,15 +335,10 @@ def routing_health(
     as_of = as_utc(as_of)
     total: Counter[str] = Counter()
     per: dict[str, Counter[str]] = {}
-    for dom, cat, n in _category_counts(store, as_of - timedelta(days=days), as_of):
+    for dom, cat, stored, n in _route_counts(store, as_of - timedelta(days=days), as_of):
         if domain is not None and dom != domain:
             continue
-        if category_map.get(str(cat or "").lower()) == dom:
-            how = Route.CATEGORY
-        elif dom == fallback:
-            how = Route.FALLBACK
-        else:
-            how = Route.PROTOTYPE
+        how = Route(stored) if stored in ROUTES else _read_back(dom, cat, category_map, fallback)
         total[how] += n
         per.setdefault(dom, Counter())[how] += n
     return {

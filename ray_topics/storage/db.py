@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, event, func, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex
 
@@ -88,12 +89,13 @@ class Database:
         return self.metadata.tables[f"{self.schema}.{name}" if self.schema else name]
 
     def create(self) -> None:
-        """Create missing tables and indexes, and drop indexes a newer one replaced.
+        """Create missing tables, columns and indexes, and drop indexes a newer one replaced.
 
-        ``create_all`` skips a table that exists, indexes included, so a store
-        made by an earlier version gains its new indexes here. Existing indexes
-        are looked up in the catalogue first: no DDL (and no table lock) runs
-        when nothing is missing.
+        ``create_all`` skips a table that exists, columns and indexes included,
+        so a store made by an earlier version gains its new columns (nullable
+        only: :func:`_add_column`) and indexes here. Existing ones are looked up
+        in the catalogue first: no DDL (and no table lock) runs when nothing is
+        missing.
         """
         with self.engine.begin() as conn:
             if self.schema:
@@ -101,6 +103,10 @@ class Database:
             self.metadata.create_all(conn)
             insp = inspect(conn)
             for table in self.metadata.sorted_tables:
+                columns = {c["name"] for c in insp.get_columns(table.name, schema=self.schema)}
+                for col in table.columns:
+                    if col.name not in columns:
+                        _add_column(conn, table, col)
                 have = {ix["name"] for ix in insp.get_indexes(table.name, schema=self.schema)}
                 for ix in sorted(table.indexes, key=lambda i: str(i.name)):
                     if ix.name not in have:
@@ -239,6 +245,30 @@ def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
+
+
+def _add_column(conn: Connection, table: Any, col: Any) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` of a column a newer version added to an existing table.
+
+    Only a nullable column without a default: adding one is a change of the
+    catalogue on both databases (no row is rewritten), and the rows stored
+    before it read NULL, which the column's readers must take as "not known".
+    Two processes opening an old store at once may both try: PostgreSQL's
+    ``IF NOT EXISTS`` and SQLite's "duplicate column" make the second a no-op.
+    """
+    if not col.nullable or col.primary_key or col.server_default is not None or col.default is not None:
+        raise RuntimeError(f"{table.name}.{col.name}: only a nullable column without a default is added to a store")
+    prep = conn.dialect.identifier_preparer
+    exists = "IF NOT EXISTS " if conn.dialect.name == "postgresql" else ""
+    ddl = (
+        f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {exists}"
+        f"{prep.quote(col.name)} {col.type.compile(dialect=conn.dialect)}"
+    )
+    try:
+        conn.execute(text(ddl))
+    except OperationalError as exc:  # SQLite: another process added it since our catalogue read
+        if "duplicate column" not in str(exc).lower():
+            raise
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -83,6 +83,9 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("tags", JSON, nullable=False, default=list),
         Column("category", String(128)),
         Column("views", BigInteger),  # the most viewed videos pass 2**31
+        # how the router chose the domain (core.router.Route); NULL for a video stored before the column
+        # existed (health reads its route back from domain and category) or written by an import
+        Column("route", String(16)),
         Index("ix_videos_domain_published", "domain", "published_at"),
     )
     # hot embeddings: written by Tier 1, compacted into the lake by refine

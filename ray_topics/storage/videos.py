@@ -53,6 +53,7 @@ class Videos:
                 "tags": list(v.get("tags") or []),
                 "category": v.get("category"),
                 "views": v.get("views"),
+                "route": str(v["routed_by"]) if v.get("routed_by") else None,
             }
             for v in videos
         ]
@@ -101,6 +102,11 @@ class Videos:
     def domains(self, video_ids: Sequence[str]) -> dict[str, str]:
         """The domain each stored video was routed to (ids not stored are left out)."""
         return self._column(video_ids, "domain")
+
+    def routes(self, video_ids: Sequence[str]) -> dict[str, str | None]:
+        """How the router chose each stored video's domain (a :class:`ray_topics.core.router.Route` value); None
+        for a video stored before the store kept routes, or by an import."""
+        return self._column(video_ids, "route")
 
     def _column(self, video_ids: Sequence[str], name: str) -> dict[str, Any]:
         t = self.db.table("videos")
