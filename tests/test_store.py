@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 import zlib
@@ -129,7 +130,27 @@ def test_a_store_made_before_a_column_gains_it_on_open(store_url: tuple[str, str
     with old.begin() as conn:  # the store as an earlier version made it: no route column
         conn.execute(text(f"ALTER TABLE {conn.dialect.identifier_preparer.format_table(videos)} DROP COLUMN route"))
     old.dispose()
-    s = Store(url, schema=schema)  # opening it adds the column; the rows stored before read NULL
+    # two processes (a scheduler's job and a replica) open the old store at the same moment: both open it
+    openers = [Store(url, schema=schema, create=False) for _ in range(2)]
+    both = threading.Barrier(2, timeout=60)
+    failed: list[BaseException] = []
+
+    def open_it(opener: Store) -> None:
+        try:
+            both.wait()
+            opener.create()
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=open_it, args=(o,)) for o in openers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for o in openers:
+        o.dispose()
+    assert not failed, failed
+    s = Store(url, schema=schema)  # the column is there; the rows stored before read NULL
     try:
         _ingest(s, _v("after", route=Route.PROTOTYPE))
         assert s.videos.routes(["before", "after"]) == {"before": None, "after": "prototype"}
