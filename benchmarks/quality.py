@@ -84,6 +84,8 @@ NEWS_CACHE = "news_articles"  # the embedding cache's name for the news corpus, 
 NMI_VS_FULL_TOLERANCE = 0.02
 EVENT_VS_FULL_TOLERANCE = 0.1  # issue 14: an event's concentration within 0.1 of one full fit's
 PER_THOUSAND = 1000
+NEIGHBOUR_STORY_K = 10  # the experimental neighbour story view's k (the router's vote_neighbours default)
+NEIGHBOUR_CHUNK = 2048  # videos whose neighbours are found at a time
 FULL_OUTLIER = -1
 # --perturb: noise per embedding component, far below what matters to any topic, enough to send a chaotic
 # replay down another path (as re-embedding the corpus on another machine does)
@@ -145,13 +147,15 @@ def _events(
     lineage_labels: np.ndarray | None = None,
     story: np.ndarray | None = None,
     placed: np.ndarray | None = None,
+    neighbours: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Concentration of every event on both sides (:mod:`benchmarks.events`), and the means.
 
     With ``global_labels`` / ``lineage_labels`` (:func:`_global_labels`), also the streaming concentration
     when the topics of one global topic count as one (links alive at the end / links by lineage); with
     ``story`` (:func:`_story_labels`), in the story view; with ``placed`` (:func:`_placed_labels`), in the
-    story view as the stories job placed it day by day.
+    story view as the stories job placed it day by day; with ``neighbours`` (:func:`_neighbour_story_labels`), in
+    a story view by each video's nearest videos (an experiment, not a view the product serves).
     """
     full_misfit = np.array([x == FULL_OUTLIER for x in full_labels.tolist()])
     per = {
@@ -162,7 +166,13 @@ def _events(
     if global_labels is not None:
         g = {k: concentration(m, global_labels, stream_misfit, NONE_LABEL) for k, m in events.items()}
         out["streaming_global"] = summarise(g)
-    for key, extra in (("streaming_lineage", lineage_labels), ("streaming_story", story), ("streaming_placed", placed)):
+    views = (
+        ("streaming_lineage", lineage_labels),
+        ("streaming_story", story),
+        ("streaming_placed", placed),
+        ("streaming_neighbours", neighbours),
+    )
+    for key, extra in views:
         if extra is not None:
             per[key] = {k: concentration(m, extra, stream_misfit, NONE_LABEL) for k, m in events.items()}
             out[key] = summarise(per[key])
@@ -180,6 +190,30 @@ def _story_labels(store: Any, vectors: np.ndarray, stream_labels: np.ndarray, mi
     fits = (stream_labels != NONE_LABEL) & ~misfit
     labels = story_labels(vectors, stream_labels.tolist(), fits, cents, ids)
     return np.array(labels, dtype=object)
+
+
+def _neighbour_story_labels(
+    vectors: np.ndarray, stream_labels: np.ndarray, misfit: np.ndarray, days: np.ndarray, window_days: float
+) -> np.ndarray:
+    """An experimental story view: each fitted video under the label most of its :data:`NEIGHBOUR_STORY_K`
+    nearest fitted videos (itself included, any domain, cosine) hold, among those published within
+    ``window_days`` of it (``days``: publication in days), as a stories job placing a window of videos by
+    their neighbours rather than by the nearest centroid would; misfits stay misfits. Computed
+    :data:`NEIGHBOUR_CHUNK` videos at a time (memory: a chunk x the fitted videos)."""
+    fits = np.flatnonzero((stream_labels != NONE_LABEL) & ~misfit)
+    out = stream_labels.copy()
+    if not len(fits):
+        return out
+    unit = vectors[fits] / np.linalg.norm(vectors[fits], axis=1, keepdims=True)
+    k = min(NEIGHBOUR_STORY_K, len(fits))
+    for lo in range(0, len(fits), NEIGHBOUR_CHUNK):
+        part = slice(lo, lo + NEIGHBOUR_CHUNK)
+        sims = unit[part] @ unit.T
+        sims[np.abs(days[fits][part, None] - days[fits][None, :]) > window_days] = -np.inf
+        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        for row, i in zip(nearest, fits[part], strict=True):
+            out[i] = Counter(stream_labels[fits[row]].tolist()).most_common(1)[0][0]
+    return out
 
 
 def _placed_labels(store: Any, video_ids: Sequence[str], stream_labels: np.ndarray, fit: float) -> np.ndarray:
@@ -286,6 +320,11 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
                 "event concentration in the story view (each fitted video under its nearest topic of any domain)",
             ),
             ("streaming_placed", "the same, as the stories job placed each day among its midnight's topics (served)"),
+            (
+                "streaming_neighbours",
+                f"experiment: each fitted video under the topic most of its {NEIGHBOUR_STORY_K} nearest fitted videos"
+                " of any domain, published within the placed days of it, hold (not served)",
+            ),
         ):
             if key in ev:
                 t.add(label, "(info)", ev[key]["largest"], f["largest"])
@@ -827,7 +866,9 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         linked = _all_global_labels(rt.store, stream_labels)
         placed = _placed_labels(rt.store, list(videos["video_id"]), stream_labels, cfg.daily.misfit_confidence)
         story = _story_labels(rt.store, streamed, stream_labels, stream_misfit)
-        conc = _events(terms, stream_labels, stream_misfit, full_labels, *linked, story, placed)
+        place_days = cfg.global_topics.place_days or cfg.daily.pool_window_days
+        knn = _neighbour_story_labels(streamed, stream_labels, stream_misfit, days, place_days)
+        conc = _events(terms, stream_labels, stream_misfit, full_labels, *linked, story, placed, knn)
         joined = {"global": linked[1], "placed": placed}
         conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms, joined, full_labels)
         gran = _granularity(stream_labels, full_labels)

@@ -97,3 +97,25 @@ def test_perturbed_embeddings_are_another_draw_of_the_same_unit_vectors() -> Non
     sims, moved = emb @ emb.T, a @ a.T
     np.fill_diagonal(sims, -1), np.fill_diagonal(moved, -1)
     assert np.array_equal(sims.argmax(1), moved.argmax(1))
+
+
+def test_the_neighbour_story_view_follows_most_of_a_videos_nearest_fitted_videos_in_its_window() -> None:
+    from benchmarks.quality import NEIGHBOUR_STORY_K, NONE_LABEL, _neighbour_story_labels
+
+    rng = np.random.default_rng(0)
+    story, other = np.eye(8)[0], np.eye(8)[1]
+    k = NEIGHBOUR_STORY_K
+    # a story of k + 1 videos: k answered by its own topic, one (the last) by a broad topic of another domain;
+    # then a misfit of the story, k + 1 videos of the story published 30 days later under another topic, and
+    # k + 1 videos of the broad topic
+    vecs = np.vstack(
+        [story + 0.01 * rng.standard_normal((2 * k + 3, 8)), other + 0.01 * rng.standard_normal((k + 1, 8))]
+    )
+    labels = np.array(["w:1"] * k + ["p:0", NONE_LABEL] + ["x:9"] * (k + 1) + ["p:0"] * (k + 1), dtype=object)
+    misfit = labels == NONE_LABEL
+    days = np.array([0.0] * (k + 2) + [30.0] * (k + 1) + [0.0] * (k + 1))
+    got = _neighbour_story_labels(vecs, labels, misfit, days, window_days=5)
+    assert got[k] == "w:1"  # the broad topic's catch goes under the story its neighbours hold
+    assert got[k + 1] == NONE_LABEL  # a misfit stays a misfit
+    assert set(got[k + 2 : 2 * k + 3]) == {"x:9"}  # a month later the story's first topic does not vote
+    assert set(got[-(k + 1) :]) == {"p:0"}  # the broad topic's own videos keep it
