@@ -57,6 +57,7 @@ def _draw(since: str, draw: int, full_fit: Path, overrides: list[str]) -> dict[s
         "story": ec["streaming_story"]["largest"],
         "placed": ec["streaming_placed"]["largest"],
         "neighbours": ec["streaming_neighbours"]["largest"],
+        "own_neighbours": ec["streaming_own_neighbours"]["largest"],
         "full": ec["full"]["largest"],
         "streaming_per_1000": gran["streaming_per_1000"],
         "full_per_1000": gran["full_per_1000"],
@@ -76,6 +77,7 @@ def _per_event(ec: dict[str, Any]) -> dict[str, dict[str, float]]:
             "story": per["streaming_story"][term]["largest"],
             "placed": per["streaming_placed"][term]["largest"],
             "neighbours": per["streaming_neighbours"][term]["largest"],
+            "own_neighbours": per["streaming_own_neighbours"][term]["largest"],
             "full": per["full"][term]["largest"],
             "n": s["n"],
             "misfit": s["misfit"],
@@ -141,7 +143,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ok = ours >= full - EVENT_VS_FULL_TOLERANCE
         t.add(f"event concentration {name}, mean of {len(mine)} draws", goal, ours, full, ok)
     views = (("streaming", ""), ("story", ", story view"), ("placed", ", story view as placed"))
-    for key, view in (*views, ("neighbours", ", experiment: story view by neighbours")):
+    experiments = (("neighbours", ", experiment: story view by neighbours"), ("own_neighbours", ", own by neighbours"))
+    for key, view in (*views, *experiments):
         within = sum(d[key] >= d["full"] - EVENT_VS_FULL_TOLERANCE for d in draws)
         t.add(f"draws within {EVENT_VS_FULL_TOLERANCE} of the full fit{view}", "(info)", f"{within} / {len(draws)}")
     for name, mine in groups:  # the domains' own topics are the goal's figure; the view is read beside them
@@ -150,6 +153,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t.add(placed, "(info)", *_means(mine, "placed"))
         knn = f"event concentration {name}, experiment: a story view by neighbours (not served), mean of {len(mine)}"
         t.add(knn, "(info)", *_means(mine, "neighbours"))
+        own = f"event concentration {name}, experiment: the domains' answers by neighbours, mean of {len(mine)}"
+        t.add(own, "(info)", *_means(mine, "own_neighbours"))
     events = _events_table(draws)
     events.print("each event over the draws that picked it (mean share in its largest topic), worst served first")
     per_1000 = (_mean(draws, "streaming_per_1000"), _mean(draws, "full_per_1000"))

@@ -148,6 +148,7 @@ def _events(
     story: np.ndarray | None = None,
     placed: np.ndarray | None = None,
     neighbours: np.ndarray | None = None,
+    own_neighbours: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Concentration of every event on both sides (:mod:`benchmarks.events`), and the means.
 
@@ -155,7 +156,8 @@ def _events(
     when the topics of one global topic count as one (links alive at the end / links by lineage); with
     ``story`` (:func:`_story_labels`), in the story view; with ``placed`` (:func:`_placed_labels`), in the
     story view as the stories job placed it day by day; with ``neighbours`` (:func:`_neighbour_story_labels`), in
-    a story view by each video's nearest videos (an experiment, not a view the product serves).
+    a story view by each video's nearest videos, and with ``own_neighbours`` the domains' own answers so refined
+    (experiments: nothing the product serves).
     """
     full_misfit = np.array([x == FULL_OUTLIER for x in full_labels.tolist()])
     per = {
@@ -171,6 +173,7 @@ def _events(
         ("streaming_story", story),
         ("streaming_placed", placed),
         ("streaming_neighbours", neighbours),
+        ("streaming_own_neighbours", own_neighbours),
     )
     for key, extra in views:
         if extra is not None:
@@ -193,13 +196,19 @@ def _story_labels(store: Any, vectors: np.ndarray, stream_labels: np.ndarray, mi
 
 
 def _neighbour_story_labels(
-    vectors: np.ndarray, stream_labels: np.ndarray, misfit: np.ndarray, days: np.ndarray, window_days: float
+    vectors: np.ndarray,
+    stream_labels: np.ndarray,
+    misfit: np.ndarray,
+    days: np.ndarray,
+    window_days: float,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """An experimental story view: each fitted video under the label most of its :data:`NEIGHBOUR_STORY_K`
     nearest fitted videos (itself included, any domain, cosine) hold, among those published within
     ``window_days`` of it (``days``: publication in days), as a stories job placing a window of videos by
-    their neighbours rather than by the nearest centroid would; misfits stay misfits. Computed
-    :data:`NEIGHBOUR_CHUNK` videos at a time (memory: a chunk x the fitted videos)."""
+    their neighbours rather than by the nearest centroid would; misfits stay misfits. With ``groups`` (each
+    video's domain), only videos of a video's own group vote: the domains' own answers, refined by
+    neighbours. Computed :data:`NEIGHBOUR_CHUNK` videos at a time (memory: a chunk x the fitted videos)."""
     fits = np.flatnonzero((stream_labels != NONE_LABEL) & ~misfit)
     out = stream_labels.copy()
     if not len(fits):
@@ -210,6 +219,8 @@ def _neighbour_story_labels(
         part = slice(lo, lo + NEIGHBOUR_CHUNK)
         sims = unit[part] @ unit.T
         sims[np.abs(days[fits][part, None] - days[fits][None, :]) > window_days] = -np.inf
+        if groups is not None:
+            sims[groups[fits][part, None] != groups[fits][None, :]] = -np.inf
         nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         for row, i in zip(nearest, fits[part], strict=True):
             out[i] = Counter(stream_labels[fits[row]].tolist()).most_common(1)[0][0]
@@ -324,6 +335,10 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
                 "streaming_neighbours",
                 f"experiment: each fitted video under the topic most of its {NEIGHBOUR_STORY_K} nearest fitted videos"
                 " of any domain, published within the placed days of it, hold (not served)",
+            ),
+            (
+                "streaming_own_neighbours",
+                "experiment: the same among the fitted videos of its own domain (the domains' answers so refined)",
             ),
         ):
             if key in ev:
@@ -868,7 +883,9 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         story = _story_labels(rt.store, streamed, stream_labels, stream_misfit)
         place_days = cfg.global_topics.place_days or cfg.daily.pool_window_days
         knn = _neighbour_story_labels(streamed, stream_labels, stream_misfit, days, place_days)
-        conc = _events(terms, stream_labels, stream_misfit, full_labels, *linked, story, placed, knn)
+        doms = _domain_labels(rt.store, videos["video_id"])
+        own_knn = _neighbour_story_labels(streamed, stream_labels, stream_misfit, days, place_days, doms)
+        conc = _events(terms, stream_labels, stream_misfit, full_labels, *linked, story, placed, knn, own_knn)
         joined = {"global": linked[1], "placed": placed}
         conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms, joined, full_labels)
         gran = _granularity(stream_labels, full_labels)

@@ -119,3 +119,7 @@ def test_the_neighbour_story_view_follows_most_of_a_videos_nearest_fitted_videos
     assert got[k + 1] == NONE_LABEL  # a misfit stays a misfit
     assert set(got[k + 2 : 2 * k + 3]) == {"x:9"}  # a month later the story's first topic does not vote
     assert set(got[-(k + 1) :]) == {"p:0"}  # the broad topic's own videos keep it
+    # among its own domain's videos only, the catch has no other vote than its domain's: it stays
+    domains = np.array([lab.split(":")[0] if lab != NONE_LABEL else "w" for lab in labels], dtype=object)
+    own = _neighbour_story_labels(vecs, labels, misfit, days, window_days=5, groups=domains)
+    assert own[k] == "p:0" and set(own[:k]) == {"w:1"}
