@@ -275,22 +275,6 @@ def health_summary(items: Iterable[TopicHealth]) -> dict[str, Any]:
 ROUTES = frozenset(str(r) for r in Route)  # the routes a stored one is read as (others are read back)
 
 
-def _route_counts(store: Store, start: datetime, end: datetime) -> list[tuple[str, str | None, str | None, int]]:
-    """(domain, category, stored route, videos) of the videos published in ``[start, end)``: one aggregate query."""
-    from sqlalchemy import func, select
-
-    # an aggregate of storage/activity.py's kind; it lives here while that module is being reworked
-    c, v = store.table("classifications"), store.table("videos")
-    q = (
-        select(c.c.domain, v.c.category, v.c.route, func.count())
-        .join(v, v.c.video_id == c.c.video_id)
-        .where(c.c.published_at >= start, c.c.published_at < end)
-        .group_by(c.c.domain, v.c.category, v.c.route)
-    )
-    with store.connect() as conn:
-        return [(d, cat, how, int(n)) for d, cat, how, n in conn.execute(q)]
-
-
 def _read_back(domain: str, category: str | None, category_map: dict[str, str], fallback: str | None) -> Route:
     """The route of a video stored without one, as the router takes it from its domain and category."""
     if category_map.get(str(category or "").lower()) == domain:
@@ -335,9 +319,7 @@ def routing_health(
     as_of = as_utc(as_of)
     total: Counter[str] = Counter()
     per: dict[str, Counter[str]] = {}
-    for dom, cat, stored, n in _route_counts(store, as_of - timedelta(days=days), as_of):
-        if domain is not None and dom != domain:
-            continue
+    for dom, cat, stored, n in store.activity.route_counts(as_of - timedelta(days=days), as_of, domain):
         how = Route(stored) if stored in ROUTES else _read_back(dom, cat, category_map, fallback)
         total[how] += n
         per.setdefault(dom, Counter())[how] += n

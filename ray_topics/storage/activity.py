@@ -72,6 +72,23 @@ class Activity:
                 )
         return out
 
+    def route_counts(
+        self, start: datetime, end: datetime, domain: str | None = None
+    ) -> list[tuple[str, str | None, str | None, int]]:
+        """(domain, category, stored route, videos) of the videos published in ``[start, end)`` (of ``domain``
+        only, when given): one aggregate query, for health's routing shares."""
+        c, v = self.db.table("classifications"), self.db.table("videos")
+        q = (
+            select(c.c.domain, v.c.category, v.c.route, func.count())
+            .join(v, v.c.video_id == c.c.video_id)
+            .where(c.c.published_at >= start, c.c.published_at < end)
+            .group_by(c.c.domain, v.c.category, v.c.route)
+        )
+        if domain is not None:
+            q = q.where(c.c.domain == domain)
+        with self.db.connect() as conn:
+            return [(d, cat, how, int(n)) for d, cat, how, n in conn.execute(q)]
+
     def average_confidence(
         self, domain: str | None = None, start: datetime | None = None, end: datetime | None = None
     ) -> dict[str, tuple[int, float]]:
