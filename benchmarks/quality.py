@@ -74,6 +74,7 @@ from benchmarks.planted_truth import (
     majority,
     planted_figures,
 )
+from ray_topics.core.index import normalize
 from ray_topics.core.router import route_shares
 from ray_topics.core.timeutil import floor_day
 
@@ -213,14 +214,15 @@ def _neighbour_story_labels(
     out = stream_labels.copy()
     if not len(fits):
         return out
-    unit = vectors[fits] / np.linalg.norm(vectors[fits], axis=1, keepdims=True)
+    unit, when = normalize(vectors[fits]), days[fits]
+    group = None if groups is None else groups[fits]
     k = min(NEIGHBOUR_STORY_K, len(fits))
     for lo in range(0, len(fits), NEIGHBOUR_CHUNK):
         part = slice(lo, lo + NEIGHBOUR_CHUNK)
         sims = unit[part] @ unit.T
-        sims[np.abs(days[fits][part, None] - days[fits][None, :]) > window_days] = -np.inf
-        if groups is not None:
-            sims[groups[fits][part, None] != groups[fits][None, :]] = -np.inf
+        sims[np.abs(when[part, None] - when[None, :]) > window_days] = -np.inf
+        if group is not None:
+            sims[group[part, None] != group[None, :]] = -np.inf
         nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         for row, i in zip(nearest, fits[part], strict=True):
             out[i] = Counter(stream_labels[fits[row]].tolist()).most_common(1)[0][0]
