@@ -265,6 +265,13 @@ class GlobalTopicsConfig(_Section):
     # the stories job places again the videos of this many days before its midnight (null: the daily
     # pool window, the days a birth takes videos from), so a story topic born late takes its earlier videos
     place_days: int | None = Field(default=None, ge=1)
+    # how a video is placed in the story view (ray_topics.core.stories): by the answers of its nearest
+    # videos of the window, or by the nearest topic centroid; the vote's size, its voters' bound, and search
+    place_by: Literal["neighbours", "centroid"] = "neighbours"
+    place_neighbours: int = Field(ge=1)
+    place_voters: int = Field(ge=1)
+    place_exact_voters: int = Field(ge=0)
+    place_nprobe: int = Field(ge=1)
 
 
 class KeywordsConfig(_Section):

@@ -19,6 +19,7 @@ from ray_topics.cli import main
 from ray_topics.core import stories
 from ray_topics.core.index import Match, normalize
 from ray_topics.core.lifecycle import reclassified
+from ray_topics.core.sampling import stable_key
 from ray_topics.core.stories import story_labels
 from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime
@@ -65,6 +66,57 @@ def test_without_topics_the_labels_are_kept() -> None:
         None,
         "b:1",
     ]
+
+
+def _story_in_broad_topics(rng: np.random.Generator) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """Three broad topics (30 videos each) and a tight story of 9 videos between them, answered by the three
+    (5 politics:0, 2 world:1, 2 business:2): (vectors, answers, centroids, topic ids); the story comes last."""
+    cents = normalize(rng.standard_normal((3, DIM)))
+    ids = ["politics:0", "world:1", "business:2"]
+    broad = np.concatenate([_around(rng, c, 30, 0.15) for c in cents])
+    story = _around(rng, normalize(cents.sum(axis=0)), 9, 0.03)
+    answers = [t for t in ids for _ in range(30)] + ["politics:0"] * 5 + ["world:1"] * 2 + ["business:2"] * 2
+    return np.concatenate([broad, story]), answers, cents, ids
+
+
+@pytest.mark.parametrize(("exact_up_to", "backend"), [(10_000, "auto"), (0, "auto"), (10_000, "numpy")])
+def test_by_neighbours_a_story_inside_broad_topics_goes_under_the_answer_most_of_it_got(
+    exact_up_to: int, backend: str
+) -> None:
+    """No centroid is the story's: by centroid its videos scatter over the broad topics. Each of its videos'
+    10 nearest videos are 9 of the story and one other, so the vote puts all 9 under politics:0 (5 of 9);
+    the broad topics' own videos keep their answers. Exact, through the inverted file, and without FAISS."""
+    vecs, answers, cents, ids = _story_in_broad_topics(np.random.default_rng(3))
+    by_centroid = story_labels(vecs, answers, np.ones(len(vecs), bool), cents, ids)
+    assert len(set(by_centroid[90:])) > 1  # the failure the vote mends
+    voters = stories.Voters(vecs, answers, 10, exact_up_to=exact_up_to, nprobe=8, backend=backend)
+    placed = voters.place(vecs)
+    assert placed[90:] == ["politics:0"] * 9
+    assert placed[:90] == answers[:90]
+    assert voters.place(vecs[:0]) == []
+
+
+def test_a_tie_goes_to_the_nearest_voters_answer() -> None:
+    vecs = normalize(np.array([[1, 0, 0], [1, 0.1, 0], [1, 0, 0.3], [1, 0.3, 0.3]], np.float32))
+    voters = stories.Voters(vecs, ["a:0", "b:0", "b:0", "a:0"], 4, exact_up_to=10, nprobe=1)
+    assert voters.place(vecs[:1]) == ["a:0"]  # two votes each: itself, the nearest, is a:0
+    assert voters.place(vecs[1:2]) == ["b:0"]
+
+
+def test_the_voters_are_a_bounded_sample_whatever_the_order_and_only_of_allowed_answers() -> None:
+    rng = np.random.default_rng(4)
+    ids = [f"v{i}" for i in range(50)]
+    vecs = normalize(rng.standard_normal((50, DIM)))
+    answers = ["t:0"] * 25 + ["gone:1"] * 25  # gone:1 is merged: its answers do not vote
+    one, two = stories.VoterSample(10, allowed={"t:0"}), stories.VoterSample(10, allowed={"t:0"})
+    one.offer(ids, vecs, answers)
+    for lo in range(45, -5, -5):  # the same videos, backwards, five at a time
+        two.offer(ids[lo : lo + 5], vecs[lo : lo + 5], answers[lo : lo + 5])
+    kept = sorted(range(25), key=lambda i: stable_key(ids[i], one.salt))[:10]
+    assert len(one) == 10 and set(one.labels) == {"t:0"}
+    assert np.allclose(np.sort(one.vectors, axis=0), np.sort(vecs[kept], axis=0))
+    assert np.allclose(np.sort(two.vectors, axis=0), np.sort(one.vectors, axis=0))
+    assert len(stories.VoterSample(10).voters(3, exact_up_to=5, nprobe=1)) == 0
 
 
 def test_the_story_view_of_a_store_shows_a_story_split_by_the_router(
@@ -134,6 +186,7 @@ def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_e
     both stories cross domains, each loses and gains videos, and the stored view is the computed one."""
     rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
     end, fit = day + DAY, rt.cfg.daily.misfit_confidence
+    rt.cfg.global_topics.place_by = "centroid"  # the moves asserted are the centroids' (neighbours: below)
     part, own, broad_c = _split_story(rt, day)
     _answer(rt, ["w0", "w1"], "tech:0", fit / 2, end)  # misfits that keep their answer
     near_news = _ingest(rt, _blob(np.random.default_rng(8), broad_c, 2, cohesion=0.9), "tech", day, "x")
@@ -193,12 +246,39 @@ def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_e
     assert rt.store.stories.stories_of([*part, *more], fit) == {}
 
 
+def test_the_job_places_by_neighbours_a_story_that_no_centroid_tells_across_two_domains(runtime: Runtime) -> None:
+    """A story half-way between news' and tech's broad topics: 6 of its videos filed in tech (answered tech:0),
+    3 in news (news:0). Every video of it is about as near to both centroids, so by centroid the story
+    scatters over both; by neighbours (the default) each of its videos' nearest are the story's, and all
+    9 are placed under tech:0 (6 of 9): news' 3 move, the broad topics' own videos stay."""
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    fit, rng, dim = rt.cfg.daily.misfit_confidence, np.random.default_rng(11), rt.cfg.embedding.dim
+    news_c, tech_c = normalize(rng.standard_normal((2, dim)))
+    for domain, c in (("news", news_c), ("tech", tech_c)):
+        _seed_topic(rt, domain, 0, c, day - 10 * DAY, sim_mean=0.55, sim_std=0.08)
+        _ingest(rt, _blob(rng, c, 30, cohesion=0.9), domain, day, f"{domain}-own")
+    story_c = normalize(news_c + tech_c)
+    in_tech = _ingest(rt, _blob(rng, story_c, 6, cohesion=0.97), "tech", day, "st")
+    in_news = _ingest(rt, _blob(rng, story_c, 3, cohesion=0.97), "news", day, "sn")
+    fitted = rt.store.classifications.window("news", day, day + DAY, with_text=False)
+    assert all(r["confidence"] >= fit for r in fitted)  # every video fits its domain's broad topic
+
+    assert run_stories(rt, day + DAY)["moved"] == {"news": 3}
+    assert rt.store.stories.stories_of([*in_tech, *in_news], fit) == dict.fromkeys(in_news, "tech:0")
+    assert rt.store.stories.crossing(day, day + DAY, fit)[0].videos == {"tech": 36, "news": 3}
+
+    rt.cfg.global_topics.place_by = "centroid"
+    by_centroid = run_stories(rt, day + DAY, force=True)["moved"]
+    assert by_centroid.get("tech", 0) > 0 and by_centroid.get("news", 0) < 3  # the story over both topics
+
+
 def test_a_story_topic_born_after_the_storys_first_videos_gathers_them_at_the_next_midnight(
     sqlite_runtime: Runtime,
 ) -> None:
     """The first midnight has no story topic to place the story's videos under; the story's topic is born the
     next day (in another domain): the next midnight places the first day again and moves them to it."""
     rt, day, fit = sqlite_runtime, datetime(2026, 3, 1, tzinfo=UTC), sqlite_runtime.cfg.daily.misfit_confidence
+    rt.cfg.global_topics.place_by = "centroid"  # a topic born without videos: only a centroid can gather
     rng = np.random.default_rng(5)
     broad_c = normalize(rng.standard_normal(rt.cfg.embedding.dim))
     story_c = normalize(broad_c + 0.9 * normalize(rng.standard_normal(rt.cfg.embedding.dim)))
@@ -256,7 +336,8 @@ def test_the_job_places_a_chunk_at_a_time_and_a_reader_sees_no_part_of_a_placeme
 
     rt.store.stories.stage = staged  # type: ignore[method-assign]
     assert run_stories(rt, day + DAY)["moved"] == {"news": 6}
-    assert max(reads) == 4 and sum(reads) == 56  # the 20 + 36 fitting videos, four at a time
+    assert max(reads) == 4 and sum(reads) == 2 * 56  # the 20 + 36 fitting videos, four at a time: as voters,
+    # then placed
     assert len(seen) == 14 and all(s == {} for s in seen)  # the first placement: nothing before it commits
     assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:0")
 
@@ -330,6 +411,7 @@ def test_a_video_placed_again_under_another_story_gets_it_and_a_naive_midnight_i
     again: the stored move changes, not only its presence. ``as_of`` without a zone is taken as UTC."""
     rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
     fit = rt.cfg.daily.misfit_confidence
+    rt.cfg.global_topics.place_by = "centroid"  # tech:1 is seeded without videos: only its centroid places
     part, _own, _c = _split_story(rt, day)
     assert run_stories(rt, day + DAY)["moved"] == {"news": 6}
     assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:0")

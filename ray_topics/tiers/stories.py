@@ -3,12 +3,15 @@
 Adapter over :mod:`ray_topics.core.stories`: each domain's classifications and
 embeddings of a window are streamed (``monthly.reassign_chunk`` videos at a
 time: memory does not grow with the volume) and every video that fits a topic
-is placed under its nearest topic of any domain. A topic whose story holds videos
+is placed under a topic of any domain: by default the answer most of its
+nearest videos of the window hold, of any domain (the window is then read
+twice: first for its voters), or under the nearest centroid
+(``global_topics.place_by``). A topic whose story holds videos
 of other domains is a story that the router or the publishers split: the
 domains' own topics and answers are unchanged, the view is read beside them.
 
 * :func:`story_view` computes the view of a window on request (the CLI): one
-  read of every domain's window, as the echo read does (2 s per domain and
+  read of every domain's window (two by neighbours), as the echo read does (2 s per domain and
   week at 17,000 videos a day for that read, RESULTS.md), but for its misfits'
   embeddings (a misfit keeps its own label: they are counted in one grouped
   read).
@@ -31,7 +34,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,7 +44,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from ray_topics.core.stories import story_labels
+from ray_topics.core.stories import VoterSample, story_labels
 from ray_topics.core.timeutil import as_utc, floor_day
 from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime, yield_cpu
@@ -66,7 +69,7 @@ def story_topics(store: Store) -> tuple[np.ndarray, list[str]]:
 @dataclass(frozen=True)
 class Placed:
     """Videos of one domain that fit their answers, with their answers and their stories (aligned lists):
-    each story is the topic, of any domain, nearest to the video."""
+    each story a topic of any domain (:mod:`ray_topics.core.stories`)."""
 
     domain: str
     video_ids: list[str]
@@ -75,16 +78,18 @@ class Placed:
     stories: list[str]
 
 
-def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
-    """Every video published in ``[start, end)`` that fits its answer, placed, domain by domain.
+@dataclass(frozen=True)
+class _Chunk:
+    domain: str
+    video_ids: list[str]
+    published: list[datetime]
+    answers: list[str]
+    vectors: np.ndarray
 
-    The window's rows are streamed and placed ``monthly.reassign_chunk`` at a time (one chunk's rows and
-    embeddings held), so a busy week is placed in bounded memory; a misfit's embedding is not read
-    (its story is its answer), nor is one whose embedding is unusable.
-    """
-    cents, ids = story_topics(rt.store)
-    if not ids:
-        return
+
+def _fitting(rt: Runtime, start: datetime, end: datetime) -> Iterator[_Chunk]:
+    """Every video published in ``[start, end)`` that fits its answer, with its embedding, domain by domain,
+    ``monthly.reassign_chunk`` at a time (a misfit's embedding is not read, nor is an unusable one)."""
     fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
     step = rt.cfg.monthly.reassign_chunk
     for domain in rt.cfg.domains.names:
@@ -92,11 +97,41 @@ def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
             while batch := list(islice(rows, step)):
                 row = {vid: (topic, at) for vid, topic, at in batch}
                 vids, vecs, _bad = rt.usable_vectors(domain, list(row))
-                if not vids:
-                    continue
-                answers = [row[v][0] for v in vids]
-                stories = story_labels(vecs, answers, np.ones(len(vids), bool), cents, ids)
-                yield Placed(domain, vids, [row[v][1] for v in vids], answers, stories)
+                if vids:
+                    yield _Chunk(domain, vids, [row[v][1] for v in vids], [row[v][0] for v in vids], vecs)
+
+
+def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray, list[str]], list[str]] | None:
+    """How a chunk's videos are placed (``global_topics.place_by``): (embeddings, answers) -> stories.
+    None when there is nowhere to place them (no topic, or no voter)."""
+    cents, ids = story_topics(rt.store)
+    if not ids:
+        return None
+    g = rt.cfg.global_topics
+    if g.place_by == "centroid":
+        return lambda vecs, answers: story_labels(vecs, answers, np.ones(len(answers), bool), cents, ids)
+    sample = VoterSample(g.place_voters, allowed=set(ids))  # a merged topic's answer does not vote
+    for c in _fitting(rt, start, end):  # a first read of the window: its voters
+        sample.offer(c.video_ids, c.vectors, c.answers)
+    if not len(sample):
+        return None
+    voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
+    log.info("stories: %d voters over [%s, %s)", len(voters), start, end)
+    return lambda vecs, _answers: voters.place(vecs)
+
+
+def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
+    """Every video published in ``[start, end)`` that fits its answer, placed, domain by domain.
+
+    The window's rows are streamed and placed ``monthly.reassign_chunk`` at a time (one chunk's rows and
+    embeddings held, and by neighbours the voters: at most ``global_topics.place_voters``), so a busy week
+    is placed in bounded memory; by neighbours the window is read twice (its voters, then its videos).
+    """
+    place = _placer(rt, start, end)
+    if place is None:
+        return
+    for c in _fitting(rt, start, end):
+        yield Placed(c.domain, c.video_ids, c.published, c.answers, place(c.vectors, c.answers))
 
 
 def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter[str]]:
