@@ -267,7 +267,7 @@ class GlobalTopicsConfig(_Section):
     place_days: int | None = Field(default=None, ge=1)
     # how a video is placed in the story view (ray_topics.core.stories): by the answers of its nearest
     # videos of the window, or by the nearest topic centroid; the vote's size, its voters' bound, and search
-    place_by: Literal["neighbours", "centroid"] = "neighbours"
+    place_by: Literal["centroid", "neighbours"] = "centroid"
     place_neighbours: int = Field(ge=1)
     place_voters: int = Field(ge=1)
     place_exact_voters: int = Field(ge=0)

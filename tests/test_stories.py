@@ -249,7 +249,7 @@ def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_e
 def test_the_job_places_by_neighbours_a_story_that_no_centroid_tells_across_two_domains(runtime: Runtime) -> None:
     """A story half-way between news' and tech's broad topics: 6 of its videos filed in tech (answered tech:0),
     3 in news (news:0). Every video of it is about as near to both centroids, so by centroid the story
-    scatters over both; by neighbours (the default) each of its videos' nearest are the story's, and all
+    scatters over both; by neighbours each of its videos' nearest are the story's, and all
     9 are placed under tech:0 (6 of 9): news' 3 move, the broad topics' own videos stay."""
     rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
     fit, rng, dim = rt.cfg.daily.misfit_confidence, np.random.default_rng(11), rt.cfg.embedding.dim
@@ -263,6 +263,7 @@ def test_the_job_places_by_neighbours_a_story_that_no_centroid_tells_across_two_
     fitted = rt.store.classifications.window("news", day, day + DAY, with_text=False)
     assert all(r["confidence"] >= fit for r in fitted)  # every video fits its domain's broad topic
 
+    rt.cfg.global_topics.place_by = "neighbours"
     assert run_stories(rt, day + DAY)["moved"] == {"news": 3}
     assert rt.store.stories.stories_of([*in_tech, *in_news], fit) == dict.fromkeys(in_news, "tech:0")
     assert rt.store.stories.crossing(day, day + DAY, fit)[0].videos == {"tech": 36, "news": 3}
@@ -319,6 +320,7 @@ def test_the_job_places_a_chunk_at_a_time_and_a_reader_sees_no_part_of_a_placeme
     fit = rt.cfg.daily.misfit_confidence
     part, _own, _c = _split_story(rt, day)
     rt.cfg.monthly.reassign_chunk = 4
+    rt.cfg.global_topics.place_by = "neighbours"  # the window read twice, each read a chunk at a time
     reads: list[int] = []
     usable = rt.usable_vectors
 

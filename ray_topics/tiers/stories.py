@@ -3,10 +3,10 @@
 Adapter over :mod:`ray_topics.core.stories`: each domain's classifications and
 embeddings of a window are streamed (``monthly.reassign_chunk`` videos at a
 time: memory does not grow with the volume) and every video that fits a topic
-is placed under a topic of any domain: by default the answer most of its
-nearest videos of the window hold, of any domain (the window is then read
-twice: first for its voters), or under the nearest centroid
-(``global_topics.place_by``). A topic whose story holds videos
+is placed under a topic of any domain (``global_topics.place_by``): by default
+under the nearest centroid, or under the answer most of its nearest videos of
+the window hold, of any domain (the window is then read twice: first for its
+voters). A topic whose story holds videos
 of other domains is a story that the router or the publishers split: the
 domains' own topics and answers are unchanged, the view is read beside them.
 
