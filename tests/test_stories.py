@@ -103,6 +103,16 @@ def test_a_tie_goes_to_the_nearest_voters_answer() -> None:
     assert voters.place(vecs[1:2]) == ["b:0"]
 
 
+def test_a_video_whose_probed_lists_hold_no_voter_keeps_its_fallback() -> None:
+    """The inverted file may find fewer than k voters, or none: a video with none keeps its own answer."""
+    voters = stories.Voters(np.eye(3, DIM, dtype=np.float32), ["a:0", "b:0", "c:0"], 2, exact_up_to=10, nprobe=1)
+    voters.nearest = lambda v: np.array([[-1, -1], [1, -1]])  # type: ignore[method-assign]
+    both = np.eye(2, DIM, dtype=np.float32)
+    assert voters.place(both, fallback=["own:0", "own:1"]) == ["own:0", "b:0"]
+    with pytest.raises(ValueError, match="no fallback"):
+        voters.place(both)
+
+
 def test_the_voters_are_a_bounded_sample_whatever_the_order_and_only_of_allowed_answers() -> None:
     rng = np.random.default_rng(4)
     ids = [f"v{i}" for i in range(50)]

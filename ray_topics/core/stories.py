@@ -181,8 +181,9 @@ class Voters:
             out.append(np.take_along_axis(top, order, axis=1))
         return np.concatenate(out) if out else np.zeros((0, self.k), np.int64)
 
-    def place(self, vectors: np.ndarray) -> list[str]:
-        """Each video's label: the one most of its nearest voters hold, ties to the nearest's."""
+    def place(self, vectors: np.ndarray, fallback: Sequence[str] | None = None) -> list[str]:
+        """Each video's label: the one most of its nearest voters hold, ties to the nearest's; ``fallback[i]``
+        (default: none allowed) where the index found no voter for video ``i`` (its probed lists empty)."""
         if not len(vectors):
             return []
         if not len(self):
@@ -192,7 +193,9 @@ class Voters:
         votes = (labels[:, :, None] == labels[:, None, :]).sum(axis=2)  # each position: voters sharing its label
         votes[labels < 0] = -1
         winner = labels[np.arange(len(labels)), np.argmax(votes, axis=1)]  # argmax: the first, i.e. nearest
-        return [self.names[c] for c in winner.tolist()]
+        if (winner < 0).any() and fallback is None:
+            raise ValueError("no voter found for some videos, and no fallback label")
+        return [self.names[c] if c >= 0 else fallback[i] for i, c in enumerate(winner.tolist())]  # type: ignore[index]
 
 
 def _knn_index(unit: np.ndarray, exact_up_to: int, nprobe: int, backend: str) -> object | None:

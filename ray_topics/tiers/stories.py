@@ -117,7 +117,7 @@ def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray
         return None
     voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
     log.info("stories: %d voters over [%s, %s)", len(voters), start, end)
-    return lambda vecs, _answers: voters.place(vecs)
+    return lambda vecs, answers: voters.place(vecs, fallback=answers)  # no voter found: its own answer
 
 
 def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
