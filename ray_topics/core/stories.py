@@ -115,7 +115,7 @@ class VoterSample:
         if not keep:
             return
         keys = np.array([stable_key(ids[i], self.salt) for i in keep], np.uint64)
-        vecs = normalize(np.asarray(vectors)[keep])
+        vecs = np.asarray(vectors, dtype=np.float32)[keep]  # normalised once, by Voters
         self.keys = np.concatenate([self.keys, keys])
         self.vectors = vecs if self.vectors is None else np.concatenate([self.vectors, vecs])
         self.labels += [labels[i] for i in keep]
