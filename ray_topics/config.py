@@ -212,6 +212,8 @@ class DailyConfig(_Section):
     max_similarity_to_existing: float = Field(ge=-1, le=1)
     dying_after_days: int = Field(ge=1)
     dead_after_days: int = Field(ge=1)
+    # settle the day that ended this many days ago by its videos' nearest videos (ray_topics.tiers.settle)
+    settle_after_days: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _order(self) -> DailyConfig:

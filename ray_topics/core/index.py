@@ -27,6 +27,7 @@ import math
 import subprocess
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +160,30 @@ class CentroidIndex:
             s = x @ self.centroids_.T
             idx = np.argmax(s, axis=1)
             sims = s[np.arange(n), idx]
-        conf = confidence_from_similarity(
+        conf = self._confidence(sims, idx)
+        nearest = [self.topic_ids_[i] for i in idx]
+        ids = [t if c >= self.reject_below else None for t, c in zip(nearest, conf, strict=True)]
+        return Match(ids, nearest, sims.astype(np.float32), conf)
+
+    def confidence_in(self, x: np.ndarray, topic_ids: Sequence[str]) -> np.ndarray:
+        """Each row's calibrated confidence in the topic ``topic_ids[i]`` (one of this index's), near or not.
+
+        Example:
+            >>> idx = CentroidIndex(edge_sigmas=2.0, typical=0.9, min_sigma=0.03, reject_below=0.5)
+            >>> _ = idx.fit(["d:0", "d:1"], np.eye(2, dtype=np.float32), mu=[0.8] * 2, sigma=[0.05] * 2)
+            >>> [round(float(c), 2) for c in idx.confidence_in(np.array([[0.9, 0.1], [0.9, 0.1]]), ["d:0", "d:1"])]
+            [1.0, 0.0]
+        """
+        x = normalize(np.atleast_2d(x))
+        where = {t: i for i, t in enumerate(self.topic_ids_)}
+        idx = np.array([where[t] for t in topic_ids], dtype=np.int64)
+        if not len(idx):
+            return np.zeros(0, dtype=np.float32)
+        return self._confidence(np.einsum("ij,ij->i", x, self.centroids_[idx]), idx)
+
+    def _confidence(self, sims: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """The calibrated confidence of similarities ``sims`` to the topics at positions ``idx``."""
+        return confidence_from_similarity(
             sims,
             self.mu_[idx],
             self.sigma_[idx],
@@ -167,9 +191,6 @@ class CentroidIndex:
             typical=self.typical,
             min_sigma=self.min_sigma,
         )
-        nearest = [self.topic_ids_[i] for i in idx]
-        ids = [t if c >= self.reject_below else None for t, c in zip(nearest, conf, strict=True)]
-        return Match(ids, nearest, sims.astype(np.float32), conf)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

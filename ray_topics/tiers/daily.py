@@ -16,7 +16,9 @@ members nearest to a newborn topic are reassigned to it, and so are the
 window's other videos whose nearest topic it now is
 (:func:`fitting_newborns`). Then other domains' recent births are offered as
 guests, and a story's part too small for a birth here is born as their echo
-(:mod:`ray_topics.tiers.echo`).
+(:mod:`ray_topics.tiers.echo`). With ``daily.settle_after_days`` set, the day that ended that many days
+ago is settled: its videos go to the answer of their nearest videos of the domain, where they fit it
+(:mod:`ray_topics.tiers.settle`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent, T
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.echo import echo_births
 from ray_topics.tiers.job import has_floor, run_tier
+from ray_topics.tiers.settle import settle
 
 __all__ = ["first_floor", "fitting_newborns", "misfit_pool", "plan_daily", "pool_days", "run_daily", "thresholds"]
 
@@ -230,6 +233,11 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.topics = new_topics + changed
     plan.events += events
     plan.stats["lifecycle"] = {e.topic_id: str(e.type) for e in events}
+    committed = list({t.topic_id: t for t in live + plan.topics}.values())  # the model this plan commits
+    settled, stats = settle(rt, domain, committed, {r["video_id"]: r["topic_id"] for r in plan.reassign}, as_of)
+    plan.reassign += settled
+    if stats:
+        plan.stats["settled"] = stats
     plan.routing, plan.routing_first = first_floor(rt, domain, as_of), True
     return plan
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,7 +51,16 @@ from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.storage.store import Store
 
-__all__ = ["STORY_LOCK", "Placed", "placements", "run_stories", "story_topics", "story_view"]
+__all__ = [
+    "STORY_LOCK",
+    "Fitting",
+    "Placed",
+    "fitting_chunks",
+    "placements",
+    "run_stories",
+    "story_topics",
+    "story_view",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +88,9 @@ class Placed:
 
 
 @dataclass(frozen=True)
-class _Chunk:
+class Fitting:
+    """A chunk of one domain's videos that fit their answers (aligned lists), with their embeddings."""
+
     domain: str
     video_ids: list[str]
     published: list[datetime]
@@ -87,18 +98,21 @@ class _Chunk:
     vectors: np.ndarray
 
 
-def _fitting(rt: Runtime, start: datetime, end: datetime) -> Iterator[_Chunk]:
-    """Every video published in ``[start, end)`` that fits its answer, with its embedding, domain by domain,
-    ``monthly.reassign_chunk`` at a time (a misfit's embedding is not read, nor is an unusable one)."""
+def fitting_chunks(
+    rt: Runtime, start: datetime, end: datetime, domains: Sequence[str] | None = None
+) -> Iterator[Fitting]:
+    """Every video published in ``[start, end)`` that fits its answer, with its embedding, domain by domain
+    (``domains``, default every one), ``monthly.reassign_chunk`` at a time (a misfit's embedding is not read,
+    nor is an unusable one)."""
     fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
     step = rt.cfg.monthly.reassign_chunk
-    for domain in rt.cfg.domains.names:
+    for domain in rt.cfg.domains.names if domains is None else domains:
         with closing(rt.store.classifications.iter_window_fitting(domain, start, end, fit)) as rows:
             while batch := list(islice(rows, step)):
                 row = {vid: (topic, at) for vid, topic, at in batch}
                 vids, vecs, _bad = rt.usable_vectors(domain, list(row))
                 if vids:
-                    yield _Chunk(domain, vids, [row[v][1] for v in vids], [row[v][0] for v in vids], vecs)
+                    yield Fitting(domain, vids, [row[v][1] for v in vids], [row[v][0] for v in vids], vecs)
 
 
 def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray, list[str]], list[str]] | None:
@@ -111,7 +125,7 @@ def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray
     if g.place_by == "centroid":
         return lambda vecs, answers: story_labels(vecs, answers, np.ones(len(answers), bool), cents, ids)
     sample = VoterSample(g.place_voters, allowed=set(ids))  # a merged topic's answer does not vote
-    for c in _fitting(rt, start, end):  # a first read of the window: its voters
+    for c in fitting_chunks(rt, start, end):  # a first read of the window: its voters
         sample.offer(c.video_ids, c.vectors, c.answers)
     if not len(sample):
         return None
@@ -130,7 +144,7 @@ def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
     place = _placer(rt, start, end)
     if place is None:
         return
-    for c in _fitting(rt, start, end):
+    for c in fitting_chunks(rt, start, end):
         yield Placed(c.domain, c.video_ids, c.published, c.answers, place(c.vectors, c.answers))
 
 

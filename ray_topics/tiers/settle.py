@@ -1,0 +1,114 @@
+"""Settling (part of the daily job): a day's answers, once the days around it are in, by its videos' neighbours.
+
+Tier 1 answers a video with the nearest centroid the moment it arrives. A story
+that begins inside broad topics (its first videos answered by two or three of
+them, days before its own topic is born) stays split in its domain's answers:
+a birth takes its misfit pool and the window's videos now *nearest* to it
+(:func:`ray_topics.tiers.daily.fitting_newborns`), not those still nearer a
+broad centroid. Its videos are still each other's nearest neighbours.
+
+With ``daily.settle_after_days`` set, every daily run settles one day: the
+day that ended that many days before its midnight. Each of that day's videos
+that fits its answer goes to the answer most of its
+``global_topics.place_neighbours`` nearest videos of its *own domain* hold
+(:class:`ray_topics.core.stories.Voters`, itself among them), the voters being
+the domain's videos that fit a topic of the model the run commits, published
+within ``settle_after_days`` of the day on either side (the days after it are
+in by then), at most ``global_topics.place_voters`` of them (the story view's
+search settings). A video moves only to a topic it also fits (its confidence
+in it at least ``daily.misfit_confidence``): a settled answer is an answer
+Tier 1 could have given, and no video becomes a misfit by it. The moves are
+reassignments of the daily plan, committed with it under the domain's commit
+lock (:mod:`ray_topics.tiers.job`).
+
+Each video is settled once (the scheduler's midnights settle one day each), so
+the vote is not iterated on its own output. The videos the run's births and
+echoes move are not settled again; they vote with their new answer where they
+fitted before (a former misfit does not vote until the next day).
+
+Cost: the voters' window (``2 x settle_after_days + 1`` days of the domain's
+fitting videos, their embeddings a chunk at a time) is read once, and the day
+once more. Measured in ``benchmarks/RESULTS.md`` ("Settling the domains' own
+answers by neighbours").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from ray_topics.core.lifecycle import model_of
+from ray_topics.core.snapshot import version_name
+from ray_topics.core.stories import VoterSample
+from ray_topics.core.types import ClassificationStatus, Topic
+from ray_topics.execution.runtime import Runtime
+from ray_topics.tiers.stories import fitting_chunks
+
+__all__ = ["settle", "settled_day"]
+
+
+def settled_day(as_of: datetime, after_days: int) -> tuple[datetime, datetime]:
+    """The day a daily run ending ``as_of`` settles: the one that ended ``after_days`` before it.
+
+    Example:
+        >>> [d.isoformat() for d in settled_day(datetime(2026, 3, 10), 7)]
+        ['2026-03-02T00:00:00', '2026-03-03T00:00:00']
+    """
+    end = as_of - timedelta(days=after_days)
+    return end - timedelta(days=1), end
+
+
+def settle(
+    rt: Runtime, domain: str, topics: Sequence[Topic], moved: Mapping[str, str], as_of: datetime
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(reassignment rows, stats) settling the domain's day (:func:`settled_day`) by its videos' neighbours.
+
+    ``topics``: the domain's topics as the run will commit them (its live ones count); ``moved``: video id ->
+    topic the run already moved it to (births, echoes). Nothing when ``daily.settle_after_days`` is null.
+    """
+    after = rt.cfg.daily.settle_after_days
+    model = model_of(domain, topics, rt.cfg.embedding.dim)
+    if after is None or not model.topic_ids:
+        return [], {}
+    day = settled_day(as_of, after)
+    g, fit = rt.cfg.global_topics, rt.cfg.daily.misfit_confidence
+    allowed = set(model.topic_ids)  # a dead or merged topic's video neither votes nor moves
+    sample = VoterSample(g.place_voters, allowed=allowed, salt="settle")
+    for c in fitting_chunks(rt, day[0] - timedelta(days=after), as_of, [domain]):
+        sample.offer(c.video_ids, c.vectors, [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)])
+    stats: dict[str, Any] = {"day": day[0].isoformat(), "voters": len(sample), "placed": 0, "moved": 0}
+    if not len(sample):
+        return [], stats
+    voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
+    index = model.index(**rt.confidence)
+    tag = version_name(domain, rt.store.models.latest_versions().get(domain, 0))  # the commit renames on a publish
+    rows: list[dict[str, Any]] = []
+    unfit = 0
+    for c in fitting_chunks(rt, *day, [domain]):
+        keep = [i for i, v in enumerate(c.video_ids) if v not in moved and c.answers[i] in allowed]
+        if not keep:
+            continue
+        answers, vecs = [c.answers[i] for i in keep], c.vectors[keep]
+        placed = voters.place(vecs, fallback=answers)  # no voter found: its answer
+        stats["placed"] += len(keep)
+        change = [j for j, (p, a) in enumerate(zip(placed, answers, strict=True)) if p != a]
+        if not change:
+            continue
+        conf = index.confidence_in(vecs[change], [placed[j] for j in change])
+        for j, confidence in zip(change, conf.tolist(), strict=True):
+            if confidence < fit:
+                unfit += 1
+                continue
+            rows.append(
+                {
+                    "video_id": c.video_ids[keep[j]],
+                    "topic_id": placed[j],
+                    "confidence": confidence,
+                    "status": ClassificationStatus.REFINED,
+                    "model_version": tag,
+                    "classified_at": as_of,
+                }
+            )
+    stats["moved"], stats["kept_not_fitting"] = len(rows), unfit
+    return rows, stats

@@ -1,0 +1,151 @@
+"""Settling: a day's videos go to the answer of their nearest videos of the domain, where they fit it, once."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ray_topics.config import ConfigError
+from ray_topics.core.index import normalize
+from ray_topics.core.plan import Plan
+from ray_topics.core.types import TopicStatus
+from ray_topics.execution.runtime import Runtime
+from ray_topics.tiers import job
+from ray_topics.tiers.daily import plan_daily, run_daily
+from ray_topics.tiers.settle import settle
+from tests.conftest import make_config
+from tests.test_stories import _answer
+from tests.test_tiers import DAY, _blob, _ingest, _seed_topic
+
+DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _story_in_broad_topics(rt: Runtime, day: datetime, prefix: str = "") -> tuple[list[str], list[list[str]]]:
+    """Three broad topics of news (news:0..2, 30 videos each on ``day``) and a tight story of 9 videos between
+    them that Tier 1 scattered over the three (5 news:0, 2 news:1, 2 news:2), each fitting its answer.
+    Returns (the story's ids, each broad topic's own ids)."""
+    dim = rt.cfg.embedding.dim
+    cents = normalize(np.random.default_rng(7).standard_normal((3, dim)))
+    rng = np.random.default_rng(len(prefix))  # the same topics, other videos
+    if not rt.store.topics.list("news"):
+        for i, c in enumerate(cents):
+            _seed_topic(rt, "news", i, c, day - 10 * DAY, sim_mean=0.55, sim_std=0.08)
+    own = [_ingest(rt, _blob(rng, c, 30, cohesion=0.9), "news", day, f"{prefix}own{i}-") for i, c in enumerate(cents)]
+    for i, ids in enumerate(own):
+        _answer(rt, ids, f"news:{i}", 0.9, day + DAY)
+    story = _ingest(rt, _blob(rng, normalize(cents.sum(axis=0)), 9, cohesion=0.97), "news", day, f"{prefix}story")
+    for ids, topic in ((story[:5], "news:0"), (story[5:7], "news:1"), (story[7:], "news:2")):
+        _answer(rt, ids, topic, 0.8, day + DAY)  # each fits its answer, as Tier 1 left it
+    return story, own
+
+
+def _answers(rt: Runtime, ids: list[str]) -> list[str]:
+    got = rt.store.classifications.get(ids)
+    return [got[v]["topic_id"] for v in ids]
+
+
+def test_the_settled_day_gathers_a_story_tier1_scattered_over_broad_topics(runtime: Runtime) -> None:
+    """Each story video's 10 nearest are the 9 of the story and one broad video: the vote moves the 4 answered by
+    news:1 and news:2 to news:0 (5 of 9), which they fit too. The broad topics' videos keep their answers, the
+    day after the settled one is not touched, and settling the day again moves nothing (a settled answer is
+    stable under its own vote)."""
+    rt = runtime
+    rt.cfg.daily.settle_after_days = 1
+    story, own = _story_in_broad_topics(rt, DAY0)
+    later, _ = _story_in_broad_topics(rt, DAY0 + DAY, prefix="later-")
+    out = run_daily(rt, DAY0 + 2 * DAY)  # settles [DAY0, DAY0 + 1 day)
+    assert out["news"]["settled"]["moved"] == 4 and out["news"]["settled"]["day"] == DAY0.isoformat()
+    assert _answers(rt, story) == ["news:0"] * 9
+    got = rt.store.classifications.get(story)
+    assert all(got[v]["confidence"] >= rt.cfg.daily.misfit_confidence for v in story)
+    assert all(_answers(rt, ids) == [f"news:{i}"] * 30 for i, ids in enumerate(own))
+    assert _answers(rt, later) == ["news:0"] * 5 + ["news:1"] * 2 + ["news:2"] * 2  # not its day yet
+    assert run_daily(rt, DAY0 + 2 * DAY, force=True)["news"]["settled"]["moved"] == 0
+
+
+def test_without_settle_after_days_the_answers_stay(runtime: Runtime) -> None:
+    story, _own = _story_in_broad_topics(runtime, DAY0)
+    assert runtime.cfg.daily.settle_after_days is None  # the default
+    out = run_daily(runtime, DAY0 + 2 * DAY)
+    assert "settled" not in out["news"]
+    assert _answers(runtime, story) == ["news:0"] * 5 + ["news:1"] * 2 + ["news:2"] * 2
+
+
+def test_a_video_moves_only_to_a_topic_it_fits(sqlite_runtime: Runtime) -> None:
+    """news:0 made narrow (members within 0.99 of its centroid): the story's videos do not fit it, so the vote for
+    news:0 moves none of them; they are counted as kept."""
+    rt = sqlite_runtime
+    rt.cfg.daily.settle_after_days = 1
+    story, _own = _story_in_broad_topics(rt, DAY0)
+    narrow = rt.store.topics.get("news:0")
+    with rt.store.begin() as conn:
+        rt.store.topics.upsert([dataclasses.replace(narrow, sim_mean=0.99, sim_std=0.001)], conn)
+        rt.registry.publish("news", DAY0, "test", conn)
+    stats = run_daily(rt, DAY0 + 2 * DAY)["news"]["settled"]
+    assert stats["moved"] == 0 and stats["kept_not_fitting"] == 4
+    assert _answers(rt, story) == ["news:0"] * 5 + ["news:1"] * 2 + ["news:2"] * 2
+
+
+def test_the_runs_own_moves_vote_with_their_new_answer_and_are_not_settled_again(sqlite_runtime: Runtime) -> None:
+    """``moved``: a birth moved 4 of news:0's story videos to news:2 in this run. They are not settled again, and
+    vote for news:2, which now holds 6 of 9: the story's other 3 (news:0 and news:1) move to it. A dead topic's
+    video neither votes nor moves."""
+    rt = sqlite_runtime
+    rt.cfg.daily.settle_after_days = 1
+    story, _own = _story_in_broad_topics(rt, DAY0)
+    topics = {t.topic_id: t for t in rt.store.topics.list("news")}
+    moved = dict.fromkeys(story[:4], "news:2")
+    rows, stats = settle(rt, "news", list(topics.values()), moved, DAY0 + 2 * DAY)
+    assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys([story[4], *story[5:7]], "news:2")
+    assert stats["placed"] == 9 + 90 - 4
+
+    topics["news:1"] = dataclasses.replace(topics["news:1"], status=TopicStatus.DEAD)
+    rows, stats = settle(rt, "news", list(topics.values()), {}, DAY0 + 2 * DAY)
+    assert {r["video_id"] for r in rows} == set(story[7:])  # 5 news:0 vs 2 news:2 among the voters; news:1 gone
+    assert stats["placed"] == 9 + 90 - 2 - 30
+
+
+def test_two_daily_runs_at_once_settle_the_day_once(runtime: Runtime) -> None:
+    """A scheduler starts the daily twice at the same moment: both settle the day in their plans before either
+    commits; one commits its plan with the settled answers, the other finds the domain done."""
+    rt = runtime
+    rt.cfg.daily.settle_after_days = 1
+    story, _own = _story_in_broad_topics(rt, DAY0)
+    as_of = DAY0 + 2 * DAY
+    both_planned = threading.Barrier(2, timeout=120)
+
+    def plan_then_wait(r: Runtime, domain: str, at: datetime) -> Plan:
+        plan = plan_daily(r, domain, at)
+        if domain == "news":
+            both_planned.wait()  # neither commits before the other has settled the day too
+        return plan
+
+    results: dict[int, dict] = {}
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            results[k] = job.run_tier(Runtime(rt.cfg), "daily", plan_then_wait, as_of, rt.cfg.daily.pool_window_days)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    news = sorted((results[k]["news"] for k in range(2)), key=lambda s: bool(s.get("skipped")))
+    assert news[0]["settled"]["moved"] == 4 and news[1].get("skipped")
+    assert _answers(rt, story) == ["news:0"] * 9
+
+
+@pytest.mark.parametrize("after", [0, -1])
+def test_settle_after_days_must_be_a_positive_number_of_days(tmp_path: Path, after: int) -> None:
+    with pytest.raises(ConfigError, match="settle_after_days"):
+        make_config(tmp_path, f"daily.settle_after_days={after}")
