@@ -337,8 +337,8 @@ def reads_table(rows: list[dict[str, Any]]) -> Table:
     return t
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = parser(__doc__)
+def add_seed_options(p: argparse.ArgumentParser, misfit_share: float) -> None:
+    """The options of :func:`seed` (and ``--volumes``), for the scripts that seed a store with it."""
     p.add_argument(
         "--volumes",
         type=lambda s: [int(v) for v in s.split(",")],
@@ -349,7 +349,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", type=int, default=20, help="topics per domain (default 20)")
     p.add_argument("--channels", type=int, default=1, help="channels the videos are drawn from, uniformly (default 1)")
     p.add_argument("--moved-share", type=float, default=0.2, help="share whose story is another domain's topic")
-    p.add_argument("--misfit-share", type=float, default=0.1, help="share answered below the fitting confidence")
+    p.add_argument(
+        "--misfit-share",
+        type=float,
+        default=misfit_share,
+        help=f"share answered below the fitting confidence (default {misfit_share})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = parser(__doc__)
+    add_seed_options(p, misfit_share=0.1)
     p.add_argument("--baseline-tree", help="a checkout of an earlier commit, whose job is measured first")
     p.add_argument(
         "--pg-url", help="seed a PostgreSQL store there instead (schema stories_memory_<volume>, dropped after)"

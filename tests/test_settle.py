@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,22 +126,12 @@ def test_two_daily_runs_at_once_settle_the_day_once(runtime: Runtime) -> None:
             both_planned.wait()  # neither commits before the other has settled the day too
         return plan
 
-    results: dict[int, dict] = {}
-    errors: list[BaseException] = []
+    def run(_k: int) -> dict:
+        return job.run_tier(Runtime(rt.cfg), "daily", plan_then_wait, as_of, rt.cfg.daily.pool_window_days)
 
-    def run(k: int) -> None:
-        try:
-            results[k] = job.run_tier(Runtime(rt.cfg), "daily", plan_then_wait, as_of, rt.cfg.daily.pool_window_days)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not errors, errors
-    news = sorted((results[k]["news"] for k in range(2)), key=lambda s: bool(s.get("skipped")))
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(run, range(2)))
+    news = sorted((o["news"] for o in outs), key=lambda s: bool(s.get("skipped")))
     assert news[0]["settled"]["moved"] == 4 and news[1].get("skipped")
     assert _answers(rt, story) == ["news:0"] * 9
 

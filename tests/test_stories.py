@@ -304,10 +304,12 @@ def test_a_story_topic_born_after_the_storys_first_videos_gathers_them_at_the_ne
     assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:0")  # day one keeps its moves
 
 
-def test_two_placements_of_one_day_at_once_store_it_once(runtime: Runtime) -> None:
+@pytest.mark.parametrize("place_by", ["centroid", "neighbours"])
+def test_two_placements_of_one_day_at_once_store_it_once(runtime: Runtime, place_by: str) -> None:
     """A scheduler that starts the stories job twice at the same moment: one places the day, the other finds
-    it done (or places the same rows again); never two copies of a move."""
+    it done (or places the same rows again); never two copies of a move. By either rule."""
     rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    rt.cfg.global_topics.place_by = place_by
     part, _own, _c = _split_story(rt, day)
     barrier = threading.Barrier(2)
     take_lock = rt.store.lock

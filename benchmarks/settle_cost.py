@@ -1,0 +1,134 @@
+"""What settling a day by neighbours adds to the daily job, as the volume grows: the daily job beside itself.
+
+With ``daily.settle_after_days`` set, every daily run settles one day of each
+domain (:mod:`ray_topics.tiers.settle`): it reads the domain's fitting videos of
+``2 x settle_after_days + 1`` days (their embeddings, a chunk at a time), keeps
+at most ``global_topics.place_voters`` of them as voters, searches the day's
+videos' nearest voters (exact, or FAISS's inverted file above
+``place_exact_voters``) and moves those whose vote names another topic they
+fit. For each ``--volumes`` videos a day, a store is seeded once (not timed;
+:func:`benchmarks.stories_memory.seed`: ``--domains`` domains of ``--topics``
+random topics, ``--moved-share`` of the videos nearest another domain's topic,
+``--misfit-share`` misfits for the daily's birth pool), copied, and the daily
+job runs at the window's end in a fresh process on each copy:
+
+* the baseline: the daily job as configured without settling (births from the
+  misfit pool, deaths, echoes);
+* the same job settling the day that ended ``--after`` days before.
+
+Each child records wall and CPU seconds, peak RSS (``VmHWM``) and RSS before
+the job, and the job's summary (births, the settled day's voters, videos
+placed and moved). SQLite only (the copy is a file copy).
+
+Usage, from the repository root::
+
+    .venv/bin/python -m benchmarks.settle_cost --volumes 50000,200000 --out settle_cost.json
+    .venv/bin/python -m benchmarks.settle_cost --volumes 5000   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import ROOT, Table, main_of, parser, peak_rss_mb, run_info, scratch, status_mib
+from benchmarks.stories_memory import AS_OF, add_seed_options, seed
+
+MODES = {"daily": [], "daily + settle": None}  # None: settling on (--after); the overrides of each child
+
+
+def child_main(spec_path: str) -> None:
+    """In a fresh process: the daily job at :data:`AS_OF`, forced; figures to the spec's out."""
+    spec = json.loads(Path(spec_path).read_text())
+    from ray_topics.config import load_config
+    from ray_topics.execution.runtime import Runtime
+    from ray_topics.tiers.daily import run_daily
+
+    rt = Runtime(load_config(overrides=spec["overrides"], workdir=spec["workdir"]))
+    floor = status_mib("VmRSS")
+    t0, c0 = time.perf_counter(), time.process_time()
+    stats = run_daily(rt, AS_OF, force=True)
+    out = {
+        "wall_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - c0,
+        "rss_before_mb": floor,
+        "peak_rss_mb": peak_rss_mb(),
+        "stats": stats,
+    }
+    Path(spec["out"]).write_text(json.dumps(out, default=str))
+
+
+def run_child(workdir: Path, overrides: list[str]) -> dict[str, Any]:
+    spec = {"workdir": str(workdir), "overrides": overrides, "out": str(workdir / "out.json")}
+    (workdir / "spec.json").write_text(json.dumps(spec))
+    code = (
+        f"import sys; sys.path[:0] = [{str(ROOT)!r}]; "
+        f"from benchmarks.settle_cost import child_main; child_main({str(workdir / 'spec.json')!r})"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ""})
+    return json.loads((workdir / "out.json").read_text())
+
+
+def _settled(stats: dict[str, Any], key: str) -> int:
+    return sum(s.get("settled", {}).get(key, 0) for s in stats.values())
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ["videos/day", "job", "births", "voters", "placed", "moved", "wall s", "CPU s", "ratio",
+            "peak RSS MiB", "RSS before MiB"]  # fmt: skip
+    table = Table(keys, right=True)
+    rows: list[dict[str, Any]] = []
+    days = 2 * args.after + 1  # the voters' window ends at AS_OF
+    for per_day in args.volumes:
+        with scratch(args, f"settle-cost-{per_day}-") as root:
+            base = root / "seeded"
+            t = time.perf_counter()
+            seeded = seed(base, args, per_day, [*args.set, f"global_topics.place_days={days}"])
+            took = time.perf_counter() - t
+            print(f"seeded {seeded['videos']:,} videos ({per_day:,}/day) in {took:.0f} s", flush=True)
+            baseline = None
+            for name, extra in MODES.items():
+                work = root / name.replace(" ", "").replace("+", "_")
+                shutil.copytree(base, work)
+                settle = [f"daily.settle_after_days={args.after}"] if extra is None else extra
+                got = run_child(work, [*args.set, *settle])
+                shutil.rmtree(work)
+                baseline = baseline or got["wall_s"]
+                rows.append({"videos_per_day": per_day, "job": name, **seeded, **got})
+                st = got["stats"]
+                table.add_row(
+                    f"{per_day:,}",
+                    name,
+                    str(sum(s.get("births", 0) for s in st.values())),
+                    f"{_settled(st, 'voters'):,}",
+                    f"{_settled(st, 'placed'):,}",
+                    f"{_settled(st, 'moved'):,}",
+                    f"{got['wall_s']:.1f}",
+                    f"{got['cpu_s']:.1f}",
+                    f"{got['wall_s'] / baseline:.2f}",
+                    f"{got['peak_rss_mb']:.0f}",
+                    f"{got['rss_before_mb']:.0f}",
+                )
+                print(f"  {name}: {got['wall_s']:.1f} s", flush=True)
+    table.print(f"The daily job without and with settling ({args.domains} domains, settle_after_days {args.after})")
+    return {**run_info(args), "rows": rows, "tables": {"settle_cost": table.rows}}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = parser(__doc__)
+    add_seed_options(p, misfit_share=0.05)
+    p.add_argument("--after", type=int, default=7, help="daily.settle_after_days of the settling run (default 7)")
+    return p
+
+
+main = main_of(build_parser, run)
+
+if __name__ == "__main__":
+    raise SystemExit(main())
