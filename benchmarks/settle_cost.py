@@ -9,8 +9,10 @@ videos' nearest voters (exact, or FAISS's inverted file above
 fit. For each ``--volumes`` videos a day, a store is seeded once (not timed;
 :func:`benchmarks.stories_memory.seed`: ``--domains`` domains of ``--topics``
 random topics, ``--moved-share`` of the videos nearest another domain's topic,
-``--misfit-share`` misfits for the daily's birth pool), copied, and the daily
-job runs at the window's end in a fresh process on each copy:
+``--misfit-share`` misfits for the daily's birth pool; the days past
+``refine.hot_retention_days`` in the lake, as refine's compaction leaves a
+store that has run for weeks), copied, and the daily job runs at the
+window's end in a fresh process on each copy:
 
 * the baseline: the daily job as configured without settling (births from the
   misfit pool, deaths, echoes);
@@ -35,11 +37,13 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import ROOT, Table, main_of, parser, peak_rss_mb, run_info, scratch, status_mib
 from benchmarks.stories_memory import AS_OF, add_seed_options, seed
+from ray_topics.config import load_config
 
 MODES = {"daily": [], "daily + settle": None}  # None: settling on (--after); the overrides of each child
 
@@ -90,7 +94,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with scratch(args, f"settle-cost-{per_day}-") as root:
             base = root / "seeded"
             t = time.perf_counter()
-            seeded = seed(base, args, per_day, [*args.set, f"global_topics.place_days={days}"])
+            hot = AS_OF - timedelta(days=load_config(overrides=args.set).refine.hot_retention_days)
+            seeded = seed(base, args, per_day, [*args.set, f"global_topics.place_days={days}"], lake_before=hot)
             took = time.perf_counter() - t
             print(f"seeded {seeded['videos']:,} videos ({per_day:,}/day) in {took:.0f} s", flush=True)
             baseline = None

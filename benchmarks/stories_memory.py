@@ -76,11 +76,16 @@ def _centroids(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     return c / np.linalg.norm(c, axis=1, keepdims=True)
 
 
-def seed(workdir: Path, args: argparse.Namespace, per_day: int, overrides: list[str]) -> dict[str, Any]:
-    """A store of ``per_day`` videos a day over the placed days, ending at :data:`AS_OF`; returns its counts."""
+def seed(
+    workdir: Path, args: argparse.Namespace, per_day: int, overrides: list[str], lake_before: datetime | None = None
+) -> dict[str, Any]:
+    """A store of ``per_day`` videos a day over the placed days, ending at :data:`AS_OF`; returns its counts.
+
+    Every embedding is in the hot table; with ``lake_before``, those published before it are in the lake
+    instead (one day file per day and domain, as refine's compaction and eviction leave them)."""
     import pandas as pd
 
-    from benchmarks.monthly_cost import _write_store
+    from benchmarks.monthly_cost import _write_lake, _write_store
     from ray_topics.config import load_config
     from ray_topics.core.snapshot import version_name
     from ray_topics.core.types import Topic, TopicStatus
@@ -122,6 +127,7 @@ def seed(workdir: Path, args: argparse.Namespace, per_day: int, overrides: list[
     n_total = per_day * days
     own_of = {d: [i for i, t in enumerate(topic_ids) if t.startswith(f"{d}:")] for d in domains}
     fit = cfg.daily.misfit_confidence
+    cold: list[tuple[pd.DataFrame, np.ndarray]] = []
     for lo in range(0, n_total, SLICE):
         n = min(SLICE, n_total - lo)
         dom = rng.integers(len(domains), size=n)
@@ -152,9 +158,17 @@ def seed(workdir: Path, args: argparse.Namespace, per_day: int, overrides: list[
                 ),
             }
         )
-        _write_store(rt.store, videos, emb, np.array(topic_ids)[answer], conf, versions, start)
+        hot_since = start if lake_before is None else max(start, lake_before)
+        _write_store(rt.store, videos, emb, np.array(topic_ids)[answer], conf, versions, hot_since)
+        old = (videos["published_at"] < hot_since).to_numpy()
+        if old.any():  # a day's file is written once, whole: this slice's old rows wait for the others
+            cold.append((videos[old], emb[old]))
+    if cold:
+        frames, embs = pd.concat([v for v, _e in cold], ignore_index=True), np.concatenate([e for _v, e in cold])
+        order = np.argsort(frames["published_at"].to_numpy(), kind="stable")  # the lake's days in time order
+        _write_lake(rt.lake, frames.iloc[order].reset_index(drop=True), embs[order])
     rt.store.dispose()
-    return {"videos": n_total, "days": days, "domains": domains}
+    return {"videos": n_total, "days": days, "domains": domains, "lake_videos": sum(len(v) for v, _e in cold)}
 
 
 def child_main(spec_path: str) -> None:
