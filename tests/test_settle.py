@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,13 @@ import pytest
 from ray_topics.config import ConfigError
 from ray_topics.core.index import normalize
 from ray_topics.core.plan import Plan
+from ray_topics.core.snapshot import version_name
 from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers import job
 from ray_topics.tiers.daily import plan_daily, run_daily
 from ray_topics.tiers.settle import settle
+from ray_topics.tiers.stories import Fitting
 from tests.conftest import make_config
 from tests.test_stories import _answer
 from tests.test_tiers import DAY, _blob, _ingest, _seed_topic
@@ -51,10 +53,10 @@ def _answers(rt: Runtime, ids: list[str]) -> list[str]:
 
 
 def test_the_settled_day_gathers_a_story_tier1_scattered_over_broad_topics(runtime: Runtime) -> None:
-    """Each story video's 10 nearest are the 9 of the story and one broad video: the vote moves the 4 answered by
-    news:1 and news:2 to news:0 (5 of 9), which they fit too. The broad topics' videos keep their answers, the
-    day after the settled one is not touched, and settling the day again moves nothing (a settled answer is
-    stable under its own vote)."""
+    """The story's videos of both days vote (18 of them, 10 answered news:0): the vote moves the 4 of the settled
+    day answered by news:1 and news:2 to news:0, which they fit too, as refined answers of the domain's current
+    model version. The broad topics' videos keep their answers, the day after the settled one is not touched,
+    and settling the day again moves nothing (a settled answer is stable under its own vote)."""
     rt = runtime
     rt.cfg.daily.settle_after_days = 1
     story, own = _story_in_broad_topics(rt, DAY0)
@@ -64,6 +66,8 @@ def test_the_settled_day_gathers_a_story_tier1_scattered_over_broad_topics(runti
     assert _answers(rt, story) == ["news:0"] * 9
     got = rt.store.classifications.get(story)
     assert all(got[v]["confidence"] >= rt.cfg.daily.misfit_confidence for v in story)
+    version = version_name("news", rt.store.models.latest_versions()["news"])
+    assert {(got[v]["status"], got[v]["model_version"]) for v in story[5:]} == {("refined", version)}
     assert all(_answers(rt, ids) == [f"news:{i}"] * 30 for i, ids in enumerate(own))
     assert _answers(rt, later) == ["news:0"] * 5 + ["news:1"] * 2 + ["news:2"] * 2  # not its day yet
     assert run_daily(rt, DAY0 + 2 * DAY, force=True)["news"]["settled"]["moved"] == 0
@@ -107,8 +111,67 @@ def test_the_runs_own_moves_vote_with_their_new_answer_and_are_not_settled_again
 
     topics["news:1"] = dataclasses.replace(topics["news:1"], status=TopicStatus.DEAD)
     rows, stats = settle(rt, "news", list(topics.values()), {}, DAY0 + 2 * DAY)
-    assert {r["video_id"] for r in rows} == set(story[7:])  # 5 news:0 vs 2 news:2 among the voters; news:1 gone
+    assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[7:], "news:0")  # news:1's stay
     assert stats["placed"] == 9 + 90 - 2 - 30
+
+
+def _decisive(rt: Runtime, at: datetime, prefix: str, n: int = 30) -> list[str]:
+    """``n`` videos at the story's centre published at ``at``, answered news:2 (fitting it): where they vote,
+    every story video's 10 nearest are theirs."""
+    cents = normalize(np.random.default_rng(7).standard_normal((3, rt.cfg.embedding.dim)))
+    ids = _ingest(
+        rt, _blob(np.random.default_rng(99), normalize(cents.sum(axis=0)), n, cohesion=0.99), "news", at, prefix
+    )
+    _answer(rt, ids, "news:2", 0.8, at + DAY)
+    return ids
+
+
+def test_only_the_days_within_settle_after_days_of_the_settled_day_vote(sqlite_runtime: Runtime) -> None:
+    """Decisive voters published just before the window and at the run's midnight (outside it) change nothing;
+    the same voters inside the window (the day after the settled one) carry the vote."""
+    rt = sqlite_runtime
+    rt.cfg.daily.settle_after_days = 1  # settles [DAY0, DAY0 + 1 day), voters of [DAY0 - 1 day, DAY0 + 2 days)
+    story, _own = _story_in_broad_topics(rt, DAY0)
+    _decisive(rt, DAY0 - DAY - timedelta(minutes=601), "before")  # _ingest spreads them over 600 minutes
+    _decisive(rt, DAY0 + 2 * DAY, "after")
+    topics = rt.store.topics.list("news")
+    rows, _stats = settle(rt, "news", topics, {}, DAY0 + 2 * DAY)
+    assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[5:], "news:0")
+    _decisive(rt, DAY0 + DAY, "inside")
+    rows, _stats = settle(rt, "news", topics, {}, DAY0 + 2 * DAY)
+    assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[:7], "news:2")
+
+
+def test_the_settled_days_own_videos_vote_first_when_the_voters_are_capped(sqlite_runtime: Runtime) -> None:
+    """With room for the settled day's 99 videos only, the decisive voters of the next day are not sampled:
+    the nearest days fill the sample first, so a busy window keeps every voter of the settled day."""
+    rt = sqlite_runtime
+    rt.cfg.daily.settle_after_days = 1
+    story, _own = _story_in_broad_topics(rt, DAY0)
+    _decisive(rt, DAY0 + DAY, "next")
+    rt.cfg.global_topics.place_voters = 99
+    rows, stats = settle(rt, "news", rt.store.topics.list("news"), {}, DAY0 + 2 * DAY)
+    assert stats["voters"] == 99
+    assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[5:], "news:0")
+
+
+def test_the_misfits_a_birth_takes_vote_on_the_settled_day(sqlite_runtime: Runtime) -> None:
+    """``core``: 8 videos at the story's centre that the run's birth took (stored as misfits, so not read as
+    voters): with them, news:1 holds 10 of the story's 17 and the story goes there; without, to news:0."""
+    rt = sqlite_runtime
+    rt.cfg.daily.settle_after_days = 1
+    story, _own = _story_in_broad_topics(rt, DAY0)
+    taken = _decisive(rt, DAY0 + DAY, "taken", n=8)
+    _answer(rt, taken, "news:1", 0.1, DAY0 + 2 * DAY)  # misfits in the store
+    vecs = rt.vectors("news", taken)
+    published = [rt.store.classifications.get([v])[v]["published_at"] for v in taken]
+    core = Fitting("news", taken, published, ["news:1"] * 8, vecs)
+    topics = rt.store.topics.list("news")
+    moved = dict.fromkeys(taken, "news:1")
+    with_core, _stats = settle(rt, "news", topics, moved, DAY0 + 2 * DAY, core)
+    assert {r["video_id"]: r["topic_id"] for r in with_core} == dict.fromkeys([*story[:5], *story[7:]], "news:1")
+    without, _stats = settle(rt, "news", topics, moved, DAY0 + 2 * DAY)
+    assert {r["video_id"]: r["topic_id"] for r in without} == dict.fromkeys(story[5:], "news:0")
 
 
 def test_two_daily_runs_at_once_settle_the_day_once(runtime: Runtime) -> None:

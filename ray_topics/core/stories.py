@@ -52,6 +52,7 @@ EXACT_CHUNK = 1024  # videos compared with every voter at a time without FAISS (
 # vectors per list (fewer and its k-means warns that the lists are poorly placed)
 IVF_LISTS_PER_SQRT = 4
 IVF_MIN_PER_LIST = 39
+RANK_BITS = 16  # a voter's sample key: its rank in the top bits, its stable hash in the others
 
 
 def story_labels(
@@ -86,8 +87,10 @@ def story_labels(
 
 
 class VoterSample:
-    """The voters of a window, offered a chunk at a time: at most ``cap`` of them, those of smallest
-    :func:`ray_topics.core.sampling.stable_key` (the same sample whatever the order they come in).
+    """The voters of a window, offered a chunk at a time: at most ``cap`` of them, those of lowest ``rank``
+    (the days nearest a settled day first, :mod:`ray_topics.tiers.settle`; one rank by default), and of
+    smallest :func:`ray_topics.core.sampling.stable_key` within a rank (the same sample whatever the order
+    they come in).
 
     Memory: ``cap`` + one chunk of vectors. ``allowed``: the labels a voter may carry (others do not vote).
 
@@ -109,12 +112,24 @@ class VoterSample:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def offer(self, ids: Sequence[str], vectors: np.ndarray, labels: Sequence[str]) -> None:
-        """Offer a chunk of videos (ids, embeddings and answers, aligned); keep the ``cap`` smallest keys."""
+    @property
+    def full(self) -> bool:
+        """Whether the sample holds ``cap`` voters (a chunk of a higher rank than all of them adds none)."""
+        return len(self) >= self.cap
+
+    def offer(
+        self, ids: Sequence[str], vectors: np.ndarray, labels: Sequence[str], rank: int | Sequence[int] = 0
+    ) -> None:
+        """Offer a chunk of videos (ids, embeddings and answers, aligned; ``rank``: the chunk's, or each
+        video's, below ``2 ** RANK_BITS``); keep the ``cap`` of lowest rank and key."""
         keep = [i for i, lab in enumerate(labels) if self.allowed is None or lab in self.allowed]
         if not keep:
             return
-        keys = np.array([stable_key(ids[i], self.salt) for i in keep], np.uint64)
+        ranks = np.broadcast_to(np.asarray(rank, np.uint64), (len(labels),))[keep]
+        if (ranks >> np.uint64(RANK_BITS)).any():
+            raise ValueError(f"a voter's rank must be below 2 ** {RANK_BITS}")
+        hashes = np.array([stable_key(ids[i], self.salt) for i in keep], np.uint64) >> np.uint64(RANK_BITS)
+        keys = (ranks << np.uint64(64 - RANK_BITS)) | hashes
         vecs = np.asarray(vectors, dtype=np.float32)[keep]  # normalised once, by Voters
         self.keys = np.concatenate([self.keys, keys])
         self.vectors = vecs if self.vectors is None else np.concatenate([self.vectors, vecs])

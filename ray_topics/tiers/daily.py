@@ -50,6 +50,7 @@ from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.echo import echo_births
 from ray_topics.tiers.job import has_floor, run_tier
 from ray_topics.tiers.settle import settle
+from ray_topics.tiers.stories import Fitting
 
 __all__ = ["first_floor", "fitting_newborns", "misfit_pool", "plan_daily", "pool_days", "run_daily", "thresholds"]
 
@@ -124,6 +125,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     start = as_of - timedelta(days=days)
     plan.stats = {"pool": len(pool), "pool_days": days, "min_pool": min_pool, "min_cluster": min_cluster, "births": 0}
     new_topics: list[Topic] = []
+    core = None  # the pool's videos the births take and fit: voters of the settled day
     if len(pool) > min_pool:
         ids = [r["video_id"] for r in pool]
         vecs = rt.vectors(domain, ids, (start, as_of))
@@ -215,6 +217,7 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             index = model_of(domain, live + new_topics, vecs.shape[1]).index(**rt.confidence)
             newborn = {t.topic_id for t in new_topics}
             plan.reassign = reassign(ids, vecs, index, newborn, as_of)
+            core = _fitting_core(domain, pool, vecs, plan.reassign, cfg.misfit_confidence)
             fitting = fitting_newborns(rt, domain, index, newborn, (start, as_of), skip=set(ids))
             plan.reassign += fitting
             plan.stats["moved_to_newborns"] = {"misfits": len(plan.reassign) - len(fitting), "others": len(fitting)}
@@ -234,12 +237,23 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.events += events
     plan.stats["lifecycle"] = {e.topic_id: str(e.type) for e in events}
     committed = list({t.topic_id: t for t in live + plan.topics}.values())  # the model this plan commits
-    settled, stats = settle(rt, domain, committed, {r["video_id"]: r["topic_id"] for r in plan.reassign}, as_of)
+    moved = {r["video_id"]: r["topic_id"] for r in plan.reassign}
+    settled, stats = settle(rt, domain, committed, moved, as_of, core)
     plan.reassign += settled
     if stats:
         plan.stats["settled"] = stats
     plan.routing, plan.routing_first = first_floor(rt, domain, as_of), True
     return plan
+
+
+def _fitting_core(
+    domain: str, pool: list[dict[str, Any]], vecs: np.ndarray, taken: list[dict[str, Any]], fit: float
+) -> Fitting:
+    """The pool's videos (rows ``pool``, embeddings ``vecs``) that the births took (rows ``taken``) and fit."""
+    rows = {r["video_id"]: r for r in taken if r["confidence"] >= fit}
+    at = [i for i, r in enumerate(pool) if r["video_id"] in rows]
+    ids = [pool[i]["video_id"] for i in at]
+    return Fitting(domain, ids, [pool[i]["published_at"] for i in at], [rows[v]["topic_id"] for v in ids], vecs[at])
 
 
 def fitting_newborns(

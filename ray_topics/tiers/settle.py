@@ -38,12 +38,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from ray_topics.core.lifecycle import model_of
 from ray_topics.core.snapshot import version_name
-from ray_topics.core.stories import VoterSample
+from ray_topics.core.stories import Voters, VoterSample
 from ray_topics.core.types import ClassificationStatus, Topic
 from ray_topics.execution.runtime import Runtime
-from ray_topics.tiers.stories import fitting_chunks
+from ray_topics.tiers.stories import Fitting, fitting_chunks
 
 __all__ = ["settle", "settled_day"]
 
@@ -60,33 +62,36 @@ def settled_day(as_of: datetime, after_days: int) -> tuple[datetime, datetime]:
 
 
 def settle(
-    rt: Runtime, domain: str, topics: Sequence[Topic], moved: Mapping[str, str], as_of: datetime
+    rt: Runtime,
+    domain: str,
+    topics: Sequence[Topic],
+    moved: Mapping[str, str],
+    as_of: datetime,
+    core: Fitting | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(reassignment rows, stats) settling the domain's day (:func:`settled_day`) by its videos' neighbours.
 
     ``topics``: the domain's topics as the run will commit them (its live ones count); ``moved``: video id ->
-    topic the run already moved it to (births, echoes). Nothing when ``daily.settle_after_days`` is null.
+    topic the run already moved it to (births, echoes); ``core``: the misfits the run's births took that fit
+    their newborn (they vote too: the stored rows still call them misfits). Nothing when
+    ``daily.settle_after_days`` is null.
     """
     after = rt.cfg.daily.settle_after_days
     model = model_of(domain, topics, rt.cfg.embedding.dim)
     if after is None or not model.topic_ids:
         return [], {}
     day = settled_day(as_of, after)
-    g, fit = rt.cfg.global_topics, rt.cfg.daily.misfit_confidence
-    allowed = set(model.topic_ids)  # a dead or merged topic's video neither votes nor moves
-    sample = VoterSample(g.place_voters, allowed=allowed, salt="settle")
-    for c in fitting_chunks(rt, day[0] - timedelta(days=after), as_of, [domain]):
-        sample.offer(c.video_ids, c.vectors, [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)])
-    stats: dict[str, Any] = {"day": day[0].isoformat(), "voters": len(sample), "placed": 0, "moved": 0}
-    if not len(sample):
+    voters = _voters(rt, domain, set(model.topic_ids), moved, day, core)
+    stats: dict[str, Any] = {"day": day[0].isoformat(), "voters": len(voters), "placed": 0, "moved": 0}
+    stats["kept_not_fitting"] = 0
+    if not len(voters):
         return [], stats
-    voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
     index = model.index(**rt.confidence)
     tag = version_name(domain, rt.store.models.latest_versions().get(domain, 0))  # the commit renames on a publish
+    fit = rt.cfg.daily.misfit_confidence
     rows: list[dict[str, Any]] = []
-    unfit = 0
     for c in fitting_chunks(rt, *day, [domain]):
-        keep = [i for i, v in enumerate(c.video_ids) if v not in moved and c.answers[i] in allowed]
+        keep = [i for i, v in enumerate(c.video_ids) if v not in moved and c.answers[i] in voters.names]
         if not keep:
             continue
         answers, vecs = [c.answers[i] for i in keep], c.vectors[keep]
@@ -98,7 +103,7 @@ def settle(
         conf = index.confidence_in(vecs[change], [placed[j] for j in change])
         for j, confidence in zip(change, conf.tolist(), strict=True):
             if confidence < fit:
-                unfit += 1
+                stats["kept_not_fitting"] += 1
                 continue
             rows.append(
                 {
@@ -110,5 +115,38 @@ def settle(
                     "classified_at": as_of,
                 }
             )
-    stats["moved"], stats["kept_not_fitting"] = len(rows), unfit
+    stats["moved"] = len(rows)
     return rows, stats
+
+
+def _voters(
+    rt: Runtime,
+    domain: str,
+    allowed: set[str],
+    moved: Mapping[str, str],
+    day: tuple[datetime, datetime],
+    core: Fitting | None,
+) -> Voters:
+    """The day's voters: the domain's fitting videos of the days within ``settle_after_days`` of it (answers as
+    the run leaves them), read the nearest days first until ``global_topics.place_voters`` are held (a
+    stable-hash sample of the last day read), so at any volume a video's neighbours are all its nearest
+    days' videos; a dead or merged topic's video does not vote."""
+    g, after = rt.cfg.global_topics, rt.cfg.daily.settle_after_days or 0
+    sample = VoterSample(g.place_voters, allowed=allowed, salt="settle")
+    offsets = np.array([], np.int64)
+    if core is not None:
+        offsets = np.array([(p - day[0]) // timedelta(days=1) for p in core.published], np.int64)
+    for dist in range(after + 1):
+        for offset in sorted({-dist, dist}):
+            start = day[0] + timedelta(days=offset)
+            for c in fitting_chunks(rt, start, start + timedelta(days=1), [domain]):
+                answers = [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)]
+                sample.offer(c.video_ids, c.vectors, answers, dist)
+            mine = np.flatnonzero(offsets == offset)
+            if core is not None and mine.size:
+                sample.offer(
+                    [core.video_ids[i] for i in mine], core.vectors[mine], [core.answers[i] for i in mine], dist
+                )
+        if sample.full:  # a farther day's videos rank after every voter held
+            break
+    return sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
