@@ -11,25 +11,32 @@ With ``daily.settle_after_days`` set, every daily run settles one day: the
 day that ended that many days before its midnight. Each of that day's videos
 that fits its answer goes to the answer most of its
 ``global_topics.place_neighbours`` nearest videos of its *own domain* hold
-(:class:`ray_topics.core.stories.Voters`, itself among them), the voters being
-the domain's videos that fit a topic of the model the run commits, published
-within ``settle_after_days`` of the day on either side (the days after it are
-in by then), at most ``global_topics.place_voters`` of them (the story view's
-search settings). A video moves only to a topic it also fits (its confidence
-in it at least ``daily.misfit_confidence``): a settled answer is an answer
-Tier 1 could have given, and no video becomes a misfit by it. The moves are
-reassignments of the daily plan, committed with it under the domain's commit
-lock (:mod:`ray_topics.tiers.job`).
+(:class:`ray_topics.core.stories.Voters`; a tie goes to the nearest voter's
+answer). The voters are the domain's videos that fit a topic of the model the
+run commits, published within ``settle_after_days`` of the day on either
+side (the days after it are in by then), read the settled day first and then
+the days around it, nearest first, until ``global_topics.place_voters`` are
+held (a stable-hash sample of the last day read): at any volume a video's
+neighbours are those of its nearest days, itself among them unless its own
+day alone holds more than the cap. The misfits the run's births take vote
+with their newborn answer where they fit it (the store still calls them
+misfits). A video moves only to a topic it also fits (its confidence in it
+at least ``daily.misfit_confidence``): no video becomes a misfit by
+settling. The moves are reassignments of the daily plan, committed with it
+under the domain's commit lock (:mod:`ray_topics.tiers.job`): a plan another
+job's commit made stale is planned again, settling included.
 
-Each video is settled once (the scheduler's midnights settle one day each), so
-the vote is not iterated on its own output. The videos the run's births and
-echoes move are not settled again; they vote with their new answer where they
-fitted before (a former misfit does not vote until the next day).
+Each video is settled once, by the run of the midnight ``settle_after_days``
+after its day (a forced rerun votes again, on the answers as they are then);
+the settled answers of earlier days vote on later days. The videos the run's
+births and echoes move are not settled again. A midnight the scheduler never
+runs leaves its day unsettled, and a later monthly merge or split puts the
+videos of the topics it changes under their nearest topic again.
 
-Cost: the voters' window (``2 x settle_after_days + 1`` days of the domain's
-fitting videos, their embeddings a chunk at a time) is read once, and the day
-once more. Measured in ``benchmarks/RESULTS.md`` ("Settling the domains' own
-answers by neighbours").
+Cost: the voters' days (up to ``2 x settle_after_days + 1`` of the domain's
+fitting videos, their embeddings a chunk at a time, fewer once the cap is
+held) are read once, and the day once more (``benchmarks/settle_cost.py``;
+RESULTS.md, "Settling the domains' own answers").
 """
 
 from __future__ import annotations
