@@ -87,8 +87,8 @@ def settle(
     model = model_of(domain, topics, rt.cfg.embedding.dim)
     if after is None or not model.topic_ids:
         return [], {}
-    day = settled_day(as_of, after)
-    voters = _voters(rt, domain, set(model.topic_ids), moved, day, core)
+    day, allowed = settled_day(as_of, after), set(model.topic_ids)
+    voters = _voters(rt, domain, allowed, moved, day, core)
     stats: dict[str, Any] = {"day": day[0].isoformat(), "voters": len(voters), "placed": 0, "moved": 0}
     stats["kept_not_fitting"] = 0
     if not len(voters):
@@ -98,7 +98,7 @@ def settle(
     fit = rt.cfg.daily.misfit_confidence
     rows: list[dict[str, Any]] = []
     for c in fitting_chunks(rt, *day, [domain]):
-        keep = [i for i, v in enumerate(c.video_ids) if v not in moved and c.answers[i] in voters.names]
+        keep = [i for i, v in enumerate(c.video_ids) if v not in moved and c.answers[i] in allowed]
         if not keep:
             continue
         answers, vecs = [c.answers[i] for i in keep], c.vectors[keep]
