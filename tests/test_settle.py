@@ -28,20 +28,23 @@ from tests.test_tiers import DAY, _blob, _ingest, _seed_topic
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def _story_in_broad_topics(rt: Runtime, day: datetime, prefix: str = "") -> tuple[list[str], list[list[str]]]:
+def _story_in_broad_topics(
+    rt: Runtime, day: datetime, prefix: str = "", other_story: bool = False
+) -> tuple[list[str], list[list[str]]]:
     """Three broad topics of news (news:0..2, 30 videos each on ``day``) and a tight story of 9 videos between
-    them that Tier 1 scattered over the three (5 news:0, 2 news:1, 2 news:2), each fitting its answer.
-    Returns (the story's ids, each broad topic's own ids)."""
+    them that Tier 1 scattered over the three (5 news:0, 2 news:1, 2 news:2), each fitting its answer
+    (``other_story``: another story, apart from the first). Returns (the story's ids, each broad topic's own ids)."""
     dim = rt.cfg.embedding.dim
     cents = normalize(np.random.default_rng(7).standard_normal((3, dim)))
     rng = np.random.default_rng(len(prefix))  # the same topics, other videos
+    centre = cents.sum(axis=0) + (np.sqrt(3) * normalize(rng.standard_normal(dim)) if other_story else 0)
     if not rt.store.topics.list("news"):
         for i, c in enumerate(cents):
             _seed_topic(rt, "news", i, c, day - 10 * DAY, sim_mean=0.55, sim_std=0.08)
     own = [_ingest(rt, _blob(rng, c, 30, cohesion=0.9), "news", day, f"{prefix}own{i}-") for i, c in enumerate(cents)]
     for i, ids in enumerate(own):
         _answer(rt, ids, f"news:{i}", 0.9, day + DAY)
-    story = _ingest(rt, _blob(rng, normalize(cents.sum(axis=0)), 9, cohesion=0.97), "news", day, f"{prefix}story")
+    story = _ingest(rt, _blob(rng, normalize(centre), 9, cohesion=0.97), "news", day, f"{prefix}story")
     for ids, topic in ((story[:5], "news:0"), (story[5:7], "news:1"), (story[7:], "news:2")):
         _answer(rt, ids, topic, 0.8, day + DAY)  # each fits its answer, as Tier 1 left it
     return story, own
@@ -53,14 +56,16 @@ def _answers(rt: Runtime, ids: list[str]) -> list[str]:
 
 
 def test_the_settled_day_gathers_a_story_tier1_scattered_over_broad_topics(runtime: Runtime) -> None:
-    """The story's videos of both days vote (18 of them, 10 answered news:0): the vote moves the 4 of the settled
-    day answered by news:1 and news:2 to news:0, which they fit too, as refined answers of the domain's current
-    model version. The broad topics' videos keep their answers, the day after the settled one is not touched,
-    and settling the day again moves nothing (a settled answer is stable under its own vote)."""
+    """Each story video's 10 nearest are the 9 of the story and one broad video: the 4 answered by news:1 and
+    news:2 (2 of the 10 hold their answer: fewer than settle_keep_share's 3) move to news:0 (5 of 9), which
+    they fit too, as refined answers of the domain's current model version. The broad topics' videos keep
+    their answers, another story of the day after the settled one is not touched, and settling the day again
+    moves nothing (a settled answer is stable under its own vote)."""
     rt = runtime
     rt.cfg.daily.settle_after_days = 1
+    assert rt.cfg.daily.settle_keep_share == 0.3  # the default: 3 of 10 neighbours keep a video's answer
     story, own = _story_in_broad_topics(rt, DAY0)
-    later, _ = _story_in_broad_topics(rt, DAY0 + DAY, prefix="later-")
+    later, _ = _story_in_broad_topics(rt, DAY0 + DAY, prefix="later-", other_story=True)
     out = run_daily(rt, DAY0 + 2 * DAY)  # settles [DAY0, DAY0 + 1 day)
     assert out["news"]["settled"]["moved"] == 4 and out["news"]["settled"]["day"] == DAY0.isoformat()
     assert _answers(rt, story) == ["news:0"] * 9
@@ -71,6 +76,20 @@ def test_the_settled_day_gathers_a_story_tier1_scattered_over_broad_topics(runti
     assert all(_answers(rt, ids) == [f"news:{i}"] * 30 for i, ids in enumerate(own))
     assert _answers(rt, later) == ["news:0"] * 5 + ["news:1"] * 2 + ["news:2"] * 2  # not its day yet
     assert run_daily(rt, DAY0 + 2 * DAY, force=True)["news"]["settled"]["moved"] == 0
+
+
+def test_a_video_whose_answer_enough_neighbours_share_keeps_it(sqlite_runtime: Runtime) -> None:
+    """The story's news:1 and news:2 videos each have 2 of their 10 neighbours on their answer: with
+    settle_keep_share 0.2 (2 of 10) they stay; news:0 (5 of 9) is the plurality all the same."""
+    rt = sqlite_runtime
+    rt.cfg.daily.settle_after_days = 1
+    story, _own = _story_in_broad_topics(rt, DAY0)
+    rt.cfg.daily.settle_keep_share = 0.2
+    rows, stats = settle(rt, "news", rt.store.topics.list("news"), {}, DAY0 + 2 * DAY)
+    assert rows == [] and stats["placed"] == 99
+    rt.cfg.daily.settle_keep_share = 0.3
+    rows, _stats = settle(rt, "news", rt.store.topics.list("news"), {}, DAY0 + 2 * DAY)
+    assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[5:], "news:0")
 
 
 def test_without_settle_after_days_the_answers_stay(runtime: Runtime) -> None:
@@ -199,7 +218,9 @@ def test_two_daily_runs_at_once_settle_the_day_once(runtime: Runtime) -> None:
     assert _answers(rt, story) == ["news:0"] * 9
 
 
-@pytest.mark.parametrize("after", [0, -1])
-def test_settle_after_days_must_be_a_positive_number_of_days(tmp_path: Path, after: int) -> None:
-    with pytest.raises(ConfigError, match="settle_after_days"):
-        make_config(tmp_path, f"daily.settle_after_days={after}")
+@pytest.mark.parametrize(
+    "override", ["daily.settle_after_days=0", "daily.settle_after_days=-1", "daily.settle_keep_share=1.5"]
+)
+def test_settling_takes_whole_positive_days_and_a_share(tmp_path: Path, override: str) -> None:
+    with pytest.raises(ConfigError, match=override.split("=")[0].split(".")[1]):
+        make_config(tmp_path, override)

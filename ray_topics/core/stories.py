@@ -196,9 +196,26 @@ class Voters:
             out.append(np.take_along_axis(top, order, axis=1))
         return np.concatenate(out) if out else np.zeros((0, self.k), np.int64)
 
-    def place(self, vectors: np.ndarray, fallback: Sequence[str] | None = None) -> list[str]:
+    def place(
+        self,
+        vectors: np.ndarray,
+        fallback: Sequence[str] | None = None,
+        *,
+        stay: Sequence[str] | None = None,
+        stay_votes: int = 1,
+    ) -> list[str]:
         """Each video's label: the one most of its nearest voters hold, ties to the nearest's; ``fallback[i]``
-        (default: none allowed) where the index found no voter for video ``i`` (its probed lists empty)."""
+        (default: none allowed) where the index found no voter for video ``i`` (its probed lists empty).
+
+        With ``stay`` (each video's own label), a video whose label at least ``stay_votes`` of its nearest
+        voters hold keeps it, whatever the plurality: only a video whose neighbours hardly share its label moves.
+
+        Example (2 of 3 neighbours vote ``b``; with ``stay_votes=1`` the one ``a`` neighbour keeps it in ``a``):
+            >>> v = Voters(np.eye(3, dtype=np.float32), ["a", "b", "b"], k=3, exact_up_to=10, nprobe=1)
+            >>> x = np.ones((1, 3), np.float32)
+            >>> v.place(x), v.place(x, stay=["a"], stay_votes=1), v.place(x, stay=["a"], stay_votes=2)
+            (['b'], ['a'], ['b'])
+        """
         if not len(vectors):
             return []
         if not len(self):
@@ -210,7 +227,13 @@ class Voters:
         winner = labels[np.arange(len(labels)), np.argmax(votes, axis=1)]  # argmax: the first, i.e. nearest
         if (winner < 0).any() and fallback is None:
             raise ValueError("no voter found for some videos, and no fallback label")
-        return [self.names[c] if c >= 0 else fallback[i] for i, c in enumerate(winner.tolist())]  # type: ignore[index]
+        out = [self.names[c] if c >= 0 else fallback[i] for i, c in enumerate(winner.tolist())]  # type: ignore[index]
+        if stay is not None:
+            code = {name: i for i, name in enumerate(self.names)}
+            own = np.array([code.get(label, -2) for label in stay], np.int64)  # -2: a label no voter holds
+            held = (labels == own[:, None]).sum(axis=1) >= stay_votes
+            out = [label if keep else o for label, keep, o in zip(stay, held.tolist(), out, strict=True)]
+        return out
 
 
 def _knn_index(unit: np.ndarray, exact_up_to: int, nprobe: int, backend: str) -> object | None:

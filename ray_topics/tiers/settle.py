@@ -12,7 +12,10 @@ day that ended that many days before its midnight. Each of that day's videos
 that fits its answer goes to the answer most of its
 ``global_topics.place_neighbours`` nearest videos of its *own domain* hold
 (:class:`ray_topics.core.stories.Voters`; a tie goes to the nearest voter's
-answer). The voters are the domain's videos that fit a topic of the model the
+answer), unless at least ``daily.settle_keep_share`` of them hold its own
+answer: its topic is there around it (a small story's own topic inside a
+broad one), and only a video whose neighbours hardly share its answer
+moves. The voters are the domain's videos that fit a topic of the model the
 run commits, published within ``settle_after_days`` of the day on either
 side (the days after it are in by then), read the settled day first and then
 the days around it, nearest first, until ``global_topics.place_voters`` are
@@ -41,6 +44,7 @@ RESULTS.md, "Settling the domains' own answers").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +59,8 @@ from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.stories import Fitting, fitting_chunks
 
 __all__ = ["settle", "settled_day"]
+
+SHARE_EPS = 1e-9  # 0.3 x 10 votes is 3 votes, not 4 by a float's last bit
 
 
 def settled_day(as_of: datetime, after_days: int) -> tuple[datetime, datetime]:
@@ -94,6 +100,7 @@ def settle(
     if not len(voters):
         return [], stats
     index = model.index(**rt.confidence)
+    stay_votes = max(1, math.ceil(rt.cfg.daily.settle_keep_share * voters.k - SHARE_EPS))
     tag = version_name(domain, rt.store.models.latest_versions().get(domain, 0))  # the commit renames on a publish
     fit = rt.cfg.daily.misfit_confidence
     rows: list[dict[str, Any]] = []
@@ -102,7 +109,7 @@ def settle(
         if not keep:
             continue
         answers, vecs = [c.answers[i] for i in keep], c.vectors[keep]
-        placed = voters.place(vecs, fallback=answers)  # no voter found: its answer
+        placed = voters.place(vecs, fallback=answers, stay=answers, stay_votes=stay_votes)  # no voter found: stays
         stats["placed"] += len(keep)
         change = [j for j, (p, a) in enumerate(zip(placed, answers, strict=True)) if p != a]
         if not change:
