@@ -80,16 +80,18 @@ def test_the_settled_day_gathers_a_story_tier1_scattered_over_broad_topics(runti
 
 def test_a_video_whose_answer_enough_neighbours_share_keeps_it(sqlite_runtime: Runtime) -> None:
     """The story's news:1 and news:2 videos each have 2 of their 10 neighbours on their answer: with
-    settle_keep_share 0.2 (2 of 10) they stay; news:0 (5 of 9) is the plurality all the same."""
+    settle_keep_share 0.2 (2 of 10) they stay; with 0.3, or 0 (no keeping), they go to the plurality's
+    news:0 (5 of 9)."""
     rt = sqlite_runtime
     rt.cfg.daily.settle_after_days = 1
     story, _own = _story_in_broad_topics(rt, DAY0)
     rt.cfg.daily.settle_keep_share = 0.2
     rows, stats = settle(rt, "news", rt.store.topics.list("news"), {}, DAY0 + 2 * DAY)
     assert rows == [] and stats["placed"] == 99
-    rt.cfg.daily.settle_keep_share = 0.3
-    rows, _stats = settle(rt, "news", rt.store.topics.list("news"), {}, DAY0 + 2 * DAY)
-    assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[5:], "news:0")
+    for share in (0.3, 0.0):  # 0: the plurality alone
+        rt.cfg.daily.settle_keep_share = share
+        rows, _stats = settle(rt, "news", rt.store.topics.list("news"), {}, DAY0 + 2 * DAY)
+        assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[5:], "news:0")
 
 
 def test_without_settle_after_days_the_answers_stay(runtime: Runtime) -> None:

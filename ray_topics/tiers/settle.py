@@ -100,7 +100,8 @@ def settle(
     if not len(voters):
         return [], stats
     index = model.index(**rt.confidence)
-    stay_votes = max(1, math.ceil(rt.cfg.daily.settle_keep_share * voters.k - SHARE_EPS))
+    share = rt.cfg.daily.settle_keep_share  # 0: the plurality alone decides
+    stay_votes = math.ceil(share * voters.k - SHARE_EPS)
     tag = version_name(domain, rt.store.models.latest_versions().get(domain, 0))  # the commit renames on a publish
     fit = rt.cfg.daily.misfit_confidence
     rows: list[dict[str, Any]] = []
@@ -109,7 +110,8 @@ def settle(
         if not keep:
             continue
         answers, vecs = [c.answers[i] for i in keep], c.vectors[keep]
-        placed = voters.place(vecs, fallback=answers, stay=answers, stay_votes=stay_votes)  # no voter found: stays
+        stay = answers if stay_votes > 0 else None
+        placed = voters.place(vecs, fallback=answers, stay=stay, stay_votes=stay_votes)  # no voter found: stays
         stats["placed"] += len(keep)
         change = [j for j, (p, a) in enumerate(zip(placed, answers, strict=True)) if p != a]
         if not change:
