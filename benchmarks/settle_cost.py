@@ -45,8 +45,6 @@ from benchmarks.harness import ROOT, Table, main_of, parser, peak_rss_mb, run_in
 from benchmarks.stories_memory import AS_OF, add_seed_options, seed
 from ray_topics.config import load_config
 
-MODES = {"daily": [], "daily + settle": None}  # None: settling on (--after); the overrides of each child
-
 
 def child_main(spec_path: str) -> None:
     """In a fresh process: the daily job at :data:`AS_OF`, forced; figures to the spec's out."""
@@ -99,10 +97,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             took = time.perf_counter() - t
             print(f"seeded {seeded['videos']:,} videos ({per_day:,}/day) in {took:.0f} s", flush=True)
             baseline = None
-            for name, extra in MODES.items():
-                work = root / name.replace(" ", "").replace("+", "_")
+            modes = {"daily": [], "daily + settle": [f"daily.settle_after_days={args.after}"]}
+            for k, (name, settle) in enumerate(modes.items()):
+                work = root / f"run{k}"
                 shutil.copytree(base, work)
-                settle = [f"daily.settle_after_days={args.after}"] if extra is None else extra
                 got = run_child(work, [*args.set, *settle])
                 shutil.rmtree(work)
                 baseline = baseline or got["wall_s"]

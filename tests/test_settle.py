@@ -28,6 +28,11 @@ from tests.test_tiers import DAY, _blob, _ingest, _seed_topic
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 
+def _broad_centroids(rt: Runtime) -> np.ndarray:
+    """The centroids of news:0..2, the broad topics of :func:`_story_in_broad_topics`."""
+    return normalize(np.random.default_rng(7).standard_normal((3, rt.cfg.embedding.dim)))
+
+
 def _story_in_broad_topics(
     rt: Runtime, day: datetime, prefix: str = "", other_story: bool = False
 ) -> tuple[list[str], list[list[str]]]:
@@ -35,7 +40,7 @@ def _story_in_broad_topics(
     them that Tier 1 scattered over the three (5 news:0, 2 news:1, 2 news:2), each fitting its answer
     (``other_story``: another story, apart from the first). Returns (the story's ids, each broad topic's own ids)."""
     dim = rt.cfg.embedding.dim
-    cents = normalize(np.random.default_rng(7).standard_normal((3, dim)))
+    cents = _broad_centroids(rt)
     rng = np.random.default_rng(len(prefix))  # the same topics, other videos
     centre = cents.sum(axis=0) + (np.sqrt(3) * normalize(rng.standard_normal(dim)) if other_story else 0)
     if not rt.store.topics.list("news"):
@@ -139,7 +144,7 @@ def test_the_runs_own_moves_vote_with_their_new_answer_and_are_not_settled_again
 def _decisive(rt: Runtime, at: datetime, prefix: str, n: int = 30) -> list[str]:
     """``n`` videos at the story's centre published at ``at``, answered news:2 (fitting it): where they vote,
     every story video's 10 nearest are theirs."""
-    cents = normalize(np.random.default_rng(7).standard_normal((3, rt.cfg.embedding.dim)))
+    cents = _broad_centroids(rt)
     ids = _ingest(
         rt, _blob(np.random.default_rng(99), normalize(cents.sum(axis=0)), n, cohesion=0.99), "news", at, prefix
     )

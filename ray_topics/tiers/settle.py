@@ -94,9 +94,9 @@ def settle(
     if after is None or not model.topic_ids:
         return [], {}
     day, allowed = settled_day(as_of, after), set(model.topic_ids)
-    voters = _voters(rt, domain, allowed, moved, day, core)
+    voters = _voters(rt, domain, allowed, moved, day, after, core)
     stats: dict[str, Any] = {"day": day[0].isoformat(), "voters": len(voters), "placed": 0, "moved": 0}
-    stats["kept_not_fitting"] = 0
+    stats.update(kept_not_fitting=0)
     if not len(voters):
         return [], stats
     index = model.index(**rt.confidence)
@@ -141,13 +141,14 @@ def _voters(
     allowed: set[str],
     moved: Mapping[str, str],
     day: tuple[datetime, datetime],
+    after: int,
     core: Fitting | None,
 ) -> Voters:
-    """The day's voters: the domain's fitting videos of the days within ``settle_after_days`` of it (answers as
+    """The day's voters: the domain's fitting videos of the days within ``after`` days of it (answers as
     the run leaves them), read the nearest days first until ``global_topics.place_voters`` are held (a
     stable-hash sample of the last day read), so at any volume a video's neighbours are all its nearest
     days' videos; a dead or merged topic's video does not vote."""
-    g, after = rt.cfg.global_topics, rt.cfg.daily.settle_after_days or 0
+    g = rt.cfg.global_topics
     sample = VoterSample(g.place_voters, allowed=allowed, salt="settle")
     offsets = np.array([], np.int64)
     if core is not None:
