@@ -19,7 +19,8 @@ Gauges, all labelled ``tier`` (the job's name; see :data:`TIER_LABEL`):
 * ``ray_topics_job_window_end_timestamp_seconds``: the event-time window the run was for;
 * ``ray_topics_job_failed_domains``: domains the run named under ``failed``;
 * ``ray_topics_job_rows{kind}``: the run summary's counts (refined, set_aside, compacted,
-  evicted, warm, cold, births, ...: every number in it, summed over domains);
+  evicted, warm, cold, births, settled_moved, ...: every number in it, summed over domains;
+  a step's own counts under ``{step}_{count}``, :func:`summary_counts`);
 * ``ray_topics_job_lineage_events{domain,type}``: lineage events the run recorded (birth,
   merge, split, death, revival, drift, ...).
 """
@@ -53,12 +54,17 @@ def summary_counts(summary: Mapping[str, Any], domains: Collection[str]) -> dict
     """Every count in a job summary, by key, summed over domains.
 
     Summaries nest counts two ways: a count per domain (``{"refined": {"a": 2}}``) and a
-    domain's own stats (``{"a": {"births": 1}}``); ``domains`` tells the two apart.
+    domain's own stats (``{"a": {"births": 1}}``); ``domains`` tells the two apart. A
+    domain's stats may group counts of one step (``{"a": {"settled": {"moved": 4}}}``):
+    those are kinds ``{step}_{count}`` (``settled_moved``).
 
     Example:
         >>> summary_counts({"refined": {"a": 2, "b": 3}, "compacted": 5, "a": {"births": 1}, "b": {"births": 2}},
         ...                ["a", "b"])
         {'refined': 5.0, 'compacted': 5.0, 'births': 3.0}
+        >>> summary_counts({"a": {"settled": {"day": "2026-03-03", "moved": 4}}, "b": {"settled": {"moved": 1}}},
+        ...                ["a", "b"])
+        {'settled_moved': 5.0}
     """
     out: Counter[str] = Counter()
 
@@ -70,6 +76,9 @@ def summary_counts(summary: Mapping[str, Any], domains: Collection[str]) -> dict
             out[str(k)] += float(v)
         elif isinstance(v, Mapping) and k in domains:  # a domain's own stats
             out.update({str(s): float(x) for s, x in v.items() if number(x)})
+            for step, counts in v.items():
+                if isinstance(counts, Mapping):
+                    out.update({f"{step}_{c}": float(x) for c, x in counts.items() if number(x)})
         elif isinstance(v, Mapping):  # a count per domain
             out[str(k)] += float(sum(x for x in v.values() if number(x)))
     return dict(out)
