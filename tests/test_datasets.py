@@ -1,4 +1,4 @@
-"""Tests for ray_topics.streams.datasets (NewsArticles loader)."""
+"""Tests for ray_topics.streams.datasets (the NewsArticles and healthtweets loaders)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from ray_topics.streams.datasets import (
     INSTALL_HINT,
     DatasetUnavailable,
     category_counts,
+    health_tweets_path,
+    load_health_tweets,
     load_news_articles,
     news_articles_path,
 )
@@ -276,6 +278,57 @@ def test_category_counts_counts_none() -> None:
     df = pd.DataFrame({"category": ["politics", None, "politics", None, None, "sports"]})
     counts = category_counts(df)
     assert counts.to_dict() == {"<none>": 3, "politics": 2, "sports": 1}
+
+
+# ---------------------------------------------------------------- health tweets
+
+# a real post's id and the time Twitter's snowflake layout puts in it (2015-03-15 14:40:15.927 UTC)
+KNOWN_ID, KNOWN_TIME = 577117109701967872, pd.Timestamp("2015-03-15 14:40:15.927", tz="UTC")
+
+
+def _write_tweets(path: Path, rows: list[list[str]]) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["source_id", "text"])
+    writer.writerows(rows)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("healthtweets.csv", buf.getvalue())
+    return path
+
+
+def test_tiny_tweets_times_from_ids_dedup_and_bad_rows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    later = KNOWN_ID + (60_000 << 22)  # one minute later
+    rows = [
+        [f"goodhealth-{later}", "Busted!  15 myths about cellulite: http://ow.ly/KiIY0"],
+        [f"bbchealth-{KNOWN_ID}", "Ebola case in  Glasgow @BBCNews"],
+        [f"bbchealth-{KNOWN_ID + 1}", "Ebola case in Glasgow @BBCNews"],  # the same post again
+        ["cnnhealth-notanumber", "No time in this id"],
+        [f"cnnhealth-{KNOWN_ID + 2}", "   "],
+    ]
+    with caplog.at_level(logging.INFO, logger="ray_topics.streams.datasets"):
+        df = load_health_tweets(_write_tweets(tmp_path / "healthtweets.zip", rows))
+    assert tuple(df.columns) == COLUMNS
+    assert list(df["video_id"]) == [f"bbchealth-{KNOWN_ID}", f"goodhealth-{later}"]
+    assert list(df["channel_id"]) == ["bbchealth", "goodhealth"]
+    assert list(df["published_at"]) == [KNOWN_TIME, KNOWN_TIME + pd.Timedelta(minutes=1)]
+    assert str(df["published_at"].dtype) == "datetime64[ns, UTC]"
+    assert list(df["title"]) == [
+        "Ebola case in Glasgow @BBCNews",
+        "Busted! 15 myths about cellulite: http://ow.ly/KiIY0",
+    ]
+    assert df["description"].eq("").all() and df["category"].isna().all()
+    assert "2 of 5 rows without a time in the id or without text" in caplog.text
+    assert "1 exact duplicate" in caplog.text
+
+
+@needs_corpus
+def test_real_health_tweets() -> None:
+    df = load_health_tweets()
+    assert health_tweets_path().name == "healthtweets.zip"
+    assert len(df) > 60_000 and df["video_id"].is_unique
+    assert df["published_at"].is_monotonic_increasing
+    assert df["published_at"].min().year == 2011 and df["published_at"].max().year == 2015
+    assert df["channel_id"].nunique() == 16
 
 
 # ---------------------------------------------------------------- unavailable

