@@ -43,6 +43,11 @@ JUNK = {
         ("Tom &amp; Jerry", "Tom Jerry"),
         ("#EbolaOutbreak in #WestAfrica #h1n1", "Ebola Outbreak in West Africa h1n1"),
         ("Node.js tips for the U.S. team, e.g. testing", "Node.js tips for the U.S. team, e.g. testing"),
+        # a retweet cut at the length limit: the last word is a fragment (#TalkNutri…, htt…); an ellipsis
+        # inside the text is the writer's; one that ends a post cannot be told from a cut (its word goes)
+        ("RT @a: sports nutrition #TalkNutri…", ": sports nutrition"),
+        ("achy joints… http://ow.ly/gpE7A tips htt… ", "achy joints… tips"),
+        ("wait for it…", "wait for"),
     ],
 )
 def test_keyword_text(text: str, kept: str) -> None:

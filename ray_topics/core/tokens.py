@@ -2,8 +2,9 @@
 
 Posts and video descriptions carry links (``http://ow.ly/x1Yz``, ``bit.ly/3kP``,
 ``reut.rs/2xYz``, ``pic.twitter.com/...``), @handles and retweet markers
-(``RT @WHO:``), file names (``photo.jpg``), HTML entities (``&amp;``) and
-hashtags. Counted as words, their fragments (``http``, ``ly``,
+(``RT @WHO:``), file names (``photo.jpg``), HTML entities (``&amp;``),
+hashtags, and the word a length limit cut at the end of a post (``RT @x: ...
+#TalkNutri…``, ``htt…``: what a retweet of a long post ends with). Counted as words, their fragments (``http``, ``ly``,
 ``twimg``, ``jpg``) become the most distinctive terms of a topic, since every
 member carries them. :func:`keyword_text` removes them before words are
 counted; a hashtag keeps its words (``#EbolaOutbreak`` -> ``ebola outbreak``).
@@ -47,6 +48,7 @@ _RETWEET = re.compile(r"(?<![\w@])RT\b(?=\s*@\w)", re.I)  # "RT @handle:": the r
 _FILE = re.compile(r"\b[\w-]+\.(?:jpe?g|png|gif|webp|mp4|mov|pdf|html?|php|aspx?)\b", re.I)
 _ENTITY = re.compile(r"&(?:[a-z]+|#\d+);", re.I)
 _HASHTAG = re.compile(r"#(\w+)")
+_TRUNCATED = re.compile(r"\S+…\s*$")  # the last word cut by a length limit, marked by an ellipsis character
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -55,12 +57,16 @@ def _hashtag_words(m: re.Match[str]) -> str:
 
 
 def keyword_text(text: str) -> str:
-    """``text`` with links, handles, retweet markers, file names and HTML entities removed and hashtags spelled out.
+    """``text`` with links, handles, retweet markers, file names, HTML entities and a cut last word removed, and
+    hashtags spelled out.
 
     Example:
         >>> keyword_text("Ebola in #WestAfrica: http://ow.ly/x1Yz via @WHO &amp; pic.jpg bit.ly/3kP")
         'Ebola in West Africa : via'
+        >>> keyword_text("RT @cnn: What works and what doesn't… http://ow.ly/g9 #TalkNutri…")
+        ": What works and what doesn't…"
     """
+    text = _TRUNCATED.sub(" ", text)
     text = _URL.sub(" ", text)
     text = _FILE.sub(" ", text)
     text = _RETWEET.sub(" ", text)
