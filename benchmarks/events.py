@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bursty_terms", "concentration", "planted_events", "summarise"]
+__all__ = ["bursty_terms", "concentration", "planted_events", "summarise", "term_documents"]
 
 SPREAD_SHARE = 0.05  # a topic holding at least this share of an event counts in its spread
 MIN_EVENT_DOCS = 10  # a news event term is in at least this many documents
@@ -193,6 +193,21 @@ def bursty_terms(docs: Sequence[str], days: np.ndarray) -> dict[str, np.ndarray]
             continue
         chosen[word] = rows
     return {w: np.array(sorted(r)) for w, r in chosen.items()}
+
+
+def term_documents(docs: Sequence[str], terms: Sequence[str]) -> dict[str, np.ndarray]:
+    """``term -> positions`` of the documents whose keyword tokens hold the term (a story named by hand, as the
+    issue named the health stream's outbreak story by its word), whatever its share or burst.
+
+    Example:
+        >>> term_documents(["Ebola in #Guinea", "flu", "#EbolaOutbreak news"], ["ebola", "guinea", "mars"])
+        {'ebola': array([0, 2]), 'guinea': array([0]), 'mars': array([], dtype=int64)}
+    """
+    from ray_topics.core.keywords import keyword_vectorizer
+
+    analyse = keyword_vectorizer().build_analyzer()
+    tokens = [set(analyse(d)) for d in docs]
+    return {t: np.array([i for i, words in enumerate(tokens) if t.lower() in words], dtype=np.int64) for t in terms}
 
 
 def _named(word: str, texts: Sequence[str]) -> bool:

