@@ -18,8 +18,9 @@ While the load runs, one fault is injected (``faults`` times, evenly spaced):
 
 After each run: every acknowledged ``video_id`` is in ``videos``, ``embeddings`` and
 ``classifications`` exactly once with the acknowledged topic and model version; every failed
-attempt was retryable (a 503 with ``Retry-After``, or a connection error or timeout: any 4xx,
-500 or other status is a failure); every client stopped by the deadline; and a batch first
+attempt was retryable (a 503 with ``Retry-After``, or a connection error or timeout; and, where
+the fault kills the Ingress, the proxy's own plain-text 500 for a request the dead replica held:
+any 4xx, the app's 500 or other status is a failure); every client stopped by the deadline; and a batch first
 sent after the fault was over was acknowledged (time to recover: from the fault's start to the
 first acknowledgement of an attempt sent after it ended: a PostgreSQL restart or a held lock
 lasts a while). ``tests/test_faults.py`` runs short versions of the same scenarios.
@@ -116,6 +117,9 @@ GRACE_S = 90.0
 READY_TIMEOUT_S = 180.0
 READY_PAUSE_S = 0.5
 RETRY_AFTER_HEADER = "retry-after"
+# the app answers errors in JSON; Serve's HAProxy answers a request its backend dropped (a killed
+# replica: 502) with its own 500 "Internal Server Error" in text/plain (haproxy.py's error file)
+APP_CONTENT_TYPE = "application/json"
 
 # ----------------------------------------------------------------------------- the faults
 
@@ -330,6 +334,8 @@ class Load:
         impatient: how many of the clients time out after ``IMPATIENT_TIMEOUT_S`` (the others ``REQUEST_TIMEOUT_S``).
         pause_s: pause between a client's batches (the load's bound).
         grace_s: after :meth:`stop`, how long a failing batch is still retried.
+        proxy_errors: whether the proxy's own 5xx (not the app's) is retryable: only where the fault
+            takes the Ingress down; anywhere else it means the Ingress failed, and counts as a failure.
     """
 
     def __init__(
@@ -340,8 +346,10 @@ class Load:
         impatient: int = IMPATIENT_CLIENTS,
         pause_s: float = CLIENT_PAUSE_S,
         grace_s: float = GRACE_S,
+        proxy_errors: bool = False,
     ) -> None:
         self.app = app
+        self.proxy_errors = proxy_errors
         self.timeouts = [IMPATIENT_TIMEOUT_S if k < impatient else REQUEST_TIMEOUT_S for k in range(clients)]
         self.prefix = prefix
         self.pause_s = pause_s
@@ -410,10 +418,11 @@ class Load:
                 batch.acked_attempt_sent, batch.acked_at, batch.answers = sent, time.monotonic(), answers
                 return
             retry_after = r.headers.get(RETRY_AFTER_HEADER)
-            kind = f"{r.status_code}" + (" Retry-After" if retry_after else "")
+            proxy = r.status_code >= 500 and not r.headers.get("content-type", "").startswith(APP_CONTENT_TYPE)
+            kind = f"{r.status_code}" + (" Retry-After" if retry_after else "") + (" proxy" if proxy else "")
             rec.failures[kind] += 1
-            if r.status_code != 503 or not retry_after:
-                rec.non_retryable.append(f"{r.status_code}: {r.text[:300]}")
+            if not ((r.status_code == 503 and retry_after) or (proxy and self.proxy_errors)):
+                rec.non_retryable.append(f"{kind}: {r.text[:300]}")
             if 400 <= r.status_code < 500:  # not retried: a retry would be refused alike
                 return
             pause = float(retry_after) if retry_after and retry_after.isdigit() else backoff
@@ -649,6 +658,8 @@ class Scenario:
     store: str  # "sqlite" | "postgresql"
     inject: Callable[[App], Any]
     doc: str
+    # the fault takes the Ingress down: a request in flight may get the proxy's own 500 (retryable)
+    proxy_errors: bool = False
 
 
 def scenarios(lock_hold_s: float = LOCK_HOLD_S) -> dict[str, Scenario]:
@@ -656,7 +667,9 @@ def scenarios(lock_hold_s: float = LOCK_HOLD_S) -> dict[str, Scenario]:
         s.name: s
         for s in (
             Scenario("kill-model", "sqlite", kill_replica("DomainModel"), "SIGKILL the DomainModel replica"),
-            Scenario("kill-ingress", "sqlite", kill_replica("Ingress"), "SIGKILL the Ingress replica"),
+            Scenario(
+                "kill-ingress", "sqlite", kill_replica("Ingress"), "SIGKILL the Ingress replica", proxy_errors=True
+            ),
             Scenario("publish", "sqlite", publish_new_version, "publish a new model version of every domain"),
             Scenario("sqlite-lock", "sqlite", hold_sqlite_lock(lock_hold_s), "a tier commit holds SQLite's lock"),
             Scenario("pg-restart", "postgresql", restart_postgres, "restart PostgreSQL (PostgreSQL store)"),
@@ -739,7 +752,7 @@ def run_scenario(
     """
     wait_ready(app)
     prefix = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
-    load = Load(app, clients, prefix, grace_s=grace_s).start()
+    load = Load(app, clients, prefix, grace_s=grace_s, proxy_errors=scenario.proxy_errors).start()
     t0 = time.monotonic()
     fault_at: list[tuple[float, float]] = []  # (injection started, injection ended)
     notes: list[str] = []

@@ -1,4 +1,4 @@
-"""Faults under the real server's load: nothing acknowledged is lost or overwritten, no 4xx/500, the run ends.
+"""Faults under the real server's load: nothing acknowledged is lost or overwritten, no 4xx or app 500, the run ends.
 
 Short versions of ``benchmarks/faults.py``'s soak (issue 12): a few clients on loopback send
 batches of fresh videos and retry a failed batch with the same ids, while one fault is
