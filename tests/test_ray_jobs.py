@@ -49,6 +49,7 @@ pytestmark = pytest.mark.slow
 MIDNIGHT = datetime(2026, 6, 1, tzinfo=UTC)  # a Monday and the 1st: refine, daily, weekly, monthly, archive
 START_TIMEOUT_S = 120
 JOB_TIMEOUT_S = 180
+LOG_TAIL_LINES = 30  # of each of the head's logs, when it died under the tests
 # the monthly recluster is skipped (its sample stays under 2 x this floor): UMAP compiles for minutes in
 # every new process, and what the tiers compute is tested in test_tiers.py and test_e2e.py; here, how
 # they run as Ray jobs. A busy lease fails at once.
@@ -116,6 +117,9 @@ def head() -> Iterator[Head]:
     try:
         _wait_ready(h, proc)
         yield h
+        down = _why_down(h, proc)  # a cluster that died under the tests says why, before its logs are removed
+        if down:
+            raise RuntimeError(down)
     finally:
         stop_cluster(proc, temp_dir)
         log.close()
@@ -139,6 +143,28 @@ def _wait_ready(h: Head, proc: subprocess.Popen) -> None:
         except (urllib.error.URLError, OSError):
             time.sleep(0.5)
     raise TimeoutError(f"the Jobs API at {h.dashboard} did not answer in {START_TIMEOUT_S}s")
+
+
+def _why_down(h: Head, proc: subprocess.Popen) -> str | None:
+    """None while the head runs and its Jobs API answers; else what its logs end with."""
+    import urllib.request
+
+    req = urllib.request.Request(h.dashboard + "/api/version", headers={"Authorization": f"Bearer {h.token}"})
+    try:
+        if proc.poll() is None:
+            with urllib.request.urlopen(req, timeout=10):
+                return None
+    except OSError:
+        pass
+    logs = Path(h.temp_dir) / "session_latest" / "logs"
+    files = [Path(h.temp_dir) / "ray-start.log", *sorted(logs.glob("dashboard*")), *sorted(logs.glob("gcs_server*"))]
+    tails = [
+        f"--- {f.name}:\n" + "\n".join(f.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+        for f in files
+        if f.is_file()
+    ]
+    state = "running" if proc.poll() is None else f"exited {proc.returncode}"
+    return f"the head's Jobs API at {h.dashboard} stopped answering (ray start {state}):\n" + "\n".join(tails)
 
 
 # ---------------------------------------------------------------- stores
