@@ -97,7 +97,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             took = time.perf_counter() - t
             print(f"seeded {seeded['videos']:,} videos ({per_day:,}/day) in {took:.0f} s", flush=True)
             baseline = None
-            modes = {"daily": [], "daily + settle": [f"daily.settle_after_days={args.after}"]}
+            modes = {
+                "daily": ["daily.settle_after_days=null"],
+                "daily + settle": [f"daily.settle_after_days={args.after}"],
+            }
             for k, (name, settle) in enumerate(modes.items()):
                 work = root / f"run{k}"
                 shutil.copytree(base, work)

@@ -99,9 +99,10 @@ def test_a_video_whose_answer_enough_neighbours_share_keeps_it(sqlite_runtime: R
         assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[5:], "news:0")
 
 
-def test_without_settle_after_days_the_answers_stay(runtime: Runtime) -> None:
+def test_settling_is_on_by_default_and_null_turns_it_off(runtime: Runtime, tmp_path: Path) -> None:
+    assert make_config(tmp_path).daily.settle_after_days == make_config(tmp_path).daily.pool_window_days
+    runtime.cfg.daily.settle_after_days = None
     story, _own = _story_in_broad_topics(runtime, DAY0)
-    assert runtime.cfg.daily.settle_after_days is None  # the default
     out = run_daily(runtime, DAY0 + 2 * DAY)
     assert "settled" not in out["news"]
     assert _answers(runtime, story) == ["news:0"] * 5 + ["news:1"] * 2 + ["news:2"] * 2
