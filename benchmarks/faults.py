@@ -20,10 +20,10 @@ After each run: every acknowledged ``video_id`` is in ``videos``, ``embeddings``
 ``classifications`` exactly once with the acknowledged topic and model version; every failed
 attempt was retryable (a 503 with ``Retry-After``, or a connection error or timeout; and, where
 the fault kills the Ingress, the proxy's own plain-text 500 for a request the dead replica held:
-any 4xx, the app's 500 or other status is a failure); every client stopped by the deadline; and a batch first
-sent after the fault was over was acknowledged (time to recover: from the fault's start to the
-first acknowledgement of an attempt sent after it ended: a PostgreSQL restart or a held lock
-lasts a while). ``tests/test_faults.py`` runs short versions of the same scenarios.
+any 4xx, the app's 500 or other status is a failure); every client stopped by the deadline;
+and a batch first sent after the fault was over was acknowledged (time to recover: from the
+fault's start to the first acknowledgement of an attempt sent after it ended: a PostgreSQL
+restart or a held lock lasts a while). ``tests/test_faults.py`` runs short versions of the same scenarios.
 
 Run from the repository root (the soak: 8 clients, 60 s per scenario, two faults each)::
 
