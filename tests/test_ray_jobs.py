@@ -127,35 +127,34 @@ def head() -> Iterator[Head]:
 
 
 def _wait_ready(h: Head, proc: subprocess.Popen) -> None:
-    import urllib.error
-    import urllib.request
-
     deadline = time.monotonic() + START_TIMEOUT_S
-    req = urllib.request.Request(h.dashboard + "/api/version", headers={"Authorization": f"Bearer {h.token}"})
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(
                 f"ray start exited {proc.returncode}: {(Path(h.temp_dir) / 'ray-start.log').read_text()}"
             )
-        try:
-            with urllib.request.urlopen(req, timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.5)
+        if _answers(h, timeout_s=2):
+            return
+        time.sleep(0.5)
     raise TimeoutError(f"the Jobs API at {h.dashboard} did not answer in {START_TIMEOUT_S}s")
 
 
-def _why_down(h: Head, proc: subprocess.Popen) -> str | None:
-    """None while the head runs and its Jobs API answers; else what its logs end with."""
+def _answers(h: Head, timeout_s: float) -> bool:
+    """Whether the head's Jobs API answers ``/api/version`` within ``timeout_s``."""
     import urllib.request
 
     req = urllib.request.Request(h.dashboard + "/api/version", headers={"Authorization": f"Bearer {h.token}"})
     try:
-        if proc.poll() is None:
-            with urllib.request.urlopen(req, timeout=10):
-                return None
-    except OSError:
-        pass
+        with urllib.request.urlopen(req, timeout=timeout_s):
+            return True
+    except OSError:  # URLError is one
+        return False
+
+
+def _why_down(h: Head, proc: subprocess.Popen) -> str | None:
+    """None while the head runs and its Jobs API answers; else what its logs end with."""
+    if proc.poll() is None and _answers(h, timeout_s=10):
+        return None
     logs = Path(h.temp_dir) / "session_latest" / "logs"
     files = [Path(h.temp_dir) / "ray-start.log", *sorted(logs.glob("dashboard*")), *sorted(logs.glob("gcs_server*"))]
     tails = [

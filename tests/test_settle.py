@@ -100,7 +100,8 @@ def test_a_video_whose_answer_enough_neighbours_share_keeps_it(sqlite_runtime: R
 
 
 def test_settling_is_on_by_default_and_null_turns_it_off(runtime: Runtime, tmp_path: Path) -> None:
-    assert make_config(tmp_path).daily.settle_after_days == make_config(tmp_path).daily.pool_window_days
+    daily = make_config(tmp_path).daily
+    assert daily.settle_after_days == daily.pool_window_days
     runtime.cfg.daily.settle_after_days = None
     story, _own = _story_in_broad_topics(runtime, DAY0)
     out = run_daily(runtime, DAY0 + 2 * DAY)
