@@ -82,7 +82,8 @@ def seed(
     """A store of ``per_day`` videos a day over the placed days, ending at :data:`AS_OF`; returns its counts.
 
     Every embedding is in the hot table; with ``lake_before``, those published before it are in the lake
-    instead (one day file per day and domain, as refine's compaction and eviction leave them)."""
+    instead (one day file per day and domain, as refine's compaction and eviction leave them). Generated and
+    written a day at a time: the seeding process holds one day's videos, never the whole lake's."""
     import pandas as pd
 
     from benchmarks.monthly_cost import _write_lake, _write_store
@@ -127,48 +128,55 @@ def seed(
     n_total = per_day * days
     own_of = {d: [i for i, t in enumerate(topic_ids) if t.startswith(f"{d}:")] for d in domains}
     fit = cfg.daily.misfit_confidence
-    cold: list[tuple[pd.DataFrame, np.ndarray]] = []
-    for lo in range(0, n_total, SLICE):
-        n = min(SLICE, n_total - lo)
-        dom = rng.integers(len(domains), size=n)
-        answer = np.array([own_of[domains[d]][k] for d, k in zip(dom, rng.integers(args.topics, size=n), strict=True)])
-        story = answer.copy()
-        moved = rng.random(n) < args.moved_share  # their story: a topic of another domain
-        other = (dom[moved] + rng.integers(1, len(domains), size=int(moved.sum()))) % len(domains)
-        story[moved] = [
-            own_of[domains[d]][k] for d, k in zip(other, rng.integers(args.topics, size=len(other)), strict=True)
-        ]
-        emb = cents[story] + STORY_NOISE * rng.standard_normal((n, cfg.embedding.dim)).astype(np.float32) / np.sqrt(
-            cfg.embedding.dim
-        )
-        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-        conf = np.where(rng.random(n) < args.misfit_share, fit / 2, 0.9)
-        ids = [f"v{lo + i}" for i in range(n)]
-        videos = pd.DataFrame(
-            {
-                "video_id": ids,
-                "domain": [domains[d] for d in dom],
-                "channel_id": [f"c{k}" for k in rng.integers(args.channels, size=n)],
-                "title": "t",
-                "description": "",
-                "tags": [[] for _ in range(n)],
-                "views": 0,
-                "published_at": pd.to_datetime(
-                    [start + timedelta(seconds=float(s)) for s in np.sort(rng.random(n)) * days * 86_400], utc=True
-                ),
-            }
-        )
-        hot_since = start if lake_before is None else max(start, lake_before)
-        _write_store(rt.store, videos, emb, np.array(topic_ids)[answer], conf, versions, hot_since)
-        old = (videos["published_at"] < hot_since).to_numpy()
-        if old.any():  # a day's file is written once, whole: this slice's old rows wait for the others
-            cold.append((videos[old], emb[old]))
-    if cold:
-        frames, embs = pd.concat([v for v, _e in cold], ignore_index=True), np.concatenate([e for _v, e in cold])
-        order = np.argsort(frames["published_at"].to_numpy(), kind="stable")  # the lake's days in time order
-        _write_lake(rt.lake, frames.iloc[order].reset_index(drop=True), embs[order])
+    hot_since = start if lake_before is None else max(start, lake_before)
+    lake_videos = 0
+    for day in range(days):  # a day at a time: one day's lake rows in memory, never the whole lake's
+        day_start = start + timedelta(days=day)
+        cold: list[tuple[pd.DataFrame, np.ndarray]] = []
+        for lo in range(0, per_day, SLICE):
+            n = min(SLICE, per_day - lo)
+            dom = rng.integers(len(domains), size=n)
+            answer = np.array(
+                [own_of[domains[d]][k] for d, k in zip(dom, rng.integers(args.topics, size=n), strict=True)]
+            )
+            story = answer.copy()
+            moved = rng.random(n) < args.moved_share  # their story: a topic of another domain
+            other = (dom[moved] + rng.integers(1, len(domains), size=int(moved.sum()))) % len(domains)
+            story[moved] = [
+                own_of[domains[d]][k] for d, k in zip(other, rng.integers(args.topics, size=len(other)), strict=True)
+            ]
+            emb = cents[story] + STORY_NOISE * rng.standard_normal((n, cfg.embedding.dim)).astype(np.float32) / np.sqrt(
+                cfg.embedding.dim
+            )
+            emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+            conf = np.where(rng.random(n) < args.misfit_share, fit / 2, 0.9)
+            first = day * per_day + lo
+            videos = pd.DataFrame(
+                {
+                    "video_id": [f"v{first + i}" for i in range(n)],
+                    "domain": [domains[d] for d in dom],
+                    "channel_id": [f"c{k}" for k in rng.integers(args.channels, size=n)],
+                    "title": "t",
+                    "description": "",
+                    "tags": [[] for _ in range(n)],
+                    "views": 0,
+                    "published_at": pd.to_datetime(
+                        [day_start + timedelta(seconds=float(s)) for s in np.sort(rng.random(n)) * 86_400], utc=True
+                    ),
+                }
+            )
+            _write_store(rt.store, videos, emb, np.array(topic_ids)[answer], conf, versions, hot_since)
+            old = (videos["published_at"] < hot_since).to_numpy()
+            if old.any():  # a day's file is written once, whole: this slice's old rows wait for the day's others
+                cold.append((videos[old], emb[old]))
+        if cold:
+            frames = pd.concat([v for v, _e in cold], ignore_index=True)
+            embs = np.concatenate([e for _v, e in cold])
+            order = np.argsort(frames["published_at"].to_numpy(), kind="stable")  # the day in time order
+            _write_lake(rt.lake, frames.iloc[order].reset_index(drop=True), embs[order])
+            lake_videos += len(frames)
     rt.store.dispose()
-    return {"videos": n_total, "days": days, "domains": domains, "lake_videos": sum(len(v) for v, _e in cold)}
+    return {"videos": n_total, "days": days, "domains": domains, "lake_videos": lake_videos}
 
 
 def child_main(spec_path: str) -> None:
