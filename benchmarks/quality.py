@@ -225,22 +225,23 @@ def _neighbour_story_labels(
     their neighbours rather than by the nearest centroid would; misfits stay misfits. With ``groups`` (each
     video's domain), only videos of a video's own group vote: the domains' own answers, refined by
     neighbours. Computed :data:`NEIGHBOUR_CHUNK` videos at a time (memory: a chunk x the fitted videos)."""
+    from ray_topics.core.neighbours import nearest, plurality
+
     fits = np.flatnonzero((stream_labels != NONE_LABEL) & ~misfit)
     out = stream_labels.copy()
     if not len(fits):
         return out
     unit, when = normalize(vectors[fits]), days[fits]
     group = None if groups is None else groups[fits]
-    k = min(NEIGHBOUR_STORY_K, len(fits))
-    for lo in range(0, len(fits), NEIGHBOUR_CHUNK):
-        part = slice(lo, lo + NEIGHBOUR_CHUNK)
-        sims = unit[part] @ unit.T
-        sims[np.abs(when[part, None] - when[None, :]) > window_days] = -np.inf
-        if group is not None:
-            sims[group[part, None] != group[None, :]] = -np.inf
-        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        for row, i in zip(nearest, fits[part], strict=True):
-            out[i] = Counter(stream_labels[fits[row]].tolist()).most_common(1)[0][0]
+
+    def allowed(lo: int, hi: int) -> np.ndarray:
+        near = np.abs(when[lo:hi, None] - when[None, :]) <= window_days
+        return near if group is None else near & (group[lo:hi, None] == group[None, :])
+
+    names, codes = np.unique(stream_labels[fits].astype(str), return_inverse=True)
+    found = nearest(unit, unit, NEIGHBOUR_STORY_K, chunk=NEIGHBOUR_CHUNK, allowed=allowed)
+    winner, _votes = plurality(np.where(found >= 0, codes[np.maximum(found, 0)], -1))
+    out[fits] = names[winner].astype(object)  # each video is its own neighbour: never none
     return out
 
 

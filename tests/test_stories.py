@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from ray_topics.cli import main
-from ray_topics.core import stories
+from ray_topics.core import neighbours, stories
 from ray_topics.core.index import Match, normalize
 from ray_topics.core.lifecycle import reclassified
 from ray_topics.core.sampling import stable_key
@@ -89,7 +89,7 @@ def test_by_neighbours_a_story_inside_broad_topics_goes_under_the_answer_most_of
     vecs, answers, cents, ids = _story_in_broad_topics(np.random.default_rng(3))
     by_centroid = story_labels(vecs, answers, np.ones(len(vecs), bool), cents, ids)
     assert len(set(by_centroid[90:])) > 1  # the failure the vote mends
-    voters = stories.Voters(vecs, answers, 10, exact_up_to=exact_up_to, nprobe=8, backend=backend)
+    voters = neighbours.Voters(vecs, answers, 10, exact_up_to=exact_up_to, nprobe=8, backend=backend)
     placed = voters.place(vecs)
     assert placed[90:] == ["politics:0"] * 9
     assert placed[:90] == answers[:90]
@@ -98,14 +98,14 @@ def test_by_neighbours_a_story_inside_broad_topics_goes_under_the_answer_most_of
 
 def test_a_tie_goes_to_the_nearest_voters_answer() -> None:
     vecs = normalize(np.array([[1, 0, 0], [1, 0.1, 0], [1, 0, 0.3], [1, 0.3, 0.3]], np.float32))
-    voters = stories.Voters(vecs, ["a:0", "b:0", "b:0", "a:0"], 4, exact_up_to=10, nprobe=1)
+    voters = neighbours.Voters(vecs, ["a:0", "b:0", "b:0", "a:0"], 4, exact_up_to=10, nprobe=1)
     assert voters.place(vecs[:1]) == ["a:0"]  # two votes each: itself, the nearest, is a:0
     assert voters.place(vecs[1:2]) == ["b:0"]
 
 
 def test_a_video_whose_probed_lists_hold_no_voter_keeps_its_fallback() -> None:
     """The inverted file may find fewer than k voters, or none: a video with none keeps its own answer."""
-    voters = stories.Voters(np.eye(3, DIM, dtype=np.float32), ["a:0", "b:0", "c:0"], 2, exact_up_to=10, nprobe=1)
+    voters = neighbours.Voters(np.eye(3, DIM, dtype=np.float32), ["a:0", "b:0", "c:0"], 2, exact_up_to=10, nprobe=1)
     voters.nearest = lambda v: np.array([[-1, -1], [1, -1]])  # type: ignore[method-assign]
     both = np.eye(2, DIM, dtype=np.float32)
     assert voters.place(both, fallback=["own:0", "own:1"]) == ["own:0", "b:0"]
@@ -118,7 +118,7 @@ def test_the_voters_are_a_bounded_sample_whatever_the_order_and_only_of_allowed_
     ids = [f"v{i}" for i in range(50)]
     vecs = normalize(rng.standard_normal((50, DIM)))
     answers = ["t:0"] * 25 + ["gone:1"] * 25  # gone:1 is merged: its answers do not vote
-    one, two = stories.VoterSample(10, allowed={"t:0"}), stories.VoterSample(10, allowed={"t:0"})
+    one, two = neighbours.VoterSample(10, allowed={"t:0"}), neighbours.VoterSample(10, allowed={"t:0"})
     one.offer(ids, vecs, answers)
     for lo in range(45, -5, -5):  # the same videos, backwards, five at a time
         two.offer(ids[lo : lo + 5], vecs[lo : lo + 5], answers[lo : lo + 5])
@@ -126,7 +126,7 @@ def test_the_voters_are_a_bounded_sample_whatever_the_order_and_only_of_allowed_
     assert len(one) == 10 and set(one.labels) == {"t:0"}
     assert np.allclose(np.sort(one.vectors, axis=0), np.sort(vecs[kept], axis=0))
     assert np.allclose(np.sort(two.vectors, axis=0), np.sort(one.vectors, axis=0))
-    assert len(stories.VoterSample(10).voters(3, exact_up_to=5, nprobe=1)) == 0
+    assert len(neighbours.VoterSample(10).voters(3, exact_up_to=5, nprobe=1)) == 0
 
 
 def test_the_story_view_of_a_store_shows_a_story_split_by_the_router(

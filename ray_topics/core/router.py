@@ -33,6 +33,7 @@ from enum import StrEnum
 import numpy as np
 
 from ray_topics.core.index import normalize
+from ray_topics.core.neighbours import nearest, plurality
 from ray_topics.core.validation import InvalidVideo
 
 __all__ = ["DomainRouter", "Route", "route_shares", "routing_floor", "similarity_stats"]
@@ -195,19 +196,12 @@ class DomainRouter:
         assert self.exemplars_ is not None
         k = self.neighbours
         unit = normalize(np.asarray(vectors[need], dtype=np.float32))
-        nearest = np.concatenate(  # a few videos at a time: memory stays VOTE_CHUNK x exemplars
-            [
-                np.argpartition(-(unit[lo : lo + VOTE_CHUNK] @ self.exemplars_.T), k - 1, axis=1)[:, :k]
-                for lo in range(0, len(unit), VOTE_CHUNK)
-            ]
-        )
-        votes = self.exemplar_domains_[nearest]  # (videos, k) domain indices
-        counts = np.stack([np.bincount(row, minlength=len(self.domains)) for row in votes])
-        winner = np.argmax(counts, axis=1)
+        found = nearest(unit, self.exemplars_, k, chunk=VOTE_CHUNK)  # memory: VOTE_CHUNK x exemplars
+        winner, votes = plurality(self.exemplar_domains_[found])  # (videos, k) domain indices
         rest: list[int] = []
         for j, i in enumerate(need):
             domain = self.domains[int(winner[j])]
-            if 2 * counts[j, winner[j]] > k and self._clears_floor(domain, unit[j]):
+            if 2 * votes[j] > k and self._clears_floor(domain, unit[j]):
                 out[i], how[i] = domain, Route.NEIGHBOURS
             else:
                 rest.append(i)

@@ -11,7 +11,7 @@ With ``daily.settle_after_days`` set, every daily run settles one day: the
 day that ended that many days before its midnight. Each of that day's videos
 that fits its answer goes to the answer most of its
 ``global_topics.place_neighbours`` nearest videos of its *own domain* hold
-(:class:`ray_topics.core.stories.Voters`; a tie goes to the nearest voter's
+(:class:`ray_topics.core.neighbours.Voters`; a tie goes to the nearest voter's
 answer), unless at least ``daily.settle_keep_share`` of them hold its own
 answer: its topic is there around it (a small story's own topic inside a
 broad one), and only a video whose neighbours hardly share its answer
@@ -52,8 +52,8 @@ from typing import Any
 import numpy as np
 
 from ray_topics.core.lifecycle import model_of
+from ray_topics.core.neighbours import Voters, VoterSample
 from ray_topics.core.snapshot import version_name
-from ray_topics.core.stories import Voters, VoterSample
 from ray_topics.core.types import ClassificationStatus, Topic
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.stories import Fitting, fitting_chunks

@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from ray_topics.core.stories import VoterSample, story_labels
+from ray_topics.core.neighbours import VoterSample
+from ray_topics.core.stories import story_labels
 from ray_topics.core.timeutil import as_utc, floor_day
 from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime, yield_cpu
