@@ -9,9 +9,13 @@ only the document-word counter swapped:
   words, BERTopic's ``CountVectorizer`` default;
 * ``letters``: ray-topics before 60e1a81, a letters-first ASCII pattern and
   English stop words (numbers never counted, debris counted);
-* ``ours``: :func:`ray_topics.core.keywords.keyword_vectorizer`: links, URL
-  fragments, @handles, file names and HTML entities dropped, hashtags spelled
-  out, words of any alphabet, the configured languages' stop words.
+* ``case only``: ours before a hashtag's acronym was split by the corpus's
+  words: ``#NHSfrontline`` split by case alone (``nh sfrontline``);
+* ``ours``: :func:`ray_topics.core.keywords.keyword_vectorizer` given the
+  corpus: links, URL fragments, @handles, file names and HTML entities
+  dropped, hashtags spelled out (an acronym ending where the corpus's own
+  words say: ``nhs frontline``), words of any alphabet, the configured
+  languages' stop words.
 
 Corpora:
 
@@ -39,7 +43,11 @@ Per corpus and tokeniser: topics named, mean NPMI of each topic's top-10
 keywords over the corpus (as :mod:`benchmarks.quality` scores it: document
 co-occurrence under the union of all three tokenisers, so each is scored on
 the same documents), topic diversity, the mean share of junk among a topic's
-top-10 keywords, and the topics with any junk keyword.
+top-10 keywords, and the topics with any junk keyword; and the share of
+hashtag fragments among a topic's top-10: words the corpus never writes
+outside a hashtag and that are no whole hashtag either (``sfrontline``,
+``nh``; a hashtag run together, ``viewsfromthe``, counts under every
+tokeniser: no word list splits it) (:func:`fragment_rule`).
 
 Usage, from the repository root::
 
@@ -73,11 +81,12 @@ from benchmarks.harness import (
 from benchmarks.quality import _news_frame, _token_sets, _topic_quality, news_embeddings
 
 TOP_N = 10
-TOKENISERS = ("bertopic", "letters", "ours")
+TOKENISERS = ("bertopic", "letters", "case only", "ours")
 LETTERS_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b"  # ray-topics' keyword token pattern before 60e1a81
 JUNK_MAJORITY = 0.9  # a token is debris when at least this share of its occurrences lie in debris chunks
 EXAMPLES = 4
 TWEETS_CACHE = ROOT / "benchmarks" / "out" / "cache"
+WORD_PARTS = r"[^\W_](?:[^\W_]|-)*"  # a written word, hyphens kept (half-brother), for the fragment rule
 
 _DEBRIS = re.compile(
     r"""(?xi)
@@ -126,8 +135,32 @@ def junk_rule(docs: Sequence[str]) -> Callable[[str], bool]:
     return is_junk
 
 
-def vectorizers() -> dict[str, Any]:
-    """The three document-word counters compared (binary, as ours counts a word once per document)."""
+def fragment_rule(docs: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a keyword is a hashtag's fragment in this corpus: a word with a letter that no chunk outside
+    hashtags and debris holds, and that is no whole hashtag.
+
+    Example:
+        >>> is_fragment = fragment_rule(["NHS nurses #NHSfrontline", "#flu season for far-right"])
+        >>> [w for w in ("nh", "sfrontline", "nhs", "frontline", "flu", "nurses", "far-right") if is_fragment(w)]
+        ['nh', 'sfrontline', 'frontline']
+    """
+    outside: set[str] = set()
+    whole: set[str] = set()
+    for d in docs:
+        _debris, rest = debris_chunks(d)
+        for chunk in rest:
+            tags = re.findall(r"#(\w+)", chunk)
+            whole.update(t.lower() for t in tags)
+            outside.update(w.lower() for w in re.findall(WORD_PARTS, re.sub(r"#\w+", " ", chunk)))
+
+    def is_fragment(token: str) -> bool:
+        return any(ch.isalpha() for ch in token) and token not in outside and token not in whole
+
+    return is_fragment
+
+
+def vectorizers(docs: Sequence[str]) -> dict[str, Any]:
+    """The document-word counters compared (binary, as ours counts a word once per document)."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     from ray_topics.core.keywords import keyword_vectorizer
@@ -135,8 +168,13 @@ def vectorizers() -> dict[str, Any]:
     return {
         "bertopic": CountVectorizer(stop_words="english", binary=True),
         "letters": CountVectorizer(stop_words="english", binary=True, token_pattern=LETTERS_PATTERN),
-        "ours": keyword_vectorizer(),
+        "case only": keyword_vectorizer(),
+        "ours": keyword_vectorizer(docs=docs),
     }
+
+
+def _share(kws: dict[str, list[str]], rule: Callable[[str], bool]) -> dict[str, float]:
+    return {c: sum(map(rule, v)) / len(v) for c, v in kws.items()}
 
 
 def compare(docs: list[str], labels: Sequence[Any], is_junk: Callable[[str], bool]) -> dict[str, Any]:
@@ -144,12 +182,13 @@ def compare(docs: list[str], labels: Sequence[Any], is_junk: Callable[[str], boo
     from ray_topics.core.keywords import ctfidf_keywords
 
     tokens = _token_sets(docs)
+    is_fragment = fragment_rule(docs)
     out: dict[str, Any] = {}
-    for name, vec in vectorizers().items():
+    for name, vec in vectorizers(docs).items():
         kw = ctfidf_keywords(docs, list(labels), top_n=TOP_N, vectorizer=vec)
         kws = {str(c): v for c, v in kw.items() if c not in (-1, "-1") and v}
         q = _topic_quality(kws, tokens, top_n=TOP_N)
-        shares = {c: sum(map(is_junk, v)) / len(v) for c, v in kws.items()}
+        shares, fragments = _share(kws, is_junk), _share(kws, is_fragment)
         out[name] = {
             "topics": q["topics"],
             "npmi": q["npmi"],
@@ -157,6 +196,8 @@ def compare(docs: list[str], labels: Sequence[Any], is_junk: Callable[[str], boo
             "junk_share": float(np.mean(list(shares.values()))) if shares else None,
             "topics_with_junk": sum(1 for s in shares.values() if s > 0),
             "junk_words": Counter(w for v in kws.values() for w in v if is_junk(w)).most_common(15),
+            "fragment_share": float(np.mean(list(fragments.values()))) if fragments else None,
+            "fragment_words": Counter(w for v in kws.values() for w in v if is_fragment(w)).most_common(15),
             "keywords": kws,
         }
     return out
@@ -254,18 +295,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             res = compare(c["docs"], c["labels"], c["is_junk"])
             corpora[key] = {"name": c["name"], "documents": len(c["docs"]), "tokenisers": res}
     table = Table(
-        ("corpus", "tokeniser", "topics", "npmi", "diversity", "junk", "with_junk"),
-        ("corpus", "tokeniser", "topics", "NPMI top-10", "diversity", "junk share of top-10", "topics with junk"),
-    )
+        ("corpus", "tokeniser", "topics", "npmi", "diversity", "junk", "with_junk", "fragments"),
+        ("corpus", "tokeniser", "topics", "NPMI top-10", "diversity", "junk share of top-10", "topics with junk",
+         "hashtag fragments of top-10"),
+    )  # fmt: skip
     for key, c in corpora.items():
         for t in TOKENISERS:
             r = c["tokenisers"][t]
-            table.add_row(key, t, r["topics"], r["npmi"], r["diversity"], r["junk_share"], r["topics_with_junk"])
-    table.print("keywords of the same topics under three tokenisers")
+            table.add_row(
+                key, t, r["topics"], r["npmi"], r["diversity"], r["junk_share"], r["topics_with_junk"],
+                r["fragment_share"],
+            )  # fmt: skip
+    table.print("keywords of the same topics under each tokeniser")
     for key, c in corpora.items():
         for t in TOKENISERS:
-            junk = ", ".join(f"{w} ({n})" for w, n in c["tokenisers"][t]["junk_words"][:8])
-            print(f"  {key:<7} {t:<9} junk keywords: {junk or '-'}")
+            for kind in ("junk", "fragment"):
+                words = ", ".join(f"{w} ({n})" for w, n in c["tokenisers"][t][f"{kind}_words"][:8])
+                print(f"  {key:<7} {t:<9} {kind} keywords: {words or '-'}")
         first = sorted(c["tokenisers"]["ours"]["keywords"], key=str)[:2]
         for topic in first:
             for t in TOKENISERS:

@@ -89,6 +89,15 @@ def test_compare_scores_each_tokeniser_on_the_same_topics() -> None:
     assert res["ours"]["topics"] == res["bertopic"]["topics"] == 2
 
 
+def test_compare_counts_the_hashtag_fragments_the_case_only_split_leaves() -> None:
+    posts = [f"NHS nurses on the frontline {i} #NHSfrontline" for i in range(6)]
+    posts += [f"flu shots this season {i} #FluSeason" for i in range(6)]
+    res = compare(posts, [0] * 6 + [1] * 6, junk_rule(posts))
+    assert {"nh", "sfrontline"} <= {w for w, _n in res["case only"]["fragment_words"]}
+    assert res["case only"]["fragment_share"] > 0 and res["ours"]["fragment_share"] == 0.0
+    assert {"nhs", "frontline"} <= set(res["ours"]["keywords"]["0"])
+
+
 def test_perturbed_embeddings_are_another_draw_of_the_same_unit_vectors() -> None:
     """--perturb: each seed its own tiny noise (the same every time), rows still unit vectors, no row's
     nearest neighbour changed."""

@@ -42,6 +42,7 @@ JUNK = {
         ("ART @ noon, RT is a channel", "ART @ noon, RT is a channel"),
         ("Tom &amp; Jerry", "Tom Jerry"),
         ("#EbolaOutbreak in #WestAfrica #h1n1", "Ebola Outbreak in West Africa h1n1"),
+        ("#NHSfrontline #NYCMarathon", "NH Sfrontline NYC Marathon"),  # case alone: see the corpus test
         ("Node.js tips for the U.S. team, e.g. testing", "Node.js tips for the U.S. team, e.g. testing"),
         # a retweet cut at the length limit: the last word is a fragment (#TalkNutri…, htt…); an ellipsis
         # inside the text is the writer's; one that ends a post cannot be told from a cut (its word goes)
@@ -66,6 +67,36 @@ def test_topic_keywords_on_social_posts_carry_no_junk() -> None:
     assert set(kw[0]) == {"ebola", "outbreak", "guinea", "patients"}
     assert set(kw[1]) == {"flu", "vaccine", "season", "shots"}
     assert not (set(kw[0]) | set(kw[1])) & JUNK
+
+
+@pytest.mark.parametrize(
+    ("tag", "known", "words"),
+    [
+        ("#NHSfrontline", {"nhs", "frontline"}, "NHS frontline"),
+        ("#NHSfrontline", set(), "NH Sfrontline"),  # no corpus: case alone, the capitalised word's split
+        ("#NYCMarathon", {"nyc", "marathon", "it"}, "NYC Marathon"),
+        ("#LATfit", {"fit", "la"}, "LAT fit"),  # the longer known word: fit (3 letters) over la (2)
+        ("#LATFit", {"fit", "it"}, "LAT Fit"),  # fit over it
+        ("#CNNallergies #NHSChangeDay", {"allergies", "nhs", "change", "day"}, "CNN allergies NHS Change Day"),
+        ("#ACOs and #CCGs", set(), "ACOS and CCGS"),  # an acronym's plural stays one word
+    ],
+)
+def test_a_hashtags_acronym_ends_where_the_corpus_words_say(tag: str, known: set[str], words: str) -> None:
+    assert keyword_text(tag, known) == words
+
+
+def test_topic_keywords_split_hashtag_acronyms_by_the_corpus_words() -> None:
+    """One topic's posts write the NHS and the frontline in words and tag #NHSfrontline, the other's tag
+    #NYCMarathon: the keywords hold nhs and frontline, never the case-only fragments nh or sfrontline."""
+    posts, labels = [], []
+    for i in range(20):
+        posts.append(f"NHS nurses on the frontline of winter {i} #NHSfrontline #ViewsfromtheNHSfrontline")
+        labels.append(0)
+        posts.append(f"runners finish the race in record time #NYCMarathon {i}")
+        labels.append(1)
+    kw = ctfidf_keywords(posts, labels, top_n=10)
+    assert {"nhs", "frontline"} <= set(kw[0]) and not {"nh", "sfrontline"} & set(kw[0])
+    assert {"nyc", "marathon"} <= set(kw[1])
 
 
 def test_words_of_any_alphabet_are_keywords() -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ray_topics.core.tokens import TOKEN_PATTERN, keyword_text, stop_words
+from ray_topics.core.tokens import TOKEN_PATTERN, corpus_words, keyword_text, stop_words
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import CountVectorizer
@@ -15,25 +16,31 @@ if TYPE_CHECKING:
 __all__ = ["ctfidf_keywords", "ctfidf_scores", "keyword_vectorizer", "label_from_keywords"]
 
 
-def _words_only(doc: str) -> str:
-    return keyword_text(doc).lower()
+def _words_only(doc: str, known: Collection[str] | None = None) -> str:
+    return keyword_text(doc, known).lower()
 
 
 def keyword_vectorizer(
-    min_df: int = 1, vocabulary: Sequence[str] | None = None, stops: Collection[str] | None = None
+    min_df: int = 1,
+    vocabulary: Sequence[str] | None = None,
+    stops: Collection[str] | None = None,
+    docs: Sequence[str] | None = None,
 ) -> CountVectorizer:
     """The document-word counter keywords are taken from: binary, stop words and debris removed.
 
-    ``stops``: the stop words (:func:`ray_topics.core.tokens.stop_words`); None: English.
+    ``stops``: the stop words (:func:`ray_topics.core.tokens.stop_words`); None: English. ``docs``: the corpus
+    it will count, whose own words tell where an acronym in a hashtag ends (``#NHSfrontline``:
+    :func:`ray_topics.core.tokens.corpus_words`); None: by case alone.
     """
     from sklearn.feature_extraction.text import CountVectorizer
 
+    known = corpus_words(docs) if docs is not None else frozenset()
     return CountVectorizer(
         stop_words=sorted(stop_words() if stops is None else stops),
         min_df=min_df,
         binary=True,
         token_pattern=TOKEN_PATTERN,
-        preprocessor=_words_only,
+        preprocessor=partial(_words_only, known=known) if known else _words_only,
         vocabulary=vocabulary,
     )
 
@@ -61,7 +68,7 @@ def ctfidf_scores(
     classes = sorted(set(labels), key=str)
     if not any(d and d.strip() for d in docs):
         return classes, np.array([], dtype=object), np.zeros((len(classes), 0))
-    vec = keyword_vectorizer(min_df, stops=stops) if vectorizer is None else vectorizer
+    vec = keyword_vectorizer(min_df, stops=stops, docs=docs) if vectorizer is None else vectorizer
     try:
         x = vec.fit_transform(docs)  # documents x words, 0/1
     except ValueError:  # empty vocabulary
@@ -93,7 +100,8 @@ def ctfidf_keywords(
     BERTopic's c-TF-IDF, ``sqrt(tf_c) * log(1 + A / f)`` (``A``: mean words per
     class, ``f``: the word's count over all classes), with the stop words ``stops``
     removed (None: English; :func:`ray_topics.core.tokens.stop_words`), and links,
-    @handles and file names before them (:func:`keyword_text`),
+    @handles and file names before them (:func:`keyword_text`; a hashtag's acronym ends where
+    the corpus's own words say),
     counted in *documents*: ``tf_c`` is the number of the class's documents that
     contain the word, not its occurrences. A name repeated in
     one long text then weighs as one document, and a keyword must appear in at

@@ -87,7 +87,7 @@ class KeywordModel:
         out: dict[object, list[tuple[str, float]]] = {c: [] for c in classes}
         if not len(words):
             return out
-        vec = keyword_vectorizer(vocabulary=list(words), stops=self.stops)
+        vec = keyword_vectorizer(vocabulary=list(words), stops=self.stops, docs=docs)
         pos = {c: i for i, c in enumerate(classes)}
         topic = np.array([pos[lab] for lab in labels])
         shape = (len(classes), len(topic))
