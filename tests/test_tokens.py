@@ -55,15 +55,19 @@ def test_keyword_text(text: str, kept: str) -> None:
     assert keyword_text(text) == kept
 
 
+def _two_topics_keywords(first: str, second: str, n: int) -> dict[object, list[str]]:
+    """The top-10 keywords of two topics of ``n`` posts each, post ``i`` of each its template with ``{i}``."""
+    posts = [t.format(i=i) for i in range(n) for t in (first, second)]
+    return ctfidf_keywords(posts, [0, 1] * n, top_n=10)
+
+
 def test_topic_keywords_on_social_posts_carry_no_junk() -> None:
     """Every post of a topic carries a link and a handle: the keywords are still the topic's words."""
-    posts, labels = [], []
-    for i in range(30):
-        posts.append(f"Ebola outbreak Guinea patients http://ow.ly/{i}x via @WHO #EbolaOutbreak pic.twitter.com/{i}")
-        labels.append(0)
-        posts.append(f"flu vaccine season shots bit.ly/{i}q @CDCgov pbs.twimg.com/media/{i}.jpg #FluSeason")
-        labels.append(1)
-    kw = ctfidf_keywords(posts, labels, top_n=10)
+    kw = _two_topics_keywords(
+        "Ebola outbreak Guinea patients http://ow.ly/{i}x via @WHO #EbolaOutbreak pic.twitter.com/{i}",
+        "flu vaccine season shots bit.ly/{i}q @CDCgov pbs.twimg.com/media/{i}.jpg #FluSeason",
+        30,
+    )
     assert set(kw[0]) == {"ebola", "outbreak", "guinea", "patients"}
     assert set(kw[1]) == {"flu", "vaccine", "season", "shots"}
     assert not (set(kw[0]) | set(kw[1])) & JUNK
@@ -88,13 +92,11 @@ def test_a_hashtags_acronym_ends_where_the_corpus_words_say(tag: str, known: set
 def test_topic_keywords_split_hashtag_acronyms_by_the_corpus_words() -> None:
     """One topic's posts write the NHS and the frontline in words and tag #NHSfrontline, the other's tag
     #NYCMarathon: the keywords hold nhs and frontline, never the case-only fragments nh or sfrontline."""
-    posts, labels = [], []
-    for i in range(20):
-        posts.append(f"NHS nurses on the frontline of winter {i} #NHSfrontline #ViewsfromtheNHSfrontline")
-        labels.append(0)
-        posts.append(f"runners finish the race in record time #NYCMarathon {i}")
-        labels.append(1)
-    kw = ctfidf_keywords(posts, labels, top_n=10)
+    kw = _two_topics_keywords(
+        "NHS nurses on the frontline of winter {i} #NHSfrontline #ViewsfromtheNHSfrontline",
+        "runners finish the race in record time #NYCMarathon {i}",
+        20,
+    )
     assert {"nhs", "frontline"} <= set(kw[0]) and not {"nh", "sfrontline"} & set(kw[0])
     assert {"nyc", "marathon"} <= set(kw[1])
 
