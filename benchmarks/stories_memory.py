@@ -38,6 +38,9 @@ Usage, from the repository root::
     .venv/bin/python -m benchmarks.stories_memory --volumes 10000,50000,200000 \\
         --baseline-tree /tmp/before --out stories_memory.json
     .venv/bin/python -m benchmarks.stories_memory --volumes 2000 --baseline-tree /tmp/before   # a quick look
+    # this tree under two configs: placing by neighbours beside the centroid rule
+    .venv/bin/python -m benchmarks.stories_memory --volumes 200000 --set global_topics.place_by=neighbours \
+        --baseline-tree . --baseline-set global_topics.place_by=centroid
     # the store on PostgreSQL (the cluster's), in a schema of its own, dropped after
     .venv/bin/python -m benchmarks.stories_memory --volumes 50000 --baseline-tree /tmp/before \\
         --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -320,7 +323,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             seeded = seed(workdir, args, per_day, overrides)
             print(f"seeded {seeded['videos']:,} videos ({per_day:,}/day) in {time.perf_counter() - t:.0f} s")
             for name, tree in trees:
-                got = run_job(tree, workdir, overrides, reads=True)
+                extra = args.baseline_set if name == "before" else []
+                got = run_job(tree, workdir, [*overrides, *extra], reads=True)
                 print(f"  {name}: ray_topics from {got['ray_topics']}")
                 rows.append({"videos_per_day": per_day, "job": name, **seeded, **got})
                 for label, r in zip(("first", "next midnight"), got["runs"], strict=True):
@@ -383,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = parser(__doc__)
     add_seed_options(p, misfit_share=0.1)
     p.add_argument("--baseline-tree", help="a checkout of an earlier commit, whose job is measured first")
+    p.add_argument(
+        "--baseline-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override of the baseline's run only (after --set; repeatable): with --baseline-tree . "
+        "the same code under two configs",
+    )
     p.add_argument(
         "--pg-url", help="seed a PostgreSQL store there instead (schema stories_memory_<volume>, dropped after)"
     )
