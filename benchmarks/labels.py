@@ -47,7 +47,9 @@ top-10 keywords, and the topics with any junk keyword; and the share of
 hashtag fragments among a topic's top-10: words the corpus never writes
 outside a hashtag and that are no whole hashtag either (``sfrontline``,
 ``nh``; a hashtag run together, ``viewsfromthe``, counts under every
-tokeniser: no word list splits it) (:func:`fragment_rule`).
+tokeniser: no word list splits it) (:func:`fragment_rule`); and, over the
+documents, the words only the case-only split counts and only ours counts
+(:func:`split_changes`).
 
 Usage, from the repository root::
 
@@ -157,6 +159,24 @@ def fragment_rule(docs: Sequence[str]) -> Callable[[str], bool]:
         return any(ch.isalpha() for ch in token) and token not in outside and token not in whole
 
     return is_fragment
+
+
+def split_changes(docs: Sequence[str], top: int = 10) -> dict[str, list[tuple[str, int]]]:
+    """The words a hashtag's acronym split changes: (word, documents) that only ``case only`` counts, and
+    that only ``ours`` counts, most documents first.
+
+    Example:
+        >>> split_changes(["NHS staff on the frontline", "#NHSfrontline now", "#NYCMarathon today"])
+        {'case only': [('nh', 1), ('sfrontline', 1)], 'ours': [('frontline', 1), ('nhs', 1)]}
+    """
+    vecs = vectorizers(docs)
+    case, ours = vecs["case only"].build_analyzer(), vecs["ours"].build_analyzer()
+    only: dict[str, Counter] = {"case only": Counter(), "ours": Counter()}
+    for d in docs:
+        a, b = set(case(d)), set(ours(d))
+        only["case only"].update(a - b)
+        only["ours"].update(b - a)
+    return {k: sorted(c.items(), key=lambda wn: (-wn[1], wn[0]))[:top] for k, c in only.items()}
 
 
 def vectorizers(docs: Sequence[str]) -> dict[str, Any]:
@@ -293,7 +313,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             loaded["tweets"] = _tweets(args, tmp)
         for key, c in loaded.items():
             res = compare(c["docs"], c["labels"], c["is_junk"])
-            corpora[key] = {"name": c["name"], "documents": len(c["docs"]), "tokenisers": res}
+            corpora[key] = {"name": c["name"], "documents": len(c["docs"]), "tokenisers": res,
+                            "split_changes": split_changes(c["docs"])}  # fmt: skip
     table = Table(
         ("corpus", "tokeniser", "topics", "npmi", "diversity", "junk", "with_junk", "fragments"),
         ("corpus", "tokeniser", "topics", "NPMI top-10", "diversity", "junk share of top-10", "topics with junk",
@@ -312,6 +333,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for kind in ("junk", "fragment"):
                 words = ", ".join(f"{w} ({n})" for w, n in c["tokenisers"][t][f"{kind}_words"][:8])
                 print(f"  {key:<7} {t:<9} {kind} keywords: {words or '-'}")
+        for t, words in c["split_changes"].items():
+            listed = ", ".join(f"{w} ({n})" for w, n in words)
+            print(f"  {key:<7} words only {t} counts (documents): {listed or '-'}")
         first = sorted(c["tokenisers"]["ours"]["keywords"], key=str)[:2]
         for topic in first:
             for t in TOKENISERS:

@@ -311,7 +311,9 @@ def _pg_schema(args: argparse.Namespace, per_day: int) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    trees = ([("before", Path(args.baseline_tree).resolve())] if args.baseline_tree else []) + [("this tree", ROOT)]
+    before = "before" + (f" ({', '.join(args.baseline_set)})" if args.baseline_set else "")
+    trees = [(before, Path(args.baseline_tree).resolve(), args.baseline_set)] if args.baseline_tree else []
+    trees.append(("this tree" + (f" ({', '.join(args.set)})" if args.baseline_set else ""), ROOT, []))
     keys = ["videos/day", "job", "run", "videos placed", "moves", "stored", "wall s", "CPU s", "write txns",
             "longest holds s", "longest checkout s", "peak RSS MiB", "RSS before MiB"]  # fmt: skip
     table = Table(keys, right=True)
@@ -322,8 +324,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             t = time.perf_counter()
             seeded = seed(workdir, args, per_day, overrides)
             print(f"seeded {seeded['videos']:,} videos ({per_day:,}/day) in {time.perf_counter() - t:.0f} s")
-            for name, tree in trees:
-                extra = args.baseline_set if name == "before" else []
+            for name, tree, extra in trees:
                 got = run_job(tree, workdir, [*overrides, *extra], reads=True)
                 print(f"  {name}: ray_topics from {got['ray_topics']}")
                 rows.append({"videos_per_day": per_day, "job": name, **seeded, **got})
