@@ -311,6 +311,8 @@ def _pg_schema(args: argparse.Namespace, per_day: int) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.baseline_set and not args.baseline_tree:
+        raise SystemExit("--baseline-set overrides the baseline's config: give --baseline-tree too (. for this tree)")
     before = "before" + (f" ({', '.join(args.baseline_set)})" if args.baseline_set else "")
     trees = [(before, Path(args.baseline_tree).resolve(), args.baseline_set)] if args.baseline_tree else []
     trees.append(("this tree" + (f" ({', '.join(args.set)})" if args.baseline_set else ""), ROOT, []))

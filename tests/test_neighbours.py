@@ -44,6 +44,8 @@ def test_plurality_takes_the_most_held_label_and_a_tie_goes_to_the_nearest() -> 
     winner, votes = plurality(np.array([[3, 1, 1, 3, 1], [3, 1, 1, 3, -1], [-1, 2, -1, -1, -1], [-1] * 5]))
     assert winner.tolist() == [1, 3, 2, -1]
     assert votes.tolist() == [3, 2, 1, 0]
+    none, zero = plurality(np.zeros((2, 0), np.int64))  # no neighbour asked for
+    assert none.tolist() == [-1, -1] and zero.tolist() == [0, 0]
 
 
 def test_the_router_and_the_voters_count_the_same_vote() -> None:

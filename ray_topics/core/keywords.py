@@ -25,16 +25,19 @@ def keyword_vectorizer(
     vocabulary: Sequence[str] | None = None,
     stops: Collection[str] | None = None,
     docs: Sequence[str] | None = None,
+    known: Collection[str] | None = None,
 ) -> CountVectorizer:
     """The document-word counter keywords are taken from: binary, stop words and debris removed.
 
     ``stops``: the stop words (:func:`ray_topics.core.tokens.stop_words`); None: English. ``docs``: the corpus
     it will count, whose own words tell where an acronym in a hashtag ends (``#NHSfrontline``:
-    :func:`ray_topics.core.tokens.corpus_words`); None: by case alone.
+    :func:`ray_topics.core.tokens.corpus_words`), or ``known``: those words, read once for several counters of
+    one corpus; neither: by case alone.
     """
     from sklearn.feature_extraction.text import CountVectorizer
 
-    known = corpus_words(docs) if docs is not None else frozenset()
+    if known is None:
+        known = corpus_words(docs) if docs is not None else frozenset()
     return CountVectorizer(
         stop_words=sorted(stop_words() if stops is None else stops),
         min_df=min_df,

@@ -63,7 +63,7 @@ def nearest(
     for lo in range(0, len(queries), chunk):
         sims = queries[lo : lo + chunk] @ base.T
         if allowed is not None:
-            sims = np.where(allowed(lo, lo + len(sims)), sims, -np.inf)
+            sims[~allowed(lo, lo + len(sims))] = -np.inf  # in place: the product is this chunk's own
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         top_sims = np.take_along_axis(sims, top, axis=1)
         order = np.argsort(-top_sims, axis=1, kind="stable")
@@ -82,6 +82,8 @@ def plurality(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ([1, 2, -1], [2, 1, 0])
     """
     labels = np.asarray(labels)
+    if labels.shape[1] == 0:  # no neighbour asked for: no winner
+        return np.full(len(labels), -1, labels.dtype), np.zeros(len(labels), np.int64)
     votes = (labels[:, :, None] == labels[:, None, :]).sum(axis=2)  # each position: neighbours sharing its label
     votes[labels < 0] = 0
     best = np.argmax(votes, axis=1)  # argmax: the first, i.e. the nearest, of the most shared

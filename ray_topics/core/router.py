@@ -197,11 +197,11 @@ class DomainRouter:
         k = self.neighbours
         unit = normalize(np.asarray(vectors[need], dtype=np.float32))
         found = nearest(unit, self.exemplars_, k, chunk=VOTE_CHUNK)  # memory: VOTE_CHUNK x exemplars
-        winner, votes = plurality(self.exemplar_domains_[found])  # (videos, k) domain indices
+        winner, votes = plurality(np.where(found >= 0, self.exemplar_domains_[np.maximum(found, 0)], -1))
         rest: list[int] = []
         for j, i in enumerate(need):
             domain = self.domains[int(winner[j])]
-            if 2 * votes[j] > k and self._clears_floor(domain, unit[j]):
+            if winner[j] >= 0 and 2 * votes[j] > k and self._clears_floor(domain, unit[j]):
                 out[i], how[i] = domain, Route.NEIGHBOURS
             else:
                 rest.append(i)

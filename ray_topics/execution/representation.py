@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ray_topics.core.keywords import ctfidf_keywords, ctfidf_scores, keyword_vectorizer
+from ray_topics.core.tokens import corpus_words
 from ray_topics.execution.bertopic_lib import require_bertopic
 
 __all__ = ["KINDS", "KeywordModel"]
@@ -83,11 +84,13 @@ class KeywordModel:
         require_bertopic()
         from bertopic.vectorizers import ClassTfidfTransformer
 
-        classes, words, ours = ctfidf_scores(docs, labels, min_df, min_docs=min_docs, stops=self.stops)
+        known = corpus_words(docs)  # read once, for both counters of these documents
+        counter = keyword_vectorizer(min_df, stops=self.stops, known=known)
+        classes, words, ours = ctfidf_scores(docs, labels, min_df, min_docs=min_docs, vectorizer=counter)
         out: dict[object, list[tuple[str, float]]] = {c: [] for c in classes}
         if not len(words):
             return out
-        vec = keyword_vectorizer(vocabulary=list(words), stops=self.stops, docs=docs)
+        vec = keyword_vectorizer(vocabulary=list(words), stops=self.stops, known=known)
         pos = {c: i for i, c in enumerate(classes)}
         topic = np.array([pos[lab] for lab in labels])
         shape = (len(classes), len(topic))
