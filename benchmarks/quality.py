@@ -225,7 +225,7 @@ def _neighbour_story_labels(
     their neighbours rather than by the nearest centroid would; misfits stay misfits. With ``groups`` (each
     video's domain), only videos of a video's own group vote: the domains' own answers, refined by
     neighbours. Computed :data:`NEIGHBOUR_CHUNK` videos at a time (memory: a chunk x the fitted videos)."""
-    from ray_topics.core.neighbours import nearest, plurality
+    from ray_topics.core.neighbours import labels_of, nearest, plurality
 
     fits = np.flatnonzero((stream_labels != NONE_LABEL) & ~misfit)
     out = stream_labels.copy()
@@ -240,7 +240,7 @@ def _neighbour_story_labels(
 
     names, codes = np.unique(stream_labels[fits].astype(str), return_inverse=True)
     found = nearest(unit, unit, NEIGHBOUR_STORY_K, chunk=NEIGHBOUR_CHUNK, allowed=allowed)
-    winner, _votes = plurality(np.where(found >= 0, codes[np.maximum(found, 0)], -1))
+    winner, _votes = plurality(labels_of(found, codes))
     out[fits] = names[winner].astype(object)  # each video is its own neighbour: never none
     return out
 

@@ -39,7 +39,7 @@ Usage, from the repository root::
         --baseline-tree /tmp/before --out stories_memory.json
     .venv/bin/python -m benchmarks.stories_memory --volumes 2000 --baseline-tree /tmp/before   # a quick look
     # this tree under two configs: placing by neighbours beside the centroid rule
-    .venv/bin/python -m benchmarks.stories_memory --volumes 200000 --set global_topics.place_by=neighbours \
+    .venv/bin/python -m benchmarks.stories_memory --volumes 200000 --set global_topics.place_by=neighbours \\
         --baseline-tree . --baseline-set global_topics.place_by=centroid
     # the store on PostgreSQL (the cluster's), in a schema of its own, dropped after
     .venv/bin/python -m benchmarks.stories_memory --volumes 50000 --baseline-tree /tmp/before \\

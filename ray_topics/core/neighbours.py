@@ -26,7 +26,7 @@ import numpy as np
 from ray_topics.core.index import normalize
 from ray_topics.core.sampling import stable_key
 
-__all__ = ["VoterSample", "Voters", "nearest", "plurality"]
+__all__ = ["VoterSample", "Voters", "labels_of", "nearest", "plurality"]
 
 EXACT_CHUNK = 1024  # videos compared with every voter at a time without FAISS (memory: EXACT_CHUNK x voters)
 # FAISS's rules for an inverted-file index: about 4 sqrt(n) lists for n vectors, and at least 39 training
@@ -70,6 +70,16 @@ def nearest(
         top = np.take_along_axis(top, order, axis=1)
         out.append(np.where(np.take_along_axis(top_sims, order, axis=1) > -np.inf, top, -1))
     return np.concatenate(out) if out else np.zeros((0, k), np.int64)
+
+
+def labels_of(found: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The label codes of the neighbours ``found`` (positions into ``codes``; ``-1``, none found, stays ``-1``).
+
+    Example:
+        >>> labels_of(np.array([[2, 0, -1]]), np.array([7, 8, 9])).tolist()
+        [[9, 7, -1]]
+    """
+    return np.where(found >= 0, codes[np.maximum(found, 0)], -1)
 
 
 def plurality(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,8 +189,8 @@ class Voters:
         if len(labels) != len(vectors):
             raise ValueError("one label per voter")
         self.names = sorted(set(labels))
-        code = {name: i for i, name in enumerate(self.names)}
-        self.codes = np.array([code[lab] for lab in labels], np.int64)
+        self.code_of = {name: i for i, name in enumerate(self.names)}
+        self.codes = np.array([self.code_of[lab] for lab in labels], np.int64)
         self.k = min(k, len(labels))
         self.unit = normalize(vectors) if len(labels) else np.zeros((0, 0), np.float32)
         self.index = _knn_index(self.unit, exact_up_to, nprobe, backend) if len(labels) else None
@@ -220,14 +230,13 @@ class Voters:
         if not len(self):
             raise ValueError("no voter to place a video by")
         found = self.nearest(vectors)
-        labels = np.where(found >= 0, self.codes[np.maximum(found, 0)], -1)
+        labels = labels_of(found, self.codes)
         winner, _votes = plurality(labels)
         if (winner < 0).any() and fallback is None:
             raise ValueError("no voter found for some videos, and no fallback label")
         out = [self.names[c] if c >= 0 else fallback[i] for i, c in enumerate(winner.tolist())]  # type: ignore[index]
         if stay is not None:
-            code = {name: i for i, name in enumerate(self.names)}
-            own = np.array([code.get(label, -2) for label in stay], np.int64)  # -2: a label no voter holds
+            own = np.array([self.code_of.get(label, -2) for label in stay], np.int64)  # -2: no voter's label
             held = (labels == own[:, None]).sum(axis=1) >= stay_votes
             out = [label if keep else o for label, keep, o in zip(stay, held.tolist(), out, strict=True)]
         return out

@@ -33,7 +33,7 @@ from enum import StrEnum
 import numpy as np
 
 from ray_topics.core.index import normalize
-from ray_topics.core.neighbours import nearest, plurality
+from ray_topics.core.neighbours import labels_of, nearest, plurality
 from ray_topics.core.validation import InvalidVideo
 
 __all__ = ["DomainRouter", "Route", "route_shares", "routing_floor", "similarity_stats"]
@@ -197,7 +197,7 @@ class DomainRouter:
         k = self.neighbours
         unit = normalize(np.asarray(vectors[need], dtype=np.float32))
         found = nearest(unit, self.exemplars_, k, chunk=VOTE_CHUNK)  # memory: VOTE_CHUNK x exemplars
-        winner, votes = plurality(np.where(found >= 0, self.exemplar_domains_[np.maximum(found, 0)], -1))
+        winner, votes = plurality(labels_of(found, self.exemplar_domains_))  # domain indices
         rest: list[int] = []
         for j, i in enumerate(need):
             domain = self.domains[int(winner[j])]
