@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from ray_topics.core.index import normalize
-from ray_topics.core.neighbours import Voters, nearest, plurality
+from ray_topics.core.neighbours import Voters, VoterSample, nearest, plurality
 from ray_topics.core.router import DomainRouter
+from ray_topics.core.sampling import stable_key
 
 DIM = 16
 
@@ -71,3 +72,29 @@ def test_the_router_and_the_voters_count_the_same_vote() -> None:
     nearest_desk = ["news"] * 5 + ["tech"] * 5
     closest = int(np.argmax(split @ q[0]))
     assert Voters(split, nearest_desk, 10, exact_up_to=100, nprobe=1).place(q) == [nearest_desk[closest]]
+
+
+def test_a_capped_sample_is_the_smallest_keys_of_the_window_whatever_the_order_and_the_prefilter() -> None:
+    """10,000 videos offered in shuffled chunks, cap 1,000: the sample is the same with and without
+    :meth:`VoterSample.admits` in front (which passes about 1,100 ids, not 10,000), and a window that fits
+    the cap needs no filter."""
+    rng = np.random.default_rng(0)
+    ids = [f"v{i}" for i in range(10_000)]
+    vecs = rng.standard_normal((len(ids), 4)).astype(np.float32)
+    whole, filtered = VoterSample(1_000, salt="s"), VoterSample(1_000, salt="s")
+    admit = filtered.admits(len(ids))
+    assert admit is not None and VoterSample(1_000).admits(1_000) is None
+    order = rng.permutation(len(ids))
+    passed = 0
+    for chunk in np.array_split(order, 7):
+        whole.offer([ids[i] for i in chunk], vecs[chunk], [ids[i] for i in chunk])
+        kept = [i for i in chunk if admit(ids[i])]
+        passed += len(kept)
+        filtered.offer([ids[i] for i in kept], vecs[kept], [ids[i] for i in kept])
+    assert 1_000 <= passed <= 1_250
+    assert sorted(whole.ids) == sorted(filtered.ids)
+    assert len(whole) == 1_000
+    by_key = sorted(ids, key=lambda v: stable_key(v, "s"))[:1_000]
+    assert sorted(whole.ids) == sorted(by_key)
+    row = {v: i for i, v in enumerate(ids)}
+    assert np.array_equal(whole.vectors, vecs[[row[v] for v in whole.ids]])  # vectors stay with their ids

@@ -13,6 +13,7 @@ import pytest
 
 from ray_topics.config import ConfigError
 from ray_topics.core.index import normalize
+from ray_topics.core.neighbours import VoterSample
 from ray_topics.core.plan import Plan
 from ray_topics.core.snapshot import version_name
 from ray_topics.core.types import TopicStatus
@@ -170,17 +171,36 @@ def test_only_the_days_within_settle_after_days_of_the_settled_day_vote(sqlite_r
     assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[:7], "news:2")
 
 
-def test_the_settled_days_own_videos_vote_first_when_the_voters_are_capped(sqlite_runtime: Runtime) -> None:
-    """With room for the settled day's 99 videos only, the decisive voters of the next day are not sampled:
-    the nearest days fill the sample first, so a busy window keeps every voter of the settled day."""
+def test_capped_voters_are_a_uniform_sample_of_the_window_whose_embeddings_alone_are_read(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window holds 129 fitting videos (the settled day's 99, and 30 decisive voters at the story's centre
+    the day after, answered news:2, as a topic born since holds a story's later videos), the cap 60. The
+    sample spreads over both days, as the uncapped vote does, so the day after's voters still decide: the
+    story goes to news:2, as with every voter (reading the settled day first, the cap held only its own
+    99 and the story went to news:0). Only the admitted ids' embeddings are read for the voters."""
     rt = sqlite_runtime
     rt.cfg.daily.settle_after_days = 1
     story, _own = _story_in_broad_topics(rt, DAY0)
-    _decisive(rt, DAY0 + DAY, "next")
-    rt.cfg.global_topics.place_voters = 99
-    rows, stats = settle(rt, "news", rt.store.topics.list("news"), {}, DAY0 + 2 * DAY)
-    assert stats["voters"] == 99
-    assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[5:], "news:0")
+    nxt = _decisive(rt, DAY0 + DAY, "next")
+    topics = rt.store.topics.list("news")
+    uncapped, _stats = settle(rt, "news", topics, {}, DAY0 + 2 * DAY)
+    assert {r["video_id"]: r["topic_id"] for r in uncapped} == dict.fromkeys(story[:7], "news:2")
+
+    read: list[int] = []
+    usable = rt.usable_vectors
+    monkeypatch.setattr(rt, "usable_vectors", lambda d, ids: (read.append(len(ids)), usable(d, ids))[1])
+    rt.cfg.global_topics.place_voters = 60
+    rows, stats = settle(rt, "news", topics, {}, DAY0 + 2 * DAY)
+    assert stats["voters"] == 60
+    assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[:7], "news:2")
+    assert read[-1] == 99  # the settled day, placed whole
+    assert 60 <= sum(read[:-1]) <= 60 * 1.1 * 1.5  # the voters' read: about cap x (1 + slack), not all 129
+    sample = VoterSample(60, salt="settle")
+    every = rt.store.classifications.iter_window_fitting("news", DAY0 - DAY, DAY0 + 3 * DAY, 0.6)
+    ids = [v for v, _t, _at in every]
+    sample.offer(ids, np.zeros((len(ids), 1), np.float32), ids)
+    assert len(set(sample.ids) & set(nxt)) >= 30 * 60 / 129 / 2  # both days in it, in about their shares
 
 
 def test_the_misfits_a_birth_takes_vote_on_the_settled_day(sqlite_runtime: Runtime) -> None:

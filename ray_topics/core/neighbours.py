@@ -33,7 +33,10 @@ EXACT_CHUNK = 1024  # videos compared with every voter at a time without FAISS (
 # vectors per list (fewer and its k-means warns that the lists are poorly placed)
 IVF_LISTS_PER_SQRT = 4
 IVF_MIN_PER_LIST = 39
-RANK_BITS = 16  # a voter's sample key: its rank in the top bits, its stable hash in the others
+KEY_SPAN = 2**64  # stable_key's values lie in [0, KEY_SPAN)
+# VoterSample.admits lets through this share more ids than the cap expects of a window, so the cap's
+# smallest keys pass it unless the hash falls that far short (at a cap of 100,000, 30 standard deviations)
+SAMPLE_SLACK = 0.1
 
 
 def nearest(
@@ -102,12 +105,13 @@ def plurality(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class VoterSample:
-    """The voters of a window, offered a chunk at a time: at most ``cap`` of them, those of lowest ``rank``
-    (the days nearest a settled day first, :mod:`ray_topics.tiers.settle`; one rank by default), and of
-    smallest :func:`ray_topics.core.sampling.stable_key` within a rank (the same sample whatever the order
-    they come in).
+    """The voters of a window, offered a chunk at a time: at most ``cap`` of them, those of smallest
+    :func:`ray_topics.core.sampling.stable_key` (a uniform sample of the window, the same whatever order the
+    videos come in), so that at any volume a video's vote among them estimates its vote among the whole
+    window's.
 
     Memory: ``cap`` + one chunk of vectors. ``allowed``: the labels a voter may carry (others do not vote).
+    :meth:`admits` tells a reader which ids to read at all, where the window holds more than the cap.
 
     Example:
         >>> ids, vecs = ["a", "b", "c", "d"], np.eye(4, dtype=np.float32)
@@ -116,42 +120,47 @@ class VoterSample:
         >>> two.offer(ids[2:], vecs[2:], ids[2:]); two.offer(ids[:2], vecs[:2], ids[:2])
         >>> len(one), sorted(one.labels) == sorted(two.labels)
         (2, True)
+        >>> admit = one.admits(total=4)
+        >>> all(admit(i) for i in one.ids)  # every id the sample keeps passes
+        True
     """
 
     def __init__(self, cap: int, allowed: set[str] | None = None, salt: str = "voters") -> None:
         self.cap, self.allowed, self.salt = cap, allowed, salt
         self.keys = np.zeros(0, np.uint64)
         self.vectors: np.ndarray | None = None
+        self.ids: list[str] = []
         self.labels: list[str] = []
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    @property
-    def full(self) -> bool:
-        """Whether the sample holds ``cap`` voters (a chunk of a higher rank than all of them adds none)."""
-        return len(self) >= self.cap
+    def admits(self, total: int) -> Callable[[str], bool] | None:
+        """A test passing every id this sample can keep of a window of ``total`` videos: about
+        ``cap x (1 + SAMPLE_SLACK)`` of them, those of smallest key, so a reader reads those ids' embeddings
+        only. None where the window fits the cap whole. The sample is the same with or without it (unless the
+        hash lets through fewer than ``cap``: then fewer voters, not other ones)."""
+        if total <= self.cap:
+            return None
+        bound = min(KEY_SPAN, int(KEY_SPAN * self.cap * (1 + SAMPLE_SLACK) / total))
+        salt = self.salt
+        return lambda video_id: stable_key(video_id, salt) < bound
 
-    def offer(
-        self, ids: Sequence[str], vectors: np.ndarray, labels: Sequence[str], rank: int | Sequence[int] = 0
-    ) -> None:
-        """Offer a chunk of videos (ids, embeddings and answers, aligned; ``rank``: the chunk's, or each
-        video's, below ``2 ** RANK_BITS``); keep the ``cap`` of lowest rank and key."""
+    def offer(self, ids: Sequence[str], vectors: np.ndarray, labels: Sequence[str]) -> None:
+        """Offer a chunk of videos (ids, embeddings and answers, aligned); keep the ``cap`` of smallest key."""
         keep = [i for i, lab in enumerate(labels) if self.allowed is None or lab in self.allowed]
         if not keep:
             return
-        ranks = np.broadcast_to(np.asarray(rank, np.uint64), (len(labels),))[keep]
-        if (ranks >> np.uint64(RANK_BITS)).any():
-            raise ValueError(f"a voter's rank must be below 2 ** {RANK_BITS}")
-        hashes = np.array([stable_key(ids[i], self.salt) for i in keep], np.uint64) >> np.uint64(RANK_BITS)
-        keys = (ranks << np.uint64(64 - RANK_BITS)) | hashes
+        keys = np.array([stable_key(ids[i], self.salt) for i in keep], np.uint64)
         vecs = np.asarray(vectors, dtype=np.float32)[keep]  # normalised once, by Voters
         self.keys = np.concatenate([self.keys, keys])
         self.vectors = vecs if self.vectors is None else np.concatenate([self.vectors, vecs])
+        self.ids += [ids[i] for i in keep]
         self.labels += [labels[i] for i in keep]
         if len(self.labels) > self.cap:
             kept = np.sort(np.argpartition(self.keys, self.cap - 1)[: self.cap])
             self.keys, self.vectors = self.keys[kept], self.vectors[kept]
+            self.ids = [self.ids[i] for i in kept.tolist()]
             self.labels = [self.labels[i] for i in kept.tolist()]
 
     def voters(self, k: int, *, exact_up_to: int, nprobe: int, backend: str = "auto") -> Voters:

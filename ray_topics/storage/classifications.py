@@ -232,6 +232,15 @@ class Classifications:
         cols = (c.c.video_id, c.c.topic_id, c.c.published_at)
         yield from self._stream(domain, cols, (~self._misfit(fit),), start, end, chunk)
 
+    def count_window_fitting(self, domain: str, start: datetime, end: datetime, fit: float) -> int:
+        """How many rows :meth:`iter_window_fitting` yields for the same arguments (one count, no row read)."""
+        c = self.db.table("classifications")
+        q = select(func.count()).where(
+            c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end, ~self._misfit(fit)
+        )
+        with self.db.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
     def misfit_answers(self, domain: str, start: datetime, end: datetime, misfit_below: float) -> dict[str, int]:
         """{topic: misfits answered with it} of a domain's videos published in ``[start, end)`` (one grouped read;
         a misfit without a topic is not counted)."""

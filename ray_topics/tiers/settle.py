@@ -17,11 +17,14 @@ answer: its topic is there around it (a small story's own topic inside a
 broad one), and only a video whose neighbours hardly share its answer
 moves. The voters are the domain's videos that fit a topic of the model the
 run commits, published within ``settle_after_days`` of the day on either
-side (the days after it are in by then), read the settled day first and then
-the days around it, nearest first, until ``global_topics.place_voters`` are
-held (a stable-hash sample of the last day read): at any volume a video's
-neighbours are those of its nearest days, itself among them unless its own
-day alone holds more than the cap. The misfits the run's births take vote
+side (the days after it are in by then): all of them up to
+``global_topics.place_voters``, a uniform sample of them above (the smallest
+stable hashes; :class:`ray_topics.core.neighbours.VoterSample`), so at any
+volume a video's vote estimates its vote among the whole window, the days
+after its own included, where a story's topic born since holds its videos.
+(Read the settled day first instead, a busy domain's cap held only the
+settled day's own Tier 1 answers, and a newborn's videos never voted:
+RESULTS.md, "Settling's voters, a uniform sample of the window".) The misfits the run's births take vote
 with their newborn answer where they fit it (the store still calls them
 misfits). A video moves only to a topic it also fits (its confidence in it
 at least ``daily.misfit_confidence``): no video becomes a misfit by
@@ -36,10 +39,11 @@ births and echoes move are not settled again. A midnight the scheduler never
 runs leaves its day unsettled, and a later monthly merge or split puts the
 videos of the topics it changes under their nearest topic again.
 
-Cost: the voters' days (up to ``2 x settle_after_days + 1`` of the domain's
-fitting videos, their embeddings a chunk at a time, fewer once the cap is
-held) are read once, and the day once more (``benchmarks/settle_cost.py``;
-RESULTS.md, "Settling the domains' own answers").
+Cost: the voters' window (``2 x settle_after_days + 1`` days of the domain) is
+counted, its rows read once and the embeddings of the sampled voters only (at
+most about ``place_voters``, a chunk at a time), and the day once more, with its
+embeddings (``benchmarks/settle_cost.py``; RESULTS.md, "What settling costs the
+daily job").
 """
 
 from __future__ import annotations
@@ -48,8 +52,6 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-
-import numpy as np
 
 from ray_topics.core.lifecycle import model_of
 from ray_topics.core.neighbours import Voters, VoterSample
@@ -144,26 +146,23 @@ def _voters(
     after: int,
     core: Fitting | None,
 ) -> Voters:
-    """The day's voters: the domain's fitting videos of the days within ``after`` days of it (answers as
-    the run leaves them), read the nearest days first until ``global_topics.place_voters`` are held (a
-    stable-hash sample of the last day read), so at any volume a video's neighbours are all its nearest
-    days' videos; a dead or merged topic's video does not vote."""
+    """The day's voters: the domain's fitting videos published within ``after`` days of it (answers as the run
+    leaves them) and the births' ``core`` among them; a uniform sample of ``global_topics.place_voters`` where
+    they hold more, whose embeddings alone are read. A dead or merged topic's video does not vote."""
     g = rt.cfg.global_topics
+    start, end = day[0] - timedelta(days=after), day[1] + timedelta(days=after)
     sample = VoterSample(g.place_voters, allowed=allowed, salt="settle")
-    offsets = np.array([], np.int64)
+    fit = rt.cfg.daily.misfit_confidence
+    total = rt.store.classifications.count_window_fitting(domain, start, end, fit)
+    admit = sample.admits(total + (len(core.video_ids) if core is not None else 0))
+    for c in fitting_chunks(rt, start, end, [domain], admit=admit):
+        sample.offer(c.video_ids, c.vectors, [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)])
     if core is not None:
-        offsets = np.array([(p - day[0]) // timedelta(days=1) for p in core.published], np.int64)
-    for dist in range(after + 1):
-        for offset in sorted({-dist, dist}):
-            start = day[0] + timedelta(days=offset)
-            for c in fitting_chunks(rt, start, start + timedelta(days=1), [domain]):
-                answers = [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)]
-                sample.offer(c.video_ids, c.vectors, answers, dist)
-            mine = np.flatnonzero(offsets == offset)
-            if core is not None and mine.size:
-                sample.offer(
-                    [core.video_ids[i] for i in mine], core.vectors[mine], [core.answers[i] for i in mine], dist
-                )
-        if sample.full:  # a farther day's videos rank after every voter held
-            break
+        inside = [
+            i
+            for i, (v, p) in enumerate(zip(core.video_ids, core.published, strict=True))
+            if start <= p < end and (admit is None or admit(v))
+        ]
+        if inside:
+            sample.offer([core.video_ids[i] for i in inside], core.vectors[inside], [core.answers[i] for i in inside])
     return sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)

@@ -5,8 +5,9 @@ embeddings of a window are streamed (``monthly.reassign_chunk`` videos at a
 time: memory does not grow with the volume) and every video that fits a topic
 is placed under a topic of any domain (``global_topics.place_by``): by default
 under the nearest centroid, or under the answer most of its nearest videos of
-the window hold, of any domain (the window is then read twice: first for its
-voters). A topic whose story holds videos
+the window hold, of any domain (the window's rows are then read twice: first
+for its voters, a uniform sample of at most ``global_topics.place_voters``
+whose embeddings alone are read). A topic whose story holds videos
 of other domains is a story that the router or the publishers split: the
 domains' own topics and answers are unchanged, the view is read beside them.
 
@@ -100,15 +101,20 @@ class Fitting:
 
 
 def fitting_chunks(
-    rt: Runtime, start: datetime, end: datetime, domains: Sequence[str] | None = None
+    rt: Runtime,
+    start: datetime,
+    end: datetime,
+    domains: Sequence[str] | None = None,
+    admit: Callable[[str], bool] | None = None,
 ) -> Iterator[Fitting]:
     """Every video published in ``[start, end)`` that fits its answer, with its embedding, domain by domain
     (``domains``, default every one), ``monthly.reassign_chunk`` at a time (a misfit's embedding is not read,
-    nor is an unusable one)."""
+    nor is an unusable one). ``admit``: only the ids it passes are read (:meth:`VoterSample.admits`)."""
     fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
     step = rt.cfg.monthly.reassign_chunk
     for domain in rt.cfg.domains.names if domains is None else domains:
-        with closing(rt.store.classifications.iter_window_fitting(domain, start, end, fit)) as rows:
+        with closing(rt.store.classifications.iter_window_fitting(domain, start, end, fit)) as stream:
+            rows = stream if admit is None else (r for r in stream if admit(r[0]))
             while batch := list(islice(rows, step)):
                 row = {vid: (topic, at) for vid, topic, at in batch}
                 vids, vecs, _bad = rt.usable_vectors(domain, list(row))
@@ -126,7 +132,9 @@ def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray
     if g.place_by == "centroid":
         return lambda vecs, answers: story_labels(vecs, answers, np.ones(len(answers), bool), cents, ids)
     sample = VoterSample(g.place_voters, allowed=set(ids))  # a merged topic's answer does not vote
-    for c in fitting_chunks(rt, start, end):  # a first read of the window: its voters
+    fit = rt.cfg.daily.misfit_confidence
+    total = sum(rt.store.classifications.count_window_fitting(d, start, end, fit) for d in rt.cfg.domains.names)
+    for c in fitting_chunks(rt, start, end, admit=sample.admits(total)):  # a first read: the voters' embeddings
         sample.offer(c.video_ids, c.vectors, c.answers)
     if not len(sample):
         return None
@@ -140,7 +148,8 @@ def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
 
     The window's rows are streamed and placed ``monthly.reassign_chunk`` at a time (one chunk's rows and
     embeddings held, and by neighbours the voters: at most ``global_topics.place_voters``), so a busy week
-    is placed in bounded memory; by neighbours the window is read twice (its voters, then its videos).
+    is placed in bounded memory; by neighbours the window's rows are read twice (its voters, then its videos),
+    the first time reading the embeddings of the sampled voters only.
     """
     place = _placer(rt, start, end)
     if place is None:
