@@ -11,7 +11,7 @@ def test_the_daily_is_measured_without_then_with_settling_on_copies_of_one_store
     # one hot day (refine.hot_retention_days=1): the voters' other two days are only in the lake
     argv = ["--volumes", "200", "--after", "1", "--topics", "3", "--set", "refine.hot_retention_days=1"]
     out = run(build_parser().parse_args([*argv, "--baseline-tree", str(ROOT), "--every-voter"]))  # its own baseline
-    without, before, with_settling, every = out["rows"][:4]
+    without, before, with_settling, _every = out["rows"][:4]
     jobs = ["daily", "daily + settle (before)", "daily + settle", "daily + settle (every voter)"]
     assert [r["job"] for r in out["rows"][:4]] == jobs
     against = {r["job"]: r["against_every_voter"] for r in out["rows"][4:]}
