@@ -27,4 +27,4 @@ def test_the_daily_is_measured_without_then_with_settling_on_copies_of_one_store
     # about 3 days of 200 videos (publication times and 5 % misfits drawn at random) of the 4 seeded: more
     # than the hot day alone could give
     assert 2 * 200 < voters < 800
-    assert all(r["wall_s"] > 0 and r["peak_rss_mb"] > 0 for r in out["rows"])
+    assert all(r["wall_s"] > 0 and r["peak_rss_mb"] > 0 for r in out["rows"][:4])
