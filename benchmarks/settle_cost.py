@@ -65,6 +65,7 @@ def child_main(spec_path: str) -> None:
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import Runtime
     from ray_topics.tiers.daily import run_daily
+    from ray_topics.tiers.settle import settled_day
 
     rt = Runtime(load_config(overrides=spec["overrides"], workdir=spec["workdir"]))
     floor = status_mib("VmRSS")
@@ -78,11 +79,9 @@ def child_main(spec_path: str) -> None:
         "stats": stats,
     }
     if spec.get("answers_after") is not None:  # the settled day's answers as the job left them
-        day = AS_OF - timedelta(days=spec["answers_after"])
+        day = settled_day(AS_OF, spec["answers_after"])
         c = rt.store.classifications
-        out["answers"] = {
-            v: t for d in rt.cfg.domains.names for v, t in c.iter_window_ids(d, day - timedelta(days=1), day)
-        }
+        out["answers"] = {v: t for d in rt.cfg.domains.names for v, t in c.iter_window_ids(d, *day)}
     Path(spec["out"]).write_text(json.dumps(out, default=str))
 
 

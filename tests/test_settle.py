@@ -197,7 +197,8 @@ def test_capped_voters_are_a_uniform_sample_of_the_window_whose_embeddings_alone
     assert read[-1] == 99  # the settled day, placed whole
     assert 60 <= sum(read[:-1]) <= 60 * 1.1 * 1.5  # the voters' read: about cap x (1 + slack), not all 129
     sample = VoterSample(60, salt="settle")
-    every = rt.store.classifications.iter_window_fitting("news", DAY0 - DAY, DAY0 + 3 * DAY, 0.6)
+    fit = rt.cfg.daily.misfit_confidence
+    every = rt.store.classifications.iter_window_fitting("news", DAY0 - DAY, DAY0 + 3 * DAY, fit)
     ids = [v for v, _t, _at in every]
     sample.offer(ids, np.zeros((len(ids), 1), np.float32), ids)
     assert len(set(sample.ids) & set(nxt)) >= 30 * 60 / 129 / 2  # both days in it, in about their shares

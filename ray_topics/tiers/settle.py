@@ -58,7 +58,7 @@ from ray_topics.core.neighbours import Voters, VoterSample
 from ray_topics.core.snapshot import version_name
 from ray_topics.core.types import ClassificationStatus, Topic
 from ray_topics.execution.runtime import Runtime
-from ray_topics.tiers.stories import Fitting, fitting_chunks
+from ray_topics.tiers.stories import Fitting, fitting_chunks, window_admits
 
 __all__ = ["settle", "settled_day"]
 
@@ -152,9 +152,7 @@ def _voters(
     g = rt.cfg.global_topics
     start, end = day[0] - timedelta(days=after), day[1] + timedelta(days=after)
     sample = VoterSample(g.place_voters, allowed=allowed, salt="settle")
-    fit = rt.cfg.daily.misfit_confidence
-    total = rt.store.classifications.count_window_fitting(domain, start, end, fit)
-    admit = sample.admits(total + (len(core.video_ids) if core is not None else 0))
+    admit = window_admits(rt, sample, start, end, [domain], len(core.video_ids) if core is not None else 0)
     for c in fitting_chunks(rt, start, end, [domain], admit=admit):
         sample.offer(c.video_ids, c.vectors, [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)])
     if core is not None:

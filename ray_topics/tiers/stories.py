@@ -62,6 +62,7 @@ __all__ = [
     "run_stories",
     "story_topics",
     "story_view",
+    "window_admits",
 ]
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,21 @@ def fitting_chunks(
                     yield Fitting(domain, vids, [row[v][1] for v in vids], [row[v][0] for v in vids], vecs)
 
 
+def window_admits(
+    rt: Runtime,
+    sample: VoterSample,
+    start: datetime,
+    end: datetime,
+    domains: Sequence[str] | None = None,
+    more: int = 0,
+) -> Callable[[str], bool] | None:
+    """``sample``'s :meth:`VoterSample.admits` for the fitting videos of ``[start, end)`` (counted, domain by
+    domain as :func:`fitting_chunks` reads them) and ``more`` offered besides."""
+    fit = rt.cfg.daily.misfit_confidence
+    names = rt.cfg.domains.names if domains is None else domains
+    return sample.admits(sum(rt.store.classifications.count_window_fitting(d, start, end, fit) for d in names) + more)
+
+
 def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray, list[str]], list[str]] | None:
     """How a chunk's videos are placed (``global_topics.place_by``): (embeddings, answers) -> stories.
     None when there is nowhere to place them (no topic, or no voter)."""
@@ -132,9 +148,7 @@ def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray
     if g.place_by == "centroid":
         return lambda vecs, answers: story_labels(vecs, answers, np.ones(len(answers), bool), cents, ids)
     sample = VoterSample(g.place_voters, allowed=set(ids))  # a merged topic's answer does not vote
-    fit = rt.cfg.daily.misfit_confidence
-    total = sum(rt.store.classifications.count_window_fitting(d, start, end, fit) for d in rt.cfg.domains.names)
-    for c in fitting_chunks(rt, start, end, admit=sample.admits(total)):  # a first read: the voters' embeddings
+    for c in fitting_chunks(rt, start, end, admit=window_admits(rt, sample, start, end)):  # the voters' embeddings
         sample.offer(c.video_ids, c.vectors, c.answers)
     if not len(sample):
         return None
