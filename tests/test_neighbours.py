@@ -74,27 +74,100 @@ def test_the_router_and_the_voters_count_the_same_vote() -> None:
     assert Voters(split, nearest_desk, 10, exact_up_to=100, nprobe=1).place(q) == [nearest_desk[closest]]
 
 
-def test_a_capped_sample_is_the_smallest_keys_of_the_window_whatever_the_order_and_the_prefilter() -> None:
-    """10,000 videos offered in shuffled chunks, cap 1,000: the sample is the same with and without
-    :meth:`VoterSample.admits` in front (which passes about 1,100 ids, not 10,000), and a window that fits
-    the cap needs no filter."""
+def test_a_capped_sample_is_the_smallest_keys_of_the_window_whatever_the_order() -> None:
+    """Uniform (no sizes): 10,000 videos offered in shuffled chunks, cap 1,000, keep the 1,000 smallest keys
+    whatever the order, vectors with their ids; without sizes there is no prefilter to read fewer."""
     rng = np.random.default_rng(0)
     ids = [f"v{i}" for i in range(10_000)]
     vecs = rng.standard_normal((len(ids), 4)).astype(np.float32)
-    whole, filtered = VoterSample(1_000, salt="s"), VoterSample(1_000, salt="s")
-    admit = filtered.admits(len(ids))
-    assert admit is not None and VoterSample(1_000).admits(1_000) is None
-    order = rng.permutation(len(ids))
+    sample = VoterSample(1_000, salt="s")
+    for chunk in np.array_split(rng.permutation(len(ids)), 7):
+        sample.offer([ids[i] for i in chunk], vecs[chunk], [ids[i] for i in chunk])
+    assert sample.admits() is None and sample.weights() is None
+    assert sorted(sample.ids) == sorted(sorted(ids, key=lambda v: stable_key(v, "s"))[:1_000])
+    row = {v: i for i, v in enumerate(ids)}
+    assert np.array_equal(sample.vectors, vecs[[row[v] for v in sample.ids]])  # vectors stay with their ids
+
+
+def test_a_stratified_sample_keeps_small_strata_whole_and_the_same_with_the_prefilter() -> None:
+    """Strata of 30, 300, 3,000 and 6,670 videos, cap 1,000: quotas 30 (whole), 323, 323, 323; each stratum keeps
+    its quota's smallest keys whatever the order, the same with :meth:`VoterSample.admits` in front (which
+    passes about the quotas x 1.1, not 10,000), and each voter counts for its stratum's videos per kept one."""
+    rng = np.random.default_rng(0)
+    sizes = {"story": 30, "small": 300, "broad": 3_000, "huge": 6_670}
+    strata = [s for s, n in sizes.items() for _ in range(n)]
+    ids = [f"v{i}" for i in range(len(strata))]
+    vecs = rng.standard_normal((len(ids), 4)).astype(np.float32)
+    whole, filtered = VoterSample(1_000, salt="s", sizes=sizes), VoterSample(1_000, salt="s", sizes=sizes)
+    admit = filtered.admits()
+    assert admit is not None and VoterSample(1_000, sizes={"a": 600, "b": 400}).admits() is None
     passed = 0
-    for chunk in np.array_split(order, 7):
-        whole.offer([ids[i] for i in chunk], vecs[chunk], [ids[i] for i in chunk])
-        kept = [i for i in chunk if admit(ids[i])]
+    for chunk in np.array_split(rng.permutation(len(ids)), 7):
+        whole.offer([ids[i] for i in chunk], vecs[chunk], [strata[i] for i in chunk])
+        kept = [i for i in chunk if admit(ids[i], strata[i])]
         passed += len(kept)
-        filtered.offer([ids[i] for i in kept], vecs[kept], [ids[i] for i in kept])
-    assert 1_000 <= passed <= 1_250
-    assert sorted(whole.ids) == sorted(filtered.ids)
-    assert len(whole) == 1_000
-    by_key = sorted(ids, key=lambda v: stable_key(v, "s"))[:1_000]
-    assert sorted(whole.ids) == sorted(by_key)
+        filtered.offer([ids[i] for i in kept], vecs[kept], [strata[i] for i in kept])
+    assert whole.quota == {"story": 30, "small": 300, "broad": 335, "huge": 335}
+    assert 1_000 <= passed <= 1_000 * 1.1 + 4 * 4 * np.sqrt(335)
+    assert sorted(whole.ids) == sorted(filtered.ids) and len(whole) == 1_000
+    for stratum, quota in whole.quota.items():
+        mine = [v for v, s in zip(ids, strata, strict=True) if s == stratum]
+        kept = [v for v, s in zip(whole.ids, whole.labels, strict=True) if s == stratum]
+        assert sorted(kept) == sorted(sorted(mine, key=lambda v: stable_key(v, "s"))[:quota])
+    weight = dict(zip(whole.labels, whole.weights().tolist(), strict=True))
+    assert weight == {"story": 1.0, "small": 1.0, "broad": 3_000 / 335, "huge": 6_670 / 335}
     row = {v: i for i, v in enumerate(ids)}
     assert np.array_equal(whole.vectors, vecs[[row[v] for v in whole.ids]])  # vectors stay with their ids
+
+
+def test_weights_decide_the_plurality_and_the_share_a_video_keeps_its_answer_by() -> None:
+    """Three nearest voters, ``a`` nearest then two ``b``: one vote each, ``b`` wins and ``a`` holds 1/3; ``a``
+    counting for 3, ``a`` wins, and a ``b`` video keeps ``b`` only at a share up to 2/5."""
+    assert plurality(np.array([[0, 1, 1]]), np.array([[3.0, 1.0, 1.0]]))[0].tolist() == [0]
+    vecs = normalize(np.array([[1, 0.1, 0], [1, 0.2, 0], [1, 0.3, 0]], np.float32))
+    query = normalize(np.array([[1, 0.0, 0]], np.float32))
+    one = Voters(vecs, ["a", "b", "b"], 3, exact_up_to=10, nprobe=1)
+    assert one.place(query) == ["b"] and one.place(query, stay=["a"], stay_share=1 / 3) == ["a"]
+    heavy = Voters(vecs, ["a", "b", "b"], 3, exact_up_to=10, nprobe=1, weights=np.array([3.0, 1.0, 1.0]))
+    assert heavy.place(query) == ["a"]
+    assert heavy.place(query, stay=["b"], stay_share=0.4) == ["b"]
+    assert heavy.place(query, stay=["b"], stay_share=0.41) == ["a"]
+    with pytest.raises(ValueError, match="weight"):
+        Voters(vecs, ["a", "b", "b"], 3, exact_up_to=10, nprobe=1, weights=np.ones(2))
+
+
+def _story_among_broad(rng: np.random.Generator) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """A window of a broad topic (4,000 videos, spread) and a tight story of 14 inside it whose topic holds 12
+    (born later) and whose first 2 the broad topic still holds; returns the window (ids, vectors, answers) and
+    the first 2's vectors."""
+    centre = normalize(rng.standard_normal((1, DIM)))[0]
+    broad = normalize(centre + 0.8 * rng.standard_normal((4_000, DIM)))
+    story_centre = normalize(centre + 0.6 * rng.standard_normal(DIM))
+    story = normalize(story_centre + 0.05 * rng.standard_normal((14, DIM)))
+    ids = [f"v{i}" for i in range(4_014)]
+    answers = ["broad"] * 4_000 + ["broad"] * 2 + ["story"] * 12
+    return ids, np.concatenate([broad, story]), answers, story[:2]
+
+
+def test_a_stratified_sample_keeps_a_small_story_a_uniform_one_loses() -> None:
+    """Cap 200 of a window of 4,014: the uniform sample holds about one of the story's 12 voters, and the story's
+    first 2 videos stay with the broad topic; stratified by answer, the story votes whole and takes them, as
+    every voter of the window does. The price: of the 50 broad videos nearest the story, whose every-voter vote
+    keeps them, the stratified vote moves some (its broad voters are sparse there, the story's whole); settling
+    moves a video only where it fits the voted topic as well, which such videos do not
+    (``benchmarks/settle_resolution.py``)."""
+    ids, vecs, answers, first = _story_among_broad(np.random.default_rng(3))
+    uniform = VoterSample(200, salt="s")
+    stratified = VoterSample(200, salt="s", sizes={"broad": 4_002, "story": 12})
+    for sample in (uniform, stratified):
+        sample.offer(ids, vecs, answers)
+    every = Voters(vecs, answers, 10, exact_up_to=10_000, nprobe=1)
+    place = {"every": every, "uniform": uniform.voters(10, exact_up_to=10_000, nprobe=1),
+             "stratified": stratified.voters(10, exact_up_to=10_000, nprobe=1)}  # fmt: skip
+    said = ["broad"] * 2
+    got = {name: v.place(first, stay=said, stay_share=0.3) for name, v in place.items()}
+    assert got["every"] == ["story"] * 2 and got["stratified"] == ["story"] * 2
+    assert got["uniform"] == ["broad"] * 2
+    broad = vecs[:4_000][np.argsort(-(vecs[:4_000] @ first.mean(axis=0)))[:50]]  # the broad videos nearest it
+    assert every.place(broad, stay=["broad"] * 50, stay_share=0.3) == ["broad"] * 50
+    assert place["stratified"].place(broad, stay=["broad"] * 50, stay_share=0.3).count("story") < 50 / 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -171,14 +172,14 @@ def test_only_the_days_within_settle_after_days_of_the_settled_day_vote(sqlite_r
     assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[:7], "news:2")
 
 
-def test_capped_voters_are_a_uniform_sample_of_the_window_whose_embeddings_alone_are_read(
+def test_capped_voters_are_a_sample_of_the_window_stratified_by_answer_whose_embeddings_alone_are_read(
     sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The window holds 129 fitting videos (the settled day's 99, and 30 decisive voters at the story's centre
-    the day after, answered news:2, as a topic born since holds a story's later videos), the cap 60. The
-    sample spreads over both days, as the uncapped vote does, so the day after's voters still decide: the
-    story goes to news:2, as with every voter (reading the settled day first, the cap held only its own
-    99 and the story went to news:0). Only the admitted ids' embeddings are read for the voters."""
+    the day after, answered news:2, as a topic born since holds a story's later videos), the cap 60: 20 of
+    each answer's. The sample spreads over both days, as the uncapped vote does, so the day after's voters
+    still decide: the story goes to news:2, as with every voter (reading the settled day first, the cap held
+    only its own 99 and the story went to news:0). Only the admitted ids' embeddings are read for the voters."""
     rt = sqlite_runtime
     rt.cfg.daily.settle_after_days = 1
     story, _own = _story_in_broad_topics(rt, DAY0)
@@ -195,13 +196,13 @@ def test_capped_voters_are_a_uniform_sample_of_the_window_whose_embeddings_alone
     assert stats["voters"] == 60
     assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[:7], "news:2")
     assert read[-1] == 99  # the settled day, placed whole
-    assert 60 <= sum(read[:-1]) <= 60 * 1.1 * 1.5  # the voters' read: about cap x (1 + slack), not all 129
-    sample = VoterSample(60, salt="settle")
+    assert 60 <= sum(read[:-1]) < 129  # the voters' read: the quotas' admitted ids, not the whole window
     fit = rt.cfg.daily.misfit_confidence
-    every = rt.store.classifications.iter_window_fitting("news", DAY0 - DAY, DAY0 + 3 * DAY, fit)
-    ids = [v for v, _t, _at in every]
-    sample.offer(ids, np.zeros((len(ids), 1), np.float32), ids)
-    assert len(set(sample.ids) & set(nxt)) >= 30 * 60 / 129 / 2  # both days in it, in about their shares
+    every = list(rt.store.classifications.iter_window_fitting("news", DAY0 - DAY, DAY0 + 3 * DAY, fit))
+    sample = VoterSample(60, salt="settle", sizes=Counter(t for _v, t, _at in every))
+    sample.offer([v for v, _t, _at in every], np.zeros((len(every), 1), np.float32), [t for _v, t, _at in every])
+    assert sample.quota == {"news:0": 20, "news:1": 20, "news:2": 20}
+    assert len(set(sample.ids) & set(nxt)) >= 20 * 30 / 62 / 2  # both days of news:2 in it, in about their shares
 
 
 def test_the_misfits_a_birth_takes_vote_on_the_settled_day(sqlite_runtime: Runtime) -> None:

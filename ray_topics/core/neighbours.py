@@ -6,7 +6,8 @@ and one vote:
 * the domain router (:class:`ray_topics.core.router.DomainRouter`): labelled
   videos vote for a domain, taken on a strict majority;
 * the story view and settling (:class:`Voters` over a :class:`VoterSample` of a
-  window's fitted videos): the answer most of a video's nearest videos hold;
+  window's fitted videos): the answer most of a video's nearest videos hold,
+  each voter counting for the videos of the window it stands for;
 * the quality benchmark's experimental views (``benchmarks/quality.py``).
 
 :func:`nearest` searches exactly with NumPy, a chunk of queries at a time (memory:
@@ -19,14 +20,14 @@ inverted file above).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ray_topics.core.index import normalize
 from ray_topics.core.sampling import stable_key
 
-__all__ = ["VoterSample", "Voters", "labels_of", "nearest", "plurality"]
+__all__ = ["VoterSample", "Voters", "labels_of", "nearest", "plurality", "quotas"]
 
 EXACT_CHUNK = 1024  # videos compared with every voter at a time without FAISS (memory: EXACT_CHUNK x voters)
 # FAISS's rules for an inverted-file index: about 4 sqrt(n) lists for n vectors, and at least 39 training
@@ -34,9 +35,12 @@ EXACT_CHUNK = 1024  # videos compared with every voter at a time without FAISS (
 IVF_LISTS_PER_SQRT = 4
 IVF_MIN_PER_LIST = 39
 KEY_SPAN = 2**64  # stable_key's values lie in [0, KEY_SPAN)
-# VoterSample.admits lets through this share more ids than the cap expects of a window, so the cap's
-# smallest keys pass it unless the hash falls that far short (at a cap of 100,000, 30 standard deviations)
+# VoterSample.admits lets through this share more ids of a stratum than its quota expects, and this many
+# binomial standard deviations of the quota besides (a small quota's own spread), so the quota's smallest keys
+# pass it unless the hash falls that far short (at a quota of 100,000, 30 standard deviations)
 SAMPLE_SLACK = 0.1
+SAMPLE_SIGMAS = 4
+SHARE_EPS = 1e-9  # 0.3 x 10 votes is 3 votes, not more by a float's last bit
 
 
 def nearest(
@@ -85,30 +89,62 @@ def labels_of(found: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.where(found >= 0, codes[np.maximum(found, 0)], -1)
 
 
-def plurality(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def plurality(labels: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(winner, its votes) of each row of neighbours' label codes (nearest first, ``-1``: no neighbour): the
-    code most of the row holds, a tie to the nearest's; ``-1`` with 0 votes for a row of none.
+    code most of the row holds, a tie to the nearest's; ``-1`` with 0 votes for a row of none. ``weights``
+    (aligned with ``labels``): what each neighbour's vote counts for (default 1 each).
 
     Example:
         >>> winner, votes = plurality(np.array([[2, 1, 1], [2, 1, -1], [-1, -1, -1]]))
         >>> winner.tolist(), votes.tolist()
         ([1, 2, -1], [2, 1, 0])
+        >>> plurality(np.array([[2, 1, 1]]), np.array([[3.0, 1.0, 1.0]]))[0].tolist()  # one voter of 3 outvotes two
+        [2]
     """
     labels = np.asarray(labels)
     if labels.shape[1] == 0:  # no neighbour asked for: no winner
         return np.full(len(labels), -1, labels.dtype), np.zeros(len(labels), np.int64)
-    votes = (labels[:, :, None] == labels[:, None, :]).sum(axis=2)  # each position: neighbours sharing its label
+    same = labels[:, :, None] == labels[:, None, :]  # each position: the neighbours sharing its label
+    votes = same.sum(axis=2) if weights is None else (same * weights[:, None, :]).sum(axis=2)
     votes[labels < 0] = 0
     best = np.argmax(votes, axis=1)  # argmax: the first, i.e. the nearest, of the most shared
     rows = np.arange(len(labels))
     return labels[rows, best], votes[rows, best]
 
 
+def quotas(sizes: Mapping[str, int], cap: int) -> dict[str, int]:
+    """How many of each stratum's ``sizes`` a sample of at most ``cap`` keeps: a stratum whole where it holds at
+    most a level, the level where it holds more, the level the largest that keeps the total within ``cap``
+    (small strata whole, the large ones alike).
+
+    Example:
+        >>> quotas({"a": 5, "b": 100, "c": 1000}, 105)
+        {'a': 5, 'b': 50, 'c': 50}
+        >>> quotas({"a": 5, "b": 10}, 100)
+        {'a': 5, 'b': 10}
+    """
+    left, rest, level = cap, len(sizes), cap
+    for n in sorted(sizes.values()):
+        if n * rest <= left:  # this stratum, and every smaller one, whole
+            left, rest = left - n, rest - 1
+        else:
+            level = left // rest
+            break
+    return {s: min(n, level) for s, n in sizes.items()}
+
+
 class VoterSample:
-    """The voters of a window, offered a chunk at a time: at most ``cap`` of them, those of smallest
-    :func:`ray_topics.core.sampling.stable_key` (a uniform sample of the window, the same whatever order the
-    videos come in), so that at any volume a video's vote among them estimates its vote among the whole
-    window's.
+    """The voters of a window, offered a chunk at a time: at most ``cap`` of them, chosen by
+    :func:`ray_topics.core.sampling.stable_key` (the same whatever order the videos come in), so that at any
+    volume a video's vote among them estimates its vote among the whole window's.
+
+    Without ``sizes`` the sample is uniform: the ``cap`` smallest keys. With ``sizes`` (the window's videos per
+    stratum, a stratum being a voter's stored answer) it is stratified: each stratum keeps its :func:`quotas`
+    smallest keys, so a small topic (a newborn story) votes with every video it has while a broad one is
+    sampled, and each voter counts for ``size / kept`` videos of its stratum (:meth:`voters`'s weights). A
+    uniform sample of a busy domain loses a story: its few sampled videos are not each other's nearest
+    voters, and the broad topics around it, thinned, no longer outvote it at its edge (RESULTS.md,
+    "Settling's voters, stratified by answer").
 
     Memory: ``cap`` + one chunk of vectors. ``allowed``: the labels a voter may carry (others do not vote).
     :meth:`admits` tells a reader which ids to read at all, where the window holds more than the cap.
@@ -120,34 +156,55 @@ class VoterSample:
         >>> two.offer(ids[2:], vecs[2:], ids[2:]); two.offer(ids[:2], vecs[:2], ids[:2])
         >>> len(one), sorted(one.labels) == sorted(two.labels)
         (2, True)
-        >>> admit = one.admits(total=4)
-        >>> all(admit(i) for i in one.ids)  # every id the sample keeps passes
+        >>> strata = VoterSample(cap=3, sizes={"small": 1, "broad": 3})
+        >>> strata.offer(ids, vecs, ["small", "broad", "broad", "broad"])
+        >>> sorted(zip(strata.labels, strata.weights().tolist()))
+        [('broad', 1.5), ('broad', 1.5), ('small', 1.0)]
+        >>> admit = strata.admits()
+        >>> all(admit(i, lab) for i, lab in zip(strata.ids, strata.labels))  # every id the sample keeps passes
         True
     """
 
-    def __init__(self, cap: int, allowed: set[str] | None = None, salt: str = "voters") -> None:
+    def __init__(
+        self, cap: int, allowed: set[str] | None = None, salt: str = "voters", sizes: Mapping[str, int] | None = None
+    ) -> None:
         self.cap, self.allowed, self.salt = cap, allowed, salt
+        self.sizes = (
+            None if sizes is None else {s: n for s, n in sizes.items() if n > 0 and (allowed is None or s in allowed)}
+        )
+        stratified = self.sizes is not None and sum(self.sizes.values()) > cap
+        self.quota = quotas(self.sizes, cap) if stratified and self.sizes is not None else None
         self.keys = np.zeros(0, np.uint64)
         self.vectors: np.ndarray | None = None
         self.ids: list[str] = []
         self.labels: list[str] = []
+        self.strata: list[str] = []
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def admits(self, total: int) -> Callable[[str], bool] | None:
-        """A test passing every id this sample can keep of a window of ``total`` videos: about
-        ``cap x (1 + SAMPLE_SLACK)`` of them, those of smallest key, so a reader reads those ids' embeddings
-        only. None where the window fits the cap whole. The sample is the same with or without it (unless the
-        hash lets through fewer than ``cap``: then fewer voters, not other ones)."""
-        if total <= self.cap:
+    def admits(self) -> Callable[[str, str], bool] | None:
+        """A test ``(video_id, stratum)`` passing every id this sample can keep: about ``quota x (1 +
+        SAMPLE_SLACK)`` of each sampled stratum, those of smallest key, every id of a stratum kept whole or not
+        counted in ``sizes``, so a reader reads those ids' embeddings only. None where the window fits the cap
+        whole (or no ``sizes`` were given). The sample is the same with or without it (unless the hash lets
+        through fewer than a quota: then fewer voters of that stratum, weighted up, not other ones)."""
+        if self.quota is None or self.sizes is None:
             return None
-        bound = min(KEY_SPAN, int(KEY_SPAN * self.cap * (1 + SAMPLE_SLACK) / total))
+        bounds = {
+            s: min(KEY_SPAN, int(KEY_SPAN * (q * (1 + SAMPLE_SLACK) + SAMPLE_SIGMAS * math.sqrt(q)) / self.sizes[s]))
+            for s, q in self.quota.items()
+            if q < self.sizes[s]
+        }
         salt = self.salt
-        return lambda video_id: stable_key(video_id, salt) < bound
+        return lambda video_id, stratum: stratum not in bounds or stable_key(video_id, salt) < bounds[stratum]
 
-    def offer(self, ids: Sequence[str], vectors: np.ndarray, labels: Sequence[str]) -> None:
-        """Offer a chunk of videos (ids, embeddings and answers, aligned); keep the ``cap`` of smallest key."""
+    def offer(
+        self, ids: Sequence[str], vectors: np.ndarray, labels: Sequence[str], strata: Sequence[str] | None = None
+    ) -> None:
+        """Offer a chunk of videos (ids, embeddings, answers and strata, aligned; the strata default to the
+        answers); keep the ``cap`` of smallest key, or each stratum's quota of smallest key."""
+        strata = labels if strata is None else strata
         keep = [i for i, lab in enumerate(labels) if self.allowed is None or lab in self.allowed]
         if not keep:
             return
@@ -157,16 +214,46 @@ class VoterSample:
         self.vectors = vecs if self.vectors is None else np.concatenate([self.vectors, vecs])
         self.ids += [ids[i] for i in keep]
         self.labels += [labels[i] for i in keep]
+        self.strata += [strata[i] for i in keep]
         if len(self.labels) > self.cap:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Keep the ``cap`` smallest keys (uniform), or each stratum's quota of smallest keys (stratified; a
+        stratum not in ``sizes`` whole)."""
+        if self.quota is None:
             kept = np.sort(np.argpartition(self.keys, self.cap - 1)[: self.cap])
-            self.keys, self.vectors = self.keys[kept], self.vectors[kept]
-            self.ids = [self.ids[i] for i in kept.tolist()]
-            self.labels = [self.labels[i] for i in kept.tolist()]
+        else:
+            names, codes = np.unique(np.array(self.strata), return_inverse=True)
+            limit = np.array([self.quota.get(s, len(codes)) for s in names.tolist()])
+            order = np.lexsort((self.keys, codes))  # by stratum, then by key
+            first = np.searchsorted(codes[order], codes[order], side="left")
+            rank = np.arange(len(order)) - first  # each voter's place in its stratum, by key
+            kept = np.sort(order[rank < limit[codes[order]]])
+            if len(kept) == len(codes):
+                return
+        self.keys, self.vectors = self.keys[kept], self.vectors[kept]  # type: ignore[index]
+        self.ids = [self.ids[i] for i in kept.tolist()]
+        self.labels = [self.labels[i] for i in kept.tolist()]
+        self.strata = [self.strata[i] for i in kept.tolist()]
+
+    def weights(self) -> np.ndarray | None:
+        """What each voter counts for: its stratum's videos over those of them kept (1 for a stratum kept whole
+        or not counted); None for a uniform sample (every voter alike)."""
+        if self.quota is None or self.sizes is None:
+            return None
+        names, codes, kept = np.unique(np.array(self.strata), return_inverse=True, return_counts=True)
+        per = [
+            self.sizes[s] / n if s in self.quota and self.quota[s] < self.sizes[s] else 1.0
+            for s, n in zip(names.tolist(), kept.tolist(), strict=True)
+        ]
+        return np.array(per)[codes]
 
     def voters(self, k: int, *, exact_up_to: int, nprobe: int, backend: str = "auto") -> Voters:
-        """The sample as :class:`Voters`."""
+        """The sample as :class:`Voters`, each voter weighted by :meth:`weights`."""
         vecs = self.vectors if self.vectors is not None else np.zeros((0, 0), np.float32)
-        return Voters(vecs, self.labels, k, exact_up_to=exact_up_to, nprobe=nprobe, backend=backend)
+        weights = self.weights() if len(self) else None
+        return Voters(vecs, self.labels, k, exact_up_to=exact_up_to, nprobe=nprobe, backend=backend, weights=weights)
 
 
 class Voters:
@@ -174,7 +261,8 @@ class Voters:
 
     Searched exactly (FAISS ``IndexFlatIP``, or NumPy where FAISS does not import) up to ``exact_up_to``
     voters, through an ``IndexIVFFlat`` (``nprobe`` lists probed) above: an approximate neighbour
-    changes a vote only where the vote was close.
+    changes a vote only where the vote was close. ``weights``: what each voter's vote counts for (the
+    videos of the window it stands for, :meth:`VoterSample.weights`; default 1 each).
 
     Example (a story of three videos whose answers split 2:1 goes under the answer of two):
         >>> story = normalize(np.array([[1, 0.05, 0], [1, 0, 0.05], [1, 0.02, 0.02]], np.float32))
@@ -194,9 +282,11 @@ class Voters:
         exact_up_to: int,
         nprobe: int,
         backend: str = "auto",
+        weights: np.ndarray | None = None,
     ) -> None:
-        if len(labels) != len(vectors):
-            raise ValueError("one label per voter")
+        if len(labels) != len(vectors) or (weights is not None and len(weights) != len(labels)):
+            raise ValueError("one label (and weight) per voter")
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.names = sorted(set(labels))
         self.code_of = {name: i for i, name in enumerate(self.names)}
         self.codes = np.array([self.code_of[lab] for lab in labels], np.int64)
@@ -220,18 +310,20 @@ class Voters:
         fallback: Sequence[str] | None = None,
         *,
         stay: Sequence[str] | None = None,
-        stay_votes: int = 1,
+        stay_share: float = 0.0,
     ) -> list[str]:
-        """Each video's label: the one most of its nearest voters hold, ties to the nearest's; ``fallback[i]``
-        (default: none allowed) where the index found no voter for video ``i`` (its probed lists empty).
+        """Each video's label: the one most of its nearest voters hold (by weight), ties to the nearest's;
+        ``fallback[i]`` (default: none allowed) where the index found no voter for video ``i`` (its probed lists
+        empty).
 
-        With ``stay`` (each video's own label), a video whose label at least ``stay_votes`` of its nearest
-        voters hold keeps it, whatever the plurality: only a video whose neighbours hardly share its label moves.
+        With ``stay`` (each video's own label), a video whose label holds at least ``stay_share`` of its nearest
+        voters (by weight) keeps it, whatever the plurality: only a video whose neighbours hardly share its label
+        moves.
 
-        Example (2 of 3 neighbours vote ``b``; with ``stay_votes=1`` the one ``a`` neighbour keeps it in ``a``):
+        Example (2 of 3 neighbours vote ``b``; a share of 1/3 held by the one ``a`` neighbour keeps it in ``a``):
             >>> v = Voters(np.eye(3, dtype=np.float32), ["a", "b", "b"], k=3, exact_up_to=10, nprobe=1)
             >>> x = np.ones((1, 3), np.float32)
-            >>> v.place(x), v.place(x, stay=["a"], stay_votes=1), v.place(x, stay=["a"], stay_votes=2)
+            >>> v.place(x), v.place(x, stay=["a"], stay_share=0.3), v.place(x, stay=["a"], stay_share=0.5)
             (['b'], ['a'], ['b'])
         """
         if not len(vectors):
@@ -240,13 +332,15 @@ class Voters:
             raise ValueError("no voter to place a video by")
         found = self.nearest(vectors)
         labels = labels_of(found, self.codes)
-        winner, _votes = plurality(labels)
+        weights = None if self.weights is None else np.where(found >= 0, self.weights[np.maximum(found, 0)], 0.0)
+        winner, _votes = plurality(labels, weights)
         if (winner < 0).any() and fallback is None:
             raise ValueError("no voter found for some videos, and no fallback label")
         out = [self.names[c] if c >= 0 else fallback[i] for i, c in enumerate(winner.tolist())]  # type: ignore[index]
         if stay is not None:
             own = np.array([self.code_of.get(label, -2) for label in stay], np.int64)  # -2: no voter's label
-            held = (labels == own[:, None]).sum(axis=1) >= stay_votes
+            w = (labels >= 0).astype(np.float64) if weights is None else weights
+            held = (w * (labels == own[:, None])).sum(axis=1) + SHARE_EPS * w.sum(axis=1) >= stay_share * w.sum(axis=1)
             out = [label if keep else o for label, keep, o in zip(stay, held.tolist(), out, strict=True)]
         return out
 

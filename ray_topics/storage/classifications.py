@@ -232,14 +232,17 @@ class Classifications:
         cols = (c.c.video_id, c.c.topic_id, c.c.published_at)
         yield from self._stream(domain, cols, (~self._misfit(fit),), start, end, chunk)
 
-    def count_window_fitting(self, domain: str, start: datetime, end: datetime, fit: float) -> int:
-        """How many rows :meth:`iter_window_fitting` yields for the same arguments (one count, no row read)."""
+    def count_window_fitting(self, domain: str, start: datetime, end: datetime, fit: float) -> dict[str, int]:
+        """{topic: rows} of what :meth:`iter_window_fitting` yields for the same arguments (one grouped count, no
+        row read)."""
         c = self.db.table("classifications")
-        q = select(func.count()).where(
-            c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end, ~self._misfit(fit)
+        q = (
+            select(c.c.topic_id, func.count())
+            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end, ~self._misfit(fit))
+            .group_by(c.c.topic_id)
         )
         with self.db.connect() as conn:
-            return int(conn.execute(q).scalar_one())
+            return {tid: int(n) for tid, n in conn.execute(q)}
 
     def misfit_answers(self, domain: str, start: datetime, end: datetime, misfit_below: float) -> dict[str, int]:
         """{topic: misfits answered with it} of a domain's videos published in ``[start, end)`` (one grouped read;

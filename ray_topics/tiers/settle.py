@@ -18,13 +18,18 @@ broad one), and only a video whose neighbours hardly share its answer
 moves. The voters are the domain's videos that fit a topic of the model the
 run commits, published within ``settle_after_days`` of the day on either
 side (the days after it are in by then): all of them up to
-``global_topics.place_voters``, a uniform sample of them above (the smallest
-stable hashes; :class:`ray_topics.core.neighbours.VoterSample`), so at any
-volume a video's vote estimates its vote among the whole window, the days
-after its own included, where a story's topic born since holds its videos.
-(Read the settled day first instead, a busy domain's cap held only the
-settled day's own Tier 1 answers, and a newborn's videos never voted:
-RESULTS.md, "Settling's voters, a uniform sample of the window".) The misfits the run's births take vote
+``global_topics.place_voters``, above it a sample stratified by stored answer
+(:class:`ray_topics.core.neighbours.VoterSample`): a topic with few videos in
+the window (a story's newborn) votes with all of them, a broad one with a
+stable-hash sample of its videos, each counting for the videos it stands for.
+So at any volume a video's vote estimates its vote among the whole window, the
+days after its own included, where a story's topic born since holds its
+videos. (Read the settled day first, a busy domain's cap held only the settled
+day's own Tier 1 answers and a newborn's videos never voted; a uniform sample
+of the window thinned a small story out of its own videos' neighbours, and
+let a larger story pull in the thinned broad topics' videos at its edge: RESULTS.md, "Settling's
+voters, a uniform sample of the window" and "Settling's voters, stratified by
+answer".) The misfits the run's births take vote
 with their newborn answer where they fit it (the store still calls them
 misfits). A video moves only to a topic it also fits (its confidence in it
 at least ``daily.misfit_confidence``): no video becomes a misfit by
@@ -48,21 +53,19 @@ daily job").
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from ray_topics.core.lifecycle import model_of
-from ray_topics.core.neighbours import Voters, VoterSample
+from ray_topics.core.neighbours import Voters
 from ray_topics.core.snapshot import version_name
 from ray_topics.core.types import ClassificationStatus, Topic
 from ray_topics.execution.runtime import Runtime
-from ray_topics.tiers.stories import Fitting, fitting_chunks, window_admits
+from ray_topics.tiers.stories import Fitting, fitting_chunks, window_sample
 
 __all__ = ["settle", "settled_day"]
-
-SHARE_EPS = 1e-9  # 0.3 x 10 votes is 3 votes, not 4 by a float's last bit
 
 
 def settled_day(as_of: datetime, after_days: int) -> tuple[datetime, datetime]:
@@ -103,7 +106,6 @@ def settle(
         return [], stats
     index = model.index(**rt.confidence)
     share = rt.cfg.daily.settle_keep_share  # 0: the plurality alone decides
-    stay_votes = math.ceil(share * voters.k - SHARE_EPS)
     tag = version_name(domain, rt.store.models.latest_versions().get(domain, 0))  # the commit renames on a publish
     fit = rt.cfg.daily.misfit_confidence
     rows: list[dict[str, Any]] = []
@@ -112,8 +114,8 @@ def settle(
         if not keep:
             continue
         answers, vecs = [c.answers[i] for i in keep], c.vectors[keep]
-        stay = answers if stay_votes > 0 else None
-        placed = voters.place(vecs, fallback=answers, stay=stay, stay_votes=stay_votes)  # no voter found: stays
+        stay = answers if share > 0 else None
+        placed = voters.place(vecs, fallback=answers, stay=stay, stay_share=share)  # no voter found: stays
         stats["placed"] += len(keep)
         change = [j for j, (p, a) in enumerate(zip(placed, answers, strict=True)) if p != a]
         if not change:
@@ -147,20 +149,19 @@ def _voters(
     core: Fitting | None,
 ) -> Voters:
     """The day's voters: the domain's fitting videos published within ``after`` days of it (answers as the run
-    leaves them) and the births' ``core`` among them; a uniform sample of ``global_topics.place_voters`` where
-    they hold more, whose embeddings alone are read. A dead or merged topic's video does not vote."""
+    leaves them) and the births' ``core`` among them; a sample of ``global_topics.place_voters`` stratified by
+    stored answer where they hold more, whose embeddings alone are read. A dead or merged topic's video does not
+    vote."""
     g = rt.cfg.global_topics
     start, end = day[0] - timedelta(days=after), day[1] + timedelta(days=after)
-    sample = VoterSample(g.place_voters, allowed=allowed, salt="settle")
-    admit = window_admits(rt, sample, start, end, [domain], len(core.video_ids) if core is not None else 0)
-    for c in fitting_chunks(rt, start, end, [domain], admit=admit):
-        sample.offer(c.video_ids, c.vectors, [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)])
+    inside = [] if core is None else [i for i, p in enumerate(core.published) if start <= p < end]
+    more = Counter(core.answers[i] for i in inside) if core is not None else None
+    sample, admit = window_sample(rt, start, end, allowed=allowed, salt="settle", domains=[domain], more=more)
+    for c in fitting_chunks(rt, start, end, [domain], admit=admit):  # a stratum: the answer stored
+        labels = [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)]
+        sample.offer(c.video_ids, c.vectors, labels, strata=c.answers)
     if core is not None:
-        inside = [
-            i
-            for i, (v, p) in enumerate(zip(core.video_ids, core.published, strict=True))
-            if start <= p < end and (admit is None or admit(v))
-        ]
+        inside = [i for i in inside if admit is None or admit(core.video_ids[i], core.answers[i])]
         if inside:
             sample.offer([core.video_ids[i] for i in inside], core.vectors[inside], [core.answers[i] for i in inside])
     return sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)

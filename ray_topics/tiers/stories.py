@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,7 +62,7 @@ __all__ = [
     "run_stories",
     "story_topics",
     "story_view",
-    "window_admits",
+    "window_sample",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,16 +106,16 @@ def fitting_chunks(
     start: datetime,
     end: datetime,
     domains: Sequence[str] | None = None,
-    admit: Callable[[str], bool] | None = None,
+    admit: Callable[[str, str], bool] | None = None,
 ) -> Iterator[Fitting]:
     """Every video published in ``[start, end)`` that fits its answer, with its embedding, domain by domain
     (``domains``, default every one), ``monthly.reassign_chunk`` at a time (a misfit's embedding is not read,
-    nor is an unusable one). ``admit``: only the ids it passes are read (:meth:`VoterSample.admits`)."""
+    nor is an unusable one). ``admit``: only the (id, answer) it passes are read (:meth:`VoterSample.admits`)."""
     fit = rt.cfg.daily.misfit_confidence  # a video fits its topic at this confidence, as Tier 1 counts it
     step = rt.cfg.monthly.reassign_chunk
     for domain in rt.cfg.domains.names if domains is None else domains:
         with closing(rt.store.classifications.iter_window_fitting(domain, start, end, fit)) as stream:
-            rows = stream if admit is None else (r for r in stream if admit(r[0]))
+            rows = stream if admit is None else (r for r in stream if admit(r[0], r[1]))
             while batch := list(islice(rows, step)):
                 row = {vid: (topic, at) for vid, topic, at in batch}
                 vids, vecs, _bad = rt.usable_vectors(domain, list(row))
@@ -123,19 +123,25 @@ def fitting_chunks(
                     yield Fitting(domain, vids, [row[v][1] for v in vids], [row[v][0] for v in vids], vecs)
 
 
-def window_admits(
+def window_sample(
     rt: Runtime,
-    sample: VoterSample,
     start: datetime,
     end: datetime,
+    *,
+    allowed: set[str],
+    salt: str = "voters",
     domains: Sequence[str] | None = None,
-    more: int = 0,
-) -> Callable[[str], bool] | None:
-    """``sample``'s :meth:`VoterSample.admits` for the fitting videos of ``[start, end)`` (counted, domain by
-    domain as :func:`fitting_chunks` reads them) and ``more`` offered besides."""
+    more: Mapping[str, int] | None = None,
+) -> tuple[VoterSample, Callable[[str, str], bool] | None]:
+    """A :class:`VoterSample` of ``global_topics.place_voters`` over the fitting videos of ``[start, end)``,
+    stratified by their stored answer (counted per topic, domain by domain as :func:`fitting_chunks` reads them,
+    ``more`` offered besides), and its :meth:`VoterSample.admits` for :func:`fitting_chunks`."""
     fit = rt.cfg.daily.misfit_confidence
-    names = rt.cfg.domains.names if domains is None else domains
-    return sample.admits(sum(rt.store.classifications.count_window_fitting(d, start, end, fit) for d in names) + more)
+    sizes: Counter[str] = Counter(more or {})
+    for d in rt.cfg.domains.names if domains is None else domains:
+        sizes.update(rt.store.classifications.count_window_fitting(d, start, end, fit))
+    sample = VoterSample(rt.cfg.global_topics.place_voters, allowed=allowed, salt=salt, sizes=sizes)
+    return sample, sample.admits()
 
 
 def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray, list[str]], list[str]] | None:
@@ -147,8 +153,8 @@ def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray
     g = rt.cfg.global_topics
     if g.place_by == "centroid":
         return lambda vecs, answers: story_labels(vecs, answers, np.ones(len(answers), bool), cents, ids)
-    sample = VoterSample(g.place_voters, allowed=set(ids))  # a merged topic's answer does not vote
-    for c in fitting_chunks(rt, start, end, admit=window_admits(rt, sample, start, end)):  # the voters' embeddings
+    sample, admit = window_sample(rt, start, end, allowed=set(ids))  # a merged topic's answer does not vote
+    for c in fitting_chunks(rt, start, end, admit=admit):  # the voters' embeddings
         sample.offer(c.video_ids, c.vectors, c.answers)
     if not len(sample):
         return None

@@ -1,0 +1,201 @@
+"""How small a story settling still gathers when its voters are a sample of the window: a planted story.
+
+Settling (:mod:`ray_topics.tiers.settle`) moves a day's videos to the answer most
+of their ``global_topics.place_neighbours`` nearest voters hold. Above
+``global_topics.place_voters`` the voters are a sample of the window, so on a
+busy domain a story's videos meet fewer of each other among their nearest
+voters than among the whole window's. This benchmark plants the case settling
+is for and reads the vote alone (no store, no Ray: :class:`VoterSample` and
+:class:`Voters`, as settling builds them):
+
+* one domain of ``--topics`` broad topics (unit centroids around a shared
+  domain direction; a video's cosine to its topic's centroid about
+  ``--broad-cos``), ``--window`` videos over ``2 x after + 1`` days (the
+  settled day in the middle, ``daily.settle_after_days``);
+* a story of ``--story-per-day`` videos a day from the settled day on, tight
+  (cosine about ``--story-cos`` to its centre, halfway between two broad
+  topics); its topic is born ``--born-after`` days later. Its videos before the
+  birth hold the broad answer nearest them (Tier 1's), those after hold the
+  story's topic.
+
+For each share of the window the voters hold (``--shares``: 1 is every
+voter; a busy domain's ``place_voters / window``) and each story size, it
+prints the share of the settled day's story videos that settling moves to the
+story's topic (the right answer) and the share of the two neighbouring broad
+topics' videos of that day it moves (a wrong move), beside the same with every
+voter, for a uniform sample and a sample stratified by answer. A move needs the
+vote and the fit (the video's confidence in the voted topic at least
+``daily.misfit_confidence``, each topic calibrated on its videos in the window).
+With ``place_voters`` at 100,000, a domain of 80,000 videos a day settling after
+7 days has a share of 100,000 / (15 x 80,000) = 0.08.
+
+Usage, from the repository root::
+
+    .venv/bin/python -m benchmarks.settle_resolution --out settle_resolution.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from benchmarks.harness import Table, main_of, parser, run_info
+from ray_topics.config import load_config
+from ray_topics.core.index import normalize
+from ray_topics.core.lifecycle import make_topic, model_of
+from ray_topics.core.neighbours import VoterSample
+
+AT = datetime(2026, 1, 1)  # the planted topics' birth (no role in the vote)
+DOMAIN_WEIGHT = 1.0  # the broad topics' shared direction, against a random one of unit length: centroids ~0.5 apart
+
+
+def _cloud(rng: np.random.Generator, centre: np.ndarray, n: int, cos: float) -> np.ndarray:
+    """``n`` unit vectors whose cosine to the unit ``centre`` is about ``cos`` (isotropic noise)."""
+    dim = len(centre)
+    sigma = math.sqrt(1 / cos**2 - 1)  # |c + s n/sqrt(dim)| ~ sqrt(1 + s^2): cos = 1 / sqrt(1 + s^2)
+    return normalize(centre + sigma * rng.standard_normal((n, dim)).astype(np.float32) / math.sqrt(dim))
+
+
+def plant(args: argparse.Namespace, story_per_day: int, dim: int, after: int) -> dict[str, Any]:
+    """The window's voters (ids, vectors, answers) and the settled day's queries with their truth."""
+    rng = np.random.default_rng(args.seed)
+    domain = normalize(rng.standard_normal(dim).astype(np.float32))
+    cents = normalize(DOMAIN_WEIGHT * domain + normalize(rng.standard_normal((args.topics, dim)).astype(np.float32)))
+    story_centre = normalize(cents[0] + cents[1])
+    days = 2 * after + 1
+    per_day = args.window // days
+    ids: list[str] = []
+    vecs: list[np.ndarray] = []
+    answers: list[str] = []
+    queries: dict[str, Any] = {}
+    for day in range(-after, after + 1):
+        topic = rng.integers(args.topics, size=per_day)
+        broad = np.concatenate(
+            [_cloud(rng, cents[t], int((topic == t).sum()), args.broad_cos) for t in range(args.topics)]
+        )
+        labels = [f"b{t}" for t in range(args.topics) for _ in range(int((topic == t).sum()))]
+        story = _cloud(rng, story_centre, story_per_day, args.story_cos) if day >= 0 else np.zeros((0, dim), np.float32)
+        if day >= args.born_after:
+            said = ["story"] * len(story)
+        else:  # Tier 1's answer before the birth: the nearest broad centroid
+            said = [f"b{t}" for t in np.argmax(story @ cents.T, axis=1).tolist()]
+        ids += [f"d{day}-{i}" for i in range(len(broad) + len(story))]
+        vecs += [broad, story]
+        answers += labels + said
+        if day == 0:  # the settled day: its story videos, and the two broad topics around the story
+            near = [i for i, lab in enumerate(labels) if lab in ("b0", "b1")]
+            queries["day_vectors"] = np.concatenate([story, broad[near]])
+            queries["day_answers"] = said + [labels[i] for i in near]
+            queries["truth"] = ["story"] * len(story) + [labels[i] for i in near]
+    return {"ids": ids, "vectors": np.concatenate(vecs), "answers": answers, **queries}
+
+
+def fitness(planted: dict[str, Any], cfg: Any) -> Any:
+    """The index settling checks a move with (a video moves only to a topic it fits): each answer a topic
+    made of its videos in the window, calibrated as a birth or the weekly tier calibrates it."""
+    labels, upper = np.array(planted["answers"]), cfg.weekly.calibration_upper_quantile
+    topics = [
+        make_topic("d", n, planted["vectors"][labels == name], [name], AT, upper_quantile=upper)
+        for n, name in enumerate(sorted(set(planted["answers"])))
+    ]
+    index = model_of("d", topics, cfg.embedding.dim).index(**cfg.confidence.model_dump())
+    return index, {name: f"d:{n}" for n, name in enumerate(sorted(set(planted["answers"])))}
+
+
+def vote(planted: dict[str, Any], cap: int, cfg: Any, stratified: bool) -> dict[str, Any]:
+    """The settled day's answers after settling's vote among a sample of ``cap`` voters of the window: uniform,
+    or ``stratified`` by answer as settling samples them (:func:`ray_topics.tiers.stories.window_sample`)."""
+    g = cfg.global_topics
+    sizes = Counter(planted["answers"]) if stratified else None
+    sample = VoterSample(cap, salt="settle", sizes=sizes)
+    sample.offer(planted["ids"], planted["vectors"], planted["answers"])
+    voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
+    t0 = time.perf_counter()
+    said = planted["day_answers"]
+    placed = voters.place(planted["day_vectors"], fallback=said, stay=said, stay_share=cfg.daily.settle_keep_share)
+    took = time.perf_counter() - t0
+    index, tid = planted["fitness"]
+    change = [i for i, (p, a) in enumerate(zip(placed, said, strict=True)) if p != a]
+    conf = index.confidence_in(planted["day_vectors"][change], [tid[placed[i]] for i in change])
+    for i, c in zip(change, conf.tolist(), strict=True):
+        if c < cfg.daily.misfit_confidence:  # it does not fit the voted topic: it stays
+            placed[i] = said[i]
+    truth = planted["truth"]
+    story = [i for i, t in enumerate(truth) if t == "story" and said[i] != "story"]
+    broad = [i for i, t in enumerate(truth) if t != "story"]
+    return {
+        "voters": len(voters),
+        "story_videos": len(story),
+        "story_gathered": sum(placed[i] == "story" for i in story) / max(len(story), 1),
+        "broad_moved": sum(placed[i] != said[i] for i in broad) / max(len(broad), 1),
+        "vote_s": took,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = load_config(overrides=args.set)
+    after = cfg.daily.settle_after_days or 7
+    keys = ["story/day", "in window", "share", "voters"]
+    keys += [
+        f"{what}: {how}" for what in ("gathered", "broad moved") for how in ("every voter", "uniform", "stratified")
+    ]
+    table = Table(keys, right=True)
+    rows = []
+    for per_day in args.story_per_day:
+        planted = plant(args, per_day, cfg.embedding.dim, after)
+        planted["fitness"] = fitness(planted, cfg)
+        every = vote(planted, len(planted["ids"]), cfg, stratified=False)
+        in_window = per_day * (after + 1)
+        for share in args.shares:
+            cap = int(share * len(planted["ids"]))
+            uniform = every if share >= 1 else vote(planted, cap, cfg, stratified=False)
+            strata = every if share >= 1 else vote(planted, cap, cfg, stratified=True)
+            rows.append({"story_per_day": per_day, "share": share, "every_voter": every, "uniform": uniform})
+            rows[-1]["stratified"] = strata
+            table.add_row(
+                str(per_day),
+                f"{in_window:,}",
+                f"{share:g}",
+                f"{strata['voters']:,}",
+                *(f"{r['story_gathered']:.2f}" for r in (every, uniform, strata)),
+                *(f"{r['broad_moved']:.3f}" for r in (every, uniform, strata)),
+            )
+            print(f"  story {per_day}/day, share {share:g}: gathered {strata['story_gathered']:.2f}", flush=True)
+    table.print(
+        f"Settling's vote on a planted story ({args.window:,} videos in the window, {args.topics} broad topics, "
+        f"born {args.born_after} days after the settled day)"
+    )
+    return {**run_info(args), "rows": rows, "tables": {"settle_resolution": table.rows}}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = parser(__doc__)
+
+    def floats(s: str) -> list[float]:
+        return [float(v) for v in s.split(",")]
+
+    p.add_argument("--window", type=int, default=150_000, help="the domain's videos in the voters' window")
+    p.add_argument("--topics", type=int, default=20, help="the domain's broad topics (default 20)")
+    p.add_argument("--broad-cos", type=float, default=0.6, help="a video's cosine to its broad topic's centroid")
+    p.add_argument("--story-cos", type=float, default=0.8, help="a story video's cosine to the story's centre")
+    p.add_argument("--born-after", type=int, default=2, help="days after the settled day the story's topic is born")
+    p.add_argument(
+        "--story-per-day",
+        type=lambda s: [int(v) for v in s.split(",")],
+        default=[5, 10, 25, 50, 100],
+        help="the story's videos a day, comma-separated",
+    )
+    p.add_argument("--shares", type=floats, default=[1.0, 0.3, 0.1, 0.04], help="voters / window, comma-separated")
+    return p
+
+
+main = main_of(build_parser, run)
+
+if __name__ == "__main__":
+    raise SystemExit(main())
