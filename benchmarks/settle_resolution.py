@@ -26,6 +26,8 @@ topics' videos of that day it moves (a wrong move), beside the same with every
 voter, for a uniform sample and a sample stratified by answer. A move needs the
 vote and the fit (the video's confidence in the voted topic at least
 ``daily.misfit_confidence``, each topic calibrated on its videos in the window).
+With ``--view``, the stories job's rule by neighbours instead: the plurality
+alone, no keep share and no fit check.
 With ``place_voters`` at 100,000, a domain of 80,000 videos a day settling after
 7 days has a share of 100,000 / (15 x 80,000) = 0.08.
 
@@ -108,7 +110,7 @@ def fitness(planted: dict[str, Any], cfg: Any) -> Any:
     return index, {name: f"d:{n}" for n, name in enumerate(sorted(set(planted["answers"])))}
 
 
-def vote(planted: dict[str, Any], cap: int, cfg: Any, stratified: bool) -> dict[str, Any]:
+def vote(planted: dict[str, Any], cap: int, cfg: Any, stratified: bool, view: bool = False) -> dict[str, Any]:
     """The settled day's answers after settling's vote among a sample of ``cap`` voters of the window: uniform,
     or ``stratified`` by answer as settling samples them (:func:`ray_topics.tiers.stories.window_sample`)."""
     g = cfg.global_topics
@@ -118,10 +120,13 @@ def vote(planted: dict[str, Any], cap: int, cfg: Any, stratified: bool) -> dict[
     voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
     t0 = time.perf_counter()
     said = planted["day_answers"]
-    placed = voters.place(planted["day_vectors"], fallback=said, stay=said, stay_share=cfg.daily.settle_keep_share)
+    if view:  # the stories job's rule: the plurality alone
+        placed = voters.place(planted["day_vectors"], fallback=said)
+    else:
+        placed = voters.place(planted["day_vectors"], fallback=said, stay=said, stay_share=cfg.daily.settle_keep_share)
     took = time.perf_counter() - t0
     index, tid = planted["fitness"]
-    change = [i for i, (p, a) in enumerate(zip(placed, said, strict=True)) if p != a]
+    change = [] if view else [i for i, (p, a) in enumerate(zip(placed, said, strict=True)) if p != a]
     conf = index.confidence_in(planted["day_vectors"][change], [tid[placed[i]] for i in change])
     for i, c in zip(change, conf.tolist(), strict=True):
         if c < cfg.daily.misfit_confidence:  # it does not fit the voted topic: it stays
@@ -150,12 +155,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for per_day in args.story_per_day:
         planted = plant(args, per_day, cfg.embedding.dim, after)
         planted["fitness"] = fitness(planted, cfg)
-        every = vote(planted, len(planted["ids"]), cfg, stratified=False)
+        every = vote(planted, len(planted["ids"]), cfg, stratified=False, view=args.view)
         in_window = per_day * (after + 1)
         for share in args.shares:
             cap = int(share * len(planted["ids"]))
-            uniform = every if share >= 1 else vote(planted, cap, cfg, stratified=False)
-            strata = every if share >= 1 else vote(planted, cap, cfg, stratified=True)
+            uniform = every if share >= 1 else vote(planted, cap, cfg, stratified=False, view=args.view)
+            strata = every if share >= 1 else vote(planted, cap, cfg, stratified=True, view=args.view)
             rows.append({"story_per_day": per_day, "share": share, "every_voter": every, "uniform": uniform})
             rows[-1]["stratified"] = strata
             table.add_row(
@@ -168,7 +173,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             print(f"  story {per_day}/day, share {share:g}: gathered {strata['story_gathered']:.2f}", flush=True)
     table.print(
-        f"Settling's vote on a planted story ({args.window:,} videos in the window, {args.topics} broad topics, "
+        f"{'The story view' if args.view else 'Settling'}'s vote on a planted story "
+        f"({args.window:,} videos in the window, {args.topics} broad topics, "
         f"born {args.born_after} days after the settled day)"
     )
     return {**run_info(args), "rows": rows, "tables": {"settle_resolution": table.rows}}
@@ -190,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=lambda s: [int(v) for v in s.split(",")],
         default=[5, 10, 25, 50, 100],
         help="the story's videos a day, comma-separated",
+    )
+    p.add_argument(
+        "--view",
+        action="store_true",
+        help="the story view's rule (the stories job by neighbours): the plurality alone, no keep share, no fit check",
     )
     p.add_argument("--shares", type=floats, default=[1.0, 0.3, 0.1, 0.04], help="voters / window, comma-separated")
     return p

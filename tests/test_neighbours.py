@@ -74,9 +74,10 @@ def test_the_router_and_the_voters_count_the_same_vote() -> None:
     assert Voters(split, nearest_desk, 10, exact_up_to=100, nprobe=1).place(q) == [nearest_desk[closest]]
 
 
-def test_a_capped_sample_is_the_smallest_keys_of_the_window_whatever_the_order() -> None:
-    """Uniform (no sizes): 10,000 videos offered in shuffled chunks, cap 1,000, keep the 1,000 smallest keys
-    whatever the order, vectors with their ids; without sizes there is no prefilter to read fewer."""
+def test_a_uniform_sample_is_the_smallest_keys_of_the_window_whatever_the_order_and_the_prefilter() -> None:
+    """Uniform: 10,000 videos offered in shuffled chunks, cap 1,000, keep the 1,000 smallest keys whatever the
+    order, vectors with their ids; without sizes there is no prefilter, with them (the window counted) the
+    prefilter passes about the cap x 1.1 and the sample is the same."""
     rng = np.random.default_rng(0)
     ids = [f"v{i}" for i in range(10_000)]
     vecs = rng.standard_normal((len(ids), 4)).astype(np.float32)
@@ -87,6 +88,15 @@ def test_a_capped_sample_is_the_smallest_keys_of_the_window_whatever_the_order()
     assert sorted(sample.ids) == sorted(sorted(ids, key=lambda v: stable_key(v, "s"))[:1_000])
     row = {v: i for i, v in enumerate(ids)}
     assert np.array_equal(sample.vectors, vecs[[row[v] for v in sample.ids]])  # vectors stay with their ids
+    # the window counted (sizes), not stratified: the prefilter passes about 1,100 ids, the same sample
+    filtered = VoterSample(1_000, salt="s", sizes={"a": 6_000, "b": 4_000}, stratified=False)
+    labels = ["a"] * 6_000 + ["b"] * 4_000
+    admit = filtered.admits()
+    assert admit is not None and filtered.quota is None
+    kept = [i for i in range(len(ids)) if admit(ids[i], labels[i])]
+    filtered.offer([ids[i] for i in kept], vecs[kept], [labels[i] for i in kept])
+    assert 1_000 <= len(kept) <= 1_250 and sorted(filtered.ids) == sorted(sample.ids)
+    assert filtered.weights() is None
 
 
 def test_a_stratified_sample_keeps_small_strata_whole_and_the_same_with_the_prefilter() -> None:

@@ -513,7 +513,7 @@ def test_place_stories_is_a_job_command(
 
 def test_by_neighbours_a_window_above_the_cap_reads_the_sampled_voters_embeddings_only(runtime: Runtime) -> None:
     """``place_voters`` 20 of the window's 56 fitting videos: the first read (the voters) reads the embeddings
-    of the ids :meth:`VoterSample.admits` passes (each answer's quota, and a margin), not all 56; the second
+    of the ids :meth:`VoterSample.admits` passes (a uniform sample: about 20 x 1.1), not all 56; the second
     places all 56."""
     rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
     _split_story(rt, day)
@@ -524,9 +524,9 @@ def test_by_neighbours_a_window_above_the_cap_reads_the_sampled_voters_embedding
     rt.usable_vectors = lambda domain, ids: (reads.append(ids), usable(domain, ids))[1]  # type: ignore[method-assign]
     run_stories(rt, day + DAY)
     voters_read = sum(len(r) for r in reads) - 56
-    assert 20 <= voters_read < 56  # small quotas' margins let through most of so small a window; never all
+    assert 10 <= voters_read <= 35  # 22 expected; a stable hash, so this draw is fixed
     first = [v for r in reads for v in r][:voters_read]  # the voters' read comes first
     placed = [v for r in reads for v in r][voters_read:]
     answers = {v: row["topic_id"] for v, row in rt.store.classifications.get(placed).items()}
-    admit = neighbours.VoterSample(20, sizes=Counter(answers.values())).admits()
+    admit = neighbours.VoterSample(20, sizes=Counter(answers.values()), stratified=False).admits()
     assert admit is not None and all(admit(v, answers[v]) for v in first)

@@ -138,12 +138,14 @@ class VoterSample:
     :func:`ray_topics.core.sampling.stable_key` (the same whatever order the videos come in), so that at any
     volume a video's vote among them estimates its vote among the whole window's.
 
-    Without ``sizes`` the sample is uniform: the ``cap`` smallest keys. With ``sizes`` (the window's videos per
-    stratum, a stratum being a voter's stored answer) it is stratified: each stratum keeps its :func:`quotas`
-    smallest keys, so a small topic (a newborn story) votes with every video it has while a broad one is
-    sampled, and each voter counts for ``size / kept`` videos of its stratum (:meth:`voters`'s weights). A
-    uniform sample of a busy domain loses a story: its few sampled videos are not each other's nearest
-    voters, and the broad topics around it, thinned, no longer outvote it at its edge (RESULTS.md,
+    Without ``sizes`` (or not ``stratified``) the sample is uniform: the ``cap`` smallest keys. With ``sizes``
+    (the window's videos per stratum, a stratum being a voter's stored answer) it is stratified: each stratum
+    keeps its :func:`quotas` smallest keys, so a small topic (a newborn story) votes with every video it has
+    while a broad one is sampled, and each voter counts for ``size / kept`` videos of its stratum
+    (:meth:`weights`). A uniform sample of a busy domain loses a small story: its few sampled videos are not
+    each other's nearest voters. A stratified one keeps it, but its broad voters are sparse at the story's
+    edge, where a broad video's nearest voters can be the story's alone: settling, which moves a video only
+    to a topic it fits, samples so; the story view, which has no such check, uniformly (RESULTS.md,
     "Settling's voters, stratified by answer").
 
     Memory: ``cap`` + one chunk of vectors. ``allowed``: the labels a voter may carry (others do not vote).
@@ -166,14 +168,21 @@ class VoterSample:
     """
 
     def __init__(
-        self, cap: int, allowed: set[str] | None = None, salt: str = "voters", sizes: Mapping[str, int] | None = None
+        self,
+        cap: int,
+        allowed: set[str] | None = None,
+        salt: str = "voters",
+        sizes: Mapping[str, int] | None = None,
+        *,
+        stratified: bool = True,
     ) -> None:
         self.cap, self.allowed, self.salt = cap, allowed, salt
         self.sizes = (
             None if sizes is None else {s: n for s, n in sizes.items() if n > 0 and (allowed is None or s in allowed)}
         )
-        stratified = self.sizes is not None and sum(self.sizes.values()) > cap
-        self.quota = quotas(self.sizes, cap) if stratified and self.sizes is not None else None
+        self.total = None if self.sizes is None else sum(self.sizes.values())
+        above = self.sizes is not None and self.total is not None and self.total > cap
+        self.quota = quotas(self.sizes, cap) if above and stratified and self.sizes is not None else None
         self.keys = np.zeros(0, np.uint64)
         self.vectors: np.ndarray | None = None
         self.ids: list[str] = []
@@ -184,19 +193,23 @@ class VoterSample:
         return len(self.labels)
 
     def admits(self) -> Callable[[str, str], bool] | None:
-        """A test ``(video_id, stratum)`` passing every id this sample can keep: about ``quota x (1 +
-        SAMPLE_SLACK)`` of each sampled stratum, those of smallest key, every id of a stratum kept whole or not
-        counted in ``sizes``, so a reader reads those ids' embeddings only. None where the window fits the cap
-        whole (or no ``sizes`` were given). The sample is the same with or without it (unless the hash lets
-        through fewer than a quota: then fewer voters of that stratum, weighted up, not other ones)."""
-        if self.quota is None or self.sizes is None:
+        """A test ``(video_id, stratum)`` passing every id this sample can keep, so a reader reads those ids'
+        embeddings only: stratified, about ``quota x (1 + SAMPLE_SLACK)`` of each sampled stratum, those of
+        smallest key, and every id of a stratum kept whole or not counted in ``sizes``; uniform, about ``cap x
+        (1 + SAMPLE_SLACK)`` of the window. None where the window fits the cap whole (or no ``sizes`` were
+        given). The sample is the same with or without it (unless the hash lets through fewer than a quota:
+        then fewer voters, weighted up where stratified, not other ones)."""
+        if self.sizes is None or self.total is None or self.total <= self.cap:
             return None
+        salt = self.salt
+        if self.quota is None:  # uniform
+            bound = min(KEY_SPAN, int(KEY_SPAN * self.cap * (1 + SAMPLE_SLACK) / self.total))
+            return lambda video_id, _stratum: stable_key(video_id, salt) < bound
         bounds = {
             s: min(KEY_SPAN, int(KEY_SPAN * (q * (1 + SAMPLE_SLACK) + SAMPLE_SIGMAS * math.sqrt(q)) / self.sizes[s]))
             for s, q in self.quota.items()
             if q < self.sizes[s]
         }
-        salt = self.salt
         return lambda video_id, stratum: stratum not in bounds or stable_key(video_id, salt) < bounds[stratum]
 
     def offer(

@@ -132,15 +132,17 @@ def window_sample(
     salt: str = "voters",
     domains: Sequence[str] | None = None,
     more: Mapping[str, int] | None = None,
+    stratified: bool = True,
 ) -> tuple[VoterSample, Callable[[str, str], bool] | None]:
     """A :class:`VoterSample` of ``global_topics.place_voters`` over the fitting videos of ``[start, end)``,
-    stratified by their stored answer (counted per topic, domain by domain as :func:`fitting_chunks` reads them,
-    ``more`` offered besides), and its :meth:`VoterSample.admits` for :func:`fitting_chunks`."""
+    stratified by their stored answer or uniform (counted per topic, domain by domain as :func:`fitting_chunks`
+    reads them, ``more`` offered besides), and its :meth:`VoterSample.admits` for :func:`fitting_chunks`."""
     fit = rt.cfg.daily.misfit_confidence
     sizes: Counter[str] = Counter(more or {})
     for d in rt.cfg.domains.names if domains is None else domains:
         sizes.update(rt.store.classifications.count_window_fitting(d, start, end, fit))
-    sample = VoterSample(rt.cfg.global_topics.place_voters, allowed=allowed, salt=salt, sizes=sizes)
+    cap = rt.cfg.global_topics.place_voters
+    sample = VoterSample(cap, allowed=allowed, salt=salt, sizes=sizes, stratified=stratified)
     return sample, sample.admits()
 
 
@@ -153,7 +155,10 @@ def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray
     g = rt.cfg.global_topics
     if g.place_by == "centroid":
         return lambda vecs, answers: story_labels(vecs, answers, np.ones(len(answers), bool), cents, ids)
-    sample, admit = window_sample(rt, start, end, allowed=set(ids))  # a merged topic's answer does not vote
+    # a merged topic's answer does not vote; uniform: the view has no fit check, and a stratified sample's
+    # sparse broad voters at a story's edge would pull their videos in (RESULTS.md, "Settling's voters,
+    # stratified by answer")
+    sample, admit = window_sample(rt, start, end, allowed=set(ids), stratified=False)
     for c in fitting_chunks(rt, start, end, admit=admit):  # the voters' embeddings
         sample.offer(c.video_ids, c.vectors, c.answers)
     if not len(sample):
