@@ -115,20 +115,23 @@ def plurality(labels: np.ndarray, weights: np.ndarray | None = None) -> tuple[np
 def quotas(sizes: Mapping[str, int], cap: int) -> dict[str, int]:
     """How many of each stratum's ``sizes`` a sample of at most ``cap`` keeps: a stratum whole where it holds at
     most a level, the level where it holds more, the level the largest that keeps the total within ``cap``
-    (small strata whole, the large ones alike).
+    (small strata whole, the large ones alike). The level is at least 1: a cap below the strata's number keeps
+    one of each (every answer of the window votes), a little over the cap.
 
     Example:
         >>> quotas({"a": 5, "b": 100, "c": 1000}, 105)
         {'a': 5, 'b': 50, 'c': 50}
         >>> quotas({"a": 5, "b": 10}, 100)
         {'a': 5, 'b': 10}
+        >>> quotas({"a": 5, "b": 10, "c": 20}, 2)
+        {'a': 1, 'b': 1, 'c': 1}
     """
     left, rest, level = cap, len(sizes), cap
     for n in sorted(sizes.values()):
         if n * rest <= left:  # this stratum, and every smaller one, whole
             left, rest = left - n, rest - 1
         else:
-            level = left // rest
+            level = max(1, left // rest)
             break
     return {s: min(n, level) for s, n in sizes.items()}
 
