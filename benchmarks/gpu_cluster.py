@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from benchmarks.harness import Table, main_of, parser, run_info
+from benchmarks.harness import Table, ints, main_of, parser, run_info
 from ray_topics.core.clustering import UMAP_EXACT_LIMIT, ClusterBackend, gpu_available, make_backend, resolve_backend
 
 DIM = 384  # all-MiniLM-L6-v2's
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = parser(__doc__)
-    p.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")], default=[5000, 20000, 100000])
+    p.add_argument("--sizes", type=ints, default=[5000, 20000, 100000])
     p.add_argument("--birth-size", type=int, default=1000, help="rows of the daily birth pool (default 1000)")
     p.add_argument("--topics", type=int, default=20)
     p.add_argument("--background", type=float, default=0.1, help="share of rows scattered at random (misfits)")

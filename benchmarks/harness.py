@@ -48,9 +48,11 @@ __all__ = [
     "describe",
     "domains_arg",
     "finish",
+    "floats",
     "fmt",
     "frame_texts",
     "in_fresh_process",
+    "ints",
     "machine",
     "main_of",
     "medians_in_turns",
@@ -245,6 +247,16 @@ def corpus_parser(doc: str | None) -> argparse.ArgumentParser:
     p.add_argument("--since", default="2017-02-01", help="news: first publication date kept (as the demo)")
     p.add_argument("--results", action="store_true", help="write the figures into benchmarks/RESULTS.md")
     return p
+
+
+def ints(value: str) -> list[int]:
+    """An option's comma-separated integers (``--volumes 10000,50000``)."""
+    return [int(v) for v in value.split(",")]
+
+
+def floats(value: str) -> list[float]:
+    """An option's comma-separated numbers (``--shares 1,0.1``)."""
+    return [float(v) for v in value.split(",")]
 
 
 def domains_arg(value: str, names: Sequence[str]) -> tuple[str, ...]:

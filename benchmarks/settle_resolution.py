@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import Table, main_of, parser, run_info
+from benchmarks.harness import Table, floats, ints, main_of, parser, run_info
 from ray_topics.config import load_config
 from ray_topics.core.index import normalize
 from ray_topics.core.lifecycle import make_topic, model_of
@@ -182,10 +182,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = parser(__doc__)
-
-    def floats(s: str) -> list[float]:
-        return [float(v) for v in s.split(",")]
-
     p.add_argument("--window", type=int, default=150_000, help="the domain's videos in the voters' window")
     p.add_argument("--topics", type=int, default=20, help="the domain's broad topics (default 20)")
     p.add_argument("--broad-cos", type=float, default=0.6, help="a video's cosine to its broad topic's centroid")
@@ -193,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--born-after", type=int, default=2, help="days after the settled day the story's topic is born")
     p.add_argument(
         "--story-per-day",
-        type=lambda s: [int(v) for v in s.split(",")],
+        type=ints,
         default=[5, 10, 25, 50, 100],
         help="the story's videos a day, comma-separated",
     )

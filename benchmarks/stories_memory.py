@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import ROOT, Table, main_of, parser, peak_rss_mb, run_info, scratch, status_mib
+from benchmarks.harness import ROOT, Table, ints, main_of, parser, peak_rss_mb, run_info, scratch, status_mib
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 READ_REPEATS = 3  # computations of each whole read (stories, health) per store
@@ -370,7 +370,7 @@ def add_seed_options(p: argparse.ArgumentParser, misfit_share: float) -> None:
     """The options of :func:`seed` (and ``--volumes``), for the scripts that seed a store with it."""
     p.add_argument(
         "--volumes",
-        type=lambda s: [int(v) for v in s.split(",")],
+        type=ints,
         default=[10_000, 50_000],
         help="videos a day, comma-separated (default 10000,50000)",
     )
