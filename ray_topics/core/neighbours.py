@@ -27,13 +27,17 @@ import numpy as np
 from ray_topics.core.index import normalize
 from ray_topics.core.sampling import stable_key
 
-__all__ = ["VoterSample", "Voters", "labels_of", "nearest", "plurality", "quotas"]
+__all__ = ["VoterSample", "Voters", "ivf_lists", "labels_of", "nearest", "plurality", "quotas"]
 
 EXACT_CHUNK = 1024  # videos compared with every voter at a time without FAISS (memory: EXACT_CHUNK x voters)
 # FAISS's rules for an inverted-file index: about 4 sqrt(n) lists for n vectors, and at least 39 training
 # vectors per list (fewer and its k-means warns that the lists are poorly placed)
 IVF_LISTS_PER_SQRT = 4
 IVF_MIN_PER_LIST = 39
+# the k-means iterations an inverted file's training runs (FAISS's IndexIVF default, set explicitly): training
+# costs about iterations x voters x lists comparisons, a search queries x nprobe x voters / lists, so the
+# lists that balance the two for a known number of queries are sqrt(queries x nprobe / iterations)
+IVF_TRAIN_ITERATIONS = 10
 KEY_SPAN = 2**64  # stable_key's values lie in [0, KEY_SPAN)
 # VoterSample.admits lets through this share more ids of a stratum than its quota expects, and this many
 # binomial standard deviations of the quota besides (a small quota's own spread), so the quota's smallest keys
@@ -265,11 +269,17 @@ class VoterSample:
         ]
         return np.array(per)[codes]
 
-    def voters(self, k: int, *, exact_up_to: int, nprobe: int, backend: str = "auto") -> Voters:
-        """The sample as :class:`Voters`, each voter weighted by :meth:`weights`."""
+    def voters(
+        self, k: int, *, exact_up_to: int, nprobe: int, backend: str = "auto", queries: int | None = None
+    ) -> Voters:
+        """The sample as :class:`Voters`, each voter weighted by :meth:`weights` (``queries``: the videos they
+        will place, where known)."""
         vecs = self.vectors if self.vectors is not None else np.zeros((0, 0), np.float32)
         weights = self.weights() if len(self) else None
-        return Voters(vecs, self.labels, k, exact_up_to=exact_up_to, nprobe=nprobe, backend=backend, weights=weights)
+        return Voters(
+            vecs, self.labels, k, exact_up_to=exact_up_to, nprobe=nprobe, backend=backend, weights=weights,
+            queries=queries,
+        )  # fmt: skip
 
 
 class Voters:
@@ -277,7 +287,9 @@ class Voters:
 
     Searched exactly (FAISS ``IndexFlatIP``, or NumPy where FAISS does not import) up to ``exact_up_to``
     voters, through an ``IndexIVFFlat`` (``nprobe`` lists probed) above: an approximate neighbour
-    changes a vote only where the vote was close. ``weights``: what each voter's vote counts for (the
+    changes a vote only where the vote was close. Its lists: about 4 sqrt(voters) (FAISS's rule), or, told
+    how many videos it will place (``queries``), as many as balance its training with those searches, within
+    that rule (:func:`ivf_lists`). ``weights``: what each voter's vote counts for (the
     videos of the window it stands for, :meth:`VoterSample.weights`; default 1 each).
 
     Example (a story of three videos whose answers split 2:1 goes under the answer of two):
@@ -299,6 +311,7 @@ class Voters:
         nprobe: int,
         backend: str = "auto",
         weights: np.ndarray | None = None,
+        queries: int | None = None,
     ) -> None:
         if len(labels) != len(vectors) or (weights is not None and len(weights) != len(labels)):
             raise ValueError("one label (and weight) per voter")
@@ -308,7 +321,7 @@ class Voters:
         self.codes = np.array([self.code_of[lab] for lab in labels], np.int64)
         self.k = min(k, len(labels))
         self.unit = normalize(vectors) if len(labels) else np.zeros((0, 0), np.float32)
-        self.index = _knn_index(self.unit, exact_up_to, nprobe, backend) if len(labels) else None
+        self.index = _knn_index(self.unit, exact_up_to, nprobe, backend, queries) if len(labels) else None
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -361,8 +374,26 @@ class Voters:
         return out
 
 
-def _knn_index(unit: np.ndarray, exact_up_to: int, nprobe: int, backend: str) -> object | None:
-    """A FAISS inner-product index over ``unit`` (None: search with NumPy)."""
+def ivf_lists(voters: int, nprobe: int, queries: int | None = None) -> int:
+    """The inverted file's lists for ``voters``: FAISS's about 4 sqrt(voters) (and at least 39 voters a list);
+    fewer where the ``queries`` it will answer are few, ``sqrt(queries x nprobe / IVF_TRAIN_ITERATIONS)``, which
+    balances the training's k-means with the searches (settling a day of 30,000 videos among 100,000 voters: 154
+    lists, not 1,264; placing 3 million: 1,264).
+
+    Example:
+        >>> ivf_lists(100_000, 8), ivf_lists(100_000, 8, queries=30_000), ivf_lists(100_000, 8, 3_000_000)
+        (1264, 154, 1264)
+    """
+    most = max(1, min(int(IVF_LISTS_PER_SQRT * math.sqrt(voters)), voters // IVF_MIN_PER_LIST))
+    if queries is None:
+        return most
+    return max(1, min(most, int(math.sqrt(queries * nprobe / IVF_TRAIN_ITERATIONS))))
+
+
+def _knn_index(
+    unit: np.ndarray, exact_up_to: int, nprobe: int, backend: str, queries: int | None = None
+) -> object | None:
+    """A FAISS inner-product index over ``unit`` (None: search with NumPy); ``queries``: see :func:`ivf_lists`."""
     if backend == "numpy":
         return None
     try:
@@ -375,10 +406,11 @@ def _knn_index(unit: np.ndarray, exact_up_to: int, nprobe: int, backend: str) ->
     if n <= exact_up_to:
         index = faiss.IndexFlatIP(dim)
     else:
-        lists = max(1, min(int(IVF_LISTS_PER_SQRT * math.sqrt(n)), n // IVF_MIN_PER_LIST))
+        lists = ivf_lists(n, nprobe, queries)
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
         index.referenced_objects = [quantizer]  # the index does not own its quantizer: keep it alive
+        index.cp.niter = IVF_TRAIN_ITERATIONS
         index.train(unit)
         index.nprobe = min(nprobe, lists)
     index.add(unit)
