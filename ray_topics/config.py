@@ -214,7 +214,7 @@ class DailyConfig(_Section):
     dead_after_days: int = Field(ge=1)
     # settle the day that ended this many days ago by its videos' nearest videos (ray_topics.tiers.settle)
     settle_after_days: int | None = Field(default=None, ge=1)
-    # ... keeping the answer of a video that at least this share of its neighbours hold
+    # ... keeping the answer of a video that at least this share of its neighbours hold (by weight, sampled)
     settle_keep_share: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")

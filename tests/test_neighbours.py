@@ -100,7 +100,7 @@ def test_a_uniform_sample_is_the_smallest_keys_of_the_window_whatever_the_order_
 
 
 def test_a_stratified_sample_keeps_small_strata_whole_and_the_same_with_the_prefilter() -> None:
-    """Strata of 30, 300, 3,000 and 6,670 videos, cap 1,000: quotas 30 (whole), 323, 323, 323; each stratum keeps
+    """Strata of 30, 300, 3,000 and 6,670 videos, cap 1,000: quotas 30, 300 (whole), 335, 335; each stratum keeps
     its quota's smallest keys whatever the order, the same with :meth:`VoterSample.admits` in front (which
     passes about the quotas x 1.1, not 10,000), and each voter counts for its stratum's videos per kept one."""
     rng = np.random.default_rng(0)
@@ -130,6 +130,21 @@ def test_a_stratified_sample_keeps_small_strata_whole_and_the_same_with_the_pref
     assert np.array_equal(whole.vectors, vecs[[row[v] for v in whole.ids]])  # vectors stay with their ids
 
 
+def test_a_stratified_sample_is_the_same_in_any_order_when_its_quotas_sum_below_the_cap() -> None:
+    """Three strata of 40, cap 100: quotas 33 each (99); one at a time or in chunks, each keeps its 33 smallest
+    keys (an offer trims only past the cap, the vote's sample always)."""
+    ids = [f"v{i}" for i in range(120)]
+    strata = ["a", "b", "c"] * 40
+    vecs = np.zeros((120, 2), np.float32)
+    one, chunked = (VoterSample(100, salt="s", sizes={"a": 40, "b": 40, "c": 40}) for _ in range(2))
+    for i in range(120):
+        one.offer(ids[i : i + 1], vecs[i : i + 1], strata[i : i + 1])
+    for lo in range(0, 120, 50):
+        chunked.offer(ids[lo : lo + 50], vecs[lo : lo + 50], strata[lo : lo + 50])
+    assert len(one.voters(3, exact_up_to=200, nprobe=1)) == len(chunked.voters(3, exact_up_to=200, nprobe=1)) == 99
+    assert sorted(one.ids) == sorted(chunked.ids)
+
+
 def test_weights_decide_the_plurality_and_the_share_a_video_keeps_its_answer_by() -> None:
     """Three nearest voters, ``a`` nearest then two ``b``: one vote each, ``b`` wins and ``a`` holds 1/3; ``a``
     counting for 3, ``a`` wins, and a ``b`` video keeps ``b`` only at a share up to 2/5."""
@@ -144,6 +159,8 @@ def test_weights_decide_the_plurality_and_the_share_a_video_keeps_its_answer_by(
     assert heavy.place(query, stay=["b"], stay_share=0.41) == ["a"]
     with pytest.raises(ValueError, match="weight"):
         Voters(vecs, ["a", "b", "b"], 3, exact_up_to=10, nprobe=1, weights=np.ones(2))
+    with pytest.raises(ValueError, match="stay_share"):
+        one.place(query, stay=["a"])
 
 
 def _story_among_broad(rng: np.random.Generator) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:

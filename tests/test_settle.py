@@ -20,6 +20,7 @@ from ray_topics.core.snapshot import version_name
 from ray_topics.core.types import TopicStatus
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers import job
+from ray_topics.tiers import settle as settle_module
 from ray_topics.tiers.daily import plan_daily, run_daily
 from ray_topics.tiers.settle import settle
 from ray_topics.tiers.stories import Fitting
@@ -203,6 +204,36 @@ def test_capped_voters_are_a_sample_of_the_window_stratified_by_answer_whose_emb
     sample.offer([v for v, _t, _at in every], np.zeros((len(every), 1), np.float32), [t for _v, t, _at in every])
     assert sample.quota == {"news:0": 20, "news:1": 20, "news:2": 20}
     assert len(set(sample.ids) & set(nxt)) >= 20 * 30 / 62 / 2  # both days of news:2 in it, in about their shares
+
+
+def test_above_the_cap_the_videos_a_birth_of_this_run_moved_count_under_their_new_answer(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day after's 30 decisive videos, stored as news:0 and moved by this run's birth to news:2: the
+    stratified sample counts them under news:2 (a newborn's stratum, whole below the level), not under the
+    broad news:0 they leave, and reads them as news:2's; the story goes to news:2 as with every voter."""
+    rt = sqlite_runtime
+    rt.cfg.daily.settle_after_days = 1
+    story, _own = _story_in_broad_topics(rt, DAY0)
+    nxt = _decisive(rt, DAY0 + DAY, "next")
+    _answer(rt, nxt, "news:0", 0.8, DAY0 + 2 * DAY)  # stored: the broad topic; this run's birth moves them
+    moved = dict.fromkeys(nxt, "news:2")
+    topics = rt.store.topics.list("news")
+    uncapped, _stats = settle(rt, "news", topics, moved, DAY0 + 2 * DAY)
+    sizes: list[dict[str, int]] = []
+    real = settle_module.window_sample
+
+    def spy(*args: object, **kwargs: object) -> object:
+        out = real(*args, **kwargs)  # type: ignore[arg-type]
+        sizes.append(dict(out[0].sizes or {}))
+        return out
+
+    monkeypatch.setattr(settle_module, "window_sample", spy)
+    rt.cfg.global_topics.place_voters = 60
+    rows, _stats = settle(rt, "news", topics, moved, DAY0 + 2 * DAY)
+    assert sizes == [{"news:0": 35, "news:1": 32, "news:2": 62}]  # 30 of news:0's 65 counted under news:2
+    assert {r["video_id"]: r["topic_id"] for r in rows} == {r["video_id"]: r["topic_id"] for r in uncapped}
+    assert set(story[:7]) <= {r["video_id"] for r in rows if r["topic_id"] == "news:2"}
 
 
 def test_the_misfits_a_birth_takes_vote_on_the_settled_day(sqlite_runtime: Runtime) -> None:

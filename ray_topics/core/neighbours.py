@@ -202,10 +202,10 @@ class VoterSample:
     def admits(self) -> Callable[[str, str], bool] | None:
         """A test ``(video_id, stratum)`` passing every id this sample can keep, so a reader reads those ids'
         embeddings only: stratified, about ``quota x (1 + SAMPLE_SLACK)`` of each sampled stratum, those of
-        smallest key, and every id of a stratum kept whole or not counted in ``sizes``; uniform, about ``cap x
-        (1 + SAMPLE_SLACK)`` of the window. None where the window fits the cap whole (or no ``sizes`` were
-        given). The sample is the same with or without it (unless the hash lets through fewer than a quota:
-        then fewer voters, weighted up where stratified, not other ones)."""
+        smallest key, every id of a stratum kept whole, and none of a stratum not in ``sizes`` (not ``allowed``:
+        it would not vote); uniform, about ``cap x (1 + SAMPLE_SLACK)`` of the window. None where the window
+        fits the cap whole (or no ``sizes`` were given). The sample is the same with or without it (unless the
+        hash lets through fewer than a quota: then fewer voters, weighted up where stratified, not other ones)."""
         if self.sizes is None or self.total is None or self.total <= self.cap:
             return None
         salt = self.salt
@@ -217,7 +217,10 @@ class VoterSample:
             for s, q in self.quota.items()
             if q < self.sizes[s]
         }
-        return lambda video_id, stratum: stratum not in bounds or stable_key(video_id, salt) < bounds[stratum]
+        whole = set(self.sizes) - set(bounds)  # a stratum not counted does not vote (a dead topic's answer)
+        return lambda video_id, stratum: (
+            stable_key(video_id, salt) < bounds[stratum] if stratum in bounds else stratum in whole
+        )
 
     def offer(
         self, ids: Sequence[str], vectors: np.ndarray, labels: Sequence[str], strata: Sequence[str] | None = None
@@ -240,7 +243,8 @@ class VoterSample:
 
     def _trim(self) -> None:
         """Keep the ``cap`` smallest keys (uniform), or each stratum's quota of smallest keys (stratified; a
-        stratum not in ``sizes`` whole)."""
+        stratum not in ``sizes`` whole). Offers trim only past the cap (memory); the quotas may sum to less, so
+        :meth:`voters` and :meth:`weights` trim once more: the sample is then the same in any order."""
         if self.quota is None:
             kept = np.sort(np.argpartition(self.keys, self.cap - 1)[: self.cap])
         else:
@@ -262,6 +266,8 @@ class VoterSample:
         or not counted); None for a uniform sample (every voter alike)."""
         if self.quota is None or self.sizes is None:
             return None
+        if len(self):
+            self._trim()
         names, codes, kept = np.unique(np.array(self.strata), return_inverse=True, return_counts=True)
         per = [
             self.sizes[s] / n if s in self.quota and self.quota[s] < self.sizes[s] else 1.0
@@ -274,8 +280,8 @@ class VoterSample:
     ) -> Voters:
         """The sample as :class:`Voters`, each voter weighted by :meth:`weights` (``queries``: the videos they
         will place, where known)."""
+        weights = self.weights() if len(self) else None  # trims to the quotas first
         vecs = self.vectors if self.vectors is not None else np.zeros((0, 0), np.float32)
-        weights = self.weights() if len(self) else None
         return Voters(
             vecs, self.labels, k, exact_up_to=exact_up_to, nprobe=nprobe, backend=backend, weights=weights,
             queries=queries,
@@ -339,15 +345,15 @@ class Voters:
         fallback: Sequence[str] | None = None,
         *,
         stay: Sequence[str] | None = None,
-        stay_share: float = 0.0,
+        stay_share: float | None = None,
     ) -> list[str]:
         """Each video's label: the one most of its nearest voters hold (by weight), ties to the nearest's;
         ``fallback[i]`` (default: none allowed) where the index found no voter for video ``i`` (its probed lists
         empty).
 
         With ``stay`` (each video's own label), a video whose label holds at least ``stay_share`` of its nearest
-        voters (by weight) keeps it, whatever the plurality: only a video whose neighbours hardly share its label
-        moves.
+        voters found (by weight; where every one is found and they weigh alike, ``ceil(stay_share x k)`` of them)
+        keeps it, whatever the plurality: only a video whose neighbours hardly share its label moves.
 
         Example (2 of 3 neighbours vote ``b``; a share of 1/3 held by the one ``a`` neighbour keeps it in ``a``):
             >>> v = Voters(np.eye(3, dtype=np.float32), ["a", "b", "b"], k=3, exact_up_to=10, nprobe=1)
@@ -355,6 +361,8 @@ class Voters:
             >>> v.place(x), v.place(x, stay=["a"], stay_share=0.3), v.place(x, stay=["a"], stay_share=0.5)
             (['b'], ['a'], ['b'])
         """
+        if stay is not None and stay_share is None:
+            raise ValueError("stay needs stay_share: the share of the neighbours that keeps a label")
         if not len(vectors):
             return []
         if not len(self):
@@ -366,7 +374,7 @@ class Voters:
         if (winner < 0).any() and fallback is None:
             raise ValueError("no voter found for some videos, and no fallback label")
         out = [self.names[c] if c >= 0 else fallback[i] for i, c in enumerate(winner.tolist())]  # type: ignore[index]
-        if stay is not None:
+        if stay is not None and stay_share is not None:
             own = np.array([self.code_of.get(label, -2) for label in stay], np.int64)  # -2: no voter's label
             w = (labels >= 0).astype(np.float64) if weights is None else weights
             held = (w * (labels == own[:, None])).sum(axis=1) + SHARE_EPS * w.sum(axis=1) >= stay_share * w.sum(axis=1)

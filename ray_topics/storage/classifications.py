@@ -244,6 +244,25 @@ class Classifications:
         with self.db.connect() as conn:
             return {tid: int(n) for tid, n in conn.execute(q)}
 
+    def window_fitting_answers(
+        self, domain: str, start: datetime, end: datetime, fit: float, video_ids: Sequence[str]
+    ) -> dict[str, str]:
+        """{video id: topic} of those of ``video_ids`` that :meth:`iter_window_fitting` yields for the same window
+        (a read of the given ids only, a chunk at a time)."""
+        c = self.db.table("classifications")
+        out: dict[str, str] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(list(video_ids)):
+                q = select(c.c.video_id, c.c.topic_id).where(
+                    c.c.video_id.in_(chunk),
+                    c.c.domain == domain,
+                    c.c.published_at >= start,
+                    c.c.published_at < end,
+                    ~self._misfit(fit),
+                )
+                out.update({vid: tid for vid, tid in conn.execute(q)})
+        return out
+
     def misfit_answers(self, domain: str, start: datetime, end: datetime, misfit_below: float) -> dict[str, int]:
         """{topic: misfits answered with it} of a domain's videos published in ``[start, end)`` (one grouped read;
         a misfit without a topic is not counted)."""

@@ -12,8 +12,8 @@ day that ended that many days before its midnight. Each of that day's videos
 that fits its answer goes to the answer most of its
 ``global_topics.place_neighbours`` nearest videos of its *own domain* hold
 (:class:`ray_topics.core.neighbours.Voters`; a tie goes to the nearest voter's
-answer), unless at least ``daily.settle_keep_share`` of them hold its own
-answer: its topic is there around it (a small story's own topic inside a
+answer; by weight where the voters are sampled), unless at least ``daily.settle_keep_share`` of them
+(of their weight) hold its own answer: its topic is there around it (a small story's own topic inside a
 broad one), and only a video whose neighbours hardly share its answer
 moves. The voters are the domain's videos that fit a topic of the model the
 run commits, published within ``settle_after_days`` of the day on either
@@ -152,16 +152,21 @@ def _voters(
 ) -> Voters:
     """The day's voters: the domain's fitting videos published within ``after`` days of it (answers as the run
     leaves them) and the births' ``core`` among them; a sample of ``global_topics.place_voters`` stratified by
-    stored answer where they hold more, whose embeddings alone are read. A dead or merged topic's video does not
-    vote. ``placing``: the day's videos they will place (the inverted file's lists follow it)."""
+    answer (the run's: a topic born in this run keeps the videos it took whole, as an earlier newborn's) where
+    they hold more, whose embeddings alone are read. A dead or merged topic's video does not vote.
+    ``placing``: the day's videos they will place (the inverted file's lists follow it)."""
     g = rt.cfg.global_topics
     start, end = day[0] - timedelta(days=after), day[1] + timedelta(days=after)
     inside = [] if core is None else [i for i, p in enumerate(core.published) if start <= p < end]
-    more = Counter(core.answers[i] for i in inside) if core is not None else None
+    more = Counter(core.answers[i] for i in inside) if core is not None else Counter()
+    fit = rt.cfg.daily.misfit_confidence
+    stored = rt.store.classifications.window_fitting_answers(domain, start, end, fit, list(moved))
+    more.update(moved[v] for v in stored)  # the window's videos the run's births and echoes moved: counted
+    more.subtract(stored.values())  # under their new answer, not the stored one
     sample, admit = window_sample(rt, start, end, allowed=allowed, salt="settle", domains=[domain], more=more)
-    for c in fitting_chunks(rt, start, end, [domain], admit=admit):  # a stratum: the answer stored
-        labels = [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)]
-        sample.offer(c.video_ids, c.vectors, labels, strata=c.answers)
+    run_admit = None if admit is None else (lambda v, t: admit(v, moved.get(v, t)))
+    for c in fitting_chunks(rt, start, end, [domain], admit=run_admit):
+        sample.offer(c.video_ids, c.vectors, [moved.get(v, a) for v, a in zip(c.video_ids, c.answers, strict=True)])
     if core is not None:
         inside = [i for i in inside if admit is None or admit(core.video_ids[i], core.answers[i])]
         if inside:
