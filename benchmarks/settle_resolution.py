@@ -11,7 +11,9 @@ is for and reads the vote alone (no store, no Ray: :class:`VoterSample` and
 * one domain of ``--topics`` broad topics (unit centroids around a shared
   domain direction; a video's cosine to its topic's centroid about
   ``--broad-cos``), ``--window`` videos over ``2 x after + 1`` days (the
-  settled day in the middle, ``daily.settle_after_days``);
+  settled day in the middle, ``daily.settle_after_days``), alike in size or,
+  with ``--skew``, topic ``t`` a share proportional to ``(t + 1) ** -skew``
+  (the story beside the largest two);
 * a story of ``--story-per-day`` videos a day from the settled day on, tight
   (cosine about ``--story-cos`` to its centre, halfway between two broad
   topics); its topic is born ``--born-after`` days later. Its videos before the
@@ -72,12 +74,16 @@ def plant(args: argparse.Namespace, story_per_day: int, dim: int, after: int) ->
     story_centre = normalize(cents[0] + cents[1])
     days = 2 * after + 1
     per_day = args.window // days
+    shares = (np.arange(args.topics) + 1.0) ** -args.skew  # topic 0 (beside the story) the largest
+    shares /= shares.sum()
     ids: list[str] = []
     vecs: list[np.ndarray] = []
     answers: list[str] = []
     queries: dict[str, Any] = {}
     for day in range(-after, after + 1):
-        topic = rng.integers(args.topics, size=per_day)
+        topic = (
+            rng.choice(args.topics, size=per_day, p=shares) if args.skew else rng.integers(args.topics, size=per_day)
+        )
         broad = np.concatenate(
             [_cloud(rng, cents[t], int((topic == t).sum()), args.broad_cos) for t in range(args.topics)]
         )
@@ -186,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", type=int, default=20, help="the domain's broad topics (default 20)")
     p.add_argument("--broad-cos", type=float, default=0.6, help="a video's cosine to its broad topic's centroid")
     p.add_argument("--story-cos", type=float, default=0.8, help="a story video's cosine to the story's centre")
+    p.add_argument(
+        "--skew",
+        type=float,
+        default=0.0,
+        help="broad topic t holds a share of the window proportional to (t + 1) ** -skew (default 0: alike)",
+    )
     p.add_argument("--born-after", type=int, default=2, help="days after the settled day the story's topic is born")
     p.add_argument(
         "--story-per-day",
