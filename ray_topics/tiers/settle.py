@@ -18,8 +18,8 @@ broad one), and only a video whose neighbours hardly share its answer
 moves. The voters are the domain's videos that fit a topic of the model the
 run commits, published within ``settle_after_days`` of the day on either
 side (the days after it are in by then): all of them up to
-``global_topics.place_voters``, above it a sample stratified by stored answer
-(:class:`ray_topics.core.neighbours.VoterSample`): a topic with few videos in
+``global_topics.place_voters``, above it a sample stratified by answer (as
+the run leaves them; :class:`ray_topics.core.neighbours.VoterSample`): a topic with few videos in
 the window (a story's newborn) votes with all of them, a broad one with a
 stable-hash sample of its videos, each counting for the videos it stands for.
 So at any volume a video's vote estimates its vote among the whole window, the
