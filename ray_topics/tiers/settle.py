@@ -26,10 +26,9 @@ So at any volume a video's vote estimates its vote among the whole window, the
 days after its own included, where a story's topic born since holds its
 videos. (Read the settled day first, a busy domain's cap held only the settled
 day's own Tier 1 answers and a newborn's videos never voted; a uniform sample
-of the window thinned a small story out of its own videos' neighbours, and
-let a larger story pull in the thinned broad topics' videos at its edge: RESULTS.md, "Settling's
-voters, a uniform sample of the window" and "Settling's voters, stratified by
-answer".) The misfits the run's births take vote
+of the window thinned a small story out of its own videos' neighbours:
+RESULTS.md, "Settling's voters, a uniform sample of the window" and
+"Settling's voters, stratified by answer".) The misfits the run's births take vote
 with their newborn answer where they fit it (the store still calls them
 misfits). A video moves only to a topic it also fits (its confidence in it
 at least ``daily.misfit_confidence``): no video becomes a misfit by
