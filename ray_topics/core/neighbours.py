@@ -187,9 +187,8 @@ class VoterSample:
         self.sizes = (
             None if sizes is None else {s: n for s, n in sizes.items() if n > 0 and (allowed is None or s in allowed)}
         )
-        self.total = None if self.sizes is None else sum(self.sizes.values())
-        above = self.sizes is not None and self.total is not None and self.total > cap
-        self.quota = quotas(self.sizes, cap) if above and stratified and self.sizes is not None else None
+        self.total = 0 if self.sizes is None else sum(self.sizes.values())
+        self.quota = quotas(self.sizes, cap) if stratified and self.sizes is not None and self.total > cap else None
         self.keys = np.zeros(0, np.uint64)
         self.vectors: np.ndarray | None = None
         self.ids: list[str] = []
@@ -206,7 +205,7 @@ class VoterSample:
         it would not vote); uniform, about ``cap x (1 + SAMPLE_SLACK)`` of the window. None where the window
         fits the cap whole (or no ``sizes`` were given). The sample is the same with or without it (unless the
         hash lets through fewer than a quota: then fewer voters, weighted up where stratified, not other ones)."""
-        if self.sizes is None or self.total is None or self.total <= self.cap:
+        if self.sizes is None or self.total <= self.cap:
             return None
         salt = self.salt
         if self.quota is None:  # uniform

@@ -158,7 +158,7 @@ class Classifications:
         q = (
             select(*self._columns(with_text))
             .join(v, v.c.video_id == c.c.video_id)
-            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
+            .where(*self._in_window(domain, start, end))
             .order_by(c.c.published_at, c.c.video_id)
         )
         if misfit_below is not None:
@@ -177,7 +177,7 @@ class Classifications:
         c = self.db.table("classifications")
         q = (
             select(c.c.published_at)
-            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end, self._misfit(misfit_below))
+            .where(*self._in_window(domain, start, end), self._misfit(misfit_below))
             .order_by(c.c.published_at.desc())
             .offset(n - 1)
             .limit(1)
@@ -185,6 +185,11 @@ class Classifications:
         with self.db.connect() as conn:
             found = conn.execute(q).scalar_one_or_none()
         return None if found is None else as_utc(found)
+
+    def _in_window(self, domain: str, start: datetime, end: datetime) -> tuple[Any, ...]:
+        """A domain's classifications published in ``[start, end)`` (the conditions of a window's read)."""
+        c = self.db.table("classifications")
+        return c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end
 
     def _misfit(self, below: float) -> Any:
         """No topic, or a confidence below ``below``."""
@@ -238,7 +243,7 @@ class Classifications:
         c = self.db.table("classifications")
         q = (
             select(c.c.topic_id, func.count())
-            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end, ~self._misfit(fit))
+            .where(*self._in_window(domain, start, end), ~self._misfit(fit))
             .group_by(c.c.topic_id)
         )
         with self.db.connect() as conn:
@@ -254,11 +259,7 @@ class Classifications:
         with self.db.connect() as conn:
             for chunk in chunks(list(video_ids)):
                 q = select(c.c.video_id, c.c.topic_id).where(
-                    c.c.video_id.in_(chunk),
-                    c.c.domain == domain,
-                    c.c.published_at >= start,
-                    c.c.published_at < end,
-                    ~self._misfit(fit),
+                    c.c.video_id.in_(chunk), *self._in_window(domain, start, end), ~self._misfit(fit)
                 )
                 out.update({vid: tid for vid, tid in conn.execute(q)})
         return out
@@ -269,7 +270,7 @@ class Classifications:
         c = self.db.table("classifications")
         q = (
             select(c.c.topic_id, func.count())
-            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
+            .where(*self._in_window(domain, start, end))
             .where(c.c.topic_id.is_not(None), self._misfit(misfit_below))
             .group_by(c.c.topic_id)
         )
@@ -346,7 +347,7 @@ class Classifications:
         c = self.db.table("classifications")
         q = (
             select(c.c.topic_id, func.max(c.c.published_at))
-            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
+            .where(*self._in_window(domain, start, end))
             .where(c.c.confidence >= min_confidence, c.c.topic_id.is_not(None))
             .group_by(c.c.topic_id)
         )
@@ -412,7 +413,7 @@ class Classifications:
         q = (
             select(c.c.video_id)
             .join(v, v.c.video_id == c.c.video_id)
-            .where(c.c.domain == domain, c.c.published_at >= start, c.c.published_at < end)
+            .where(*self._in_window(domain, start, end))
             .order_by(key, c.c.video_id)
             .limit(limit)
         )
