@@ -25,7 +25,10 @@ voter; a busy domain's ``place_voters / window``) and each story size, it
 prints the share of the settled day's story videos that settling moves to the
 story's topic (the right answer) and the share of the two neighbouring broad
 topics' videos of that day it moves (a wrong move), beside the same with every
-voter, for a uniform sample and a sample stratified by answer. A move needs the
+voter, for a uniform sample and a sample stratified by answer (its weights
+plain, and less ``daily.settle_vote_errors`` standard errors as settling
+takes them; "broad voted": the share of broad videos the vote alone would
+move, before the fit check). A move needs the
 vote and the fit (the video's confidence in the voted topic at least
 ``daily.misfit_confidence``, each topic calibrated on its videos in the window).
 With ``--view``, the stories job's rule by neighbours instead: the plurality
@@ -116,14 +119,18 @@ def fitness(planted: dict[str, Any], cfg: Any) -> Any:
     return index, {name: f"d:{n}" for n, name in enumerate(sorted(set(planted["answers"])))}
 
 
-def vote(planted: dict[str, Any], cap: int, cfg: Any, stratified: bool, view: bool = False) -> dict[str, Any]:
+def vote(
+    planted: dict[str, Any], cap: int, cfg: Any, stratified: bool, view: bool = False, errors: float | None = None
+) -> dict[str, Any]:
     """The settled day's answers after settling's vote among a sample of ``cap`` voters of the window: uniform,
-    or ``stratified`` by answer as settling samples them (:func:`ray_topics.tiers.stories.window_sample`)."""
+    or ``stratified`` by answer as settling samples them (:func:`ray_topics.tiers.stories.window_sample`), each
+    answer's weight less ``errors`` standard errors (default: settling's, ``daily.settle_vote_errors``)."""
     g = cfg.global_topics
     sizes = Counter(planted["answers"]) if stratified else None
     sample = VoterSample(cap, salt="settle", sizes=sizes)
     sample.offer(planted["ids"], planted["vectors"], planted["answers"])
-    voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
+    errors = cfg.daily.settle_vote_errors if errors is None else errors
+    voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe, errors=errors)
     t0 = time.perf_counter()
     said = planted["day_answers"]
     if view:  # the stories job's rule: the plurality alone
@@ -132,19 +139,21 @@ def vote(planted: dict[str, Any], cap: int, cfg: Any, stratified: bool, view: bo
         placed = voters.place(planted["day_vectors"], fallback=said, stay=said, stay_share=cfg.daily.settle_keep_share)
     took = time.perf_counter() - t0
     index, tid = planted["fitness"]
+    truth = planted["truth"]
+    broad = [i for i, t in enumerate(truth) if t != "story"]
+    voted = sum(placed[i] != said[i] for i in broad) / max(len(broad), 1)  # before the fit check
     change = [] if view else [i for i, (p, a) in enumerate(zip(placed, said, strict=True)) if p != a]
     conf = index.confidence_in(planted["day_vectors"][change], [tid[placed[i]] for i in change])
     for i, c in zip(change, conf.tolist(), strict=True):
         if c < cfg.daily.misfit_confidence:  # it does not fit the voted topic: it stays
             placed[i] = said[i]
-    truth = planted["truth"]
     story = [i for i, t in enumerate(truth) if t == "story" and said[i] != "story"]
-    broad = [i for i, t in enumerate(truth) if t != "story"]
     return {
         "voters": len(voters),
         "story_videos": len(story),
         "story_gathered": sum(placed[i] == "story" for i in story) / max(len(story), 1),
         "broad_moved": sum(placed[i] != said[i] for i in broad) / max(len(broad), 1),
+        "broad_voted": voted,
         "vote_s": took,
     }
 
@@ -153,9 +162,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = load_config(overrides=args.set)
     after = cfg.daily.settle_after_days or 7
     keys = ["story/day", "in window", "share", "voters"]
-    keys += [
-        f"{what}: {how}" for what in ("gathered", "broad moved") for how in ("every voter", "uniform", "stratified")
-    ]
+    hows = ("every voter", "uniform", "stratified, plain weights", "stratified, less errors")
+    keys += [f"{what}: {how}" for what in ("gathered", "broad moved") for how in hows]
+    keys += [f"broad voted: {how}" for how in hows[2:]]  # the vote's own pull, before the fit check
     table = Table(keys, right=True)
     rows = []
     for per_day in args.story_per_day:
@@ -166,16 +175,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for share in args.shares:
             cap = int(share * len(planted["ids"]))
             uniform = every if share >= 1 else vote(planted, cap, cfg, stratified=False, view=args.view)
+            plain = every if share >= 1 else vote(planted, cap, cfg, stratified=True, view=args.view, errors=0.0)
             strata = every if share >= 1 else vote(planted, cap, cfg, stratified=True, view=args.view)
             rows.append({"story_per_day": per_day, "share": share, "every_voter": every, "uniform": uniform})
-            rows[-1]["stratified"] = strata
+            rows[-1].update(stratified_plain=plain, stratified=strata)
+            runs = (every, uniform, plain, strata)
             table.add_row(
                 str(per_day),
                 f"{in_window:,}",
                 f"{share:g}",
                 f"{strata['voters']:,}",
-                *(f"{r['story_gathered']:.2f}" for r in (every, uniform, strata)),
-                *(f"{r['broad_moved']:.3f}" for r in (every, uniform, strata)),
+                *(f"{r['story_gathered']:.2f}" for r in runs),
+                *(f"{r['broad_moved']:.3f}" for r in runs),
+                *(f"{r['broad_voted']:.3f}" for r in runs[2:]),
             )
             print(f"  story {per_day}/day, share {share:g}: gathered {strata['story_gathered']:.2f}", flush=True)
     table.print(

@@ -216,6 +216,8 @@ class DailyConfig(_Section):
     settle_after_days: int | None = Field(default=None, ge=1)
     # ... keeping the answer of a video that at least this share of its neighbours hold (by weight, sampled)
     settle_keep_share: float = Field(ge=0, le=1)
+    # ... each answer's weight among sampled neighbours taken less this many standard errors of it (0: plain)
+    settle_vote_errors: float = Field(ge=0)
 
     @model_validator(mode="after")
     def _order(self) -> DailyConfig:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ray_topics.core.index import normalize
-from ray_topics.core.neighbours import Voters, VoterSample, ivf_lists, nearest, plurality
+from ray_topics.core.neighbours import Voters, VoterSample, ivf_lists, lower_bounds, nearest, plurality
 from ray_topics.core.router import DomainRouter
 from ray_topics.core.sampling import stable_key
 
@@ -161,6 +161,31 @@ def test_weights_decide_the_plurality_and_the_share_a_video_keeps_its_answer_by(
         Voters(vecs, ["a", "b", "b"], 3, exact_up_to=10, nprobe=1, weights=np.ones(2))
     with pytest.raises(ValueError, match="stay_share"):
         one.place(query, stay=["a"])
+
+
+def test_less_one_standard_error_one_heavy_voter_does_not_outvote_a_story_kept_whole() -> None:
+    """A story's ten videos, nine its topic's (kept whole: weight 1) and one a broad topic still answers, sampled
+    one in 30 (weight 30), and a query among them answered ``broad``. By the plain weights ``broad`` holds 30 of
+    39 and the video stays; less one standard error (30 - sqrt(30 x 29), about 0.5, against 9) it moves to the
+    story. Several heavy voters are evidence and still win; weights all 1 (every stratum whole) vote as
+    before."""
+    rng = np.random.default_rng(0)
+    centre = normalize(rng.standard_normal((1, DIM)))[0]
+    story = normalize(centre + 0.05 * rng.standard_normal((10, DIM)))
+    labels, weights = ["broad"] + ["story"] * 9, np.array([30.0] + [1.0] * 9)
+    query = normalize(centre[None, :])
+    plain = Voters(story, labels, 10, exact_up_to=100, nprobe=1, weights=weights)
+    sure = Voters(story, labels, 10, exact_up_to=100, nprobe=1, weights=weights, errors=1.0)
+    assert plain.place(query, stay=["broad"], stay_share=0.3) == ["broad"] and plain.place(query) == ["broad"]
+    assert sure.place(query, stay=["broad"], stay_share=0.3) == ["story"]
+    # five voters of weight 4 (20, less sqrt(5 x 12): 12.3) against five of 1: the sampled answer wins still
+    five = np.array([[0] * 5 + [1] * 5])
+    assert plurality(five, lower_bounds(five, np.array([[4.0] * 5 + [1.0] * 5]), 1.0))[0].tolist() == [0]
+    ones = np.ones((1, 10))
+    assert np.array_equal(lower_bounds(np.array([[0, 1, 1, 0, 2, 1, 1, 0, 0, 1]]), ones, 1.0), ones)
+    assert lower_bounds(np.array([[0, -1]]), np.array([[1.0, 0.0]]), 1.0).tolist() == [[1.0, 0.0]]
+    with pytest.raises(ValueError, match="errors"):
+        Voters(story, labels, 10, exact_up_to=100, nprobe=1, errors=-1.0)
 
 
 def _story_among_broad(rng: np.random.Generator) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:

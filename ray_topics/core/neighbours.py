@@ -27,7 +27,7 @@ import numpy as np
 from ray_topics.core.index import normalize
 from ray_topics.core.sampling import stable_key
 
-__all__ = ["VoterSample", "Voters", "ivf_lists", "labels_of", "nearest", "plurality", "quotas"]
+__all__ = ["VoterSample", "Voters", "ivf_lists", "labels_of", "lower_bounds", "nearest", "plurality", "quotas"]
 
 EXACT_CHUNK = 1024  # videos compared with every voter at a time without FAISS (memory: EXACT_CHUNK x voters)
 # FAISS's rules for an inverted-file index: about 4 sqrt(n) lists for n vectors, and at least 39 training
@@ -114,6 +114,32 @@ def plurality(labels: np.ndarray, weights: np.ndarray | None = None) -> tuple[np
     best = np.argmax(votes, axis=1)  # argmax: the first, i.e. the nearest, of the most shared
     rows = np.arange(len(labels))
     return labels[rows, best], votes[rows, best]
+
+
+def lower_bounds(labels: np.ndarray, weights: np.ndarray, errors: float) -> np.ndarray:
+    """``weights`` (aligned with ``labels``, a row per video, ``-1``: no neighbour) scaled so that each label's
+    votes in a row are its weighted count less ``errors`` standard errors of it, at least 0.
+
+    A voter of weight ``w`` stands for ``w`` videos, one kept in ``w``: the weighted count of a label among a
+    video's neighbours is the Horvitz-Thompson estimate of its count among the whole window's, whose variance
+    each voter adds ``w (w - 1)`` to (none for a stratum kept whole). One voter of a broad topic sampled one in
+    30 estimates 30 with a standard error of 29.5: less one error it counts for 0.5, not for three times the
+    nine voters of a story kept whole beside it (RESULTS.md, "Settling's vote, less one standard error").
+
+    Example (one voter of weight 30 beside nine of weight 1):
+        >>> w = np.array([[30.0] + [1.0] * 9])
+        >>> lab = np.array([[0] + [1] * 9])
+        >>> low = lower_bounds(lab, w, 1.0)
+        >>> low[0, :2].round(1).tolist(), plurality(lab, low)[0].tolist()  # 30 - sqrt(30 x 29) against 9
+        ([0.5, 1.0], [1])
+        >>> plurality(lab, w)[0].tolist()  # by the plain weights, the one voter of 30
+        [0]
+    """
+    same = labels[:, :, None] == labels[:, None, :]  # each position: the neighbours sharing its label
+    total = (same * weights[:, None, :]).sum(axis=2)
+    var = (same * np.maximum(weights * (weights - 1), 0)[:, None, :]).sum(axis=2)
+    low = np.maximum(total - errors * np.sqrt(var), 0)
+    return np.where((labels >= 0) & (total > 0), weights * low / np.where(total > 0, total, 1), 0.0)
 
 
 def quotas(sizes: Mapping[str, int], cap: int) -> dict[str, int]:
@@ -275,15 +301,22 @@ class VoterSample:
         return np.array(per)[codes]
 
     def voters(
-        self, k: int, *, exact_up_to: int, nprobe: int, backend: str = "auto", queries: int | None = None
+        self,
+        k: int,
+        *,
+        exact_up_to: int,
+        nprobe: int,
+        backend: str = "auto",
+        queries: int | None = None,
+        errors: float = 0.0,
     ) -> Voters:
         """The sample as :class:`Voters`, each voter weighted by :meth:`weights` (``queries``: the videos they
-        will place, where known)."""
+        will place, where known; ``errors``: see :class:`Voters`)."""
         weights = self.weights() if len(self) else None  # trims to the quotas first
         vecs = self.vectors if self.vectors is not None else np.zeros((0, 0), np.float32)
         return Voters(
             vecs, self.labels, k, exact_up_to=exact_up_to, nprobe=nprobe, backend=backend, weights=weights,
-            queries=queries,
+            queries=queries, errors=errors,
         )  # fmt: skip
 
 
@@ -295,7 +328,9 @@ class Voters:
     changes a vote only where the vote was close. Its lists: about 4 sqrt(voters) (FAISS's rule), or, told
     how many videos it will place (``queries``), as many as balance its training with those searches, within
     that rule (:func:`ivf_lists`). ``weights``: what each voter's vote counts for (the
-    videos of the window it stands for, :meth:`VoterSample.weights`; default 1 each).
+    videos of the window it stands for, :meth:`VoterSample.weights`; default 1 each); with ``errors``, each
+    answer's weight among a video's neighbours is taken less that many standard errors of it
+    (:func:`lower_bounds`: a few heavy voters of a sampled topic do not outvote many kept whole).
 
     Example (a story of three videos whose answers split 2:1 goes under the answer of two):
         >>> story = normalize(np.array([[1, 0.05, 0], [1, 0, 0.05], [1, 0.02, 0.02]], np.float32))
@@ -317,10 +352,14 @@ class Voters:
         backend: str = "auto",
         weights: np.ndarray | None = None,
         queries: int | None = None,
+        errors: float = 0.0,
     ) -> None:
         if len(labels) != len(vectors) or (weights is not None and len(weights) != len(labels)):
             raise ValueError("one label (and weight) per voter")
+        if errors < 0:
+            raise ValueError("errors must be >= 0")
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        self.errors = errors
         self.names = sorted(set(labels))
         self.code_of = {name: i for i, name in enumerate(self.names)}
         self.codes = np.array([self.code_of[lab] for lab in labels], np.int64)
@@ -346,13 +385,13 @@ class Voters:
         stay: Sequence[str] | None = None,
         stay_share: float | None = None,
     ) -> list[str]:
-        """Each video's label: the one most of its nearest voters hold (by weight), ties to the nearest's;
-        ``fallback[i]`` (default: none allowed) where the index found no voter for video ``i`` (its probed lists
-        empty).
+        """Each video's label: the one most of its nearest voters hold (by weight, less ``errors``), ties to the
+        nearest's; ``fallback[i]`` (default: none allowed) where the index found no voter for video ``i`` (its
+        probed lists empty).
 
         With ``stay`` (each video's own label), a video whose label holds at least ``stay_share`` of its nearest
-        voters found (by weight; where every one is found and they weigh alike, ``ceil(stay_share x k)`` of them)
-        keeps it, whatever the plurality: only a video whose neighbours hardly share its label moves.
+        voters found (by weight, less ``errors``: a row whose every answer is that unsure keeps its label; where
+        every one is found and they weigh alike, ``ceil(stay_share x k)`` of them) keeps it, whatever the plurality: only a video whose neighbours hardly share its label moves.
 
         Example (2 of 3 neighbours vote ``b``; a share of 1/3 held by the one ``a`` neighbour keeps it in ``a``):
             >>> v = Voters(np.eye(3, dtype=np.float32), ["a", "b", "b"], k=3, exact_up_to=10, nprobe=1)
@@ -369,6 +408,8 @@ class Voters:
         found = self.nearest(vectors)
         labels = labels_of(found, self.codes)
         weights = None if self.weights is None else np.where(found >= 0, self.weights[np.maximum(found, 0)], 0.0)
+        if weights is not None and self.errors:
+            weights = lower_bounds(labels, weights, self.errors)
         winner, _votes = plurality(labels, weights)
         if (winner < 0).any() and fallback is None:
             raise ValueError("no voter found for some videos, and no fallback label")

@@ -170,4 +170,7 @@ def _voters(
         inside = [i for i in inside if admit is None or admit(core.video_ids[i], core.answers[i])]
         if inside:
             sample.offer([core.video_ids[i] for i in inside], core.vectors[inside], [core.answers[i] for i in inside])
-    return sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe, queries=placing)
+    return sample.voters(
+        g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe, queries=placing,
+        errors=rt.cfg.daily.settle_vote_errors,
+    )  # fmt: skip
