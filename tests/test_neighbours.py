@@ -178,14 +178,35 @@ def test_less_one_standard_error_one_heavy_voter_does_not_outvote_a_story_kept_w
     sure = Voters(story, labels, 10, exact_up_to=100, nprobe=1, weights=weights, errors=1.0)
     assert plain.place(query, stay=["broad"], stay_share=0.3) == ["broad"] and plain.place(query) == ["broad"]
     assert sure.place(query, stay=["broad"], stay_share=0.3) == ["story"]
-    # five voters of weight 4 (20, less sqrt(5 x 12): 12.3) against five of 1: the sampled answer wins still
-    five = np.array([[0] * 5 + [1] * 5])
-    assert plurality(five, lower_bounds(five, np.array([[4.0] * 5 + [1.0] * 5]), 1.0))[0].tolist() == [0]
-    ones = np.ones((1, 10))
-    assert np.array_equal(lower_bounds(np.array([[0, 1, 1, 0, 2, 1, 1, 0, 0, 1]]), ones, 1.0), ones)
-    assert lower_bounds(np.array([[0, -1]]), np.array([[1.0, 0.0]]), 1.0).tolist() == [[1.0, 0.0]]
+    # rows apart: one heavy voter beside nine kept whole (30 - sqrt(30 x 29)); five voters of weight 4 (20 - sqrt(5
+    # x 12), spread over the five) against five of 1, the sampled answer still winning; weights all 1, unchanged;
+    # no neighbour (-1), 0
+    rows = np.array([[0] + [1] * 9, [0] * 5 + [1] * 5, [0, 1, 1, 0, 2, 1, 1, 0, 0, 1], [0, -1] + [1] * 8])
+    w = np.array([[30.0] + [1.0] * 9, [4.0] * 5 + [1.0] * 5, [1.0] * 10, [1.0, 0.0] + [1.0] * 8])
+    low = lower_bounds(rows, w, 1.0)
+    assert low[0, 0] == pytest.approx(30 - np.sqrt(30 * 29)) and low[0, 1:].tolist() == [1.0] * 9
+    assert low[1, :5].sum() == pytest.approx(20 - np.sqrt(5 * 12)) and low[1, 5:].tolist() == [1.0] * 5
+    assert plurality(rows, low)[0].tolist() == [1, 0, 1, 1]
+    assert low[2].tolist() == [1.0] * 10 and low[3, 1] == 0.0
     with pytest.raises(ValueError, match="errors"):
         Voters(story, labels, 10, exact_up_to=100, nprobe=1, errors=-1.0)
+
+
+def test_where_no_answer_is_sure_a_video_keeps_its_answer_or_takes_the_fallback() -> None:
+    """Three neighbours, each of its own sampled topic (weight 4): less two standard errors (4 - 2 sqrt(12) < 0)
+    no answer holds any weight. The video neither moves to the nearest's answer nor is placed by it: with
+    ``stay`` it keeps its own, without it takes the fallback; without a fallback it is an error."""
+    vecs = normalize(np.array([[1, 0.1, 0], [1, 0.2, 0], [1, 0.3, 0]], np.float32))
+    query = normalize(np.array([[1, 0.0, 0]], np.float32))
+    unsure = Voters(vecs, ["a", "b", "c"], 3, exact_up_to=10, nprobe=1, weights=np.full(3, 4.0), errors=2.0)
+    assert unsure.place(query, fallback=["own"], stay=["own"], stay_share=0.3) == ["own"]
+    assert unsure.place(query, fallback=["own"]) == ["own"]
+    with pytest.raises(ValueError, match="no answer sure"):
+        unsure.place(query)
+    # less one error the nearest's answer holds 4 - sqrt(12) > 0 and, all alike, wins the tie
+    assert Voters(vecs, ["a", "b", "c"], 3, exact_up_to=10, nprobe=1, weights=np.full(3, 4.0), errors=1.0).place(
+        query
+    ) == ["a"]
 
 
 def _story_among_broad(rng: np.random.Generator) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:

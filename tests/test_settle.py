@@ -193,8 +193,13 @@ def test_capped_voters_are_a_sample_of_the_window_stratified_by_answer_whose_emb
     usable = rt.usable_vectors
     monkeypatch.setattr(rt, "usable_vectors", lambda d, ids: (read.append(len(ids)), usable(d, ids))[1])
     rt.cfg.global_topics.place_voters = 60
+    errors: list[float] = []
+    voters = VoterSample.voters
+    monkeypatch.setattr(
+        VoterSample, "voters", lambda self, *a, **kw: (errors.append(kw["errors"]), voters(self, *a, **kw))[1]
+    )
     rows, stats = settle(rt, "news", topics, {}, DAY0 + 2 * DAY)
-    assert stats["voters"] == 60
+    assert stats["voters"] == 60 and errors == [rt.cfg.daily.settle_vote_errors] == [1.0]  # sampled: less one error
     assert {r["video_id"]: r["topic_id"] for r in rows} == dict.fromkeys(story[:7], "news:2")
     assert read[-1] == 99  # the settled day, placed whole
     assert 60 <= sum(read[:-1]) < 129  # the voters' read: the quotas' admitted ids, not the whole window
@@ -281,7 +286,13 @@ def test_two_daily_runs_at_once_settle_the_day_once(runtime: Runtime) -> None:
 
 
 @pytest.mark.parametrize(
-    "override", ["daily.settle_after_days=0", "daily.settle_after_days=-1", "daily.settle_keep_share=1.5"]
+    "override",
+    [
+        "daily.settle_after_days=0",
+        "daily.settle_after_days=-1",
+        "daily.settle_keep_share=1.5",
+        "daily.settle_vote_errors=-1",
+    ],
 )
 def test_settling_takes_whole_positive_days_and_a_share(tmp_path: Path, override: str) -> None:
     with pytest.raises(ConfigError, match=override.split("=")[0].split(".")[1]):

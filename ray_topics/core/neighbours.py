@@ -387,11 +387,13 @@ class Voters:
     ) -> list[str]:
         """Each video's label: the one most of its nearest voters hold (by weight, less ``errors``), ties to the
         nearest's; ``fallback[i]`` (default: none allowed) where the index found no voter for video ``i`` (its
-        probed lists empty).
+        probed lists empty), or where no answer's weight is left above 0 once less ``errors``.
 
         With ``stay`` (each video's own label), a video whose label holds at least ``stay_share`` of its nearest
-        voters found (by weight, less ``errors``: a row whose every answer is that unsure keeps its label; where
-        every one is found and they weigh alike, ``ceil(stay_share x k)`` of them) keeps it, whatever the plurality: only a video whose neighbours hardly share its label moves.
+        voters found keeps it, whatever the plurality: only a video whose neighbours hardly share its label
+        moves. The share is of their weight (less ``errors``, and where no answer's is left the video keeps its
+        label); where every one is found and they weigh 1, ``ceil(stay_share x k)`` of them. Less ``errors``,
+        voters of a sampled topic hold less than their number: 3 of 10 voters all of weight 30 hold 0.23.
 
         Example (2 of 3 neighbours vote ``b``; a share of 1/3 held by the one ``a`` neighbour keeps it in ``a``):
             >>> v = Voters(np.eye(3, dtype=np.float32), ["a", "b", "b"], k=3, exact_up_to=10, nprobe=1)
@@ -410,9 +412,10 @@ class Voters:
         weights = None if self.weights is None else np.where(found >= 0, self.weights[np.maximum(found, 0)], 0.0)
         if weights is not None and self.errors:
             weights = lower_bounds(labels, weights, self.errors)
-        winner, _votes = plurality(labels, weights)
+        winner, votes = plurality(labels, weights)
+        winner = np.where(votes > 0, winner, -1)  # no voter found, or (less errors) no answer sure of any weight
         if (winner < 0).any() and fallback is None:
-            raise ValueError("no voter found for some videos, and no fallback label")
+            raise ValueError("no voter found (or no answer sure) for some videos, and no fallback label")
         out = [self.names[c] if c >= 0 else fallback[i] for i, c in enumerate(winner.tolist())]  # type: ignore[index]
         if stay is not None and stay_share is not None:
             own = np.array([self.code_of.get(label, -2) for label in stay], np.int64)  # -2: no voter's label

@@ -21,8 +21,10 @@ side (the days after it are in by then): all of them up to
 ``global_topics.place_voters``, above it a sample stratified by answer (as
 the run leaves them; :class:`ray_topics.core.neighbours.VoterSample`): a topic with few videos in
 the window (a story's newborn) votes with all of them, a broad one with a
-stable-hash sample of its videos, each counting for the videos it stands for.
-So at any volume a video's vote estimates its vote among the whole window, the
+stable-hash sample of its videos, each counting for the videos it stands for, each answer's weight among a
+video's neighbours less ``daily.settle_vote_errors`` standard errors of it (one heavy voter of a large topic
+does not outvote a story's voters kept whole: RESULTS.md, "Settling's vote, less one standard error").
+So at any volume a video's vote estimates (cautiously) its vote among the whole window, the
 days after its own included, where a story's topic born since holds its
 videos. (Read the settled day first, a busy domain's cap held only the settled
 day's own Tier 1 answers and a newborn's videos never voted; a uniform sample
