@@ -35,8 +35,7 @@ EXACT_CHUNK = 1024  # videos compared with every voter at a time without FAISS (
 IVF_LISTS_PER_SQRT = 4
 IVF_MIN_PER_LIST = 39
 # the k-means iterations an inverted file's training runs (FAISS's IndexIVF default, set explicitly): training
-# costs about iterations x voters x lists comparisons, a search queries x nprobe x voters / lists, so the
-# lists that balance the two for a known number of queries are sqrt(queries x nprobe / iterations)
+# costs about iterations x voters x lists comparisons (benchmarks/ivf_cost.py times it beside the searches)
 IVF_TRAIN_ITERATIONS = 10
 KEY_SPAN = 2**64  # stable_key's values lie in [0, KEY_SPAN)
 # VoterSample.admits lets through this share more ids of a stratum than its quota expects, and this many
@@ -307,16 +306,15 @@ class VoterSample:
         exact_up_to: int,
         nprobe: int,
         backend: str = "auto",
-        queries: int | None = None,
         errors: float = 0.0,
     ) -> Voters:
-        """The sample as :class:`Voters`, each voter weighted by :meth:`weights` (``queries``: the videos they
-        will place, where known; ``errors``: see :class:`Voters`)."""
+        """The sample as :class:`Voters`, each voter weighted by :meth:`weights` (``errors``: see
+        :class:`Voters`)."""
         weights = self.weights() if len(self) else None  # trims to the quotas first
         vecs = self.vectors if self.vectors is not None else np.zeros((0, 0), np.float32)
         return Voters(
             vecs, self.labels, k, exact_up_to=exact_up_to, nprobe=nprobe, backend=backend, weights=weights,
-            queries=queries, errors=errors,
+            errors=errors,
         )  # fmt: skip
 
 
@@ -325,9 +323,8 @@ class Voters:
 
     Searched exactly (FAISS ``IndexFlatIP``, or NumPy where FAISS does not import) up to ``exact_up_to``
     voters, through an ``IndexIVFFlat`` (``nprobe`` lists probed) above: an approximate neighbour
-    changes a vote only where the vote was close. Its lists: about 4 sqrt(voters) (FAISS's rule), or, told
-    how many videos it will place (``queries``), as many as balance its training with those searches, within
-    that rule (:func:`ivf_lists`). ``weights``: what each voter's vote counts for (the
+    changes a vote only where the vote was close. Its lists: about 4 sqrt(voters), FAISS's rule
+    (:func:`ivf_lists`). ``weights``: what each voter's vote counts for (the
     videos of the window it stands for, :meth:`VoterSample.weights`; default 1 each); with ``errors``, each
     answer's weight among a video's neighbours is taken less that many standard errors of it
     (:func:`lower_bounds`: a few heavy voters of a sampled topic do not outvote many kept whole).
@@ -351,7 +348,6 @@ class Voters:
         nprobe: int,
         backend: str = "auto",
         weights: np.ndarray | None = None,
-        queries: int | None = None,
         errors: float = 0.0,
     ) -> None:
         if len(labels) != len(vectors) or (weights is not None and len(weights) != len(labels)):
@@ -365,7 +361,7 @@ class Voters:
         self.codes = np.array([self.code_of[lab] for lab in labels], np.int64)
         self.k = min(k, len(labels))
         self.unit = normalize(vectors) if len(labels) else np.zeros((0, 0), np.float32)
-        self.index = _knn_index(self.unit, exact_up_to, nprobe, backend, queries) if len(labels) else None
+        self.index = _knn_index(self.unit, exact_up_to, nprobe, backend) if len(labels) else None
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -425,26 +421,22 @@ class Voters:
         return out
 
 
-def ivf_lists(voters: int, nprobe: int, queries: int | None = None) -> int:
-    """The inverted file's lists for ``voters``: FAISS's about 4 sqrt(voters) (and at least 39 voters a list);
-    fewer where the ``queries`` it will answer are few, ``sqrt(queries x nprobe / IVF_TRAIN_ITERATIONS)``, which
-    balances the training's k-means with the searches (settling a day of 30,000 videos among 100,000 voters: 154
-    lists, not 1,264; placing 3 million: 1,264).
+def ivf_lists(voters: int) -> int:
+    """The inverted file's lists for ``voters``: FAISS's about 4 sqrt(voters), and at least 39 voters a list.
+    Fewer lists, sized for the videos placed, trained faster but searched slower, and cost more in all where
+    measured (settling at 100,000 a day, the stories job at 50,000; ``benchmarks/ivf_cost.py``, RESULTS.md,
+    "The inverted file's lists, sized for the videos placed").
 
     Example:
-        >>> ivf_lists(100_000, 8), ivf_lists(100_000, 8, queries=30_000), ivf_lists(100_000, 8, 3_000_000)
-        (1264, 154, 1264)
+        >>> ivf_lists(100_000), ivf_lists(12_000), ivf_lists(100)
+        (1264, 307, 2)
     """
-    most = max(1, min(int(IVF_LISTS_PER_SQRT * math.sqrt(voters)), voters // IVF_MIN_PER_LIST))
-    if queries is None:
-        return most
-    return max(1, min(most, int(math.sqrt(queries * nprobe / IVF_TRAIN_ITERATIONS))))
+    return max(1, min(int(IVF_LISTS_PER_SQRT * math.sqrt(voters)), voters // IVF_MIN_PER_LIST))
 
 
-def _knn_index(
-    unit: np.ndarray, exact_up_to: int, nprobe: int, backend: str, queries: int | None = None
-) -> object | None:
-    """A FAISS inner-product index over ``unit`` (None: search with NumPy); ``queries``: see :func:`ivf_lists`."""
+def _knn_index(unit: np.ndarray, exact_up_to: int, nprobe: int, backend: str) -> object | None:
+    """A FAISS inner-product index over ``unit`` (None: search with NumPy), :func:`ivf_lists` lists above
+    ``exact_up_to``."""
     if backend == "numpy":
         return None
     try:
@@ -457,7 +449,7 @@ def _knn_index(
     if n <= exact_up_to:
         index = faiss.IndexFlatIP(dim)
     else:
-        lists = ivf_lists(n, nprobe, queries)
+        lists = ivf_lists(n)
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
         index.referenced_objects = [quantizer]  # the index does not own its quantizer: keep it alive

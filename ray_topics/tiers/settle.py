@@ -100,9 +100,7 @@ def settle(
     if after is None or not model.topic_ids:
         return [], {}
     day, allowed = settled_day(as_of, after), set(model.topic_ids)
-    fit = rt.cfg.daily.misfit_confidence
-    placing = sum(rt.store.classifications.count_window_fitting(domain, *day, fit).values())
-    voters = _voters(rt, domain, allowed, moved, day, after, core, placing)
+    voters = _voters(rt, domain, allowed, moved, day, after, core)
     stats: dict[str, Any] = {"day": day[0].isoformat(), "voters": len(voters), "placed": 0, "moved": 0}
     stats.update(kept_not_fitting=0)
     if not len(voters):
@@ -110,6 +108,7 @@ def settle(
     index = model.index(**rt.confidence)
     share = rt.cfg.daily.settle_keep_share  # 0: the plurality alone decides
     tag = version_name(domain, rt.store.models.latest_versions().get(domain, 0))  # the commit renames on a publish
+    fit = rt.cfg.daily.misfit_confidence
     rows: list[dict[str, Any]] = []
     for c in fitting_chunks(rt, *day, [domain]):
         keep = [i for i, v in enumerate(c.video_ids) if v not in moved and c.answers[i] in allowed]
@@ -149,13 +148,11 @@ def _voters(
     day: tuple[datetime, datetime],
     after: int,
     core: Fitting | None,
-    placing: int,
 ) -> Voters:
     """The day's voters: the domain's fitting videos published within ``after`` days of it (answers as the run
     leaves them) and the births' ``core`` among them; a sample of ``global_topics.place_voters`` stratified by
     answer (the run's: a topic born in this run keeps the videos it took whole, as an earlier newborn's) where
-    they hold more, whose embeddings alone are read. A dead or merged topic's video does not vote.
-    ``placing``: the day's videos they will place (the inverted file's lists follow it)."""
+    they hold more, whose embeddings alone are read. A dead or merged topic's video does not vote."""
     g = rt.cfg.global_topics
     start, end = day[0] - timedelta(days=after), day[1] + timedelta(days=after)
     inside = [] if core is None else [i for i, p in enumerate(core.published) if start <= p < end]
@@ -173,6 +170,6 @@ def _voters(
         if inside:
             sample.offer([core.video_ids[i] for i in inside], core.vectors[inside], [core.answers[i] for i in inside])
     return sample.voters(
-        g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe, queries=placing,
+        g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe,
         errors=rt.cfg.daily.settle_vote_errors,
     )  # fmt: skip

@@ -163,8 +163,7 @@ def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray
         sample.offer(c.video_ids, c.vectors, c.answers)
     if not len(sample):
         return None
-    placing = sample.total  # the window's fitting videos: every one is placed
-    voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe, queries=placing)
+    voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
     log.info("stories: %d voters over [%s, %s)", len(voters), start, end)
     return lambda vecs, answers: voters.place(vecs, fallback=answers)  # no voter found: its own answer
 
