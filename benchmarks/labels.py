@@ -69,6 +69,7 @@ import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -211,14 +212,15 @@ def compare(docs: list[str], labels: Sequence[Any], is_junk: Callable[[str], boo
     tokens = _token_sets(docs)
     is_fragment = fragment_rule(docs)
     makers = vectorizers(docs)
-    steps = [
-        lambda make=make: ctfidf_keywords(docs, list(labels), top_n=TOP_N, vectorizer=make())
-        for make in makers.values()
-    ]
+    named: dict[str, dict[Any, list[str]]] = {}  # each tokeniser's keywords, from its last timed turn
+
+    def step(name: str, make: Callable[[], Any]) -> None:
+        named[name] = ctfidf_keywords(docs, list(labels), top_n=TOP_N, vectorizer=make())
+
+    steps = [partial(step, name, make) for name, make in makers.items()]
     walls = dict(zip(makers, medians_in_turns(steps, repeats), strict=True))
     out: dict[str, Any] = {}
-    for name, make in makers.items():
-        kw = ctfidf_keywords(docs, list(labels), top_n=TOP_N, vectorizer=make())
+    for name, kw in named.items():
         kws = {str(c): v for c, v in kw.items() if c not in (-1, "-1") and v}
         q = _topic_quality(kws, tokens, top_n=TOP_N)
         shares, fragments = _share(kws, is_junk), _share(kws, is_fragment)
