@@ -27,7 +27,17 @@ import numpy as np
 from ray_topics.core.index import normalize
 from ray_topics.core.sampling import stable_key
 
-__all__ = ["VoterSample", "Voters", "ivf_lists", "labels_of", "lower_bounds", "nearest", "plurality", "quotas"]
+__all__ = [
+    "VoterSample",
+    "Voters",
+    "fitting_moves",
+    "ivf_lists",
+    "labels_of",
+    "lower_bounds",
+    "nearest",
+    "plurality",
+    "quotas",
+]
 
 EXACT_CHUNK = 1024  # videos compared with every voter at a time without FAISS (memory: EXACT_CHUNK x voters)
 # FAISS's rules for an inverted-file index: about 4 sqrt(n) lists for n vectors, and at least 39 training
@@ -139,6 +149,35 @@ def lower_bounds(labels: np.ndarray, weights: np.ndarray, errors: float) -> np.n
     var = (same * np.maximum(weights * (weights - 1), 0)[:, None, :]).sum(axis=2)
     low = np.maximum(total - errors * np.sqrt(var), 0)
     return np.where((labels >= 0) & (total > 0), weights * low / np.where(total > 0, total, 1), 0.0)
+
+
+def fitting_moves(
+    vectors: np.ndarray,
+    answers: Sequence[str],
+    placed: Sequence[str],
+    confidence_in: Callable[[np.ndarray, list[str]], np.ndarray],
+    fit: float,
+) -> tuple[list[int], list[float], int]:
+    """(positions, confidences, refused): the videos whose ``placed`` label differs from their ``answers`` and
+    that fit it (``confidence_in(their vectors, their placed labels)`` at least ``fit``), with their confidence
+    in it, and how many others differ but do not fit.
+
+    A vote moves a video only to a topic it fits as well: no video becomes a misfit by moving, and where the
+    voters are a sample, a broad video whose few sampled neighbours are a story's stays out of the story
+    (RESULTS.md, "Settling's voters, stratified by answer"). Settling and the story view by neighbours both
+    take their moves through it.
+
+    Example (the first and third videos are voted into ``b``; only the first fits it):
+        >>> vecs = np.array([[0.9], [0.2], [0.3]])
+        >>> fitting_moves(vecs, ["a", "a", "a"], ["b", "a", "b"], lambda x, labels: x[:, 0], 0.5)
+        ([0], [0.9], 1)
+    """
+    change = [i for i, (p, a) in enumerate(zip(placed, answers, strict=True)) if p != a]
+    if not change:
+        return [], [], 0
+    conf = np.asarray(confidence_in(vectors[change], [placed[i] for i in change]), dtype=np.float64).tolist()
+    fits = [(i, c) for i, c in zip(change, conf, strict=True) if c >= fit]
+    return [i for i, _ in fits], [c for _, c in fits], len(change) - len(fits)
 
 
 def quotas(sizes: Mapping[str, int], cap: int) -> dict[str, int]:

@@ -60,7 +60,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ray_topics.core.lifecycle import model_of
-from ray_topics.core.neighbours import Voters
+from ray_topics.core.neighbours import Voters, fitting_moves
 from ray_topics.core.snapshot import version_name
 from ray_topics.core.types import ClassificationStatus, Topic
 from ray_topics.execution.runtime import Runtime
@@ -118,14 +118,9 @@ def settle(
         stay = answers if share > 0 else None
         placed = voters.place(vecs, fallback=answers, stay=stay, stay_share=share)  # no voter found: stays
         stats["placed"] += len(keep)
-        change = [j for j, (p, a) in enumerate(zip(placed, answers, strict=True)) if p != a]
-        if not change:
-            continue
-        conf = index.confidence_in(vecs[change], [placed[j] for j in change])
-        for j, confidence in zip(change, conf.tolist(), strict=True):
-            if confidence < fit:
-                stats["kept_not_fitting"] += 1
-                continue
+        moves, confidences, refused = fitting_moves(vecs, answers, placed, index.confidence_in, fit)
+        stats["kept_not_fitting"] += refused
+        for j, confidence in zip(moves, confidences, strict=True):
             rows.append(
                 {
                     "video_id": c.video_ids[keep[j]],

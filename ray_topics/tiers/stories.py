@@ -45,10 +45,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from ray_topics.core.neighbours import VoterSample
+from ray_topics.core.index import CentroidIndex
+from ray_topics.core.neighbours import VoterSample, fitting_moves
 from ray_topics.core.stories import story_labels
 from ray_topics.core.timeutil import as_utc, floor_day
-from ray_topics.core.types import TopicStatus
+from ray_topics.core.types import Topic, TopicStatus
 from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.storage.store import Store
@@ -60,6 +61,7 @@ __all__ = [
     "fitting_chunks",
     "placements",
     "run_stories",
+    "story_fit",
     "story_topics",
     "story_view",
     "window_sample",
@@ -70,12 +72,25 @@ log = logging.getLogger(__name__)
 STORY_LOCK = "stories"  # one placement commits at a time; a second of the same midnight finds it done
 
 
+def _placeable(store: Store) -> list[Topic]:
+    return [t for t in store.topics.list() if t.status != TopicStatus.MERGED]
+
+
 def story_topics(store: Store) -> tuple[np.ndarray, list[str]]:
     """(centroids, ids) of the topics a video can be placed under: every domain's, but merged ones (their
     videos went to the topic that absorbed them). Dead topics stay: a story's older videos are theirs."""
-    topics = [t for t in store.topics.list() if t.status != TopicStatus.MERGED]
+    topics = _placeable(store)
     cents = np.stack([t.centroid for t in topics]) if topics else np.zeros((0, 0), np.float32)
     return cents, [t.topic_id for t in topics]
+
+
+def story_fit(rt: Runtime) -> CentroidIndex:
+    """The :func:`story_topics`, each calibrated on its own videos: a video's confidence in a topic of any
+    domain, as that domain's Tier 1 would give it (the fit check of the view by neighbours)."""
+    topics = _placeable(rt.store)
+    cents = np.stack([t.centroid for t in topics]) if topics else np.zeros((0, rt.cfg.embedding.dim), np.float32)
+    mu, sigma = ([t.sim_mean for t in topics], [t.sim_std for t in topics])
+    return CentroidIndex(**rt.confidence).fit([t.topic_id for t in topics], cents, mu, sigma)
 
 
 @dataclass(frozen=True)
@@ -132,17 +147,16 @@ def window_sample(
     salt: str = "voters",
     domains: Sequence[str] | None = None,
     more: Mapping[str, int] | None = None,
-    stratified: bool = True,
 ) -> tuple[VoterSample, Callable[[str, str], bool] | None]:
     """A :class:`VoterSample` of ``global_topics.place_voters`` over the fitting videos of ``[start, end)``,
-    stratified by their stored answer or uniform (counted per topic, domain by domain as :func:`fitting_chunks`
-    reads them, ``more`` offered besides), and its :meth:`VoterSample.admits` for :func:`fitting_chunks`."""
+    stratified by their stored answer (counted per topic, domain by domain as :func:`fitting_chunks` reads them,
+    ``more`` offered besides), and its :meth:`VoterSample.admits` for :func:`fitting_chunks`."""
     fit = rt.cfg.daily.misfit_confidence
     sizes: Counter[str] = Counter(more or {})
     for d in rt.cfg.domains.names if domains is None else domains:
         sizes.update(rt.store.classifications.count_window_fitting(d, start, end, fit))
     cap = rt.cfg.global_topics.place_voters
-    sample = VoterSample(cap, allowed=allowed, salt=salt, sizes=sizes, stratified=stratified)
+    sample = VoterSample(cap, allowed=allowed, salt=salt, sizes=sizes)
     return sample, sample.admits()
 
 
@@ -155,17 +169,29 @@ def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray
     g = rt.cfg.global_topics
     if g.place_by == "centroid":
         return lambda vecs, answers: story_labels(vecs, answers, np.ones(len(answers), bool), cents, ids)
-    # a merged topic's answer does not vote; uniform: the view has no fit check, and a stratified sample's
-    # sparse broad voters at a story's edge would pull their videos in (RESULTS.md, "Settling's voters,
-    # stratified by answer")
-    sample, admit = window_sample(rt, start, end, allowed=set(ids), stratified=False)
+    # a merged topic's answer does not vote; above place_voters a sample stratified by answer, each answer's
+    # weight less daily.settle_vote_errors standard errors, as settling votes (RESULTS.md, "The story view by
+    # neighbours, with settling's fit check")
+    sample, admit = window_sample(rt, start, end, allowed=set(ids))
     for c in fitting_chunks(rt, start, end, admit=admit):  # the voters' embeddings
         sample.offer(c.video_ids, c.vectors, c.answers)
     if not len(sample):
         return None
-    voters = sample.voters(g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe)
+    voters = sample.voters(
+        g.place_neighbours, exact_up_to=g.place_exact_voters, nprobe=g.place_nprobe,
+        errors=rt.cfg.daily.settle_vote_errors,
+    )  # fmt: skip
     log.info("stories: %d voters over [%s, %s)", len(voters), start, end)
-    return lambda vecs, answers: voters.place(vecs, fallback=answers)  # no voter found: its own answer
+    fits, fit = story_fit(rt), rt.cfg.daily.misfit_confidence
+
+    def place(vecs: np.ndarray, answers: list[str]) -> list[str]:
+        placed = voters.place(vecs, fallback=answers)  # no voter found: its own answer
+        out = list(answers)
+        for i in fitting_moves(vecs, answers, placed, fits.confidence_in, fit)[0]:  # only to a topic it fits
+            out[i] = placed[i]
+        return out
+
+    return place
 
 
 def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
