@@ -538,6 +538,26 @@ def test_by_neighbours_a_video_moves_only_to_a_story_it_fits(
     assert fits.all() if moved else not fits.any()
 
 
+def test_by_neighbours_a_sampled_window_keeps_a_small_storys_voters_whole(runtime: Runtime) -> None:
+    """40 voters of a window of 212 fitting videos: news' broad topic (200, 4 of them the story's part) and
+    tech's story (8). Sampled by answer, tech:0 votes with all 8 of its videos and news:0 with 32, each
+    standing for about 6: the part's nearest voters are the story's, and it moves. A uniform sample of 40
+    would keep about 1.5 of the story's 8, and the part's nearest would be broad videos."""
+    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    fit, rng, dim = rt.cfg.daily.misfit_confidence, np.random.default_rng(3), rt.cfg.embedding.dim
+    broad_c = normalize(rng.standard_normal(dim))
+    story_c = normalize(broad_c + 0.9 * normalize(rng.standard_normal(dim)))
+    _seed_topic(rt, "news", 0, broad_c, day - 10 * DAY, sim_mean=0.55, sim_std=0.08)
+    _seed_topic(rt, "tech", 0, story_c, day - 10 * DAY, sim_mean=0.95, sim_std=0.02)
+    _ingest(rt, _blob(rng, story_c, 8, cohesion=0.95), "tech", day, "w")
+    part = _ingest(rt, _blob(rng, story_c, 4, cohesion=0.95), "news", day, "p")
+    _ingest(rt, _blob(rng, broad_c, 200, cohesion=0.9), "news", day, "own")
+    rt.cfg.global_topics.place_by = "neighbours"
+    rt.cfg.global_topics.place_voters = 40
+    assert run_stories(rt, day + DAY)["moved"] == {"news": 4}
+    assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:0")
+
+
 def test_by_neighbours_a_window_above_the_cap_reads_the_sampled_voters_embeddings_only(runtime: Runtime) -> None:
     """``place_voters`` 4 of the window's 56 fitting videos (20 answered tech:0, 36 news:0): the first read (the
     voters) reads the embeddings of the ids :meth:`VoterSample.admits` passes (a sample stratified by answer: a

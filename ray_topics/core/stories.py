@@ -28,7 +28,9 @@ answers 0.602, a full fit 0.702; as the stories job serves it (voters with
 their answers of each midnight) 0.688 by neighbours against 0.681 by
 centroid on another embedding of the corpus.
 
-At volume the voters are a stable-hash sample of the window's fitted videos
+By neighbours a video moves only to a topic it fits (its confidence in it at least
+``daily.misfit_confidence``: :func:`ray_topics.core.neighbours.fitting_moves`, settling's check). At volume
+the voters are a stable-hash sample of the window's fitted videos, stratified by answer
 (:class:`ray_topics.core.neighbours.VoterSample`, at most ``global_topics.place_voters``) searched exactly
 up to ``place_exact_voters`` and through an inverted-file index above (FAISS
 ``IndexIVFFlat``, ``place_nprobe`` lists probed per video).

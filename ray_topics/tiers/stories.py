@@ -5,9 +5,10 @@ embeddings of a window are streamed (``monthly.reassign_chunk`` videos at a
 time: memory does not grow with the volume) and every video that fits a topic
 is placed under a topic of any domain (``global_topics.place_by``): by default
 under the nearest centroid, or under the answer most of its nearest videos of
-the window hold, of any domain (the window's rows are then read twice: first
-for its voters, a uniform sample of at most ``global_topics.place_voters``
-whose embeddings alone are read). A topic whose story holds videos
+the window hold, of any domain, where it fits that answer's topic too (the
+window's rows are then read twice: first for its voters, a sample stratified
+by answer of at most ``global_topics.place_voters`` whose embeddings alone are
+read). A topic whose story holds videos
 of other domains is a story that the router or the publishers split: the
 domains' own topics and answers are unchanged, the view is read beside them.
 
