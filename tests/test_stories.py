@@ -511,6 +511,26 @@ def test_place_stories_is_a_job_command(
         main([*view, "--placed", "--all"])
 
 
+def _story_beside_broad(
+    rt: Runtime, day: datetime, seed: int, story: int, part: int, cohesion: float, broad: int
+) -> tuple[list[str], np.ndarray]:
+    """tech:0 a tight story (``story`` videos at cosine 0.95 to it, calibrated so), news:0 a broad topic
+    (``broad`` videos), and the story's ``part`` (videos at about ``cohesion`` to it) filed in news, answered
+    by news:0: the part's ids and embeddings."""
+    rng, dim = np.random.default_rng(seed), rt.cfg.embedding.dim
+    broad_c = normalize(rng.standard_normal(dim))
+    story_c = normalize(broad_c + 0.9 * normalize(rng.standard_normal(dim)))
+    _seed_topic(rt, "news", 0, broad_c, day - 10 * DAY, sim_mean=0.55, sim_std=0.08)
+    _seed_topic(rt, "tech", 0, story_c, day - 10 * DAY, sim_mean=0.95, sim_std=0.02)
+    _ingest(rt, _blob(rng, story_c, story, cohesion=0.95), "tech", day, "w")
+    vecs = _blob(rng, story_c, part, cohesion=cohesion)
+    ids = _ingest(rt, vecs, "news", day, "p")
+    _ingest(rt, _blob(rng, broad_c, broad, cohesion=0.9), "news", day, "own")
+    fit = rt.cfg.daily.misfit_confidence
+    assert all(r["topic_id"] == "news:0" and r["confidence"] >= fit for r in rt.store.classifications.get(ids).values())
+    return ids, vecs
+
+
 @pytest.mark.parametrize(("cohesion", "moved"), [(0.95, {"news": 6}), (0.8, {})])
 def test_by_neighbours_a_video_moves_only_to_a_story_it_fits(
     runtime: Runtime, cohesion: float, moved: dict[str, int]
@@ -519,18 +539,8 @@ def test_by_neighbours_a_video_moves_only_to_a_story_it_fits(
     answered by news' broad topic: their nearest voters are the story's, so the vote puts them under tech:0
     either way. Near the story (cosine 0.95) they fit tech:0 and move; looser (0.8, below tech:0's edge) they
     do not fit it and stay under news:0, as settling's fit check keeps them."""
-    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
-    fit, rng, dim = rt.cfg.daily.misfit_confidence, np.random.default_rng(5), rt.cfg.embedding.dim
-    broad_c = normalize(rng.standard_normal(dim))
-    story_c = normalize(broad_c + 0.9 * normalize(rng.standard_normal(dim)))
-    _seed_topic(rt, "news", 0, broad_c, day - 10 * DAY, sim_mean=0.55, sim_std=0.08)
-    _seed_topic(rt, "tech", 0, story_c, day - 10 * DAY, sim_mean=0.95, sim_std=0.02)
-    _ingest(rt, _blob(rng, story_c, 20, cohesion=0.95), "tech", day, "w")
-    near = _blob(rng, story_c, 6, cohesion=cohesion)
-    part = _ingest(rt, near, "news", day, "p")
-    _ingest(rt, _blob(rng, broad_c, 30, cohesion=0.9), "news", day, "own")
-    stored = rt.store.classifications.get(part)
-    assert all(r["topic_id"] == "news:0" and r["confidence"] >= fit for r in stored.values())
+    rt, day, fit = runtime, datetime(2026, 3, 1, tzinfo=UTC), runtime.cfg.daily.misfit_confidence
+    part, near = _story_beside_broad(rt, day, 5, 20, 6, cohesion, 30)
     rt.cfg.global_topics.place_by = "neighbours"
     assert run_stories(rt, day + DAY)["moved"] == moved
     assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part if moved else [], "tech:0")
@@ -543,15 +553,8 @@ def test_by_neighbours_a_sampled_window_keeps_a_small_storys_voters_whole(runtim
     tech's story (8). Sampled by answer, tech:0 votes with all 8 of its videos and news:0 with 32, each
     standing for about 6: the part's nearest voters are the story's, and it moves. A uniform sample of 40
     would keep about 1.5 of the story's 8, and the part's nearest would be broad videos."""
-    rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
-    fit, rng, dim = rt.cfg.daily.misfit_confidence, np.random.default_rng(3), rt.cfg.embedding.dim
-    broad_c = normalize(rng.standard_normal(dim))
-    story_c = normalize(broad_c + 0.9 * normalize(rng.standard_normal(dim)))
-    _seed_topic(rt, "news", 0, broad_c, day - 10 * DAY, sim_mean=0.55, sim_std=0.08)
-    _seed_topic(rt, "tech", 0, story_c, day - 10 * DAY, sim_mean=0.95, sim_std=0.02)
-    _ingest(rt, _blob(rng, story_c, 8, cohesion=0.95), "tech", day, "w")
-    part = _ingest(rt, _blob(rng, story_c, 4, cohesion=0.95), "news", day, "p")
-    _ingest(rt, _blob(rng, broad_c, 200, cohesion=0.9), "news", day, "own")
+    rt, day, fit = runtime, datetime(2026, 3, 1, tzinfo=UTC), runtime.cfg.daily.misfit_confidence
+    part, _vecs = _story_beside_broad(rt, day, 3, 8, 4, 0.95, 200)
     rt.cfg.global_topics.place_by = "neighbours"
     rt.cfg.global_topics.place_voters = 40
     assert run_stories(rt, day + DAY)["moved"] == {"news": 4}
