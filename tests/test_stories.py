@@ -531,9 +531,9 @@ def _story_beside_broad(
     return ids, vecs
 
 
-@pytest.mark.parametrize(("cohesion", "moved"), [(0.95, {"news": 6}), (0.8, {})])
+@pytest.mark.parametrize(("cohesion", "moved", "refused"), [(0.95, {"news": 6}, 0), (0.8, {}, 6)])
 def test_by_neighbours_a_video_moves_only_to_a_story_it_fits(
-    runtime: Runtime, cohesion: float, moved: dict[str, int]
+    runtime: Runtime, cohesion: float, moved: dict[str, int], refused: int
 ) -> None:
     """Six videos filed in news near tech's story (20 videos at cosine 0.95 to it, tech:0 calibrated on them),
     answered by news' broad topic: their nearest voters are the story's, so the vote puts them under tech:0
@@ -542,15 +542,16 @@ def test_by_neighbours_a_video_moves_only_to_a_story_it_fits(
     rt, day, fit = runtime, datetime(2026, 3, 1, tzinfo=UTC), runtime.cfg.daily.misfit_confidence
     part, near = _story_beside_broad(rt, day, 5, 20, 6, cohesion, 30)
     rt.cfg.global_topics.place_by = "neighbours"
-    assert run_stories(rt, day + DAY)["moved"] == moved
+    summary = run_stories(rt, day + DAY)
+    assert summary["moved"] == moved and summary["kept_not_fitting"] == refused  # voted under tech:0 either way
     assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part if moved else [], "tech:0")
     fits = story_fit(rt).confidence_in(near, ["tech:0"] * 6) >= fit
     assert fits.all() if moved else not fits.any()
 
 
 def test_by_neighbours_a_sampled_window_keeps_a_small_storys_voters_whole(runtime: Runtime) -> None:
-    """40 voters of a window of 212 fitting videos: news' broad topic (200, 4 of them the story's part) and
-    tech's story (8). Sampled by answer, tech:0 votes with all 8 of its videos and news:0 with 32, each
+    """40 voters of a window of 212 fitting videos: news' broad topic (204: 200 of its own and the story's part
+    of 4) and tech's story (8). Sampled by answer, tech:0 votes with all 8 of its videos and news:0 with 32, each
     standing for about 6: the part's nearest voters are the story's, and it moves. A uniform sample of 40
     would keep about 1.5 of the story's 8, and the part's nearest would be broad videos."""
     rt, day, fit = runtime, datetime(2026, 3, 1, tzinfo=UTC), runtime.cfg.daily.misfit_confidence

@@ -215,9 +215,9 @@ class VoterSample:
     while a broad one is sampled, and each voter counts for ``size / kept`` videos of its stratum
     (:meth:`weights`). A uniform sample of a busy domain loses a small story: its few sampled videos are not
     each other's nearest voters. A stratified one keeps it, but its broad voters are sparse at the story's
-    edge, where a broad video's nearest voters can be the story's alone: settling, which moves a video only
-    to a topic it fits, samples so; the story view, which has no such check, uniformly (RESULTS.md,
-    "Settling's voters, stratified by answer").
+    edge, where a broad video's nearest voters can be the story's alone: settling and the story view sample
+    so, and move a video only to a topic it fits (:func:`fitting_moves`; RESULTS.md, "Settling's voters,
+    stratified by answer" and "The story view by neighbours, with settling's fit check").
 
     Memory: ``cap`` + one chunk of vectors. ``allowed``: the labels a voter may carry (others do not vote).
     :meth:`admits` tells a reader which ids to read at all, where the window holds more than the cap.

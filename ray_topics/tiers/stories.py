@@ -77,21 +77,23 @@ def _placeable(store: Store) -> list[Topic]:
     return [t for t in store.topics.list() if t.status != TopicStatus.MERGED]
 
 
-def story_topics(store: Store) -> tuple[np.ndarray, list[str]]:
+def story_topics(store: Store, topics: Sequence[Topic] | None = None) -> tuple[np.ndarray, list[str]]:
     """(centroids, ids) of the topics a video can be placed under: every domain's, but merged ones (their
-    videos went to the topic that absorbed them). Dead topics stay: a story's older videos are theirs."""
-    topics = _placeable(store)
+    videos went to the topic that absorbed them). Dead topics stay: a story's older videos are theirs.
+    ``topics``: those topics as already read (default: read them)."""
+    topics = _placeable(store) if topics is None else topics
     cents = np.stack([t.centroid for t in topics]) if topics else np.zeros((0, 0), np.float32)
     return cents, [t.topic_id for t in topics]
 
 
-def story_fit(rt: Runtime) -> CentroidIndex:
-    """The :func:`story_topics`, each calibrated on its own videos: a video's confidence in a topic of any
-    domain, as that domain's Tier 1 would give it (the fit check of the view by neighbours)."""
-    topics = _placeable(rt.store)
+def story_fit(rt: Runtime, topics: Sequence[Topic] | None = None) -> CentroidIndex:
+    """The :func:`story_topics` (or ``topics``, as already read), each calibrated on its own videos: a video's
+    confidence in a topic of any domain, as that domain's Tier 1 would give it (the fit check of the view by
+    neighbours). Only :meth:`CentroidIndex.confidence_in` is asked of it: no search index is built."""
+    topics = _placeable(rt.store) if topics is None else topics
     cents = np.stack([t.centroid for t in topics]) if topics else np.zeros((0, rt.cfg.embedding.dim), np.float32)
     mu, sigma = ([t.sim_mean for t in topics], [t.sim_std for t in topics])
-    return CentroidIndex(**rt.confidence).fit([t.topic_id for t in topics], cents, mu, sigma)
+    return CentroidIndex(**rt.confidence, backend="numpy").fit([t.topic_id for t in topics], cents, mu, sigma)
 
 
 @dataclass(frozen=True)
@@ -161,10 +163,14 @@ def window_sample(
     return sample, sample.admits()
 
 
-def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray, list[str]], list[str]] | None:
+def _placer(
+    rt: Runtime, start: datetime, end: datetime, stats: Counter[str]
+) -> Callable[[np.ndarray, list[str]], list[str]] | None:
     """How a chunk's videos are placed (``global_topics.place_by``): (embeddings, answers) -> stories.
-    None when there is nowhere to place them (no topic, or no voter)."""
-    cents, ids = story_topics(rt.store)
+    None when there is nowhere to place them (no topic, or no voter). By neighbours, ``stats`` counts the
+    videos voted under a topic they do not fit (``kept_not_fitting``: they keep their own answer)."""
+    topics = _placeable(rt.store)  # read once: the vote's labels and the fit check's topics are the same set
+    cents, ids = story_topics(rt.store, topics)
     if not ids:
         return None
     g = rt.cfg.global_topics
@@ -183,27 +189,32 @@ def _placer(rt: Runtime, start: datetime, end: datetime) -> Callable[[np.ndarray
         errors=rt.cfg.daily.settle_vote_errors,
     )  # fmt: skip
     log.info("stories: %d voters over [%s, %s)", len(voters), start, end)
-    fits, fit = story_fit(rt), rt.cfg.daily.misfit_confidence
+    fits, fit = story_fit(rt, topics), rt.cfg.daily.misfit_confidence
+    stats.setdefault("kept_not_fitting", 0)  # reported by neighbours, even when nothing is refused
 
     def place(vecs: np.ndarray, answers: list[str]) -> list[str]:
         placed = voters.place(vecs, fallback=answers)  # no voter found: its own answer
+        moves, _conf, refused = fitting_moves(vecs, answers, placed, fits.confidence_in, fit)
+        stats["kept_not_fitting"] += refused
         out = list(answers)
-        for i in fitting_moves(vecs, answers, placed, fits.confidence_in, fit)[0]:  # only to a topic it fits
+        for i in moves:  # only to a topic it fits
             out[i] = placed[i]
         return out
 
     return place
 
 
-def placements(rt: Runtime, start: datetime, end: datetime) -> Iterator[Placed]:
-    """Every video published in ``[start, end)`` that fits its answer, placed, domain by domain.
+def placements(rt: Runtime, start: datetime, end: datetime, stats: Counter[str] | None = None) -> Iterator[Placed]:
+    """Every video published in ``[start, end)`` that fits its answer, placed, domain by domain; ``stats``:
+    counts of the placement (by neighbours, ``kept_not_fitting``: the videos the vote put under a topic they
+    do not fit, which keep their answer).
 
     The window's rows are streamed and placed ``monthly.reassign_chunk`` at a time (one chunk's rows and
     embeddings held, and by neighbours the voters: at most ``global_topics.place_voters``), so a busy week
     is placed in bounded memory; by neighbours the window's rows are read twice (its voters, then its videos),
     the first time reading the embeddings of the sampled voters only.
     """
-    place = _placer(rt, start, end)
+    place = _placer(rt, start, end, Counter() if stats is None else stats)
     if place is None:
         return
     for c in fitting_chunks(rt, start, end):
@@ -235,8 +246,9 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
     earlier placement or this one, never a part. Idempotent per ``as_of``; a placement of an older midnight than one
     already placed (found before placing, or at its commit) writes nothing and is marked done with
     ``superseded``: the newer one placed the recent days among newer topics. Returns the run's
-    summary: the days, videos placed per domain, those whose story is another topic, and how many of
-    those went to another domain's topic.
+    summary: the days, videos placed per domain, those whose story is another topic, how many of
+    those went to another domain's topic, and by neighbours how many the vote put under a topic they do not
+    fit (``kept_not_fitting``: they stay).
     """
     as_of = as_utc(as_of)
     if as_of != floor_day(as_of):
@@ -256,8 +268,9 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
         domain_of = {t.topic_id: t.domain for t in rt.store.topics.list()}
         placed: Counter[str] = Counter()
         moved: Counter[str] = Counter()
+        counts: Counter[str] = Counter()
         elsewhere = 0
-        for p in placements(rt, start, as_of):
+        for p in placements(rt, start, as_of, counts):
             placed[p.domain] += len(p.video_ids)
             where = {"domain": p.domain, "placed_at": as_of}
             moves = [
@@ -269,6 +282,7 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
             moved[p.domain] += len(moves)
             elsewhere += sum(1 for m in moves if domain_of.get(m["story_id"]) != p.domain)
         stats = {"days": days, "placed": dict(placed), "moved": dict(+moved), "to_other_domains": elsewhere}
+        stats.update(counts)  # by neighbours: kept_not_fitting
 
         def write(conn: Connection) -> None:
             if superseded(conn):  # a newer midnight committed while this one placed
