@@ -77,13 +77,15 @@ def _placeable(store: Store) -> list[Topic]:
     return [t for t in store.topics.list() if t.status != TopicStatus.MERGED]
 
 
-def story_topics(store: Store, topics: Sequence[Topic] | None = None) -> tuple[np.ndarray, list[str]]:
-    """(centroids, ids) of the topics a video can be placed under: every domain's, but merged ones (their
-    videos went to the topic that absorbed them). Dead topics stay: a story's older videos are theirs.
-    ``topics``: those topics as already read (default: read them)."""
-    topics = _placeable(store) if topics is None else topics
+def _centroids(topics: Sequence[Topic]) -> tuple[np.ndarray, list[str]]:
     cents = np.stack([t.centroid for t in topics]) if topics else np.zeros((0, 0), np.float32)
     return cents, [t.topic_id for t in topics]
+
+
+def story_topics(store: Store) -> tuple[np.ndarray, list[str]]:
+    """(centroids, ids) of the topics a video can be placed under: every domain's, but merged ones (their
+    videos went to the topic that absorbed them). Dead topics stay: a story's older videos are theirs."""
+    return _centroids(_placeable(store))
 
 
 def story_fit(rt: Runtime, topics: Sequence[Topic] | None = None) -> CentroidIndex:
@@ -170,7 +172,7 @@ def _placer(
     None when there is nowhere to place them (no topic, or no voter). By neighbours, ``stats`` counts the
     videos voted under a topic they do not fit (``kept_not_fitting``: they keep their own answer)."""
     topics = _placeable(rt.store)  # read once: the vote's labels and the fit check's topics are the same set
-    cents, ids = story_topics(rt.store, topics)
+    cents, ids = _centroids(topics)
     if not ids:
         return None
     g = rt.cfg.global_topics
