@@ -458,6 +458,46 @@ def test_the_newest_video_of_each_topic_costs_the_same_whatever_the_history(tmp_
     assert large < 2 * small, (small, large)
 
 
+def test_the_fitting_answers_of_given_ids_are_those_the_window_yields(store: Store) -> None:
+    """Of the ids asked for, exactly those :meth:`iter_window_fitting` yields for the same window and fit come
+    back: not a misfit, an unanswered video, another domain's, one published at the window's end or before it."""
+    _ingest(
+        store,
+        *[_v(f"in{i}", at=T0 + i * H, topic=f"gaming:{i % 2}") for i in range(4)],
+        _v("first", at=T0 - H),  # the window's start is in it
+        _v("unsure", at=T0 + H, conf=0.2),
+        _v("none", at=T0 + H, topic=None, conf=0.0),
+        _v("early", at=T0 - 2 * H),
+        _v("end", at=T0 + 4 * H),  # the window's end is not
+        _v("cook", domain="cooking", at=T0 + H),
+    )
+    start, end = T0 - H, T0 + 4 * H
+    fitting = {v: t for v, t, _at in store.classifications.iter_window_fitting("gaming", start, end, 0.5)}
+    asked = ["in0", "in3", "first", "unsure", "none", "early", "end", "cook", "unknown"]
+    got = store.classifications.window_fitting_answers("gaming", start, end, 0.5, asked)
+    assert got == {"in0": "gaming:0", "in3": "gaming:1", "first": "gaming:0"}
+    assert got == {v: t for v, t in fitting.items() if v in asked}
+
+
+def test_the_fitting_answers_of_given_ids_cost_the_same_whatever_the_window(tmp_path: Path) -> None:
+    """Settling looks up the few ids its run moved: eight times the window's rows, about the same SQLite
+    steps. Given the window's conditions, SQLite walked the window's index for every chunk of ids (settling
+    at 500,000 videos a day did not finish)."""
+
+    def lookup(n: int) -> int:
+        store = Store(f"sqlite:///{tmp_path / f'answers{n}.db'}")
+        _ingest(store, *[_v(f"v{i:05d}", at=T0 + i * H / n) for i in range(n)])
+        ids = [f"v{i:05d}" for i in range(0, n, n // 20)]
+        got: dict[str, str] = {}
+        answers = store.classifications.window_fitting_answers
+        steps = _vm_steps(store, lambda: got.update(answers("gaming", T0, T0 + H, 0.5, ids)))
+        assert sorted(got) == ids
+        return steps
+
+    small, large = lookup(400), lookup(3200)
+    assert large < 2 * small, (small, large)
+
+
 def test_a_streamed_scan_holds_nothing_open_between_pages(store: Store) -> None:
     """While the caller works on a page, no read transaction stays open: PostgreSQL's
     ``idle_in_transaction_session_timeout`` does not cut the scan, and SQLite's WAL can be checkpointed whole."""
