@@ -412,6 +412,8 @@ class ServeConfig(_Section):
     max_page_size: int = Field(default=1000, ge=1)
     # /v1/health, /metrics and /v1/stories: computed at most once per this many seconds per replica
     health_cache_seconds: float = Field(default=60.0, ge=0)
+    # ...and a value older than that by less than this is still answered at once while it is recomputed
+    health_stale_seconds: float = Field(default=600.0, ge=0)
     # GET /v1/stories: the days of placed stories it sums by default, and at most
     story_days: int = Field(default=7, ge=1)
     max_story_days: int = Field(default=31, ge=1)

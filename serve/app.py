@@ -516,7 +516,7 @@ class Ingress:
         self._load_prototypes()
         self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
         # health per domain (shared by /v1/health and /metrics) and stories, by key
-        self._cache = PeriodCache(self.cfg.serve.health_cache_seconds)
+        self._cache = PeriodCache(self.cfg.serve.health_cache_seconds, self.cfg.serve.health_stale_seconds)
 
     def _load_prototypes(self) -> None:
         """The router over the stored prototypes and floors (re-derived weekly) and exemplars (hourly)."""
@@ -825,7 +825,8 @@ class Ingress:
 
     async def _cached(self, key: Any, compute: Any, *args: Any) -> Any:
         """``compute(*args)`` in a worker thread, at most once per ``serve.health_cache_seconds`` per ``key``;
-        concurrent callers share one computation (:class:`serve.cache.PeriodCache`)."""
+        concurrent callers share one computation, and within ``serve.health_stale_seconds`` more a caller takes
+        the value at once while it is recomputed (:class:`serve.cache.PeriodCache`)."""
         return await self._cache.get(key, compute, *args)
 
     def _known_domain(self, domain: str | None) -> None:
@@ -835,7 +836,8 @@ class Ingress:
             )
 
     async def _topic_health(self, domain: str | None) -> tuple[datetime, list, dict[str, Any]]:
-        """Health and routing shares as of at most ``serve.health_cache_seconds`` ago.
+        """Health and routing shares as of at most ``serve.health_cache_seconds`` ago (plus
+        ``serve.health_stale_seconds`` while a fresh one is computed).
 
         A week of activity is joined once per period, whichever of ``/v1/health`` and ``/metrics`` asks.
         """
@@ -850,7 +852,8 @@ class Ingress:
 
     @api.get("/v1/health")
     async def health(self, request: Request, domain: str | None = None) -> dict[str, Any]:
-        """Topic health and alerts, computed at ``as_of`` (at most ``serve.health_cache_seconds`` ago)."""
+        """Topic health and alerts, computed at ``as_of`` (at most ``serve.health_cache_seconds`` ago, or within
+        ``serve.health_stale_seconds`` more while a fresh one is computed)."""
         from ray_topics.ops.health import health_summary
 
         self._auth(request, write=False)

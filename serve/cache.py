@@ -21,6 +21,12 @@ class PeriodCache:
     caching), and a caller that gives up (a client that disconnects: Serve cancels its request)
     leaves the computation running for the others instead of letting a second one start.
 
+    With ``stale`` above 0, a value older than ``period`` by less than ``stale`` is still answered at
+    once, and a computation starts behind it (unless one is under way) for the callers after it: no
+    caller waits for a recomputation while someone has asked within ``period + stale`` seconds (a
+    Prometheus scrape keeps its timeout however slow the computation grows). Older than that, or none
+    stored, the caller waits as above.
+
     Example:
         >>> calls = []
         >>> cache = PeriodCache(60.0)
@@ -30,8 +36,8 @@ class PeriodCache:
         1
     """
 
-    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.period = period
+    def __init__(self, period: float, stale: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.period, self.stale = period, stale
         self._clock = clock
         self._values: dict[Any, tuple[float, Any]] = {}  # key -> (when its computation started, value)
         self._running: dict[Any, tuple[float, asyncio.Future[Any]]] = {}  # key -> (started, computation)
@@ -45,6 +51,10 @@ class PeriodCache:
                 running = None
             hit = self._values.get(key)
             if hit is not None and (hit[0] >= asked or asked - hit[0] < self.period):
+                return hit[1]
+            if hit is not None and asked - hit[0] < self.period + self.stale:
+                if running is None:  # refreshed behind this caller, for the next ones
+                    self._start(key, compute, args)
                 return hit[1]
             if running is None:
                 running = self._start(key, compute, args)

@@ -48,6 +48,31 @@ def test_within_the_period_every_caller_gets_one_computation() -> None:
     assert asyncio.run(cache.get("k", slow, "v")) == "v3"  # the period is over
 
 
+def test_a_stale_value_is_answered_at_once_while_one_refresh_runs_behind_it() -> None:
+    """Past the period but within ``stale``: callers get the old value without waiting, one computation
+    starts behind them, and the callers after it get its value; past ``period + stale`` a caller waits."""
+
+    async def scenario() -> list[str]:
+        slow, now = Slow(), [0.0]
+        cache = PeriodCache(60.0, stale=600.0, clock=lambda: now[0])
+        slow.release.set()
+        got = [await cache.get("k", slow, "v")]  # none stored: computed, waited for
+        slow.release.clear()
+        now[0] = 100.0
+        got += [await asyncio.wait_for(cache.get("k", slow, "v"), 1) for _ in range(3)]  # stale, not waited for
+        assert slow.running == 1 and slow.calls == 2  # one refresh behind them, not three
+        slow.release.set()
+        while slow.running:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # its done-callback stores it
+        got.append(await cache.get("k", slow, "v"))  # the refresh's value, no third computation
+        now[0] = 100.0 + 660.0  # past period + stale since the refresh started: the caller waits for a fresh one
+        got.append(await cache.get("k", slow, "v"))
+        return got
+
+    assert asyncio.run(scenario()) == ["v1", "v1", "v1", "v1", "v2", "v3"]
+
+
 def test_without_caching_concurrent_callers_share_one_computation_not_queue() -> None:
     """Period 0: callers that arrive while a computation runs wait for it, then share ONE more computation
     (the first started before they asked), instead of each computing again after the one before."""
