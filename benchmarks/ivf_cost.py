@@ -34,7 +34,7 @@ import numpy as np
 from benchmarks.harness import Table, ints, main_of, parser, run_info
 from ray_topics.config import load_config
 from ray_topics.core.index import normalize
-from ray_topics.core.neighbours import IVF_TRAIN_ITERATIONS, ivf_lists
+from ray_topics.core.neighbours import IVF_TRAIN_ITERATIONS, ivf_index, ivf_lists
 
 
 def balanced_lists(voters: int, queries: int, nprobe: int) -> int:
@@ -54,18 +54,12 @@ def clustered(rng: np.random.Generator, n: int, dim: int, topics: int, cos: floa
 
 def timed_index(voters: np.ndarray, queries: np.ndarray, lists: int, nprobe: int, k: int) -> dict[str, float]:
     """Seconds to train, add and search an ``IndexIVFFlat`` of ``lists`` lists (as ``Voters`` builds it)."""
-    import faiss
-
-    dim = voters.shape[1]
-    quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
-    index.cp.niter = IVF_TRAIN_ITERATIONS
+    index = ivf_index(voters.shape[1], lists, nprobe)
     t0 = time.perf_counter()
     index.train(voters)
     t1 = time.perf_counter()
     index.add(voters)
     t2 = time.perf_counter()
-    index.nprobe = min(nprobe, lists)
     index.search(queries, k)
     t3 = time.perf_counter()
     return {"train_s": t1 - t0, "add_s": t2 - t1, "search_s": t3 - t2, "total_s": t3 - t0}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ __all__ = [
     "VoterSample",
     "Voters",
     "fitting_moves",
+    "ivf_index",
     "ivf_lists",
     "labels_of",
     "lower_bounds",
@@ -488,12 +490,20 @@ def _knn_index(unit: np.ndarray, exact_up_to: int, nprobe: int, backend: str) ->
     if n <= exact_up_to:
         index = faiss.IndexFlatIP(dim)
     else:
-        lists = ivf_lists(n)
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
-        index.referenced_objects = [quantizer]  # the index does not own its quantizer: keep it alive
-        index.cp.niter = IVF_TRAIN_ITERATIONS
+        index = ivf_index(dim, ivf_lists(n), nprobe)
         index.train(unit)
-        index.nprobe = min(nprobe, lists)
     index.add(unit)
+    return index
+
+
+def ivf_index(dim: int, lists: int, nprobe: int) -> Any:
+    """An untrained FAISS ``IndexIVFFlat`` of inner products: ``lists`` lists trained in
+    ``IVF_TRAIN_ITERATIONS`` k-means iterations, ``nprobe`` of them searched (at most all)."""
+    import faiss
+
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+    index.referenced_objects = [quantizer]  # the index does not own its quantizer: keep it alive
+    index.cp.niter = IVF_TRAIN_ITERATIONS
+    index.nprobe = min(nprobe, lists)
     return index
