@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 from serve.cache import PeriodCache
 
@@ -48,6 +49,14 @@ def test_within_the_period_every_caller_gets_one_computation() -> None:
     assert asyncio.run(cache.get("k", slow, "v")) == "v3"  # the period is over
 
 
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait (yielding to the loop) until ``condition()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
+
+
 def test_a_stale_value_is_answered_at_once_while_one_refresh_runs_behind_it() -> None:
     """Past the period but within ``stale``: callers get the old value without waiting, one computation
     starts behind them, and the callers after it get its value; past ``period + stale`` a caller waits."""
@@ -60,11 +69,11 @@ def test_a_stale_value_is_answered_at_once_while_one_refresh_runs_behind_it() ->
         slow.release.clear()
         now[0] = 100.0
         got += [await asyncio.wait_for(cache.get("k", slow, "v"), 1) for _ in range(3)]  # stale, not waited for
-        assert slow.running == 1 and slow.calls == 2  # one refresh behind them, not three
+        await _until(lambda: slow.running == 1)  # the refresh's thread has started
+        await asyncio.sleep(0.1)
+        assert slow.calls == 2  # one refresh behind them, not three
         slow.release.set()
-        while slow.running:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.01)  # its done-callback stores it
+        await _until(lambda: "k" not in cache._running)  # done, and its done-callback stored it
         got.append(await cache.get("k", slow, "v"))  # the refresh's value, no third computation
         now[0] = 100.0 + 660.0  # past period + stale since the refresh started: the caller waits for a fresh one
         got.append(await cache.get("k", slow, "v"))
