@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import Table, ints, main_of, parser, run_info
+from benchmarks.planted_vectors import around, broad_centroids
 from ray_topics.config import load_config
-from ray_topics.core.index import normalize
 from ray_topics.core.neighbours import IVF_TRAIN_ITERATIONS, ivf_index, ivf_lists
 
 
@@ -44,12 +44,9 @@ def balanced_lists(voters: int, queries: int, nprobe: int) -> int:
 
 def clustered(rng: np.random.Generator, n: int, dim: int, topics: int, cos: float, domain_weight: float) -> np.ndarray:
     """``n`` unit vectors, each about ``cos`` from one of ``topics`` centroids around a shared direction of
-    ``domain_weight`` (against a random one of unit length: 1, centroids about 0.5 apart; 0, about orthogonal)."""
-    domain = normalize(rng.standard_normal(dim).astype(np.float32))
-    cents = normalize(domain_weight * domain + normalize(rng.standard_normal((topics, dim)).astype(np.float32)))
-    sigma = math.sqrt(1 / cos**2 - 1)
-    noise = rng.standard_normal((n, dim)).astype(np.float32) / math.sqrt(dim)
-    return normalize(cents[rng.integers(topics, size=n)] + sigma * noise)
+    ``domain_weight`` (:func:`benchmarks.planted_vectors.broad_centroids`)."""
+    cents = broad_centroids(rng, topics, dim, domain_weight)
+    return around(rng, cents[rng.integers(topics, size=n)], cos)
 
 
 def timed_index(voters: np.ndarray, queries: np.ndarray, lists: int, nprobe: int, k: int) -> dict[str, float]:

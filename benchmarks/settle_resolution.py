@@ -44,7 +44,6 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections import Counter
 from datetime import datetime
@@ -53,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import Table, floats, ints, main_of, parser, run_info
+from benchmarks.planted_vectors import around, broad_centroids
 from ray_topics.config import load_config
 from ray_topics.core.index import normalize
 from ray_topics.core.lifecycle import make_topic, model_of
@@ -64,16 +64,13 @@ DOMAIN_WEIGHT = 1.0  # the broad topics' shared direction, against a random one 
 
 def _cloud(rng: np.random.Generator, centre: np.ndarray, n: int, cos: float) -> np.ndarray:
     """``n`` unit vectors whose cosine to the unit ``centre`` is about ``cos`` (isotropic noise)."""
-    dim = len(centre)
-    sigma = math.sqrt(1 / cos**2 - 1)  # |c + s n/sqrt(dim)| ~ sqrt(1 + s^2): cos = 1 / sqrt(1 + s^2)
-    return normalize(centre + sigma * rng.standard_normal((n, dim)).astype(np.float32) / math.sqrt(dim))
+    return around(rng, np.broadcast_to(centre, (n, len(centre))), cos)
 
 
 def plant(args: argparse.Namespace, story_per_day: int, dim: int, after: int) -> dict[str, Any]:
     """The window's voters (ids, vectors, answers) and the settled day's queries with their truth."""
     rng = np.random.default_rng(args.seed)
-    domain = normalize(rng.standard_normal(dim).astype(np.float32))
-    cents = normalize(DOMAIN_WEIGHT * domain + normalize(rng.standard_normal((args.topics, dim)).astype(np.float32)))
+    cents = broad_centroids(rng, args.topics, dim, DOMAIN_WEIGHT)
     story_centre = normalize(cents[0] + cents[1])
     days = 2 * after + 1
     per_day = args.window // days
