@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["PeriodCache"]
+
+log = logging.getLogger("ray_topics.serve")
 
 
 class PeriodCache:
@@ -74,8 +77,14 @@ class PeriodCache:
         return started, future
 
     def _settle(self, key: Any, started: float, future: asyncio.Future[Any]) -> None:
-        """A finished computation: no longer under way, and its value kept (not its error). Idempotent."""
+        """A finished computation: no longer under way, and its value kept (not its error, which is logged: a
+        refresh behind a stale answer has no caller to raise it to). Idempotent."""
         if self._running.get(key, (None, None))[1] is future:
             del self._running[key]
-            if not future.cancelled() and future.exception() is None:  # (reading the error marks it retrieved)
+            if future.cancelled():
+                return
+            error = future.exception()  # (reading the error marks it retrieved)
+            if error is None:
                 self._values[key] = (started, future.result())
+            else:
+                log.warning("computing %r failed: %r", key, error)

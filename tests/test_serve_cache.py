@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+import pytest
 
 from serve.cache import PeriodCache
 
@@ -112,7 +115,7 @@ def test_a_caller_that_gives_up_leaves_the_computation_to_the_others() -> None:
     assert asyncio.run(scenario(slow)) == ("v2", "1")  # never two at once
 
 
-def test_a_failure_is_not_kept_and_the_callers_behind_it_share_one_more_try() -> None:
+def test_a_failure_is_not_kept_and_the_callers_behind_it_share_one_more_try(caplog: pytest.LogCaptureFixture) -> None:
     calls = []
 
     def failing() -> str:
@@ -128,7 +131,9 @@ def test_a_failure_is_not_kept_and_the_callers_behind_it_share_one_more_try() ->
         got = await asyncio.gather(first, *waiting, return_exceptions=True)
         return [*got, await cache.get("k", lambda: "back")]  # a failure is not cached: the next call computes
 
-    *errors, back = asyncio.run(scenario())
+    with caplog.at_level(logging.WARNING, logger="ray_topics.serve"):
+        *errors, back = asyncio.run(scenario())
+    assert "store down" in caplog.text  # logged: a refresh behind a stale answer has no caller to see it
     assert all(isinstance(e, RuntimeError) for e in errors) and back == "back"
     assert len(calls) <= 2  # the first's callers share its error; the latecomers, one more computation
 
