@@ -28,7 +28,8 @@ class PeriodCache:
     once, and a computation starts behind it (unless one is under way) for the callers after it: no
     caller waits for a recomputation while someone has asked within ``period + stale`` seconds (a
     Prometheus scrape keeps its timeout however slow the computation grows). Older than that, or none
-    stored, the caller waits as above.
+    stored, the caller waits as above. With ``period`` 0 the cache is off and ``stale`` has no effect:
+    every caller gets a computation that started after it asked.
 
     Example:
         >>> calls = []
@@ -55,7 +56,7 @@ class PeriodCache:
             hit = self._values.get(key)
             if hit is not None and (hit[0] >= asked or asked - hit[0] < self.period):
                 return hit[1]
-            if hit is not None and asked - hit[0] < self.period + self.stale:
+            if hit is not None and self.period > 0 and asked - hit[0] < self.period + self.stale:
                 if running is None:  # refreshed behind this caller, for the next ones
                     self._start(key, compute, args)
                 return hit[1]

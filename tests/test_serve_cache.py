@@ -94,6 +94,8 @@ def test_without_caching_concurrent_callers_share_one_computation_not_queue() ->
     assert slow.calls == 2
     slow.release.set()
     assert asyncio.run(PeriodCache(0.0).get("k", slow, "v")) == "v3"  # a later caller computes afresh
+    off = PeriodCache(0.0, stale=600.0)  # the cache off: no stale answer either (the cold reads of a benchmark)
+    assert [asyncio.run(off.get("k", slow, "v")) for _ in range(2)] == ["v4", "v5"]
 
 
 def test_a_caller_that_gives_up_leaves_the_computation_to_the_others() -> None:
