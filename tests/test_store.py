@@ -1099,6 +1099,45 @@ def test_topic_activity_is_exact(store: Store) -> None:
     assert (split["gaming:1"]["videos_recent"], split["gaming:1"]["avg_confidence_recent"]) == (0, None)
 
 
+def test_the_weeks_activity_costs_the_same_whatever_the_history(tmp_path: Path) -> None:
+    """Health's reads over every domain (the window's topic activity, routes and mean confidences) range over
+    the window's rows: eight times the history before the window, about the same SQLite steps, and the same
+    answers. Without a condition on the domain, SQLite walked every classification with a topic, or the whole
+    ``ix_class_domain_published``: health's cost grew with the stored history."""
+    domains = ("cooking", "gaming")
+
+    def spec(vid: str, i: int, at: datetime) -> dict[str, Any]:
+        d = domains[i % 2]
+        return _v(vid, domain=d, at=at, topic=f"{d}:{i % 3}", channel=f"ch{i % 7}")
+
+    def week(history: int) -> tuple[list[Any], list[int]]:
+        store = Store(f"sqlite:///{tmp_path / f'week{history}.db'}")
+        _ingest(store, *[spec(f"w{i:03d}", i, T0 + i * H / 10) for i in range(200)])
+        _ingest(store, *[spec(f"o{i:05d}", i, T0 - 30 * DAY + i * H / 10) for i in range(history)])
+        act, got = store.activity, []
+        reads = [
+            lambda: act.topic_activity(None, T0, T0 + DAY, recent_start=T0 + H),
+            lambda: act.route_counts(T0, T0 + DAY),
+            lambda: act.average_confidence(None, T0, T0 + DAY),
+        ]
+        return got, [_vm_steps(store, lambda read=read: got.append(read())) for read in reads]
+
+    (short, short_steps), (long, long_steps) = week(200), week(1600)
+    assert long == short
+    assert {a["topic_id"] for a in short[0]} == {f"{d}:{k}" for d in domains for k in range(3)}
+    assert sum(a["videos"] for a in short[0]) == 200
+    for small, large in zip(short_steps, long_steps, strict=True):
+        assert large < 2 * small, (short_steps, long_steps)
+
+
+def test_the_stored_domains_are_found_by_probes(store: Store) -> None:
+    assert store.activity.domains() == []
+    _ingest(
+        store, _v("g", domain="gaming"), _v("c1", domain="cooking"), _v("c2", domain="cooking"), _v("n", domain="news")
+    )
+    assert store.activity.domains() == ["cooking", "gaming", "news"]
+
+
 def test_daily_counts(store: Store) -> None:
     _ingest(
         store,

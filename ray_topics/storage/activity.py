@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 
 from ray_topics.storage.db import Database
 
@@ -17,6 +17,37 @@ class Activity:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def domains(self) -> list[str]:
+        """Every domain a classification is stored for, in order.
+
+        One probe of ``ix_class_domain_published`` per domain (the next domain
+        after the last one found), not a scan: the cost follows the number of
+        domains, not the stored history.
+        """
+        c = self.db.table("classifications")
+        found: list[str] = []
+        with self.db.connect() as conn:
+            while True:
+                q = select(c.c.domain).order_by(c.c.domain).limit(1)
+                if found:
+                    q = q.where(c.c.domain > found[-1])
+                nxt = conn.execute(q).scalar_one_or_none()
+                if nxt is None:
+                    return found
+                found.append(nxt)
+
+    def _of(self, q: Select[Any], domain: str | None) -> Select[Any]:
+        """``q`` restricted to ``domain``, or to every stored domain when None.
+
+        A window's rows are a range of ``ix_class_domain_published`` only under
+        a condition on the domain: without one, SQLite ranged over every
+        classification with a topic (``ix_class_topic_published``) or scanned
+        the whole index, so health's reads grew with the stored history, not
+        the window.
+        """
+        c = self.db.table("classifications")
+        return q.where(c.c.domain == domain) if domain else q.where(c.c.domain.in_(self.domains()))
 
     def topic_activity(
         self, domain: str | None, start: datetime, end: datetime, *, recent_start: datetime | None = None
@@ -43,9 +74,7 @@ class Activity:
             .where(c.c.topic_id.is_not(None), c.c.published_at >= start, c.c.published_at < end)
             .group_by(c.c.topic_id, v.c.channel_id)
         )
-        if domain:
-            per_channel = per_channel.where(c.c.domain == domain)
-        pc = per_channel.subquery()
+        pc = self._of(per_channel, domain).subquery()
         q = select(
             pc.c.topic_id,
             func.sum(pc.c.n),
@@ -84,8 +113,7 @@ class Activity:
             .where(c.c.published_at >= start, c.c.published_at < end)
             .group_by(c.c.domain, v.c.category, v.c.route)
         )
-        if domain is not None:
-            q = q.where(c.c.domain == domain)
+        q = self._of(q, domain)
         with self.db.connect() as conn:
             return [(d, cat, how, int(n)) for d, cat, how, n in conn.execute(q)]
 
@@ -95,8 +123,7 @@ class Activity:
         """``topic_id -> (videos, mean confidence)`` over the videos published in ``[start, end)`` (bounds optional)."""
         c = self.db.table("classifications")
         q = select(c.c.topic_id, func.count(), func.avg(c.c.confidence)).where(c.c.topic_id.is_not(None))
-        if domain:
-            q = q.where(c.c.domain == domain)
+        q = self._of(q, domain)
         if start is not None:
             q = q.where(c.c.published_at >= start)
         if end is not None:
