@@ -52,6 +52,7 @@ __all__ = [
     "fmt",
     "frame_texts",
     "in_fresh_process",
+    "in_tree",
     "ints",
     "machine",
     "main_of",
@@ -215,6 +216,26 @@ def in_fresh_process(fn: Callable[[dict[str, Any]], Any], job: dict[str, Any]) -
     """``fn(job)`` in a fresh spawned process (its CPU and peak RSS its own); ``fn`` must be importable."""
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
         return ex.submit(fn, job).result()
+
+
+def in_tree(tree: Path, fn: str, spec: dict[str, Any]) -> Any:
+    """``fn(spec_path)`` (``"module:function"``, ours) in a fresh interpreter that imports ``ray_topics`` from
+    ``tree`` (a checkout of another commit, for a baseline in the same run) and everything else from here.
+
+    The function reads its ``spec`` (JSON) from the path it is given and writes what it returns as JSON to
+    ``spec["out"]``, which this returns.
+    """
+    module, function = fn.split(":")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "ray_topics").symlink_to(Path(tree).resolve() / "ray_topics")  # only the package
+        spec = {**spec, "out": str(Path(tmp) / "out.json")}
+        (Path(tmp) / "spec.json").write_text(json.dumps(spec))
+        code = (
+            f"import sys; sys.path[:0] = [{tmp!r}, {str(ROOT)!r}]; "
+            f"from {module} import {function}; {function}({str(Path(tmp) / 'spec.json')!r})"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp, env={**os.environ, "PYTHONPATH": ""})
+        return json.loads((Path(tmp) / "out.json").read_text())
 
 
 # ----------------------------------------------------------------------------- options and workdir

@@ -105,6 +105,7 @@ INSERT_CHUNK = 50_000  # rows per executemany / transaction of the bulk load
 KEYWORD_DOCS_PER_TOPIC = 500  # documents per topic for the bootstrap c-TF-IDF keywords
 BOOTSTRAP_JOB = "bootstrap"  # job name recorded on the bootstrap model versions
 REFINE_DELAY = timedelta(hours=1)  # refine classifies a video at the next hourly run
+SEEDED_ROUTE = "category"  # every seeded video came by its category (the category is its domain)
 NS_PER_DAY = 86_400 * 1_000_000_000
 
 
@@ -290,6 +291,7 @@ def _write_store(
                     "tags": list(cols["tags"][j]),
                     "category": cols["domain"][j],
                     "views": int(views[j]),
+                    "route": SEEDED_ROUTE,
                 }
                 for j, i in enumerate(idx)
             ],
@@ -307,6 +309,8 @@ def _write_store(
                     "status": ClassificationStatus.REFINED,
                     "model_version": versions[cols["domain"][j]],
                     "classified_at": pub[i] + REFINE_DELAY,
+                    "channel_id": cols["channel_id"][j],  # the video's, as ingest copies them
+                    "route": SEEDED_ROUTE,
                 }
                 for j, i in enumerate(idx)
             ],

@@ -52,11 +52,7 @@ import argparse
 import contextlib
 import itertools
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -65,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import ROOT, Table, ints, main_of, parser, peak_rss_mb, run_info, scratch, status_mib
+from benchmarks.harness import ROOT, Table, in_tree, ints, main_of, parser, peak_rss_mb, run_info, scratch, status_mib
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 READ_REPEATS = 3  # computations of each whole read (stories, health) per store
@@ -274,16 +270,8 @@ def _timed(call: Any) -> float:
 def run_job(tree: Path, workdir: Path, overrides: list[str], reads: bool = False) -> dict[str, Any]:
     """The job in a fresh interpreter that imports ``ray_topics`` from ``tree`` (its other modules from here);
     with ``reads``, :func:`read_costs` after it (that tree's reads, on the same store)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "ray_topics").symlink_to(tree / "ray_topics")  # only the package: benchmarks stay ours
-        spec = {"workdir": str(workdir), "overrides": overrides, "out": str(Path(tmp) / "out.json"), "reads": reads}
-        (Path(tmp) / "spec.json").write_text(json.dumps(spec))
-        code = (
-            f"import sys; sys.path[:0] = [{tmp!r}, {str(ROOT)!r}]; "
-            f"from benchmarks.stories_memory import child_main; child_main({str(Path(tmp) / 'spec.json')!r})"
-        )
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp, env={**os.environ, "PYTHONPATH": ""})
-        return json.loads((Path(tmp) / "out.json").read_text())
+    spec = {"workdir": str(workdir), "overrides": overrides, "reads": reads}
+    return in_tree(tree, "benchmarks.stories_memory:child_main", spec)
 
 
 def _pg(args: argparse.Namespace, per_day: int) -> list[str]:

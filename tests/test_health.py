@@ -407,3 +407,51 @@ def test_cli_health_shows_the_routing_shares(tmp_path, capsys: pytest.CaptureFix
     }
     assert main(["health", "--workdir", str(tmp_path), "--as-of", AS_OF.isoformat(), "--prometheus"]) == 0
     assert 'ray_topics_routing_share_week{route="category"} 0.75' in capsys.readouterr().out
+
+
+def test_a_week_stored_before_classifications_carried_channel_and_route_reads_the_same(
+    store_url: tuple[str, str | None],
+) -> None:
+    """Each classification carries its video's channel and route from ingest, so health reads the week without
+    a join; rows stored before it did are read through ``videos`` and give the same figures."""
+    store = Store(store_url[0], schema=store_url[1])
+    week = AS_OF - 2 * DAY
+    routes = ["category", "neighbours", "prototype", None]  # None: stored before the store kept routes
+    videos, classes = [], []
+    for i in range(60):
+        domain = ("gaming", "cooking")[i % 2]
+        at = week + i * timedelta(minutes=7)
+        videos.append(
+            {
+                "video_id": f"w{i:02d}",
+                "domain": domain,
+                "channel_id": "busy" if i % 3 else f"c{i % 5}",
+                "published_at": at,
+                "category": ("games", "food", None)[i % 3],
+                "routed_by": routes[i % 4],
+            }
+        )
+        classes.append({"video_id": f"w{i:02d}", "domain": domain, "published_at": at,
+                        "topic_id": f"{domain}:{i % 4 // 2}", "confidence": 0.3 + (i % 7) / 10,
+                        "status": "refined", "model_version": f"{domain}@1", "classified_at": at})  # fmt: skip
+    store.videos.ingest(videos, np.zeros((len(videos), 4), dtype=np.float32), classes)
+    c, v = store.table("classifications"), store.table("videos")
+    with store.engine.connect() as conn:
+        copies = {r.video_id: (r.channel_id, r.route) for r in conn.execute(c.select())}
+        stored = {r.video_id: (r.channel_id, r.route) for r in conn.execute(v.select())}
+    assert copies == stored and len(copies) == 60
+
+    def figures() -> tuple[Any, ...]:
+        act = store.activity.topic_activity(None, AS_OF - 7 * DAY, AS_OF, recent_start=week + 3 * timedelta(hours=1))
+        routing = routing_health(store, AS_OF, category_map=CATEGORIES, fallback="general")
+        rounded = [{k: round(x, 9) if isinstance(x, float) else x for k, x in a.items()} for a in act]
+        return sorted(rounded, key=lambda a: a["topic_id"]), routing  # the sums' order may differ
+
+    now = figures()
+    assert {a["topic_id"] for a in now[0]} == {"gaming:0", "gaming:1", "cooking:0", "cooking:1"}
+    assert 0 < min(a["top_channel_share"] for a in now[0]) < 1 and max(a["channels"] for a in now[0]) > 1
+    assert sum(now[1]["videos"].values()) == 60 and now[1]["videos"]["neighbours"] == 15
+    with store.begin() as conn:  # half the week as a store before the copies: NULL in the new columns
+        conn.execute(c.update().where(c.c.video_id < "w30").values(channel_id=None, route=None))
+    assert figures() == now
+    store.dispose()

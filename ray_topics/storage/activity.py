@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, null, select, union_all
 
 from ray_topics.storage.db import Database
 
@@ -13,7 +13,8 @@ __all__ = ["Activity"]
 
 
 class Activity:
-    """Read-only aggregate queries over ``classifications`` (and ``videos`` for channels)."""
+    """Read-only aggregate queries over ``classifications`` (and ``videos`` for titles, and for the channel and
+    route of rows stored before classifications carried them)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -49,6 +50,19 @@ class Activity:
         c = self.db.table("classifications")
         return q.where(c.c.domain == domain) if domain else q.where(c.c.domain.in_(self.domains()))
 
+    def _with_video(self, q: Select[Any], column: str, domain: str | None) -> Any:
+        """``q`` (a select from ``classifications``) for the rows that carry their video's ``column``
+        (``channel_id``, ``route``: copied at ingest), UNION ALL, joined with ``videos``, for the rows stored
+        before classifications carried it, with ``videos.<column>`` in its place; of ``domain`` (:meth:`_of`).
+
+        The join costs a primary-key lookup per row on SQLite (two thirds of health's read before the copy); a
+        row that carries the copy never pays it.
+        """
+        c, v = self.db.table("classifications"), self.db.table("videos")
+        own = self._of(q.add_columns(c.c[column]).where(c.c[column].is_not(None)), domain)
+        old = q.add_columns(v.c[column]).join(v, v.c.video_id == c.c.video_id).where(c.c[column].is_(None))
+        return union_all(own, self._of(old, domain)).subquery()
+
     def topic_activity(
         self, domain: str | None, start: datetime, end: datetime, *, recent_start: datetime | None = None
     ) -> list[dict[str, Any]]:
@@ -59,22 +73,30 @@ class Activity:
         aggregates: one row per topic comes back, not one per (topic, channel) pair, of which a
         busy week holds hundreds of thousands.
         """
-        c, v = self.db.table("classifications"), self.db.table("videos")
+        c = self.db.table("classifications")
         recent = c.c.published_at >= (recent_start if recent_start is not None else end)
         conf = func.coalesce(c.c.confidence, 0.0)
-        per_channel = (
+        rows = self._with_video(
             select(
-                c.c.topic_id.label("topic_id"),
-                func.count().label("n"),
-                func.sum(conf).label("conf"),
-                func.sum(case((recent, 1), else_=0)).label("n_recent"),
-                func.sum(case((recent, conf), else_=0.0)).label("conf_recent"),
-            )
-            .join(v, v.c.video_id == c.c.video_id)
-            .where(c.c.topic_id.is_not(None), c.c.published_at >= start, c.c.published_at < end)
-            .group_by(c.c.topic_id, v.c.channel_id)
+                c.c.topic_id,
+                conf.label("conf"),
+                case((recent, 1), else_=0).label("n_recent"),
+                case((recent, conf), else_=0.0).label("conf_recent"),
+            ).where(c.c.topic_id.is_not(None), c.c.published_at >= start, c.c.published_at < end),
+            "channel_id",
+            domain,
         )
-        pc = self._of(per_channel, domain).subquery()
+        pc = (
+            select(
+                rows.c.topic_id,
+                func.count().label("n"),
+                func.sum(rows.c.conf).label("conf"),
+                func.sum(rows.c.n_recent).label("n_recent"),
+                func.sum(rows.c.conf_recent).label("conf_recent"),
+            )
+            .group_by(rows.c.topic_id, rows.c.channel_id)
+            .subquery()
+        )
         q = select(
             pc.c.topic_id,
             func.sum(pc.c.n),
@@ -105,15 +127,21 @@ class Activity:
         self, start: datetime, end: datetime, domain: str | None = None
     ) -> list[tuple[str, str | None, str | None, int]]:
         """(domain, category, stored route, videos) of the videos published in ``[start, end)`` (of ``domain``
-        only, when given): one aggregate query, for health's routing shares."""
+        only, when given): one aggregate query, for health's routing shares.
+
+        The category is read (from ``videos``) only for a row stored before classifications carried the
+        route, whose route health may have to read back from it; it is None for every other.
+        """
         c, v = self.db.table("classifications"), self.db.table("videos")
-        q = (
-            select(c.c.domain, v.c.category, v.c.route, func.count())
-            .join(v, v.c.video_id == c.c.video_id)
-            .where(c.c.published_at >= start, c.c.published_at < end)
-            .group_by(c.c.domain, v.c.category, v.c.route)
+        window = (c.c.published_at >= start, c.c.published_at < end)
+        own = self._of(
+            select(c.c.domain, null().label("category"), c.c.route).where(c.c.route.is_not(None), *window), domain
         )
-        q = self._of(q, domain)
+        old = select(c.c.domain, v.c.category, v.c.route).join(v, v.c.video_id == c.c.video_id)
+        rows = union_all(own, self._of(old.where(c.c.route.is_(None), *window), domain)).subquery()
+        q = select(rows.c.domain, rows.c.category, rows.c.route, func.count()).group_by(
+            rows.c.domain, rows.c.category, rows.c.route
+        )
         with self.db.connect() as conn:
             return [(d, cat, how, int(n)) for d, cat, how, n in conn.execute(q)]
 

@@ -111,6 +111,11 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("status", String(16), nullable=False),
         Column("model_version", String(96), nullable=False),
         Column("classified_at", UTCDateTime, nullable=False),
+        # the video's channel and route (videos.channel_id, videos.route; a video is never rewritten), copied
+        # at ingest so health's week of activity needs no join with videos. NULL for a row stored before the
+        # columns existed: health then reads them from videos (storage/activity.py)
+        Column("channel_id", String(128)),
+        Column("route", String(16)),
         # pending(): the queue (QUEUE_WHERE) of a domain, published_at < ?, ordered by (published_at, video_id).
         # Partial: it holds the queue only (the last hours' videos), not an entry for every video ever
         # stored (~75 bytes a video on SQLite: over a gigabyte a year at 50,000 videos a day)

@@ -74,7 +74,12 @@ class Videos:
                 for i, (v, vec) in enumerate(zip(videos, vectors, strict=True))
                 if i in first
             ]
-            cls_rows = [c for i, c in enumerate(classifications) if i in first]
+            # each classification is its video's (same index); it carries the video's channel and route
+            cls_rows = [
+                {**c, "channel_id": vid_rows[i]["channel_id"], "route": vid_rows[i]["route"]}
+                for i, c in enumerate(classifications)
+                if i in first
+            ]
             self.db.insert_ignore(tx, "embeddings", emb_rows)
             self.db.insert_ignore(tx, "classifications", cls_rows)
         # rows written now are answered as written; only retried ids are read back (their first answer)
