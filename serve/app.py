@@ -114,6 +114,11 @@ class ServeMetrics:
         self.embed = Histogram(
             "topics_embed_seconds", "time to embed a request's texts (Embedder call)", boundaries=LATENCY_BUCKETS_S
         )
+        self.cached_read_failures = Counter(
+            "topics_cached_read_failures",
+            "computations of a cached read (health, stories) that failed; readers kept the last value meanwhile",
+            tag_keys=("read",),
+        )
         self.model_version = Gauge(
             "topics_model_version", "model version each DomainModel replica serves", tag_keys=("domain",)
         )
@@ -516,7 +521,11 @@ class Ingress:
         self._load_prototypes()
         self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
         # health per domain (shared by /v1/health and /metrics) and stories, by key
-        self._cache = PeriodCache(self.cfg.serve.health_cache_seconds, self.cfg.serve.health_stale_seconds)
+        self._cache = PeriodCache(
+            self.cfg.serve.health_cache_seconds,
+            self.cfg.serve.health_stale_seconds,
+            on_error=lambda key, _error: self.metrics.cached_read_failures.inc(1, tags={"read": key[0]}),
+        )
 
     def _load_prototypes(self) -> None:
         """The router over the stored prototypes and floors (re-derived weekly) and exemplars (hourly)."""

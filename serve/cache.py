@@ -31,6 +31,9 @@ class PeriodCache:
     stored, the caller waits as above. With ``period`` 0 the cache is off and ``stale`` has no effect:
     every caller gets a computation that started after it asked.
 
+    A failed computation is logged and handed to ``on_error(key, error)`` (a metric's counter: a refresh
+    behind a stale answer has no caller to raise it to), and its value is not kept.
+
     Example:
         >>> calls = []
         >>> cache = PeriodCache(60.0)
@@ -40,9 +43,16 @@ class PeriodCache:
         1
     """
 
-    def __init__(self, period: float, stale: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        period: float,
+        stale: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[Any, BaseException], None] | None = None,
+    ) -> None:
         self.period, self.stale = period, stale
         self._clock = clock
+        self._on_error = on_error
         self._values: dict[Any, tuple[float, Any]] = {}  # key -> (when its computation started, value)
         self._running: dict[Any, tuple[float, asyncio.Future[Any]]] = {}  # key -> (started, computation)
 
@@ -78,8 +88,8 @@ class PeriodCache:
         return started, future
 
     def _settle(self, key: Any, started: float, future: asyncio.Future[Any]) -> None:
-        """A finished computation: no longer under way, and its value kept (not its error, which is logged: a
-        refresh behind a stale answer has no caller to raise it to). Idempotent."""
+        """A finished computation: no longer under way, and its value kept (not its error, which is logged and
+        handed to ``on_error``). Idempotent."""
         if self._running.get(key, (None, None))[1] is future:
             del self._running[key]
             if future.cancelled():
@@ -89,3 +99,5 @@ class PeriodCache:
                 self._values[key] = (started, future.result())
             else:
                 log.warning("computing %r failed: %r", key, error)
+                if self._on_error is not None:
+                    self._on_error(key, error)

@@ -125,8 +125,10 @@ def test_a_failure_is_not_kept_and_the_callers_behind_it_share_one_more_try(capl
         time.sleep(0.1)
         raise RuntimeError("store down")
 
+    failed: list[tuple[str, str]] = []
+
     async def scenario() -> list[BaseException | str]:
-        cache = PeriodCache(60.0)
+        cache = PeriodCache(60.0, on_error=lambda key, error: failed.append((key, str(error))))
         first = asyncio.create_task(cache.get("k", failing))
         await asyncio.sleep(0.02)
         waiting = [asyncio.create_task(cache.get("k", failing)) for _ in range(4)]
@@ -138,6 +140,7 @@ def test_a_failure_is_not_kept_and_the_callers_behind_it_share_one_more_try(capl
     assert "store down" in caplog.text  # logged: a refresh behind a stale answer has no caller to see it
     assert all(isinstance(e, RuntimeError) for e in errors) and back == "back"
     assert len(calls) <= 2  # the first's callers share its error; the latecomers, one more computation
+    assert failed == [("k", "store down")] * len(calls)  # each failed computation counted once (a metric)
 
 
 def test_a_finished_computation_whose_callback_has_not_run_yet_is_settled_not_spun_on() -> None:
