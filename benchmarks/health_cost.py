@@ -132,12 +132,17 @@ def child_main(spec_path: str) -> None:
 
 def _clear_copies(cfg: Any) -> None:
     """The store as one written before classifications carried their video's channel and route."""
+    from sqlalchemy import text
+
     from ray_topics.execution.runtime import open_store
 
     store = open_store(cfg)
     c = store.table("classifications")
     with store.begin() as conn:
         conn.execute(c.update().values(channel_id=None, route=None))
+    if store.dialect == "postgresql":  # the update's dead row versions gone, as in a store never written with them
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"VACUUM ANALYZE {store.engine.dialect.identifier_preparer.format_table(c)}"))
     store.dispose()
 
 
