@@ -104,6 +104,11 @@ def labels_of(found: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.where(found >= 0, codes[np.maximum(found, 0)], -1)
 
 
+def _sharing(labels: np.ndarray) -> np.ndarray:
+    """``[row, i, j]``: whether neighbours ``i`` and ``j`` of the row share a label (a k x k matrix per row)."""
+    return labels[:, :, None] == labels[:, None, :]
+
+
 def plurality(labels: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(winner, its votes) of each row of neighbours' label codes (nearest first, ``-1``: no neighbour): the
     code most of the row holds, a tie to the nearest's; ``-1`` with 0 votes for a row of none. ``weights``
@@ -119,7 +124,7 @@ def plurality(labels: np.ndarray, weights: np.ndarray | None = None) -> tuple[np
     labels = np.asarray(labels)
     if labels.shape[1] == 0:  # no neighbour asked for: no winner
         return np.full(len(labels), -1, labels.dtype), np.zeros(len(labels), np.int64)
-    same = labels[:, :, None] == labels[:, None, :]  # each position: the neighbours sharing its label
+    same = _sharing(labels)
     votes = same.sum(axis=2) if weights is None else (same * weights[:, None, :]).sum(axis=2)
     votes[labels < 0] = 0
     best = np.argmax(votes, axis=1)  # argmax: the first, i.e. the nearest, of the most shared
@@ -146,7 +151,7 @@ def lower_bounds(labels: np.ndarray, weights: np.ndarray, errors: float) -> np.n
         >>> plurality(lab, w)[0].tolist()  # by the plain weights, the one voter of 30
         [0]
     """
-    same = labels[:, :, None] == labels[:, None, :]  # each position: the neighbours sharing its label
+    same = _sharing(labels)
     total = (same * weights[:, None, :]).sum(axis=2)
     var = (same * np.maximum(weights * (weights - 1), 0)[:, None, :]).sum(axis=2)
     low = np.maximum(total - errors * np.sqrt(var), 0)
