@@ -38,8 +38,8 @@ class Activity:
                     return found
                 found.append(nxt)
 
-    def _of(self, q: Select[Any], domain: str | None) -> Select[Any]:
-        """``q`` restricted to ``domain``, or to every stored domain when None.
+    def _in(self, domain: str | None) -> Any:
+        """The condition of ``domain``'s rows, or of every stored domain's when None.
 
         A window's rows are a range of ``ix_class_domain_published`` only under
         a condition on the domain: without one, SQLite ranged over every
@@ -48,20 +48,26 @@ class Activity:
         the window.
         """
         c = self.db.table("classifications")
-        return q.where(c.c.domain == domain) if domain else q.where(c.c.domain.in_(self.domains()))
+        return c.c.domain == domain if domain else c.c.domain.in_(self.domains())
 
-    def _with_video(self, q: Select[Any], column: str, domain: str | None) -> Any:
-        """``q`` (a select from ``classifications``) for the rows that carry their video's ``column``
-        (``channel_id``, ``route``: copied at ingest), UNION ALL, joined with ``videos``, for the rows stored
-        before classifications carried it, with ``videos.<column>`` in its place; of ``domain`` (:meth:`_of`).
+    def _with_video(self, q: Select[Any], column: str, domain: str | None, also: tuple[str, ...] = ()) -> Any:
+        """``q`` (a select from ``classifications``) of ``domain`` (:meth:`_in`) with the video's ``column``
+        (``channel_id``, ``route``) added: the classification's copy (made at ingest) where it carries one,
+        UNION ALL, joined with ``videos``, ``videos.<column>`` for the rows stored before classifications
+        carried it. ``also``: more columns of ``videos``, read for those older rows only (NULL for the others).
 
-        The join costs a primary-key lookup per row on SQLite (two thirds of health's read before the copy); a
+        The join costs a primary-key lookup per row on SQLite (about half of health's read before the copy); a
         row that carries the copy never pays it.
         """
         c, v = self.db.table("classifications"), self.db.table("videos")
-        own = self._of(q.add_columns(c.c[column]).where(c.c[column].is_not(None)), domain)
-        old = q.add_columns(v.c[column]).join(v, v.c.video_id == c.c.video_id).where(c.c[column].is_(None))
-        return union_all(own, self._of(old, domain)).subquery()
+        rows = self._in(domain)
+        own = q.add_columns(c.c[column], *(null().label(a) for a in also)).where(c.c[column].is_not(None), rows)
+        old = (
+            q.add_columns(v.c[column], *(v.c[a] for a in also))
+            .join(v, v.c.video_id == c.c.video_id)
+            .where(c.c[column].is_(None), rows)
+        )
+        return union_all(own, old).subquery()
 
     def topic_activity(
         self, domain: str | None, start: datetime, end: datetime, *, recent_start: datetime | None = None
@@ -132,13 +138,9 @@ class Activity:
         The category is read (from ``videos``) only for a row stored before classifications carried the
         route, whose route health may have to read back from it; it is None for every other.
         """
-        c, v = self.db.table("classifications"), self.db.table("videos")
-        window = (c.c.published_at >= start, c.c.published_at < end)
-        own = self._of(
-            select(c.c.domain, null().label("category"), c.c.route).where(c.c.route.is_not(None), *window), domain
-        )
-        old = select(c.c.domain, v.c.category, v.c.route).join(v, v.c.video_id == c.c.video_id)
-        rows = union_all(own, self._of(old.where(c.c.route.is_(None), *window), domain)).subquery()
+        c = self.db.table("classifications")
+        window = select(c.c.domain).where(c.c.published_at >= start, c.c.published_at < end)
+        rows = self._with_video(window, "route", domain, also=("category",))
         q = select(rows.c.domain, rows.c.category, rows.c.route, func.count()).group_by(
             rows.c.domain, rows.c.category, rows.c.route
         )
@@ -150,8 +152,8 @@ class Activity:
     ) -> dict[str, tuple[int, float]]:
         """``topic_id -> (videos, mean confidence)`` over the videos published in ``[start, end)`` (bounds optional)."""
         c = self.db.table("classifications")
-        q = select(c.c.topic_id, func.count(), func.avg(c.c.confidence)).where(c.c.topic_id.is_not(None))
-        q = self._of(q, domain)
+        q = select(c.c.topic_id, func.count(), func.avg(c.c.confidence))
+        q = q.where(c.c.topic_id.is_not(None), self._in(domain))
         if start is not None:
             q = q.where(c.c.published_at >= start)
         if end is not None:
