@@ -55,7 +55,7 @@ from ray_topics.tiers.realtime import (
     texts_to_embed,
     topic_view,
 )
-from serve.cache import PeriodCache
+from serve.cache import PeriodCache, SharedRead
 from serve.ports import FALLBACK_PORT_ENV, own_ports
 
 __all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "handle_here", "run_local", "serve_env"]
@@ -526,6 +526,10 @@ class Ingress:
             self.cfg.serve.health_stale_seconds,
             on_error=lambda key, _error: self.metrics.cached_read_failures.inc(1, tags={"read": key[0]}),
         )
+        # health computed by one replica per period for all of them (serve.share_health), read from the store
+        s = self.cfg.serve
+        self._shared = SharedRead(self.store.shared_reads, s.health_cache_seconds if s.share_health else 0.0,
+                                  s.health_stale_seconds)  # fmt: skip
 
     def _load_prototypes(self) -> None:
         """The router over the stored prototypes and floors (re-derived weekly) and exemplars (hourly)."""
@@ -853,11 +857,14 @@ class Ingress:
         return await self._cached(("health", domain), self._health_now, domain)
 
     def _health_now(self, domain: str | None) -> tuple[datetime, list, dict[str, Any]]:
-        from ray_topics.ops.health import health_and_routing
+        """Health as another replica stored it within the period, or computed here (and stored for the others)."""
+        from ray_topics.ops.health import health_and_routing, health_from_payload, health_payload
 
-        at = datetime.now(UTC)
-        items, routing = health_and_routing(self.store, at, self.cfg, domain)
-        return at, items, routing
+        def compute() -> tuple[datetime, list, dict[str, Any]]:
+            at = datetime.now(UTC)
+            return at, *health_and_routing(self.store, at, self.cfg, domain)
+
+        return self._shared.get(f"health:{domain or ''}", compute, lambda v: health_payload(*v), health_from_payload)
 
     @api.get("/v1/health")
     async def health(self, request: Request, domain: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A per-replica cache of slow reads (health, stories): one computation at a time per key, shared by callers."""
+"""Slow reads (health, stories): one computation at a time per key and replica, shared by its callers
+(:class:`PeriodCache`), and one per period for all replicas of a store (:class:`SharedRead`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["PeriodCache"]
+if TYPE_CHECKING:
+    from ray_topics.storage.shared_reads import SharedReads
+
+__all__ = ["PeriodCache", "SharedRead"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("ray_topics.serve")
 
@@ -101,3 +108,55 @@ class PeriodCache:
                 log.warning("computing %r failed: %r", key, error)
                 if self._on_error is not None:
                     self._on_error(key, error)
+
+
+class SharedRead:
+    """A slow read computed once per ``period`` for every replica of a store, not once per replica.
+
+    ``get`` (blocking: call it in a worker thread, as :class:`PeriodCache` does) answers the value the store
+    holds (:class:`ray_topics.storage.shared_reads.SharedReads`) while it is younger than ``period``. Past
+    it, the caller that claims the key computes, stores and answers; a caller that finds the claim taken
+    answers the stored value while it is younger than ``period + stale`` (another replica is computing),
+    else computes itself. A claim lasts ``period + stale`` seconds: a replica that dies computing holds the
+    others back no longer than a value may be answered stale. With ``period`` 0 every call computes.
+
+    Example:
+        >>> from ray_topics.storage.store import Store
+        >>> store = Store("sqlite://")
+        >>> one, other = SharedRead(store.shared_reads, 60.0), SharedRead(store.shared_reads, 60.0)  # two replicas
+        >>> one.get("k", lambda: "first", str.encode, bytes.decode)
+        'first'
+        >>> other.get("k", lambda: "second", str.encode, bytes.decode)  # within the minute: the first's value
+        'first'
+    """
+
+    def __init__(
+        self,
+        reads: SharedReads,
+        period: float,
+        stale: float = 0.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.reads, self.period, self.stale = reads, timedelta(seconds=period), timedelta(seconds=stale)
+        self._clock = clock
+
+    def get(self, key: str, compute: Callable[[], T], encode: Callable[[T], bytes], decode: Callable[[bytes], T]) -> T:
+        if not self.period:
+            return compute()
+        now = self._clock()
+        stored = self.reads.get(key)
+        age = now - stored[0] if stored is not None else None
+        if stored is not None and age < self.period:
+            return decode(stored[1])
+        mine = self.reads.claim(key, now, now + self.period + self.stale)
+        if not mine and stored is not None and age < self.period + self.stale:
+            return decode(stored[1])  # another replica computes it
+        started = self._clock()
+        try:
+            value = compute()
+        except BaseException:
+            if mine:
+                self.reads.release(key)  # the next caller tries again, not after the claim runs out
+            raise
+        self.reads.put(key, started, encode(value), release=mine)  # kept only if newer than the stored value
+        return value

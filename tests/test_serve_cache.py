@@ -7,10 +7,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from serve.cache import PeriodCache
+from ray_topics.storage.store import Store
+from serve.cache import PeriodCache, SharedRead
 
 
 class Slow:
@@ -159,3 +162,101 @@ def test_a_finished_computation_whose_callback_has_not_run_yet_is_settled_not_sp
     t.start()
     t.join(timeout=10)
     assert out == ["new"]  # period 0: "old" started before the caller asked
+
+
+# ------------------------------------------------------------------ one computation per period for every replica
+
+
+class Clock:
+    """A wall clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def _replicas(store: Store, n: int, clock: Clock, period: float = 60.0, stale: float = 600.0) -> list[SharedRead]:
+    return [SharedRead(store.shared_reads, period, stale, clock) for _ in range(n)]
+
+
+def _read(replica: SharedRead, value: str, calls: list[str]) -> str:
+    return replica.get("health:", lambda: calls.append(value) or value, str.encode, bytes.decode)
+
+
+def test_a_replica_reads_the_value_another_computed_within_the_period(store: Store) -> None:
+    clock, calls = Clock(), []
+    a, b, c = _replicas(store, 3, clock)
+    assert _read(a, "a1", calls) == "a1"
+    clock.advance(59)
+    assert (_read(b, "b1", calls), _read(c, "c1", calls)) == ("a1", "a1")
+    assert calls == ["a1"]  # three replicas, one computation
+    clock.advance(2)  # past the period: the first to ask claims it and computes; the value is the new one
+    assert _read(b, "b2", calls) == "b2" and _read(a, "a2", calls) == "b2"
+    assert calls == ["a1", "b2"]
+
+
+def test_while_another_replica_holds_the_claim_the_stale_value_is_answered(store: Store) -> None:
+    clock, calls = Clock(), []
+    a, b = _replicas(store, 2, clock)
+    _read(a, "a1", calls)
+    clock.advance(120)
+    assert store.shared_reads.claim("health:", clock(), clock.now + timedelta(seconds=660))  # a third computes
+    assert _read(a, "a2", calls) == "a1" and _read(b, "b2", calls) == "a1"  # stale, nobody waits for it
+    clock.advance(600)  # past period + stale: too old to answer, computed here although the claim is held
+    assert _read(b, "b3", calls) == "b3"
+    assert calls == ["a1", "b3"]
+    clock.advance(1)  # b's value is fresh for everybody
+    assert _read(a, "a4", calls) == "b3"
+
+
+def test_a_failed_computation_frees_the_claim_for_the_next_caller(store: Store) -> None:
+    clock = Clock()
+    a, b = _replicas(store, 2, clock)
+
+    def failing() -> str:
+        raise RuntimeError("store down")
+
+    with pytest.raises(RuntimeError, match="store down"):
+        a.get("health:", failing, str.encode, bytes.decode)
+    calls: list[str] = []
+    assert _read(b, "b1", calls) == "b1" and calls == ["b1"]  # claimed at once, not after the claim ran out
+
+
+def test_an_older_value_never_replaces_a_newer_one(store: Store) -> None:
+    reads, t = store.shared_reads, datetime(2024, 3, 1, tzinfo=UTC)
+    reads.put("k", t + timedelta(seconds=5), b"newer")
+    reads.put("k", t, b"older", release=False)  # a slow replica that started first finishes last
+    assert reads.get("k") == (t + timedelta(seconds=5), b"newer")
+
+
+def test_replicas_asking_at_once_compute_once(store_url: tuple[str, str | None]) -> None:
+    """Eight replicas (threads, each with its own connections) find the stored value stale at the same moment:
+    one claims the computation, the other seven answer the stale value at once, nothing is computed twice."""
+    stores = [Store(store_url[0], schema=store_url[1]) for _ in range(8)]
+    clock, calls, lock = Clock(), [], threading.Lock()
+    _read(SharedRead(stores[0].shared_reads, 60.0, 600.0, clock), "seed", calls)  # a value, now stale
+    clock.advance(120)
+    gate = threading.Barrier(8)
+
+    def replica(i: int) -> str:
+        def compute() -> str:
+            with lock:
+                calls.append(f"r{i}")
+            time.sleep(0.3)
+            return f"r{i}"
+
+        gate.wait()
+        return SharedRead(stores[i].shared_reads, 60.0, 600.0, clock).get("health:", compute, str.encode, bytes.decode)
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(replica, range(8)))
+    fresh = [c for c in calls if c != "seed"]
+    assert len(fresh) == 1  # one claim, one computation
+    assert got.count(fresh[0]) == 1 and got.count("seed") == 7  # the others answered the stale value at once
+    for s in stores:
+        s.dispose()

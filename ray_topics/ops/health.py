@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -55,6 +56,8 @@ __all__ = [
     "average_confidence",
     "health_and_routing",
     "health_from_config",
+    "health_from_payload",
+    "health_payload",
     "health_summary",
     "last_video_at",
     "routing_from_config",
@@ -347,6 +350,25 @@ def health_and_routing(
 ) -> tuple[list[TopicHealth], dict[str, Any]]:
     """What ``ray-topics health``, ``GET /v1/health`` and ``/metrics`` report: topic health and routing shares."""
     return health_from_config(store, as_of, cfg.health, domain), routing_from_config(store, as_of, cfg, domain)
+
+
+def health_payload(at: datetime, items: Sequence[TopicHealth], routing: dict[str, Any]) -> bytes:
+    """What :func:`health_and_routing` computed at ``at``, as JSON bytes (one replica's value for the others)."""
+    return json.dumps({"at": as_utc(at).isoformat(), "items": [vars(h) for h in items], "routing": routing}).encode()
+
+
+def health_from_payload(payload: bytes) -> tuple[datetime, list[TopicHealth], dict[str, Any]]:
+    """(at, items, routing) from :func:`health_payload`'s bytes.
+
+    Example:
+        >>> from datetime import UTC
+        >>> at = datetime(2024, 1, 8, tzinfo=UTC)
+        >>> h = TopicHealth("a:0", "a", "x", "dying", 0, 3, None, 0.5, 2, 0.5, 4, 9, [DYING_TOPIC])
+        >>> health_from_payload(health_payload(at, [h], {"window_days": 7})) == (at, [h], {"window_days": 7})
+        True
+    """
+    d = json.loads(payload)
+    return datetime.fromisoformat(d["at"]), [TopicHealth(**h) for h in d["items"]], d["routing"]
 
 
 # ---------------------------------------------------------------------- Prometheus text format

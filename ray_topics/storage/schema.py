@@ -285,6 +285,14 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("stats", JSON, nullable=False, default=dict),
         UniqueConstraint("job", "domain", "window_end", name="uq_job_window"),
     )
+    # a slow read one Ingress replica computes for all (health): its newest value and who computes it next
+    table(
+        "shared_reads",
+        Column("key", String(256), primary_key=True),
+        Column("computed_at", UTCDateTime),  # when the stored value's computation started
+        Column("payload", LargeBinary),
+        Column("claimed_until", UTCDateTime),  # a replica computes it until then; NULL: nobody
+    )
     table(
         "access_stats",
         Column("partition", String(256), primary_key=True),

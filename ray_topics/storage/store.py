@@ -21,6 +21,7 @@ from ray_topics.storage.leases import Leases
 from ray_topics.storage.registry import ModelVersions
 from ray_topics.storage.routing import RoutingExemplars
 from ray_topics.storage.runs import JobRuns
+from ray_topics.storage.shared_reads import SharedReads
 from ray_topics.storage.stories import StoryMoves
 from ray_topics.storage.topics import Prototypes, Topics
 from ray_topics.storage.videos import Videos
@@ -44,6 +45,7 @@ class Store(Database):
         bertopic_ids: imported BERTopic topic ids (:class:`BertopicIds`).
         global_topics: topics of different domains linked as one story (:class:`GlobalTopics`).
         stories: the daily placement's videos whose story is another topic (:class:`StoryMoves`).
+        shared_reads: slow reads one Ingress replica computes for all (:class:`SharedReads`).
         leases: job-long exclusive leases (:class:`Leases`; ``lease_wait_seconds``, ``lease_poll_seconds``).
 
     ``pool`` holds :class:`Database`'s pool and timeout keywords.
@@ -78,3 +80,4 @@ class Store(Database):
         self.bertopic_ids = BertopicIds(self)
         self.global_topics = GlobalTopics(self, self.topics)
         self.stories = StoryMoves(self)
+        self.shared_reads = SharedReads(self)

@@ -1,0 +1,79 @@
+"""Shared reads: a slow read's newest value, computed by one Ingress replica for all of them.
+
+Each replica caches health for ``serve.health_cache_seconds`` on its own; without
+this table every replica would also compute it on its own, N computations of a
+week's scan per period for N replicas. A replica past its period first reads the
+stored value; only if that is old too does it *claim* the key (one atomic
+statement: the claim is taken by one replica whatever the number asking at
+once) and compute, and the others go on with the stored value meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from ray_topics.storage.db import Database
+
+__all__ = ["SharedReads"]
+
+
+class SharedReads:
+    """Repository of ``shared_reads``: per key, the newest value and the claim on the next computation.
+
+    Example:
+        >>> from datetime import UTC, datetime, timedelta
+        >>> from ray_topics.storage.store import Store
+        >>> reads, t = Store("sqlite://").shared_reads, datetime(2024, 1, 1, tzinfo=UTC)
+        >>> reads.claim("k", t, t + timedelta(minutes=1)), reads.claim("k", t, t + timedelta(minutes=1))
+        (True, False)
+        >>> reads.put("k", t, b"v"); reads.get("k") == (t, b"v")
+        True
+        >>> reads.claim("k", t, t + timedelta(minutes=1))  # a stored value ends the claim
+        True
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, key: str) -> tuple[datetime, bytes] | None:
+        """(when its computation started, payload) of the stored value; None before the first."""
+        t = self.db.table("shared_reads")
+        with self.db.connect() as conn:
+            row = conn.execute(select(t.c.computed_at, t.c.payload).where(t.c.key == key)).first()
+        return None if row is None or row.computed_at is None else (row.computed_at, bytes(row.payload))
+
+    def claim(self, key: str, now: datetime, until: datetime) -> bool:
+        """Take the next computation of ``key`` until ``until``, unless another holder's claim runs past ``now``.
+
+        One statement decides (an insert of the first row, else an update guarded by the claim's end), so of
+        any number of replicas asking at once one gets it. Returns whether this caller did.
+        """
+        t = self.db.table("shared_reads")
+        with self.db.begin() as conn:
+            first = self.db.insert(conn, "shared_reads").on_conflict_do_nothing().returning(t.c.key)
+            if conn.execute(first, {"key": key, "claimed_until": until}).first() is not None:
+                return True  # (a RETURNING row, not the rowcount: psycopg reports -1 for this insert)
+            free = or_(t.c.claimed_until.is_(None), t.c.claimed_until <= now)
+            taken = conn.execute(update(t).where(t.c.key == key, free).values(claimed_until=until))
+            return taken.rowcount == 1
+
+    def put(self, key: str, computed_at: datetime, payload: bytes, release: bool = True) -> None:
+        """Store a value computed from ``computed_at`` on, unless a newer one is stored; with ``release`` (the
+        caller holds the claim) the claim ends."""
+        t = self.db.table("shared_reads")
+        newer = or_(t.c.computed_at.is_(None), t.c.computed_at < computed_at)
+        values: dict[str, Any] = {"computed_at": computed_at, "payload": payload}
+        with self.db.begin() as conn:
+            if release:
+                conn.execute(update(t).where(t.c.key == key).values(claimed_until=None))
+            if conn.execute(update(t).where(t.c.key == key, newer).values(**values)).rowcount == 0:
+                conn.execute(self.db.insert_ignoring(conn, "shared_reads"), {"key": key, **values})
+
+    def release(self, key: str) -> None:
+        """End the claim on ``key`` (its holder's computation failed: the next caller may claim it)."""
+        t = self.db.table("shared_reads")
+        with self.db.begin() as conn:
+            conn.execute(update(t).where(t.c.key == key).values(claimed_until=None))
