@@ -414,9 +414,9 @@ class ServeConfig(_Section):
     health_cache_seconds: float = Field(default=60.0, ge=0)
     # ...and a value older than that by less than this is still answered at once while it is recomputed
     health_stale_seconds: float = Field(default=600.0, ge=0)
-    # health computed by one Ingress replica per health_cache_seconds for all, stored in the store's
-    # shared_reads (false: each replica computes its own, and the Ingress never writes to the store)
-    share_health: bool = True
+    # health and the story list computed by one Ingress replica per health_cache_seconds for all, kept
+    # in the store's shared_reads (false: each replica computes its own; the Ingress never writes)
+    share_reads: bool = True
     # GET /v1/stories: the days of placed stories it sums by default, and at most
     story_days: int = Field(default=7, ge=1)
     max_story_days: int = Field(default=31, ge=1)

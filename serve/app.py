@@ -526,9 +526,9 @@ class Ingress:
             self.cfg.serve.health_stale_seconds,
             on_error=lambda key, _error: self.metrics.cached_read_failures.inc(1, tags={"read": key[0]}),
         )
-        # health computed by one replica per period for all of them (serve.share_health), read from the store
+        # health and stories computed by one replica per period for all of them (serve.share_reads)
         s = self.cfg.serve
-        self._shared = SharedRead(self.store.shared_reads, s.health_cache_seconds if s.share_health else 0.0,
+        self._shared = SharedRead(self.store.shared_reads, s.health_cache_seconds if s.share_reads else 0.0,
                                   s.health_stale_seconds)  # fmt: skip
 
     def _load_prototypes(self) -> None:
@@ -825,9 +825,14 @@ class Ingress:
         return {"as_of": as_of.isoformat() if as_of else None, "days": days, "stories": found[:size]}
 
     def _placed_stories(self, days: int, domain: str | None) -> tuple[datetime | None, list[dict[str, Any]]]:
-        from ray_topics.ops.stories import placed_stories
+        """The story list as another replica stored it within the period, or computed here (and stored)."""
+        from ray_topics.ops.stories import placed_stories, stories_from_payload, stories_payload
 
-        return placed_stories(self.store, self.cfg.daily.misfit_confidence, days, domain)
+        def compute() -> tuple[datetime | None, list[dict[str, Any]]]:
+            return placed_stories(self.store, self.cfg.daily.misfit_confidence, days, domain)
+
+        key = f"stories:{days}:{domain or ''}"
+        return self._shared.get(key, compute, lambda v: stories_payload(*v), stories_from_payload)
 
     def _page_size(self, limit: int | None) -> int:
         s = self.cfg.serve

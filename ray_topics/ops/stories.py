@@ -8,13 +8,14 @@ midnight), so the days summed are days already placed.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from ray_topics.storage.store import Store
 from ray_topics.storage.stories import Story
 
-__all__ = ["placed_stories", "placed_until", "shaped", "story_of_video"]
+__all__ = ["placed_stories", "placed_until", "shaped", "stories_from_payload", "stories_payload", "story_of_video"]
 
 
 def placed_stories(
@@ -31,6 +32,26 @@ def placed_stories(
         return None, []
     found = store.stories.crossing(end - timedelta(days=days), end, fit, domain)
     return end, shaped(store, found)
+
+
+def stories_payload(as_of: datetime | None, found: list[dict[str, Any]]) -> bytes:
+    """What :func:`placed_stories` returned, as JSON bytes (one replica's value for the others)."""
+    return json.dumps({"as_of": as_of.isoformat() if as_of else None, "stories": found}).encode()
+
+
+def stories_from_payload(payload: bytes) -> tuple[datetime | None, list[dict[str, Any]]]:
+    """(as_of, stories) from :func:`stories_payload`'s bytes.
+
+    Example:
+        >>> from datetime import UTC
+        >>> at, found = datetime(2024, 1, 8, tzinfo=UTC), [{"topic_id": "a:1", "videos": {"a": 3, "b": 1}}]
+        >>> stories_from_payload(stories_payload(at, found)) == (at, found)
+        True
+        >>> stories_from_payload(stories_payload(None, []))  # before the first placement
+        (None, [])
+    """
+    d = json.loads(payload)
+    return (datetime.fromisoformat(d["as_of"]) if d["as_of"] else None), d["stories"]
 
 
 def placed_until(store: Store, at: datetime | None = None) -> datetime | None:
