@@ -118,7 +118,9 @@ class SharedRead:
     it, the caller that claims the key computes, stores and answers; a caller that finds the claim taken
     answers the stored value while it is younger than ``period + stale`` (another replica is computing),
     else computes itself. A claim lasts ``period + stale`` seconds: a replica that dies computing holds the
-    others back no longer than a value may be answered stale. With ``period`` 0 every call computes.
+    others back no longer than a value may be answered stale. With ``period`` 0 every call computes. The
+    store is an aid, not a condition: a claim or a store the database refuses is logged, and the value is
+    computed and answered here.
 
     Example:
         >>> from ray_topics.storage.store import Store
@@ -148,8 +150,12 @@ class SharedRead:
         age = now - stored[0] if stored is not None else None
         if stored is not None and age < self.period:
             return decode(stored[1])
-        mine = self.reads.claim(key, now, now + self.period + self.stale)
-        if not mine and stored is not None and age < self.period + self.stale:
+        try:
+            mine = self.reads.claim(key, now, now + self.period + self.stale)
+        except Exception:  # a write the store refused (SQLite's write lock held too long): computed here
+            log.warning("claiming %r failed; computing it here", key, exc_info=True)
+            mine = None
+        if mine is False and stored is not None and age < self.period + self.stale:
             return decode(stored[1])  # another replica computes it
         started = self._clock()
         try:
@@ -158,5 +164,8 @@ class SharedRead:
             if mine:
                 self.reads.release(key)  # the next caller tries again, not after the claim runs out
             raise
-        self.reads.put(key, started, encode(value), release=mine)  # kept only if newer than the stored value
+        try:
+            self.reads.put(key, started, encode(value), release=bool(mine))  # kept only if newer than the stored
+        except Exception:  # the value is still this caller's answer; the claim runs out on its own
+            log.warning("storing %r failed", key, exc_info=True)
         return value

@@ -260,3 +260,19 @@ def test_replicas_asking_at_once_compute_once(store_url: tuple[str, str | None])
     assert got.count(fresh[0]) == 1 and got.count("seed") == 7  # the others answered the stale value at once
     for s in stores:
         s.dispose()
+
+
+def test_a_store_that_refuses_writes_leaves_the_value_computed_here(store: Store, monkeypatch) -> None:
+    """The shared row is an aid: a claim or a put the database refuses (SQLite's write lock held by a long
+    job commit) is logged, and the caller computes and answers the value itself."""
+    clock, calls = Clock(), []
+    (a,) = _replicas(store, 1, clock)
+    _read(a, "a1", calls)
+    clock.advance(61)
+
+    def locked(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(store.shared_reads, "claim", locked)
+    monkeypatch.setattr(store.shared_reads, "put", locked)
+    assert _read(a, "a2", calls) == "a2" and calls == ["a1", "a2"]
