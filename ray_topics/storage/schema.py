@@ -285,7 +285,8 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("stats", JSON, nullable=False, default=dict),
         UniqueConstraint("job", "domain", "window_end", name="uq_job_window"),
     )
-    # a slow read one Ingress replica computes for all (health): its newest value and who computes it next
+    # a slow read one Ingress replica computes for all (health, the story list): its newest value and who
+    # computes it next (serve.share_reads)
     table(
         "shared_reads",
         Column("key", String(256), primary_key=True),

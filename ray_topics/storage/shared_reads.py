@@ -1,8 +1,8 @@
 """Shared reads: a slow read's newest value, computed by one Ingress replica for all of them.
 
-Each replica caches health for ``serve.health_cache_seconds`` on its own; without
-this table every replica would also compute it on its own, N computations of a
-week's scan per period for N replicas. A replica past its period first reads the
+Each replica caches health and the story list for ``serve.health_cache_seconds``
+on its own; without this table every replica would also compute them on its own,
+N computations of a week's scan per period for N replicas. A replica past its period first reads the
 stored value; only if that is old too does it *claim* the key (one atomic
 statement: the claim is taken by one replica whatever the number asking at
 once) and compute, and the others go on with the stored value meanwhile.
