@@ -854,10 +854,12 @@ class Ingress:
             )
 
     async def _topic_health(self, domain: str | None) -> tuple[datetime, list, dict[str, Any]]:
-        """Health and routing shares as of at most ``serve.health_cache_seconds`` ago (plus
-        ``serve.health_stale_seconds`` while a fresh one is computed).
+        """Health and routing shares as of at most two ``serve.health_cache_seconds`` ago (this replica's
+        period over the store's, :class:`SharedRead`; plus ``serve.health_stale_seconds`` while a fresh one is
+        computed).
 
-        A week of activity is joined once per period, whichever of ``/v1/health`` and ``/metrics`` asks.
+        A week of activity is read once per period for all replicas, whichever of ``/v1/health`` and
+        ``/metrics`` asks.
         """
         return await self._cached(("health", domain), self._health_now, domain)
 
@@ -873,8 +875,8 @@ class Ingress:
 
     @api.get("/v1/health")
     async def health(self, request: Request, domain: str | None = None) -> dict[str, Any]:
-        """Topic health and alerts, computed at ``as_of`` (at most ``serve.health_cache_seconds`` ago, or within
-        ``serve.health_stale_seconds`` more while a fresh one is computed)."""
+        """Topic health and alerts, computed at ``as_of`` (at most two ``serve.health_cache_seconds`` ago, or
+        within ``serve.health_stale_seconds`` more while a fresh one is computed)."""
         from ray_topics.ops.health import health_summary
 
         self._auth(request, write=False)

@@ -146,26 +146,32 @@ class SharedRead:
         if not self.period:
             return compute()
         now = self._clock()
-        stored = self.reads.get(key)
-        age = now - stored[0] if stored is not None else None
-        if stored is not None and age < self.period:
-            return decode(stored[1])
         try:
-            mine = self.reads.claim(key, now, now + self.period + self.stale)
+            stored = self.reads.get(key)
+            held = (stored[0], decode(stored[1])) if stored is not None else None
+        except Exception:  # a value this version cannot read (another version's, or damaged): as none stored
+            log.warning("reading the stored %r failed; computing it", key, exc_info=True)
+            held = None
+        if held is not None and now - held[0] < self.period:
+            return held[1]
+        until = now + self.period + self.stale
+        try:
+            mine = self.reads.claim(key, now, until)
         except Exception:  # a write the store refused (SQLite's write lock held too long): computed here
             log.warning("claiming %r failed; computing it here", key, exc_info=True)
             mine = None
-        if mine is False and stored is not None and age < self.period + self.stale:
-            return decode(stored[1])  # another replica computes it
+        if mine is False and held is not None and now - held[0] < self.period + self.stale:
+            return held[1]  # another replica computes it
+        claim = until if mine else None
         started = self._clock()
         try:
             value = compute()
         except BaseException:
-            if mine:
-                self.reads.release(key)  # the next caller tries again, not after the claim runs out
+            if claim is not None:
+                self.reads.release(key, claim)  # the next caller tries again, not after the claim runs out
             raise
         try:
-            self.reads.put(key, started, encode(value), release=bool(mine))  # kept only if newer than the stored
+            self.reads.put(key, started, encode(value), claim)  # kept only if newer than the stored value
         except Exception:  # the value is still this caller's answer; the claim runs out on its own
             log.warning("storing %r failed", key, exc_info=True)
         return value

@@ -230,7 +230,7 @@ def test_a_failed_computation_frees_the_claim_for_the_next_caller(store: Store) 
 def test_an_older_value_never_replaces_a_newer_one(store: Store) -> None:
     reads, t = store.shared_reads, datetime(2024, 3, 1, tzinfo=UTC)
     reads.put("k", t + timedelta(seconds=5), b"newer")
-    reads.put("k", t, b"older", release=False)  # a slow replica that started first finishes last
+    reads.put("k", t, b"older")  # a slow replica that started first finishes last
     assert reads.get("k") == (t + timedelta(seconds=5), b"newer")
 
 
@@ -276,3 +276,27 @@ def test_a_store_that_refuses_writes_leaves_the_value_computed_here(store: Store
     monkeypatch.setattr(store.shared_reads, "claim", locked)
     monkeypatch.setattr(store.shared_reads, "put", locked)
     assert _read(a, "a2", calls) == "a2" and calls == ["a1", "a2"]
+
+
+def test_a_put_ends_its_own_claim_only(store: Store) -> None:
+    """A computation that outlasted its claim stores its value without ending the claim another replica took
+    since: a third replica does not compute as well."""
+    reads, t = store.shared_reads, datetime(2024, 3, 1, tzinfo=UTC)
+    first = t + timedelta(seconds=60)
+    assert reads.claim("k", t, first)
+    second = first + timedelta(seconds=61)
+    assert reads.claim("k", first + timedelta(seconds=1), second)  # the first claim ran out
+    reads.put("k", t, b"slow", claim=first)  # the first computation ends late
+    assert not reads.claim("k", first + timedelta(seconds=2), second + timedelta(seconds=60))
+    reads.release("k", second)
+    assert reads.claim("k", first + timedelta(seconds=3), second + timedelta(seconds=60))
+
+
+def test_a_stored_value_this_version_cannot_read_is_computed_again(store: Store) -> None:
+    """Another version's payload (or damaged bytes) is as none stored: computed and answered, not an error."""
+    clock, calls = Clock(), []
+    (a,) = _replicas(store, 1, clock)
+    store.shared_reads.put("health:", clock(), b"\xff\xfe not utf-8")
+    clock.advance(1)
+    assert _read(a, "a1", calls) == "a1" and calls == ["a1"]
+    assert _read(a, "a2", calls) == "a1"  # and stored again for the others

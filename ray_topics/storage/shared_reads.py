@@ -29,7 +29,7 @@ class SharedReads:
         >>> reads, t = Store("sqlite://").shared_reads, datetime(2024, 1, 1, tzinfo=UTC)
         >>> reads.claim("k", t, t + timedelta(minutes=1)), reads.claim("k", t, t + timedelta(minutes=1))
         (True, False)
-        >>> reads.put("k", t, b"v"); reads.get("k") == (t, b"v")
+        >>> reads.put("k", t, b"v", claim=t + timedelta(minutes=1)); reads.get("k") == (t, b"v")
         True
         >>> reads.claim("k", t, t + timedelta(minutes=1))  # a stored value ends the claim
         True
@@ -60,20 +60,24 @@ class SharedReads:
             taken = conn.execute(update(t).where(t.c.key == key, free).values(claimed_until=until))
             return taken.rowcount == 1
 
-    def put(self, key: str, computed_at: datetime, payload: bytes, release: bool = True) -> None:
-        """Store a value computed from ``computed_at`` on, unless a newer one is stored; with ``release`` (the
-        caller holds the claim) the claim ends."""
+    def put(self, key: str, computed_at: datetime, payload: bytes, claim: datetime | None = None) -> None:
+        """Store a value computed from ``computed_at`` on, unless a newer one is stored; ``claim``: the end of
+        the caller's claim (:meth:`claim`'s ``until``), which ends with it (not another replica's, taken since
+        the caller's ran out)."""
         t = self.db.table("shared_reads")
         newer = or_(t.c.computed_at.is_(None), t.c.computed_at < computed_at)
         values: dict[str, Any] = {"computed_at": computed_at, "payload": payload}
         with self.db.begin() as conn:
-            if release:
-                conn.execute(update(t).where(t.c.key == key).values(claimed_until=None))
+            if claim is not None:
+                self._release(conn, key, claim)
             if conn.execute(update(t).where(t.c.key == key, newer).values(**values)).rowcount == 0:
                 conn.execute(self.db.insert_ignoring(conn, "shared_reads"), {"key": key, **values})
 
-    def release(self, key: str) -> None:
-        """End the claim on ``key`` (its holder's computation failed: the next caller may claim it)."""
-        t = self.db.table("shared_reads")
+    def release(self, key: str, claim: datetime) -> None:
+        """End the caller's claim on ``key`` (its computation failed: the next caller may claim it)."""
         with self.db.begin() as conn:
-            conn.execute(update(t).where(t.c.key == key).values(claimed_until=None))
+            self._release(conn, key, claim)
+
+    def _release(self, conn: Any, key: str, claim: datetime) -> None:
+        t = self.db.table("shared_reads")
+        conn.execute(update(t).where(t.c.key == key, t.c.claimed_until == claim).values(claimed_until=None))
