@@ -520,14 +520,14 @@ class Ingress:
         self._reload_lock = threading.Lock()  # the poll and /healthz reload in worker threads: one at a time
         self._load_prototypes()
         self._prototype_poller = asyncio.get_event_loop().create_task(self._poll_prototypes())
+        s = self.cfg.serve
         # health per domain (shared by /v1/health and /metrics) and stories, by key
         self._cache = PeriodCache(
-            self.cfg.serve.health_cache_seconds,
-            self.cfg.serve.health_stale_seconds,
+            s.health_cache_seconds,
+            s.health_stale_seconds,
             on_error=lambda key, _error: self.metrics.cached_read_failures.inc(1, tags={"read": key[0]}),
         )
         # health and stories computed by one replica per period for all of them (serve.share_reads)
-        s = self.cfg.serve
         self._shared = SharedRead(self.store.shared_reads, s.health_cache_seconds if s.share_reads else 0.0,
                                   s.health_stale_seconds)  # fmt: skip
 

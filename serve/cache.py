@@ -167,8 +167,11 @@ class SharedRead:
         try:
             value = compute()
         except BaseException:
-            if claim is not None:
-                self.reads.release(key, claim)  # the next caller tries again, not after the claim runs out
+            if claim is not None:  # the next caller tries again, not after the claim runs out
+                try:
+                    self.reads.release(key, claim)
+                except Exception:  # the computation's error is the one to raise; the claim runs out on its own
+                    log.warning("releasing %r failed", key, exc_info=True)
             raise
         try:
             self.reads.put(key, started, encode(value), claim)  # kept only if newer than the stored value

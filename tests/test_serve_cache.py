@@ -300,3 +300,18 @@ def test_a_stored_value_this_version_cannot_read_is_computed_again(store: Store)
     clock.advance(1)
     assert _read(a, "a1", calls) == "a1" and calls == ["a1"]
     assert _read(a, "a2", calls) == "a1"  # and stored again for the others
+
+
+def test_a_failed_computation_raises_its_own_error_when_the_release_fails_too(store: Store, monkeypatch) -> None:
+    clock = Clock()
+    (a,) = _replicas(store, 1, clock)
+
+    def failing() -> str:
+        raise RuntimeError("computation failed")
+
+    def refused(*_args: object) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(store.shared_reads, "release", refused)
+    with pytest.raises(RuntimeError, match="computation failed"):
+        a.get("health:", failing, str.encode, bytes.decode)
