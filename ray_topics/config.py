@@ -417,6 +417,9 @@ class ServeConfig(_Section):
     # health and the story list computed by one Ingress replica per health_cache_seconds for all, kept
     # in the store's shared_reads (false: each replica computes its own; the Ingress never writes)
     share_reads: bool = True
+    # ...whose writes to the store (the claim, the value) wait at most this long for a lock a job holds
+    # (SQLite's one write lock), then the replica computes and answers the value on its own
+    shared_read_wait_s: float = Field(default=1.0, gt=0)
     # GET /v1/stories: the days of placed stories it sums by default, and at most
     story_days: int = Field(default=7, ge=1)
     max_story_days: int = Field(default=31, ge=1)

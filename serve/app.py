@@ -528,8 +528,8 @@ class Ingress:
             on_error=lambda key, _error: self.metrics.cached_read_failures.inc(1, tags={"read": key[0]}),
         )
         # health and stories computed by one replica per period for all of them (serve.share_reads)
-        self._shared = SharedRead(self.store.shared_reads, s.health_cache_seconds if s.share_reads else 0.0,
-                                  s.health_stale_seconds)  # fmt: skip
+        self._shared = SharedRead(self.store.shared_reads.waiting(s.shared_read_wait_s),
+                                  s.health_cache_seconds if s.share_reads else 0.0, s.health_stale_seconds)  # fmt: skip
 
     def _load_prototypes(self) -> None:
         """The router over the stored prototypes and floors (re-derived weekly) and exemplars (hourly)."""

@@ -315,3 +315,50 @@ def test_a_failed_computation_raises_its_own_error_when_the_release_fails_too(st
     monkeypatch.setattr(store.shared_reads, "release", refused)
     with pytest.raises(RuntimeError, match="computation failed"):
         a.get("health:", failing, str.encode, bytes.decode)
+
+
+class Holder:
+    """Another connection holding the lock a shared read's write needs (SQLite's write lock, a job's commit;
+    on PostgreSQL the key's row), until released or ``hold_s`` runs out."""
+
+    def __init__(self, store_url: tuple[str, str | None], key: str, hold_s: float = 20.0) -> None:
+        self.store = Store(store_url[0], schema=store_url[1])
+        self.store.shared_reads.put(key, datetime(2024, 1, 1, tzinfo=UTC), b"old")
+        self.held, self.done = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold, args=(key, hold_s), daemon=True)
+        self.thread.start()
+        assert self.held.wait(10)
+
+    def _hold(self, key: str, hold_s: float) -> None:
+        t = self.store.table("shared_reads")
+        with self.store.begin() as conn:
+            conn.execute(t.update().where(t.c.key == key).values(payload=b"held"))  # the row (and SQLite's lock)
+            self.held.set()
+            self.done.wait(hold_s)
+
+    def release(self) -> None:
+        self.done.set()
+        self.thread.join()
+        self.store.dispose()
+
+
+def test_a_claim_gives_up_on_a_held_lock_after_its_own_wait(store_url: tuple[str, str | None]) -> None:
+    """A replica's claim waits ``wait_s`` for a lock a job holds, not the store's 30-s busy timeout: while the
+    lock is held (20 s) the claim fails, and the replica computes and answers the value on its own. With the
+    store's own wait the claim would wait for the lock and succeed. The connection's wait is put back after."""
+    holder = Holder(store_url, "health:")
+    store = Store(store_url[0], schema=store_url[1])
+    try:
+        reads = store.shared_reads.waiting(0.2)
+        with pytest.raises(Exception, match=r"(?i)locked|lock timeout"):
+            reads.claim("health:", datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 1, 1, tzinfo=UTC))
+        assert holder.thread.is_alive()  # failed while the lock was still held, not after it was let go
+        calls: list[str] = []
+        assert _read(SharedRead(reads, 60.0, 600.0, Clock()), "mine", calls) == "mine" and calls == ["mine"]
+        assert holder.thread.is_alive()
+        if store.dialect == "sqlite":
+            with store.connect() as conn:  # the pooled connection waits as long as before for the jobs
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    finally:
+        holder.release()
+        store.dispose()

@@ -24,6 +24,7 @@ from ray_topics.storage.schema import RETIRED_INDEXES, build_metadata
 __all__ = ["Database", "chunks", "lock_id"]
 
 IN_CHUNK = 500  # ids per IN (...) clause: below SQLite's and psycopg's parameter limits
+SQLITE_BUSY_S = 30  # how long a SQLite statement waits for another connection's write lock before it fails
 
 
 def chunks(seq: Sequence[Any], n: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
@@ -58,7 +59,7 @@ class Database:
         kwargs: dict[str, Any] = {"future": True}
         is_sqlite = url.startswith("sqlite")
         if is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_S}
             if url in ("sqlite://", "sqlite:///:memory:"):
                 kwargs["poolclass"] = StaticPool
         else:
@@ -134,6 +135,34 @@ class Database:
         """One transaction; everything inside commits together or not at all."""
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def begin_waiting(self, wait_s: float) -> Iterator[Connection]:
+        """One transaction whose lock waits give up after ``wait_s`` seconds instead of the store's timeout.
+
+        For a write that may be skipped (a cache's): it fails fast rather than queue behind a job's commit
+        holding SQLite's write lock, or a row lock on PostgreSQL (``lock_timeout``, this transaction only).
+        On SQLite the connection's own wait is put back afterwards (it returns to the pool).
+        """
+        ms = max(1, int(wait_s * 1000))
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                with conn.begin():
+                    conn.execute(text(f"SET LOCAL lock_timeout = {ms}"))
+                    yield conn
+                return
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={ms}")
+            conn.commit()  # (the pragma autobegan a transaction: end it before this one)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                try:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_S * 1000}")
+                    conn.commit()
+                except Exception:  # a connection left with the short wait must not serve the jobs' writes
+                    conn.invalidate()
+                    raise
 
     @contextmanager
     def writing(self, conn: Connection | None) -> Iterator[Connection]:
@@ -275,5 +304,5 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_S * 1000}")
     cur.close()

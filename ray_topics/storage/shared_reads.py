@@ -10,6 +10,7 @@ once) and compute, and the others go on with the stored value meanwhile.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -35,8 +36,13 @@ class SharedReads:
         True
     """
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: Database, wait_s: float | None = None) -> None:
+        self.db, self.wait_s = db, wait_s
+
+    def waiting(self, wait_s: float) -> SharedReads:
+        """These reads whose writes (claim, put, release) wait at most ``wait_s`` seconds for a lock another
+        transaction holds, then fail (the caller computes on its own: :class:`serve.cache.SharedRead`)."""
+        return SharedReads(self.db, wait_s)
 
     def get(self, key: str) -> tuple[datetime, bytes] | None:
         """(when its computation started, payload) of the stored value; None before the first."""
@@ -52,7 +58,7 @@ class SharedReads:
         any number of replicas asking at once one gets it. Returns whether this caller did.
         """
         t = self.db.table("shared_reads")
-        with self.db.begin() as conn:
+        with self._writing() as conn:
             first = self.db.insert(conn, "shared_reads").on_conflict_do_nothing().returning(t.c.key)
             if conn.execute(first, {"key": key, "claimed_until": until}).first() is not None:
                 return True  # (a RETURNING row, not the rowcount: psycopg reports -1 for this insert)
@@ -67,7 +73,7 @@ class SharedReads:
         t = self.db.table("shared_reads")
         newer = or_(t.c.computed_at.is_(None), t.c.computed_at < computed_at)
         values: dict[str, Any] = {"computed_at": computed_at, "payload": payload}
-        with self.db.begin() as conn:
+        with self._writing() as conn:
             if claim is not None:
                 self._release(conn, key, claim)
             if conn.execute(update(t).where(t.c.key == key, newer).values(**values)).rowcount == 0:
@@ -75,8 +81,11 @@ class SharedReads:
 
     def release(self, key: str, claim: datetime) -> None:
         """End the caller's claim on ``key`` (its computation failed: the next caller may claim it)."""
-        with self.db.begin() as conn:
+        with self._writing() as conn:
             self._release(conn, key, claim)
+
+    def _writing(self) -> AbstractContextManager[Any]:
+        return self.db.begin() if self.wait_s is None else self.db.begin_waiting(self.wait_s)
 
     def _release(self, conn: Any, key: str, claim: datetime) -> None:
         t = self.db.table("shared_reads")
