@@ -21,6 +21,7 @@ from tests.conftest import free_port, make_config
 pytestmark = [pytest.mark.ray, pytest.mark.model]
 
 TOKEN = "test-token"
+INGRESS_REPLICAS = 2
 DOMAINS = ("gaming", "cooking", "tech")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -51,6 +52,7 @@ def _publish(rt: Runtime, domain: str, centroids: np.ndarray, at: datetime, labe
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, ray_local: int):
     from ray import serve
+    from ray.serve.deployment import Application
 
     from serve.app import build_app
 
@@ -72,7 +74,10 @@ def app(tmp_path_factory: pytest.TempPathFactory, ray_local: int):
     rt.store.global_topics.relink(rt.cfg.global_topics.link_threshold, at)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app({"overrides": overrides, "workdir": str(workdir)}), name="ray-topics", route_prefix="/")
+    # two Ingress replicas, as on a cluster (serve/cluster.yaml): health and stories are shared between them
+    ingress = build_app({"overrides": overrides, "workdir": str(workdir)})._bound_deployment
+    two = Application(ingress.options(num_replicas=INGRESS_REPLICAS, ray_actor_options={"num_cpus": 0.125}))
+    serve.run(two, name="ray-topics", route_prefix="/")
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
     yield {"client": client, "rt": rt, "centroids": centroids, "rng": rng, "metrics_port": ray_local}
     client.close()
@@ -332,10 +337,16 @@ def test_an_uncategorised_video_follows_its_labelled_neighbours(app) -> None:
 
 
 def test_health_is_computed_once_per_period(app) -> None:
-    """Repeated /v1/health calls within serve.health_cache_seconds answer from one computation."""
+    """Repeated /v1/health calls within serve.health_cache_seconds answer from one computation, whichever of
+    the two Ingress replicas takes them (each computing its own would answer two ``as_of``: the computation's
+    start; the story list's ``as_of`` is its newest placed day, the same either way)."""
+    from ray import serve
+
+    ingress = serve.status().applications["ray-topics"].deployments["Ingress"]
+    assert ingress.replica_states.get("RUNNING") == INGRESS_REPLICAS
     c = app["client"]
-    first = c.get("/v1/health").json()
-    assert c.get("/v1/health").json()["as_of"] == first["as_of"]
+    # 16 calls: all on one replica with probability 2**-15 (Serve picks among idle replicas at random)
+    assert len({c.get("/v1/health").json()["as_of"] for _ in range(16)}) == 1
     assert c.get("/v1/health", params={"domain": "nope"}).status_code == 422
     assert c.get("/metrics").status_code == 200
 
