@@ -10,8 +10,8 @@ and carrying its video's channel and route), and health is computed at the
 week's end in fresh processes, one per tree, on the same store:
 
 1. the week alone (8 days stored);
-2. with ``--history-days`` more days stored before the week: health must not
-   cost more for them;
+2. with ``--history-days`` more days stored before the week (each of a list in
+   turn): health must not cost more for them;
 3. this tree again with the copies of channel and route cleared on every
    stored classification: a store written before classifications carried them
    (the first week after an upgrade, read through ``videos`` as before).
@@ -27,6 +27,8 @@ Usage, from the repository root::
     .venv/bin/python -m benchmarks.health_cost --volumes 20000 --history-days 7 --baseline-tree /tmp/before  # quick
     .venv/bin/python -m benchmarks.health_cost --volumes 50000 --baseline-tree /tmp/before \\
         --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python -m benchmarks.health_cost --volumes 20000 --history-days 21,91,357 --keep-copies \\
+        --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test   # a year stored
 """
 
 from __future__ import annotations
@@ -171,8 +173,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trees = [("before", Path(args.baseline_tree).resolve())] if args.baseline_tree else []
     trees.append(("this tree", ROOT))
     table = Table(
-        ["videos/day", "stored", "tree", "health s", "ratio", "week videos", "topics"],
-        ["videos/day", "days stored", "tree", "health s (median)", "ratio to before", "videos in the week", "topics"],
+        ["videos/day", "stored", "tree", "health s", "ratio", "to week", "week videos", "topics"],
+        [
+            "videos/day",
+            "days stored",
+            "tree",
+            "health s (median)",
+            "ratio to before",
+            "ratio to the week alone",
+            "videos in the week",
+            "topics",
+        ],
         right=True,
     )
     rows: list[dict[str, Any]] = []
@@ -181,10 +192,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             overrides = [*args.set, *pg]
             cfg = load_config(overrides=overrides, workdir=str(workdir))
             stages = [("week", AS_OF - timedelta(days=WEEK_DAYS), WEEK_DAYS)]
-            if args.history_days:
-                stages.append(("history", AS_OF - timedelta(days=WEEK_DAYS + args.history_days), args.history_days))
-            stored = 0
-            for stage, first_day, days in stages:
+            before = 0  # days stored before the week so far; each stage adds the days before those
+            for total in sorted(d for d in args.history_days if d > 0):
+                stages.append(("history", AS_OF - timedelta(days=WEEK_DAYS + total), total - before))
+                before = total
+            stored, alone = 0, {}  # alone: each tree's figure with the week alone stored
+            for i, (stage, first_day, days) in enumerate(stages):
                 store = open_store(cfg)
                 t = time.perf_counter()
                 seed(store, cfg, args, per_day, first_day, days)
@@ -192,7 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 stored += days
                 print(f"seeded {days} days of {per_day:,} videos in {time.perf_counter() - t:.0f} s ({stage})")
                 runs = list(trees)
-                if stage == stages[-1][0]:
+                if i == len(stages) - 1 and not args.keep_copies:
                     runs.append(("this tree, copies cleared", ROOT))
                 base = None
                 for name, tree in runs:
@@ -202,10 +215,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     got = in_tree(tree, "benchmarks.health_cost:child_main", spec)
                     base = got["health_s"] if name == "before" else base
                     ratio = got["health_s"] / base if base else None
+                    if not i:
+                        alone[name] = got["health_s"]
                     print(f"  {name}: {got['health_s']:.2f} s (ray_topics from {got['ray_topics']})")
                     rows.append({"videos_per_day": per_day, "days_stored": stored, "tree": name, **got})
-                    table.add_row(f"{per_day:,}", stored, name, got["health_s"], ratio, f"{got['videos_week']:,}",
-                                  got["topics"])  # fmt: skip
+                    to_week = got["health_s"] / alone[name] if i and name in alone else None
+                    table.add_row(f"{per_day:,}", stored, name, got["health_s"], ratio, to_week,
+                                  f"{got['videos_week']:,}", got["topics"])  # fmt: skip
     table.print("Health computed at the week's end, each tree on the same store (medians)")
     return {**run_info(args), "rows": rows, "tables": {"health_cost": table.rows}}
 
@@ -213,12 +229,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     p = parser(__doc__)
     p.add_argument("--volumes", type=ints, default=[50_000, 200_000], help="videos a day (default 50000,200000)")
-    p.add_argument("--history-days", type=int, default=21, help="days stored before the week (default 21)")
+    p.add_argument(
+        "--history-days",
+        type=ints,
+        default=[21],
+        help="days stored before the week, measured at each (default 21; 0 for none; 21,91,357: up to a year)",
+    )
     p.add_argument("--domains", type=int, default=3, help="domains of the default config (default 3)")
     p.add_argument("--topics", type=int, default=30, help="topics per domain (default 30)")
     p.add_argument("--channels", type=int, default=20_000, help="channels the videos come from (default 20000)")
     p.add_argument("--repeats", type=int, default=3, help="timed computations per tree and store (default 3)")
     p.add_argument("--baseline-tree", help="a checkout of an earlier commit, measured first on each store")
+    p.add_argument(
+        "--keep-copies",
+        action="store_true",
+        help="skip step 3 (clearing the copies rewrites every stored row: long with a year stored)",
+    )
     p.add_argument("--pg-url", help="seed a PostgreSQL store there instead (schema health_cost_<volume>, dropped)")
     return p
 
