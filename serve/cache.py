@@ -120,7 +120,8 @@ class SharedRead:
     else computes itself. A claim lasts ``period + stale`` seconds: a replica that dies computing holds the
     others back no longer than a value may be answered stale. With ``period`` 0 every call computes. The
     store is an aid, not a condition: a claim or a store the database refuses is logged, and the value is
-    computed and answered here.
+    computed and answered here; a claim whose value it failed to store stays this replica's (it computes
+    again at its next call, not answering the older stored value while its own claim holds the others off).
 
     Example:
         >>> from ray_topics.storage.store import Store
@@ -141,6 +142,10 @@ class SharedRead:
     ) -> None:
         self.reads, self.period, self.stale = reads, timedelta(seconds=period), timedelta(seconds=stale)
         self._clock = clock
+        # key -> the end of this replica's claim whose value it failed to store (or whose release failed):
+        # the claim is still its own until then, so its next call computes again instead of taking the
+        # claim for another replica's and answering the older stored value
+        self._held: dict[str, datetime] = {}
 
     def get(self, key: str, compute: Callable[[], T], encode: Callable[[T], bytes], decode: Callable[[bytes], T]) -> T:
         if not self.period:
@@ -160,6 +165,9 @@ class SharedRead:
         except Exception:  # a write the store refused (SQLite's write lock held too long): computed here
             log.warning("claiming %r failed; computing it here", key, exc_info=True)
             mine = None
+        own = self._held.pop(key, None)
+        if not mine and own is not None and now < own:
+            mine, until = True, own  # the claim the store holds is this replica's own, not stored before
         if mine is False and held is not None and now - held[0] < self.period + self.stale:
             return held[1]  # another replica computes it
         claim = until if mine else None
@@ -170,11 +178,16 @@ class SharedRead:
             if claim is not None:  # the next caller tries again, not after the claim runs out
                 try:
                     self.reads.release(key, claim)
-                except Exception:  # the computation's error is the one to raise; the claim runs out on its own
+                    self._held.pop(key, None)
+                except Exception:  # the computation's error is the one to raise; the claim is still ours
                     log.warning("releasing %r failed", key, exc_info=True)
+                    self._held[key] = claim
             raise
         try:
             self.reads.put(key, started, encode(value), claim)  # kept only if newer than the stored value
-        except Exception:  # the value is still this caller's answer; the claim runs out on its own
+            self._held.pop(key, None)
+        except Exception:  # the value is still this caller's answer; the claim is still ours
             log.warning("storing %r failed", key, exc_info=True)
+            if claim is not None:
+                self._held[key] = claim
         return value

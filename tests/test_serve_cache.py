@@ -362,3 +362,28 @@ def test_a_claim_gives_up_on_a_held_lock_after_its_own_wait(store_url: tuple[str
     finally:
         holder.release()
         store.dispose()
+
+
+def test_a_replica_whose_store_failed_computes_again_under_its_own_claim(store: Store, monkeypatch) -> None:
+    """A put the database refused leaves the replica's claim in the store: at its next call past the period
+    it computes again (the claim is its own), instead of answering the older stored value for as long as its
+    own claim holds every replica off; the store that then succeeds ends the claim."""
+    clock, calls = Clock(), []
+    a, b = _replicas(store, 2, clock)
+    _read(a, "a1", calls)
+    clock.advance(61)
+    put = store.shared_reads.put
+
+    def refused_once(*args: object, **kw: object) -> None:
+        monkeypatch.setattr(store.shared_reads, "put", put)
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(store.shared_reads, "put", refused_once)
+    assert _read(a, "a2", calls) == "a2"  # computed, not stored: a1 is still the stored value, a's claim held
+    clock.advance(61)
+    assert _read(a, "a3", calls) == "a3"  # not a1: a's own claim, so a computes
+    assert calls == ["a1", "a2", "a3"]
+    clock.advance(1)
+    assert _read(b, "b4", calls) == "a3"  # stored, for the others
+    clock.advance(60)
+    assert _read(b, "b5", calls) == "b5"  # and a's claim ended with it: b claims the next
