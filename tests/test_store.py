@@ -1100,10 +1100,11 @@ def test_topic_activity_is_exact(store: Store) -> None:
 
 
 def test_the_weeks_activity_costs_the_same_whatever_the_history(tmp_path: Path) -> None:
-    """Health's reads over every domain (the window's topic activity, routes and mean confidences) range over
-    the window's rows: eight times the history before the window, about the same SQLite steps, and the same
-    answers. Without a condition on the domain, SQLite walked every classification with a topic, or the whole
-    ``ix_class_domain_published``: health's cost grew with the stored history."""
+    """Health's reads over every domain (the window's topic activity, routes and mean confidences) and the
+    report's daily counts over its window range over the window's rows: eight times the history before the
+    window, about the same SQLite steps, and the same answers. Without a condition on the domain, SQLite walked
+    every classification with a topic, or the whole ``ix_class_domain_published``: health's cost grew with the
+    stored history (and the report's daily counts read every day stored, whatever its window)."""
     domains = ("cooking", "gaming")
 
     def spec(vid: str, i: int, at: datetime) -> dict[str, Any]:
@@ -1119,6 +1120,7 @@ def test_the_weeks_activity_costs_the_same_whatever_the_history(tmp_path: Path) 
             lambda: act.topic_activity(None, T0, T0 + DAY, recent_start=T0 + H),
             lambda: act.route_counts(T0, T0 + DAY),
             lambda: act.average_confidence(None, T0, T0 + DAY),
+            lambda: sorted(act.daily_counts("gaming", T0, T0 + DAY)),  # the report's, over its --window-days
         ]
         return got, [_vm_steps(store, lambda read=read: got.append(read())) for read in reads]
 
@@ -1159,6 +1161,14 @@ def test_daily_counts(store: Store) -> None:
         ("gaming:0", "2024-03-01", 3),
         ("gaming:0", "2024-03-02", 1),
         ("gaming:1", "2024-03-02", 1),
+    ]
+    day2 = datetime(2024, 3, 2, tzinfo=UTC)
+    assert sorted(store.activity.daily_counts("gaming", day2, day2 + timedelta(hours=1))) == [
+        ("gaming:0", "2024-03-02", 1)
+    ]
+    assert sorted(store.activity.daily_counts(None, None, day2)) == [
+        ("cooking:0", "2024-03-01", 1),
+        ("gaming:0", "2024-03-01", 3),
     ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -127,9 +127,12 @@ def gather(
     health = health_from_config(store, as_of, health_cfg)
     events = [_event(e) for e in store.topics.events() if e["at"] <= as_of]
     names = sorted({t.domain for t in topics} | {e.domain for e in events})
+    # the charts' whole days: from the window's first midnight up to as_of, included (the read stops there)
+    first_day = None if start is None else datetime.combine(start.date(), time(), UTC)
+    shown_until = as_of + timedelta(microseconds=1)
     domains = []
     for name in names:
-        counts = store.activity.daily_counts(name)
+        counts = store.activity.daily_counts(name, first_day, shown_until)
         days = _day_range([d for _t, d, _n in counts], as_of, start)
         index = {d: i for i, d in enumerate(days)}
         daily: dict[str, list[int]] = {}

@@ -161,13 +161,19 @@ class Activity:
         with self.db.connect() as conn:
             return {tid: (int(n), float(avg)) for tid, n, avg in conn.execute(q.group_by(c.c.topic_id))}
 
-    def daily_counts(self, domain: str | None = None) -> list[tuple[str, str, int]]:
-        """(topic_id, day as ``YYYY-MM-DD``, videos) for every topic and day, for the report."""
+    def daily_counts(
+        self, domain: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> list[tuple[str, str, int]]:
+        """(topic_id, day as ``YYYY-MM-DD``, videos) for every topic and day of ``[start, end)`` (bounds
+        optional), for the report. With bounds the read is a range of the window, whatever the history."""
         c = self.db.table("classifications")
         day = func.date(c.c.published_at)
-        q = select(c.c.topic_id, day, func.count()).where(c.c.topic_id.is_not(None)).group_by(c.c.topic_id, day)
-        if domain:
-            q = q.where(c.c.domain == domain)
+        q = select(c.c.topic_id, day, func.count()).where(c.c.topic_id.is_not(None), self._in(domain))
+        if start is not None:
+            q = q.where(c.c.published_at >= start)
+        if end is not None:
+            q = q.where(c.c.published_at < end)
+        q = q.group_by(c.c.topic_id, day)
         with self.db.connect() as conn:
             return [(t, d if isinstance(d, str) else str(d), int(n)) for t, d, n in conn.execute(q)]
 
