@@ -149,14 +149,13 @@ def _clear_copies(cfg: Any) -> None:
 
 
 @contextlib.contextmanager
-def _pg_schema(args: argparse.Namespace, per_day: int) -> Iterator[list[str]]:
-    """With ``--pg-url``: the overrides that put the store in a schema of its own there, dropped before and after."""
+def pg_schema(args: argparse.Namespace, schema: str) -> Iterator[list[str]]:
+    """With ``--pg-url``: the overrides that put the store in ``schema`` there, dropped before and after."""
     if not args.pg_url:
         yield []
         return
     from ray_topics.storage.db import Database
 
-    schema = f"health_cost_{per_day}"
     db = Database(args.pg_url, schema=schema, create=False)
     db.drop()
     try:
@@ -188,7 +187,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     rows: list[dict[str, Any]] = []
     for per_day in args.volumes:
-        with scratch(args, f"health-cost-{per_day}-") as workdir, _pg_schema(args, per_day) as pg:
+        with scratch(args, f"health-cost-{per_day}-") as workdir, pg_schema(args, f"health_cost_{per_day}") as pg:
             overrides = [*args.set, *pg]
             cfg = load_config(overrides=overrides, workdir=str(workdir))
             stages = [("week", AS_OF - timedelta(days=WEEK_DAYS), WEEK_DAYS)]

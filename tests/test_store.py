@@ -524,6 +524,7 @@ def test_a_streamed_scan_holds_nothing_open_between_pages(store: Store) -> None:
 
 
 def test_last_seen_topic_sizes_and_members(store: Store) -> None:
+    sizes_of: dict[str, int] = {}
     _ingest(
         store,
         _v("a", at=T0, topic="gaming:0"),
@@ -537,6 +538,13 @@ def test_last_seen_topic_sizes_and_members(store: Store) -> None:
     assert store.classifications.last_seen("gaming", T0 + 6 * H, T0 + 7 * H) == {}
     assert store.classifications.topic_sizes("gaming") == {"gaming:0": 3, "gaming:1": 1}
     assert store.classifications.topic_sizes("cooking") == {"cooking:0": 1}
+    # the live topics a job names: their counts alone, from the topic index (no row of the table)
+    sizes = _plans(
+        store, lambda: sizes_of.update(store.classifications.topic_sizes("gaming", ["gaming:1", "gaming:7"]))
+    )
+    assert sizes_of == {"gaming:1": 1}
+    if store.engine.dialect.name == "sqlite":
+        assert "COVERING INDEX ix_class_topic_published" in sizes, sizes
     members = store.classifications.members_of(["gaming:1", "gaming:0"])
     assert sorted((m["video_id"], m["topic_id"]) for m in members) == [
         ("a", "gaming:0"), ("b", "gaming:0"), ("c", "gaming:0"), ("d", "gaming:1"),

@@ -241,7 +241,7 @@ def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
     pool = w.remaining()
     if len(pool) < 2:
         return
-    sizes = rt.store.classifications.topic_sizes(w.domain)
+    sizes = rt.store.classifications.topic_sizes(w.domain, [t.topic_id for t in pool])
     # one merge event per topic and run (events are keyed by topic, type and time): a topic that
     # absorbs several lists them all
     merged: dict[str, dict[str, Any]] = {}

@@ -119,7 +119,7 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         upper_quantile=cfg.calibration_upper_quantile,
         counts=counts,
     )
-    sizes = rt.store.classifications.topic_sizes(domain)
+    sizes = rt.store.classifications.topic_sizes(domain, [t.topic_id for t in changed])
     plan.topics = [dataclasses.replace(t, size=sizes.get(t.topic_id, t.size)) for t in changed]
     plan.events = events
     proto = rt.store.prototypes.all().get(domain)
