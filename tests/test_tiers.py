@@ -356,7 +356,7 @@ def test_a_topic_absorbing_two_in_one_run_records_both() -> None:
     ]
     w = _Work("gaming", START, topics, 0.9, 10)
     sizes = {t.topic_id: t.size for t in topics}
-    rt = SimpleNamespace(store=SimpleNamespace(classifications=SimpleNamespace(topic_sizes=lambda _d, _ids=None: sizes)))
+    rt = SimpleNamespace(store=SimpleNamespace(classifications=SimpleNamespace(topic_sizes=lambda _d, _ids: sizes)))
     _merge(rt, w, threshold=0.9)
     assert w.absorbed == {"gaming:1": "gaming:0", "gaming:2": "gaming:0"}
     keys = [(e.topic_id, e.type, e.at) for e in w.events]
