@@ -242,7 +242,11 @@ def test_the_stories_job_stores_the_days_moves_and_reads_the_view_back_without_e
     with rt.store.connect() as conn:  # a move placed again keeps its row; only the difference was written
         placed_at = dict(conn.execute(select(m.c.video_id, m.c.placed_at)).all())
     assert {placed_at[v] for v in part} == {end} and {placed_at[v] for v in more} == {end + DAY}
-    assert placed_stories(rt.store, fit, 2)[1][1]["videos"] == {"tech": 20, "news": 10}
+    listed = placed_stories(rt.store, fit, 2)[1]
+    assert listed[1]["videos"] == {"tech": 20, "news": 10}
+    for story in listed:  # each story's own topic read for its label, keywords and status
+        topic = rt.store.topics.get(story["topic_id"])
+        assert (story["label"], story["keywords"], story["status"]) == (topic.label, topic.keywords, str(topic.status))
     assert placed_stories(rt.store, fit, 1)[1][0]["videos"] == {"news": 4}  # the newest day alone
 
     # a video whose answer changed since (a job reassigned it) is told under its answer again

@@ -12,6 +12,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from ray_topics.storage.db import chunks
 from ray_topics.storage.store import Store
 from ray_topics.storage.stories import Story
 
@@ -61,8 +62,9 @@ def placed_until(store: Store, at: datetime | None = None) -> datetime | None:
 
 
 def shaped(store: Store, found: list[Story]) -> list[dict[str, Any]]:
-    """The stories as the API answers them, their topics read at once."""
-    topics = {t.topic_id: t for t in store.topics.list()} if found else {}
+    """The stories as the API answers them, their topics read at once (theirs only, not every topic ever)."""
+    named = sorted({s.topic_id for s in found})
+    topics = {t.topic_id: t for part in chunks(named) for t in store.topics.list(ids=part)}
     linked = store.global_topics.of_topics([s.topic_id for s in found])
     return [_shape(s, topics.get(s.topic_id), linked.get(s.topic_id)) for s in found]
 
