@@ -148,6 +148,17 @@ def _clear_copies(cfg: Any) -> None:
     store.dispose()
 
 
+def seeded_volumes(args: argparse.Namespace, name: str) -> Iterator[tuple[int, Path, list[str]]]:
+    """For each ``--volumes``: (videos a day, a scratch workdir, the overrides that open its empty store: SQLite
+    there, or with ``--pg-url`` the schema ``<name>_<volume>`` there), cleaned up when the next is taken."""
+    for per_day in args.volumes:
+        with (
+            scratch(args, f"{name.replace('_', '-')}-{per_day}-") as workdir,
+            pg_schema(args, f"{name}_{per_day}") as pg,
+        ):
+            yield per_day, workdir, [*args.set, *pg]
+
+
 @contextlib.contextmanager
 def pg_schema(args: argparse.Namespace, schema: str) -> Iterator[list[str]]:
     """With ``--pg-url``: the overrides that put the store in ``schema`` there, dropped before and after."""
@@ -186,41 +197,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         right=True,
     )
     rows: list[dict[str, Any]] = []
-    for per_day in args.volumes:
-        with scratch(args, f"health-cost-{per_day}-") as workdir, pg_schema(args, f"health_cost_{per_day}") as pg:
-            overrides = [*args.set, *pg]
-            cfg = load_config(overrides=overrides, workdir=str(workdir))
-            stages = [("week", AS_OF - timedelta(days=WEEK_DAYS), WEEK_DAYS)]
-            before = 0  # days stored before the week so far; each stage adds the days before those
-            for total in sorted(d for d in args.history_days if d > 0):
-                stages.append(("history", AS_OF - timedelta(days=WEEK_DAYS + total), total - before))
-                before = total
-            stored, alone = 0, {}  # alone: each tree's figure with the week alone stored
-            for i, (stage, first_day, days) in enumerate(stages):
-                store = open_store(cfg)
-                t = time.perf_counter()
-                seed(store, cfg, args, per_day, first_day, days)
-                store.dispose()
-                stored += days
-                print(f"seeded {days} days of {per_day:,} videos in {time.perf_counter() - t:.0f} s ({stage})")
-                runs = list(trees)
-                if i == len(stages) - 1 and not args.keep_copies:
-                    runs.append(("this tree, copies cleared", ROOT))
-                base = None
-                for name, tree in runs:
-                    if name.endswith("cleared"):
-                        _clear_copies(cfg)
-                    spec = {"workdir": str(workdir), "overrides": overrides, "repeats": args.repeats}
-                    got = in_tree(tree, "benchmarks.health_cost:child_main", spec)
-                    base = got["health_s"] if name == "before" else base
-                    ratio = got["health_s"] / base if base else None
-                    if not i:
-                        alone[name] = got["health_s"]
-                    print(f"  {name}: {got['health_s']:.2f} s (ray_topics from {got['ray_topics']})")
-                    rows.append({"videos_per_day": per_day, "days_stored": stored, "tree": name, **got})
-                    to_week = got["health_s"] / alone[name] if i and name in alone else None
-                    table.add_row(f"{per_day:,}", stored, name, got["health_s"], ratio, to_week,
-                                  f"{got['videos_week']:,}", got["topics"])  # fmt: skip
+    for per_day, workdir, overrides in seeded_volumes(args, "health_cost"):
+        cfg = load_config(overrides=overrides, workdir=str(workdir))
+        stages = [("week", AS_OF - timedelta(days=WEEK_DAYS), WEEK_DAYS)]
+        before = 0  # days stored before the week so far; each stage adds the days before those
+        for total in sorted(d for d in args.history_days if d > 0):
+            stages.append(("history", AS_OF - timedelta(days=WEEK_DAYS + total), total - before))
+            before = total
+        stored, alone = 0, {}  # alone: each tree's figure with the week alone stored
+        for i, (stage, first_day, days) in enumerate(stages):
+            store = open_store(cfg)
+            t = time.perf_counter()
+            seed(store, cfg, args, per_day, first_day, days)
+            store.dispose()
+            stored += days
+            print(f"seeded {days} days of {per_day:,} videos in {time.perf_counter() - t:.0f} s ({stage})")
+            runs = list(trees)
+            if i == len(stages) - 1 and not args.keep_copies:
+                runs.append(("this tree, copies cleared", ROOT))
+            base = None
+            for name, tree in runs:
+                if name.endswith("cleared"):
+                    _clear_copies(cfg)
+                spec = {"workdir": str(workdir), "overrides": overrides, "repeats": args.repeats}
+                got = in_tree(tree, "benchmarks.health_cost:child_main", spec)
+                base = got["health_s"] if name == "before" else base
+                ratio = got["health_s"] / base if base else None
+                if not i:
+                    alone[name] = got["health_s"]
+                print(f"  {name}: {got['health_s']:.2f} s (ray_topics from {got['ray_topics']})")
+                rows.append({"videos_per_day": per_day, "days_stored": stored, "tree": name, **got})
+                to_week = got["health_s"] / alone[name] if i and name in alone else None
+                table.add_row(f"{per_day:,}", stored, name, got["health_s"], ratio, to_week,
+                              f"{got['videos_week']:,}", got["topics"])  # fmt: skip
     table.print("Health computed at the week's end, each tree on the same store (medians)")
     return {**run_info(args), "rows": rows, "tables": {"health_cost": table.rows}}
 

@@ -34,8 +34,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import ROOT, Table, in_tree, ints, main_of, parser, run_info, scratch
-from benchmarks.health_cost import AS_OF, pg_schema, seed
+from benchmarks.harness import ROOT, Table, in_tree, ints, main_of, parser, run_info
+from benchmarks.health_cost import AS_OF, seed, seeded_volumes
 
 
 def child_main(spec_path: str) -> None:
@@ -85,27 +85,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         right=True,
     )
     rows: list[dict[str, Any]] = []
-    for per_day in args.volumes:
-        with scratch(args, f"topic-sizes-{per_day}-") as workdir, pg_schema(args, f"sizes_cost_{per_day}") as pg:
-            overrides = [*args.set, *pg]
-            cfg = load_config(overrides=overrides, workdir=str(workdir))
-            stored = 0
-            for total in sorted(args.days):
-                store = open_store(cfg)
-                t = time.perf_counter()
-                seed(store, cfg, args, per_day, AS_OF - timedelta(days=total), total - stored)
-                store.dispose()
-                print(f"seeded {total - stored} days of {per_day:,} videos in {time.perf_counter() - t:.0f} s")
-                stored = total
-                base = None
-                for name, tree in trees:
-                    spec = {"workdir": str(workdir), "overrides": overrides, "repeats": args.repeats}
-                    got = in_tree(tree, "benchmarks.topic_sizes_cost:child_main", spec)
-                    base = got["sizes_s"] if name == "before" else base
-                    print(f"  {name}: {got['sizes_s']:.2f} s (ray_topics from {got['ray_topics']})")
-                    rows.append({"videos_per_day": per_day, "days_stored": stored, "tree": name, **got})
-                    ratio = got["sizes_s"] / base if base else None
-                    table.add_row(f"{per_day:,}", stored, name, got["sizes_s"], ratio, f"{got['videos']:,}")
+    for per_day, workdir, overrides in seeded_volumes(args, "sizes_cost"):
+        cfg = load_config(overrides=overrides, workdir=str(workdir))
+        stored = 0
+        for total in sorted(args.days):
+            store = open_store(cfg)
+            t = time.perf_counter()
+            seed(store, cfg, args, per_day, AS_OF - timedelta(days=total), total - stored)
+            store.dispose()
+            print(f"seeded {total - stored} days of {per_day:,} videos in {time.perf_counter() - t:.0f} s")
+            stored = total
+            base = None
+            for name, tree in trees:
+                spec = {"workdir": str(workdir), "overrides": overrides, "repeats": args.repeats}
+                got = in_tree(tree, "benchmarks.topic_sizes_cost:child_main", spec)
+                base = got["sizes_s"] if name == "before" else base
+                print(f"  {name}: {got['sizes_s']:.2f} s (ray_topics from {got['ray_topics']})")
+                rows.append({"videos_per_day": per_day, "days_stored": stored, "tree": name, **got})
+                ratio = got["sizes_s"] / base if base else None
+                table.add_row(f"{per_day:,}", stored, name, got["sizes_s"], ratio, f"{got['videos']:,}")
     table.print("Every domain's live topics counted (all time), each tree on the same store (medians)")
     return {**run_info(args), "rows": rows, "tables": {"topic_sizes_cost": table.rows}}
 
