@@ -35,6 +35,26 @@ def parse_as_of(value: str) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+def positive_int(value: str) -> int:
+    """A whole number of at least 1 (a count of days, say).
+
+    Example:
+        >>> positive_int("7")
+        7
+        >>> positive_int("0")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: '0': give 1 or more
+    """
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give 1 or more")
+    return n
+
+
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--config", help="YAML config (layered over configs/default.yaml)")
@@ -491,7 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", parents=[common], help="write the HTML report")
     r.add_argument("--as-of", type=parse_as_of, required=True)
     r.add_argument("--out")
-    r.add_argument("--window-days", type=int, help="chart only the last N days (default: all history)")
+    r.add_argument(
+        "--window-days", type=positive_int, help="chart (and read) only the last N days (default: all history)"
+    )
     r.add_argument("--title", default="ray-topics report", help="the page's title")
     r.set_defaults(fn=cmd_report)
     c = sub.add_parser("classify", parents=[common], help="Tier 1 in process: classify a JSON-lines file")

@@ -98,6 +98,15 @@ def store() -> Store:
     return s
 
 
+def test_a_window_of_no_whole_day_charts_the_day_before_a_midnight_as_of(store: Store) -> None:
+    """At a midnight ``as_of`` the charts' last day is the day before; a window shorter than a day (0) charts
+    that day, with its videos, as a window of one does (the read starts where the chart does)."""
+    midnight = datetime.combine(AS_OF.date() + timedelta(days=1), datetime.min.time(), UTC)
+    one, none = (gather(store, midnight, health_cfg=CFG, window_days=w).domains[1] for w in (1, 0))
+    assert one.days == none.days == [AS_OF.date()]
+    assert one.daily == none.daily and sum(one.daily["gaming:0"]) == 3
+
+
 def test_gather_reads_plain_data_per_domain(store: Store) -> None:
     data = gather(store, AS_OF, health_cfg=CFG)
     assert [d.domain for d in data.domains] == ["cooking", "gaming"]

@@ -356,9 +356,11 @@ def test_a_claim_gives_up_on_a_held_lock_after_its_own_wait(store_url: tuple[str
         calls: list[str] = []
         assert _read(SharedRead(reads, 60.0, 600.0, Clock()), "mine", calls) == "mine" and calls == ["mine"]
         assert holder.thread.is_alive()
-        if store.dialect == "sqlite":
-            with store.connect() as conn:  # the pooled connection waits as long as before for the jobs
+        with store.connect() as conn:  # the pooled connection waits as long as before for the jobs
+            if store.dialect == "sqlite":
                 assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+            else:  # SET LOCAL: the short wait ended with its transaction
+                assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
     finally:
         holder.release()
         store.dispose()
@@ -387,3 +389,29 @@ def test_a_replica_whose_store_failed_computes_again_under_its_own_claim(store: 
     assert _read(b, "b4", calls) == "a3"  # stored, for the others
     clock.advance(60)
     assert _read(b, "b5", calls) == "b5"  # and a's claim ended with it: b claims the next
+
+
+def test_a_failed_reset_of_the_wait_leaves_the_committed_claim_claimed(tmp_path) -> None:
+    """SQLite: the busy timeout is put back after the claim's transaction ended. If that fails, the claim
+    (committed) is still reported as taken, and the connection that kept the short wait is dropped, not
+    pooled for the jobs' writes."""
+    from sqlalchemy import event
+
+    from ray_topics.storage.db import SQLITE_BUSY_S
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    t = datetime(2024, 3, 1, tzinfo=UTC)
+
+    def fail_reset(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement == f"PRAGMA busy_timeout={SQLITE_BUSY_S * 1000}":
+            raise RuntimeError("reset failed")
+
+    event.listen(store.engine, "before_cursor_execute", fail_reset)
+    try:
+        assert store.shared_reads.waiting(0.2).claim("health:", t, t + timedelta(minutes=11))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", fail_reset)
+    assert not store.shared_reads.claim("health:", t + timedelta(minutes=1), t + timedelta(minutes=12))  # stored
+    with store.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_S * 1000
+    store.dispose()

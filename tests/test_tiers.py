@@ -356,8 +356,10 @@ def test_a_topic_absorbing_two_in_one_run_records_both() -> None:
     ]
     w = _Work("gaming", START, topics, 0.9, 10)
     sizes = {t.topic_id: t.size for t in topics}
-    rt = SimpleNamespace(store=SimpleNamespace(classifications=SimpleNamespace(topic_sizes=lambda _d, _ids: sizes)))
-    _merge(rt, w, threshold=0.9)
+    asked: list[list[str]] = []
+    counts = SimpleNamespace(topic_sizes=lambda _d, ids: asked.append(sorted(ids)) or sizes)
+    _merge(SimpleNamespace(store=SimpleNamespace(classifications=counts)), w, threshold=0.9)
+    assert asked == [sorted(sizes)]  # the live topics it weighs, named: their counts alone are read
     assert w.absorbed == {"gaming:1": "gaming:0", "gaming:2": "gaming:0"}
     keys = [(e.topic_id, e.type, e.at) for e in w.events]
     assert len(keys) == len(set(keys)) == 3  # nothing the store's event key would drop

@@ -127,8 +127,9 @@ def gather(
     health = health_from_config(store, as_of, health_cfg)
     events = [_event(e) for e in store.topics.events() if e["at"] <= as_of]
     names = sorted({t.domain for t in topics} | {e.domain for e in events})
-    # the charts' whole days: from the window's first midnight up to as_of, included (the read stops there)
-    first_day = None if start is None else datetime.combine(start.date(), time(), UTC)
+    # the charts' whole days (_day_range's): from the window's first midnight up to as_of, included
+    last = (as_of - timedelta(microseconds=1)).date()
+    first_day = None if start is None else datetime.combine(min(start.date(), last), time(), UTC)
     shown_until = as_of + timedelta(microseconds=1)
     domains = []
     for name in names:

@@ -389,7 +389,8 @@ class Classifications:
         With ``topic_ids`` the count reads ``ix_class_topic_published`` alone (its ranges of those topics, no
         row of the table): the jobs that count a domain's live topics (weekly, monthly) skip its misfits and
         its dead and merged topics' history, and the per-row lookup of the domain. Without, every row of the
-        domain is read (the ``topics`` command, an export).
+        domain is read (the ``topics`` command, an export). ``topic_ids`` are the domain's (a topic id
+        names its domain; ``domain`` is not checked against them).
         """
         c = self.db.table("classifications")
         q = select(c.c.topic_id, func.count()).group_by(c.c.topic_id)

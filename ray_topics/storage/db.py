@@ -8,6 +8,7 @@ back aware, so no caller converts.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,8 @@ from sqlalchemy.schema import CreateIndex
 from ray_topics.storage.schema import RETIRED_INDEXES, build_metadata
 
 __all__ = ["Database", "chunks", "lock_id"]
+
+log = logging.getLogger(__name__)
 
 IN_CHUNK = 500  # ids per IN (...) clause: below SQLite's and psycopg's parameter limits
 SQLITE_BUSY_S = 30  # how long a SQLite statement waits for another connection's write lock before it fails
@@ -156,13 +159,13 @@ class Database:
             try:
                 with conn.begin():
                     yield conn
-            finally:
+            finally:  # the transaction has ended (committed or not): a failed reset must not say otherwise
                 try:
                     conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_S * 1000}")
                     conn.commit()
                 except Exception:  # a connection left with the short wait must not serve the jobs' writes
+                    log.warning("resetting a SQLite connection's busy timeout failed; dropping it", exc_info=True)
                     conn.invalidate()
-                    raise
 
     @contextmanager
     def writing(self, conn: Connection | None) -> Iterator[Connection]:
