@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, func, select
 
 from ray_topics.core.snapshot import ModelSnapshot, version_name
+from ray_topics.core.types import LIVE_STATUSES
 from ray_topics.storage.db import Database
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class ModelRegistry:
 
     def publish(self, domain: str, at: datetime, job: str, conn: Connection) -> int:
         """Snapshot the domain's live topics as they are inside ``conn`` and record it as a new version."""
-        topics = self.store.topics.list(domain, conn=conn)
+        topics = self.store.topics.list(domain, LIVE_STATUSES, conn=conn)  # (not every topic it ever had)
         version = self.store.models.next_version(domain, conn)
         self.store.models.insert(ModelSnapshot.from_topics(domain, version, topics, self.dim), at, job, conn)
         return version
