@@ -127,9 +127,8 @@ def gather(
     health = health_from_config(store, as_of, health_cfg)
     events = [_event(e) for e in store.topics.events() if e["at"] <= as_of]
     names = sorted({t.domain for t in topics} | {e.domain for e in events})
-    # the charts' whole days (_day_range's): from the window's first midnight up to as_of, included
-    last = (as_of - timedelta(microseconds=1)).date()
-    first_day = None if start is None else datetime.combine(min(start.date(), last), time(), UTC)
+    # the charts' whole days (_day_range's, with a window): from its first midnight up to as_of, included
+    first_day = None if start is None else datetime.combine(_day_range([], as_of, start)[0], time(), UTC)
     shown_until = as_of + timedelta(microseconds=1)
     domains = []
     for name in names:
