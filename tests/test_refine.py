@@ -182,31 +182,6 @@ def test_refine_classifies_again_when_a_job_publishes_a_model_meanwhile(runtime:
     assert {r["model_version"] for r in rows.values()} == {"gaming@v2"}
 
 
-def test_rows_left_on_a_merged_away_topic_go_back_to_the_queue(runtime: Runtime) -> None:
-    """A refine answered with the old model between a monthly's read and its commit: requeued."""
-    from ray_topics.core.plan import Plan
-    from ray_topics.tiers.job import commit_plan
-
-    _ingest(runtime, *[(f"v{i}", "gaming", D1 + i * H, ClassificationStatus.REFINED) for i in range(3)])
-    on_merged = {
-        "topic_id": "gaming:1",
-        "confidence": 0.9,
-        "status": ClassificationStatus.REFINED,
-        "model_version": "gaming@v7",
-        "classified_at": D1 + 3 * H,
-    }
-    runtime.store.classifications.update([{**on_merged, "video_id": v} for v in ("v0", "v1")])
-    plan = Plan("gaming", retired=["gaming:1"])
-    with runtime.store.begin() as conn:
-        commit_plan(runtime, plan, "monthly", D1 + 4 * H, 1, conn)
-    rows = runtime.store.classifications.get(["v0", "v1", "v2"])
-    assert [rows[v]["status"] for v in ("v0", "v1", "v2")] == [
-        ClassificationStatus.PRELIMINARY,
-        ClassificationStatus.PRELIMINARY,
-        ClassificationStatus.REFINED,
-    ]
-
-
 def _spoil(rt: Runtime, video_id: str, blob: bytes) -> None:
     """Overwrite a stored hot embedding with bytes no reader can use (corruption, an old dimension)."""
     from sqlalchemy import update

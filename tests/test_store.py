@@ -756,12 +756,12 @@ def test_a_store_made_before_the_new_indexes_gains_them_on_open(store_url: tuple
         s.dispose()
 
 
-def _plans(store: Store, call: Callable[[], Any]) -> str:
-    """The query plans of the SELECT/DELETE statements that ``call`` runs, as the store sends them."""
+def _plans(store: Store, call: Callable[[], Any], kinds: tuple[str, ...] = ("SELECT", "DELETE")) -> str:
+    """The query plans of the statements of ``kinds`` that ``call`` runs, as the store sends them."""
     sent: list[tuple[str, Any]] = []
 
     def grab(_conn: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "DELETE")):
+        if statement.lstrip().upper().startswith(kinds):
             sent.append((statement, parameters))
 
     event.listen(store.engine, "before_cursor_execute", grab)

@@ -213,7 +213,9 @@ def test_weekly_drift_is_bounded_and_recorded(runtime: Runtime) -> None:
     assert runtime.store.models.latest_versions()["gaming"] == 2  # seed + weekly
 
 
-def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
+def _twins_and_a_fork(runtime: Runtime) -> datetime:
+    """Topics for a monthly run to merge (gaming:1 into gaming:0) and split (gaming:2), every video refined and
+    in the lake (none hot), reassigned in chunks of 7 that read it chunk by chunk. Returns the seeding time."""
     rng = np.random.default_rng(1)
     dim = runtime.cfg.embedding.dim
     a, b, c1 = (normalize(rng.standard_normal(dim)) for _ in range(3))
@@ -235,10 +237,15 @@ def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
         ]
     )
     _ingest(runtime, vecs, "gaming", at + 2 * DAY, "m")
-    # every embedding in the lake, none hot; reassignment in chunks of 7 reads it chunk by chunk
     runtime.cfg.refine.hot_retention_days = 0
     assert run_refine(runtime, at + 5 * DAY)["evicted"] == len(vecs)
     runtime.cfg.monthly.reassign_chunk = 7
+    return at
+
+
+def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
+    at = _twins_and_a_fork(runtime)
+    before = runtime.store.classifications.topic_sizes("gaming")
     out = run_monthly(runtime, at + 5 * DAY)["gaming"]
     status = {t.topic_id: t.status for t in runtime.store.topics.list("gaming")}
     assert status["gaming:1"] == "merged" and status["gaming:0"] == "active"  # the smaller twin is absorbed
@@ -255,6 +262,45 @@ def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
     assert sizes.get("gaming:1", 0) == 0
     assert sizes[child] > 80 and sizes["gaming:2"] > 80
     assert out["merges"] == 1 and out["splits"] == 1
+    # the merged and the split topic's history went back to the queue after the commit, and was refined
+    assert out["requeued_topics"] == 2 and out["requeued"] == before["gaming:1"] + before["gaming:2"]
+    assert out["refined"] == out["requeued"] and runtime.store.backlog.topics() == []
+    rows = runtime.store.classifications.window("gaming", at, at + 5 * DAY, with_text=False)
+    assert {r["status"] for r in rows} == {"refined"}
+
+
+@pytest.mark.parametrize("finisher", ["hourly refine", "monthly again"])
+def test_a_monthly_job_stopped_after_its_commit_leaves_nothing_behind(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, finisher: str
+) -> None:
+    """The commit changes topics, not their history; whoever comes next moves that history."""
+    import ray_topics.tiers.monthly as monthly
+
+    at = _twins_and_a_fork(runtime)
+    before = runtime.store.classifications.topic_sizes("gaming")
+
+    def killed(*_a: object, **_k: object) -> None:
+        raise RuntimeError("killed after the commit")
+
+    with monkeypatch.context() as m:
+        m.setattr(monthly, "refine_domain", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_monthly(runtime, at + 5 * DAY)
+    assert runtime.store.topics.get("gaming:1").status == "merged"
+    # the commit left every video where it was: the merged twin still holds its own, the backlog names both
+    assert runtime.store.classifications.topic_sizes("gaming") == before
+    assert runtime.store.backlog.topics("gaming") == ["gaming:1", "gaming:2"]
+    if finisher == "hourly refine":
+        stats = run_refine(runtime, at + 5 * DAY + timedelta(hours=1))
+        assert stats["requeued"] == {"gaming": before["gaming:1"] + before["gaming:2"]}
+    else:
+        out = run_monthly(runtime, at + 5 * DAY)["gaming"]  # the domain's month is done: it only finishes
+        moved = before["gaming:1"] + before["gaming:2"]
+        assert out == {"requeued": moved, "refined": moved}  # nothing planned again
+    sizes = runtime.store.classifications.topic_sizes("gaming")
+    child = runtime.store.topics.events("gaming", ["split"])[0]["related"][0]
+    assert sizes.get("gaming:1", 0) == 0 and sizes[child] > 80 and sizes["gaming:2"] > 80
+    assert runtime.store.backlog.topics() == []
 
 
 def test_daily_rerun_is_idempotent_and_restart_loses_nothing(

@@ -27,8 +27,9 @@ class Plan:
         routing_first: ``routing`` is a first measure (the daily job's): the commit writes it only
             while the domain still has no floor, so it never replaces the weekly job's measure.
         stats: what the job reports.
-        retired: topics the plan removes from the model (merged away); rows still on them after the
-            commit (a refine answered with the old version meanwhile) go back to the refinement queue.
+        requeue: topics whose every stored answer the plan changes (merged away, or split): the commit
+            records them in the requeue backlog (:mod:`ray_topics.storage.backlog`), and their videos
+            go back to the refinement queue a chunk at a time after it, however long their history.
         base_version: the domain's newest model version when planning began; the commit
             refuses the plan if another job published a version since (its topics, and the
             numbers it gave new topics, were decided on what that version replaced).
@@ -43,7 +44,7 @@ class Plan:
     routing_first: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
     base_version: int | None = None
-    retired: list[str] = field(default_factory=list)
+    requeue: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:

@@ -63,13 +63,6 @@ class Classifications:
         with self.db.writing(conn) as tx:
             tx.execute(stmt, [self._params(r) for r in rows])
 
-    def requeue(self, topic_ids: list[str], conn: Connection | None = None) -> None:
-        """Put every row on these topics back in the refinement queue (status preliminary)."""
-        t = self.db.table("classifications")
-        with self.db.writing(conn) as tx:
-            for chunk in chunks(list(topic_ids)):
-                tx.execute(update(t).where(t.c.topic_id.in_(chunk)).values(status=ClassificationStatus.PRELIMINARY))
-
     def update_pending(
         self,
         rows: list[dict[str, Any]],

@@ -243,6 +243,17 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("placed_at", UTCDateTime, nullable=False),
         Index("ix_story_moves_published", "published_at"),
     )
+    # topics whose stored history goes back to the refinement queue after a monthly merge or split: one row per
+    # topic, committed with it; the drain (ray_topics.storage.backlog) requeues its videos a chunk per
+    # transaction after the commit, in (published_at, video_id) order from the cursor, and deletes the row at the end
+    table(
+        "requeue_backlog",
+        Column("topic_id", String(96), primary_key=True),
+        Column("domain", String(64), nullable=False),
+        Column("added_at", UTCDateTime, nullable=False),
+        Column("cursor_at", UTCDateTime),  # the last video requeued (NULL: none yet)
+        Column("cursor_video", String(128)),
+    )
     # a placement's moves as it writes them, a chunk per transaction, keyed by the attempt (two runs of one
     # midnight at once stage apart); the run's commit writes the difference into story_moves, and the run
     # drops them after it

@@ -13,6 +13,7 @@ from typing import Any
 
 from ray_topics.storage.access import AccessStats
 from ray_topics.storage.activity import Activity
+from ray_topics.storage.backlog import RequeueBacklog
 from ray_topics.storage.bertopic_ids import BertopicIds
 from ray_topics.storage.classifications import Classifications
 from ray_topics.storage.db import Database
@@ -35,6 +36,7 @@ class Store(Database):
     Attributes:
         videos: videos and hot embeddings (:class:`Videos`).
         classifications: stored answers and the refinement queue (:class:`Classifications`).
+        backlog: topics whose history goes back to that queue a chunk at a time (:class:`RequeueBacklog`).
         topics: topics and lineage events (:class:`Topics`).
         prototypes: domain routing prototypes (:class:`Prototypes`).
         exemplars: labelled videos that route uncategorised ones by neighbours (:class:`RoutingExemplars`).
@@ -69,6 +71,7 @@ class Store(Database):
         super().__init__(url, schema=schema, create=create, **pool)
         self.leases = Leases(self, lease_wait_seconds, lease_poll_seconds)
         self.classifications = Classifications(self)
+        self.backlog = RequeueBacklog(self)
         self.videos = Videos(self, self.classifications)
         self.topics = Topics(self)
         self.prototypes = Prototypes(self)

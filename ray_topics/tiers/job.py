@@ -83,7 +83,8 @@ def _lake_dataset(rt: Runtime, wanted: dict[str, list[str]]) -> Any | None:
 
 
 def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, conn: Connection) -> int | None:
-    """Write a plan inside ``conn``: topics, events, a new model version if topics changed, reassignments.
+    """Write a plan inside ``conn``: topics, events, a new model version if topics changed, reassignments,
+    and the topics whose history goes back to the refinement queue (the requeue backlog).
 
     When topics changed, the global topics are relinked in the same transaction
     (:meth:`ray_topics.storage.global_topics.GlobalTopics.relink`, which takes its
@@ -111,8 +112,8 @@ def commit_plan(rt: Runtime, plan: Plan, job: str, at: datetime, run_id: int, co
     if plan.reassign:
         tag = version_name(plan.domain, version) if version is not None else plan.reassign[0]["model_version"]
         store.classifications.update([{**r, "model_version": tag} for r in plan.reassign], conn)
-    if plan.retired:  # answers a refine gave the retired topics after this plan read them: classify again
-        store.classifications.requeue(plan.retired, conn)
+    if plan.requeue:  # their history goes back to the queue after the commit, a chunk per transaction
+        store.backlog.add(plan.domain, plan.requeue, at, conn)
     if plan.prototype is not None:
         store.prototypes.save(plan.domain, plan.prototype, at, conn=conn)
     if plan.routing is not None and not (plan.routing_first and has_floor(rt.cfg, store, plan.domain, conn)):

@@ -47,6 +47,8 @@ from ray_topics.core.text import video_text
 from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent, TopicStatus
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.job import run_tier
+from ray_topics.tiers.realtime import DomainClassifier
+from ray_topics.tiers.refine import refine_domain
 from ray_topics.tiers.sample import lookback_days, monthly_sample
 
 __all__ = ["plan_monthly", "run_monthly", "sample_ids"]
@@ -76,6 +78,11 @@ class _Work:
     def decided(self) -> list[Topic]:
         """Every topic to write: the changed ones, then the newborn ones not changed since."""
         return list(self.changed.values()) + [t for t in self.newborn if t.topic_id not in self.changed]
+
+    def requeue(self) -> list[str]:
+        """Topics whose every stored answer changes: those absorbed by a merge, and the parents of splits."""
+        parents = {e.topic_id for e in self.events if e.type == EventType.SPLIT and "into" in e.details}
+        return sorted(set(self.absorbed) | parents)
 
     def event(self, topic_id: str, kind: EventType, related: list[str] | None = None, **details: Any) -> None:
         self.events.append(TopicEvent(self.domain, topic_id, kind, self.as_of, list(related or []), details))
@@ -192,8 +199,8 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         w.event(t.topic_id, EventType.BIRTH, size=len(idx), coherence=round(coh, 4), by="monthly recluster")
     _merge(rt, w, cfg.merge_threshold)
     plan.topics = w.decided()
-    plan.retired = sorted(w.absorbed)
     plan.events = w.events
+    plan.requeue = w.requeue()
     plan.reassign = _reassign(rt, w)
     kinds = Counter(e.type for e in w.events)
     plan.stats.update(
@@ -206,6 +213,7 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             "splits": sum(1 for e in w.events if e.type == EventType.SPLIT and "into" in e.details),
             "pruned": len(w.dead),
             "reassigned": len(plan.reassign),
+            "requeued_topics": len(plan.requeue),
         }
     )
     return plan
@@ -259,31 +267,32 @@ def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
 
 
 def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
-    """Reclassify every member of absorbed or split topics and every misfit of the lookback window.
+    """Reclassify the lookback window's misfits once topics were born, merged or split.
 
-    Members of an absorbed or split topic are all of its history, so the rows
-    are taken in publication order, ``monthly.reassign_chunk`` at a time: each
-    chunk loads only its own embeddings from a few neighbouring lake days.
+    The members of an absorbed or split topic are not here: all of their history
+    changes, and it goes back to the refinement queue after the commit, a chunk per
+    transaction (:mod:`ray_topics.storage.backlog`), so the commit stays as short as
+    the window. The misfits are taken in publication order, ``monthly.reassign_chunk``
+    at a time: each chunk loads only its own embeddings from a few neighbouring lake days.
     """
-    affected = set(w.absorbed) | {e.topic_id for e in w.events if e.type == EventType.SPLIT}
-    if not affected and not w.newborn:
+    requeued = set(w.requeue())
+    if not requeued and not w.newborn:
         return []
     start = w.as_of - timedelta(days=lookback_days(rt.cfg.monthly))
-    rows = rt.store.classifications.members_of(sorted(affected)) + rt.store.classifications.window(
+    rows = rt.store.classifications.window(
         w.domain, start, w.as_of, misfit_below=rt.cfg.daily.misfit_confidence, with_text=False
     )
-    current = {r["video_id"]: (r["topic_id"], r["published_at"]) for r in rows}
+    current = {r["video_id"]: (r["topic_id"], r["published_at"]) for r in rows if r["topic_id"] not in requeued}
     if not current:
         return []
-    final = w.remaining()
-    index = model_of(w.domain, final, rt.cfg.embedding.dim).index(**rt.confidence)
+    index = model_of(w.domain, w.remaining(), rt.cfg.embedding.dim).index(**rt.confidence)
     ids = sorted(current, key=lambda v: (current[v][1], v))
     out: list[dict[str, Any]] = []
     for lo in range(0, len(ids), rt.cfg.monthly.reassign_chunk):
         chunk = ids[lo : lo + rt.cfg.monthly.reassign_chunk]
         window = (current[chunk[0]][1], current[chunk[-1]][1] + timedelta(microseconds=1))
         rows = reclassified(chunk, index.search(rt.vectors(w.domain, chunk, window=window)), w.as_of)
-        out += [r for r in rows if r["topic_id"] != current[r["video_id"]][0] or current[r["video_id"]][0] in affected]
+        out += [r for r in rows if r["topic_id"] != current[r["video_id"]][0]]
     return out
 
 
@@ -299,5 +308,21 @@ def sample_ids(rt: Runtime, domain: str, as_of: datetime) -> list[str]:
 
 
 def run_monthly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
-    """The monthly job over every domain (local or Ray Data, per ``execution.engine``)."""
-    return run_tier(rt, "monthly", plan_monthly, as_of, lookback_days(rt.cfg.monthly), force=force, needs_fn=sample_ids)
+    """The monthly job over every domain (local or Ray Data, per ``execution.engine``), then its requeues.
+
+    After the commits, each domain with topics in the requeue backlog (this run's merges
+    and splits, or those of a run stopped before it finished them) is refined at once
+    (:func:`~ray_topics.tiers.refine.refine_domain`: the topics' videos go back to the
+    queue a chunk per transaction, and the queue is classified with the new model), so
+    the job ends with every video of a merged topic moved. Should it stop before, the
+    next hourly refine, or this job run again, finishes the backlog.
+    """
+    out = run_tier(rt, "monthly", plan_monthly, as_of, lookback_days(rt.cfg.monthly), force=force, needs_fn=sample_ids)
+    waiting = [d for d in rt.cfg.domains.names if rt.store.backlog.topics(d)]
+    if waiting:
+        models = DomainClassifier(rt.registry, rt.confidence)
+        models.refresh()
+        for d in waiting:
+            done = refine_domain(rt, models, d, as_of)
+            out[d] = {**out.get(d, {}), "requeued": done.requeued, "refined": done.refined}
+    return out

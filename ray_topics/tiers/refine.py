@@ -31,15 +31,20 @@ FAILURE_CHARS = 300  # of a failed domain's error kept in the run's summary (the
 
 @dataclass
 class Refined:
-    """What refining one domain did: rows refined, rows set aside (and why, for the first few)."""
+    """What refining one domain did: rows requeued from the backlog, refined, set aside (and why, for the first few)."""
 
+    requeued: int = 0
     refined: int = 0
     set_aside: int = 0
     examples: dict[str, str] = field(default_factory=dict)
 
 
 def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: datetime) -> Refined:
-    """Drain a domain's pending queue (published before ``as_of``) in batches.
+    """Requeue the domain's backlog, then drain its pending queue (published before ``as_of``) in batches.
+
+    The backlog (:mod:`ray_topics.storage.backlog`) holds the topics a monthly merge or split changed all
+    the answers of; it is requeued ``refine.batch_size`` rows per transaction, so a monthly job that
+    stopped before its own requeue is finished here.
 
     Each batch is written under the domain's commit lock, and only if the model it was classified
     with is still the domain's newest: an answer from a model a merge has just replaced could name a
@@ -49,7 +54,7 @@ def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: dat
     it keeps Tier 1's answer and leaves the queue, so one bad row neither stops the run nor comes
     back every hour; the count and a few ids with the reason go to the run's summary and the log.
     """
-    out = Refined()
+    out = Refined(requeued=rt.store.backlog.drain(domain, rt.cfg.refine.batch_size, commit_lock(domain)))
     while True:
         rows = rt.store.classifications.pending(domain, rt.cfg.refine.batch_size, published_before=as_of)
         if not rows:
@@ -166,6 +171,7 @@ def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str
             exemplars, failed["exemplars"] = {}, _what_failed(exc)
         stats: dict[str, Any] = {
             "refined": {d: r.refined for d, r in done.items()},
+            "requeued": {d: r.requeued for d, r in done.items() if r.requeued},
             "exemplars": exemplars,
             "set_aside": {d: r.set_aside for d, r in done.items() if r.set_aside},
             "set_aside_examples": {v: why for r in done.values() for v, why in r.examples.items()},

@@ -1,0 +1,163 @@
+"""The requeue backlog: a merged or split topic's history goes back to the refinement queue after the commit,
+a chunk per transaction, each video once, whoever drains it and however often it is stopped or started."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, text
+
+from ray_topics.core.types import ClassificationStatus as Status
+from ray_topics.storage.store import Store
+from ray_topics.tiers.job import commit_lock
+from tests.test_store import _plans
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+H = timedelta(hours=1)
+LOCK = commit_lock("gaming")
+
+
+def _store_rows(store: Store, topic: str, n: int, prefix: str, status: Status = Status.REFINED) -> list[str]:
+    """``n`` answers on ``topic``, two per published hour (the drain breaks the tie by id); their ids in order."""
+    rows = [
+        {
+            "video_id": f"{prefix}{i:03d}",
+            "domain": topic.split(":")[0],
+            "published_at": T0 + (i // 2) * H,
+            "topic_id": topic,
+            "confidence": 0.9,
+            "status": status,
+            "model_version": "v1",
+            "classified_at": T0,
+        }
+        for i in range(n)
+    ]
+    with store.begin() as conn:
+        conn.execute(insert(store.table("classifications")), rows)
+    return [r["video_id"] for r in rows]
+
+
+def _status(store: Store, ids: list[str]) -> list[str]:
+    got = store.classifications.get(ids)
+    return [got[v]["status"] for v in ids]
+
+
+def _add(store: Store, domain: str, *topics: str) -> None:
+    with store.begin() as conn:
+        store.backlog.add(domain, list(topics), T0, conn)
+
+
+def _counting_locks(store: Store, monkeypatch: pytest.MonkeyPatch, stop_at: int | None = None) -> list[str]:
+    """Record each lock the store takes (one per drain transaction); raise at the ``stop_at``-th (a killed job)."""
+    taken: list[str] = []
+    real = store.lock
+
+    def lock(conn: Any, key: str) -> None:
+        taken.append(key)
+        if len(taken) == stop_at:
+            raise RuntimeError("killed")
+        real(conn, key)
+
+    monkeypatch.setattr(store, "lock", lock)
+    return taken
+
+
+def test_the_drain_requeues_a_topics_refined_history_a_chunk_per_transaction(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merged = _store_rows(store, "gaming:1", 11, "m")
+    aside = _store_rows(store, "gaming:1", 1, "x", Status.SET_ASIDE)
+    other = _store_rows(store, "gaming:0", 4, "o")
+    cooking = _store_rows(store, "cooking:1", 3, "c")
+    _add(store, "gaming", "gaming:1")
+    _add(store, "cooking", "cooking:1")
+    assert set(_status(store, merged + other + cooking)) == {Status.REFINED}  # recording them moved nothing
+    locks = _counting_locks(store, monkeypatch)
+
+    assert store.backlog.drain("gaming", chunk=4, lock=LOCK) == 11
+    # 12 rows on the topic: 4 + 4 + 4, a fourth chunk finds none and drops it, a last look finds no topic
+    assert locks == [LOCK] * 5
+    assert set(_status(store, merged)) == {Status.PRELIMINARY}
+    assert _status(store, aside) == [Status.SET_ASIDE]  # no usable embedding: not queued again
+    assert set(_status(store, other + cooking)) == {Status.REFINED}  # other topics, other domains
+    assert store.backlog.topics() == ["cooking:1"]
+    assert store.backlog.drain("gaming", chunk=4, lock=LOCK) == 0
+
+
+def test_a_stopped_drain_goes_on_where_it_stopped(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each video is requeued once: those refined again (kept by a split's parent) after a stop are not requeued."""
+    parent = _store_rows(store, "gaming:2", 10, "p")
+    _add(store, "gaming", "gaming:2")
+    with monkeypatch.context() as m:
+        _counting_locks(store, m, stop_at=3)
+        with pytest.raises(RuntimeError, match="killed"):
+            store.backlog.drain("gaming", chunk=3, lock=LOCK)
+    assert _status(store, parent) == [Status.PRELIMINARY] * 6 + [Status.REFINED] * 4
+    # refine answers the first six meanwhile, and they stay on the parent
+    again = {"topic_id": "gaming:2", "confidence": 0.8, "status": Status.REFINED, "model_version": "v2"}
+    store.classifications.update([{**again, "video_id": v, "classified_at": T0 + H} for v in parent[:6]])
+
+    assert store.backlog.drain("gaming", chunk=3, lock=LOCK) == 4
+    assert _status(store, parent) == [Status.REFINED] * 6 + [Status.PRELIMINARY] * 4
+    assert store.backlog.topics() == []
+
+
+def test_a_topic_recorded_again_starts_over(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second split of a part-drained parent changes its older answers too: its history is requeued from the start."""
+    parent = _store_rows(store, "gaming:2", 6, "p")
+    _add(store, "gaming", "gaming:2")
+    with monkeypatch.context() as m:
+        _counting_locks(store, m, stop_at=2)
+        with pytest.raises(RuntimeError):
+            store.backlog.drain("gaming", chunk=2, lock=LOCK)
+    again = {"topic_id": "gaming:2", "confidence": 0.8, "status": Status.REFINED, "model_version": "v2"}
+    store.classifications.update([{**again, "video_id": v, "classified_at": T0 + H} for v in parent[:2]])
+    _add(store, "gaming", "gaming:2")
+    assert store.backlog.drain("gaming", chunk=2, lock=LOCK) == 6
+    assert set(_status(store, parent)) == {Status.PRELIMINARY}
+
+
+def test_two_drains_at_once_requeue_each_video_once(store: Store) -> None:
+    """A scheduler starts the monthly job and the hourly refine at the same midnight: they take turns."""
+    merged = _store_rows(store, "gaming:1", 30, "m")
+    split = _store_rows(store, "gaming:2", 21, "s")
+    _add(store, "gaming", "gaming:1", "gaming:2")
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        try:
+            counts.append(store.backlog.drain("gaming", chunk=2, lock=LOCK))
+        except BaseException as exc:  # pragma: no cover - the failure is asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=drain) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(counts) == 51
+    assert set(_status(store, merged + split)) == {Status.PRELIMINARY}
+    assert store.backlog.topics() == []
+
+
+def test_the_drain_reads_the_topics_index_not_the_history(store: Store) -> None:
+    """Each chunk is a range of ``ix_class_topic_published``: its cost follows the chunk, not the stored history."""
+    _store_rows(store, "gaming:0", 4000, "h")
+    _store_rows(store, "gaming:1", 40, "m")
+    _add(store, "gaming", "gaming:1")
+    with store.begin() as conn:  # a cursor half way, as a drain leaves it between chunks
+        conn.execute(store.table("requeue_backlog").update().values(cursor_at=T0 + 10 * H, cursor_video="m020"))
+    if store.engine.dialect.name == "postgresql":  # the statistics a live database has
+        with store.begin() as conn:
+            conn.execute(text(f'ANALYZE "{store.schema}".classifications'))
+    plans = _plans(store, lambda: store.backlog.drain("gaming", chunk=8, lock=LOCK), kinds=("SELECT", "UPDATE"))
+    assert "ix_class_topic_published" in plans, plans
+    assert "SCAN classifications" not in plans and "Seq Scan on classifications" not in plans, plans
+    # the update's range ends at the chunk's last video, not at the end of the topic's history
+    sqlite = store.engine.dialect.name == "sqlite"
+    assert ("published_at>? AND published_at<?" if sqlite else "(published_at <= ") in plans, plans
