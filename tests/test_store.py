@@ -942,6 +942,21 @@ def test_add_events_is_idempotent_and_round_trips_json(store: Store) -> None:
     assert store.count("topic_events", type="birth") == 3
 
 
+def test_a_jobs_events_are_read_by_its_run_not_by_a_pass_over_every_event(store: Store) -> None:
+    """The metrics of a run read its events (``ix_events_job_run``), not a year of every job's."""
+    for run in range(1, 41):
+        with store.begin() as conn:
+            evs = [_event(f"gaming:{k}", "drift", T0 + run * H) for k in range(25)]
+            store.topics.add_events(evs, conn, job_run_id=run)
+    if store.engine.dialect.name == "postgresql":  # the statistics a live database has
+        with store.begin() as conn:
+            conn.execute(text(f'ANALYZE "{store.schema}".topic_events'))
+    plans = _plans(store, lambda: store.topics.events(job_run_ids=[17]))
+    assert "ix_events_job_run" in plans, plans
+    got = store.topics.events(job_run_ids=[17, 40])
+    assert len(got) == 50 and {e["job_run_id"] for e in got} == {17, 40}
+
+
 # ---------------------------------------------------------------------------------------------- prototypes
 
 

@@ -161,6 +161,9 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("job_run_id", Integer),
         UniqueConstraint("topic_id", "type", "at", name="uq_event"),
         Index("ix_events_domain_at", "domain", "at"),
+        # a job's events, read after every run that pushes metrics (ray_topics.ops.metrics): a year's events are
+        # tens of thousands of rows
+        Index("ix_events_job_run", "job_run_id"),
     )
     table(
         "model_versions",
