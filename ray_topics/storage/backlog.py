@@ -80,12 +80,16 @@ class RequeueBacklog:
         drain may pass them too (they are preliminary).
         """
         b, c = self.db.table("requeue_backlog"), self.db.table("classifications")
+        first = select(b).where(b.c.domain == domain).order_by(b.c.topic_id).limit(1)
         requeued = 0
         while True:
+            with self.db.connect() as conn:  # most hours nothing waits: no lock (SQLite's write lock) for that
+                if conn.execute(first).first() is None:
+                    return requeued
             with self.db.begin() as tx:
                 self.db.lock(tx, lock)
-                entry = tx.execute(select(b).where(b.c.domain == domain).order_by(b.c.topic_id).limit(1)).first()
-                if entry is None:
+                entry = tx.execute(first).first()
+                if entry is None:  # another drain finished it meanwhile
                     return requeued
                 on_topic = c.c.topic_id == entry.topic_id
                 after = (
