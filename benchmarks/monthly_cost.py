@@ -465,8 +465,11 @@ def _measure_monthly(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _monthly_totals(stats: dict[str, Any]) -> dict[str, int]:
-    keys = ("sample", "clusters", "matched", "births", "merges", "splits", "reassigned")
-    return {k: int(sum(int(s.get(k, 0) or 0) for s in stats.values())) for k in keys}
+    keys = ("sample", "clusters", "matched", "births", "merges", "splits", "reassigned", "requeued")
+    out = {k: int(sum(int(s.get(k, 0) or 0) for s in stats.values() if isinstance(s, dict))) for k in keys}
+    # a merge's or split's history is requeued after the commit (since 2ad0cea), not reassigned in it
+    out["reassigned"] += out.pop("requeued")
+    return out
 
 
 # ----------------------------------------------------------------------------- the run

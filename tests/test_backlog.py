@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import insert, text
 
 from ray_topics.core.types import ClassificationStatus as Status
+from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.store import Store
 from ray_topics.tiers.job import commit_lock
 from tests.test_store import _plans
@@ -121,7 +122,8 @@ def test_a_topic_recorded_again_starts_over(store: Store, monkeypatch: pytest.Mo
 
 
 def test_two_drains_at_once_requeue_each_video_once(store: Store) -> None:
-    """A scheduler starts the monthly job and the hourly refine at the same midnight: they take turns."""
+    """A scheduler starts the monthly job and the hourly refine at the same midnight: neither fails, each video
+    goes back to the queue once, and the backlog ends empty."""
     merged = _store_rows(store, "gaming:1", 30, "m")
     split = _store_rows(store, "gaming:2", 21, "s")
     _add(store, "gaming", "gaming:1", "gaming:2")
@@ -161,3 +163,31 @@ def test_the_drain_reads_the_topics_index_not_the_history(store: Store) -> None:
     # the update's range ends at the chunk's last video, not at the end of the topic's history
     sqlite = store.engine.dialect.name == "sqlite"
     assert ("published_at>? AND published_at<?" if sqlite else "(published_at <= ") in plans, plans
+
+
+def test_the_monthly_job_names_a_domain_whose_requeue_failed_and_finishes_the_others(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One domain's failure after the commits leaves its backlog for the hourly refine; the others are refined, and
+    videos whose embedding cannot be read are counted and named (they keep their answer)."""
+    import ray_topics.tiers.monthly as monthly
+
+    store = runtime.store
+    _store_rows(store, "gaming:1", 4, "g")
+    lost = _store_rows(store, "cooking:1", 3, "c")  # no embedding anywhere (a lost lake day)
+    _add(store, "gaming", "gaming:1")
+    _add(store, "cooking", "cooking:1")
+    refine_domain = monthly.refine_domain
+
+    def failing_for_gaming(rt: Runtime, models: Any, domain: str, *args: Any, **kwargs: Any) -> Any:
+        if domain == "gaming":
+            raise RuntimeError("lake unreachable")
+        return refine_domain(rt, models, domain, *args, **kwargs)
+
+    monkeypatch.setattr(monthly, "refine_domain", failing_for_gaming)
+    out = monthly.run_monthly(runtime, T0 + timedelta(days=40))
+    assert out["failed"] == {"gaming": "RuntimeError: lake unreachable"}
+    assert out["cooking"]["requeued"] == 3 and out["cooking"]["refined"] == 0
+    assert out["cooking"]["set_aside"] == 3 and sorted(out["cooking"]["set_aside_examples"]) == lost
+    assert store.backlog.topics() == ["gaming:1"]  # the next hourly refine takes it up
+    assert _status(store, lost) == [Status.SET_ASIDE] * 3

@@ -215,7 +215,8 @@ def test_weekly_drift_is_bounded_and_recorded(runtime: Runtime) -> None:
 
 def _twins_and_a_fork(runtime: Runtime) -> datetime:
     """Topics for a monthly run to merge (gaming:1 into gaming:0) and split (gaming:2), every video refined and
-    in the lake (none hot), reassigned in chunks of 7 that read it chunk by chunk. Returns the seeding time."""
+    in the lake (none hot); the window's misfits reassigned in chunks of 7 that read it chunk by chunk. Returns
+    the seeding time."""
     rng = np.random.default_rng(1)
     dim = runtime.cfg.embedding.dim
     a, b, c1 = (normalize(rng.standard_normal(dim)) for _ in range(3))
@@ -245,6 +246,12 @@ def _twins_and_a_fork(runtime: Runtime) -> datetime:
 
 def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
     at = _twins_and_a_fork(runtime)
+    # videos of the twin published after the month's end, refined by the old model before the job runs
+    # (a monthly job catching up a day late)
+    twin = runtime.store.topics.get("gaming:1").centroid
+    late = _ingest(runtime, _blob(np.random.default_rng(2), twin, 12, 0.7), "gaming", at + 6 * DAY, "late")
+    run_refine(runtime, at + 7 * DAY)
+    assert {r["topic_id"] for r in runtime.store.classifications.get(late).values()} == {"gaming:1"}
     before = runtime.store.classifications.topic_sizes("gaming")
     out = run_monthly(runtime, at + 5 * DAY)["gaming"]
     status = {t.topic_id: t.status for t in runtime.store.topics.list("gaming")}
@@ -265,8 +272,9 @@ def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
     # the merged and the split topic's history went back to the queue after the commit, and was refined
     assert out["requeued_topics"] == 2 and out["requeued"] == before["gaming:1"] + before["gaming:2"]
     assert out["refined"] == out["requeued"] and runtime.store.backlog.topics() == []
-    rows = runtime.store.classifications.window("gaming", at, at + 5 * DAY, with_text=False)
+    rows = runtime.store.classifications.window("gaming", at, at + 7 * DAY, with_text=False)
     assert {r["status"] for r in rows} == {"refined"}
+    assert {r["topic_id"] for r in runtime.store.classifications.get(late).values()} == {"gaming:0"}
 
 
 @pytest.mark.parametrize("finisher", ["hourly refine", "monthly again"])
@@ -280,11 +288,11 @@ def test_a_monthly_job_stopped_after_its_commit_leaves_nothing_behind(
     before = runtime.store.classifications.topic_sizes("gaming")
 
     def killed(*_a: object, **_k: object) -> None:
-        raise RuntimeError("killed after the commit")
+        raise SystemExit("killed after the commit")  # the process ends (SIGTERM): nothing catches it
 
     with monkeypatch.context() as m:
         m.setattr(monthly, "refine_domain", killed)
-        with pytest.raises(RuntimeError, match="killed"):
+        with pytest.raises(SystemExit, match="killed"):
             run_monthly(runtime, at + 5 * DAY)
     assert runtime.store.topics.get("gaming:1").status == "merged"
     # the commit left every video where it was: the merged twin still holds its own, the backlog names both

@@ -13,8 +13,10 @@ Refine then classifies them with the newest model
 (:func:`ray_topics.tiers.refine.refine_domain`, which drains the backlog first: the
 hourly job finishes what a killed monthly job left).
 
-Until refine reaches it, a video of a merged topic still names that topic, as
-preliminary: ``GET /v1/videos/{id}`` answers it and sizes count it there.
+Until then a video of a merged topic still names that topic (refined, then
+preliminary once requeued): ``GET /v1/videos/{id}`` answers it and sizes count
+it there. Refine sets aside a video whose embedding cannot be read; it keeps
+its answer, a merged topic's included, and is counted and named.
 """
 
 from __future__ import annotations

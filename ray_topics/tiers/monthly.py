@@ -23,6 +23,7 @@ version is published per domain.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,10 +49,12 @@ from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent, T
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.job import run_tier
 from ray_topics.tiers.realtime import DomainClassifier
-from ray_topics.tiers.refine import refine_domain
+from ray_topics.tiers.refine import refine_domain, what_failed
 from ray_topics.tiers.sample import lookback_days, monthly_sample
 
 __all__ = ["plan_monthly", "run_monthly", "sample_ids"]
+
+log = logging.getLogger(__name__)
 
 
 class _Work:
@@ -312,17 +315,31 @@ def run_monthly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
 
     After the commits, each domain with topics in the requeue backlog (this run's merges
     and splits, or those of a run stopped before it finished them) is refined at once
-    (:func:`~ray_topics.tiers.refine.refine_domain`: the topics' videos go back to the
-    queue a chunk per transaction, and the queue is classified with the new model), so
-    the job ends with every video of a merged topic moved. Should it stop before, the
-    next hourly refine, or this job run again, finishes the backlog.
+    (:func:`~ray_topics.tiers.refine.refine_domain` over its whole queue: the topics'
+    videos go back to the queue a chunk per transaction, and the queue is classified
+    with the new model), so the job ends with every video of a merged topic moved, but
+    those whose embedding cannot be read (set aside, counted and named as refine names
+    them). A domain whose refine fails is named under ``failed`` (the others go on);
+    the next hourly refine, or this job run again, finishes its backlog.
     """
     out = run_tier(rt, "monthly", plan_monthly, as_of, lookback_days(rt.cfg.monthly), force=force, needs_fn=sample_ids)
     waiting = [d for d in rt.cfg.domains.names if rt.store.backlog.topics(d)]
-    if waiting:
-        models = DomainClassifier(rt.registry, rt.confidence)
-        models.refresh()
-        for d in waiting:
-            done = refine_domain(rt, models, d, as_of)
-            out[d] = {**out.get(d, {}), "requeued": done.requeued, "refined": done.refined}
+    if not waiting:
+        return out
+    models = DomainClassifier(rt.registry, rt.confidence)
+    models.refresh()
+    failed: dict[str, str] = {}
+    for d in waiting:
+        try:
+            done = refine_domain(rt, models, d, as_of, whole_queue=True)
+        except Exception as exc:  # the commits stand; one domain's failure must not hold back the others
+            log.exception("monthly %s: refine after the commit failed", d)
+            failed[d] = what_failed(exc)
+            continue
+        stats = {"requeued": done.requeued, "refined": done.refined}
+        if done.set_aside:
+            stats.update(set_aside=done.set_aside, set_aside_examples=done.examples)
+        out[d] = {**out.get(d, {}), **stats}
+    if failed:
+        out["failed"] = failed
     return out

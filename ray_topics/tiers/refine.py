@@ -20,7 +20,7 @@ from ray_topics.tiers.exemplars import publish_exemplars
 from ray_topics.tiers.job import commit_lock
 from ray_topics.tiers.realtime import DomainClassifier
 
-__all__ = ["DAY_LOOKBACK", "Refined", "closed_days", "compact", "refine_domain", "run_refine"]
+__all__ = ["DAY_LOOKBACK", "Refined", "closed_days", "compact", "refine_domain", "run_refine", "what_failed"]
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,13 @@ class Refined:
     examples: dict[str, str] = field(default_factory=dict)
 
 
-def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: datetime) -> Refined:
+def refine_domain(
+    rt: Runtime, models: DomainClassifier, domain: str, as_of: datetime, *, whole_queue: bool = False
+) -> Refined:
     """Requeue the domain's backlog, then drain its pending queue (published before ``as_of``) in batches.
+
+    ``whole_queue``: every pending row, however recent (the monthly job's pass after its merges: a
+    merged topic's videos published after its ``as_of`` move too).
 
     The backlog (:mod:`ray_topics.storage.backlog`) holds the topics a monthly merge or split changed all
     the answers of; it is requeued ``refine.batch_size`` rows per transaction, so a monthly job that
@@ -56,7 +61,9 @@ def refine_domain(rt: Runtime, models: DomainClassifier, domain: str, as_of: dat
     """
     out = Refined(requeued=rt.store.backlog.drain(domain, rt.cfg.refine.batch_size, commit_lock(domain)))
     while True:
-        rows = rt.store.classifications.pending(domain, rt.cfg.refine.batch_size, published_before=as_of)
+        rows = rt.store.classifications.pending(
+            domain, rt.cfg.refine.batch_size, published_before=None if whole_queue else as_of
+        )
         if not rows:
             return out
         read = {r["video_id"]: r["model_version"] for r in rows}
@@ -136,7 +143,7 @@ def _readable(rows: list[dict[str, Any]], dim: int) -> tuple[list[dict[str, Any]
     return good, bad
 
 
-def _what_failed(exc: Exception) -> str:
+def what_failed(exc: Exception) -> str:
     """A failed domain's error for the run's summary: a database error's first line only (never its SQL
     and parameters, which can carry video text); the log has the whole traceback."""
     from sqlalchemy.exc import DBAPIError
@@ -163,12 +170,12 @@ def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str
                 done[d] = refine_domain(rt, models, d, as_of)
             except Exception as exc:  # one domain's failure must not hold back the others
                 log.exception("refine %s failed", d)
-                failed[d] = _what_failed(exc)
+                failed[d] = what_failed(exc)
         try:  # the day's labelled videos so far, for routing by neighbours
             exemplars = publish_exemplars(rt, as_of)
         except Exception as exc:  # routers keep the window they have; the next run rewrites the day
             log.exception("refine: routing exemplars failed")
-            exemplars, failed["exemplars"] = {}, _what_failed(exc)
+            exemplars, failed["exemplars"] = {}, what_failed(exc)
         stats: dict[str, Any] = {
             "refined": {d: r.refined for d, r in done.items()},
             "requeued": {d: r.requeued for d, r in done.items() if r.requeued},
