@@ -15,9 +15,9 @@ tree (the lake shared: the job only reads it), and each tree runs the monthly jo
 its copy in a fresh process, with every write transaction's hold of the lock
 recorded, from its first write to its commit
 (:func:`benchmarks.serve_sustained.watch_write_locks`). Printed per tree: the job's
-wall time, its write transactions, its longest holds (in all, in the commits, and
-after them: this tree's requeue and refine), the videos it moved; then whether both
-copies end with the same answer for every video.
+wall time and peak RSS, its write transactions, its longest holds (in all, in the
+commits, and after them: this tree's requeue and refine), the videos it moved; then
+whether both copies end with the same answer for every video.
 
 Usage, from the repository root::
 
@@ -46,6 +46,7 @@ MOVED_KEYS = ("reassigned", "requeued", "refined")  # per-domain counts the job 
 
 def child_main(spec_path: str) -> None:
     """In a fresh process: the monthly job on ``spec["workdir"]``, each write transaction's hold recorded."""
+    from benchmarks.harness import peak_rss_mb
     from benchmarks.serve_sustained import watch_write_locks
 
     spec = json.loads(Path(spec_path).read_text())
@@ -81,6 +82,7 @@ def child_main(spec_path: str) -> None:
         "longest_commit_s": max((h["held_s"] for h in held if h["start"] < after), default=0.0),
         "longest_after_s": max((h["held_s"] for h in held if h["start"] >= after), default=None),
         "held_s": sum(h["held_s"] for h in held),
+        "peak_rss_mb": peak_rss_mb(),
         **{k: sum(int(s.get(k, 0) or 0) for s in stats.values()) for k in ("merges", "splits", *MOVED_KEYS)},
     }
     Path(spec["out"]).write_text(json.dumps(out))
@@ -128,10 +130,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         del stream, docs
         table = Table(
-            ["tree", "wall", "tx", "longest", "commit", "after", "held", "merges", "splits", *MOVED_KEYS],
-            ["tree", "job wall s", "write transactions", "longest holds s", "longest in the commits s",
-             "longest after them s", "held in all s", "merges", "splits", "moved in the commit",
-             "requeued after it", "refined after it"],
+            ["tree", "wall", "rss", "tx", "longest", "commit", "after", "held", "merges", "splits", *MOVED_KEYS],
+            ["tree", "job wall s", "peak RSS MiB", "write transactions", "longest holds s",
+             "longest in the commits s", "longest after them s", "held in all s", "merges", "splits",
+             "moved in the commit", "requeued after it", "refined after it"],
             right=True,
         )  # fmt: skip
         rows, answers = [], {}
@@ -150,8 +152,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(workdir)
             rows.append({"tree": name, **got})
             table.add_row(
-                name, got["wall_s"], got["transactions"], longest, got["longest_commit_s"], got["longest_after_s"],
-                got["held_s"], got["merges"], got["splits"],
+                name, got["wall_s"], round(got["peak_rss_mb"]), got["transactions"], longest,
+                got["longest_commit_s"], got["longest_after_s"], got["held_s"], got["merges"], got["splits"],
                 *(f"{got[k]:,}" for k in MOVED_KEYS),
             )  # fmt: skip
         table.print(f"The monthly job on {seeded['videos']:,} videos, each tree on a copy of one store")

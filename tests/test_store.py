@@ -400,6 +400,15 @@ def test_iter_window_ids_streams_the_window_in_pages(store: Store) -> None:
     fitting = list(store.classifications.iter_window_fitting("gaming", T0, T0 + 3 * H, 0.5, chunk=4))
     assert sorted(v for v, _t, _at in fitting) == sorted(v for v, t in got if t is not None)
     assert [at for _v, _t, at in fitting] == sorted(at for _v, _t, at in fitting)
+    # the misfits (what the monthly job reclassifies after births, merges, splits): the rest, as window() has them
+    misfits = list(store.classifications.iter_window_misfits("gaming", T0, T0 + 3 * H, 0.5, chunk=4))
+    listed = store.classifications.window("gaming", T0, T0 + 3 * H, misfit_below=0.5, with_text=False)
+    assert (
+        sorted(v for v, _t, _at in misfits)
+        == sorted(v for v, t in got if t is None)
+        == sorted(r["video_id"] for r in listed)
+    )
+    assert [at for _v, _t, at in misfits] == sorted(at for _v, _t, at in misfits)
     plan = _plans(store, lambda: list(store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H)))
     if store.engine.dialect.name == "sqlite":
         assert "ix_class_domain_published" in plan and "TEMP B-TREE" not in plan, plan

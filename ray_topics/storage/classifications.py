@@ -230,6 +230,15 @@ class Classifications:
         cols = (c.c.video_id, c.c.topic_id, c.c.published_at)
         yield from self._stream(domain, cols, (~self._misfit(fit),), start, end, chunk)
 
+    def iter_window_misfits(
+        self, domain: str, start: datetime, end: datetime, misfit_below: float, chunk: int = STREAM_CHUNK
+    ) -> Iterator[tuple[str, str | None, datetime]]:
+        """(video_id, topic_id, published_at) of a domain's misfits (no topic, or a confidence below
+        ``misfit_below``) published in ``[start, end)``, streamed as :meth:`iter_window_ids`."""
+        c = self.db.table("classifications")
+        cols = (c.c.video_id, c.c.topic_id, c.c.published_at)
+        yield from self._stream(domain, cols, (self._misfit(misfit_below),), start, end, chunk)
+
     def count_window_fitting(self, domain: str, start: datetime, end: datetime, fit: float) -> dict[str, int]:
         """{topic: rows} of what :meth:`iter_window_fitting` yields for the same arguments (one grouped count, no
         row read)."""

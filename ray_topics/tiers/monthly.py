@@ -26,6 +26,7 @@ import dataclasses
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -270,32 +271,29 @@ def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
 
 
 def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
-    """Reclassify the lookback window's misfits once topics were born, merged or split.
+    """Reclassify the lookback window's misfits once topics were born, merged or split; the moved ones.
 
     The members of an absorbed or split topic are not here: all of their history
     changes, and it goes back to the refinement queue after the commit, a chunk per
     transaction (:mod:`ray_topics.storage.backlog`), so the commit stays as short as
-    the window. The misfits are taken in publication order, ``monthly.reassign_chunk``
-    at a time: each chunk loads only its own embeddings from a few neighbouring lake days.
+    the window. The misfits are streamed in publication order and classified
+    ``monthly.reassign_chunk`` at a time, each chunk reading only its own embeddings
+    from a few neighbouring lake days: memory holds one chunk and the videos that move,
+    however busy the domain's window.
     """
     requeued = set(w.requeue())
     if not requeued and not w.newborn:
         return []
     start = w.as_of - timedelta(days=lookback_days(rt.cfg.monthly))
-    rows = rt.store.classifications.window(
-        w.domain, start, w.as_of, misfit_below=rt.cfg.daily.misfit_confidence, with_text=False
-    )
-    current = {r["video_id"]: (r["topic_id"], r["published_at"]) for r in rows if r["topic_id"] not in requeued}
-    if not current:
-        return []
+    misfits = rt.store.classifications.iter_window_misfits(w.domain, start, w.as_of, rt.cfg.daily.misfit_confidence)
+    rows = (m for m in misfits if m[1] not in requeued)
     index = model_of(w.domain, w.remaining(), rt.cfg.embedding.dim).index(**rt.confidence)
-    ids = sorted(current, key=lambda v: (current[v][1], v))
     out: list[dict[str, Any]] = []
-    for lo in range(0, len(ids), rt.cfg.monthly.reassign_chunk):
-        chunk = ids[lo : lo + rt.cfg.monthly.reassign_chunk]
-        window = (current[chunk[0]][1], current[chunk[-1]][1] + timedelta(microseconds=1))
-        rows = reclassified(chunk, index.search(rt.vectors(w.domain, chunk, window=window)), w.as_of)
-        out += [r for r in rows if r["topic_id"] != current[r["video_id"]][0]]
+    while chunk := list(islice(rows, rt.cfg.monthly.reassign_chunk)):
+        ids = [v for v, _t, _at in chunk]
+        window = (chunk[0][2], chunk[-1][2] + timedelta(microseconds=1))
+        answers = reclassified(ids, index.search(rt.vectors(w.domain, ids, window=window)), w.as_of)
+        out += [r for r, (_v, was, _at) in zip(answers, chunk, strict=True) if r["topic_id"] != was]
     return out
 
 
