@@ -182,6 +182,38 @@ def test_refine_classifies_again_when_a_job_publishes_a_model_meanwhile(runtime:
     assert {r["model_version"] for r in rows.values()} == {"gaming@v2"}
 
 
+def test_the_monthly_pass_over_the_whole_queue_ends_while_tier1_keeps_adding(runtime: Runtime, monkeypatch) -> None:
+    """``whole_queue`` takes what is pending when it starts, however recent, and leaves the rows that arrive meanwhile
+    to the hourly refine: a busy stream cannot keep it running."""
+    from ray_topics.tiers.realtime import DomainClassifier
+    from ray_topics.tiers.refine import refine_domain
+
+    dim = runtime.cfg.embedding.dim
+    with runtime.store.begin() as conn:
+        runtime.store.topics.upsert([_topic("gaming", 0, _vec("a", dim), D1)], conn)
+        runtime.registry.publish("gaming", D1, "test", conn)
+    # pending before the job's as_of (D1 + 2 h) and after it (a job run late)
+    _ingest(runtime, *[(f"v{i}", "gaming", D1 + i * H, ClassificationStatus.PRELIMINARY) for i in range(5)])
+    models = DomainClassifier(runtime.registry, runtime.confidence)
+    models.refresh()
+    runtime.cfg.refine.batch_size = 2
+    vectors, arrived = runtime.usable_vectors, []
+
+    def tier1_adds_one_per_batch(domain: str, ids: list[str]) -> tuple:
+        vid = f"new{len(arrived)}"
+        arrived.append(vid)
+        _ingest(runtime, (vid, "gaming", D1 + (10 + len(arrived)) * H, ClassificationStatus.PRELIMINARY))
+        return vectors(domain, ids)
+
+    monkeypatch.setattr(runtime, "usable_vectors", tier1_adds_one_per_batch)
+    assert refine_domain(runtime, models, "gaming", D1 + 2 * H, whole_queue=True).refined == 5
+    assert len(arrived) == 3  # batches of 2, 2, 1
+    rows = runtime.store.classifications.get(arrived)
+    assert {r["status"] for r in rows.values()} == {ClassificationStatus.PRELIMINARY}
+    # the hourly refine of the job's hour takes only what was published before it
+    assert refine_domain(runtime, models, "gaming", D1 + 2 * H).refined == 0
+
+
 def _spoil(rt: Runtime, video_id: str, blob: bytes) -> None:
     """Overwrite a stored hot embedding with bytes no reader can use (corruption, an old dimension)."""
     from sqlalchemy import update

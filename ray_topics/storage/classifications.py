@@ -54,6 +54,15 @@ class Classifications:
         with self.db.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def newest_pending(self, domain: str) -> datetime | None:
+        """Publication time of the newest row of a domain's refinement queue (None: the queue is empty); one
+        lookup at the end of ``ix_class_queue``."""
+        c = self.db.table("classifications")
+        q = select(func.max(c.c.published_at)).where(text(QUEUE_WHERE), c.c.domain == domain)
+        with self.db.connect() as conn:
+            found = conn.execute(q).scalar_one_or_none()
+        return None if found is None else as_utc(found)
+
     def update(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> None:
         """Set topic, confidence, status and model version of existing rows (see :func:`reclassified`)."""
         if not rows:

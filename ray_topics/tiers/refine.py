@@ -44,8 +44,9 @@ def refine_domain(
 ) -> Refined:
     """Requeue the domain's backlog, then drain its pending queue (published before ``as_of``) in batches.
 
-    ``whole_queue``: every pending row, however recent (the monthly job's pass after its merges: a
-    merged topic's videos published after its ``as_of`` move too).
+    ``whole_queue``: every row pending when the queue is first read, however recent (the monthly job's
+    pass after its merges: a merged topic's videos published after its ``as_of`` move too); videos
+    Tier 1 adds meanwhile are left to the hourly refine, so the pass ends however busy the stream.
 
     The backlog (:mod:`ray_topics.storage.backlog`) holds the topics a monthly merge or split changed all
     the answers of; it is requeued ``refine.batch_size`` rows per transaction, so a monthly job that
@@ -60,10 +61,14 @@ def refine_domain(
     back every hour; the count and a few ids with the reason go to the run's summary and the log.
     """
     out = Refined(requeued=rt.store.backlog.drain(domain, rt.cfg.refine.batch_size, commit_lock(domain)))
+    until = as_of
+    if whole_queue:
+        newest = rt.store.classifications.newest_pending(domain)
+        if newest is None:
+            return out
+        until = newest + timedelta(microseconds=1)
     while True:
-        rows = rt.store.classifications.pending(
-            domain, rt.cfg.refine.batch_size, published_before=None if whole_queue else as_of
-        )
+        rows = rt.store.classifications.pending(domain, rt.cfg.refine.batch_size, published_before=until)
         if not rows:
             return out
         read = {r["video_id"]: r["model_version"] for r in rows}
