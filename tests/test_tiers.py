@@ -311,6 +311,54 @@ def test_a_monthly_job_stopped_after_its_commit_leaves_nothing_behind(
     assert runtime.store.backlog.topics() == []
 
 
+def test_what_a_stopped_monthly_job_left_is_finished_once_by_jobs_started_at_once(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a monthly job stopped past its commit, the scheduler starts it twice and the hourly refine at the same
+    moment: each video of the merged and split topics goes back to the queue once, and all end refined."""
+    import threading
+
+    import ray_topics.tiers.monthly as monthly
+
+    at = _twins_and_a_fork(runtime)
+    before = runtime.store.classifications.topic_sizes("gaming")
+
+    def killed(*_a: object, **_k: object) -> None:
+        raise SystemExit("killed after the commit")
+
+    with monkeypatch.context() as m:
+        m.setattr(monthly, "refine_domain", killed)
+        with pytest.raises(SystemExit):
+            run_monthly(runtime, at + 5 * DAY)
+    runtime.cfg.refine.batch_size = 16  # many short turns, so the three interleave
+    jobs = [
+        lambda r: run_monthly(r, at + 5 * DAY)["gaming"]["requeued"],  # the month is done: it only finishes
+        lambda r: run_monthly(r, at + 5 * DAY)["gaming"]["requeued"],
+        lambda r: run_refine(r, at + 5 * DAY + timedelta(hours=1))["requeued"].get("gaming", 0),
+    ]
+    requeued: list[int] = []
+    errors: list[BaseException] = []
+
+    def run(fn) -> None:
+        try:
+            requeued.append(fn(Runtime(runtime.cfg)))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads)
+    assert sum(requeued) == before["gaming:1"] + before["gaming:2"]  # each video once, whoever requeued it
+    sizes = runtime.store.classifications.topic_sizes("gaming")
+    child = runtime.store.topics.events("gaming", ["split"])[0]["related"][0]
+    assert sizes.get("gaming:1", 0) == 0 and sizes[child] > 80 and sizes["gaming:2"] > 80
+    assert runtime.store.backlog.topics() == [] and runtime.store.classifications.pending("gaming", 10) == []
+
+
 def test_daily_rerun_is_idempotent_and_restart_loses_nothing(
     sqlite_runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
