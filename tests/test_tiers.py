@@ -331,9 +331,10 @@ def test_what_a_stopped_monthly_job_left_is_finished_once_by_jobs_started_at_onc
         with pytest.raises(SystemExit):
             run_monthly(runtime, at + 5 * DAY)
     runtime.cfg.refine.batch_size = 16  # many short turns, so the three interleave
+    # the month is done: a monthly run only finishes the backlog (nothing, if the others finished it first)
     jobs = [
-        lambda r: run_monthly(r, at + 5 * DAY)["gaming"]["requeued"],  # the month is done: it only finishes
-        lambda r: run_monthly(r, at + 5 * DAY)["gaming"]["requeued"],
+        lambda r: run_monthly(r, at + 5 * DAY).get("gaming", {}).get("requeued", 0),
+        lambda r: run_monthly(r, at + 5 * DAY).get("gaming", {}).get("requeued", 0),
         lambda r: run_refine(r, at + 5 * DAY + timedelta(hours=1))["requeued"].get("gaming", 0),
     ]
     requeued: list[int] = []
