@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.store import Store
 from serve.ports import free_port
 
-__all__ = ["IN_CI", "PG_URL", "free_port", "make_config", "require_postgres"]
+__all__ = ["IN_CI", "PG_URL", "at_once", "free_port", "make_config", "require_postgres"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -61,6 +62,28 @@ def store(store_url: tuple[str, str | None]) -> Iterator[Store]:
     s = Store(store_url[0], schema=store_url[1])
     yield s
     s.dispose()
+
+
+def at_once(*calls: Callable[[], object], timeout: float = 300) -> list[object]:
+    """Run ``calls`` in threads started together (what a scheduler starting jobs at one moment does); their
+    results in order. Fails on any call's error, or on a call still running after ``timeout`` seconds."""
+    results: list[object] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(k: int, call: Callable[[], object]) -> None:
+        try:
+            results[k] = call()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k, call)) for k, call in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads), f"still running after {timeout} s"
+    return results
 
 
 def make_config(workdir: Path, *overrides: str, store: tuple[str, str | None] | None = None) -> Config:

@@ -3,7 +3,6 @@ a chunk per transaction, each video once, whoever drains it and however often it
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ from ray_topics.core.types import ClassificationStatus as Status
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.store import Store
 from ray_topics.tiers.job import commit_lock
+from tests.conftest import at_once
 from tests.test_store import _plans
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -127,21 +127,7 @@ def test_two_drains_at_once_requeue_each_video_once(store: Store) -> None:
     merged = _store_rows(store, "gaming:1", 30, "m")
     split = _store_rows(store, "gaming:2", 21, "s")
     _add(store, "gaming", "gaming:1", "gaming:2")
-    counts: list[int] = []
-    errors: list[BaseException] = []
-
-    def drain() -> None:
-        try:
-            counts.append(store.backlog.drain("gaming", chunk=2, lock=LOCK))
-        except BaseException as exc:  # pragma: no cover - the failure is asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=drain) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    counts = at_once(*[lambda: store.backlog.drain("gaming", chunk=2, lock=LOCK)] * 2)
     assert sum(counts) == 51
     assert set(_status(store, merged + split)) == {Status.PRELIMINARY}
     assert store.backlog.topics() == []

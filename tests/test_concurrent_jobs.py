@@ -17,7 +17,7 @@ from ray_topics.tiers import job
 from ray_topics.tiers.daily import plan_daily, run_daily
 from ray_topics.tiers.refine import run_refine
 from ray_topics.tiers.weekly import plan_weekly, run_weekly
-from tests.conftest import make_config
+from tests.conftest import at_once, make_config
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)
@@ -100,24 +100,11 @@ def test_two_dailies_started_at_once_commit_once(tmp_path: Path, store_url: tupl
             both_started.wait()  # both runs found every window to do before either commits
         return copy.deepcopy(plans[domain])
 
-    results: dict[int, dict] = {}
-    errors: list[BaseException] = []
+    def run() -> dict:
+        r = Runtime(rt.cfg)
+        return job.run_tier(r, "daily", planned_before_the_other_committed, MIDNIGHT, r.cfg.daily.pool_window_days)
 
-    def run(k: int) -> None:
-        try:
-            r = Runtime(rt.cfg)
-            results[k] = job.run_tier(
-                r, "daily", planned_before_the_other_committed, MIDNIGHT, r.cfg.daily.pool_window_days
-            )
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not errors, errors
+    results = at_once(run, run)
     assert _snapshot(rt) == expected  # one daily's topics, events, answers and model versions
     for domain in rt.cfg.domains.names:  # each domain committed by one run, skipped as done by the other
         assert sorted(bool(results[k][domain].get("skipped")) for k in range(2)) == [False, True]

@@ -27,7 +27,7 @@ from ray_topics.streams.planted import PlantedTopic, StreamSpec
 from ray_topics.streams.replay import Replay
 from ray_topics.streams.synthetic import generate
 from ray_topics.tiers.job import commit_lock, commit_plan
-from tests.conftest import make_config
+from tests.conftest import at_once, make_config
 
 AT = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)
@@ -273,23 +273,15 @@ def test_two_domains_committing_duplicate_births_at_once_are_linked(
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(GlobalTopics, "relink", relink_once_both_wrote)
-    errors: list[BaseException] = []
 
     def commit(t: Topic) -> None:
         r = Runtime(rt.cfg)
         try:
             _commit_newborn(r, t)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
         finally:
             r.store.dispose()
 
-    threads = [threading.Thread(target=commit, args=(t,)) for t in births]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    at_once(*[lambda t=t: commit(t) for t in births], timeout=120)
     assert rt.store.global_topics.groups() == {1: ["gaming:0", "tech:0"]}
     (ev,) = rt.store.global_topics.events()
     assert ev["type"] == "form" and ev["job"] == "daily"

@@ -18,6 +18,7 @@ from ray_topics.storage.leases import LeaseBusy
 from ray_topics.storage.store import Store
 from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.refine import compact
+from tests.conftest import at_once
 from tests.test_tiering import D0, DAY, _ingest, _listing, _runtime
 
 
@@ -120,23 +121,7 @@ def test_refine_and_archive_started_at_once_end_as_one_after_the_other(tmp_path:
 
     rt = fresh("at-once")
     other = Runtime(rt.cfg)
-    errors: list[BaseException] = []
-
-    def go(fn) -> None:
-        try:
-            fn()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=go, args=(lambda: compact(rt, at),)),
-        threading.Thread(target=go, args=(lambda: run_archive(other, at),)),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors
+    at_once(lambda: compact(rt, at), lambda: run_archive(other, at), timeout=120)
     assert _state(rt) in orders.values()
     assert rt.store.count("embeddings") == 0 or rt.store.videos.uncompacted(at + timedelta(days=1)) == []
     rt.store.dispose()

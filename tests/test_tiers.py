@@ -21,7 +21,7 @@ from ray_topics.tiers.daily import run_daily, thresholds
 from ray_topics.tiers.monthly import run_monthly
 from ray_topics.tiers.refine import run_refine
 from ray_topics.tiers.weekly import run_weekly
-from tests.conftest import make_config
+from tests.conftest import at_once, make_config
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; no month boundary for 26 days
 DAY = timedelta(days=1)
@@ -316,8 +316,6 @@ def test_what_a_stopped_monthly_job_left_is_finished_once_by_jobs_started_at_onc
 ) -> None:
     """After a monthly job stopped past its commit, the scheduler starts it twice and the hourly refine at the same
     moment: each video of the merged and split topics goes back to the queue once, and all end refined."""
-    import threading
-
     import ray_topics.tiers.monthly as monthly
 
     at = _twins_and_a_fork(runtime)
@@ -337,22 +335,7 @@ def test_what_a_stopped_monthly_job_left_is_finished_once_by_jobs_started_at_onc
         lambda r: run_monthly(r, at + 5 * DAY).get("gaming", {}).get("requeued", 0),
         lambda r: run_refine(r, at + 5 * DAY + timedelta(hours=1))["requeued"].get("gaming", 0),
     ]
-    requeued: list[int] = []
-    errors: list[BaseException] = []
-
-    def run(fn) -> None:
-        try:
-            requeued.append(fn(Runtime(runtime.cfg)))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not errors, errors
-    assert not any(t.is_alive() for t in threads)
+    requeued = at_once(*[lambda fn=fn: fn(Runtime(runtime.cfg)) for fn in jobs])
     assert sum(requeued) == before["gaming:1"] + before["gaming:2"]  # each video once, whoever requeued it
     sizes = runtime.store.classifications.topic_sizes("gaming")
     child = runtime.store.topics.events("gaming", ["split"])[0]["related"][0]
