@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -81,7 +82,7 @@ def at_once(*calls: Callable[[], object], timeout: float = 300) -> list[object]:
         t.start()
     for t in threads:
         t.join(timeout)
-    assert not errors, errors
+    assert not errors, "\n".join("".join(traceback.format_exception(e)) for e in errors)  # with what each handled
     assert not any(t.is_alive() for t in threads), f"still running after {timeout} s"
     return results
 

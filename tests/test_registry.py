@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -11,6 +12,7 @@ from ray_topics.core.snapshot import ModelSnapshot, version_name
 from ray_topics.core.types import Topic
 from ray_topics.storage.registry import ModelRegistry
 from ray_topics.storage.store import Store
+from tests.conftest import at_once
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 DIM = 4
@@ -142,6 +144,47 @@ def test_domain_model_bytes_round_trip() -> None:
     empty = ModelSnapshot.from_topics("news", 0, [], DIM)
     back = ModelSnapshot.from_bytes(empty.to_bytes())
     assert back.topic_ids == [] and back.centroids.shape == (0, DIM)
+
+
+class _Finalized:
+    """A self-referencing object with a finalizer: the cycle collector runs Python code while it frees it,
+    which lets another thread run in the middle of whatever allocated (here: NumPy's header parse)."""
+
+    def __del__(self) -> None:
+        sum(range(20))
+
+
+def test_snapshots_load_in_threads_at_once() -> None:
+    """A replica's model poll beside its requests, or jobs started together in one process, load models at
+    the same moment: every load gives the model (CPython 3.11 fails NumPy's header parse in threads at once
+    with "AST constructor recursion depth mismatch"; ray_topics/core/arrays.py)."""
+    rng = np.random.default_rng(0)
+    n = 30  # a wider header: more allocations inside the parse
+    blob = ModelSnapshot(
+        domain="gaming",
+        version=3,
+        topic_ids=[f"gaming:{k}" for k in range(n)],
+        labels=[f"topic {k}" for k in range(n)],
+        centroids=rng.standard_normal((n, DIM)).astype(np.float32),
+        sim_mean=np.full(n, 0.8, np.float32),
+        sim_std=np.full(n, 0.05, np.float32),
+    ).to_bytes()
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+
+        def load_many() -> int:
+            loaded = 0
+            for _ in range(1500):
+                loaded += len(ModelSnapshot.from_bytes(blob).topic_ids) == n
+                for _ in range(10):
+                    f = _Finalized()
+                    f.cycle = f  # type: ignore[attr-defined]
+            return loaded
+
+        assert at_once(*[load_many] * 4) == [1500] * 4
+    finally:
+        sys.setswitchinterval(before)
 
 
 def test_published_model_classifies_each_centroid_to_its_topic(store: Store, registry: ModelRegistry) -> None:

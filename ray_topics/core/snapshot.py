@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ray_topics.core.arrays import read_npz
 from ray_topics.core.index import CentroidIndex
 from ray_topics.core.types import Topic
 
@@ -74,17 +75,17 @@ class ModelSnapshot:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> ModelSnapshot:
-        with np.load(io.BytesIO(blob)) as z:
-            meta = json.loads(z["meta"].tobytes().decode())
-            return cls(
-                domain=meta["domain"],
-                version=int(meta["version"]),
-                topic_ids=meta["topic_ids"],
-                labels=meta["labels"],
-                centroids=z["centroids"],
-                sim_mean=z["sim_mean"],
-                sim_std=z["sim_std"],
-            )
+        z = read_npz(io.BytesIO(blob))  # (np.load alone fails in threads loading at once: core/arrays.py)
+        meta = json.loads(z["meta"].tobytes().decode())
+        return cls(
+            domain=meta["domain"],
+            version=int(meta["version"]),
+            topic_ids=meta["topic_ids"],
+            labels=meta["labels"],
+            centroids=z["centroids"],
+            sim_mean=z["sim_mean"],
+            sim_std=z["sim_std"],
+        )
 
     def index(self, **confidence: Any) -> CentroidIndex:
         """A fitted :class:`CentroidIndex`; ``confidence`` = the config's confidence section."""

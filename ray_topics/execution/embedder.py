@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ray_topics.config import check_quantize
+from ray_topics.core.arrays import read_npz
 from ray_topics.core.index import normalize
 
 __all__ = ["Embedder", "EmbeddingCache", "default_model_path"]
@@ -113,8 +114,8 @@ class EmbeddingCache:
         keys = [self.key(t) for t in texts]
         known: dict[str, np.ndarray] = {}
         if self.path.exists():
-            with np.load(self.path) as z:
-                known = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+            z = read_npz(self.path)
+            known = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
         missing = sorted({k for k in keys if k not in known})
         if missing:
             todo = dict(zip(keys, texts, strict=True))

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ray_topics.core.arrays import read_npy, read_npz
 from ray_topics.core.foreign_topics import (
     ForeignTopic,
     assign_numbers,
@@ -74,12 +75,12 @@ def read_embeddings(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
     p = Path(path)
     try:
         if p.suffix == ".npy":
-            return np.asarray(np.load(p), dtype=np.float32), None
-        with np.load(p) as z:
-            if "embeddings" not in z:
-                raise BertopicModelError(f"{p} holds no array named 'embeddings' (it has {list(z.keys())})")
-            ids = [str(x) for x in z["ids"]] if "ids" in z else None
-            return np.asarray(z["embeddings"], dtype=np.float32), ids
+            return np.asarray(read_npy(p), dtype=np.float32), None
+        z = read_npz(p)
+        if "embeddings" not in z:
+            raise BertopicModelError(f"{p} holds no array named 'embeddings' (it has {list(z)})")
+        ids = [str(x) for x in z["ids"]] if "ids" in z else None
+        return np.asarray(z["embeddings"], dtype=np.float32), ids
     except BertopicModelError:
         raise
     except Exception as exc:

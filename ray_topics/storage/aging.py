@@ -59,6 +59,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from ray_topics.core.arrays import read_npy
 from ray_topics.core.timeutil import utc_days
 from ray_topics.storage.atomic import put_atomic
 from ray_topics.storage.codecs import ProductQuantizer
@@ -198,7 +199,7 @@ class ColdArchive:
     def codebook(self, name: str) -> ProductQuantizer:
         if name not in self._codebooks:
             with self.fs.open_input_file(f"{self.base}/{name}") as f:
-                self._codebooks[name] = ProductQuantizer.from_centroids(np.load(io.BytesIO(f.read())))
+                self._codebooks[name] = ProductQuantizer.from_centroids(read_npy(io.BytesIO(f.read())))
         return self._codebooks[name]
 
     # ---------------------------------------------------------------- partitions

@@ -1,0 +1,45 @@
+"""Reading NumPy's ``.npy`` and ``.npz`` files from any thread.
+
+NumPy reads every array's header with :func:`ast.literal_eval`. On CPython 3.11 (the
+version this project runs on) the AST constructor keeps its recursion depth in state
+shared by all threads, so two threads parsing at once can fail with ``SystemError: AST
+constructor recursion depth mismatch`` (python/cpython gh-106905; seen on 3.11.7, not on
+3.12.1 or 3.13.0). Threads that load arrays at once are ordinary here: a Serve replica's
+model poll beside its requests, jobs run side by side in one process, Ray Data's
+threaded tasks. Every read of ours goes through :func:`read_npy` or :func:`read_npz`,
+which read the whole file under one process-wide lock (arrays are small next to the
+work that follows: a model's centroids, a codebook, an embedding cache).
+
+>>> import io
+>>> buf = io.BytesIO()
+>>> np.savez(buf, a=np.arange(3), b=np.ones((2, 2)))
+>>> z = read_npz(io.BytesIO(buf.getvalue()))
+>>> sorted(z), z["a"].tolist()
+(['a', 'b'], [0, 1, 2])
+"""
+
+from __future__ import annotations
+
+import threading
+from os import PathLike
+from typing import BinaryIO
+
+import numpy as np
+
+__all__ = ["read_npy", "read_npz"]
+
+Source = str | PathLike[str] | BinaryIO
+
+_HEADERS = threading.Lock()  # one NumPy header parse at a time in this process (see the module's doc)
+
+
+def read_npy(source: Source) -> np.ndarray:
+    """The array of a ``.npy`` file (a path or a binary file object), read whole."""
+    with _HEADERS:
+        return np.asarray(np.load(source, allow_pickle=False))
+
+
+def read_npz(source: Source) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file (a path or a binary file object) by name, read whole."""
+    with _HEADERS, np.load(source, allow_pickle=False) as z:
+        return {name: z[name] for name in z.files}
