@@ -1094,6 +1094,53 @@ def test_job_window_is_unique(store: Store) -> None:
     assert store.count("job_runs") == 1
 
 
+def test_a_jobs_runs_are_read_by_window_not_by_a_pass_over_the_jobs_year(store: Store) -> None:
+    """``runs.ids`` and ``runs.newest_success`` (after every run that pushes metrics; the story view) read the
+    job's window end on ``ix_runs_job_end``: not every run of the job (a year of hourly refines), not every job's."""
+    from sqlalchemy import insert
+
+    rows = [
+        {"job": job, "domain": domain, "window_start": T0 + (i - 1) * H, "window_end": T0 + i * H,
+         "status": "succeeded", "started_at": T0 + i * H, "finished_at": T0 + i * H, "stats": {}}
+        for i in range(1500)
+        for job, domain in (("refine", "*"), ("stories", "*"), ("daily", ("gaming", "cooking")[i % 2]))
+    ]  # fmt: skip
+    rows[-1]["status"] = "running"  # the newest daily run has not finished
+    with store.begin() as conn:
+        conn.execute(insert(store.table("job_runs")), rows)
+    if store.engine.dialect.name == "postgresql":  # the statistics a live database has
+        with store.begin() as conn:
+            conn.execute(text(f'ANALYZE "{store.schema}".job_runs'))
+    for read in (lambda: store.runs.ids("refine", T0 + 700 * H), lambda: store.runs.newest_success("stories")):
+        plans = _plans(store, read)
+        assert "ix_runs_job_end" in plans, plans
+    assert len(store.runs.ids("daily", T0 + 700 * H)) == 1
+    assert store.runs.newest_success("stories") == T0 + 1499 * H
+    assert store.runs.newest_success("daily") == T0 + 1498 * H  # the running one does not count
+    assert store.runs.newest_success("weekly") is None
+
+
+def test_echo_births_are_read_by_type_not_by_a_pass_over_every_event(store: Store) -> None:
+    """``topics.echoes`` (the daily echo check) reads the births on ``ix_events_type_at``, not a year of drift
+    and health events."""
+    with store.begin() as conn:
+        store.topics.add_events([_event(f"gaming:{k}", "drift", T0 + k * H) for k in range(2000)], conn)
+        store.topics.add_events(
+            [
+                _event("gaming:3", "birth", T0 + 2 * DAY, details={"echo_of": "gaming:1"}),
+                _event("gaming:2", "birth", T0 + DAY),  # no echo
+                _event("cooking:5", "birth", T0 + DAY, details={"echo_of": "cooking:0"}),
+            ],
+            conn,
+        )
+    if store.engine.dialect.name == "postgresql":  # the statistics a live database has
+        with store.begin() as conn:
+            conn.execute(text(f'ANALYZE "{store.schema}".topic_events'))
+    plans = _plans(store, store.topics.echoes)
+    assert "ix_events_type_at" in plans, plans
+    assert store.topics.echoes() == [("cooking:5", "cooking:0"), ("gaming:3", "gaming:1")]
+
+
 # ---------------------------------------------------------------------------------------------- health aggregates
 
 

@@ -86,7 +86,13 @@ class JobRuns:
     def newest_success(self, job: str, conn: Connection | None = None) -> datetime | None:
         """The end of the newest window the job finished, for any domain (None: never)."""
         t = self.db.table("job_runs")
-        q = select(func.max(t.c.window_end)).where(t.c.job == job, t.c.status == SUCCEEDED)
+        # newest first on ix_runs_job_end, ending at the first success (SQLite's max() would read the job's runs)
+        q = (
+            select(t.c.window_end)
+            .where(t.c.job == job, t.c.status == SUCCEEDED)
+            .order_by(t.c.window_end.desc())
+            .limit(1)
+        )
         with self.db.reading(conn) as c:
             return c.execute(q).scalar_one_or_none()
 

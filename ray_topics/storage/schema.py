@@ -164,6 +164,9 @@ def build_metadata(schema: str | None = None) -> MetaData:
         # a job's events, read after every run that pushes metrics (ray_topics.ops.metrics): a year's events are
         # tens of thousands of rows
         Index("ix_events_job_run", "job_run_id"),
+        # one type's events (the echo births the daily echo check reads: Topics.echoes), not every drift and
+        # health event of the year
+        Index("ix_events_type_at", "type", "at"),
     )
     table(
         "model_versions",
@@ -298,6 +301,9 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("finished_at", UTCDateTime),
         Column("stats", JSON, nullable=False, default=dict),
         UniqueConstraint("job", "domain", "window_end", name="uq_job_window"),
+        # a job's runs by window whatever their domain (JobRuns.ids, newest_success: read after every run
+        # that pushes metrics, and by the story view); the unique key leads with the domain after the job
+        Index("ix_runs_job_end", "job", "window_end", "status"),
     )
     # a slow read one Ingress replica computes for all (health, the story list): its newest value and who
     # computes it next (serve.share_reads)
