@@ -8,8 +8,10 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from benchmarks.harness import PG_URL  # RAY_TOPICS_TEST_PG, else the machine's server
 from ray_topics.config import Config, load_config
@@ -85,6 +87,29 @@ def at_once(*calls: Callable[[], object], timeout: float = 300) -> list[object]:
     assert not errors, "\n".join("".join(traceback.format_exception(e)) for e in errors)  # with what each handled
     assert not any(t.is_alive() for t in threads), f"still running after {timeout} s"
     return results
+
+
+def query_plans(store: Store, call: Callable[[], Any], kinds: tuple[str, ...] = ("SELECT", "DELETE")) -> str:
+    """The query plans of the statements of ``kinds`` that ``call`` runs, as the store sends them."""
+    sent: list[tuple[str, Any]] = []
+
+    def grab(_conn: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith(kinds):
+            sent.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", grab)
+    try:
+        call()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", grab)
+    assert sent
+    sqlite = store.engine.dialect.name == "sqlite"
+    out = []
+    with store.engine.connect() as conn:
+        for statement, parameters in sent:
+            rows = conn.exec_driver_sql(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, parameters)
+            out += [str(r[-1] if sqlite else r[0]) for r in rows]
+    return "\n".join(out)
 
 
 def make_config(workdir: Path, *overrides: str, store: tuple[str, str | None] | None = None) -> Config:

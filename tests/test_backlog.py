@@ -13,8 +13,7 @@ from ray_topics.core.types import ClassificationStatus as Status
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.store import Store
 from ray_topics.tiers.job import commit_lock
-from tests.conftest import at_once
-from tests.test_store import _plans
+from tests.conftest import at_once, query_plans
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -143,7 +142,7 @@ def test_the_drain_reads_the_topics_index_not_the_history(store: Store) -> None:
     if store.engine.dialect.name == "postgresql":  # the statistics a live database has
         with store.begin() as conn:
             conn.execute(text(f'ANALYZE "{store.schema}".classifications'))
-    plans = _plans(store, lambda: store.backlog.drain("gaming", chunk=8, lock=LOCK), kinds=("SELECT", "UPDATE"))
+    plans = query_plans(store, lambda: store.backlog.drain("gaming", chunk=8, lock=LOCK), kinds=("SELECT", "UPDATE"))
     assert "ix_class_topic_published" in plans, plans
     assert "SCAN classifications" not in plans and "Seq Scan on classifications" not in plans, plans
     # the update's range ends at the chunk's last video, not at the end of the topic's history

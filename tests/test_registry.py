@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import insert, text
 
 from ray_topics.core.snapshot import ModelSnapshot, version_name
 from ray_topics.core.types import Topic
 from ray_topics.storage.registry import ModelRegistry
 from ray_topics.storage.store import Store
-from tests.conftest import at_once
+from tests.conftest import at_once, query_plans
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 DIM = 4
@@ -144,6 +145,28 @@ def test_domain_model_bytes_round_trip() -> None:
     empty = ModelSnapshot.from_topics("news", 0, [], DIM)
     back = ModelSnapshot.from_bytes(empty.to_bytes())
     assert back.topic_ids == [] and back.centroids.shape == (0, DIM)
+
+
+def test_the_newest_versions_are_read_by_a_walk_of_the_key_not_by_every_version(store: Store) -> None:
+    """The model poll (every DomainModel replica, every ``serve.model_poll_seconds``) reads one entry per domain
+    and its newest version, not every version a year of jobs published."""
+    rows = [
+        {"domain": d, "version": v, "created_at": T0, "job": "daily", "n_topics": 0, "payload": b"-"}
+        for d in ("cooking", "gaming", "news")
+        for v in range(1, 701 if d != "news" else 3)
+    ]
+    with store.begin() as conn:
+        conn.execute(insert(store.table("model_versions")), rows)
+    if store.engine.dialect.name == "postgresql":  # the statistics a live database has
+        with store.begin() as conn:
+            conn.execute(text(f'ANALYZE "{store.schema}".model_versions'))
+    plans = query_plans(store, store.models.latest_versions, kinds=("WITH", "SELECT"))
+    for whole in ("SCAN a", "SCAN b", "SCAN model_versions", "Seq Scan", "Aggregate  ", "HashAggregate"):
+        assert whole not in plans, plans
+    assert store.models.latest_versions() == {"cooking": 700, "gaming": 700, "news": 2}
+    with store.begin() as conn:
+        conn.execute(text("DELETE FROM " + ("" if store.schema is None else f'"{store.schema}".') + "model_versions"))
+    assert store.models.latest_versions() == {}
 
 
 class _Finalized:

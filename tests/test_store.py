@@ -23,6 +23,7 @@ from ray_topics.core.types import ClassificationStatus, EventType, Topic, TopicE
 from ray_topics.storage.db import _add_column
 from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.storage.store import Store
+from tests.conftest import query_plans
 
 REFINED = ClassificationStatus.REFINED
 
@@ -409,7 +410,7 @@ def test_iter_window_ids_streams_the_window_in_pages(store: Store) -> None:
         == sorted(r["video_id"] for r in listed)
     )
     assert [at for _v, _t, at in misfits] == sorted(at for _v, _t, at in misfits)
-    plan = _plans(store, lambda: list(store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H)))
+    plan = query_plans(store, lambda: list(store.classifications.iter_window_ids("gaming", T0, T0 + 3 * H)))
     if store.engine.dialect.name == "sqlite":
         assert "ix_class_domain_published" in plan and "TEMP B-TREE" not in plan, plan
 
@@ -548,7 +549,7 @@ def test_last_seen_topic_sizes_and_members(store: Store) -> None:
     assert store.classifications.topic_sizes("gaming") == {"gaming:0": 3, "gaming:1": 1}
     assert store.classifications.topic_sizes("cooking") == {"cooking:0": 1}
     # the live topics a job names: their counts alone, from the topic index (no row of the table)
-    sizes = _plans(
+    sizes = query_plans(
         store, lambda: sizes_of.update(store.classifications.topic_sizes("gaming", ["gaming:1", "gaming:7"]))
     )
     assert sizes_of == {"gaming:1": 1}
@@ -765,29 +766,6 @@ def test_a_store_made_before_the_new_indexes_gains_them_on_open(store_url: tuple
         s.dispose()
 
 
-def _plans(store: Store, call: Callable[[], Any], kinds: tuple[str, ...] = ("SELECT", "DELETE")) -> str:
-    """The query plans of the statements of ``kinds`` that ``call`` runs, as the store sends them."""
-    sent: list[tuple[str, Any]] = []
-
-    def grab(_conn: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
-        if statement.lstrip().upper().startswith(kinds):
-            sent.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", grab)
-    try:
-        call()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", grab)
-    assert sent
-    sqlite = store.engine.dialect.name == "sqlite"
-    out = []
-    with store.engine.connect() as conn:
-        for statement, parameters in sent:
-            rows = conn.exec_driver_sql(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, parameters)
-            out += [str(r[-1] if sqlite else r[0]) for r in rows]
-    return "\n".join(out)
-
-
 def test_refine_queries_read_the_queue_and_the_hot_table_not_the_history(store: Store) -> None:
     """Plans of pending, evict_hot and uncompacted: index ranges, never a pass over all classifications."""
     from sqlalchemy import insert
@@ -809,9 +787,9 @@ def test_refine_queries_read_the_queue_and_the_hot_table_not_the_history(store: 
     if store.engine.dialect.name == "postgresql":  # the statistics a live database has
         with store.begin() as conn:
             conn.execute(text(f'ANALYZE "{store.schema}".classifications, "{store.schema}".embeddings'))
-    pending = _plans(store, lambda: store.classifications.pending("gaming", 10, published_before=T0 + 2 * H))
-    evict = _plans(store, lambda: store.videos.evict_hot(before=T0 + 2 * H))
-    uncompacted = _plans(store, lambda: store.videos.uncompacted(before=T0 + 2 * H))
+    pending = query_plans(store, lambda: store.classifications.pending("gaming", 10, published_before=T0 + 2 * H))
+    evict = query_plans(store, lambda: store.videos.evict_hot(before=T0 + 2 * H))
+    uncompacted = query_plans(store, lambda: store.videos.uncompacted(before=T0 + 2 * H))
     assert "ix_class_queue" in pending, pending
     for plan in (evict, uncompacted):  # classifications: primary-key lookups only, if at all
         assert "ix_class_" not in plan and "Seq Scan on classifications" not in plan, plan
@@ -960,7 +938,7 @@ def test_a_jobs_events_are_read_by_its_run_not_by_a_pass_over_every_event(store:
     if store.engine.dialect.name == "postgresql":  # the statistics a live database has
         with store.begin() as conn:
             conn.execute(text(f'ANALYZE "{store.schema}".topic_events'))
-    plans = _plans(store, lambda: store.topics.events(job_run_ids=[17]))
+    plans = query_plans(store, lambda: store.topics.events(job_run_ids=[17]))
     assert "ix_events_job_run" in plans, plans
     got = store.topics.events(job_run_ids=[17, 40])
     assert len(got) == 50 and {e["job_run_id"] for e in got} == {17, 40}
@@ -1112,7 +1090,7 @@ def test_a_jobs_runs_are_read_by_window_not_by_a_pass_over_the_jobs_year(store: 
         with store.begin() as conn:
             conn.execute(text(f'ANALYZE "{store.schema}".job_runs'))
     for read in (lambda: store.runs.ids("refine", T0 + 700 * H), lambda: store.runs.newest_success("stories")):
-        plans = _plans(store, read)
+        plans = query_plans(store, read)
         assert "ix_runs_job_end" in plans, plans
     assert len(store.runs.ids("daily", T0 + 700 * H)) == 1
     assert store.runs.newest_success("stories") == T0 + 1499 * H
@@ -1136,7 +1114,7 @@ def test_echo_births_are_read_by_type_not_by_a_pass_over_every_event(store: Stor
     if store.engine.dialect.name == "postgresql":  # the statistics a live database has
         with store.begin() as conn:
             conn.execute(text(f'ANALYZE "{store.schema}".topic_events'))
-    plans = _plans(store, store.topics.echoes)
+    plans = query_plans(store, store.topics.echoes)
     assert "ix_events_type_at" in plans, plans
     assert store.topics.echoes() == [("cooking:5", "cooking:0"), ("gaming:3", "gaming:1")]
 

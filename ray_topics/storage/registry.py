@@ -51,8 +51,17 @@ class ModelVersions:
         return self.next_version(domain, conn) - 1
 
     def latest_versions(self) -> dict[str, int]:
+        """Each domain's newest version, by a walk of the primary key: one lookup for each domain and one for
+        its newest version. Every DomainModel replica asks every ``serve.model_poll_seconds``, and the table
+        keeps every version ever published; a ``GROUP BY`` read all of them (neither store skips along an
+        index on its own)."""
         t = self.db.table("model_versions")
-        q = select(t.c.domain, func.max(t.c.version)).group_by(t.c.domain)
+        a, b = t.alias("a"), t.alias("b")
+        walk = select(func.min(t.c.domain).label("domain")).cte("domains", recursive=True)
+        after = select(func.min(a.c.domain)).where(a.c.domain > walk.c.domain).scalar_subquery()
+        walk = walk.union_all(select(after).where(walk.c.domain.is_not(None)))
+        newest = select(func.max(b.c.version)).where(b.c.domain == walk.c.domain).scalar_subquery()
+        q = select(walk.c.domain, newest).where(walk.c.domain.is_not(None))
         with self.db.connect() as conn:
             return {d: int(v) for d, v in conn.execute(q)}
 
