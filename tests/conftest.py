@@ -89,8 +89,14 @@ def at_once(*calls: Callable[[], object], timeout: float = 300) -> list[object]:
     return results
 
 
-def query_plans(store: Store, call: Callable[[], Any], kinds: tuple[str, ...] = ("SELECT", "DELETE")) -> str:
-    """The query plans of the statements of ``kinds`` that ``call`` runs, as the store sends them."""
+def query_plans(
+    store: Store, call: Callable[[], Any], kinds: tuple[str, ...] = ("SELECT", "DELETE"), *, run: bool = False
+) -> str:
+    """The query plans of the statements of ``kinds`` that ``call`` runs, as the store sends them.
+
+    ``run``: on PostgreSQL, the plans as run (``EXPLAIN ANALYZE``, for reads only): a plain ``EXPLAIN`` leaves
+    out what a recursive query's step runs.
+    """
     sent: list[tuple[str, Any]] = []
 
     def grab(_conn: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
@@ -107,7 +113,10 @@ def query_plans(store: Store, call: Callable[[], Any], kinds: tuple[str, ...] = 
     out = []
     with store.engine.connect() as conn:
         for statement, parameters in sent:
-            rows = conn.exec_driver_sql(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, parameters)
+            how = (
+                "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " if run else "EXPLAIN "
+            )
+            rows = conn.exec_driver_sql(how + statement, parameters)
             out += [str(r[-1] if sqlite else r[0]) for r in rows]
     return "\n".join(out)
 

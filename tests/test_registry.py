@@ -160,9 +160,11 @@ def test_the_newest_versions_are_read_by_a_walk_of_the_key_not_by_every_version(
     if store.engine.dialect.name == "postgresql":  # the statistics a live database has
         with store.begin() as conn:
             conn.execute(text(f'ANALYZE "{store.schema}".model_versions'))
-    plans = query_plans(store, store.models.latest_versions, kinds=("WITH", "SELECT"))
-    for whole in ("SCAN a", "SCAN b", "SCAN model_versions", "Seq Scan", "Aggregate  ", "HashAggregate"):
-        assert whole not in plans, plans
+    plans = query_plans(store, store.models.latest_versions, kinds=("WITH", "SELECT"), run=True)
+    for whole in ("SCAN a", "SCAN b", "SCAN model_versions", "Seq Scan", "Aggregate", "Sort"):
+        assert whole not in plans, plans  # (the step's lookups are index searches: SEARCH, Index Only Scan)
+    if store.engine.dialect.name == "postgresql":  # the walk's step and the newest version, each by the key
+        assert "model_versions_pkey on model_versions a" in plans and "model_versions_pkey on model_versions b" in plans
     assert store.models.latest_versions() == {"cooking": 700, "gaming": 700, "news": 2}
     with store.begin() as conn:
         conn.execute(text("DELETE FROM " + ("" if store.schema is None else f'"{store.schema}".') + "model_versions"))

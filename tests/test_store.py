@@ -750,6 +750,8 @@ def test_a_store_made_before_the_new_indexes_gains_them_on_open(store_url: tuple
     with first.begin() as conn:  # earlier schemas: ix_class_status, then ix_class_pending; no ix_embeddings_published
         conn.execute(text(f"DROP INDEX {prefix}ix_class_queue"))
         conn.execute(text(f"DROP INDEX {prefix}ix_embeddings_published"))
+        conn.execute(text(f"DROP INDEX {prefix}ix_runs_job_end"))  # session 35's
+        conn.execute(text(f"DROP INDEX {prefix}ix_events_type_at"))
         conn.execute(text(f"CREATE INDEX ix_class_status ON {prefix}classifications (status, domain)"))
         conn.execute(
             text(f"CREATE INDEX ix_class_pending ON {prefix}classifications (status, domain, published_at, video_id)")
@@ -761,6 +763,8 @@ def test_a_store_made_before_the_new_indexes_gains_them_on_open(store_url: tuple
         cls, emb = _index_columns(s, "classifications"), _index_columns(s, "embeddings")
         assert "ix_class_queue" in cls and "ix_embeddings_published" in emb
         assert "ix_class_status" not in cls and "ix_class_pending" not in cls
+        assert _index_columns(s, "job_runs")["ix_runs_job_end"] == ["job", "window_end", "status"]
+        assert _index_columns(s, "topic_events")["ix_events_type_at"] == ["type", "at"]
         assert [r["video_id"] for r in s.classifications.pending("gaming", 10)] == ["b"]
         assert _counts(s) == (2, 2, 2)
         s.dispose()

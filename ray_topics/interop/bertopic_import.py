@@ -76,9 +76,9 @@ def read_embeddings(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
     try:
         if p.suffix == ".npy":
             return np.asarray(read_npy(p), dtype=np.float32), None
-        z = read_npz(p)
+        z = read_npz(p, ("embeddings", "ids"))
         if "embeddings" not in z:
-            raise BertopicModelError(f"{p} holds no array named 'embeddings' (it has {list(z)})")
+            raise BertopicModelError(f"{p} holds no array named 'embeddings'")
         ids = [str(x) for x in z["ids"]] if "ids" in z else None
         return np.asarray(z["embeddings"], dtype=np.float32), ids
     except BertopicModelError:

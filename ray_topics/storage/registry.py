@@ -57,9 +57,9 @@ class ModelVersions:
         index on its own)."""
         t = self.db.table("model_versions")
         a, b = t.alias("a"), t.alias("b")
-        walk = select(func.min(t.c.domain).label("domain")).cte("domains", recursive=True)
-        after = select(func.min(a.c.domain)).where(a.c.domain > walk.c.domain).scalar_subquery()
-        walk = walk.union_all(select(after).where(walk.c.domain.is_not(None)))
+        first = select(func.min(t.c.domain).label("domain")).cte("domains", recursive=True)
+        after = select(func.min(a.c.domain)).where(a.c.domain > first.c.domain).scalar_subquery()
+        walk = first.union_all(select(after).where(first.c.domain.is_not(None)))
         newest = select(func.max(b.c.version)).where(b.c.domain == walk.c.domain).scalar_subquery()
         q = select(walk.c.domain, newest).where(walk.c.domain.is_not(None))
         with self.db.connect() as conn:

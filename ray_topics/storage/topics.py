@@ -136,9 +136,14 @@ class Topics:
     def echoes(self, conn: Connection | None = None) -> list[tuple[str, str]]:
         """(echo, the topic it echoes) of every echo birth (:mod:`ray_topics.tiers.echo`), oldest first."""
         t = self.db.table("topic_events")
-        q = select(t.c.topic_id, t.c.details).where(t.c.type == str(EventType.BIRTH)).order_by(t.c.at, t.c.id)
+        echo_of = t.c.details["echo_of"].as_string()  # in the database: most births are no echo
+        q = (
+            select(t.c.topic_id, echo_of.label("echo_of"))
+            .where(t.c.type == str(EventType.BIRTH), echo_of.is_not(None), echo_of != "")
+            .order_by(t.c.at, t.c.id)
+        )
         with self.db.reading(conn) as c:
-            return [(r.topic_id, r.details["echo_of"]) for r in c.execute(q) if (r.details or {}).get("echo_of")]
+            return [(r.topic_id, r.echo_of) for r in c.execute(q)]
 
     def events(
         self,
