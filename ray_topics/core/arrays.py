@@ -1,16 +1,16 @@
 """Reading NumPy's ``.npy`` and ``.npz`` files from any thread.
 
-NumPy reads every array's header with :func:`ast.literal_eval`. On CPython 3.11 (the
-version this project runs on) the AST constructor keeps its recursion depth in state
-shared by all threads, so two threads parsing at once can fail with ``SystemError: AST
-constructor recursion depth mismatch`` (python/cpython gh-106905, fixed for 3.11.8 by
-GH-113476; seen here on 3.11.7, the interpreter of this machine and CI). Threads that load arrays at once are ordinary here: a Serve replica's
-model poll beside its requests, jobs run side by side in one process, Ray Data's
-threaded tasks. Every read of ours goes through :func:`read_npy` or :func:`read_npz`,
-which read the whole file under one process-wide lock (arrays are small next to the
-work that follows: a model's centroids, a codebook, an embedding cache). The lock can go
-once every interpreter that runs the project is 3.11.8 or later. It does not cover other
-libraries' parses in other threads (pyarrow's pandas metadata, say): only a newer
+NumPy reads every array's header with :func:`ast.literal_eval`. On CPython 3.11 before
+3.11.8 the AST constructor keeps its recursion depth in state shared by all threads, so
+two threads parsing at once can fail with ``SystemError: AST constructor recursion depth
+mismatch`` (python/cpython gh-106905, fixed for 3.11.8 by GH-113476; seen here on 3.11.7,
+the interpreter of this machine and of CI). Threads that load arrays at once are ordinary
+here: a Serve replica's model poll beside its requests, jobs run side by side in one
+process, Ray Data's threaded tasks. Every read of ours goes through :func:`read_npy` or
+:func:`read_npz`, which read the file under one process-wide lock (arrays are small next
+to the work that follows: a model's centroids, a codebook, an embedding cache). The lock
+can go once every interpreter that runs the project is 3.11.8 or later. It does not cover
+other libraries' parses in other threads (pyarrow's pandas metadata, say): only a newer
 interpreter does.
 
 >>> import io
