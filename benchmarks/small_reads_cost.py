@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events-per-day", type=int, default=30, help="lineage events a domain records a day")
     p.add_argument("--repeats", type=int, default=20, help="timed reads per tree (default 20)")
     p.add_argument("--baseline-tree", help="a checkout of an earlier commit, measured first on the same store")
-    p.add_argument("--pg-url", help="seed a PostgreSQL store there instead (schema small_reads_<domains>, dropped)")
+    p.add_argument("--pg-url", help="seed a PostgreSQL store there instead (schema small_reads, dropped)")
     return p
 
 
