@@ -18,7 +18,10 @@ is for and reads the vote alone (no store, no Ray: :class:`VoterSample` and
   (cosine about ``--story-cos`` to its centre, halfway between two broad
   topics); its topic is born ``--born-after`` days later. Its videos before the
   birth hold the broad answer nearest them (Tier 1's), those after hold the
-  story's topic.
+  story's topic. With ``--story-start -k`` the story began ``k`` days before
+  the settled day (it straddles it: more of its unplaced videos vote, as
+  many of its videos a day; ``--born-after`` still counts from the settled
+  day).
 
 For each share of the window the voters hold (``--shares``: 1 is every
 voter; a busy domain's ``place_voters / window``) and each story size, it
@@ -88,7 +91,8 @@ def plant(args: argparse.Namespace, story_per_day: int, dim: int, after: int) ->
             [_cloud(rng, cents[t], int((topic == t).sum()), args.broad_cos) for t in range(args.topics)]
         )
         labels = [f"b{t}" for t in range(args.topics) for _ in range(int((topic == t).sum()))]
-        story = _cloud(rng, story_centre, story_per_day, args.story_cos) if day >= 0 else np.zeros((0, dim), np.float32)
+        started = day >= args.story_start
+        story = _cloud(rng, story_centre, story_per_day, args.story_cos) if started else np.zeros((0, dim), np.float32)
         if day >= args.born_after:
             said = ["story"] * len(story)
         else:  # Tier 1's answer before the birth: the nearest broad centroid
@@ -169,7 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         planted = plant(args, per_day, cfg.embedding.dim, after)
         planted["fitness"] = fitness(planted, cfg)
         every = vote(planted, len(planted["ids"]), cfg, stratified=False, view=args.view)
-        in_window = per_day * (after + 1)
+        in_window = per_day * (after + 1 - max(args.story_start, -after))
         for share in args.shares:
             cap = int(share * len(planted["ids"]))
             uniform = every if share >= 1 else vote(planted, cap, cfg, stratified=False, view=args.view)
@@ -191,7 +195,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     table.print(
         f"{'The story view' if args.view else 'Settling'}'s vote on a planted story "
         f"({args.window:,} videos in the window, {args.topics} broad topics, "
-        f"born {args.born_after} days after the settled day)"
+        f"begun {-args.story_start} days before the settled day, born {args.born_after} days after it)"
     )
     return {**run_info(args), "rows": rows, "tables": {"settle_resolution": table.rows}}
 
@@ -209,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="broad topic t holds a share of the window proportional to (t + 1) ** -skew (default 0: alike)",
     )
     p.add_argument("--born-after", type=int, default=2, help="days after the settled day the story's topic is born")
+    p.add_argument(
+        "--story-start",
+        type=int,
+        default=0,
+        help="the story's first day from the settled day (default 0; -3: it began three days before it)",
+    )
     p.add_argument(
         "--story-per-day",
         type=ints,

@@ -18,3 +18,19 @@ def test_a_small_story_is_gathered_by_every_voter_and_the_stratified_sample_not_
     assert tenth["stratified"]["story_gathered"] >= every["every_voter"]["story_gathered"]
     # no broad video of the two topics around the story moves: the vote and the fit both decide a move
     assert all(tenth[how]["broad_moved"] == 0.0 for how in ("uniform", "stratified", "every_voter"))
+
+
+def test_a_story_begun_before_the_settled_day_keeps_more_of_it_on_the_broad_topics() -> None:
+    """A story that straddles the settled day: its videos of the days before it still hold the broad answers
+    around it (nothing moved them: here no birth took them from the misfit pool), and a settled video whose
+    own answer 3 of its 10 nearest hold stays (``daily.settle_keep_share``). Every voter gathers less of the
+    day than of the same story begun on it; the stratified sample at least as much; no broad video moves."""
+
+    def rows(start: str) -> list:
+        args = ["--window", "3000", "--story-per-day", "25", "--shares", "1,0.1", "--story-start", start]
+        return run(build_parser().parse_args(args))["rows"]
+
+    (on_day, _), (every, tenth) = rows("0"), rows("-3")
+    assert every["every_voter"]["story_gathered"] < on_day["every_voter"]["story_gathered"]
+    assert tenth["stratified"]["story_gathered"] >= every["every_voter"]["story_gathered"] > 0
+    assert all(r[how]["broad_moved"] == 0.0 for r in (every, tenth) for how in ("uniform", "stratified"))
