@@ -52,6 +52,7 @@ def child_main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     import ray_topics
     import ray_topics.tiers.monthly as monthly
+    import ray_topics.tiers.refine as refine
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import Runtime
 
@@ -59,14 +60,17 @@ def child_main(spec_path: str) -> None:
     holds: list[dict[str, Any]] = []
     watch_write_locks(rt.store.engine, holds)
     drained: list[float] = []  # when the job began requeueing (this tree's step after the commits)
-    if hasattr(monthly, "refine_domain"):
-        refine_domain = monthly.refine_domain
+    # the step after the commits calls refine_domain: from refine's loop (refine_domains), or, in the trees of
+    # session 34, from monthly itself; the baseline tree has no such step
+    owner = refine if hasattr(monthly, "refine_domains") else monthly if hasattr(monthly, "refine_domain") else None
+    if owner is not None:
+        refine_domain = owner.refine_domain
 
         def marked(*args: Any, **kwargs: Any) -> Any:
             drained.append(time.time())
             return refine_domain(*args, **kwargs)
 
-        monthly.refine_domain = marked
+        owner.refine_domain = marked
     t, cpu = time.perf_counter(), time.process_time()
     stats = monthly.run_monthly(rt, datetime.fromisoformat(spec["as_of"]))
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu

@@ -156,20 +156,21 @@ def test_the_monthly_job_names_a_domain_whose_requeue_failed_and_finishes_the_ot
     """One domain's failure after the commits leaves its backlog for the hourly refine; the others are refined, and
     videos whose embedding cannot be read are counted and named (they keep their answer)."""
     import ray_topics.tiers.monthly as monthly
+    import ray_topics.tiers.refine as refine
 
     store = runtime.store
     _store_rows(store, "gaming:1", 4, "g")
     lost = _store_rows(store, "cooking:1", 3, "c")  # no embedding anywhere (a lost lake day)
     _add(store, "gaming", "gaming:1")
     _add(store, "cooking", "cooking:1")
-    refine_domain = monthly.refine_domain
+    refine_domain = refine.refine_domain
 
     def failing_for_gaming(rt: Runtime, models: Any, domain: str, *args: Any, **kwargs: Any) -> Any:
         if domain == "gaming":
             raise RuntimeError("lake unreachable")
         return refine_domain(rt, models, domain, *args, **kwargs)
 
-    monkeypatch.setattr(monthly, "refine_domain", failing_for_gaming)
+    monkeypatch.setattr(refine, "refine_domain", failing_for_gaming)
     out = monthly.run_monthly(runtime, T0 + timedelta(days=40))
     assert out["failed"] == {"gaming": "RuntimeError: lake unreachable"}
     assert out["cooking"]["requeued"] == 3 and out["cooking"]["refined"] == 0

@@ -282,7 +282,7 @@ def test_a_monthly_job_stopped_after_its_commit_leaves_nothing_behind(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, finisher: str
 ) -> None:
     """The commit changes topics, not their history; whoever comes next moves that history."""
-    import ray_topics.tiers.monthly as monthly
+    import ray_topics.tiers.refine as refine
 
     at = _twins_and_a_fork(runtime)
     before = runtime.store.classifications.topic_sizes("gaming")
@@ -291,7 +291,7 @@ def test_a_monthly_job_stopped_after_its_commit_leaves_nothing_behind(
         raise SystemExit("killed after the commit")  # the process ends (SIGTERM): nothing catches it
 
     with monkeypatch.context() as m:
-        m.setattr(monthly, "refine_domain", killed)
+        m.setattr(refine, "refine_domain", killed)  # the step after the commits
         with pytest.raises(SystemExit, match="killed"):
             run_monthly(runtime, at + 5 * DAY)
     assert runtime.store.topics.get("gaming:1").status == "merged"
@@ -316,7 +316,7 @@ def test_what_a_stopped_monthly_job_left_is_finished_once_by_jobs_started_at_onc
 ) -> None:
     """After a monthly job stopped past its commit, the scheduler starts it twice and the hourly refine at the same
     moment: each video of the merged and split topics goes back to the queue once, and all end refined."""
-    import ray_topics.tiers.monthly as monthly
+    import ray_topics.tiers.refine as refine
 
     at = _twins_and_a_fork(runtime)
     before = runtime.store.classifications.topic_sizes("gaming")
@@ -325,7 +325,7 @@ def test_what_a_stopped_monthly_job_left_is_finished_once_by_jobs_started_at_onc
         raise SystemExit("killed after the commit")
 
     with monkeypatch.context() as m:
-        m.setattr(monthly, "refine_domain", killed)
+        m.setattr(refine, "refine_domain", killed)  # the step after the commits
         with pytest.raises(SystemExit):
             run_monthly(runtime, at + 5 * DAY)
     runtime.cfg.refine.batch_size = 16  # many short turns, so the three interleave

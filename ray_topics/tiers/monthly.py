@@ -23,7 +23,6 @@ version is published per domain.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from itertools import islice
@@ -50,12 +49,10 @@ from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent, T
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.job import run_tier
 from ray_topics.tiers.realtime import DomainClassifier
-from ray_topics.tiers.refine import refine_domain, what_failed
+from ray_topics.tiers.refine import refine_domains
 from ray_topics.tiers.sample import lookback_days, monthly_sample
 
 __all__ = ["plan_monthly", "run_monthly", "sample_ids"]
-
-log = logging.getLogger(__name__)
 
 
 class _Work:
@@ -205,7 +202,7 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.topics = w.decided()
     plan.events = w.events
     plan.requeue = w.requeue()
-    plan.reassign = _reassign(rt, w)
+    plan.reassign = _reassign(rt, w, set(plan.requeue))
     kinds = Counter(e.type for e in w.events)
     plan.stats.update(
         {
@@ -270,7 +267,7 @@ def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
         w.event(tid, EventType.MERGE, related + details.get("absorbed", []), **details)
 
 
-def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
+def _reassign(rt: Runtime, w: _Work, requeued: set[str]) -> list[dict[str, Any]]:
     """Reclassify the lookback window's misfits once topics were born, merged or split; the moved ones.
 
     The members of an absorbed or split topic are not here: all of their history
@@ -281,7 +278,6 @@ def _reassign(rt: Runtime, w: _Work) -> list[dict[str, Any]]:
     from a few neighbouring lake days: memory holds one chunk and the videos that move,
     however busy the domain's window.
     """
-    requeued = set(w.requeue())
     if not requeued and not w.newborn:
         return []
     start = w.as_of - timedelta(days=lookback_days(rt.cfg.monthly))
@@ -326,17 +322,11 @@ def run_monthly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
         return out
     models = DomainClassifier(rt.registry, rt.confidence)
     models.refresh()
-    failed: dict[str, str] = {}
-    for d in waiting:
-        try:
-            done = refine_domain(rt, models, d, as_of, whole_queue=True)
-        except Exception as exc:  # the commits stand; one domain's failure must not hold back the others
-            log.exception("monthly %s: refine after the commit failed", d)
-            failed[d] = what_failed(exc)
-            continue
-        stats = {"requeued": done.requeued, "refined": done.refined}
-        if done.set_aside:
-            stats.update(set_aside=done.set_aside, set_aside_examples=done.examples)
+    done, failed = refine_domains(rt, models, waiting, as_of, whole_queue=True, job="monthly")  # the commits stand
+    for d, r in done.items():
+        stats = {"requeued": r.requeued, "refined": r.refined}
+        if r.set_aside:
+            stats.update(set_aside=r.set_aside, set_aside_examples=r.examples)
         out[d] = {**out.get(d, {}), **stats}
     if failed:
         out["failed"] = failed

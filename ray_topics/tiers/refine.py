@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from ray_topics.tiers.exemplars import publish_exemplars
 from ray_topics.tiers.job import commit_lock
 from ray_topics.tiers.realtime import DomainClassifier
 
-__all__ = ["DAY_LOOKBACK", "Refined", "closed_days", "compact", "refine_domain", "run_refine", "what_failed"]
+__all__ = ["DAY_LOOKBACK", "Refined", "closed_days", "compact", "refine_domain", "refine_domains", "run_refine"]
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,32 @@ def _readable(rows: list[dict[str, Any]], dim: int) -> tuple[list[dict[str, Any]
     return good, bad
 
 
-def what_failed(exc: Exception) -> str:
+def refine_domains(
+    rt: Runtime,
+    models: DomainClassifier,
+    domains: Sequence[str],
+    as_of: datetime,
+    *,
+    whole_queue: bool = False,
+    job: str = "refine",
+) -> tuple[dict[str, Refined], dict[str, str]]:
+    """:func:`refine_domain` for each of ``domains``: (what each did, {domain: its error} of those that failed).
+
+    One domain's failure does not hold back the others: its traceback goes to the log, its first line
+    to the run's summary (:func:`_what_failed`), and the next run drains its queue again.
+    """
+    done: dict[str, Refined] = {}
+    failed: dict[str, str] = {}
+    for d in domains:
+        try:
+            done[d] = refine_domain(rt, models, d, as_of, whole_queue=whole_queue)
+        except Exception as exc:  # one domain's failure must not hold back the others
+            log.exception("%s: refining %s failed", job, d)
+            failed[d] = _what_failed(exc)
+    return done, failed
+
+
+def _what_failed(exc: Exception) -> str:
     """A failed domain's error for the run's summary: a database error's first line only (never its SQL
     and parameters, which can carry video text); the log has the whole traceback."""
     from sqlalchemy.exc import DBAPIError
@@ -168,19 +193,12 @@ def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str
     models.refresh()
 
     def work(_run_id: int) -> tuple[dict[str, Any], None]:
-        done: dict[str, Refined] = {}
-        failed: dict[str, str] = {}
-        for d in rt.cfg.domains.names:
-            try:
-                done[d] = refine_domain(rt, models, d, as_of)
-            except Exception as exc:  # one domain's failure must not hold back the others
-                log.exception("refine %s failed", d)
-                failed[d] = what_failed(exc)
+        done, failed = refine_domains(rt, models, rt.cfg.domains.names, as_of)
         try:  # the day's labelled videos so far, for routing by neighbours
             exemplars = publish_exemplars(rt, as_of)
         except Exception as exc:  # routers keep the window they have; the next run rewrites the day
             log.exception("refine: routing exemplars failed")
-            exemplars, failed["exemplars"] = {}, what_failed(exc)
+            exemplars, failed["exemplars"] = {}, _what_failed(exc)
         stats: dict[str, Any] = {
             "refined": {d: r.refined for d, r in done.items()},
             "requeued": {d: r.requeued for d, r in done.items() if r.requeued},
