@@ -7,7 +7,9 @@ a job's runs of a window and its newest success (after every run that pushes
 metrics; the story view), and the echo births (the daily echo check). Before
 session 35 they read every version ever published and every run or event of
 the job; they now read by key (``ix_runs_job_end``, ``ix_events_type_at``, a
-walk of ``model_versions``' primary key).
+walk of ``model_versions``' primary key). Since session 36 the echo check reads
+the echo births of its reach only (``ray_topics.tiers.echo.echo_reach``, timed
+on the day after the history): its answer is the newest of the baseline's.
 
 A store is seeded directly with ``--years`` of history for ``--domains``
 domains: an hourly refine run and a daily stories run, and per domain a daily,
@@ -20,7 +22,7 @@ warm-up.
 
 Usage, from the repository root::
 
-    git worktree add /tmp/before bb41688
+    git worktree add /tmp/before e02f236
     .venv/bin/python -m benchmarks.small_reads_cost --baseline-tree /tmp/before
     .venv/bin/python -m benchmarks.small_reads_cost --baseline-tree /tmp/before \\
         --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -45,6 +47,7 @@ NEW_INDEXES = {"job_runs": "ix_runs_job_end", "topic_events": "ix_events_type_at
 ECHO_SHARE = 10  # one birth in ten is an echo
 BIRTH_SHARE = 30  # one event in thirty is a birth (the rest drift and health)
 INSERT_CHUNK = 20_000
+ECHO_READ = "echo births (topics.echoes)"  # a tree that bounds it reads the newest echoes only (its reach)
 
 
 def child_main(spec_path: str) -> None:
@@ -54,13 +57,14 @@ def child_main(spec_path: str) -> None:
     from ray_topics.config import load_config
     from ray_topics.execution.runtime import open_store
 
-    store = open_store(load_config(overrides=spec["overrides"], workdir=spec["workdir"]))
+    cfg = load_config(overrides=spec["overrides"], workdir=spec["workdir"])
+    store = open_store(cfg)
     as_of = datetime.fromisoformat(spec["as_of"])
     reads: dict[str, Callable[[], Any]] = {
         "model poll (latest_versions)": store.models.latest_versions,
         "runs of a window (runs.ids)": lambda: store.runs.ids("refine", as_of),
         "newest success (runs.newest_success)": lambda: store.runs.newest_success("refine"),
-        "echo births (topics.echoes)": store.topics.echoes,
+        ECHO_READ: _echo_read(store, cfg, datetime.fromisoformat(spec["end"])),
     }
     out: dict[str, Any] = {"ray_topics": str(Path(ray_topics.__file__).resolve().parent), "reads": {}}
     for name, read in reads.items():
@@ -70,9 +74,24 @@ def child_main(spec_path: str) -> None:
             t = time.perf_counter()
             read()
             times.append(time.perf_counter() - t)
-        out["reads"][name] = {"ms": 1000 * statistics.median(times), "answer": _plain(answer)}
+        out["reads"][name] = {"ms": 1000 * statistics.median(times), "answer": _plain(answer), "rows": _rows(answer)}
     store.dispose()
     Path(spec["out"]).write_text(json.dumps(out))
+
+
+def _echo_read(store: Any, cfg: Any, end: datetime) -> Callable[[], Any]:
+    """The daily echo check's read (``guests_of``) on the day after the history: since its reach where the
+    tree bounds it (session 36: :func:`ray_topics.tiers.echo.echo_reach`), every echo birth before."""
+    try:
+        from ray_topics.tiers.echo import echo_reach
+    except ImportError:
+        return store.topics.echoes
+    since = echo_reach(cfg, end - timedelta(days=cfg.daily.pool_window_days))
+    return lambda: store.topics.echoes(since=since)
+
+
+def _rows(answer: Any) -> int | None:
+    return len(answer) if isinstance(answer, list | dict) else None
 
 
 def _plain(answer: Any) -> Any:
@@ -165,7 +184,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     trees = [("before", Path(args.baseline_tree).resolve())] if args.baseline_tree else []
     trees.append(("this tree", ROOT))
-    table = Table(["read", "tree", "ms", "ratio"], ["read", "tree", "median ms", "ratio to before"], right=True)
+    heads = ["read", "tree", "rows read", "median ms", "ratio to before"]
+    table = Table(["read", "tree", "rows", "ms", "ratio"], heads, right=True)
     rows: list[dict[str, Any]] = []
     with scratch(args, "small-reads-") as workdir, pg_schema(args, "small_reads") as pg:
         overrides = [*args.set, *pg]
@@ -175,7 +195,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         counts = seed(store, args, [f"domain{k:02d}" for k in range(args.domains)])
         print(f"seeded {counts} in {time.perf_counter() - t:.0f} s")
         as_of = START + timedelta(days=int(365 * args.years) // 2, hours=5)
-        spec = {"workdir": str(workdir), "overrides": overrides, "repeats": args.repeats, "as_of": as_of.isoformat()}
+        end = START + timedelta(days=int(365 * args.years))
+        spec = {"workdir": str(workdir), "overrides": overrides, "repeats": args.repeats, "as_of": as_of.isoformat(),
+                "end": end.isoformat()}  # fmt: skip
         answers: dict[str, Any] = {}
         base: dict[str, float] = {}
         for name, tree in trees:
@@ -187,12 +209,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             got = in_tree(tree, "benchmarks.small_reads_cost:child_main", spec)
             print(f"  {name}: ray_topics from {got['ray_topics']}")
             for read, r in got["reads"].items():
-                if answers.setdefault(read, r["answer"]) != r["answer"]:
-                    raise SystemExit(f"{read}: the trees' answers differ")
+                first = answers.setdefault(read, r["answer"])
+                if r["answer"] != (first[len(first) - len(r["answer"]) :] if read == ECHO_READ else first):
+                    raise SystemExit(f"{read}: the trees' answers differ")  # the reach's echoes are the newest
                 if name == "before":
                     base[read] = r["ms"]
-                table.add_row(read, name, r["ms"], r["ms"] / base[read] if read in base else None)
-                rows.append({"read": read, "tree": name, "ms": r["ms"]})
+                table.add_row(read, name, r["rows"], r["ms"], r["ms"] / base[read] if read in base else None)
+                rows.append({"read": read, "tree": name, "ms": r["ms"], "rows": r["rows"]})
         store.dispose()
     table.print(f"{args.years:g} year(s) of job history, {args.domains} domains ({counts}): medians")
     return {**run_info(args), "counts": counts, "rows": rows, "tables": {"small_reads_cost": table.rows}}

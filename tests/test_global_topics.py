@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -433,6 +434,45 @@ def test_a_guest_linked_through_others_to_a_topic_of_the_domain_is_not_offered(s
     rt.store.global_topics.relink(THRESHOLD, AT)
     assert list(rt.store.global_topics.groups().values()) == [["cooking:0", "gaming:0", "tech:0"]]
     assert [g.topic_id for g in guests_of(rt, "tech", [tech0], AT - DAY)] == ["news:0"]
+
+
+def test_a_guest_echoed_here_is_not_offered_again_and_old_echoes_are_not_read(sqlite_runtime: Runtime) -> None:
+    """news:0 (born a week ago) was echoed in tech by a catch-up run of the day before it was born, and the
+    echo has since drifted off it and died: the echo birth alone says news:0 is no guest of tech. news:1's
+    echo in gaming does not concern tech. A year of echo births before the reach (:func:`echo_reach`) is
+    not read: the check reads what the pool window, the longest pool window and a catch-up span."""
+    from ray_topics.tiers.echo import echo_reach, guests_of
+
+    rt, rng = sqlite_runtime, np.random.default_rng(9)
+    since = AT - 7 * DAY
+    reach = echo_reach(rt.cfg, since)
+    old = [_topic("news", 100 + k, _unit(rng)[0], status="dead") for k in range(50)]
+    guest, other = _topic("news", 0, _unit(rng)[0]), _topic("news", 1, _unit(rng)[0])
+    guest = dataclasses.replace(guest, born_at=since + DAY)
+    echo = _topic("tech", 7, _unit(rng)[0], status="dead")  # drifted off the guest: no link, no cosine
+    rt.store.topics.upsert([*old, guest, other, echo])
+    events = [
+        TopicEvent("tech", f"tech:{200 + k}", EventType.BIRTH, reach - (k + 1) * DAY, details={"echo_of": t.topic_id})
+        for k, t in enumerate(old)
+    ]
+    events += [
+        TopicEvent("tech", "tech:7", EventType.BIRTH, guest.born_at - DAY, details={"echo_of": "news:0"}),
+        TopicEvent("gaming", "gaming:3", EventType.BIRTH, AT, details={"echo_of": "news:1"}),
+    ]
+    with rt.store.begin() as conn:
+        rt.store.topics.add_events(events, conn)
+    asked: list[datetime | None] = []
+    read = rt.store.topics.echoes
+
+    def spy(since: datetime | None = None, conn: Any = None) -> list[tuple[str, str]]:
+        asked.append(since)
+        return read(since, conn)
+
+    rt.store.topics.echoes = spy  # type: ignore[method-assign]
+    assert [g.topic_id for g in guests_of(rt, "tech", [], since)] == ["news:1"]
+    assert [g.topic_id for g in guests_of(rt, "gaming", [], since)] == ["news:0"]
+    assert asked == [reach, reach]
+    assert read(reach) == [("tech:7", "news:0"), ("gaming:3", "news:1")]
 
 
 @pytest.mark.parametrize(

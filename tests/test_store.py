@@ -1121,6 +1121,9 @@ def test_echo_births_are_read_by_type_not_by_a_pass_over_every_event(store: Stor
     plans = query_plans(store, store.topics.echoes)
     assert "ix_events_type_at" in plans, plans
     assert store.topics.echoes() == [("cooking:5", "cooking:0"), ("gaming:3", "gaming:1")]
+    since = T0 + DAY + H  # the daily check's reach: a range of the index, not every birth ever recorded
+    assert "ix_events_type_at" in query_plans(store, lambda: store.topics.echoes(since=since))
+    assert store.topics.echoes(since=since) == [("gaming:3", "gaming:1")]
 
 
 # ---------------------------------------------------------------------------------------------- health aggregates

@@ -133,8 +133,9 @@ class Topics:
         with self.db.writing(conn) as tx:
             self.db.insert_ignore(tx, "topic_events", rows)
 
-    def echoes(self, conn: Connection | None = None) -> list[tuple[str, str]]:
-        """(echo, the topic it echoes) of every echo birth (:mod:`ray_topics.tiers.echo`), oldest first."""
+    def echoes(self, since: datetime | None = None, conn: Connection | None = None) -> list[tuple[str, str]]:
+        """(echo, the topic it echoes) of the echo births (:mod:`ray_topics.tiers.echo`) since ``since`` (every
+        one without it), oldest first: a range of ``ix_events_type_at``, not the births of all time."""
         t = self.db.table("topic_events")
         echo_of = t.c.details["echo_of"].as_string()  # in the database: most births are no echo
         q = (
@@ -142,6 +143,8 @@ class Topics:
             .where(t.c.type == str(EventType.BIRTH), echo_of.is_not(None), echo_of != "")
             .order_by(t.c.at, t.c.id)
         )
+        if since is not None:
+            q = q.where(t.c.at >= since)
         with self.db.reading(conn) as c:
             return [(r.topic_id, r.echo_of) for r in c.execute(q)]
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ from ray_topics.core.text import video_text
 from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent
 from ray_topics.execution.runtime import Runtime
 
-__all__ = ["Echoes", "echo_births", "guests_of"]
+__all__ = ["Echoes", "echo_births", "echo_reach", "guests_of"]
 
 REST = "<rest>"  # the keyword contrast's class: the window's videos that are no echo's
 
@@ -75,8 +75,10 @@ def guests_of(rt: Runtime, domain: str, own: Sequence[Topic], since: datetime) -
     ``own``: this domain's live topics (today's newborns included). A guest within
     ``global_topics.link_threshold`` of one of them is linked by centroid already, and one whose global
     topic holds a topic of this domain is linked to it through others (an echo would push that one out).
+
+    Reads the echo births of the last days only (:func:`echo_reach`), not every birth ever recorded.
     """
-    pairs = rt.store.topics.echoes()
+    pairs = rt.store.topics.echoes(since=echo_reach(rt.cfg, since))
     echoes = {e for e, _g in pairs}
     echoed = {g for e, g in pairs if _in(e, domain)}
     linked, groups = rt.store.global_topics.of_topics(), rt.store.global_topics.groups()
@@ -92,6 +94,27 @@ def guests_of(rt: Runtime, domain: str, own: Sequence[Topic], since: datetime) -
         and (cents is None or float((cents @ g.centroid).max()) < threshold)
         and not any(_in(t, domain) for t in groups.get(linked.get(g.topic_id, -1), []))
     ]
+
+
+def echo_reach(cfg: Any, since: datetime) -> datetime:
+    """The oldest echo birth that can concern a guest born since ``since`` (:func:`guests_of`).
+
+    A guest that is itself an echo was born at its ``born_at``, so since ``since``. An echo of a guest was
+    born by a daily run whose pool window held the guest's birth, a window of at most
+    ``max(daily.pool_window_days, daily.max_pool_window_days)`` days that ends at the echo's birth; a
+    scheduler's catch-up (``schedule.catch_up_hours``) may run an older day after a newer one, whose
+    guests were born up to that much after it. An echo older than that (a day forced out of order by
+    hand) is not read: its guest is then offered again only where the echo is neither live within
+    ``global_topics.link_threshold`` of it nor linked to it.
+
+    Example:
+        >>> from datetime import UTC
+        >>> from ray_topics.config import load_config
+        >>> echo_reach(load_config(), datetime(2026, 3, 31, tzinfo=UTC)).isoformat()  # 28 days and 48 hours
+        '2026-03-01T00:00:00+00:00'
+    """
+    days = max(cfg.daily.pool_window_days, cfg.daily.max_pool_window_days)
+    return since - timedelta(days=days, hours=cfg.schedule.catch_up_hours)
 
 
 def echo_births(
