@@ -288,6 +288,12 @@ def _decode_cursor(cursor: str | None, domains: list[str]) -> tuple[str, int] | 
 GLOBAL_ID_MAX = 2**31 - 1
 
 
+def _storable_key(store: Any, table: str, column: str, key: str) -> bool:
+    """Whether ``key`` could be a stored row's: no NUL character (PostgreSQL refuses it in text: a 500, not
+    the 404 it is) and no longer than the column holds."""
+    return "\x00" not in key and len(key) <= (store.table(table).c[column].type.length or len(key))
+
+
 def _global_id(value: int | None) -> int | None:
     """A ``?global=`` filter as the store reads it (None: no filter); out of range is a 422."""
     if value is not None and not 1 <= value <= GLOBAL_ID_MAX:
@@ -587,7 +593,7 @@ class Ingress:
             return json.loads(body)
         except RecursionError:
             raise ApiError(422, "invalid_json", "body is nested too deeply to be a request", None) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer over Python's 4,300 digits
             raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}", None) from None
 
     @api.post(
@@ -755,7 +761,7 @@ class Ingress:
         self.metrics.embed.observe(time.perf_counter() - started)
         return vectors
 
-    @api.get("/v1/videos/{video_id}")
+    @api.get("/v1/videos/{video_id:path}")  # an id may hold "/" (sent as %2F, which the server decodes)
     async def video(self, video_id: str, request: Request) -> dict[str, Any]:
         self._auth(request, write=False)
         return await asyncio.to_thread(self._video, video_id)
@@ -764,7 +770,8 @@ class Ingress:
         """A stored answer, with the topic its story is told under (``story_id``; ops.stories)."""
         from ray_topics.ops.stories import story_of_video
 
-        row = self.store.classifications.get([video_id]).get(video_id)
+        held = _storable_key(self.store, "classifications", "video_id", video_id)
+        row = self.store.classifications.get([video_id]).get(video_id) if held else None
         if row is None:
             raise ApiError(404, "not_found", f"no video {video_id!r} is stored", "video_id")
         story = story_of_video(self.store, row, self.cfg.daily.misfit_confidence)
@@ -798,7 +805,8 @@ class Ingress:
     @api.get("/v1/topics/{topic_id}")
     async def topic(self, topic_id: str, request: Request) -> dict[str, Any]:
         self._auth(request, write=False)
-        t = await asyncio.to_thread(self.store.topics.get, topic_id)
+        held = _storable_key(self.store, "topics", "topic_id", topic_id)
+        t = await asyncio.to_thread(self.store.topics.get, topic_id) if held else None
         if t is None:
             raise ApiError(404, "not_found", f"no topic {topic_id!r}", "topic_id")
         linked = await asyncio.to_thread(self.store.global_topics.of_topics, [topic_id])

@@ -16,6 +16,7 @@ import pytest
 from ray_topics.core.index import normalize
 from ray_topics.core.types import Topic
 from ray_topics.execution.runtime import Runtime
+from ray_topics.storage.store import Store
 from tests.conftest import free_port, make_config
 
 pytestmark = [pytest.mark.ray, pytest.mark.model]
@@ -424,6 +425,30 @@ def test_nan_malformed_json_and_oversized(app) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_json"
 
 
+def test_an_embedding_of_any_scale_is_answered_and_stored_as_its_unit_vector(app) -> None:
+    """A client whose model does not normalise its output: the direction is what counts. Values near 1e18 (whose
+    squares overflow float32) or 1e-26 (underflow) are no zero vector, and every scale is stored as the unit
+    vector the jobs read (a weekly calibration on 3x vectors gave a mean cosine of 1.95). A body holding an
+    integer over Python's 4,300 digits is invalid JSON (422), not a server error."""
+    vec = _near(app, "cooking", 1)
+    sent = {"u1": 1.0, "u3": 3.0, "uhuge": 1e20, "utiny": 1e-25}
+    r = _post(app, [_video(v, vec * k, domain="cooking") for v, k in sent.items()])
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert {x["topic_id"] for x in results} == {"cooking:1"}
+    assert max(x["confidence"] for x in results) - min(x["confidence"] for x in results) < 1e-5
+    stored = app["rt"].store.videos.hot_vectors(list(sent))
+    assert set(stored) == set(sent)
+    for v in sent:
+        assert np.linalg.norm(stored[v].astype(np.float64)) == pytest.approx(1.0, abs=1e-5), v
+        assert float(stored[v] @ vec) == pytest.approx(1.0, abs=1e-5), v
+    body = json.dumps({"videos": [_video("ubig", vec, domain="cooking")]})
+    body = body[:-2] + ', "views": ' + "1" * 5000 + "}]}"  # orjson refuses it, json.loads raises ValueError
+    r = app["client"].post("/v1/classify", content=body, headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_json", r.text
+    assert app["client"].get("/v1/videos/ubig").status_code == 404
+
+
 def test_hot_reload_without_failures(app) -> None:
     """Publish a new gaming version while requests run: no request fails, answers switch versions."""
     rt, rng = app["rt"], app["rng"]
@@ -691,6 +716,32 @@ def test_fuzz_read_routes_never_answer_5xx(app) -> None:
         _answered_in_json(c.get("/v1/health", params={"domain": domain} if domain else {}), {200, 422})
 
     reads()
+
+
+def test_an_id_with_a_slash_is_read_back_and_one_no_store_holds_is_not_found(app) -> None:
+    """A video id may hold "/" (sent as %2F, which the server decodes before routing): stored, it reads back.
+    An id with a NUL character or longer than its column is no stored row's: 404 without asking the store
+    (PostgreSQL refuses NUL in text; the store-level check is below, on both stores)."""
+    r = _post(app, [_video("chan/123", _near(app, "cooking", 1), domain="cooking")])
+    assert r.status_code == 200, r.text
+    got = app["client"].get("/v1/videos/chan%2F123")
+    assert got.status_code == 200 and got.json()["video_id"] == "chan/123", got.text
+    for path in ("/v1/videos/a%00b", f"/v1/videos/{'v' * 129}", "/v1/topics/t%00", f"/v1/topics/{'t' * 97}"):
+        r = app["client"].get(path)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (path, r.text)
+
+
+def test_no_read_of_an_id_no_store_can_hold_reaches_the_store(store: Store) -> None:
+    """What the read routes check before they ask the store, read off each store's own columns."""
+    from serve.app import _storable_key
+
+    assert _storable_key(store, "classifications", "video_id", "chan/123")
+    assert _storable_key(store, "classifications", "video_id", "v" * 128)
+    assert not _storable_key(store, "classifications", "video_id", "v" * 129)
+    assert not _storable_key(store, "classifications", "video_id", "a\x00b")
+    assert _storable_key(store, "topics", "topic_id", "cooking:1")
+    assert not _storable_key(store, "topics", "topic_id", "t" * 97)
+    assert not _storable_key(store, "topics", "topic_id", "t\x00")
 
 
 def test_check_health_fails_once_a_background_task_died() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from ray_topics.core.validation import MAX_ID_LEN, InvalidVideo, VideoIn, validate_vector, validate_videos
+from ray_topics.core.validation import MAX_ID_LEN, MAX_TAG_LEN, InvalidVideo, VideoIn, validate_vector, validate_videos
 
 DIM = 4
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -59,6 +59,7 @@ def _validate(items: list, **kw: object) -> tuple[list[VideoIn], np.ndarray | No
         ([_video(0, published_at="0001-01-01T00:30:00+01:00")], "videos.0.published_at", "out of range in UTC"),
         ([_video(0, title="a\x00b")], "videos.0.title", "NUL character"),
         ([_video(0, tags=["ok", "bad\x00"])], "videos.0.tags", "NUL character"),
+        ([_video(0, tags=["ok", "x" * (MAX_TAG_LEN + 1)])], "videos.0.tags.1", f"at most {MAX_TAG_LEN}"),
         ([_video(0, video_id="v\ud800")], "videos.0.video_id", "valid string"),  # a lone surrogate
         ([_video(0, description="x\udfff")], "videos.0.description", "valid string"),
         ([{"video_id": "v0", "published_at": "2024-03-01T11:00:00Z", "title": "t"}], "videos.0.channel_id", "required"),

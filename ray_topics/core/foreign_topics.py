@@ -23,7 +23,7 @@ from datetime import datetime
 
 import numpy as np
 
-from ray_topics.core.index import calibrate, normalize
+from ray_topics.core.index import UNIT_TOLERANCE, calibrate, normalize
 from ray_topics.core.keywords import label_from_keywords
 from ray_topics.core.types import EventType, Topic, TopicEvent, TopicStatus
 
@@ -39,8 +39,6 @@ __all__ = [
 
 # how an exported custom label carries our id: "<domain>:<number> | <label>"
 _EXPORTED = re.compile(r"^(?P<domain>[^\s:|]+):(?P<number>\d+) \| (?P<label>.*)$", re.DOTALL)
-# a topic embedding longer than this is not a mean of unit vectors (their norm is at most 1)
-_UNIT_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -131,7 +129,7 @@ def prior_calibration(embedding: np.ndarray, prior_mean: float, prior_std: float
         (True, 0.05)
     """
     norm = float(np.linalg.norm(np.asarray(embedding, dtype=np.float64)))
-    mu = norm if 0.0 < norm <= 1.0 + _UNIT_TOLERANCE else prior_mean
+    mu = norm if 0.0 < norm <= 1.0 + UNIT_TOLERANCE else prior_mean  # longer: no mean of unit vectors
     return min(mu, 1.0), prior_std
 
 

@@ -33,7 +33,11 @@ from typing import Any
 
 import numpy as np
 
+#: an embedding this close to unit length (relative) is a unit vector as sent: float32 rounding, not scale
+UNIT_TOLERANCE = 1e-3
+
 __all__ = [
+    "UNIT_TOLERANCE",
     "CentroidIndex",
     "Match",
     "calibrate",
@@ -41,18 +45,61 @@ __all__ = [
     "faiss_gpu_usable",
     "normalize",
     "resolve_index_backend",
+    "unit_rows",
 ]
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (float32); zero rows stay zero."""
+    """Rows scaled to unit L2 norm (float32); zero rows stay zero.
+
+    A row whose squared norm overflows or underflows float32 (values near 1e19 or 1e-23 and beyond) is scaled
+    with its norm taken in float64: it is no zero row.
+
+    Example:
+        >>> normalize(np.array([[3e20, 4e20], [3e-30, 4e-30], [0.0, 0.0]], np.float32)).tolist()
+        [[0.6000000238418579, 0.800000011920929], [0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
     x = np.asarray(x, dtype=np.float32)
+    with np.errstate(over="ignore", under="ignore"):
+        n = np.linalg.norm(x) if x.ndim == 1 else np.linalg.norm(x, axis=1, keepdims=True)
     if x.ndim == 1:
-        n = float(np.linalg.norm(x))
-        return x / n if n > 0 else x
-    n = np.linalg.norm(x, axis=1, keepdims=True)
+        if x.any() and not 0 < n < np.inf:
+            return _normalize_wide(x[None, :])[0]
+        return x / float(n) if n > 0 else x
+    odd = (~np.isfinite(n[:, 0]) | (n[:, 0] == 0)) & x.any(axis=1)
     n[n == 0] = 1.0
-    return (x / n).astype(np.float32, copy=False)
+    out = (x / n).astype(np.float32, copy=False)
+    if odd.any():
+        out[odd] = _normalize_wide(x[odd])
+    return out
+
+
+def _normalize_wide(x: np.ndarray) -> np.ndarray:
+    """:func:`normalize` with the norms taken in float64 (2-D ``x``), where float32's over- or underflow."""
+    wide = x.astype(np.float64)
+    return (wide / np.linalg.norm(wide, axis=1, keepdims=True)).astype(np.float32)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of unit L2 norm (float32), as embeddings are stored: a row within :data:`UNIT_TOLERANCE` of unit length
+    as it is (bit for bit), any other scaled to it (:func:`normalize`).
+
+    Every job reads stored embeddings as unit vectors (a dot product is their cosine); a client whose model
+    does not normalise its output would otherwise give every topic calibrated on its videos a mean cosine
+    no video reaches.
+
+    Example:
+        >>> unit_rows(np.array([[0.6, 0.8], [30.0, 40.0]], np.float32)).tolist()
+        [[0.6000000238418579, 0.800000011920929], [0.6000000238418579, 0.800000011920929]]
+    """
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x.astype(np.float64), axis=-1)
+    off = np.abs(norms - 1.0) > UNIT_TOLERANCE
+    if not off.any():
+        return x
+    out = x.copy()
+    out[off] = normalize(x[off])
+    return out
 
 
 def confidence_from_similarity(

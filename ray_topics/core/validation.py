@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import (
@@ -22,11 +22,12 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["MAX_ID_LEN", "InvalidVideo", "VideoIn", "validate_videos"]
+__all__ = ["MAX_ID_LEN", "MAX_TAG_LEN", "InvalidVideo", "VideoIn", "validate_videos"]
 
 MAX_ID_LEN = 128
 MAX_TEXT_LEN = 20_000
 MAX_TAGS = 100
+MAX_TAG_LEN = 500  # one tag: a platform's whole tag field fits (YouTube's is 500 characters)
 MAX_VIEWS = 2**63 - 1  # a BIGINT column
 
 
@@ -49,7 +50,7 @@ class VideoIn(BaseModel):
     published_at: datetime
     title: str | None = Field(default=None, max_length=MAX_TEXT_LEN)
     description: str | None = Field(default=None, max_length=MAX_TEXT_LEN)
-    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_LEN)]] = Field(default_factory=list, max_length=MAX_TAGS)
     category: str | None = Field(default=None, max_length=MAX_ID_LEN)
     domain: str | None = Field(default=None, max_length=64)
     views: int | None = Field(default=None, ge=0, le=MAX_VIEWS)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ray_topics.core.index import CentroidIndex
+from ray_topics.core.index import CentroidIndex, unit_rows
 from ray_topics.core.router import DomainRouter
 from ray_topics.core.snapshot import ModelSnapshot
 from ray_topics.core.text import video_text
@@ -158,7 +158,8 @@ def commit(
     first answer back, and nothing is written twice). ``label_of(domain,
     topic_id)`` names the topic of a stored answer this batch did not produce.
     """
-    stored = store.videos.ingest(records, vectors, [{k: r[k] for k in CLASSIFICATION_COLUMNS} for r in rows])
+    # stored as unit vectors, as every job reads them (a client's model may not normalise its output)
+    stored = store.videos.ingest(records, unit_rows(vectors), [{k: r[k] for k in CLASSIFICATION_COLUMNS} for r in rows])
     labels = {r["topic_id"]: r["topic_label"] for r in rows}
     out = []
     for r in records:
