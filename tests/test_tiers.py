@@ -244,6 +244,45 @@ def _twins_and_a_fork(runtime: Runtime) -> datetime:
     return at
 
 
+def _lose(rt: Runtime, video_id: str, blob: bytes | None) -> None:
+    """A stored embedding unreadable (``blob``: bytes of another dimension) or lost (None)."""
+    from sqlalchemy import delete, update
+
+    t = rt.store.table("embeddings")
+    with rt.store.begin() as conn:
+        mine = t.c.video_id == video_id
+        conn.execute(delete(t).where(mine) if blob is None else update(t).where(mine).values(vector=blob))
+
+
+def test_a_video_refine_set_aside_stops_no_job(sqlite_runtime: Runtime) -> None:
+    """Refine sets aside a video whose embedding is lost or unreadable (it keeps its answer). It stays in the
+    monthly sample and the weekly one, and in the daily pool (a misfit): each job leaves it out and does
+    its work, where before one such video stopped every domain's commit, every run while it stayed in the
+    windows. Here the monthly job still merges the twins and splits the fork, the weekly job still updates
+    the topics, and the daily job is born its planted blob."""
+    rt, rng = sqlite_runtime, np.random.default_rng(5)
+    at = _twins_and_a_fork(rt)
+    dim = rt.cfg.embedding.dim
+    (fits,) = _ingest(rt, _blob(rng, rt.store.topics.get("gaming:0").centroid, 1, 0.9), "gaming", at + 3 * DAY, "x")
+    assert rt.store.classifications.get([fits])[fits]["topic_id"] == "gaming:0"
+    _lose(rt, fits, np.ones(dim // 2, np.float32).tobytes())
+    assert run_refine(rt, at + 4 * DAY)["set_aside"] == {"gaming": 1}
+    out = run_monthly(rt, at + 5 * DAY)["gaming"]
+    assert (out["merges"], out["splits"], out["unusable"]) == (1, 1, 1), out
+    out = run_weekly(rt, at + 6 * DAY)["gaming"]
+    assert out["updated"] >= 3 and out["unusable"] == 1, out
+    blob = _blob(rng, normalize(rng.standard_normal(dim)), 120, 0.8)  # no topic near: every one a misfit
+    born = _ingest(rt, blob, "gaming", at + 6 * DAY, "b")
+    (lost,) = _ingest(rt, blob[:1], "gaming", at + 6 * DAY, "lost")
+    _lose(rt, lost, None)
+    assert run_refine(rt, at + 7 * DAY)["set_aside"] == {"gaming": 1}
+    out = run_daily(rt, at + 7 * DAY)["gaming"]
+    assert (out["births"], out["unusable"]) == (1, 1), out
+    answers = {r["topic_id"] for r in rt.store.classifications.get(born).values()}
+    assert len(answers) == 1 and None not in answers
+    assert rt.store.classifications.get([lost])[lost]["topic_id"] is None
+
+
 def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:
     at = _twins_and_a_fork(runtime)
     # videos of the twin published after the month's end, refined by the old model before the job runs

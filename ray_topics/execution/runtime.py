@@ -240,12 +240,16 @@ class Runtime:
             return np.zeros((0, self.cfg.embedding.dim), np.float32)
         return np.stack([found[v] for v in video_ids]).astype(np.float32, copy=False)
 
-    def usable_vectors(self, domain: str, video_ids: list[str]) -> tuple[list[str], np.ndarray, dict[str, str]]:
+    def usable_vectors(
+        self, domain: str, video_ids: list[str], window: tuple[datetime, datetime] | None = None
+    ) -> tuple[list[str], np.ndarray, dict[str, str]]:
         """Like :meth:`vectors`, but a video whose embedding is missing or unusable is left out, not fatal.
 
-        Returns (the usable ids in order, their embeddings, {left-out id: why}).
+        Returns (the usable ids in order, their embeddings, {left-out id: why}). The jobs read their samples
+        and pools so: refine sets such a video aside (it keeps its answer, :mod:`ray_topics.tiers.refine`),
+        and it must not stop every domain's daily, weekly or monthly commit while it stays in their windows.
         """
-        found = self._lookup(domain, video_ids, None, strict=False)
+        found = self._lookup(domain, video_ids, window, strict=False)
         bad: dict[str, str] = {}
         for v in video_ids:
             vec = found.get(v)

@@ -127,8 +127,11 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     new_topics: list[Topic] = []
     core = None  # the pool's videos the births take and fit: voters of the settled day
     if len(pool) > min_pool:
-        ids = [r["video_id"] for r in pool]
-        vecs = rt.vectors(domain, ids, (start, as_of))
+        ids, vecs, unusable = rt.usable_vectors(domain, [r["video_id"] for r in pool], (start, as_of))
+        if unusable:  # set aside by refine (their embedding is missing or broken): no part of a birth
+            usable = set(ids)
+            pool = [r for r in pool if r["video_id"] in usable]
+            plan.stats["unusable"] = len(unusable)
         docs = [video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars) for r in pool]
         existing = np.stack([t.centroid for t in live]) if live else np.zeros((0, vecs.shape[1]), np.float32)
         cands = find_candidates(
@@ -314,7 +317,7 @@ def _reference(rt: Runtime, domain: str, start: datetime, end: datetime, limit: 
         rows = rt.store.classifications.window(dom, start, end, with_text=False)
         ids = stable_pick([r["video_id"] for r in rows if r["topic_id"] and r["confidence"] >= thr], limit)
         if ids:
-            return rt.vectors(dom, ids, (start, end))
+            return rt.usable_vectors(dom, ids, (start, end))[1]
     return np.zeros((0, rt.cfg.embedding.dim), np.float32)
 
 

@@ -145,7 +145,10 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     if len(ids) < 2 * dcfg.min_cluster_floor:
         return plan
     rows = rt.store.classifications.rows_for(ids)
-    vecs = rt.vectors(domain, [r["video_id"] for r in rows])
+    _usable, vecs, unusable = rt.usable_vectors(domain, [r["video_id"] for r in rows])
+    if unusable:  # set aside by refine (embedding missing or broken): not re-clustered
+        rows = [r for r in rows if r["video_id"] not in unusable]
+        plan.stats["unusable"] = len(unusable)
     docs = [video_text(r["title"], r["description"], r["tags"], rt.cfg.embedding.max_chars) for r in rows]
     assigned = np.array([r["topic_id"] or "" for r in rows], dtype=object)
     misfit = np.array([r["topic_id"] is None or r["confidence"] < dcfg.misfit_confidence for r in rows])
@@ -288,8 +291,9 @@ def _reassign(rt: Runtime, w: _Work, requeued: set[str]) -> list[dict[str, Any]]
     while chunk := list(islice(rows, rt.cfg.monthly.reassign_chunk)):
         ids = [v for v, _t, _at in chunk]
         window = (chunk[0][2], chunk[-1][2] + timedelta(microseconds=1))
-        answers = reclassified(ids, index.search(rt.vectors(w.domain, ids, window=window)), w.as_of)
-        out += [r for r, (_v, was, _at) in zip(answers, chunk, strict=True) if r["topic_id"] != was]
+        usable, vecs, _unusable = rt.usable_vectors(w.domain, ids, window)  # one set aside keeps its answer
+        was = {v: t for v, t, _at in chunk}
+        out += [r for r in reclassified(usable, index.search(vecs), w.as_of) if r["topic_id"] != was[r["video_id"]]]
     return out
 
 

@@ -106,7 +106,10 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.stats = {"videos": sum(counts.values()), "sampled": len(ids), "topics": len(live)}
     if not ids:
         return plan
-    vecs = rt.vectors(domain, ids, (start, as_of))
+    _usable, vecs, unusable = rt.usable_vectors(domain, ids, (start, as_of))
+    if unusable:  # set aside by refine (embedding missing or broken): no part of a topic's drift
+        assigned = [g for v, g in zip(ids, assigned, strict=True) if v not in unusable]
+        plan.stats["unusable"] = len(unusable)
     changed, events = evolve_topics(
         live,
         assigned,
