@@ -55,7 +55,7 @@ from ray_topics.tiers.realtime import (
     texts_to_embed,
     topic_view,
 )
-from serve.cache import PeriodCache, SharedRead
+from serve.cache import Aged, PeriodCache, SharedRead
 from serve.ports import FALLBACK_PORT_ENV, own_ports
 
 __all__ = ["DomainModel", "Embedder", "Ingress", "build_app", "handle_here", "run_local", "serve_env"]
@@ -832,15 +832,16 @@ class Ingress:
         as_of, found = await self._cached(("stories", days, domain), self._placed_stories, days, domain)
         return {"as_of": as_of.isoformat() if as_of else None, "days": days, "stories": found[:size]}
 
-    def _placed_stories(self, days: int, domain: str | None) -> tuple[datetime | None, list[dict[str, Any]]]:
-        """The story list as another replica stored it within the period, or computed here (and stored)."""
+    def _placed_stories(self, days: int, domain: str | None) -> Aged[tuple[datetime | None, list[dict[str, Any]]]]:
+        """The story list as another replica stored it within the period, or computed here (and stored); aged
+        from when it was computed (:class:`serve.cache.Aged`)."""
         from ray_topics.ops.stories import placed_stories, stories_from_payload, stories_payload
 
         def compute() -> tuple[datetime | None, list[dict[str, Any]]]:
             return placed_stories(self.store, self.cfg.daily.misfit_confidence, days, domain)
 
         key = f"stories:{days}:{domain or ''}"
-        return self._shared.get(key, compute, lambda v: stories_payload(*v), stories_from_payload)
+        return self._shared.aged(key, compute, lambda v: stories_payload(*v), stories_from_payload)
 
     def _page_size(self, limit: int | None) -> int:
         s = self.cfg.serve
@@ -862,16 +863,16 @@ class Ingress:
             )
 
     async def _topic_health(self, domain: str | None) -> tuple[datetime, list, dict[str, Any]]:
-        """Health and routing shares as of at most two ``serve.health_cache_seconds`` ago (this replica's
-        period over the store's, :class:`SharedRead`; plus ``serve.health_stale_seconds`` while a fresh one is
-        computed).
+        """Health and routing shares as of at most ``serve.health_cache_seconds`` ago (computed here or by
+        another replica, :class:`SharedRead`: this replica's cache ages it from when it was computed), or
+        ``serve.health_stale_seconds`` more while a fresh one is computed.
 
         A week of activity is read once per period for all replicas, whichever of ``/v1/health`` and
         ``/metrics`` asks.
         """
         return await self._cached(("health", domain), self._health_now, domain)
 
-    def _health_now(self, domain: str | None) -> tuple[datetime, list, dict[str, Any]]:
+    def _health_now(self, domain: str | None) -> Aged[tuple[datetime, list, dict[str, Any]]]:
         """Health as another replica stored it within the period, or computed here (and stored for the others)."""
         from ray_topics.ops.health import health_and_routing, health_from_payload, health_payload
 
@@ -879,11 +880,11 @@ class Ingress:
             at = datetime.now(UTC)
             return at, *health_and_routing(self.store, at, self.cfg, domain)
 
-        return self._shared.get(f"health:{domain or ''}", compute, lambda v: health_payload(*v), health_from_payload)
+        return self._shared.aged(f"health:{domain or ''}", compute, lambda v: health_payload(*v), health_from_payload)
 
     @api.get("/v1/health")
     async def health(self, request: Request, domain: str | None = None) -> dict[str, Any]:
-        """Topic health and alerts, computed at ``as_of`` (at most two ``serve.health_cache_seconds`` ago, or
+        """Topic health and alerts, computed at ``as_of`` (at most ``serve.health_cache_seconds`` ago, or
         within ``serve.health_stale_seconds`` more while a fresh one is computed)."""
         from ray_topics.ops.health import health_summary
 

@@ -8,28 +8,40 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from ray_topics.storage.shared_reads import SharedReads
 
-__all__ = ["PeriodCache", "SharedRead"]
+__all__ = ["Aged", "PeriodCache", "SharedRead"]
 
 T = TypeVar("T")
 
 log = logging.getLogger("ray_topics.serve")
 
 
+@dataclass(frozen=True)
+class Aged(Generic[T]):
+    """A value computed ``seconds`` before the computation that answers it began: one another replica stored
+    (:meth:`SharedRead.aged`). :class:`PeriodCache` ages it from when it was computed, not from when it was
+    fetched."""
+
+    value: T
+    seconds: float
+
+
 class PeriodCache:
     """``compute(*args)`` in a worker thread, at most once per ``period`` seconds per key, one at a time.
 
     A caller takes the stored value while it is younger than ``period`` (its age counted from when its
-    computation started). Else it joins the computation under way, if that started after the caller
-    asked (its result, or its error, is as fresh as one of the caller's own), or waits for it and looks
-    again, or starts one. So concurrent callers share one computation even with ``period`` 0 (no
-    caching), and a caller that gives up (a client that disconnects: Serve cancels its request)
-    leaves the computation running for the others instead of letting a second one start.
+    computation started; for an :class:`Aged` value, from when that value was computed). Else it joins the
+    computation under way, if that started after the caller asked (its result, or its error, is as fresh
+    as one of the caller's own), or waits for it and looks again, or starts one. So concurrent callers
+    share one computation even with ``period`` 0 (no caching), and a caller that gives up (a client that
+    disconnects: Serve cancels its request) leaves the computation running for the others instead of
+    letting a second one start.
 
     With ``stale`` above 0, a value older than ``period`` by less than ``stale`` is still answered at
     once, and a computation starts behind it (unless one is under way) for the callers after it: no
@@ -60,7 +72,7 @@ class PeriodCache:
         self.period, self.stale = period, stale
         self._clock = clock
         self._on_error = on_error
-        self._values: dict[Any, tuple[float, Any]] = {}  # key -> (when its computation started, value)
+        self._values: dict[Any, tuple[float, Any]] = {}  # key -> (when its value was computed, value)
         self._running: dict[Any, tuple[float, asyncio.Future[Any]]] = {}  # key -> (started, computation)
 
     async def get(self, key: Any, compute: Callable[..., Any], *args: Any) -> Any:
@@ -81,7 +93,7 @@ class PeriodCache:
                 running = self._start(key, compute, args)
             started, future = running
             if started >= asked:
-                return await asyncio.shield(future)  # its value, or its error: shared
+                return (await asyncio.shield(future))[1]  # its value, or its error: shared
             # started before this caller asked: too old for it once done (unless within the period); its
             # failure is its own callers', this caller then tries afresh
             with contextlib.suppress(Exception):
@@ -89,7 +101,12 @@ class PeriodCache:
 
     def _start(self, key: Any, compute: Callable[..., Any], args: tuple[Any, ...]) -> tuple[float, asyncio.Future[Any]]:
         started = self._clock()
-        future = asyncio.ensure_future(asyncio.to_thread(compute, *args))
+
+        def run() -> tuple[float, Any]:  # (its age when the computation started, the value)
+            out = compute(*args)
+            return (max(0.0, out.seconds), out.value) if isinstance(out, Aged) else (0.0, out)
+
+        future = asyncio.ensure_future(asyncio.to_thread(run))
         self._running[key] = (started, future)
         future.add_done_callback(lambda f: self._settle(key, started, f))
         return started, future
@@ -103,7 +120,8 @@ class PeriodCache:
                 return
             error = future.exception()  # (reading the error marks it retrieved)
             if error is None:
-                self._values[key] = (started, future.result())
+                age, value = future.result()
+                self._values[key] = (started - age, value)
             else:
                 log.warning("computing %r failed: %r", key, error)
                 if self._on_error is not None:
@@ -148,8 +166,14 @@ class SharedRead:
         self._held: dict[str, datetime] = {}
 
     def get(self, key: str, compute: Callable[[], T], encode: Callable[[T], bytes], decode: Callable[[bytes], T]) -> T:
+        return self.aged(key, compute, encode, decode).value
+
+    def aged(
+        self, key: str, compute: Callable[[], T], encode: Callable[[T], bytes], decode: Callable[[bytes], T]
+    ) -> Aged[T]:
+        """:meth:`get`'s value, and how long before this call it was computed (0: computed by this call)."""
         if not self.period:
-            return compute()
+            return Aged(compute(), 0.0)
         now = self._clock()
         try:
             stored = self.reads.get(key)
@@ -158,7 +182,7 @@ class SharedRead:
             log.warning("reading the stored %r failed; computing it", key, exc_info=True)
             held = None
         if held is not None and now - held[0] < self.period:
-            return held[1]
+            return Aged(held[1], (now - held[0]).total_seconds())
         until = now + self.period + self.stale
         try:
             mine = self.reads.claim(key, now, until)
@@ -169,7 +193,7 @@ class SharedRead:
         if not mine and own is not None and now < own:
             mine, until = True, own  # the claim the store holds is this replica's own, not stored before
         if mine is False and held is not None and now - held[0] < self.period + self.stale:
-            return held[1]  # another replica computes it
+            return Aged(held[1], (now - held[0]).total_seconds())  # another replica computes it
         claim = until if mine else None
         started = self._clock()
         try:
@@ -190,4 +214,4 @@ class SharedRead:
             log.warning("storing %r failed", key, exc_info=True)
             if claim is not None:
                 self._held[key] = claim
-        return value
+        return Aged(value, 0.0)

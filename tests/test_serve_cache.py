@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ray_topics.storage.store import Store
-from serve.cache import PeriodCache, SharedRead
+from serve.cache import Aged, PeriodCache, SharedRead
 
 
 class Slow:
@@ -153,7 +153,7 @@ def test_a_finished_computation_whose_callback_has_not_run_yet_is_settled_not_sp
     async def scenario() -> str:
         cache = PeriodCache(0.0)
         done = asyncio.get_running_loop().create_future()
-        done.set_result("old")  # finished; the cache's callback on it never ran
+        done.set_result((0.0, "old"))  # finished (its age, its value); the cache's callback on it never ran
         cache._running["k"] = (-1.0, done)  # started before the caller asks
         return await cache.get("k", lambda: "new")
 
@@ -212,6 +212,32 @@ def test_while_another_replica_holds_the_claim_the_stale_value_is_answered(store
     assert calls == ["a1", "b3"]
     clock.advance(1)  # b's value is fresh for everybody
     assert _read(a, "a4", calls) == "b3"
+
+
+def test_a_replicas_cache_ages_another_replicas_value_from_when_it_was_computed(store: Store) -> None:
+    """A replica's :class:`PeriodCache` over :class:`SharedRead`, as the Ingress builds them. A value another
+    replica computed 659 s ago (a third holds the claim and died) is answered stale, but kept as 659 s old,
+    not as fresh from this call: a second later it is too old (period + stale) and this replica computes its
+    own, where it used to answer the 660-s old value as fresh for another period, then stale for 600 s more
+    (at most period + stale old, not 2 x (period + stale))."""
+    clock, calls = Clock(), []
+    start = clock.now
+    (a, b) = _replicas(store, 2, clock)
+    cache = PeriodCache(60.0, 600.0, clock=lambda: (clock.now - start).total_seconds())
+
+    def read(value: str) -> str:
+        compute = lambda: calls.append(value) or value  # noqa: E731
+        return asyncio.run(cache.get("health", b.aged, "health:", compute, str.encode, bytes.decode))
+
+    _read(a, "a1", calls)
+    clock.advance(61)
+    assert store.shared_reads.claim("health:", clock(), clock.now + timedelta(seconds=660))  # and dies
+    clock.advance(598)
+    assert read("b1") == "a1"  # 659 s old: another replica computes it (so the claim says)
+    clock.advance(1)
+    assert read("b2") == "b2"  # 660 s old: too old for anyone; computed here
+    assert calls == ["a1", "b2"]
+    assert b.aged("health:", lambda: "b3", str.encode, bytes.decode) == Aged("b2", 0.0)  # its own, fresh
 
 
 def test_a_failed_computation_frees_the_claim_for_the_next_caller(store: Store) -> None:
