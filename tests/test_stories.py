@@ -27,7 +27,7 @@ from ray_topics.execution.runtime import Runtime
 from ray_topics.ops.report import write_report
 from ray_topics.ops.stories import placed_stories
 from ray_topics.storage.runs import ALL_DOMAINS
-from ray_topics.tiers.stories import run_stories, story_fit, story_view
+from ray_topics.tiers.stories import StalePlacement, run_stories, story_fit, story_view
 from tests.test_tiers import DAY, _blob, _ingest, _seed_topic
 
 DIM = 64
@@ -396,11 +396,15 @@ def test_a_placement_killed_half_way_leaves_nothing_that_counts(runtime: Runtime
     assert rt.store.count("story_staging") == 0
 
 
-def test_a_placement_of_an_older_midnight_after_a_newer_one_writes_nothing(runtime: Runtime) -> None:
+def test_a_placement_of_an_older_midnight_after_a_newer_one_places_only_the_days_the_newer_did_not(
+    runtime: Runtime,
+) -> None:
     """A scheduler catching up starts midnight 2 while midnight 3 is placed, or places it meanwhile: the older
-    one must not put back a placement among older topics. Known before it places, it places nothing; known
-    at its commit only, it stores nothing."""
+    one must not put back a placement among older topics of the days the newer one placed. Known at its
+    commit only, it stores nothing and fails (StalePlacement: not done, a retry places what is left); known
+    before it places, it places only its days before the newer one's, and is done."""
     rt, day = runtime, datetime(2026, 3, 1, tzinfo=UTC)
+    days = rt.cfg.global_topics.place_days or rt.cfg.daily.pool_window_days
     _split_story(rt, day)
     stage = rt.store.stories.stage
     newer: list[dict[str, Any]] = []
@@ -415,14 +419,30 @@ def test_a_placement_of_an_older_midnight_after_a_newer_one_writes_nothing(runti
                 rt.store.topics.upsert([dataclasses.replace(tech, status=TopicStatus.MERGED)], conn)
 
     rt.store.stories.stage = newer_commits_meanwhile  # type: ignore[method-assign]
-    older = run_stories(rt, day + DAY)
-    assert newer[0]["moved"] == {"news": 6} and older["superseded"] and older["placed"] == {"tech": 20, "news": 36}
-    assert rt.store.runs.done("stories", ALL_DOMAINS, day + DAY)  # done: a rerun would change nothing
+    with pytest.raises(StalePlacement):
+        run_stories(rt, day + DAY)
+    assert newer[0]["moved"] == {"news": 6}
+    assert not rt.store.runs.done("stories", ALL_DOMAINS, day + DAY)  # the retry places what is left
     assert rt.store.count("story_moves") == 6 and rt.store.count("story_staging") == 0  # the newer ones
 
-    placed = {"days": rt.cfg.daily.pool_window_days, "placed": {}, "moved": {}, "to_other_domains": 0}
-    assert run_stories(rt, day + DAY, force=True) == {**placed, "superseded": True}  # known before: no placing
+    older = run_stories(rt, day + DAY)  # its first day only: the newer placed the others, the story's day too
+    assert older["placed_until"] == (day + 2 * DAY - days * DAY).isoformat() and older["placed"] == {}
+    assert rt.store.runs.done("stories", ALL_DOMAINS, day + DAY) and rt.store.count("story_moves") == 6
+    assert run_stories(rt, day + DAY, force=True) == older  # forced: the same days again, the same nothing
     assert rt.store.count("story_moves") == 6
+
+
+def test_a_day_only_an_older_midnight_places_is_placed_after_a_newer_one(runtime: Runtime) -> None:
+    """Each midnight places its own day (``place_days`` 1), and midnight 3 ran before midnight 2 (a second
+    scheduler, a catch-up after an outage): the older run still places its day, which no newer run covers
+    (it used to find itself superseded, and the day's moves were never stored, not even with --force)."""
+    rt, day, fit = runtime, datetime(2026, 3, 1, tzinfo=UTC), runtime.cfg.daily.misfit_confidence
+    rt.cfg.global_topics.place_by, rt.cfg.global_topics.place_days = "centroid", 1
+    part, _own, _c = _split_story(rt, day)
+    assert run_stories(rt, day + 2 * DAY)["moved"] == {}  # [day + 1, day + 2) holds nothing
+    older = run_stories(rt, day + DAY)
+    assert older["moved"] == {"news": 6} and "superseded" not in older and "placed_until" not in older
+    assert rt.store.stories.stories_of(part, fit) == dict.fromkeys(part, "tech:0")
 
 
 def test_a_video_placed_again_under_another_story_gets_it_and_a_naive_midnight_is_utc(runtime: Runtime) -> None:

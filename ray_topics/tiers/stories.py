@@ -59,6 +59,7 @@ __all__ = [
     "STORY_LOCK",
     "Fitting",
     "Placed",
+    "StalePlacement",
     "fitting_chunks",
     "placements",
     "run_stories",
@@ -237,6 +238,10 @@ def story_view(rt: Runtime, start: datetime, end: datetime) -> dict[str, Counter
     return out
 
 
+class StalePlacement(RuntimeError):
+    """A newer midnight's placement committed while this one placed days it has placed: run it again."""
+
+
 def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
     """The stories job: place the days ending ``as_of`` and store their moves (every midnight, after the jobs
     that change topics).
@@ -245,9 +250,12 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
     chunk at a time (the job's memory and each staging transaction bounded by ``monthly.reassign_chunk``,
     whatever the volume), then written, inside the database, as the difference from the days' stored
     moves in the transaction that marks the run done, under :data:`STORY_LOCK`: a reader sees the
-    earlier placement or this one, never a part. Idempotent per ``as_of``; a placement of an older midnight than one
-    already placed (found before placing, or at its commit) writes nothing and is marked done with
-    ``superseded``: the newer one placed the recent days among newer topics. Returns the run's
+    earlier placement or this one, never a part. Idempotent per ``as_of``. A placement of an older midnight
+    than one already placed (a catch-up run after a newer one, a second scheduler) places only its days the
+    newer one did not (``placed_until``: the newer placed the later days among newer topics), and where it
+    has none writes nothing and is marked done with ``superseded``; a newer placement committed while this
+    one placed makes its commit raise :class:`StalePlacement` (nothing written; the next try places the
+    days left). Returns the run's
     summary: the days, videos placed per domain, those whose story is another topic, how many of
     those went to another domain's topic, and by neighbours how many the vote put under a topic they do not
     fit (``kept_not_fitting``: they stay).
@@ -260,19 +268,21 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
     start = as_of - timedelta(days=days)
     attempt = uuid.uuid4().hex  # two runs of one midnight at once stage apart
 
-    def superseded(conn: Connection | None = None) -> bool:
+    def placed_until(conn: Connection | None = None) -> datetime:
+        """The end of this run's days no newer placement placed: ``as_of``, or the first day a newer one did."""
         newest = rt.store.runs.newest_success("stories", conn)
-        return newest is not None and newest > as_of
+        return as_of if newest is None or newest <= as_of else min(as_of, newest - timedelta(days=days))
 
     def work(_run_id: int) -> tuple[dict[str, Any], Any]:
-        if superseded():  # known before placing anything: place nothing (the commit looks again)
+        end = placed_until()
+        if end <= start:  # a newer placement placed every day of this one: nothing to place
             return {"days": days, "placed": {}, "moved": {}, "to_other_domains": 0, "superseded": True}, None
         domain_of = {t.topic_id: t.domain for t in rt.store.topics.list()}
         placed: Counter[str] = Counter()
         moved: Counter[str] = Counter()
         counts: Counter[str] = Counter()
         elsewhere = 0
-        for p in placements(rt, start, as_of, counts):
+        for p in placements(rt, start, end, counts):
             placed[p.domain] += len(p.video_ids)
             where = {"domain": p.domain, "placed_at": as_of}
             moves = [
@@ -285,12 +295,13 @@ def run_stories(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
             elsewhere += sum(1 for m in moves if domain_of.get(m["story_id"]) != p.domain)
         stats = {"days": days, "placed": dict(placed), "moved": dict(+moved), "to_other_domains": elsewhere}
         stats.update(counts)  # by neighbours: kept_not_fitting
+        if end < as_of:
+            stats["placed_until"] = end.isoformat()
 
         def write(conn: Connection) -> None:
-            if superseded(conn):  # a newer midnight committed while this one placed
-                stats["superseded"] = True  # recorded with the run: its moves were not stored
-                return
-            rt.store.stories.promote(attempt, start, as_of, sum(moved.values()), conn)
+            if placed_until(conn) < end:  # a newer midnight committed while this one placed some of its days
+                raise StalePlacement(f"a newer story placement committed while the one of {as_of} placed")
+            rt.store.stories.promote(attempt, start, end, sum(moved.values()), conn)
 
         return stats, write
 
