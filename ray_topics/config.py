@@ -20,6 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ray_topics.core.schedule import JOB_ORDER
+
 __all__ = [
     "DEFAULT_CONFIG",
     "Config",
@@ -187,6 +189,19 @@ class ScheduleConfig(_Section):
     poll_seconds: float = Field(gt=0)
     max_backoff_seconds: float = Field(gt=0)
     job_poll_seconds: float = Field(gt=0)
+    job_timeout_hours: dict[str, float]
+
+    @field_validator("job_timeout_hours")
+    @classmethod
+    def _timeouts(cls, v: dict[str, float]) -> dict[str, float]:
+        if "default" not in v:
+            raise ValueError("job_timeout_hours needs a 'default' (the hours of every job not named)")
+        unknown = set(v) - {"default", *JOB_ORDER}
+        if unknown:
+            raise ValueError(f"job_timeout_hours: unknown jobs {sorted(unknown)}; jobs: {', '.join(JOB_ORDER)}")
+        if any(not h > 0 for h in v.values()):
+            raise ValueError("job_timeout_hours must be positive")
+        return v
 
     @property
     def weekday(self) -> int:

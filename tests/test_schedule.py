@@ -92,13 +92,16 @@ class FakeJob:
 
 @dataclass
 class FakeJobsApi:
-    """The four calls the scheduler makes; a job ends on its second status poll, as ``outcome`` says."""
+    """The five calls the scheduler makes; a job ends on its second status poll, as ``outcome`` says, unless
+    its kind ``hangs`` (it runs until stopped)."""
 
     runs: JobRuns
     domains: list[str]
     outcome: dict[str, int] = field(default_factory=dict)  # job -> exit code (default 0)
+    hangs: set[str] = field(default_factory=set)  # jobs that never end on their own
     jobs: list[FakeJob] = field(default_factory=list)
     kwargs: list[dict[str, Any]] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
 
     def submit_job(self, *, entrypoint: str, submission_id: str, metadata: dict[str, str], **kw: Any) -> str:
         self.jobs.append(FakeJob(submission_id, entrypoint, metadata))
@@ -108,7 +111,9 @@ class FakeJobsApi:
     def get_job_info(self, submission_id: str) -> FakeJob:
         j = next(j for j in self.jobs if j.submission_id == submission_id)
         j.polls += 1
-        if j.status in ("PENDING", "RUNNING") and j.polls >= 2:
+        if j.metadata.get(META_JOB) in self.hangs and j.status in ("PENDING", "RUNNING"):
+            j.status = "RUNNING"
+        elif j.status in ("PENDING", "RUNNING") and j.polls >= 2:
             self._end(j)
         elif j.status == "PENDING":
             j.status = "RUNNING"
@@ -119,6 +124,12 @@ class FakeJobsApi:
 
     def get_job_logs(self, submission_id: str) -> str:
         return "line 1\nTraceback: boom\n"
+
+    def stop_job(self, submission_id: str) -> bool:
+        j = next(j for j in self.jobs if j.submission_id == submission_id)
+        j.status = "STOPPED"
+        self.stopped.append(submission_id)
+        return True
 
     def _end(self, j: FakeJob) -> None:
         job = j.metadata[META_JOB]
@@ -198,6 +209,53 @@ def test_a_job_that_does_not_succeed_holds_its_lane_not_refine(
     retry = _scheduler(rt, api, lines).pass_once(now)
     assert [o.window.job for o in retry] == ["daily", "weekly", "monthly", "stories", "archive"]
     assert Scheduler.exit_status(retry) == 0
+
+
+def test_a_hung_job_is_stopped_after_its_timeout_and_holds_only_its_own_lane(quiet_runtime: Runtime) -> None:
+    """The weekly job hangs (stuck pending, or a hung driver): refine's windows are submitted and finished
+    while it runs, and after ``job_timeout_hours`` of polls it is stopped and failed (backed off, then
+    submitted again), the midnight jobs after it held. Before, one pass waited on it for ever and no refine
+    was ever submitted again."""
+    rt, lines = quiet_runtime, []
+    rt.cfg.schedule.job_timeout_hours = {"default": 6.0, "weekly": 0.5}
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names, hangs={"weekly"})
+    polls = []
+    sched = Scheduler(rt, [], client=api, report=lines.append, sleep=polls.append)
+    outcomes = sched.pass_once(MONDAY_FIRST + 2 * HOUR)
+    assert [(o.window.job, o.status) for o in outcomes] == [
+        ("refine", "succeeded"),
+        ("daily", "succeeded"),
+        ("weekly", "failed"),
+        ("monthly", "held"),
+        ("stories", "held"),
+        ("archive", "held"),
+        ("refine", "succeeded"),
+        ("refine", "succeeded"),
+    ]
+    (weekly,) = [j for j in api.jobs if j.metadata[META_JOB] == "weekly"]
+    assert api.stopped == [weekly.submission_id] and weekly.status == "STOPPED"
+    assert sum(polls) >= 1800 and "stopped" in next(o.message for o in outcomes if o.window.job == "weekly")
+    ok = [k for k, line in enumerate(lines) if line.startswith("ok      refine")]
+    stop = next(k for k, line in enumerate(lines) if line.startswith("FAILED  weekly"))
+    assert len(ok) == 3 and max(ok) < stop  # every refine finished while the weekly ran
+    assert Scheduler.exit_status(outcomes) == 1
+
+
+def test_a_hung_job_of_someone_else_holds_its_lane_for_the_timeout_then_the_next_pass(quiet_runtime: Runtime) -> None:
+    """Another scheduler's daily for the window hangs: this one waits for it ``job_timeout_hours`` at most, then
+    holds the midnight lane until its next pass (it never stops a job it did not submit); refine goes on."""
+    rt, lines = quiet_runtime, []
+    rt.cfg.schedule.job_timeout_hours = {"default": 0.25}
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names, hangs={"daily"})
+    window = Window.of("daily", MONDAY_FIRST)
+    api.submit_job(entrypoint=entrypoint(rt.cfg.schedule, window, []), submission_id="theirs",
+                   metadata={META_JOB: "daily"})  # fmt: skip
+    outcomes = _scheduler(rt, api, lines).pass_once(MONDAY_FIRST + 2 * HOUR)
+    by_job = [(o.window.job, o.status) for o in outcomes]
+    assert by_job[1:6] == [("daily", "held"), *((j, "held") for j in ("weekly", "monthly", "stories", "archive"))]
+    assert [st for j, st in by_job if j == "refine"] == ["succeeded"] * 3
+    assert api.stopped == [] and [j.submission_id for j in api.jobs if j.metadata[META_JOB] == "daily"] == ["theirs"]
+    assert any("still runs after 900 s" in line for line in lines)
 
 
 def test_a_failing_window_backs_off_doubling_up_to_the_cap(quiet_runtime: Runtime) -> None:

@@ -7,15 +7,20 @@ or a job that failed or found the lake busy (exit 75), is caught up on the next
 pass, and a window that finished is never submitted again, whoever ran it.
 
 One pass submits the due windows oldest first, in the order replay runs them,
-and waits for each job to end before the next, so the day's jobs see what the
-previous one committed and the archive job comes last. It stops at the first job
-that does not succeed: later windows wait for it. A job of the same kind that
-is already running on the cluster (another scheduler's, a KubeRay RayCronJob's,
+in two lanes (refine's, and the midnight jobs'): within a lane each job waits
+for the previous one to end, so the day's jobs see what the previous one
+committed and the archive job comes last, and a lane stops at the first job
+that does not succeed: its later windows wait for it. The lanes run side by
+side: a slow or hung monthly job does not hold the hourly refine. A job that
+runs longer than ``schedule.job_timeout_hours`` for its kind is stopped and
+counted failed (it backs off and is submitted again), so a job stuck pending
+or hung holds its lane that long at most. A job of the same kind that is
+already running on the cluster (another scheduler's, a KubeRay RayCronJob's,
 or a person's ``ray job submit`` with the same metadata) is waited for, not
-submitted again.
+submitted again (for that long at most, then its lane waits for the next pass).
 
 Everything but the submission is plain Python: :class:`Scheduler` takes any
-object with the four methods of Ray's ``JobSubmissionClient`` it uses, and
+object with the five methods of Ray's ``JobSubmissionClient`` it uses, and
 builds the real one only when a pass has something to submit.
 """
 
@@ -26,7 +31,7 @@ import re
 import shlex
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,7 +164,7 @@ class Scheduler:
         job_args: what each job gets besides ``--as-of`` (:func:`job_arguments`).
         address: the Jobs API (default ``schedule.jobs_api``).
         client: a ``JobSubmissionClient`` or an object with its ``submit_job``, ``get_job_info``,
-            ``list_jobs`` and ``get_job_logs``; None builds Ray's on the first submission (its token
+            ``list_jobs``, ``get_job_logs`` and ``stop_job``; None builds Ray's on the first submission (its token
             comes from Ray's own settings: ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``).
         report: called with one line per window submitted, skipped or failed.
         sleep: waits between status polls and passes (tests pass a fake).
@@ -197,44 +202,60 @@ class Scheduler:
         return self._client
 
     def pass_once(self, now: datetime, *, dry_run: bool = False) -> list[Outcome]:
-        """Submit every due window at ``now``, oldest first, each after the previous one ended.
+        """Submit every due window at ``now``, oldest first, each after the previous one of its lane ended.
 
-        Windows run in two lanes: refine's, and the midnight jobs' (daily, weekly, monthly, archive,
-        which run in that order). A window whose job does not succeed holds the later windows of its
-        lane, not the other lane's: a broken weekly does not stop the hourly refine. A window that
-        failed waits before it is submitted again (``schedule.poll_seconds``, doubling per failure,
-        up to ``schedule.max_backoff_seconds``). Returns an outcome per window looked at.
+        Windows run in two lanes side by side: refine's, and the midnight jobs' (daily, weekly, monthly,
+        stories, archive, which run in that order). A window whose job does not succeed holds the later
+        windows of its lane, not the other lane's: a broken or hung weekly does not stop the hourly refine.
+        A window that failed waits before it is submitted again (``schedule.poll_seconds``, doubling per
+        failure, up to ``schedule.max_backoff_seconds``). Returns an outcome per window looked at, in the
+        windows' order.
         """
-        out: list[Outcome] = []
-        held: set[str] = set()
-        for w in due_windows(self.cfg, self.runs, now):
-            cmd = entrypoint(self.cfg.schedule, w, self.job_args)
-            if dry_run:
+        due = due_windows(self.cfg, self.runs, now)
+        if dry_run:
+            for w in due:
+                cmd = entrypoint(self.cfg.schedule, w, self.job_args)
                 self.report(f"due     {w.job:<8} {_iso(w.as_of)}  {cmd}")
-                out.append(Outcome(w, "due", entrypoint=cmd))
-                continue
-            lane = _lane(w.job)
-            if lane in held:
-                out.append(Outcome(w, "held", entrypoint=cmd))
+            return [Outcome(w, "due", entrypoint=entrypoint(self.cfg.schedule, w, self.job_args)) for w in due]
+        lanes: dict[str, list[Window]] = {}
+        for w in due:
+            lanes.setdefault(_lane(w.job), []).append(w)
+        done: dict[Window, Outcome] = {}
+        running = [self._lane(ws, now, done) for ws in lanes.values()]
+        while running:  # each lane one step (a status poll) per round; one sleep per round
+            for lane in list(running):
+                try:
+                    next(lane)
+                except StopIteration:
+                    running.remove(lane)
+            if running:
+                self.sleep(self.cfg.schedule.job_poll_seconds)
+        if not due:
+            self.report(f"nothing due at {_iso(now)}")
+        return [done[w] for w in due]
+
+    def _lane(self, windows: list[Window], now: datetime, done: dict[Window, Outcome]) -> Iterator[None]:
+        """One lane's windows in order, each after the previous one ended (yields while a job runs)."""
+        held = False
+        for w in windows:
+            cmd = entrypoint(self.cfg.schedule, w, self.job_args)
+            if held:
+                done[w] = Outcome(w, "held", entrypoint=cmd)
                 continue
             wait = self._backoff(w, now)
             if wait > 0:
                 self.report(f"backoff {w.job:<8} {_iso(w.as_of)}  failed lately; again in {wait:.0f} s")
-                out.append(Outcome(w, "backoff", entrypoint=cmd))
-                held.add(lane)
+                done[w] = Outcome(w, "backoff", entrypoint=cmd)
+                held = True
                 continue
-            outcome = self._run(w, cmd)
-            out.append(outcome)
+            outcome = done[w] = yield from self._run(w, cmd)
             if outcome.status == "failed":
                 count = self._failures.get(w, (0, now))[0]
                 self._failures[w] = (count + 1, now)
             if outcome.status not in ("succeeded", "done"):
-                held.add(lane)
+                held = True
             else:
                 self._failures.pop(w, None)
-        if not out:
-            self.report(f"nothing due at {_iso(now)}")
-        return out
 
     def run_forever(self, clock: Callable[[], datetime]) -> None:
         """A pass every ``schedule.poll_seconds`` at ``clock()``; a pass that fails is logged and tried again."""
@@ -264,10 +285,13 @@ class Scheduler:
 
     # ------------------------------------------------------------ one window
 
-    def _run(self, w: Window, cmd: str) -> Outcome:
+    def _run(self, w: Window, cmd: str) -> Generator[None, None, Outcome]:
+        limit = self._timeout(w.job)
         for other in self._running(w.job):  # a job of this kind still runs: its window may be this one
             self.report(f"waiting {w.job:<8} {_iso(w.as_of)}  for {other}, already running")
-            self._wait(other)
+            if (yield from self._wait(other, limit)) is None:
+                self.report(f"held    {w.job:<8} {_iso(w.as_of)}  {other} still runs after {limit:.0f} s; next pass")
+                return Outcome(w, "held", entrypoint=cmd)
         if finished(self.runs, w, self.cfg.domains.names):
             self.report(f"done    {w.job:<8} {_iso(w.as_of)}  (finished by another run)")
             return Outcome(w, "done", entrypoint=cmd)
@@ -279,7 +303,12 @@ class Scheduler:
             entrypoint_num_cpus=self.cfg.schedule.entrypoint_num_cpus,
         )
         self.report(f"submit  {w.job:<8} {_iso(w.as_of)}  {sid}: {cmd}")
-        info = self._wait(sid)
+        info = yield from self._wait(sid, limit)
+        if info is None:  # pending with nowhere to run, or hung: stopped, failed, submitted again after a backoff
+            self.client.stop_job(sid)
+            msg = f"still running after {limit:.0f} s (schedule.job_timeout_hours): stopped"
+            self.report(f"FAILED  {w.job:<8} {_iso(w.as_of)}  {sid}: {msg}")
+            return Outcome(w, "failed", sid, cmd, msg)
         status, code = str(_status(info)), getattr(info, "driver_exit_code", None)
         if status == "SUCCEEDED":
             self.report(f"ok      {w.job:<8} {_iso(w.as_of)}  {sid}")
@@ -292,6 +321,11 @@ class Scheduler:
         self.report(f"FAILED  {w.job:<8} {_iso(w.as_of)}  {sid}: {msg}\n{tail}")
         return Outcome(w, "failed", sid, cmd, msg)
 
+    def _timeout(self, job: str) -> float:
+        """Seconds a job of this kind may run (``schedule.job_timeout_hours``: its kind's, else ``default``)."""
+        hours = self.cfg.schedule.job_timeout_hours
+        return 3600.0 * hours.get(job, hours["default"])
+
     def _running(self, job: str) -> list[str]:
         return [
             j.submission_id
@@ -299,12 +333,17 @@ class Scheduler:
             if (j.metadata or {}).get(META_JOB) == job and str(_status(j)) in _RUNNING and j.submission_id
         ]
 
-    def _wait(self, submission_id: str) -> Any:
+    def _wait(self, submission_id: str, limit: float) -> Generator[None, None, Any]:
+        """The job's info once it ended (yields between status polls), or None after ``limit`` seconds of polls."""
+        waited = 0.0
         while True:
             info = self.client.get_job_info(submission_id)
             if str(_status(info)) in _ENDED:
                 return info
-            self.sleep(self.cfg.schedule.job_poll_seconds)
+            if waited >= limit:
+                return None
+            yield
+            waited += self.cfg.schedule.job_poll_seconds
 
     def _logs(self, submission_id: str) -> str:
         try:
