@@ -73,6 +73,7 @@ class StoreConfig(_Section):
     max_overflow: int = Field(ge=0)
     pool_timeout_s: float = Field(gt=0)
     statement_timeout_s: float = Field(ge=0)
+    dead_client_s: float = Field(ge=0)
 
 
 class LakeConfig(_Section):

@@ -7,18 +7,20 @@ import os
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.leases import LeaseBusy
 from ray_topics.storage.store import Store
 from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.refine import compact
-from tests.conftest import at_once
+from tests.conftest import PG_URL, at_once, make_config, require_postgres
 from tests.test_tiering import D0, DAY, _ingest, _listing, _runtime
 
 
@@ -94,6 +96,27 @@ def test_a_killed_holder_lets_go(store_url: tuple[str, str | None]) -> None:
     finally:
         if child.is_alive():
             child.kill()
+
+
+def test_a_node_lost_mid_job_gives_up_its_postgresql_lease_within_dead_client_s(tmp_path: Path) -> None:
+    """A killed process closes its connection and its lease goes at once (above); a node that loses power or
+    its network sends nothing, and PostgreSQL would keep the session, and the lease, until the operating
+    system's keepalive gives up (about two hours on Linux). Every session a job opens (the lease's
+    connection included: the same engine) asks the server to probe a silent client and end its session
+    within ``store.dead_client_s``. (A half-open connection cannot be made here; the settings are what the
+    server acts on.)"""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    rt = Runtime(make_config(tmp_path, "store.dead_client_s=120", store=(PG_URL, schema)))
+    try:
+        with rt.store.leases.hold("lake", "refine"), rt.store.connect() as conn:
+            shown = [conn.execute(text(f"SHOW {n}")).scalar() for n in ("tcp_keepalives_idle", "tcp_user_timeout")]
+            assert shown == ["60", "120000"]
+            (n,) = conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).one()
+            assert n >= 1  # the lease, held by a session with those settings
+    finally:
+        rt.store.drop()
+        rt.store.dispose()
 
 
 def _state(rt: Runtime) -> tuple:

@@ -122,6 +122,7 @@ def open_store(cfg: Config) -> Store:
         max_overflow=s.max_overflow,
         pool_timeout_s=s.pool_timeout_s,
         statement_timeout_s=s.statement_timeout_s,
+        dead_client_s=s.dead_client_s,
     )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.schema import CreateIndex
 
 from ray_topics.storage.schema import RETIRED_INDEXES, build_metadata
 
-__all__ = ["Database", "chunks", "lock_id"]
+__all__ = ["Database", "chunks", "lock_id", "session_options"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class Database:
         create: create missing tables.
         pool_size, max_overflow, pool_timeout_s: this process's PostgreSQL connection pool.
         statement_timeout_s: PostgreSQL cancels a statement running longer (0: no limit).
+        dead_client_s: PostgreSQL ends the session of a client silent about this long (0: the server's
+            settings): :func:`session_options`.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class Database:
         max_overflow: int = 5,
         pool_timeout_s: float = 30.0,
         statement_timeout_s: float = 0.0,
+        dead_client_s: float = 0.0,
     ) -> None:
         self.url = url
         kwargs: dict[str, Any] = {"future": True}
@@ -69,8 +72,9 @@ class Database:
             kwargs.update(
                 pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout_s
             )
-            if statement_timeout_s:
-                kwargs["connect_args"] = {"options": f"-c statement_timeout={int(statement_timeout_s * 1000)}"}
+            options = session_options(statement_timeout_s, dead_client_s)
+            if options:
+                kwargs["connect_args"] = {"options": options}
         self.engine: Engine = create_engine(url, **kwargs)
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -266,6 +270,34 @@ class Database:
         if self.dialect == "sqlite":
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+KEEPALIVE_PROBES = 6  # unanswered keepalive probes before the server gives a silent client up
+
+
+def session_options(statement_timeout_s: float, dead_client_s: float) -> str:
+    """PostgreSQL session settings (libpq ``options``): the statement timeout, and the server's TCP keepalives
+    and user timeout that end a silent client's session in about ``dead_client_s`` (half of it idle, the
+    rest ``KEEPALIVE_PROBES`` probes): its advisory locks (a job's lease) go with it.
+
+    Example:
+        >>> session_options(600, 120)
+        '-c statement_timeout=600000 -c tcp_keepalives_idle=60 -c tcp_keepalives_interval=10 \
+-c tcp_keepalives_count=6 -c tcp_user_timeout=120000'
+        >>> session_options(0, 0)
+        ''
+    """
+    out = [f"-c statement_timeout={int(statement_timeout_s * 1000)}"] if statement_timeout_s else []
+    if dead_client_s:
+        idle = max(1, int(dead_client_s / 2))
+        every = max(1, int((dead_client_s - idle) / KEEPALIVE_PROBES))
+        out += [
+            f"-c tcp_keepalives_idle={idle}",
+            f"-c tcp_keepalives_interval={every}",
+            f"-c tcp_keepalives_count={KEEPALIVE_PROBES}",
+            f"-c tcp_user_timeout={int(dead_client_s * 1000)}",  # data sent and never acknowledged
+        ]
+    return " ".join(out)
 
 
 def lock_id(key: str) -> int:
