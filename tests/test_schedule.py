@@ -170,7 +170,9 @@ def test_a_pass_submits_each_due_window_once_in_order_and_a_second_pass_nothing(
         ("refine", MONDAY_FIRST + 2 * HOUR, "succeeded"),
     ]
     assert Scheduler.exit_status(outcomes) == 0
-    first = api.jobs[1]
+    first = next(j for j in api.jobs if j.metadata[META_JOB] == "daily")
+    ok_refine = lines.index(next(line for line in lines if line.startswith("ok      refine   2026-06-01T00:00")))
+    assert lines.index(next(line for line in lines if line.startswith("submit  daily"))) > ok_refine  # as replay
     assert first.entrypoint == (
         "python /app/jobs/daily.py --as-of 2026-06-01T00:00:00Z "
         "--config conf.yaml --set daily.min_cluster_size=20 --workdir /data/wd"

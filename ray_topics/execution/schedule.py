@@ -9,7 +9,8 @@ pass, and a window that finished is never submitted again, whoever ran it.
 One pass submits the due windows oldest first, in the order replay runs them,
 in two lanes (refine's, and the midnight jobs'): within a lane each job waits
 for the previous one to end, so the day's jobs see what the previous one
-committed and the archive job comes last, and a lane stops at the first job
+committed and the archive job comes last, a midnight job waits for the
+refines up to its midnight (replay's order), and a lane stops at the first job
 that does not succeed: its later windows wait for it. The lanes run side by
 side: a slow or hung monthly job does not hold the hourly refine. A job that
 runs longer than ``schedule.job_timeout_hours`` for its kind is stopped and
@@ -205,23 +206,29 @@ class Scheduler:
         """Submit every due window at ``now``, oldest first, each after the previous one of its lane ended.
 
         Windows run in two lanes side by side: refine's, and the midnight jobs' (daily, weekly, monthly,
-        stories, archive, which run in that order). A window whose job does not succeed holds the later
-        windows of its lane, not the other lane's: a broken or hung weekly does not stop the hourly refine.
+        stories, archive, which run in that order, each once the refines up to its boundary ended, as
+        replay runs them). A window whose job does not succeed holds the later windows of its lane, not
+        the other lane's: a broken or hung weekly does not stop the hourly refine.
         A window that failed waits before it is submitted again (``schedule.poll_seconds``, doubling per
         failure, up to ``schedule.max_backoff_seconds``). Returns an outcome per window looked at, in the
         windows' order.
         """
         due = due_windows(self.cfg, self.runs, now)
         if dry_run:
-            for w in due:
-                cmd = entrypoint(self.cfg.schedule, w, self.job_args)
-                self.report(f"due     {w.job:<8} {_iso(w.as_of)}  {cmd}")
-            return [Outcome(w, "due", entrypoint=entrypoint(self.cfg.schedule, w, self.job_args)) for w in due]
+            listed = [Outcome(w, "due", entrypoint=entrypoint(self.cfg.schedule, w, self.job_args)) for w in due]
+            for o in listed:
+                self.report(f"due     {o.window.job:<8} {_iso(o.window.as_of)}  {o.entrypoint}")
+            return listed
         lanes: dict[str, list[Window]] = {}
         for w in due:
             lanes.setdefault(_lane(w.job), []).append(w)
         done: dict[Window, Outcome] = {}
-        running = [self._lane(ws, now, done) for ws in lanes.values()]
+        refines = lanes.get(_lane("refine"), [])
+
+        def ready(w: Window) -> bool:  # a midnight job starts once the refines up to its boundary ended, as replay
+            return w.job == "refine" or all(r in done for r in refines if r.as_of <= w.as_of)
+
+        running = [self._lane(ws, now, done, ready) for ws in lanes.values()]
         while running:  # each lane one step (a status poll) per round; one sleep per round
             for lane in list(running):
                 try:
@@ -234,11 +241,16 @@ class Scheduler:
             self.report(f"nothing due at {_iso(now)}")
         return [done[w] for w in due]
 
-    def _lane(self, windows: list[Window], now: datetime, done: dict[Window, Outcome]) -> Iterator[None]:
-        """One lane's windows in order, each after the previous one ended (yields while a job runs)."""
+    def _lane(
+        self, windows: list[Window], now: datetime, done: dict[Window, Outcome], ready: Callable[[Window], bool]
+    ) -> Iterator[None]:
+        """One lane's windows in order, each after the previous one ended and once ``ready`` (yields while it
+        waits)."""
         held = False
         for w in windows:
             cmd = entrypoint(self.cfg.schedule, w, self.job_args)
+            while not held and not ready(w):
+                yield
             if held:
                 done[w] = Outcome(w, "held", entrypoint=cmd)
                 continue
