@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -70,13 +71,13 @@ def test_capped_week_still_records_drift_and_reads_a_bounded_sample(
     cap = 20
     runtime.cfg.weekly.max_members_per_topic, runtime.cfg.weekly.min_members = cap, 5
     asked: list[int] = []
-    vectors = runtime.vectors
+    usable = runtime.usable_vectors
 
-    def counted(domain: str, ids: list[str], window: tuple[datetime, datetime] | None = None) -> np.ndarray:
+    def counted(domain: str, ids: list[str], window: tuple[datetime, datetime] | None = None) -> Any:
         asked.append(len(ids))
-        return vectors(domain, ids, window)
+        return usable(domain, ids, window)
 
-    monkeypatch.setattr(runtime, "vectors", counted)
+    monkeypatch.setattr(runtime, "usable_vectors", counted)
     stats = run_weekly(runtime, AS_OF)["gaming"]
     assert asked and sum(asked) <= len(groups) * cap  # never more than groups x cap embeddings
     assert stats["videos"] == len(vecs) and stats["sampled"] == sum(min(n, cap) for n in groups.values())
