@@ -24,6 +24,7 @@ __all__ = ["main", "parse_as_of"]
 log = logging.getLogger("ray_topics")
 
 EXIT_PARTIAL = 1  # a job finished, but some domains failed (named under "failed" in its summary)
+_SHOWN_REJECTED = 5  # rows a replay refused, printed with their reason (all of them: the summary's count)
 
 
 def parse_as_of(value: str) -> datetime:
@@ -124,8 +125,17 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_domain(rt: Any, domain: str | None) -> None:
+    """A ``--domain`` of the configuration's, or a clear error (a typo must not print an empty list)."""
+    from ray_topics.streams.loader import InputError
+
+    if domain is not None and domain not in rt.cfg.domains.names:
+        raise InputError(f"--domain {domain!r} is no domain of this configuration: {', '.join(rt.cfg.domains.names)}")
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     rt = _runtime(args)
+    _known_domain(rt, args.domain)
     sizes: dict[str, int] = {}
     for d in rt.cfg.domains.names:
         sizes.update(rt.store.classifications.topic_sizes(d))
@@ -174,6 +184,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     from ray_topics.ops.health import health_and_routing, health_summary, to_prometheus
 
     rt = _runtime(args)
+    _known_domain(rt, args.domain)
     items, routing = health_and_routing(rt.store, args.as_of, rt.cfg, domain=args.domain)
     if args.prometheus:
         print(to_prometheus(items, args.as_of, routing))
@@ -220,7 +231,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier
 
     rt = _runtime(args)
-    items = [json.loads(line) for line in Path(args.file).read_text().splitlines() if line.strip()]
+    items = _json_lines(args.file)
     now = args.now or datetime.now(UTC)
     videos, vecs = validate_videos(
         items,
@@ -236,26 +247,58 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_lines(path: str) -> list[Any]:
+    """The JSON value of each non-blank line of ``path``, or an error naming the file and line."""
+    from ray_topics.streams.loader import InputError
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path} line {n} is not JSON: {exc}") from None
+    return out
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ray_topics.streams.loader import load_videos
+    from ray_topics.streams.loader import InputError, load_videos
     from ray_topics.streams.replay import build_summary, embed_frame
 
     rt = _runtime(args)
     videos, emb = load_videos(args.input, _columns(args))
+    last = videos["published_at"].max().to_pydatetime()
+    if args.until is not None and args.until < last:
+        raise InputError(f"--until {args.until.isoformat()} is before the last video ({last.isoformat()}): "
+                         "it keeps the jobs running after the stream, it does not cut it")  # fmt: skip
+    if emb is not None and emb.shape[1] != rt.cfg.embedding.dim:
+        raise InputError(f"column {args.embedding_col!r} (--embedding-col) holds {emb.shape[1]} values a row; "
+                         f"this configuration embeds {rt.cfg.embedding.dim} (embedding.dim)")  # fmt: skip
     bar = use_bar(args.quiet)
-    if emb is None:
+    from_text = emb is None
+    if from_text:
         say("embedding %d videos (cached in %s/cache)", len(videos), rt.cfg.workdir)
         emb = embed_frame(rt, videos, cache_name=Path(args.input).stem, progress=bar)
-    result = _replay_with_progress(rt, videos, emb, args.until, bar)
+    result = _replay_with_progress(rt, videos, emb, args.until, bar, from_text)
     summary = build_summary(rt, result)
     _print_summary(summary)
+    for r in result.rejected[:_SHOWN_REJECTED]:
+        print(f"rejected {r['video_id']}: {r['error']}", file=sys.stderr)
     if args.summary_out:
         Path(args.summary_out).write_text(json.dumps(summary, indent=2, default=str))
         print(f"summary written to {args.summary_out}")
+    if not result.videos:
+        raise InputError(f"no video of {args.input} could be replayed ({len(result.rejected)} rejected)")
     return 0
 
 
-def _replay_with_progress(rt: Any, videos: Any, emb: Any, until: datetime | None, bar: bool) -> Any:
+def _replay_with_progress(
+    rt: Any, videos: Any, emb: Any, until: datetime | None, bar: bool, from_text: bool = False
+) -> Any:
     """Replay with a bar on a terminal, log lines otherwise (ray_topics/console.py)."""
     from ray_topics.streams.replay import Replay, replay_span
 
@@ -264,7 +307,7 @@ def _replay_with_progress(rt: Any, videos: Any, emb: Any, until: datetime | None
     replay = Replay(rt, progress=progress.note)
     replay.after_boundary = lambda at: progress.reached(at, replay.result.videos)
     try:
-        return replay.run(videos, emb, until=until)
+        return replay.run(videos, emb, until=until, embedded_from_text=from_text)
     finally:
         progress.close()
 
@@ -436,6 +479,7 @@ def _column_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--category-col", help="a metadata category mapped to domains by the config")
     p.add_argument("--views-col")
     p.add_argument("--embedding-col", help="precomputed embeddings (list of floats per row)")
+    p.add_argument("--naive-utc", action="store_true", help="timestamps without a zone are UTC (else they are refused)")
 
 
 def _columns(args: argparse.Namespace) -> Any:
@@ -455,7 +499,7 @@ def _columns(args: argparse.Namespace) -> Any:
         "views",
         "embedding",
     )
-    return ColumnMap(**{f"{n}_col": getattr(args, f"{n}_col") for n in names})
+    return ColumnMap(**{f"{n}_col": getattr(args, f"{n}_col") for n in names}, naive_utc=args.naive_utc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -562,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ray_topics.config import ConfigError
+    from ray_topics.core.validation import InvalidVideo
     from ray_topics.execution.bertopic_lib import BertopicUnavailable
     from ray_topics.interop.bertopic_files import BertopicModelError
     from ray_topics.storage.leases import LeaseBusy
@@ -573,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("ray_topics.progress").setLevel(logging.INFO)
     try:
         return int(args.fn(args) or 0)
-    except (ConfigError, InputError, BertopicModelError, BertopicUnavailable) as exc:  # the user's to fix
+    except (ConfigError, InputError, InvalidVideo, BertopicModelError, BertopicUnavailable) as exc:  # the user's
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except LeaseBusy as exc:  # another run of a job holds what this one writes: a scheduler retries later

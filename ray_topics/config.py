@@ -564,7 +564,22 @@ def apply_override(data: dict[str, Any], override: str) -> None:
         model = section
     if keys[-1] not in node and (model is None or keys[-1] not in model.model_fields):
         raise ConfigError(f"override {override!r}: unknown key {dotted!r}")
-    node[keys[-1]] = yaml.safe_load(raw)
+    text = _is_text(model, keys[-1])
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        if not text:
+            raise ConfigError(f"override {override!r}: the value is not valid YAML ({type(exc).__name__})") from None
+        value = raw.strip()  # a text setting takes it as written (a token beginning with @ or *)
+    if text and value is not None and not isinstance(value, dict | list | str):
+        value = raw.strip()  # a token or a host of digits, "on", "no": text as written, not YAML's number or bool
+    node[keys[-1]] = value
+
+
+def _is_text(model: type[BaseModel] | None, key: str) -> bool:
+    """Whether ``key`` of ``model`` is a text setting (``str`` or ``str | None``)."""
+    field = model.model_fields.get(key) if model is not None else None
+    return field is not None and field.annotation in (str, str | None)
 
 
 def _section_model(model: type[BaseModel] | None, key: str) -> type[BaseModel] | None:

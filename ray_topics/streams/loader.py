@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["ColumnMap", "InputError", "load_videos", "read_table"]
+
+
+# a time with its zone at the end: Z, an offset (+02:00, -0500) or UTC/GMT ("2024-01-01" names no zone)
+_ZONE = r"\d:\d\d(?::\d\d)?(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?|UTC|GMT)$"
 
 
 class InputError(ValueError):
@@ -39,6 +44,7 @@ class ColumnMap:
     category_col: str | None = None
     views_col: str | None = None
     embedding_col: str | None = None
+    naive_utc: bool = False  # timestamps without a zone are UTC (else refused, as the HTTP API refuses them)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -74,13 +80,13 @@ def load_videos(path: str | Path, cols: ColumnMap) -> tuple[pd.DataFrame, np.nda
         InputError: missing columns, unparseable timestamps, empty file, bad embeddings.
     """
     raw = read_table(path)
-    wanted = {k: v for k, v in vars(cols).items() if v}
+    wanted = {k: v for k, v in vars(cols).items() if v and k.endswith("_col")}
     missing = [f"--{k.replace('_col', '').replace('_', '-')}-col {v!r}" for k, v in wanted.items() if v not in raw]
     if missing:
         raise InputError(f"column(s) not in {path}: {', '.join(missing)}; columns are: {', '.join(map(str, raw))}")
     if not (cols.text_col or cols.title_col or cols.description_col or cols.embedding_col):
         raise InputError("name the text (--text-col, or --title-col/--description-col) or --embedding-col")
-    out = pd.DataFrame({"video_id": raw[cols.id_col].astype(str)})
+    out = pd.DataFrame({"video_id": _ids(raw[cols.id_col], cols.id_col)})
     if pd.api.types.is_numeric_dtype(raw[cols.time_col]):
         raise InputError(
             f"column {cols.time_col!r} holds numbers; write timestamps as ISO 8601 (e.g. 2026-01-31T12:00:00Z)"
@@ -92,6 +98,13 @@ def load_videos(path: str | Path, cols: ColumnMap) -> tuple[pd.DataFrame, np.nda
     if out["published_at"].isna().any():
         bad = raw.loc[out["published_at"].isna(), cols.time_col].iloc[0]
         raise InputError(f"column {cols.time_col!r} has empty or unparseable timestamps (e.g. {bad!r})")
+    if not cols.naive_utc:
+        naive = _naive_example(raw[cols.time_col])
+        if naive is not None:
+            raise InputError(
+                f"column {cols.time_col!r} has timestamps without a zone (e.g. {naive!r}): write the offset "
+                "(2026-01-31T12:00:00Z), or pass --naive-utc if they are UTC"
+            )
     out["channel_id"] = raw[cols.channel_col].astype(str) if cols.channel_col else "unknown"
     text = lambda c: raw[c].fillna("").astype(str) if c else pd.Series("", index=raw.index)  # noqa: E731
     out["title"] = text(cols.title_col or cols.text_col)
@@ -100,7 +113,7 @@ def load_videos(path: str | Path, cols: ColumnMap) -> tuple[pd.DataFrame, np.nda
     # a missing domain or category is None in every format (CSV gives '', JSON null and Parquet None give NaN)
     out["domain"] = _optional(raw[cols.domain_col]) if cols.domain_col else None
     out["category"] = _optional(raw[cols.category_col]) if cols.category_col else None
-    out["views"] = pd.to_numeric(raw[cols.views_col], errors="coerce").astype("Int64") if cols.views_col else pd.NA
+    out["views"] = _views(raw[cols.views_col], cols.views_col) if cols.views_col else pd.NA
     emb = None
     if cols.embedding_col:
         try:
@@ -113,6 +126,37 @@ def load_videos(path: str | Path, cols: ColumnMap) -> tuple[pd.DataFrame, np.nda
             f"duplicate video ids in {path} (e.g. {out.loc[dup, 'video_id'].iloc[0]!r}); ids must be unique"
         )
     return out, emb
+
+
+def _ids(col: pd.Series, name: str) -> pd.Series:
+    """Video ids as text: a missing one refused; whole numbers a null made floats (``1.0``) written as ints."""
+    if col.isna().any():
+        raise InputError(f"column {name!r} (--id-col) has empty ids (row {int(col.isna().to_numpy().argmax())})")
+    if pd.api.types.is_float_dtype(col) and (col == col.round()).all():
+        col = col.astype("int64")
+    return col.astype(str)
+
+
+def _naive_example(col: pd.Series) -> Any:
+    """A timestamp of ``col`` that names no zone, or None (a typed column says it whole; text by its ending)."""
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        return None
+    if pd.api.types.is_datetime64_dtype(col):
+        return str(col.iloc[0])
+    zoned = col.map(lambda v: getattr(v, "tzinfo", None) is not None if not isinstance(v, str) else True)
+    text = col[col.map(lambda v: isinstance(v, str))].str.strip()
+    zoned[text.index] = text.str.contains(_ZONE, regex=True)
+    return None if zoned.all() else col[~zoned.astype(bool)].iloc[0]
+
+
+def _views(col: pd.Series, name: str) -> pd.Series:
+    """View counts (whole, missing allowed), or an error naming the column and a value that is none."""
+    col = col.map(lambda v: None if isinstance(v, str) and not v.strip() else v)  # an empty CSV cell: missing
+    num = pd.to_numeric(col, errors="coerce")
+    bad = (num.isna() & col.notna()) | (num.notna() & (num != num.round()))
+    if bad.any():
+        raise InputError(f"column {name!r} (--views-col) holds a value that is no whole number: {col[bad].iloc[0]!r}")
+    return num.astype("Int64")
 
 
 def _optional(col: pd.Series) -> pd.Series:

@@ -97,6 +97,7 @@ class Replay:
         self.progress = progress or (lambda _s: None)
         self.after_boundary = after_boundary
         self.result = ReplayResult()
+        self._given = True  # the embeddings came with the videos (run: embedded_from_text)
 
     def _timed(self, tier: str, as_of: datetime, fn: Callable[[], Any]) -> Any:
         w0, c0 = time.perf_counter(), time.process_time()
@@ -105,8 +106,20 @@ class Replay:
         self.result.runs.append((tier, as_of.isoformat()))
         return out
 
-    def run(self, videos: pd.DataFrame, embeddings: np.ndarray, until: datetime | None = None) -> ReplayResult:
-        """Replay ``videos`` (columns of :data:`VIDEO_COLUMNS`, ``published_at`` tz-aware) with their embeddings."""
+    def run(
+        self,
+        videos: pd.DataFrame,
+        embeddings: np.ndarray,
+        until: datetime | None = None,
+        *,
+        embedded_from_text: bool = False,
+    ) -> ReplayResult:
+        """Replay ``videos`` (columns of :data:`VIDEO_COLUMNS`, ``published_at`` tz-aware) with their embeddings.
+
+        ``embedded_from_text``: the embeddings were computed here from the videos' text, so a video without
+        text is refused (as Tier 1 refuses it), not kept with the embedding of an empty string.
+        """
+        self._given = not embedded_from_text
         rt, cfg = self.rt, self.rt.cfg
         if len(videos) != len(embeddings):
             raise ValueError(f"{len(videos)} videos but {len(embeddings)} embeddings")
@@ -149,7 +162,7 @@ class Replay:
         return self.result
 
     def _ingest(self, tier1: RealtimeClassifier, frame: pd.DataFrame, vecs: np.ndarray, now: datetime) -> None:
-        good, rows, rejected = validated(self.rt.cfg, frame, vecs, now)
+        good, rows, rejected = validated(self.rt.cfg, frame, vecs, now, embedding_given=self._given)
         self.result.rejected += rejected
         if not good:
             return
@@ -198,9 +211,14 @@ class Replay:
 
 
 def validated(
-    cfg: Config, frame: pd.DataFrame, vecs: np.ndarray, now: datetime
+    cfg: Config, frame: pd.DataFrame, vecs: np.ndarray, now: datetime, *, embedding_given: bool = True
 ) -> tuple[list[VideoIn], list[int], list[dict[str, str]]]:
-    """The frame's valid videos, their row numbers, and ``{video_id, error}`` of the others, as Tier 1 takes them."""
+    """The frame's valid videos, their row numbers, and ``{video_id, error}`` of the others, as Tier 1 takes them.
+
+    ``embedding_given``: the embeddings came with the videos (else from their text: one without text is
+    refused). With ``domains.unknown_category: reject``, a video whose category maps to no domain (and that
+    names none) is refused here, on its own, not with its hour's batch by the router.
+    """
     good: list[VideoIn] = []
     rows: list[int] = []
     rejected: list[dict[str, str]] = []
@@ -211,11 +229,15 @@ def validated(
         "domains": set(cfg.domains.names),
     }
     cols = [c for c in VIDEO_COLUMNS if c in frame.columns]
+    categories = cfg.domains.category_map() if cfg.domains.unknown_category == "reject" else None
     for i, rec in enumerate(frame[cols].to_dict("records")):
         rec = {k: _clean(v) for k, v in rec.items()}
         try:
             validate_vector(vecs[i], cfg.embedding.dim)
-            good.append(VideoIn.model_validate(rec, context={**ctx, "embedding_given": True}))
+            v = VideoIn.model_validate(rec, context={**ctx, "embedding_given": embedding_given})
+            if categories is not None and v.category and not v.domain and v.category.lower() not in categories:
+                raise InvalidVideo("category", f"category {v.category!r} maps to no domain (unknown_category: reject)")
+            good.append(v)
             rows.append(i)
         except (InvalidVideo, ValueError) as exc:
             rejected.append({"video_id": str(rec.get("video_id")), "error": str(exc)[:300]})
