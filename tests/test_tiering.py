@@ -23,6 +23,7 @@ from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.aging import partition_key, target_class
 from ray_topics.storage.lake import DAY_FILE, Lake
 from ray_topics.storage.lake_format import WARM_FILE, embedding_schema, from_warm, to_warm
+from ray_topics.storage.leases import LeaseBusy
 from ray_topics.tiers.archive import run_archive
 from ray_topics.tiers.refine import compact
 from tests.conftest import make_config
@@ -238,7 +239,8 @@ def test_reads_count_one_access_per_partition_with_one_upsert(rt: Runtime) -> No
     ids, _ = rt.aging.read(D0, D0 + 3 * DAY, ["gaming"], at=D0 + 10 * DAY)
     event.remove(rt.store.engine, "before_cursor_execute", count)
     assert len(ids) == 3 * PER_DAY
-    assert statements == ["SELECT", "INSERT"]  # the cold check and one upsert, whatever the rows read
+    # the cold check before the scan and after it (an archive run during it), and one upsert, whatever the rows
+    assert statements == ["SELECT", "SELECT", "INSERT"]
     stats = rt.store.access.stats()
     assert set(stats) == {partition_key((D0 + d * DAY).date(), "gaming") for d in range(3)}
     assert {s["accesses"] for s in stats.values()} == {1}
@@ -452,6 +454,106 @@ def test_a_read_restores_a_day_whose_lake_copy_an_archive_run_removed(rt_lite: R
     cos = _cosines(rt, truth)  # Runtime.vectors finds every id
     assert len(cos) == PER_DAY and cos.min() > 0.8
     assert _files(rt, 0) == [WARM_FILE]
+
+
+def test_late_rows_written_where_a_lake_copy_was_removed_do_not_hide_the_archived_rows(rt_lite: Runtime) -> None:
+    """As above, and late rows of that day land in the lake since (a new day file holding them alone): a read
+    of the archived ids restores them beside the late ones, and the next archive run merges both instead of
+    making a warm file of the late rows alone."""
+    rt = rt_lite
+    truth = _ingest(rt, "gaming", range(1))
+    _lake_only(rt, D0 + 30 * DAY)
+    rt.aging.apply(D0 + 6 * DAY)
+    rt.store.access.set_classes({partition_key(D0.date(), "gaming"): "warm"})
+    late = _ingest(rt, "gaming", range(1), n=3, prefix="late-")
+    compact(rt, D0 + 30 * DAY)
+    assert _files(rt, 0) == [DAY_FILE]  # the late rows alone
+    ids = sorted(truth)[:5] + sorted(late)
+    assert rt.vectors("gaming", ids).shape == (len(ids), DIM)
+    assert _files(rt, 0) == [WARM_FILE] and len(rt.aging.lake.partition_table("gaming", D0.date())) == PER_DAY + 3
+    rt2 = _runtime(Path(rt.cfg.workdir) / "again")  # the archive run's side, on a fresh store and lake
+    truth2 = _ingest(rt2, "gaming", range(1))
+    _lake_only(rt2, D0 + 30 * DAY)
+    rt2.aging.apply(D0 + 6 * DAY)
+    rt2.store.access.set_classes({partition_key(D0.date(), "gaming"): "warm"})
+    for _ in range(3):  # read often since: it stays warm
+        rt2.store.access.record([partition_key(D0.date(), "gaming")], D0 + 6 * DAY)
+    _ingest(rt2, "gaming", range(1), n=3, prefix="late-")
+    compact(rt2, D0 + 30 * DAY)
+    rt2.aging.apply(D0 + 7 * DAY)
+    assert len(rt2.aging.lake.partition_table("gaming", D0.date())) == PER_DAY + 3 and len(truth2) == PER_DAY
+    rt2.store.dispose()
+
+
+def test_an_archive_run_waits_while_a_read_restores_and_scans_and_one_during_a_scan_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read of an archived day restores it and scans the lake under the lake's lease: an archive run at that
+    moment (another process) waits, instead of moving the restored day out before the scan (the read then lost
+    its rows: by id a LookupError, by window nothing). A read that found nothing archived but during whose
+    scan an archive run moved a day out (its class first, its files last) reads again, restoring it."""
+    rt = _runtime(tmp_path, "execution.lease_wait_seconds=0")
+    truth = _ingest(rt, "gaming", range(2))
+    _lake_only(rt, D0 + 30 * DAY)
+    rt.aging.apply(D0 + 6 * DAY)  # day 0 cold
+    other = Runtime(rt.cfg)  # the archive job
+    real, refused = Lake.read_table, []
+
+    def archive_meanwhile(self: Lake, *a: Any, **kw: Any) -> pa.Table:
+        if not refused:
+            with pytest.raises(LeaseBusy):
+                other.aging.apply(D0 + 6 * DAY)
+            refused.append(True)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(Lake, "read_table", archive_meanwhile)
+    day0 = sorted(v for v in truth if v.startswith("gaming-0-"))
+    assert rt.vectors("gaming", day0[:5]).shape == (5, DIM) and refused
+    ids, _ = rt.aging.read(D0, D0 + DAY, ["gaming"])  # restored warm by the read above: read as it is
+    assert sorted(ids) == day0
+    moved: list[dict[str, Any]] = []
+
+    def archive_during_scan(self: Lake, *a: Any, **kw: Any) -> pa.Table:
+        if not moved:  # day 1 goes cold after the read looked for cold days and before its scan ends
+            moved.append(other.aging.apply(D0 + 7 * DAY))
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(Lake, "read_table", archive_during_scan)
+    ids, _ = rt.aging.read(D0 + DAY, D0 + 2 * DAY, ["gaming"])
+    assert moved[0]["cold"] >= 1 and sorted(ids) == sorted(v for v in truth if v.startswith("gaming-1-"))
+    other.store.dispose()
+
+
+def test_a_day_archived_straight_from_hot_forgets_its_young_reads(tmp_path: Path) -> None:
+    """Reads of a young day say nothing of an old day's use: a day that goes from hot to cold in one run keeps no
+    count of them, so one read of it restored later does not keep it warm for ever (4 >= min_accesses 2)."""
+    rt = _runtime(tmp_path)
+    truth = _ingest(rt, "gaming", range(1))
+    _lake_only(rt, D0 + 30 * DAY)
+    key = partition_key(D0.date(), "gaming")
+    for _ in range(3):
+        assert rt.aging.read(D0, D0 + DAY, ["gaming"])[0]
+    rt.aging.apply(D0 + 8 * DAY)  # hot -> cold
+    assert rt.store.access.stats()[key]["tier"] == "cold"
+    rt.vectors("gaming", sorted(truth)[:3])  # restored warm: one read
+    assert rt.aging.apply(D0 + 9 * DAY)["cold"] == 1 and rt.store.access.stats()[key]["tier"] == "cold"
+
+
+def test_a_naive_hour_is_utc_on_a_machine_that_is_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        lake = Lake(str(tmp_path / "lake"), 4)
+        rows = [{"video_id": "v", "published_at": datetime(2024, 3, 1, 23, 30), "vector": np.ones(4, np.float32)}]
+        assert "day=2024-03-01/domain=gaming/hour=23.parquet" in lake.append_hour(
+            "gaming", datetime(2024, 3, 1, 23), rows
+        )
+        assert lake.read(datetime(2024, 3, 1), datetime(2024, 3, 2), ["gaming"])[0] == ["v"]
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_codebooks_per_domain_reused_then_retrained_and_int8_when_too_few_rows(tmp_path: Path) -> None:

@@ -32,7 +32,13 @@ codes are decoded and written back to the lake as a warm file, so every job
 keeps working on archived days, only slower the first time. With ``video_ids``,
 only the days that hold those ids are restored. A restored partition keeps its
 cold copy; the next archive run removes the lake copy again unless the reads
-have brought it to ``min_accesses``.
+have brought it to ``min_accesses``. A read that restores holds the lake's lease
+across its restores and its scan (an archive run meanwhile would move the
+restored day out before the scan); one that restores nothing looks for cold
+days again after its scan and, where an archive run moved one out during it,
+reads again under the lease. Ids still missing whose day's archived copy holds
+them (its lake copy removed since a restore, or late rows written since in a
+new day file) are restored beside the lake's rows.
 
 Crash safety (the order of writes): to archive, the codebook, then the cold
 file (a temporary file and a rename), then the class in ``access_stats``, and
@@ -259,6 +265,11 @@ class ColdArchive:
         )
         return table.cast(embedding_schema(self.dim))
 
+    def holds_any(self, day: date, domain: str, video_ids: Iterable[str]) -> bool:
+        """Whether the cold partition holds one of ``video_ids`` (its id column alone is read)."""
+        ids = pq.read_table(self.path(day, domain), columns=["video_id"], filesystem=self.fs).column("video_id")
+        return bool(pc.any(pc.is_in(ids, value_set=pa.array(list(video_ids), pa.string()))).as_py())
+
     def nbytes(self, day: date, domain: str) -> int:
         return int(self.fs.get_file_info(self.path(day, domain)).size or 0)
 
@@ -326,38 +337,60 @@ class AgingLake:
         """
         wanted = None if domains is None else set(domains)
         days = utc_days(start, max(end, start + timedelta(microseconds=1)))
-        cold = [
-            parse_key(k)
-            for k in self.store.access.stats(partition_key(days[0], ""), partition_key(days[-1] + _DAY, ""), "cold")
-        ]
-        cold = [(d, dom) for d, dom in cold if wanted is None or dom in wanted]
-        if cold and video_ids is not None:
-            holding = self.store.videos.published_days(video_ids)
-            cold = [(d, dom) for d, dom in cold if d in holding]
-        for day, dom in cold:
-            self.restore(day, dom)
-        table = self.lake.read_table(start, end, domains, video_ids)
+        holding: set[date] | None = None
+
+        def cold_days() -> list[tuple[date, str]]:
+            """The window's cold partitions this read needs (with ``video_ids``: the days holding them)."""
+            nonlocal holding
+            keys = self.store.access.stats(partition_key(days[0], ""), partition_key(days[-1] + _DAY, ""), "cold")
+            found = [(d, m) for d, m in map(parse_key, keys) if wanted is None or m in wanted]
+            if found and video_ids is not None:
+                holding = self.store.videos.published_days(video_ids) if holding is None else holding
+                found = [(d, m) for d, m in found if d in holding]
+            return sorted(found)
+
+        def held_read() -> pa.Table:  # restored and scanned under the lake's lease: no archive run between
+            with self.store.leases.hold(LAKE_LEASE, "a read of archived days"):
+                return self._restored_read(cold_days(), start, end, domains, video_ids)
+
+        if cold_days():
+            table = held_read()
+        else:
+            table = self.lake.read_table(start, end, domains, video_ids)
+            if cold_days():  # an archive run moved a day out (class first, files last) while this read scanned
+                table = held_read()
         if video_ids is not None and wanted:
-            # ids still missing may lie in a day the archive job moved out while this read began, or
-            # one whose restore an archive run undid (its class says warm, the lake copy is gone)
+            # ids still missing may lie in a day whose archived rows its lake copy lacks: its copy removed by an
+            # archive run after a restore (its class says warm), or late rows written since (a new day file)
             got = set(table.column("video_id").to_pylist())
             missing = [v for v in video_ids if v not in got]
             days_missing = sorted(self.store.videos.published_days(missing)) if missing else []
-            in_lake = self.lake.partitions(days_missing) if days_missing else {}
             lost = [
                 (d, dom)
                 for d in days_missing
                 for dom in sorted(wanted)
-                if (d, dom) not in cold and (d, dom) not in in_lake and self.archive.has(d, dom)
+                if self.archive.has(d, dom) and self.archive.holds_any(d, dom, missing)
             ]
-            for day, dom in lost:
-                self.restore(day, dom)
             if lost:
-                table = self.lake.read_table(start, end, domains, video_ids)
+                with self.store.leases.hold(LAKE_LEASE, "a read of archived days"):
+                    table = self._restored_read(lost, start, end, domains, video_ids)
         if table.num_rows == 0:
             return [], np.zeros((0, self.lake.dim), np.float32)
         self.store.access.record(partition_keys(table), at or end)
         return table.column("video_id").to_pylist(), column_vectors(table.column("embedding"), self.lake.dim)
+
+    def _restored_read(
+        self,
+        parts: Sequence[tuple[date, str]],
+        start: datetime,
+        end: datetime,
+        domains: Iterable[str] | None,
+        video_ids: Sequence[str] | None,
+    ) -> pa.Table:
+        """Restore ``parts``, then scan the lake (the caller holds the lake's lease across both)."""
+        for day, dom in parts:
+            self.restore(day, dom)
+        return self.lake.read_table(start, end, domains, video_ids)
 
     def restore(self, day: date, domain: str) -> int:
         """Bring a cold partition back into the lake as warm (decoded codes, int8); returns its rows.
@@ -403,6 +436,7 @@ class AgingLake:
         to_cold: dict[str, list[date]] = defaultdict(list)
         classes: dict[str, str] = {}
         turned: dict[str, str] = {}  # hot -> warm now: their access counts start from here
+        young_cold: set[str] = set()  # hot -> cold now: likewise
         for (day, dom), files in sorted(parts.items()):
             key = partition_key(day, dom)
             row = access.get(key, {"accesses": 0, "tier": None})
@@ -413,6 +447,8 @@ class AgingLake:
                 continue
             if cls == "cold":
                 to_cold[dom].append(day)
+                if young:  # straight from hot: its young reads do not count once it is archived
+                    young_cold.add(key)
                 continue
             if _older_than(day, as_of, self.archive_after_days):
                 stats["kept_warm"] += 1
@@ -423,7 +459,10 @@ class AgingLake:
                 stats["warm"] += 1
                 continue
             if not _is_warm(files):
-                self.lake.warm_day(dom, day)
+                if self.archive.has(day, dom):  # late rows written since its lake copy was removed: merge both
+                    self.restore(day, dom)
+                else:
+                    self.lake.warm_day(dom, day)
                 stats["warm"] += 1
             elif len(files) > 1:
                 self.lake.warm_day(dom, day)  # removes leftovers of an interrupted rewrite; rewrites nothing
@@ -440,7 +479,8 @@ class AgingLake:
                 table = self.lake.partition_table(dom, day)
                 if table is not None:
                     self.archive.write(day, dom, table, codebook)
-                self.store.access.set_classes({partition_key(day, dom): "cold"})
+                key = partition_key(day, dom)
+                self.store.access.set_classes({key: "cold"}, reset_accesses=key in young_cold)
                 self.lake.delete_partition(dom, day)
                 stats["cold"] += 1
                 stats["int8_cold"] += codebook is None

@@ -34,7 +34,7 @@ knows which storage class a partition is in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -119,7 +119,7 @@ class Lake:
 
         Into the hour's file, or into the day's (or warm) file once the day is compacted.
         """
-        hour_start = hour_start.astimezone(UTC)
+        hour_start = as_utc(hour_start)  # a naive time is UTC, as everywhere (astimezone would take it as local)
         folder = self._dir(hour_start.date(), domain)
         day_path = self._whole_day_file(folder)
         if day_path is not None:
@@ -139,7 +139,7 @@ class Lake:
 
         The rows go to the hour's file, or to the day's (or warm) file once the day is compacted.
         """
-        hour_start = hour_start.astimezone(UTC)
+        hour_start = as_utc(hour_start)  # a naive time is UTC, as everywhere (astimezone would take it as local)
         folder = self._dir(hour_start.date(), domain)
         new_ids = {r["video_id"] for r in rows}
         day_path = self._whole_day_file(folder)
