@@ -41,6 +41,10 @@ def test_exemplars_are_kept_per_domain_and_slot_replaced_and_pruned(store: Store
     np.testing.assert_array_equal(vecs, e[[0, 2, 3]])
     assert window.refresh(None)  # the rewritten slot is read again
     np.testing.assert_array_equal(window.matrix()[0], vecs)
+    ex.save("a", START, ["a1", "a4"], e[[0, 1]], at=START + DAY)  # again for the same hour, late videos since
+    assert window.refresh(None)  # read again although written "at" the same time
+    np.testing.assert_array_equal(window.matrix()[0], e[[0, 1, 2, 3]])
+    ex.save("a", START, ["a1"], e[:1], at=START + DAY)
     assert ex.window(START + HOUR)[1] == ["a"]
     assert ex.prune("a", START + HOUR) == 1
     assert ex.window()[1] == ["a", "b"]  # b's slot at START stays: pruning is per domain

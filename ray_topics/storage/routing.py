@@ -13,7 +13,7 @@ routes by the same sample, and a replay reproduces it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Connection, delete, select, tuple_
@@ -52,17 +52,26 @@ class RoutingExemplars:
         at: datetime,
         conn: Connection | None = None,
     ) -> None:
-        """Set the domain's exemplars of the day (slot) starting ``start``, replacing the row written before."""
+        """Set the domain's exemplars of the day (slot) starting ``start``, replacing the row written before.
+
+        ``updated_at`` is ``at``, or a microsecond after the row's own where that is not older (a refine run
+        again for the same hour after late videos arrived): every :class:`ExemplarWindow` reads a rewritten
+        slot again, as it keys freshness on ``updated_at``.
+        """
         if len(video_ids) != len(vectors):
             raise ValueError(f"{len(video_ids)} ids but {len(vectors)} vectors")
-        row = {
-            "domain": domain,
-            "start": start,
-            "video_ids": list(video_ids),
-            "vectors": pack(vectors),
-            "updated_at": at,
-        }
+        t = self.db.table("routing_exemplars")
         with self.db.writing(conn) as tx:
+            q = select(t.c.updated_at).where(t.c.domain == domain, t.c.start == start)
+            before = tx.execute(q).scalar_one_or_none()
+            stamp = at if before is None or before < at else before + timedelta(microseconds=1)
+            row = {
+                "domain": domain,
+                "start": start,
+                "video_ids": list(video_ids),
+                "vectors": pack(vectors),
+                "updated_at": stamp,
+            }
             self.db.upsert(tx, "routing_exemplars", ["domain", "start"], [row])
 
     def prune(self, domain: str, before: datetime, conn: Connection | None = None) -> int:
