@@ -317,7 +317,10 @@ class Scheduler:
         self.report(f"submit  {w.job:<8} {_iso(w.as_of)}  {sid}: {cmd}")
         info = yield from self._wait(sid, limit)
         if info is None:  # pending with nowhere to run, or hung: stopped, failed, submitted again after a backoff
-            self.client.stop_job(sid)
+            try:
+                self.client.stop_job(sid)
+            except Exception:  # it ended meanwhile, or the cluster is unreachable: failed all the same
+                log.warning("schedule: could not stop %s", sid, exc_info=True)
             msg = f"still running after {limit:.0f} s (schedule.job_timeout_hours): stopped"
             self.report(f"FAILED  {w.job:<8} {_iso(w.as_of)}  {sid}: {msg}")
             return Outcome(w, "failed", sid, cmd, msg)
