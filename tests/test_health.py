@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -166,6 +167,20 @@ def test_alert_rules(store: Store) -> None:
     assert tiny.alerts == []  # below min_videos_for_alerts
     assert h["gaming:5"].alerts == [DYING_TOPIC]  # status dying, though it had videos yesterday
     assert h["cooking:0"].alerts == []
+
+
+def test_a_topic_born_after_as_of_and_a_mean_at_the_threshold_raise_nothing(store: Store) -> None:
+    """Health at a past ``as_of`` knows no topic born after it (its stored status, dying say, is later news);
+    a week's mean confidence at ``low_confidence`` exactly (the database sums ten 0.6s to 5.999999999999999)
+    is not below it."""
+    later = dataclasses.replace(_topic("news", 0, "later story", status="dying"), born_at=AS_OF + 5 * DAY)
+    at = dataclasses.replace(_topic("news", 1, "at the line"), number=1)
+    with store.begin() as conn:
+        store.topics.upsert([later, at], conn)
+    _videos(store, "news:1", [(AS_OF - DAY - timedelta(hours=i), f"n{i}", 0.6) for i in range(10)])
+    items = _by_id(topic_health(store, AS_OF, **THRESHOLDS))
+    assert "news:0" not in items and items["news:1"].videos_week == 10
+    assert THRESHOLDS["low_confidence"] == 0.6 and items["news:1"].alerts == []
 
 
 def test_thresholds_are_parameters(store: Store) -> None:

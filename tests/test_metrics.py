@@ -139,6 +139,19 @@ def test_a_job_run_pushes_to_the_pushgateway(tmp_path: Path) -> None:
     assert not (tmp_path / "metrics").exists()
 
 
+def test_a_mapping_of_errors_or_examples_is_no_count() -> None:
+    """Refine's summary on a partial failure maps domains to errors and video ids to reasons: no ``failed 0``
+    beside ``failed_domains 1``; an empty mapping is a count of 0."""
+    from ray_topics.ops.metrics import summary_counts
+
+    out = summary_counts(
+        {"refined": {"b": 2}, "failed": {"a": "OperationalError: boom"}, "set_aside_examples": {"v1": "short"},
+         "requeued": {}},
+        ["a", "b"],
+    )  # fmt: skip
+    assert out == {"refined": 2.0, "requeued": 0.0}
+
+
 def test_the_grafana_dashboard_reads_only_metrics_we_export(runtime: Runtime) -> None:
     """Every metric a panel queries is one the Serve app, the jobs or /metrics actually exports."""
     import json

@@ -72,6 +72,7 @@ LOW_CONFIDENCE = "LOW_CONFIDENCE"
 OVER_SPECIALIZED = "OVER_SPECIALIZED"
 ALERTS = (DYING_TOPIC, QUIET_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED)
 
+_SUM_ROUNDING = 1e-9  # a mean that differs from a threshold by floating-point summation only is at it
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
 _METRIC_PREFIX = "ray_topics"
@@ -171,7 +172,7 @@ def topic_health(
         One :class:`TopicHealth` per live topic, ordered by domain and topic number.
     """
     as_of = as_utc(as_of)
-    topics = store.topics.list(domain, statuses=LIVE_STATUSES)
+    topics = [t for t in store.topics.list(domain, statuses=LIVE_STATUSES) if t.born_at <= as_of]  # known then
     if not topics:
         return []
     # the week and its last day in one scan (the day's figures are the week's "recent" ones)
@@ -218,7 +219,8 @@ def _alerts(
     if h.days_since_last_video >= quiet_days:
         alerts.append(QUIET_TOPIC)
     enough = h.videos_week >= min_videos_for_alerts
-    if enough and h.avg_confidence_week is not None and h.avg_confidence_week < low_confidence:
+    # below the threshold, not at it: the database's sum of ten 0.6s is 5.999999999999999
+    if enough and h.avg_confidence_week is not None and h.avg_confidence_week < low_confidence - _SUM_ROUNDING:
         alerts.append(LOW_CONFIDENCE)
     if enough and h.top_channel_share_week is not None and h.top_channel_share_week > max_channel_share:
         alerts.append(OVER_SPECIALIZED)

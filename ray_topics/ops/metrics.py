@@ -79,8 +79,10 @@ def summary_counts(summary: Mapping[str, Any], domains: Collection[str]) -> dict
             for step, counts in v.items():
                 if isinstance(counts, Mapping):
                     out.update({f"{step}_{c}": float(x) for c, x in counts.items() if number(x)})
-        elif isinstance(v, Mapping):  # a count per domain
-            out[str(k)] += float(sum(x for x in v.values() if number(x)))
+        elif isinstance(v, Mapping):  # a count per domain (an empty one: 0); errors or examples by key: no count
+            counts = [x for x in v.values() if number(x)]
+            if counts or not v:
+                out[str(k)] += float(sum(counts))
     return dict(out)
 
 
