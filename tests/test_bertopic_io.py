@@ -7,6 +7,7 @@ as safetensors, pytorch and pickle.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import warnings
@@ -394,3 +395,42 @@ def test_keyword_representation_reranks_our_ctfidf_candidates(fitted: Fitted, tm
         assert len(words) == min(10, len(candidates[c])) and set(words) <= set(candidates[c])
     plain = Runtime(make_config(tmp_path / "plain"))
     assert plain.keywords(fitted.docs, labels, top_n=10) == ctfidf_keywords(fitted.docs, labels, top_n=10)
+
+
+def test_a_damaged_model_or_map_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch) -> None:
+    """Found by review: a topic whose representation holds no word (BERTopic writes ``("", 1e-05)`` pairs) was
+    imported with no keywords; a NaN in the topic embeddings became a NaN centroid; a domain map key ``1.5``
+    or ``true`` was truncated to topic 1, and ``0`` beside ``"0"`` named one topic twice (the last won)."""
+    import types
+
+    from ray_topics.config import load_config
+    from ray_topics.interop import bertopic_files, bertopic_import
+    from ray_topics.interop.bertopic_files import BertopicModelError
+    from ray_topics.interop.bertopic_import import read_domain_map
+
+    dim = load_config().embedding.dim
+    model = types.SimpleNamespace(
+        topic_embeddings_=np.eye(3, dim, dtype=np.float32),
+        topic_representations_={-1: [("a", 0.1)], 0: [("bread", 0.5)], 1: [("", 1e-05), ("", 1e-05)]},
+        topic_sizes_={-1: 1, 0: 5, 1: 4},
+        custom_labels_=None,
+        topic_labels_={},
+        topics_=None,
+    )
+    loaded = bertopic_files._loaded(tmp_path, model, "safetensors", None, None)
+    assert [t.words for t in loaded.topics] == [[("bread", 0.5)], []]
+    monkeypatch.setattr(bertopic_import, "read_model", lambda _p: dataclasses.replace(loaded, dim=dim))
+    rt = _runtime(tmp_path)
+    with pytest.raises(BertopicModelError, match=r"topic\(s\) \[1\] have no keywords"):
+        bertopic_import.import_bertopic(rt, tmp_path, "news", AT)
+    assert rt.store.count("topics") == rt.store.count("model_versions") == 0
+    model.topic_embeddings_[1, 0] = np.nan
+    with pytest.raises(BertopicModelError, match=r"NaN or infinite values \(topics \[0\]\)"):
+        bertopic_files._loaded(tmp_path, model, "safetensors", None, None)
+    domains = ["news", "tech"]
+    for text in ("1.5: tech\n", "true: tech\n", "0: news\n'0': tech\n"):
+        (tmp_path / "map.yaml").write_text(text)
+        with pytest.raises(BertopicModelError, match="is not a BERTopic topic id"):
+            read_domain_map(tmp_path / "map.yaml", domains)
+    (tmp_path / "map.yaml").write_text("0: news\n'3': tech\n")
+    assert read_domain_map(tmp_path / "map.yaml", domains) == {0: "news", 3: "tech"}

@@ -148,6 +148,9 @@ def _loaded(
         raise BertopicModelError(
             f"the BERTopic model in {p} is inconsistent: {len(ids)} topics but topic embeddings of shape {emb.shape}"
         )
+    if not np.isfinite(emb).all():
+        bad = [ids[r] for r in np.flatnonzero(~np.isfinite(emb).all(axis=1))]
+        raise BertopicModelError(f"the topic embeddings in {p} hold NaN or infinite values (topics {bad}): damaged")
     sizes = {int(k): int(v) for k, v in (model.topic_sizes_ or {}).items()}
     custom = list(model.custom_labels_ or [])
     default_labels = model.topic_labels_

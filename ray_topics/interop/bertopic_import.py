@@ -57,10 +57,12 @@ def read_domain_map(path: str | Path, domains: list[str]) -> dict[int, str]:
         raise BertopicModelError(f"the domain map {p} must map BERTopic topic ids to domains, e.g. {{0: news}}")
     out: dict[int, str] = {}
     for k, d in data.items():
-        try:
-            out[int(k)] = str(d)
-        except (TypeError, ValueError) as exc:
-            raise BertopicModelError(f"the domain map {p}: {k!r} is not a BERTopic topic id") from exc
+        whole = (isinstance(k, int) and not isinstance(k, bool)) or (
+            isinstance(k, str) and k.strip().lstrip("-").isdigit()
+        )
+        if not whole or int(k) in out:  # 1.5 or true would be truncated to a topic id; "0" beside 0 is it twice
+            raise BertopicModelError(f"the domain map {p}: {k!r} is not a BERTopic topic id, or names one twice")
+        out[int(k)] = str(d)
     unknown = sorted({d for d in out.values() if d not in domains})
     if unknown:
         raise BertopicModelError(f"the domain map {p} names domain(s) {unknown} not in the config: {domains}")
@@ -151,6 +153,12 @@ def import_bertopic(
         )
     if not m.topics:
         raise BertopicModelError(f"the BERTopic model in {path} has no topic but the outliers (-1): nothing to import")
+    empty = [t.foreign_id for t in m.topics if not t.words]
+    if empty:
+        raise BertopicModelError(
+            f"BERTopic topic(s) {empty} have no keywords (an empty representation): update_topics, or reduce or "
+            "merge them, and save the model again. Nothing was written."
+        )
     dmap = dict(domain_map or {})
     stray = sorted(set(dmap) - {t.foreign_id for t in m.topics})
     if stray:
