@@ -93,8 +93,8 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
         [[0.6000000238418579, 0.800000011920929], [0.6000000238418579, 0.800000011920929]]
     """
     x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x.astype(np.float64), axis=-1)
-    off = np.abs(norms - 1.0) > UNIT_TOLERANCE
+    with np.errstate(over="ignore", under="ignore"):  # an over- or underflowed norm is off unit length too
+        off = ~(np.abs(np.linalg.norm(x, axis=-1) - 1.0) <= UNIT_TOLERANCE)
     if not off.any():
         return x
     out = x.copy()

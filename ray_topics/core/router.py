@@ -36,7 +36,7 @@ from ray_topics.core.index import normalize
 from ray_topics.core.neighbours import labels_of, nearest, plurality
 from ray_topics.core.validation import InvalidVideo
 
-__all__ = ["DomainRouter", "Route", "route_shares", "routing_floor", "similarity_stats"]
+__all__ = ["DomainRouter", "Route", "route_shares", "routing_floor", "similarity_stats", "unmapped_category"]
 
 SHARE_DECIMALS = 4
 VOTE_CHUNK = 256  # videos voted at once: bounds the similarity matrix (x exemplars) of a large batch
@@ -93,6 +93,22 @@ def routing_floor(sim_mean: float, sim_std: float, n: int, *, z: float, min_vide
     if n < min_videos:
         return None
     return float(sim_mean - z * sim_std)
+
+
+def unmapped_category(video: Mapping[str, object], category_map: Mapping[str, str]) -> str | None:
+    """Why ``video`` is refused under ``domains.unknown_category: reject`` (it names no domain and its category
+    maps to none, ``category_map`` keyed in lower case), or None.
+
+    Example:
+        >>> unmapped_category({"category": "Knitting"}, {"gaming": "gaming"})
+        "category 'Knitting' maps to no domain; known: gaming"
+        >>> unmapped_category({"category": "Knitting", "domain": "news"}, {}) is None
+        True
+    """
+    cat = video.get("category")
+    if video.get("domain") or not cat or str(cat).lower() in category_map:
+        return None
+    return f"category {cat!r} maps to no domain; known: {', '.join(sorted(category_map))}"
 
 
 class DomainRouter:
@@ -177,10 +193,7 @@ class DomainRouter:
                 out.append(self.category_map[str(cat).lower()])
                 how.append(Route.CATEGORY)
             elif cat and self.unknown_category == "reject":
-                raise InvalidVideo(
-                    f"videos.{i}.category",
-                    f"category {cat!r} maps to no domain; known: {', '.join(sorted(self.category_map))}",
-                )
+                raise InvalidVideo(f"videos.{i}.category", str(unmapped_category(v, self.category_map)))
             else:
                 out.append(None)
                 how.append(Route.PROTOTYPE)

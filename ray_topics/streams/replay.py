@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ray_topics.config import Config
-from ray_topics.core.router import route_shares
+from ray_topics.core.router import route_shares, unmapped_category
 from ray_topics.core.text import video_text
 from ray_topics.core.timeutil import floor_hour
 from ray_topics.core.types import EventType
@@ -97,7 +97,6 @@ class Replay:
         self.progress = progress or (lambda _s: None)
         self.after_boundary = after_boundary
         self.result = ReplayResult()
-        self._given = True  # the embeddings came with the videos (run: embedded_from_text)
 
     def _timed(self, tier: str, as_of: datetime, fn: Callable[[], Any]) -> Any:
         w0, c0 = time.perf_counter(), time.process_time()
@@ -119,7 +118,6 @@ class Replay:
         ``embedded_from_text``: the embeddings were computed here from the videos' text, so a video without
         text is refused (as Tier 1 refuses it), not kept with the embedding of an empty string.
         """
-        self._given = not embedded_from_text
         rt, cfg = self.rt, self.rt.cfg
         if len(videos) != len(embeddings):
             raise ValueError(f"{len(videos)} videos but {len(embeddings)} embeddings")
@@ -146,7 +144,9 @@ class Replay:
                 self._timed(
                     "tier1",
                     h_end,
-                    lambda lo=lo, hi=hi, h_end=h_end: self._ingest(tier1, videos.iloc[lo:hi], embeddings[lo:hi], h_end),
+                    lambda lo=lo, hi=hi, h_end=h_end: self._ingest(
+                        tier1, videos.iloc[lo:hi], embeddings[lo:hi], h_end, not embedded_from_text
+                    ),
                 )
             self._boundary(h_end)
             # route by what the jobs just wrote, as a Serve replica does once it polls it
@@ -161,8 +161,10 @@ class Replay:
         self.result.routed = dict(tier1.routed)
         return self.result
 
-    def _ingest(self, tier1: RealtimeClassifier, frame: pd.DataFrame, vecs: np.ndarray, now: datetime) -> None:
-        good, rows, rejected = validated(self.rt.cfg, frame, vecs, now, embedding_given=self._given)
+    def _ingest(
+        self, tier1: RealtimeClassifier, frame: pd.DataFrame, vecs: np.ndarray, now: datetime, given: bool
+    ) -> None:
+        good, rows, rejected = validated(self.rt.cfg, frame, vecs, now, embedding_given=given)
         self.result.rejected += rejected
         if not good:
             return
@@ -235,8 +237,9 @@ def validated(
         try:
             validate_vector(vecs[i], cfg.embedding.dim)
             v = VideoIn.model_validate(rec, context={**ctx, "embedding_given": embedding_given})
-            if categories is not None and v.category and not v.domain and v.category.lower() not in categories:
-                raise InvalidVideo("category", f"category {v.category!r} maps to no domain (unknown_category: reject)")
+            refused = None if categories is None else unmapped_category(v.record(), categories)
+            if refused is not None:
+                raise InvalidVideo("category", refused)
             good.append(v)
             rows.append(i)
         except (InvalidVideo, ValueError) as exc:
