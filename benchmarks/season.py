@@ -390,9 +390,9 @@ class SeasonReplay(Replay):
             self.meter.notes[tier] = note
         return out
 
-    def _ingest(self, tier1: Any, frame: pd.DataFrame, vecs: np.ndarray, now: datetime) -> None:
+    def _ingest(self, tier1: Any, frame: pd.DataFrame, vecs: np.ndarray, now: datetime, given: bool) -> None:
         for lo in range(0, len(frame), self.batch):
-            super()._ingest(tier1, frame.iloc[lo : lo + self.batch], vecs[lo : lo + self.batch], now)
+            super()._ingest(tier1, frame.iloc[lo : lo + self.batch], vecs[lo : lo + self.batch], now, given)
 
 
 def _tree_bytes(root: Path) -> Iterator[tuple[Path, int]]:

@@ -434,3 +434,38 @@ def test_a_damaged_model_or_map_is_refused_before_anything_is_written(tmp_path: 
             read_domain_map(tmp_path / "map.yaml", domains)
     (tmp_path / "map.yaml").write_text("0: news\n'3': tech\n")
     assert read_domain_map(tmp_path / "map.yaml", domains) == {0: "news", 3: "tech"}
+
+
+def test_a_damaged_export_sidecar_is_refused_before_anything_is_written(fitted: Fitted, tmp_path: Path, capsys) -> None:
+    """Found by review: a ``ray_topics.json`` with a topic entry of the wrong shape was a traceback mid-import."""
+    from ray_topics.interop.bertopic_files import SIDECAR
+
+    good = {"bertopic_id": 0, "topic_id": "news:0", "label": None, "sim_mean": 0.6, "sim_std": 0.1}
+    cases = [
+        ("[]", "not a JSON object"),
+        (json.dumps({"topics": 3}), "'topics' is not a list"),
+        (json.dumps({"topics": [{**good, "bertopic_id": "zero"}]}), "bertopic_id 'zero'"),
+        (json.dumps({"topics": [{**good, "bertopic_id": True}]}), "bertopic_id True"),
+        (json.dumps({"topics": [{k: v for k, v in good.items() if k != "sim_std"}]}), "topic entry 0"),
+        (json.dumps({"topics": [good, {**good, "bertopic_id": 1, "sim_mean": "high"}]}), "topic entry 1"),
+        (json.dumps({"topics": [{**good, "sim_std": -0.1}]}), "a std >= 0"),
+        ('{"topics": [{"bertopic_id": 0, "sim_mean": NaN, "sim_std": 0.1}]}', "a finite mean"),
+        ("{not json", "cannot read"),
+    ]
+    for i, (text, message) in enumerate(cases):
+        folder = tmp_path / f"model{i}"
+        folder.mkdir()
+        for f in fitted.paths["safetensors"].iterdir():
+            folder.joinpath(f.name).write_bytes(f.read_bytes())
+        (folder / SIDECAR).write_text(text)
+        work = tmp_path / f"w{i}"
+        rc = main(["import-bertopic", str(folder), "--domain", "news", "--workdir", str(work)])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err, (text, err)
+        assert _no_store(work), text
+    # a sound sidecar is the calibration of the topics it names
+    (folder / SIDECAR).write_text(json.dumps({"topics": [good]}))
+    rt = _runtime(tmp_path / "sound")
+    summary = import_bertopic(rt, folder, "news", AT)
+    assert (rt.store.topics.get("news:0").sim_mean, rt.store.topics.get("news:0").sim_std) == pytest.approx((0.6, 0.1))
+    assert summary["calibration"] == {"export sidecar": 1, "prior": len(fitted.topics) - 1}

@@ -132,7 +132,27 @@ def _read_sidecar(p: Path) -> dict[str, Any] | None:
         data = json.loads(p.read_text())
     except (OSError, ValueError) as exc:
         raise BertopicModelError(f"cannot read {p} (written by export-bertopic): {exc}") from exc
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise BertopicModelError(f"{p} (written by export-bertopic) is damaged: not a JSON object")
+    topics = data.get("topics", [])
+    if not isinstance(topics, list):
+        raise BertopicModelError(f"{p} (written by export-bertopic) is damaged: 'topics' is not a list")
+    data["topics"] = [_sidecar_entry(p, k, e) for k, e in enumerate(topics)]
+    return data
+
+
+def _sidecar_entry(p: Path, k: int, entry: Any) -> dict[str, Any]:
+    """One topic of an export's sidecar: its BERTopic id and a usable calibration (finite mean, std >= 0)."""
+    try:
+        tid, mean, std = entry["bertopic_id"], float(entry["sim_mean"]), float(entry["sim_std"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise BertopicModelError(f"{p} (written by export-bertopic) is damaged: topic entry {k}: {exc!r}") from exc
+    if isinstance(tid, bool) or not isinstance(tid, int) or not (np.isfinite(mean) and np.isfinite(std) and std >= 0):
+        raise BertopicModelError(
+            f"{p} (written by export-bertopic) is damaged: topic entry {k} has bertopic_id {tid!r}, "
+            f"sim_mean {mean}, sim_std {std} (an integer id, a finite mean and a std >= 0)"
+        )
+    return {**entry, "sim_mean": mean, "sim_std": std}
 
 
 def _loaded(

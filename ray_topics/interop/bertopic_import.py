@@ -116,9 +116,9 @@ def _calibration(rt: Runtime, m: LoadedModel, t: ForeignTopic, vecs: np.ndarray 
         if len(members):
             mu, sigma = member_calibration(t.embedding, members, rt.cfg.weekly.calibration_upper_quantile)
             return mu, sigma, "training embeddings"
-    side = {int(e["bertopic_id"]): e for e in (m.sidecar or {}).get("topics", [])}
-    if t.foreign_id in side and "sim_mean" in side[t.foreign_id]:
-        return float(side[t.foreign_id]["sim_mean"]), float(side[t.foreign_id]["sim_std"]), "export sidecar"
+    side = {e["bertopic_id"]: e for e in (m.sidecar or {}).get("topics", [])}  # checked by read_model
+    if t.foreign_id in side:
+        return side[t.foreign_id]["sim_mean"], side[t.foreign_id]["sim_std"], "export sidecar"
     b = rt.cfg.bertopic
     mu, sigma = prior_calibration(t.embedding, b.prior_sim_mean, b.prior_sim_std)
     return mu, sigma, "prior"
