@@ -117,3 +117,35 @@ def test_bootstrap_command_reads_replay_columns_and_keeps_a_domain_model(tmp_pat
     assert rt.registry.latest_versions() == {"cooking": 1} and again["stored"] == len(v)
     moved = np.array(_stored(rt, later["video_id"].tolist()))
     assert (moved == got).mean() > 0.99  # the same videos, 60 days later, get the same topics
+
+
+def test_a_bootstrap_beaten_to_a_domain_by_another_model_keeps_that_model(dump, tmp_path: Path, monkeypatch) -> None:
+    """Found by review: an import (or a bootstrap of another as_of) that gave the domain its model between
+    the bootstrap's plan and its commit made the commit a StalePlan traceback, its run left running."""
+    from ray_topics.streams import bootstrap as streams_bootstrap
+    from ray_topics.tiers.bootstrap import commit_bootstrap
+
+    rt = Runtime(make_config(tmp_path))
+    videos = dump.videos.drop(columns=["true_topic", "true_part"])
+    plan_bootstrap = streams_bootstrap.plan_bootstrap
+    rival_as_of: list[datetime] = []
+
+    def racing(rt_: Runtime, d: str, x, docs, times, as_of):
+        plan = plan_bootstrap(rt_, d, x, docs, times, as_of)
+        if d == "news":  # another writer publishes news's first model meanwhile
+            rival = plan_bootstrap(rt_, d, x[::2], docs[::2], times[::2], as_of)
+            rival_as_of.append(as_of + timedelta(days=1))
+            commit_bootstrap(rt_, rival, rival_as_of[0])
+        return plan
+
+    monkeypatch.setattr(streams_bootstrap, "plan_bootstrap", racing)
+    summary = bootstrap(rt, videos, frame_vectors(rt, videos, dump.embeddings))
+    as_of = datetime.fromisoformat(summary["as_of"])
+    news = summary["domains"]["news"]
+    assert news["kept"] and "births" not in news and news["version"] == "news@v1"
+    assert summary["domains"]["tech"]["births"] == 3
+    assert rt.registry.latest_versions() == {"news": 1, "tech": 1}
+    rival_topics = rt.store.runs.get("bootstrap", "news", rival_as_of[0])["stats"]["births"]
+    assert len(rt.store.topics.list("news")) == rival_topics  # the rival's model, nothing of the stale plan
+    assert rt.store.runs.get("bootstrap", "news", as_of)["status"] == "succeeded"
+    assert summary["stored"] == len(videos) == rt.store.count("classifications")

@@ -15,6 +15,7 @@ domain that has topics already (an imported BERTopic model) keeps them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,12 +28,14 @@ from ray_topics.core.plan import Plan
 from ray_topics.core.types import EventType, TopicEvent
 from ray_topics.execution.runtime import Runtime
 from ray_topics.storage.runs import once
-from ray_topics.tiers.job import commit_lock, commit_plan
+from ray_topics.tiers.job import StalePlan, commit_lock, commit_plan
 from ray_topics.tiers.sample import lookback_days
 
 __all__ = ["JOB", "commit_bootstrap", "needs_model", "plan_bootstrap"]
 
 JOB = "bootstrap"
+
+log = logging.getLogger(__name__)
 
 
 def plan_bootstrap(
@@ -85,16 +88,29 @@ def plan_bootstrap(
 
 
 def commit_bootstrap(rt: Runtime, plan: Plan, as_of: datetime) -> dict[str, Any]:
-    """Commit ``plan`` once for the window ending ``as_of`` (a window already done is skipped)."""
+    """Commit ``plan`` once for the window ending ``as_of`` (a window already done is skipped).
+
+    When another writer gave the domain its model since the plan was made (an
+    ``import-bertopic``, a bootstrap of another ``as_of``: :class:`StalePlan`),
+    the domain keeps that model, as a domain that had one before the bootstrap
+    does: nothing of the plan is written and the window is done (``kept``).
+    """
     window = (as_of - timedelta(days=lookback_days(rt.cfg.monthly, rt.cfg.bootstrap.extra_log_spaced_days)), as_of)
-    return once(
-        rt.store.runs,
-        JOB,
-        plan.domain,
-        window,
-        lambda run_id: (plan.stats, lambda conn: commit_plan(rt, plan, JOB, as_of, run_id, conn)),
-        lock=commit_lock(plan.domain),
-    )
+    lock = commit_lock(plan.domain)
+    try:
+        return once(
+            rt.store.runs,
+            JOB,
+            plan.domain,
+            window,
+            lambda run_id: (plan.stats, lambda conn: commit_plan(rt, plan, JOB, as_of, run_id, conn)),
+            lock=lock,
+        )
+    except StalePlan as exc:
+        if not rt.store.topics.list(plan.domain):
+            raise
+        log.info("%s: the domain has a model of its own now; kept", exc)
+        return once(rt.store.runs, JOB, plan.domain, window, lambda _run_id: ({"kept": True}, None), lock=lock)
 
 
 def needs_model(rt: Runtime, domain: str, as_of: datetime) -> bool:
