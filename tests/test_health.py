@@ -183,6 +183,35 @@ def test_a_topic_born_after_as_of_and_a_mean_at_the_threshold_raise_nothing(stor
     assert THRESHOLDS["low_confidence"] == 0.6 and items["news:1"].alerts == []
 
 
+def test_health_at_a_past_as_of_gives_the_statuses_of_then(store: Store) -> None:
+    """Found by review: health (and the report) at a past ``as_of`` read the stored status, today's: a topic
+    that died since was missing, one that became dying since raised DYING_TOPIC, one revived since did not."""
+    from ray_topics.core.types import EventType, TopicEvent
+
+    died = dataclasses.replace(_topic("news", 2, "died since", status="dead"), number=2, died_at=AS_OF + 3 * DAY)
+    revived = dataclasses.replace(_topic("news", 3, "revived since"), number=3)
+    with store.begin() as conn:
+        store.topics.upsert([died, revived], conn)
+        store.topics.add_events(
+            [
+                TopicEvent("news", "news:2", EventType.DYING, AS_OF - DAY),
+                TopicEvent("news", "news:2", EventType.DEATH, AS_OF + 3 * DAY),
+                TopicEvent("news", "news:3", EventType.DYING, AS_OF - 2 * DAY),
+                TopicEvent("news", "news:3", EventType.REVIVAL, AS_OF + DAY),
+                TopicEvent("gaming", "gaming:5", EventType.DYING, AS_OF + DAY),  # became dying after as_of
+                TopicEvent("gaming", "gaming:0", EventType.DRIFT, AS_OF + DAY),  # no status moves
+            ],
+            conn,
+        )
+    then = topic_health(store, AS_OF, **THRESHOLDS)
+    h = _by_id(then)
+    assert (h["news:2"].status, h["news:3"].status, h["gaming:5"].status) == ("dying", "dying", "active")
+    assert DYING_TOPIC in h["news:2"].alerts and DYING_TOPIC not in h["gaming:5"].alerts
+    assert [x.topic_id for x in then] == sorted(h, key=lambda tid: (tid.split(":")[0], int(tid.split(":")[1])))
+    now = _by_id(topic_health(store, AS_OF + 10 * DAY, **THRESHOLDS))
+    assert "news:2" not in now and (now["news:3"].status, now["gaming:5"].status) == ("active", "dying")
+
+
 def test_thresholds_are_parameters(store: Store) -> None:
     loose = dict(THRESHOLDS, min_videos_for_alerts=5, quiet_days=11)
     h = _by_id(topic_health(store, AS_OF, **loose))

@@ -13,12 +13,13 @@ import pytest
 
 from ray_topics.cli import main
 from ray_topics.config import HealthConfig
+from ray_topics.core.lifecycle import status_at
 from ray_topics.core.types import EventType, TopicEvent
 from ray_topics.execution.runtime import Runtime
 from ray_topics.ops.health import ALERTS, DYING_TOPIC, LOW_CONFIDENCE, OVER_SPECIALIZED, QUIET_TOPIC
 from ray_topics.ops.report import write_report
 from ray_topics.ops.report_charts import activity_figure, lineage_figure, sizes_figure, topic_map_figure
-from ray_topics.ops.report_data import gather, status_at
+from ray_topics.ops.report_data import gather
 from ray_topics.storage.store import Store
 from ray_topics.streams.planted import PlantedTopic, StreamSpec
 from ray_topics.streams.replay import Replay
@@ -71,6 +72,7 @@ def store() -> Store:
     topics = [_topic(tid.split(":")[0], int(tid.split(":")[1]), label) for tid, label in LABELS.items()]
     topics[3].status = "dying"  # as its dying event says
     topics[4].status, topics[4].died_at = "merged", AS_OF - 5 * DAY
+    topics[1].status, topics[1].died_at = "dead", AS_OF + 3 * DAY  # as its death after as_of says
     with s.begin() as conn:
         s.topics.upsert(topics, conn)
         s.topics.add_events(

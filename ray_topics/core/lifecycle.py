@@ -19,6 +19,8 @@ from ray_topics.core.snapshot import ModelSnapshot
 from ray_topics.core.types import ClassificationStatus, EventType, Topic, TopicEvent, TopicStatus
 
 __all__ = [
+    "LIFECYCLE_EVENTS",
+    "known_at",
     "lifecycle_changes",
     "make_topic",
     "model_of",
@@ -28,6 +30,7 @@ __all__ = [
     "returned_details",
     "returning",
     "revived",
+    "status_at",
 ]
 
 _EVENT_OF = {
@@ -219,3 +222,67 @@ def reassign(
 ) -> list[dict[str, Any]]:
     """Refined rows of the videos whose nearest accepted topic is in ``only_to`` (version named at commit)."""
     return [r for r in reclassified(ids, index.search(vectors), at) if r["topic_id"] in only_to]
+
+
+# the events that move a topic's status; every other kind leaves it as it was
+LIFECYCLE_EVENTS = (EventType.DYING, EventType.REVIVAL, EventType.DEATH, EventType.MERGE)
+
+
+def status_at(topic: Topic, events: Sequence[TopicEvent], at: datetime) -> str | None:
+    """The topic's status at ``at``, replayed from its lifecycle events; None before its birth.
+
+    The store keeps only the current status; a report or health at a past
+    ``as_of``, and the topic map's slider, need the past ones. An ended topic
+    (``died_at`` set) keeps its stored status from then on.
+
+    Example:
+        >>> from datetime import UTC
+        >>> t = Topic("d:0", "d", 0, "x", [], np.zeros(2), 0, 0, 1, "active", datetime(2024, 1, 1, tzinfo=UTC),
+        ...           datetime(2024, 1, 1, tzinfo=UTC))
+        >>> ev = [TopicEvent("d", "d:0", EventType.DYING, datetime(2024, 1, 5, tzinfo=UTC))]
+        >>> [status_at(t, ev, datetime(2024, 1, day, tzinfo=UTC)) for day in (1, 4, 6)]
+        ['active', 'active', 'dying']
+    """
+    if topic.born_at > at:
+        return None
+    if topic.died_at is not None and topic.died_at <= at:
+        return topic.status
+    status = TopicStatus.ACTIVE
+    for e in sorted(events, key=lambda e: e.at):
+        if e.at > at:
+            break
+        if e.type == EventType.DYING:
+            status = TopicStatus.DYING
+        elif e.type == EventType.REVIVAL:
+            status = TopicStatus.ACTIVE
+        elif e.type == EventType.DEATH:
+            status = TopicStatus.DEAD
+        elif e.type == EventType.MERGE and "into" in e.details:
+            status = TopicStatus.MERGED
+    return str(status)
+
+
+def known_at(
+    topics: Sequence[Topic], events: Sequence[TopicEvent], later: Sequence[TopicEvent], at: datetime
+) -> list[Topic]:
+    """``topics`` (born by ``at``) as ``at`` knew them: the status each had then, no end after it.
+
+    ``events``: the topics' lifecycle events up to ``at`` (others are ignored);
+    ``later``: those after it, or at least one per topic whose status moved
+    since. A topic with none keeps its stored status.
+    """
+    moved = {e.topic_id for e in later if e.type in LIFECYCLE_EVENTS}
+    moved |= {t.topic_id for t in topics if t.died_at is not None and t.died_at > at}
+    if not moved:
+        return list(topics)
+    mine: dict[str, list[TopicEvent]] = {}
+    for e in events:
+        if e.topic_id in moved and e.at <= at:
+            mine.setdefault(e.topic_id, []).append(e)
+    out = []
+    for t in topics:
+        if t.topic_id in moved:
+            then = dataclasses.replace(t, died_at=None) if t.died_at is not None and t.died_at > at else t
+            t = dataclasses.replace(then, status=TopicStatus(status_at(then, mine.get(t.topic_id, []), at)))
+        out.append(t)
+    return out

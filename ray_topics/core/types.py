@@ -6,6 +6,7 @@ serialises as its string, so stored rows and JSON keep their text).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -97,3 +98,15 @@ class TopicEvent:
     ) -> TopicEvent:
         """The event ``type`` of ``topic`` at ``at``."""
         return cls(topic.domain, topic.topic_id, type, at, list(related or []), details)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> TopicEvent:
+        """The event a stored ``topic_events`` row holds."""
+        return cls(
+            row["domain"],
+            row["topic_id"],
+            EventType(row["type"]),
+            row["at"],
+            list(row["related"]),
+            dict(row["details"]),
+        )

@@ -41,9 +41,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ray_topics.config import Config, HealthConfig
+from ray_topics.core.lifecycle import LIFECYCLE_EVENTS, known_at
 from ray_topics.core.router import Route, route_shares
 from ray_topics.core.timeutil import as_utc
-from ray_topics.core.types import LIVE_STATUSES, TopicStatus
+from ray_topics.core.types import LIVE_STATUSES, Topic, TopicEvent, TopicStatus
 from ray_topics.storage.store import Store
 
 __all__ = [
@@ -86,7 +87,8 @@ class TopicHealth:
         topic_id: ``domain:number`` id.
         domain: the topic's domain.
         label: human-readable label.
-        status: stored status (``active`` or ``dying``).
+        status: its status at ``as_of`` (``active`` or ``dying``): the stored one, or at a past
+            ``as_of`` the one its lifecycle events give.
         videos_today: videos assigned to the topic in ``[as_of - 1 day, as_of)``.
         videos_week: videos assigned to the topic in ``[as_of - 7 days, as_of)``.
         avg_confidence_today: mean confidence of today's videos (None without videos).
@@ -172,7 +174,7 @@ def topic_health(
         One :class:`TopicHealth` per live topic, ordered by domain and topic number.
     """
     as_of = as_utc(as_of)
-    topics = [t for t in store.topics.list(domain, statuses=LIVE_STATUSES) if t.born_at <= as_of]  # known then
+    topics = _live_at(store, domain, as_of)
     if not topics:
         return []
     # the week and its last day in one scan (the day's figures are the week's "recent" ones)
@@ -208,6 +210,18 @@ def topic_health(
         )
         out.append(h)
     return out
+
+
+def _live_at(store: Store, domain: str | None, as_of: datetime) -> list[Topic]:
+    """The topics live at ``as_of``, with the status they had then (a later death, dying or return not known)."""
+    topics = store.topics.list(domain, statuses=LIVE_STATUSES)
+    later = [TopicEvent.from_row(e) for e in store.topics.events(domain, LIFECYCLE_EVENTS, after=as_of)]
+    if later:  # a past as_of: statuses moved since (none at the present, the common call)
+        ended = {e.topic_id for e in later} - {t.topic_id for t in topics}
+        topics += store.topics.list(domain, ids=ended) if ended else []
+        past = [TopicEvent.from_row(e) for e in store.topics.events(domain, LIFECYCLE_EVENTS, until=as_of)]
+        topics = sorted(known_at(topics, past, later, as_of), key=lambda t: (t.domain, t.number))
+    return [t for t in topics if t.born_at <= as_of and t.status in LIVE_STATUSES]  # a later birth: not known then
 
 
 def _alerts(

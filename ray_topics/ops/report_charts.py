@@ -21,8 +21,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ray_topics.core.lifecycle import status_at
 from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent, TopicStatus
-from ray_topics.ops.report_data import DomainData, lineage_links, project_2d, status_at
+from ray_topics.ops.report_data import DomainData, lineage_links, project_2d
 
 __all__ = [
     "DEFAULT_MAX_BARS",

@@ -1,8 +1,9 @@
 """What the HTML report reads and derives from the store: a :class:`ReportData`, one :class:`DomainData` per domain.
 
-:func:`gather` holds every query the report makes, run once; :func:`status_at`,
+:func:`gather` holds every query the report makes, run once, and gives each topic
+the status it had at ``as_of`` (:func:`ray_topics.core.lifecycle.known_at`);
 :func:`lineage_links` and :func:`project_2d` derive from that data what the store
-does not keep (past statuses, parent-to-child links, a 2-D map). Kept apart from
+does not keep (parent-to-child links, a 2-D map). Kept apart from
 the figures (:mod:`ray_topics.ops.report_charts`) and the page
 (:mod:`ray_topics.ops.report`) so the store is read in one place and both are
 functions of plain data, testable without a store.
@@ -18,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from ray_topics.config import HealthConfig
+from ray_topics.core.lifecycle import known_at
 from ray_topics.core.timeutil import as_utc
-from ray_topics.core.types import EventType, Topic, TopicEvent, TopicStatus
+from ray_topics.core.types import EventType, Topic, TopicEvent
 from ray_topics.ops.health import TopicHealth, average_confidence, health_from_config, health_summary
 from ray_topics.ops.stories import placed_until
 from ray_topics.storage.store import Store
@@ -31,7 +33,6 @@ __all__ = [
     "gather",
     "lineage_links",
     "project_2d",
-    "status_at",
 ]
 
 EXAMPLES_PER_TOPIC = 3
@@ -123,9 +124,13 @@ def gather(
     as_of = as_utc(as_of)
     assert as_of is not None
     start = None if window_days is None else as_of - timedelta(days=window_days)
-    topics = [t for t in store.topics.list() if t.born_at <= as_of]  # a later birth is not known yet
+    every = [TopicEvent.from_row(e) for e in store.topics.events()]
+    events = [e for e in every if e.at <= as_of]
+    # a later birth is not known yet; a later death, dying or merge not either
+    topics = known_at(
+        [t for t in store.topics.list() if t.born_at <= as_of], events, [e for e in every if e.at > as_of], as_of
+    )
     health = health_from_config(store, as_of, health_cfg)
-    events = [_event(e) for e in store.topics.events() if e["at"] <= as_of]
     names = sorted({t.domain for t in topics} | {e.domain for e in events})
     # the charts' whole days (_day_range's, with a window): from its first midnight up to as_of, included
     first_day = None if start is None else datetime.combine(_day_range([], as_of, start)[0], time(), UTC)
@@ -178,12 +183,6 @@ def gather(
     )
 
 
-def _event(row: dict[str, Any]) -> TopicEvent:
-    return TopicEvent(
-        row["domain"], row["topic_id"], EventType(row["type"]), row["at"], list(row["related"]), dict(row["details"])
-    )
-
-
 def _day_range(seen: Sequence[str], as_of: datetime, start: datetime | None) -> list[date]:
     """The days from the window's start (else the first day with a video) to ``as_of``'s day."""
     last = (as_of - timedelta(microseconds=1)).date()  # as_of at midnight: the day before is the last
@@ -196,40 +195,6 @@ def _day_range(seen: Sequence[str], as_of: datetime, start: datetime | None) -> 
 
 
 # ---------------------------------------------------------------------- pure helpers
-def status_at(topic: Topic, events: Sequence[TopicEvent], at: datetime) -> str | None:
-    """The topic's status at ``at``, replayed from its lifecycle events; None before its birth.
-
-    The store keeps only the current status; the topic map's slider needs the
-    past ones. An ended topic (``died_at`` set) keeps its stored status from then on.
-
-    Example:
-        >>> from datetime import UTC, datetime
-        >>> import numpy as np
-        >>> t = Topic("d:0", "d", 0, "x", [], np.zeros(2), 0, 0, 1, "active", datetime(2024, 1, 1, tzinfo=UTC),
-        ...           datetime(2024, 1, 1, tzinfo=UTC))
-        >>> ev = [TopicEvent("d", "d:0", EventType.DYING, datetime(2024, 1, 5, tzinfo=UTC))]
-        >>> [status_at(t, ev, datetime(2024, 1, day, tzinfo=UTC)) for day in (1, 4, 6)]
-        ['active', 'active', 'dying']
-    """
-    if topic.born_at > at:
-        return None
-    if topic.died_at is not None and topic.died_at <= at:
-        return topic.status
-    status = TopicStatus.ACTIVE
-    for e in sorted(events, key=lambda e: e.at):
-        if e.at > at:
-            break
-        if e.type == EventType.DYING:
-            status = TopicStatus.DYING
-        elif e.type == EventType.REVIVAL:
-            status = TopicStatus.ACTIVE
-        elif e.type == EventType.DEATH:
-            status = TopicStatus.DEAD
-        elif e.type == EventType.MERGE and "into" in e.details:
-            status = TopicStatus.MERGED
-    return str(status)
-
-
 def lineage_links(events: Sequence[TopicEvent]) -> list[tuple[str, str, str, datetime]]:
     """(kind, parent, child, at) of every split and merge: a split from the old topic to each new
     one, a merge from the absorbed topic to the one that absorbed it.

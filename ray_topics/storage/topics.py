@@ -154,12 +154,19 @@ class Topics:
         types: Iterable[EventType | str] | None = None,
         *,
         job_run_ids: Iterable[int] | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Stored events (rows with ``id`` and ``job_run_id``), oldest first; of some job runs if given."""
+        """Stored events (rows with ``id`` and ``job_run_id``), oldest first; of some job runs if given,
+        and at times in ``(after, until]``."""
         t = self.db.table("topic_events")
         q = select(t).order_by(t.c.at, t.c.id)
         if domain:
             q = q.where(t.c.domain == domain)
+        if after is not None:
+            q = q.where(t.c.at > after)
+        if until is not None:
+            q = q.where(t.c.at <= until)
         if types is not None:
             q = q.where(t.c.type.in_([str(x) for x in types]))
         if job_run_ids is not None:
