@@ -147,6 +147,23 @@ def test_report_is_self_contained_escaped_and_complete(store: Store, tmp_path: P
     assert 'id="d-gaming"' in text and 'href="#d-gaming"' in text
 
 
+def test_every_domain_has_its_own_section_id_whatever_its_name(tmp_path: Path) -> None:
+    """Found by review: the id was the name's ASCII letters, so ``cooking news`` and ``cooking-news``, and any
+    two names of other scripts (``d-domain``), shared one: the links of the page led to the first of them."""
+    names = ["cooking news", "cooking-news", "料理", "ゲーム", "gaming"]
+    s = Store("sqlite://")
+    with s.begin() as conn:
+        s.topics.upsert([_topic(d, 0, f"{d} topic") for d in names], conn)
+    _ingest(s, [(f"{d}:0", AS_OF - DAY, "c", 0.9) for d in names])
+    text = write_report(s, tmp_path / "r.html", AS_OF, health_cfg=CFG).read_text(encoding="utf-8")
+    ids = re.findall(r'<section class="domain" id="([^"]+)"><h2>([^<]+)</h2>', text)
+    assert sorted(html.unescape(n) for _i, n in ids) == sorted(names)
+    assert len({i for i, _n in ids}) == len(names) and ("d-gaming", "gaming") in ids
+    nav = re.search(r"<nav>(.*?)</nav>", text).group(1)
+    links = dict((html.unescape(n), i) for i, n in re.findall(r'<a href="#([^"]+)">([^<]+)</a>', nav))
+    assert links == {html.unescape(n): i for i, n in ids}  # each link leads to its own domain
+
+
 def test_lineage_links_parents_to_children_and_status_replays(store: Store) -> None:
     gaming = gather(store, AS_OF, health_cfg=CFG).domains[1]
     fig = lineage_figure(gaming, AS_OF)

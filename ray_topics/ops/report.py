@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import html
 import os
 import re
@@ -68,6 +69,7 @@ __all__ = [
 ]
 
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+_SLUG_HASH_CHARS = 8  # of a domain id's hash: two names of one report sharing an id is then a 1 in 4e9 chance
 
 _CSS = """
 :root { --fg:#1f2328; --muted:#656d76; --line:#d0d7de; --bg:#ffffff; --panel:#f6f8fa; --accent:#0969da; }
@@ -121,7 +123,12 @@ def _e(value: Any) -> str:
 
 
 def _slug(text: str) -> str:
-    return "d-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "domain")
+    """An HTML id for a domain: its name when that is one, else its ASCII letters and a hash of the whole name,
+    so two names never share an id (``cooking news`` and ``cooking-news``; ``料理`` and ``ゲーム``)."""
+    plain = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
+    if plain == text:
+        return f"d-{plain}"
+    return f"d-{plain or 'domain'}-{hashlib.sha1(text.encode()).hexdigest()[:_SLUG_HASH_CHARS]}"
 
 
 def _ts(ts: datetime | None) -> str:
