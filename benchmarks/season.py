@@ -657,9 +657,9 @@ def run_season(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             truths.write(d, videos)
             gen_s = time.perf_counter() - t0
             until = start_at + timedelta(days=d + 1)
-            n0 = replay.result.videos
+            n0 = replay.result.videos + replay.result.already_stored
             replay.run(videos, emb, until=until)
-            n = replay.result.videos - n0
+            n = replay.result.videos + replay.result.already_stored - n0  # the day's, a resumed day's stored before
             del videos, emb
             reap_loky()
             meter.sample()

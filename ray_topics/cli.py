@@ -291,7 +291,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.summary_out:
         Path(args.summary_out).write_text(json.dumps(summary, indent=2, default=str))
         print(f"summary written to {args.summary_out}")
-    if not result.videos:
+    if not result.videos and not result.already_stored:
         raise InputError(f"no video of {args.input} could be replayed ({len(result.rejected)} rejected)")
     return 0
 
@@ -409,7 +409,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     counts: dict[str, int] = {}
     for e in summary["events"]:
         counts[e["type"]] = counts.get(e["type"], 0) + 1
-    print(f"\n{summary['videos']} videos replayed ({summary['rejected']} rejected); events: {json.dumps(counts)}")
+    again = f", {summary['already_stored']} stored before" if summary.get("already_stored") else ""
+    replayed = f"{summary['videos']} videos replayed ({summary['rejected']} rejected{again})"
+    print(f"\n{replayed}; events: {json.dumps(counts)}")
     for d in summary["domains"]:
         mine = sorted((t for t in topics if t["domain"] == d), key=lambda t: -t["size"])
         print(f"\n[{d}] {sum(t['status'] in ('active', 'dying') for t in mine)} live topics of {len(mine)}")

@@ -155,3 +155,24 @@ def test_a_replay_refuses_an_unmapped_category_alone_and_a_row_with_no_text_it_e
     assert validated(rt.cfg, empty, _emb(1, dim), now, embedding_given=False)[2][0]["video_id"] == "empty"
     assert validated(rt.cfg, empty, _emb(1, dim), now, embedding_given=True)[0]  # its own embedding: kept
     rt.store.dispose()
+
+
+def test_a_stream_replayed_again_into_its_workdir_stores_nothing_twice_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by review: the second replay counted the videos again as replayed (a miscount, not a double store)."""
+    dim = load_config().embedding.dim
+    rows = [{"id": f"v{i}", "ts": f"2024-01-01T0{i}:30:00Z", "t": "hello", "d": "gaming",
+             "emb": _emb(1, dim, i)[0].tolist()} for i in range(3)]  # fmt: skip
+    src = _jsonl(tmp_path / "s.jsonl", rows)
+    out = tmp_path / "summary.json"
+    assert main(_replay_args(src, tmp_path, "--summary-out", str(out))) == 0
+    first = json.loads(out.read_text())
+    assert (first["videos"], first["already_stored"]) == (3, 0)
+    more = _jsonl(tmp_path / "more.jsonl", [*rows, {**rows[0], "id": "v9", "ts": "2024-01-01T03:30:00Z"}])
+    capsys.readouterr()
+    assert main(_replay_args(more, tmp_path, "--summary-out", str(out))) == 0  # nothing new but one: no error
+    again = json.loads(out.read_text())
+    assert (again["videos"], again["already_stored"]) == (1, 3)
+    assert "1 videos replayed (0 rejected, 3 stored before)" in capsys.readouterr().out
+    assert Runtime(load_config(workdir=str(tmp_path / "w"))).store.count("videos") == 4

@@ -47,7 +47,8 @@ VIDEO_COLUMNS = (*COLUMNS, "domain")  # a video's fields, as the corpora and the
 
 @dataclass
 class ReplayResult:
-    videos: int = 0
+    videos: int = 0  # stored by this run
+    already_stored: int = 0  # valid, but stored before (the same stream replayed again): nothing written twice
     rejected: list[dict[str, str]] = field(default_factory=list)
     runs: list[tuple[str, str]] = field(default_factory=list)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -169,8 +170,10 @@ class Replay:
         if not good:
             return
         v = vecs[rows]
+        known = len(self.rt.store.videos.existing_ids([x.video_id for x in good]))  # a replay run again
         tier1.classify_and_store(good, v, at=now)
-        self.result.videos += len(good)
+        self.result.videos += len(good) - known
+        self.result.already_stored += known
 
     def _boundary(self, at: datetime) -> None:
         s = self.rt.cfg.schedule
@@ -298,6 +301,7 @@ def build_summary(rt: Runtime, result: ReplayResult) -> dict[str, Any]:
     ]
     return {
         "videos": result.videos,
+        "already_stored": result.already_stored,
         "rejected": len(result.rejected),
         "domains": rt.cfg.domains.names,
         "topics": topics,
