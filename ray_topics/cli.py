@@ -377,6 +377,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         job_arguments(args.config, args.overrides, args.workdir),
         address=args.address,
         report=lambda line: print(line, flush=True),
+        wait_for_others=not args.once,  # cron's passes overlap: the next one looks again
     )
     if args.once or args.now or args.dry_run:
         return Scheduler.exit_status(sched.pass_once(args.now or datetime.now(UTC), dry_run=args.dry_run))

@@ -321,7 +321,9 @@ def test_each_tier_has_a_raycronjob_at_its_boundary_running_its_entrypoint() -> 
 def test_the_scheduler_cronjob_runs_one_pass_against_the_jobs_clusters_head() -> None:
     (cron,) = [d for _p, d in _k8s_docs() if d["kind"] == "CronJob"]
     (jobs_cluster,) = [d for _p, d in _k8s_docs() if d["kind"] == "RayCluster"]
-    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    # passes overlap (a pass waiting for an hours-long monthly must not hold the next refine's); --once holds a
+    # lane whose job runs already (tests/test_schedule.py)
+    assert cron["spec"]["concurrencyPolicy"] == "Allow"
     (c,) = _containers(cron)
     args = build_parser().parse_args(c["command"][1:])
     assert c["command"][0] == "ray-topics" and args.command == "schedule" and args.once

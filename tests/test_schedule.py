@@ -260,6 +260,64 @@ def test_a_hung_job_of_someone_else_holds_its_lane_for_the_timeout_then_the_next
     assert any("still runs after 900 s" in line for line in lines)
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_the_loop_submits_the_next_hours_refine_while_an_hours_long_monthly_runs(quiet_runtime: Runtime) -> None:
+    """Found by review: the loop's lanes ran side by side within one pass only, and the next pass waited for
+    the slowest job of this one: a monthly of 3 hours held the refines of 01:00, 02:00 and 03:00 until 03:01.
+    Each lane now takes the windows due since as soon as it ended, while the other runs on."""
+    rt = quiet_runtime
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names, hangs={"monthly"})
+    clock = {"now": MONDAY_FIRST + timedelta(minutes=1)}
+    submitted: dict[tuple[str, str], datetime] = {}
+    submit = api.submit_job
+
+    def timed_submit(**kw: Any) -> str:  # when, on the scheduler's clock, each window was submitted
+        submitted[(kw["metadata"][META_JOB], kw["entrypoint"].split("--as-of ")[1].split()[0])] = clock["now"]
+        return submit(**kw)
+
+    def sleep(seconds: float) -> None:
+        clock["now"] += timedelta(seconds=seconds)
+        if clock["now"] >= MONDAY_FIRST + 3 * HOUR:
+            api.hangs.discard("monthly")  # the monthly ends after 3 hours
+        if clock["now"] >= MONDAY_FIRST + 4 * HOUR:
+            raise _Stop
+
+    api.submit_job = timed_submit  # type: ignore[method-assign]
+    sched = Scheduler(rt, [], client=api, report=lambda _line: None, sleep=sleep)
+    with pytest.raises(_Stop):
+        sched.run_forever(lambda: clock["now"])
+    late = timedelta(seconds=2 * rt.cfg.schedule.poll_seconds)
+    for h in (1, 2, 3):
+        at = submitted[("refine", f"2026-06-01T0{h}:00:00Z")]
+        assert MONDAY_FIRST + h * HOUR <= at <= MONDAY_FIRST + h * HOUR + late, (h, at)
+    assert submitted[("stories", "2026-06-01T00:00:00Z")] >= MONDAY_FIRST + 3 * HOUR  # after the monthly, in order
+    assert due_windows(rt.cfg, rt.store.runs, MONDAY_FIRST + 3 * HOUR) == []  # every window ran once
+    assert len(api.jobs) == len({(j.metadata[META_JOB], j.entrypoint) for j in api.jobs})
+
+
+def test_a_cron_pass_holds_a_lane_whose_job_runs_already_and_ends(quiet_runtime: Runtime) -> None:
+    """``--once`` (cron, whose passes overlap while one waits for an hours-long job): a job of a window's kind
+    that runs already holds its lane at once, for the next pass, instead of holding this pass for hours."""
+    rt, lines = quiet_runtime, []
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names, hangs={"monthly"})
+    window = Window.of("monthly", MONDAY_FIRST)
+    api.submit_job(entrypoint=entrypoint(rt.cfg.schedule, window, []), submission_id="earlier-pass",
+                   metadata={META_JOB: "monthly"})  # fmt: skip
+    polls: list[float] = []
+    sched = Scheduler(rt, [], client=api, report=lines.append, sleep=polls.append, wait_for_others=False)
+    outcomes = sched.pass_once(MONDAY_FIRST + 2 * HOUR)
+    by_job = {(o.window.job, o.window.as_of.hour): o.status for o in outcomes}
+    assert by_job[("monthly", 0)] == by_job[("stories", 0)] == by_job[("archive", 0)] == "held"
+    assert by_job[("daily", 0)] == by_job[("weekly", 0)] == "succeeded"
+    assert [by_job[("refine", h)] for h in (0, 1, 2)] == ["succeeded"] * 3
+    assert sum(polls) < 60 and api.stopped == []  # a few status polls, not the monthly's hours
+    assert any("earlier-pass already runs" in line for line in lines)
+    assert Scheduler.exit_status(outcomes) == 0
+
+
 def test_a_failing_window_backs_off_doubling_up_to_the_cap(quiet_runtime: Runtime) -> None:
     """poll_seconds (60) after the first failure, 120 after the second; meanwhile the lane waits."""
     rt, lines = quiet_runtime, []
@@ -338,18 +396,15 @@ def test_the_loop_outlives_a_pass_that_cannot_reach_the_cluster(quiet_runtime: R
             raise ConnectionError("the dashboard is not up yet")
         return submit(**kw)
 
-    class Stop(Exception):
-        pass
-
     def sleep(seconds: float) -> None:
         if seconds == rt.cfg.schedule.poll_seconds:
             calls["sleep"] += 1
             if calls["sleep"] == 2:
-                raise Stop
+                raise _Stop
 
     api.submit_job = flaky_submit  # type: ignore[method-assign]
     sched = Scheduler(rt, [], client=api, report=lines.append, sleep=sleep)
-    with pytest.raises(Stop):
+    with pytest.raises(_Stop):
         sched.run_forever(lambda: MONDAY_FIRST + HOUR)
     assert calls["sleep"] == 2  # the failed pass, then one that ran everything
     assert due_windows(rt.cfg, rt.store.runs, MONDAY_FIRST + HOUR) == []

@@ -169,6 +169,9 @@ class Scheduler:
             comes from Ray's own settings: ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``).
         report: called with one line per window submitted, skipped or failed.
         sleep: waits between status polls and passes (tests pass a fake).
+        wait_for_others: a job of a window's kind that runs already (another pass's, a person's) is waited
+            for (``schedule.job_timeout_hours`` at most); False: its lane is held at once, for the next pass
+            to look again (``--once`` from cron, whose passes overlap while one waits for an hours-long job).
     """
 
     def __init__(
@@ -180,8 +183,10 @@ class Scheduler:
         client: Any | None = None,
         report: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        wait_for_others: bool = True,
     ) -> None:
         self.rt = rt
+        self.wait_for_others = wait_for_others
         self.cfg: Config = rt.cfg
         self.job_args = list(job_args)
         self.address = address or self.cfg.schedule.jobs_api
@@ -219,27 +224,70 @@ class Scheduler:
             for o in listed:
                 self.report(f"due     {o.window.job:<8} {_iso(o.window.as_of)}  {o.entrypoint}")
             return listed
-        lanes: dict[str, list[Window]] = {}
-        for w in due:
-            lanes.setdefault(_lane(w.job), []).append(w)
         done: dict[Window, Outcome] = {}
-        refines = lanes.get(_lane("refine"), [])
-
-        def ready(w: Window) -> bool:  # a midnight job starts once the refines up to its boundary ended, as replay
-            return w.job == "refine" or all(r in done for r in refines if r.as_of <= w.as_of)
-
-        running = [self._lane(ws, now, done, ready) for ws in lanes.values()]
+        running = self._lanes(due, now, done)
         while running:  # each lane one step (a status poll) per round; one sleep per round
-            for lane in list(running):
-                try:
-                    next(lane)
-                except StopIteration:
-                    running.remove(lane)
+            self._step(running)
             if running:
                 self.sleep(self.cfg.schedule.job_poll_seconds)
         if not due:
             self.report(f"nothing due at {_iso(now)}")
         return [done[w] for w in due]
+
+    def run_forever(self, clock: Callable[[], datetime]) -> None:
+        """:meth:`pass_once`'s lanes, kept going at ``clock()``: a lane that ended takes the windows due since
+        (looked for every ``schedule.poll_seconds``) while the other runs on, so an hours-long monthly does not
+        hold the next hour's refine. A look or a lane that fails (the cluster or the store unreachable for now)
+        is logged and tried again at the next look."""
+        running: dict[str, Iterator[None]] = {}
+        done: dict[Window, Outcome] = {}
+        waited: float | None = None  # seconds slept since the last look (None: look now)
+        poll = self.cfg.schedule.poll_seconds
+        while True:
+            if len(running) < len(_LANES) and (waited is None or waited >= poll):
+                waited = 0.0
+                if not running:
+                    done = {}  # no lane reads it any more
+                try:
+                    now = clock()
+                    due = due_windows(self.cfg, self.runs, now)
+                    running.update(self._lanes(due, now, done, skip=set(running)))
+                    if not due:
+                        self.report(f"nothing due at {_iso(now)}")
+                except Exception:
+                    log.exception("schedule: the look for due windows failed; trying again in %ss", poll)
+            self._step(running, survive=True)
+            pause = self.cfg.schedule.job_poll_seconds if running else poll
+            self.sleep(pause)
+            waited = (waited or 0.0) + pause
+
+    def _lanes(
+        self, due: list[Window], now: datetime, done: dict[Window, Outcome], skip: set[str] = frozenset()
+    ) -> dict[str, Iterator[None]]:
+        """A lane per kind of the ``due`` windows (but those in ``skip``, still running theirs), sharing ``done``."""
+        lanes: dict[str, list[Window]] = {}
+        for w in due:
+            lanes.setdefault(_lane(w.job), []).append(w)
+        refines = lanes.get(_lane("refine"), [])  # a refine running in its lane counts: it ends in done too
+
+        def ready(w: Window) -> bool:  # a midnight job starts once the refines up to its boundary ended, as replay
+            return w.job == "refine" or all(r in done for r in refines if r.as_of <= w.as_of)
+
+        return {name: self._lane(ws, now, done, ready) for name, ws in lanes.items() if name not in skip}
+
+    @staticmethod
+    def _step(running: dict[str, Iterator[None]], *, survive: bool = False) -> None:
+        """Each lane one step; a lane that ended leaves ``running`` (with ``survive``, one that failed too)."""
+        for name, lane in list(running.items()):
+            try:
+                next(lane)
+            except StopIteration:
+                del running[name]
+            except Exception:
+                if not survive:
+                    raise
+                log.exception("schedule: the %s lane failed; its windows are looked at again", name)
+                del running[name]
 
     def _lane(
         self, windows: list[Window], now: datetime, done: dict[Window, Outcome], ready: Callable[[Window], bool]
@@ -269,15 +317,6 @@ class Scheduler:
             else:
                 self._failures.pop(w, None)
 
-    def run_forever(self, clock: Callable[[], datetime]) -> None:
-        """A pass every ``schedule.poll_seconds`` at ``clock()``; a pass that fails is logged and tried again."""
-        while True:
-            try:
-                self.pass_once(clock())
-            except Exception:  # the cluster or the store is unreachable for now: the next pass retries
-                log.exception("schedule: the pass failed; trying again in %ss", self.cfg.schedule.poll_seconds)
-            self.sleep(self.cfg.schedule.poll_seconds)
-
     def _backoff(self, w: Window, now: datetime) -> float:
         """Seconds the window still waits after its last failure (0: submit it now)."""
         if w not in self._failures:
@@ -300,6 +339,9 @@ class Scheduler:
     def _run(self, w: Window, cmd: str) -> Generator[None, None, Outcome]:
         limit = self._timeout(w.job)
         for other in self._running(w.job):  # a job of this kind still runs: its window may be this one
+            if not self.wait_for_others:
+                self.report(f"held    {w.job:<8} {_iso(w.as_of)}  {other} already runs; the next pass looks again")
+                return Outcome(w, "held", entrypoint=cmd)
             self.report(f"waiting {w.job:<8} {_iso(w.as_of)}  for {other}, already running")
             if (yield from self._wait(other, limit)) is None:
                 self.report(f"held    {w.job:<8} {_iso(w.as_of)}  {other} still runs after {limit:.0f} s; next pass")
@@ -367,9 +409,12 @@ class Scheduler:
             return ""
 
 
+_LANES = ("refine", "midnight")
+
+
 def _lane(job: str) -> str:
     """Refine's windows are independent of the midnight jobs': a failure holds only its own lane."""
-    return "refine" if job == "refine" else "midnight"
+    return _LANES[0] if job == "refine" else _LANES[1]
 
 
 def _status(info: Any) -> str:
