@@ -166,7 +166,9 @@ def _seed_topic(rt: Runtime, domain: str, number: int, centroid: np.ndarray, at:
     return t
 
 
-def _ingest(rt: Runtime, vectors: np.ndarray, domain: str, at: datetime, prefix: str, texts=None) -> list[str]:
+def _ingest(
+    rt: Runtime, vectors: np.ndarray, domain: str, at: datetime, prefix: str, texts=None, category: str | None = None
+) -> list[str]:
     from ray_topics.core.router import DomainRouter
     from ray_topics.core.validation import VideoIn
     from ray_topics.tiers.realtime import DomainClassifier, RealtimeClassifier, commit
@@ -178,6 +180,7 @@ def _ingest(rt: Runtime, vectors: np.ndarray, domain: str, at: datetime, prefix:
             published_at=at + timedelta(minutes=i % 600),
             title=(texts[i] if texts else f"video {i}"),
             domain=domain,
+            category=category,
         )
         for i in range(len(vectors))
     ]
@@ -281,6 +284,34 @@ def test_a_video_refine_set_aside_stops_no_job(sqlite_runtime: Runtime) -> None:
     answers = {r["topic_id"] for r in rt.store.classifications.get(born).values()}
     assert len(answers) == 1 and None not in answers
     assert rt.store.classifications.get([lost])[lost]["topic_id"] is None
+
+
+def test_a_weekly_whose_sample_lost_embeddings_measures_the_rest_and_moves_no_topic_on_nothing(
+    sqlite_runtime: Runtime,
+) -> None:
+    """Found by review: with one video set aside among a week of labelled ones (the routing floor measured),
+    the weekly read the categories of every sampled id against the usable vectors (an IndexError, every
+    week while it stayed in the window); and a topic whose sampled week was all set aside got a NaN
+    centroid (its exact count met ``min_members``, its sample held no vector)."""
+    rt, rng = sqlite_runtime, np.random.default_rng(2)
+    dim = rt.cfg.embedding.dim
+    c0, c1 = normalize(rng.standard_normal(dim)), normalize(rng.standard_normal(dim))
+    _seed_topic(rt, "gaming", 0, c0, START)
+    kept = _seed_topic(rt, "gaming", 1, c1, START)
+    ok = _ingest(rt, _blob(rng, c0, 60, 0.8), "gaming", START + DAY, "ok", category="gaming")
+    lost = _ingest(rt, _blob(rng, c1, 8, 0.8), "gaming", START + DAY, "lost")
+    assert {r["topic_id"] for r in rt.store.classifications.get(lost).values()} == {"gaming:1"}
+    _lose(rt, ok[0], np.ones(dim // 2, np.float32).tobytes())
+    for v in lost:
+        _lose(rt, v, None)
+    assert run_refine(rt, START + 2 * DAY)["set_aside"] == {"gaming": 9}
+    out = run_weekly(rt, START + 7 * DAY)["gaming"]
+    assert (out["unusable"], out["updated"]) == (9, 1), out  # gaming:0 moved; gaming:1, of no vector, not
+    t = rt.store.topics.get("gaming:1")
+    np.testing.assert_array_equal(t.centroid, kept.centroid)
+    assert (t.sim_mean, t.sim_std) == (kept.sim_mean, kept.sim_std)
+    mean, _std, n = rt.store.prototypes.calibration("gaming")
+    assert n == 59 and np.isfinite(mean)  # the floor measured on the 59 labelled videos that could be read
 
 
 def test_monthly_merges_splits_and_keeps_ids(runtime: Runtime) -> None:

@@ -58,14 +58,15 @@ def evolve_topics(
     ``keywords`` holds each topic's refreshed keywords (see :func:`topic_keywords`);
     a topic missing from it keeps its keywords. When ``vectors`` hold a sample
     of the week, ``counts`` gives each topic's exact number of videos:
-    ``min_members`` is judged on it, the sampling noise on the sample's size.
+    ``min_members`` is judged on it and on the sample's rows (fewer when some
+    embeddings could not be read), the sampling noise on the sample's size.
     """
     lab = np.array([a if a is not None else NO_TOPIC for a in assigned], dtype=object)
     changed, events = [], []
     for t in topics:
         idx = np.flatnonzero(lab == t.topic_id)
         members = len(idx) if counts is None else counts.get(t.topic_id, 0)
-        if members < min_members:
+        if members < min_members or len(idx) < min_members:  # the sample too: its vectors may have been lost
             continue
         week_mean = normalize(vectors[idx].mean(axis=0))
         drift = 1.0 - float(normalize(t.centroid) @ week_mean) - sampling_noise(len(idx), t.sim_mean)

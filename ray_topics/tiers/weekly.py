@@ -106,7 +106,7 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.stats = {"videos": sum(counts.values()), "sampled": len(ids), "topics": len(live)}
     if not ids:
         return plan
-    _usable, vecs, unusable = rt.usable_vectors(domain, ids, (start, as_of))
+    usable, vecs, unusable = rt.usable_vectors(domain, ids, (start, as_of))
     if unusable:  # set aside by refine (embedding missing or broken): no part of a topic's drift
         assigned = [g for v, g in zip(ids, assigned, strict=True) if v not in unusable]
         plan.stats["unusable"] = len(unusable)
@@ -130,7 +130,7 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.prototype = (
         week_mean if proto is None else bounded_update(proto[0], week_mean, rt.cfg.domains.prototype_update_rate)[0]
     )
-    plan.routing = labelled_similarity(rt, domain, ids, vecs, plan.prototype)
+    plan.routing = labelled_similarity(rt, domain, usable, vecs, plan.prototype)
     plan.stats.update({"updated": len(changed), "drift_events": len(events)})
     return plan
 
