@@ -497,6 +497,29 @@ def test_planted_fork_ends_with_each_part_in_its_own_topic(sqlite_runtime: Runti
     assert sum(1 for p in owners.values() if p == "g/a") == 1  # the stable topic was not born twice
 
 
+def test_a_merges_survivor_takes_the_absorbed_topics_videos(sqlite_runtime: Runtime) -> None:
+    """Found by review: the survivor of a merge kept its own centroid and calibration, so when the absorbed
+    topic's history was refined again many of its videos fell below the survivor's edge and lost their topic
+    (24 of 60 here), the daily birth rule then refusing them as the survivor's fringe."""
+    rt, rng = sqlite_runtime, np.random.default_rng(11)
+    dim = rt.cfg.embedding.dim
+    a = normalize(rng.standard_normal(dim))
+    ortho = normalize(rng.standard_normal(dim) - (rng.standard_normal(dim) @ a) * a)
+    twin = normalize(0.935 * a + np.sqrt(1 - 0.935**2) * ortho)  # above monthly.merge_threshold (0.92)
+    for k, c in enumerate((a, twin, normalize(rng.standard_normal(dim)))):
+        _seed_topic(rt, "gaming", k, c, START, sim_mean=0.9, sim_std=0.03)
+    _ingest(rt, _blob(rng, a, 150, 0.9), "gaming", START + 2 * DAY, "a")
+    small = _ingest(rt, _blob(rng, twin, 60, 0.9), "gaming", START + 2 * DAY, "t")
+    _ingest(rt, _blob(rng, rt.store.topics.get("gaming:2").centroid, 150, 0.9), "gaming", START + 2 * DAY, "o")
+    run_refine(rt, START + 3 * DAY)
+    assert [r["topic_id"] for r in rt.store.classifications.get(small).values()].count("gaming:1") >= 55
+    assert run_monthly(rt, START + 5 * DAY)["gaming"]["merges"] == 1
+    assert rt.store.topics.get("gaming:1").status == "merged"
+    run_refine(rt, START + 6 * DAY)  # the absorbed topic's history, requeued, refined by the new model
+    held = [r["topic_id"] for r in rt.store.classifications.get(small).values()]
+    assert held.count("gaming:0") >= 55, {h: held.count(h) for h in set(held)}
+
+
 def test_a_topic_absorbing_two_in_one_run_records_both() -> None:
     """Events are keyed by (topic, type, time): the survivor's one merge event must name every absorbed topic."""
     from types import SimpleNamespace
@@ -506,21 +529,24 @@ def test_a_topic_absorbing_two_in_one_run_records_both() -> None:
 
     rng = np.random.default_rng(1)
     center = normalize(rng.standard_normal(16))
-    topics = [
-        make_topic("gaming", k, normalize(center + 0.01 * rng.standard_normal((n, 16))), [], START, upper_quantile=0.9)
-        for k, n in enumerate((30, 10, 8))  # three near-duplicates: the biggest absorbs both others
-    ]
+    members = [normalize(center + 0.01 * rng.standard_normal((n, 16))) for n in (30, 10, 8)]
+    # three near-duplicates: the biggest absorbs both others
+    topics = [make_topic("gaming", k, m, [], START, upper_quantile=0.9) for k, m in enumerate(members)]
     w = _Work("gaming", START, topics, 0.9, 10)
     sizes = {t.topic_id: t.size for t in topics}
     asked: list[list[str]] = []
     counts = SimpleNamespace(topic_sizes=lambda _d, ids: asked.append(sorted(ids)) or sizes)
-    _merge(SimpleNamespace(store=SimpleNamespace(classifications=counts)), w, threshold=0.9)
+    vecs = np.concatenate(members)
+    assigned = np.array([t.topic_id for t, m in zip(topics, members, strict=True) for _v in m], dtype=object)
+    _merge(SimpleNamespace(store=SimpleNamespace(classifications=counts)), w, 0.9, vecs, assigned)
     assert asked == [sorted(sizes)]  # the live topics it weighs, named: their counts alone are read
     assert w.absorbed == {"gaming:1": "gaming:0", "gaming:2": "gaming:0"}
     keys = [(e.topic_id, e.type, e.at) for e in w.events]
     assert len(keys) == len(set(keys)) == 3  # nothing the store's event key would drop
     survivor = next(e for e in w.events if e.topic_id == "gaming:0")
     assert sorted(survivor.details["absorbed"]) == sorted(survivor.related) == ["gaming:1", "gaming:2"]
+    # the survivor is re-centred on the members of all three
+    np.testing.assert_allclose(w.current(topics[0]).centroid, normalize(vecs.mean(axis=0)), atol=1e-5)
 
 
 def test_a_newborn_takes_the_window_videos_it_fits_better(runtime: Runtime) -> None:

@@ -67,6 +67,7 @@ class _Work:
         self.newborn: list[Topic] = []
         self.events: list[TopicEvent] = []
         self.absorbed: dict[str, str] = {}
+        self.members: dict[str, np.ndarray] = {}  # the sampled members a topic was decided on in this run
 
     def current(self, t: Topic) -> Topic:
         """The newest value of ``t`` decided so far."""
@@ -93,6 +94,7 @@ class _Work:
         self.changed[t.topic_id] = recentred(
             self.current(t), members, keywords, self.as_of, upper_quantile=self.upper_q
         )
+        self.members[t.topic_id] = members
 
     def born(self, members: np.ndarray, keywords: list[str], last_seen: datetime, coherence: float | None) -> Topic:
         t = make_topic(
@@ -108,6 +110,7 @@ class _Work:
         )
         self.number += 1
         self.newborn.append(t)
+        self.members[t.topic_id] = members
         return t
 
     def revive(
@@ -125,6 +128,7 @@ class _Work:
         )
         self.dead.remove(dead)
         self.newborn.append(t)
+        self.members[t.topic_id] = members
         return t
 
 
@@ -201,7 +205,7 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             continue
         t = w.born(vecs[idx], kws, last, coh)
         w.event(t.topic_id, EventType.BIRTH, size=len(idx), coherence=round(coh, 4), by="monthly recluster")
-    _merge(rt, w, cfg.merge_threshold)
+    _merge(rt, w, cfg.merge_threshold, vecs, assigned)
     plan.topics = w.decided()
     plan.events = w.events
     plan.requeue = w.requeue()
@@ -248,8 +252,13 @@ def _split(rt: Runtime, w: _Work, vecs: np.ndarray, docs: list[str], assigned: n
         w.event(t.topic_id, EventType.SPLIT, children, into=children, kept=len(parts[0]))
 
 
-def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
-    """Absorb the smaller of every near-duplicate pair of live topics into the larger."""
+def _merge(rt: Runtime, w: _Work, threshold: float, vecs: np.ndarray, assigned: np.ndarray) -> None:
+    """Absorb the smaller of every near-duplicate pair of live topics into the larger.
+
+    The survivor is re-centred and recalibrated on the sampled members of both (``vecs``, their stored
+    answers ``assigned``; a topic decided in this run, on the members it was decided on): kept as it was,
+    its calibration would refuse the absorbed topic's videos at its edge when their history is refined.
+    """
     pool = w.remaining()
     if len(pool) < 2:
         return
@@ -257,6 +266,7 @@ def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
     # one merge event per topic and run (events are keyed by topic, type and time): a topic that
     # absorbs several lists them all
     merged: dict[str, dict[str, Any]] = {}
+    pool_by_id = {t.topic_id: t for t in pool}
     for small, big in find_merges(
         np.stack([t.centroid for t in pool]), [sizes.get(t.topic_id, t.size) for t in pool], threshold
     ):
@@ -268,6 +278,11 @@ def _merge(rt: Runtime, w: _Work, threshold: float) -> None:
     for tid, details in merged.items():
         related = [details["into"]] if "into" in details else []
         w.event(tid, EventType.MERGE, related + details.get("absorbed", []), **details)
+        if "absorbed" in details:
+            parts = [w.members.get(x, vecs[assigned == x]) for x in [tid, *details["absorbed"]]]
+            union = np.concatenate(parts) if parts else vecs[:0]
+            if len(union):
+                w.refresh(w.current(pool_by_id[tid]), union, [])
 
 
 def _reassign(rt: Runtime, w: _Work, requeued: set[str]) -> list[dict[str, Any]]:
