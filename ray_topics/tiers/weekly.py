@@ -24,11 +24,11 @@ from ray_topics.core.plan import Plan
 from ray_topics.core.router import similarity_stats
 from ray_topics.core.sampling import bottom_k
 from ray_topics.core.text import video_text
-from ray_topics.core.types import LIVE_STATUSES, Topic
+from ray_topics.core.types import LIVE_STATUSES, EventType, Topic
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.job import run_tier
 
-__all__ = ["plan_weekly", "run_weekly", "topic_keywords", "week_sample", "week_sample_ids"]
+__all__ = ["plan_weekly", "rewritten_topics", "run_weekly", "topic_keywords", "week_sample", "week_sample_ids"]
 
 OTHER_DOMAINS = "~"
 
@@ -104,6 +104,10 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     counts = {g: n for g, (_got, n) in sample.items()}
     live = rt.store.topics.list(domain, LIVE_STATUSES)
     plan.stats = {"videos": sum(counts.values()), "sampled": len(ids), "topics": len(live)}
+    held = rewritten_topics(rt, domain)
+    if held:  # their week's answers predate a merge or split whose requeue has not run: not their week
+        live = [t for t in live if t.topic_id not in held]
+        plan.stats["held_for_requeue"] = len(held)
     if not ids:
         return plan
     usable, vecs, unusable = rt.usable_vectors(domain, ids, (start, as_of))
@@ -133,6 +137,21 @@ def plan_weekly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.routing = labelled_similarity(rt, domain, usable, vecs, plan.prototype)
     plan.stats.update({"updated": len(changed), "drift_events": len(events)})
     return plan
+
+
+def rewritten_topics(rt: Runtime, domain: str) -> set[str]:
+    """The topics whose stored answers a monthly merge or split is still to rewrite: the split parents and the
+    absorbed topics in the requeue backlog, and the survivors that absorbed them.
+
+    Until the backlog is drained their week's rows still name the topics as they were before it (a
+    split parent holds both halves): drifted on them, a weekly that ran between the monthly's commit
+    and its requeue would undo the split or the survivor's re-centring.
+    """
+    pending = set(rt.store.backlog.topics(domain))
+    if not pending:
+        return pending
+    merges = rt.store.topics.events(domain, [EventType.MERGE])
+    return pending | {e["details"]["into"] for e in merges if e["topic_id"] in pending and "into" in e["details"]}
 
 
 def labelled_similarity(
