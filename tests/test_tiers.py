@@ -559,6 +559,32 @@ def test_a_weekly_between_a_monthlys_commit_and_its_requeue_leaves_the_split_alo
     assert float(g_cent @ e_cent) > 0.99
 
 
+def test_a_split_part_that_is_a_dead_topics_return_revives_it(sqlite_runtime: Runtime) -> None:
+    """Found by review: a dead story that returned inside a broad live topic (its videos answered by it, not
+    misfits) was carved out by the monthly split under a new id, the dead topic at cosine 0.996 staying dead;
+    births of the recluster and the daily already revive a returning story."""
+    rt, rng = sqlite_runtime, np.random.default_rng(1)
+    dim = rt.cfg.embedding.dim
+    b, w = normalize(rng.standard_normal(dim)), normalize(rng.standard_normal(dim))
+    p1, p2 = normalize(b + 0.9 * w), normalize(b - 0.9 * w)
+    _seed_topic(rt, "gaming", 0, b, START, sim_mean=0.4, sim_std=0.08)
+    dead = _seed_topic(rt, "gaming", 1, p2, START - 90 * DAY)
+    with rt.store.begin() as conn:
+        rt.store.topics.upsert([dataclasses.replace(dead, status="dead", died_at=START - 10 * DAY)], conn)
+        rt.registry.publish("gaming", START, "test", conn)
+    vecs = np.concatenate([_blob(rng, p1, 170, 0.75), _blob(rng, p2, 100, 0.75)])
+    ids = _ingest(rt, vecs, "gaming", START + 2 * DAY, "m")
+    assert {r["topic_id"] for r in rt.store.classifications.get(ids).values()} == {"gaming:0"}
+    out = run_monthly(rt, START + 5 * DAY)["gaming"]
+    assert (out["splits"], out["births"]) == (1, 0), out
+    split = next(e for e in rt.store.topics.events("gaming", ["split"]) if e["topic_id"] == "gaming:0")
+    assert split["related"] == ["gaming:1"] and rt.store.topics.get("gaming:1").status == "active"
+    (back,) = rt.store.topics.events("gaming", ["revival"])
+    assert back["topic_id"] == "gaming:1" and back["details"]["returned"] and back["details"]["by"] == "monthly split"
+    answers = [r["topic_id"] for r in rt.store.classifications.get(ids[170:]).values()]
+    assert answers.count("gaming:1") > 90  # the returned story's videos, requeued, are its own again
+
+
 def test_a_topic_absorbing_two_in_one_run_records_both() -> None:
     """Events are keyed by (topic, type, time): the survivor's one merge event must name every absorbed topic."""
     from types import SimpleNamespace

@@ -114,7 +114,7 @@ class _Work:
         return t
 
     def revive(
-        self, dead: Topic, members: np.ndarray, keywords: list[str], last_seen: datetime, coherence: float
+        self, dead: Topic, members: np.ndarray, keywords: list[str], last_seen: datetime, coherence: float | None
     ) -> Topic:
         """Dead topic ``dead`` returns with ``members`` (:func:`ray_topics.core.lifecycle.returning`)."""
         t = revived(
@@ -246,7 +246,15 @@ def _split(rt: Runtime, w: _Work, vecs: np.ndarray, docs: list[str], assigned: n
         w.refresh(t, vecs[idx[parts[0]]], kws.get(0, []))
         children = []
         for k, p in enumerate(parts[1:], start=1):
-            child = w.born(vecs[idx[p]], kws.get(k, []), t.last_seen_at, None)
+            members, words = vecs[idx[p]], kws.get(k, [])
+            back = returning(w.dead, cohesion(members)[0], rt.cfg.daily.max_similarity_to_existing)
+            if back is not None:  # a dead story returned inside a broad topic: carved out, it keeps its id
+                child = w.revive(back, members, words, t.last_seen_at, None)
+                w.event(
+                    child.topic_id, EventType.REVIVAL, size=len(p), by="monthly split", **returned_details(back, words)
+                )
+            else:
+                child = w.born(members, words, t.last_seen_at, None)
             children.append(child.topic_id)
             w.event(child.topic_id, EventType.SPLIT, [t.topic_id], **{"from": t.topic_id, "size": len(p)})
         w.event(t.topic_id, EventType.SPLIT, children, into=children, kept=len(parts[0]))
