@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -38,6 +38,7 @@ STORE_URL_ENV = "RAY_TOPICS_STORE_URL"
 # a setting written `env:NAME` is read from the environment variable NAME where it is used, so a
 # secret never sits in a file, nor in a config handed to other processes (Serve replicas, Ray tasks)
 ENV_REF = "env:"
+PG_MAX_MS_SETTING_S = (2**31 - 1) // 1000  # the most seconds a PostgreSQL setting in milliseconds holds
 
 
 def from_env(value: str) -> str:
@@ -63,7 +64,8 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # no setting means anything at infinity or NaN: both are refused where given, not a traceback where used
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class StoreConfig(_Section):
@@ -72,8 +74,9 @@ class StoreConfig(_Section):
     pool_size: int = Field(ge=1)
     max_overflow: int = Field(ge=0)
     pool_timeout_s: float = Field(gt=0)
-    statement_timeout_s: float = Field(ge=0)
-    dead_client_s: float = Field(ge=0)
+    # PostgreSQL takes both as milliseconds in a 32-bit integer (about 24.8 days at most)
+    statement_timeout_s: float = Field(ge=0, le=PG_MAX_MS_SETTING_S)
+    dead_client_s: float = Field(ge=0, le=PG_MAX_MS_SETTING_S)
 
 
 class LakeConfig(_Section):
@@ -104,6 +107,16 @@ class ExecutionConfig(_Section):
     commit_retries: int = Field(ge=0)
     lease_wait_seconds: float = Field(ge=0)
     lease_poll_seconds: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _gpu_jobs_ask_for_gpus(self) -> ExecutionConfig:
+        if self.gpu_jobs and not self.gpus_per_domain_task > 0:
+            raise ValueError(
+                f"execution.gpu_jobs {self.gpu_jobs} ask for a GPU per domain task, but gpus_per_domain_task is "
+                f"{self.gpus_per_domain_task}: no GPU worker would be started for them (set it above 0, or "
+                "empty gpu_jobs)"
+            )
+        return self
 
 
 class ClusterConfig(_Section):
@@ -456,6 +469,16 @@ class ServeConfig(_Section):
             )
         return data
 
+    @model_validator(mode="after")
+    def _defaults_within_limits(self) -> ServeConfig:
+        for default, most in (("page_size", "max_page_size"), ("story_days", "max_story_days")):
+            if getattr(self, default) > getattr(self, most):
+                raise ValueError(
+                    f"serve.{default} ({getattr(self, default)}) is above serve.{most} ({getattr(self, most)}): "
+                    "every request that leaves it out would be refused"
+                )
+        return self
+
 
 class MetricsConfig(_Section):
     # where each job run writes its gauges (ray_topics/ops/metrics.py); None: not there
@@ -553,7 +576,10 @@ def apply_override(data: dict[str, Any], override: str) -> None:
         raise ConfigError(f"override {override!r} names no key")
     node = data
     model: type[BaseModel] | None = Config
+    # the last key may name an entry of a mapping setting (job_timeout_hours.weekly): any name, its values' type
+    mapping: type | None = None
     for k in keys[:-1]:
+        mapping = _mapping_values(model, k)
         section = _section_model(model, k)
         if not isinstance(node.get(k), dict):
             # a section the file leaves out (e.g. ``serve``, all defaults) may still be overridden
@@ -562,9 +588,9 @@ def apply_override(data: dict[str, Any], override: str) -> None:
             node[k] = {}
         node = node[k]
         model = section
-    if keys[-1] not in node and (model is None or keys[-1] not in model.model_fields):
+    if keys[-1] not in node and mapping is None and (model is None or keys[-1] not in model.model_fields):
         raise ConfigError(f"override {override!r}: unknown key {dotted!r}")
-    text = _is_text(model, keys[-1])
+    text = _is_text(model, keys[-1]) or mapping is str
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
@@ -580,6 +606,14 @@ def _is_text(model: type[BaseModel] | None, key: str) -> bool:
     """Whether ``key`` of ``model`` is a text setting (``str`` or ``str | None``)."""
     field = model.model_fields.get(key) if model is not None else None
     return field is not None and field.annotation in (str, str | None)
+
+
+def _mapping_values(model: type[BaseModel] | None, key: str) -> type | None:
+    """The type of the values when setting ``key`` of ``model`` maps free names to them (``dict[str, V]``)."""
+    field = model.model_fields.get(key) if model is not None else None
+    if field is None or get_origin(field.annotation) is not dict:
+        return None
+    return get_args(field.annotation)[1]
 
 
 def _section_model(model: type[BaseModel] | None, key: str) -> type[BaseModel] | None:

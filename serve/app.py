@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 from collections import Counter as CountOf
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -267,17 +268,24 @@ def _encode_cursor(domain: str, number: int) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([domain, number])).decode()
 
 
-def _decode_cursor(cursor: str | None, domains: list[str]) -> tuple[str, int] | None:
+def _decode_cursor(cursor: str | None, storable: Callable[[str], bool]) -> tuple[str, int] | None:
     """The (domain, number) a page follows, from the opaque ``next`` of the previous page.
 
-    Only a configured domain and a topic number a BIGINT holds: anything else (a forged cursor)
-    would reach the database as a value it refuses.
+    Only a domain name the store could hold (``storable``) and a topic number a BIGINT holds: anything
+    else (a forged cursor) would reach the database as a value it refuses. Any such domain, configured or
+    not: the list holds the topics of a domain since removed from the config, and a page may end on one.
     """
     if cursor is None:
         return None
     try:
         domain, number = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if domain in domains and isinstance(number, int) and not isinstance(number, bool) and 0 <= number < 2**63:
+        if (
+            isinstance(domain, str)
+            and storable(domain)
+            and isinstance(number, int)
+            and not isinstance(number, bool)
+            and 0 <= number < 2**63
+        ):
             return domain, number
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         pass
@@ -793,7 +801,7 @@ class Ingress:
         self._known_domain(domain)
         gid = _global_id(global_topic)
         size = self._page_size(limit)
-        after = _decode_cursor(cursor, self.cfg.domains.names)
+        after = _decode_cursor(cursor, lambda d: _storable_key(self.store, "topics", "domain", d))
         page, linked = await asyncio.to_thread(_topics_page, self.store, domain, after, size + 1, gid)
         more = len(page) > size
         page = page[:size]

@@ -340,3 +340,37 @@ def test_a_file_naming_the_retired_batch_settings_says_so(tmp_path: Path) -> Non
     path = _write(tmp_path, "old.yaml", {"serve": {"model_batch_size": 64, "model_batch_wait_s": 0.0}})
     with pytest.raises(ConfigError, match=r"serve.model_batch_size, serve.model_batch_wait_s: retired"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("serve.page_size=2000", r"serve\.page_size \(2000\) is above serve\.max_page_size"),
+        ("serve.story_days=45", r"serve\.story_days \(45\) is above serve\.max_story_days"),
+        ("store.statement_timeout_s=.inf", "finite number"),
+        ("serve.health_cache_seconds=.inf", "finite number"),
+        ("store.statement_timeout_s=3000000", "less than or equal to 2147483"),
+        ("store.dead_client_s=3000000", "less than or equal to 2147483"),
+    ],
+)
+def test_a_value_that_would_break_later_is_refused_where_it_is_given(override: str, message: str) -> None:
+    """Found by review: each was accepted, then every request leaving the default out was a 422 (a page or
+    story days above their own maximum), opening the store an OverflowError (infinity) or every PostgreSQL
+    connection refused (a value beyond its 32-bit milliseconds)."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+def test_gpu_jobs_with_no_gpu_per_task_are_refused_and_a_mapping_takes_new_names() -> None:
+    """Found by review: ``gpu_jobs`` with ``gpus_per_domain_task: 0`` asked for no GPU, so no GPU worker was
+    ever started for them; and ``--set schedule.job_timeout_hours.weekly=3`` was an unknown key, though the
+    setting is per kind with ``default`` for the rest."""
+    with pytest.raises(ConfigError, match=r"gpus_per_domain_task is 0\.0"):
+        load_config(overrides=["execution.gpu_jobs=[monthly]", "execution.gpus_per_domain_task=0"])
+    assert load_config(overrides=["execution.gpus_per_domain_task=0"]).execution.gpus_per_domain_task == 0
+    cfg = load_config(overrides=["schedule.job_timeout_hours.weekly=3", "serve.ray_env.MY_FLAG=on"])
+    assert cfg.schedule.job_timeout_hours["weekly"] == 3 and cfg.serve.ray_env["MY_FLAG"] == "on"
+    with pytest.raises(ConfigError, match="unknown jobs"):
+        load_config(overrides=["schedule.job_timeout_hours.weekyl=3"])
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(overrides=["schedule.no_such_setting=3"])

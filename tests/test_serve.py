@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -200,13 +201,38 @@ def test_topics_come_in_pages(app) -> None:
             break
     assert seen == every and pages == -(-len(every) // 2)
     assert c.get("/v1/topics", params={"domain": "tech", "limit": 2}).json()["next"] is not None
-    import base64
 
     forged = [base64.urlsafe_b64encode(json.dumps(c).encode()).decode() for c in (["tech", 2**64 - 1], ["a\u0000", 1])]
     bad = [{"limit": 0}, {"limit": 10**6}, {"limit": "x"}, {"cursor": "not-a-cursor"}, {"cursor": "W10="}]
     for params in [*bad, *({"cursor": c} for c in forged)]:
         r = c.get("/v1/topics", params=params)
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", (params, r.text)
+
+
+def test_a_page_may_end_on_a_topic_of_a_domain_since_removed_from_the_config(tmp_path: Path) -> None:
+    """Found by review: the list holds the topics of a domain no longer configured, and a page ending on one
+    gave a ``next`` the service then refused (422 for its own cursor): the rest of the list was out of reach."""
+    from serve.app import ApiError, _decode_cursor, _encode_cursor, _storable_key, _topics_page
+
+    rt = Runtime(make_config(tmp_path))
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rng = np.random.default_rng(3)
+    for d in ("gaming", "knitting", "tech"):  # knitting: a domain the config no longer names
+        _publish(rt, d, normalize(rng.standard_normal((2, 384))), at, [f"{d} a, x", f"{d} b, y"])
+    assert "knitting" not in rt.cfg.domains.names
+    storable = lambda d: _storable_key(rt.store, "topics", "domain", d)  # noqa: E731 (as the endpoint passes it)
+    seen, after = [], None
+    while True:
+        page, _linked = _topics_page(rt.store, None, after, 2, None)
+        seen += [t.topic_id for t in page]
+        if len(page) < 2:
+            break
+        after = _decode_cursor(_encode_cursor(page[-1].domain, page[-1].number), storable)
+    assert seen == [t.topic_id for t in rt.store.topics.list()] and "knitting:1" in seen
+    for forged in (["a\u0000", 1], ["x" * 10_000, 1], [3, 1]):  # still refused: a value no column holds
+        with pytest.raises(ApiError):
+            _decode_cursor(base64.urlsafe_b64encode(json.dumps(forged).encode()).decode(), storable)
+    rt.store.dispose()
 
 
 def test_topics_filter_by_global_topic_and_carry_its_id(app) -> None:

@@ -56,7 +56,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_URL_PASSWORD = re.compile(r"://[^/@:]+:[^/@]+@")  # scheme://user:password@host
+_URL_PASSWORD = re.compile(r"://[^/@:]*:[^@]+@")  # scheme://user:password@host
 
 # metadata every submitted job carries, so a scheduler recognises a job of the same kind still running
 META_JOB, META_AS_OF = "ray_topics_job", "ray_topics_as_of"
@@ -106,7 +106,20 @@ def _is_secret(key: str, value: str) -> bool:
     """A token, or a URL with a password, given as a value rather than an ``env:`` reference."""
     if value.startswith(ENV_REF):
         return False
-    return key == "serve.token" or (key == "store.url" and _URL_PASSWORD.search(value) is not None)
+    return key == "serve.token" or (key == "store.url" and _has_password(value))
+
+
+def _has_password(url: str) -> bool:
+    """Whether a store URL carries a password: as SQLAlchemy reads it (a ``/`` in it, no user name) or in its
+    query (``?password=``)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads: the job would fail on it; look at the text
+        return _URL_PASSWORD.search(url) is not None or "password=" in url.lower()
+    return bool(parsed.password) or any(k.lower() == "password" for k in parsed.query)
 
 
 def entrypoint(cfg: ScheduleConfig, window: Window, job_args: Sequence[str]) -> str:
