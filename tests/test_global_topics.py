@@ -531,3 +531,24 @@ def test_report_lists_global_topics_with_their_members(tmp_path: Path) -> None:
     assert "g1" in row and "gaming:0" in row and "tech:0" in row and "speedrun record" in row
     assert "news:0" not in row
     rt.store.dispose()
+
+
+def test_a_relink_committed_after_a_later_ones_is_stamped_no_earlier(tmp_path: Path) -> None:
+    """Found by review: a job of an earlier as_of committing after a later one (a retried weekly after the next
+    daily, an hours-long monthly past midnight) stamped its relink's events with its own as_of: a link sorted
+    before its global topic's form, and ``at(as_of)`` showed a topic linked before it was born."""
+    from ray_topics.storage.store import Store
+
+    s = Store(f"sqlite:///{tmp_path / 's.db'}")
+    rng = np.random.default_rng(1)
+    story = _unit(rng)[0]
+    s.topics.upsert([dataclasses.replace(_topic("gaming", 0, _near(rng, story, 0.98)), born_at=AT - DAY)])
+    tech = dataclasses.replace(_topic("tech", 0, _near(rng, story, 0.98)), born_at=AT + DAY)
+    s.topics.upsert([tech])
+    s.global_topics.relink(THRESHOLD, AT + DAY, job="daily")  # Tuesday's daily: tech:0 born and linked
+    s.topics.upsert([dataclasses.replace(_topic("news", 0, _near(rng, story, 0.98)), born_at=AT - DAY)])
+    s.global_topics.relink(THRESHOLD, AT, job="weekly")  # Monday's weekly, committed after it
+    events = s.global_topics.events(1)
+    assert [e["type"] for e in events] == ["form", "link"] and {e["at"] for e in events} == {AT + DAY}
+    assert s.global_topics.at(AT) == {} and s.global_topics.at(AT + DAY) == {1: ["gaming:0", "news:0", "tech:0"]}
+    s.dispose()

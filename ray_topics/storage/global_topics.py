@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, select
 
 from ray_topics.core.global_topics import Relink, assign_ids, link_groups
+from ray_topics.core.timeutil import as_utc
 from ray_topics.core.types import LIVE_STATUSES
 from ray_topics.storage.db import Database, chunks
 from ray_topics.storage.topics import Topics
@@ -74,7 +75,13 @@ class GlobalTopics:
             ended = {g: r["members"] for g, r in stored.items() if r["status"] == ENDED}
             result = assign_ids(groups, current, ended, max(stored, default=0) + 1)
             if result.events:
-                self._write(tx, result, stored, {t.topic_id: t.domain for t in live}, at, job, job_run_id)
+                # the links are those of the topics as committed now: a job of an earlier as_of committing
+                # after a later one's (a retry, a --force, an hours-long monthly) changes them at the newest
+                # time the lineage knows, never before it (a link before its form, a topic linked before birth)
+                ev = self.db.table("global_topic_events")
+                newest = tx.execute(select(func.max(ev.c.at))).scalar()
+                stamp = at if newest is None or as_utc(newest) <= as_utc(at) else as_utc(newest)
+                self._write(tx, result, stored, {t.topic_id: t.domain for t in live}, stamp, job, job_run_id)
         return result
 
     def _rows(self, conn: Connection) -> dict[int, dict[str, Any]]:
