@@ -452,3 +452,27 @@ def test_a_lake_file_is_on_disk_before_its_name_points_at_it(lake: Lake, monkeyp
     path = lake.write_hour("news", H, _rows("f", H, 3))
     # the temporary file while it still had that name (before the rename), then its folder
     assert synced == [path + ".tmp", path.rsplit("/", 1)[0]]
+
+
+def test_late_videos_of_many_hours_rewrite_a_compacted_day_once(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review: refine's compaction appended late videos hour by hour, and each hour read the whole day
+    file (as Python objects) and rewrote it: late videos in six hours of yesterday cost six rewrites of it.
+    ``append_day`` merges them into it once; an open day takes them in their hours' files."""
+    rows = _day_rows(lake)
+    lake.compact_days([D1])
+    late = [r for h in range(0, 24, 4) for r in _rows(f"late{h}-", datetime(2024, 3, 1, h, 30, tzinfo=UTC), 1, seed=h)]
+    written: list[str] = []
+    put = Lake._put
+    monkeypatch.setattr(Lake, "_put", lambda self, path, table: written.append(path) or put(self, path, table))
+    assert lake.append_day("gaming", D1, late) == written and len(written) == 1
+    assert written[0].endswith("day=2024-03-01/domain=gaming/day.parquet")
+    lake.append_day("gaming", D1, late[:2])  # a retry: idempotent by video_id
+    rows.update({r["video_id"]: r for r in late})
+    _assert_reads_each_row_once(lake, rows)
+    table = lake.partition_table("gaming", D1)
+    order = list(zip(table.column("published_at").to_pylist(), table.column("video_id").to_pylist(), strict=True))
+    assert order == sorted(order)  # the day file stays in (published_at, video_id) order
+    written.clear()
+    d2 = datetime(2024, 3, 5, tzinfo=UTC)  # an open day: each late video into its hour's file
+    assert len(lake.append_day("gaming", d2.date(), _rows("open-", d2, 3, step=timedelta(hours=2)))) == 3
+    assert _names(lake, d2.date(), "gaming") == ["hour=00.parquet", "hour=02.parquet", "hour=04.parquet"]

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ray_topics.core.lifecycle import reclassified
-from ray_topics.core.timeutil import floor_hour
+from ray_topics.core.timeutil import as_utc, floor_hour
 from ray_topics.core.validation import InvalidVideo, validate_vector
 from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.aging import LAKE_LEASE
@@ -119,15 +119,16 @@ def compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
 def _compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
     cutoff = floor_hour(as_of)
     rows, unreadable = _readable(rt.store.videos.uncompacted(before=cutoff), rt.cfg.embedding.dim)
-    groups: dict[tuple[str, datetime], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, date], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups[(r["domain"], floor_hour(r["published_at"]))].append(r)
-    for (domain, hour), members in sorted(groups.items()):
-        rt.lake.append_hour(domain, hour, members)
+        groups[(r["domain"], as_utc(r["published_at"]).date())].append(r)
+    for (domain, day), members in sorted(groups.items()):  # a compacted day's file rewritten once for its late rows
+        rt.lake.append_day(domain, day, members)
         rt.store.videos.mark_compacted([m["video_id"] for m in members], at=as_of)
-    days = rt.lake.compact_days(closed_days(cutoff, {hour.date() for _d, hour in groups}))
+    days = rt.lake.compact_days(closed_days(cutoff, {day for _d, day in groups}))
     evicted = rt.store.videos.evict_hot(before=as_of - timedelta(days=rt.cfg.refine.hot_retention_days))
-    out = {"compacted": len(rows), "hours": len(groups), "days": len(days), "evicted": evicted}
+    hours = len({(r["domain"], floor_hour(r["published_at"])) for r in rows})
+    out = {"compacted": len(rows), "hours": hours, "days": len(days), "evicted": evicted}
     return {**out, "not_compacted": len(unreadable)} if unreadable else out
 
 
