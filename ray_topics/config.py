@@ -225,6 +225,7 @@ class ScheduleConfig(_Section):
 class RefineConfig(_Section):
     batch_size: int = Field(gt=0)
     hot_retention_days: int = Field(ge=0)
+    compact_page_rows: int = Field(gt=0)
 
 
 class DailyConfig(_Section):

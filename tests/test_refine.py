@@ -252,6 +252,26 @@ def test_refine_sets_bad_rows_aside_and_goes_on(runtime: Runtime) -> None:
     assert set(runtime.store.videos.hot_vectors(["g1", "g2"])) == {"g1", "g2"}
 
 
+def test_compaction_in_pages_writes_every_row_once_and_skips_the_unreadable(runtime: Runtime) -> None:
+    """A catch-up after an outage holds one page of hot rows at a time (``refine.compact_page_rows``), not
+    every row the outage left: here pages of 2 over 9 rows in two days and two domains, two unreadable ones
+    among them (each page's end the key of the next, so an unreadable row is never read again as a page)."""
+    rt = runtime
+    rt.cfg.refine.compact_page_rows = 2
+    dim = rt.cfg.embedding.dim
+    specs = [(f"g{i}", "gaming", D1 + i * 5 * H, ClassificationStatus.REFINED) for i in range(7)]  # to 03-02 06:00
+    specs += [(f"c{i}", "cooking", D1 + i * H, ClassificationStatus.REFINED) for i in range(2)]
+    _ingest(rt, *specs)
+    _spoil(rt, "g1", np.ones(dim // 2, np.float32).tobytes())
+    _spoil(rt, "g2", np.full(dim, np.nan, np.float32).tobytes())
+    stats = compact(rt, D1 + 48 * H)
+    assert stats == {"compacted": 7, "hours": 7, "days": 3, "evicted": 0, "not_compacted": 2}
+    assert _lake_ids(rt) == ["c0", "c1", "g0", "g3", "g4", "g5", "g6"]
+    assert _listing(rt, date(2024, 3, 1), "gaming") == ["day.parquet"]
+    assert sorted(r["video_id"] for r in rt.store.videos.uncompacted(before=D1 + 48 * H)) == ["g1", "g2"]
+    assert compact(rt, D1 + 48 * H)["compacted"] == 0
+
+
 def test_refine_failing_in_one_domain_refines_the_others(runtime: Runtime, monkeypatch) -> None:
     """A domain whose refinement raises is named under failed; the others and compaction go on."""
     from ray_topics.tiers.realtime import DomainClassifier

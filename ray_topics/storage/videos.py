@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from ray_topics.core.timeutil import as_utc
 from ray_topics.core.types import ClassificationStatus
@@ -174,8 +174,16 @@ class Videos:
                 )
         return days
 
-    def uncompacted(self, before: datetime, domain: str | None = None) -> list[dict[str, Any]]:
-        """Hot embeddings published before ``before`` not yet written to the lake."""
+    def uncompacted(
+        self,
+        before: datetime,
+        domain: str | None = None,
+        *,
+        limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Hot embeddings published before ``before`` not yet written to the lake, in (published_at, video_id)
+        order: the first ``limit`` of them after the key ``after`` when given (keyset pages)."""
         e, v = self.db.table("embeddings"), self.db.table("videos")
         q = (
             select(e.c.video_id, e.c.domain, e.c.published_at, e.c.vector, v.c.channel_id, v.c.views)
@@ -185,6 +193,13 @@ class Videos:
         )
         if domain:
             q = q.where(e.c.domain == domain)
+        if after is not None:  # the first term bounds the index range (the planners do not take it from OR)
+            q = q.where(
+                e.c.published_at >= after[0],
+                or_(e.c.published_at > after[0], e.c.video_id > after[1]),
+            )
+        if limit is not None:
+            q = q.limit(limit)
         with self.db.connect() as conn:
             return [{**r._mapping, "vector": unpack(r.vector)} for r in conn.execute(q)]
 

@@ -118,18 +118,29 @@ def compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
 
 def _compact(rt: Runtime, as_of: datetime) -> dict[str, int]:
     cutoff = floor_hour(as_of)
-    rows, unreadable = _readable(rt.store.videos.uncompacted(before=cutoff), rt.cfg.embedding.dim)
-    groups: dict[tuple[str, date], list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        groups[(r["domain"], as_utc(r["published_at"]).date())].append(r)
-    for (domain, day), members in sorted(groups.items()):  # a compacted day's file rewritten once for its late rows
-        rt.lake.append_day(domain, day, members)
-        rt.store.videos.mark_compacted([m["video_id"] for m in members], at=as_of)
-    days = rt.lake.compact_days(closed_days(cutoff, {day for _d, day in groups}))
+    compacted, unreadable = 0, 0
+    hours: set[tuple[str, datetime]] = set()
+    touched: set[date] = set()
+    after = None
+    # a page at a time (refine.compact_page_rows): an hour of a busy stream is one page, a catch-up of days
+    # after an outage holds one page in memory, not every hot row it left
+    while page := rt.store.videos.uncompacted(before=cutoff, limit=rt.cfg.refine.compact_page_rows, after=after):
+        after = (page[-1]["published_at"], page[-1]["video_id"])
+        rows, bad = _readable(page, rt.cfg.embedding.dim)
+        unreadable += len(bad)
+        groups: dict[tuple[str, date], list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            groups[(r["domain"], as_utc(r["published_at"]).date())].append(r)
+        for (domain, day), members in sorted(groups.items()):  # a compacted day's file rewritten once a page
+            rt.lake.append_day(domain, day, members)
+            rt.store.videos.mark_compacted([m["video_id"] for m in members], at=as_of)
+        compacted += len(rows)
+        hours |= {(r["domain"], floor_hour(r["published_at"])) for r in rows}
+        touched |= {day for _d, day in groups}
+    days = rt.lake.compact_days(closed_days(cutoff, touched))
     evicted = rt.store.videos.evict_hot(before=as_of - timedelta(days=rt.cfg.refine.hot_retention_days))
-    hours = len({(r["domain"], floor_hour(r["published_at"])) for r in rows})
-    out = {"compacted": len(rows), "hours": hours, "days": len(days), "evicted": evicted}
-    return {**out, "not_compacted": len(unreadable)} if unreadable else out
+    out = {"compacted": compacted, "hours": len(hours), "days": len(days), "evicted": evicted}
+    return {**out, "not_compacted": unreadable} if unreadable else out
 
 
 def _readable(rows: list[dict[str, Any]], dim: int) -> tuple[list[dict[str, Any]], list[str]]:
