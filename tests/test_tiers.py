@@ -257,6 +257,22 @@ def _lose(rt: Runtime, video_id: str, blob: bytes | None) -> None:
         conn.execute(delete(t).where(mine) if blob is None else update(t).where(mine).values(vector=blob))
 
 
+def test_a_past_daily_run_after_a_newer_one_moves_no_status_back(tmp_path: Path) -> None:
+    """Found by review: a daily of an earlier day run after a newer one (a retry, ``--force``, RayCronJobs
+    firing late) saw the topic idle for fewer days and revived it: a revival event before the dying one, the
+    topic active until the next daily made it dying again. The newer run's statuses now stand."""
+    rt = Runtime(make_config(tmp_path, "daily.dying_after_days=3", "daily.dead_after_days=6"))
+    rng = np.random.default_rng(4)
+    _seed_topic(rt, "gaming", 0, normalize(rng.standard_normal(rt.cfg.embedding.dim)), START)
+    run_daily(rt, START + 4 * DAY)
+    assert rt.store.topics.get("gaming:0").status == "dying"
+    past = run_daily(rt, START + 2 * DAY)["gaming"]
+    assert past["lifecycle"] == {} and past["lifecycle_after"] == (START + 4 * DAY).isoformat()
+    assert rt.store.topics.get("gaming:0").status == "dying"
+    assert [e["type"] for e in rt.store.topics.events("gaming") if e["topic_id"] == "gaming:0"] == ["dying"]
+    assert run_daily(rt, START + 7 * DAY)["gaming"]["lifecycle"] == {"gaming:0": "death"}  # in order: as ever
+
+
 def test_a_video_refine_set_aside_stops_no_job(sqlite_runtime: Runtime) -> None:
     """Refine sets aside a video whose embedding is lost or unreadable (it keeps its answer). It stays in the
     monthly sample and the weekly one, and in the daily pool (a misfit): each job leaves it out and does

@@ -45,6 +45,7 @@ from ray_topics.core.plan import Plan
 from ray_topics.core.router import similarity_stats
 from ray_topics.core.sampling import stable_pick
 from ray_topics.core.text import video_text
+from ray_topics.core.timeutil import as_utc
 from ray_topics.core.types import LIVE_STATUSES, EventType, Topic, TopicEvent, TopicStatus
 from ray_topics.execution.runtime import Runtime
 from ray_topics.tiers.echo import echo_births
@@ -53,6 +54,8 @@ from ray_topics.tiers.settle import settle
 from ray_topics.tiers.stories import Fitting
 
 __all__ = ["first_floor", "fitting_newborns", "misfit_pool", "plan_daily", "pool_days", "run_daily", "thresholds"]
+
+JOB = "daily"
 
 
 def thresholds(cfg: DailyConfig, daily_volume: float) -> tuple[int, int]:
@@ -233,9 +236,14 @@ def plan_daily(rt: Runtime, domain: str, as_of: datetime) -> Plan:
     plan.stats["echo"] = echoes.stats
     # a topic is seen by videos that fit it, not by strays near its edge
     seen = rt.store.classifications.last_seen(domain, *window, min_confidence=cfg.misfit_confidence)
-    changed, events = lifecycle_changes(
-        live, seen, as_of, dying_after=cfg.dying_after_days, dead_after=cfg.dead_after_days
-    )
+    newer = rt.store.runs.last_success(JOB, domain)
+    if newer is not None and as_utc(newer) > as_of:  # a past day run after a newer one (a retry, --force): it
+        changed, events = [], []  # knows less than that run, whose statuses stand (no revival before a dying)
+        plan.stats["lifecycle_after"] = as_utc(newer).isoformat()
+    else:
+        changed, events = lifecycle_changes(
+            live, seen, as_of, dying_after=cfg.dying_after_days, dead_after=cfg.dead_after_days
+        )
     plan.topics = new_topics + changed
     plan.events += events
     plan.stats["lifecycle"] = {e.topic_id: str(e.type) for e in events}
@@ -323,4 +331,4 @@ def _reference(rt: Runtime, domain: str, start: datetime, end: datetime, limit: 
 
 def run_daily(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
     """The daily job over every domain (local or Ray Data, per ``execution.engine``)."""
-    return run_tier(rt, "daily", plan_daily, as_of, rt.cfg.daily.pool_window_days, force=force)
+    return run_tier(rt, JOB, plan_daily, as_of, rt.cfg.daily.pool_window_days, force=force)
