@@ -601,6 +601,24 @@ def test_a_split_part_that_is_a_dead_topics_return_revives_it(sqlite_runtime: Ru
     assert answers.count("gaming:1") > 90  # the returned story's videos, requeued, are its own again
 
 
+def test_a_monthly_births_are_existing_topics_for_its_next_births(sqlite_runtime: Runtime) -> None:
+    """Found by review: the monthly recluster judged each cluster's nearness to the topics before the run
+    only, so two of its clusters at cosine 0.85 to 0.92 of each other were both born: near-duplicates the
+    birth rule keeps apart everywhere else (``daily.max_similarity_to_existing``), too far apart to merge."""
+    rt, rng = sqlite_runtime, np.random.default_rng(8)
+    dim = rt.cfg.embedding.dim
+    _seed_topic(rt, "gaming", 0, normalize(rng.standard_normal(dim)), START)
+    a = normalize(rng.standard_normal(dim))
+    ortho = normalize(rng.standard_normal(dim) - (rng.standard_normal(dim) @ a) * a)
+    b = normalize(0.88 * a + np.sqrt(1 - 0.88**2) * ortho)  # between the fringe bar (0.85) and a merge (0.92)
+    _ingest(rt, _blob(rng, a, 200, 0.97), "gaming", START + 2 * DAY, "a")
+    _ingest(rt, _blob(rng, b, 200, 0.97), "gaming", START + 2 * DAY, "b")
+    out = run_monthly(rt, START + 5 * DAY)["gaming"]
+    assert out["clusters"] >= 2 and out["births"] == 1, out
+    born = [t for t in rt.store.topics.list("gaming") if t.topic_id != "gaming:0"]
+    assert len(born) == 1 and max(float(born[0].centroid @ a), float(born[0].centroid @ b)) > 0.95
+
+
 def test_a_topic_absorbing_two_in_one_run_records_both() -> None:
     """Events are keyed by (topic, type, time): the survivor's one merge event must name every absorbed topic."""
     from types import SimpleNamespace

@@ -172,11 +172,13 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         if targets[ti].topic_id not in split:
             w.refresh(targets[ti], vecs[clusters[ci]], keywords.get(keys[ci], []))
     typical = float(np.median([w.current(t).sim_mean for t in w.live])) if w.live else None
+    born_now: list[np.ndarray] = []  # this run's births count as existing for the next (the fringe rule)
     for ci, idx in enumerate(clusters):
         # a new cluster is born only from videos that fit no topic today (the daily rule, on a wider sample)
         if ci in matched or misfit[idx].mean() < 0.5:
             continue
-        near = float((old @ cents[ci]).max()) if len(old) else -1.0
+        ref = np.concatenate([old, np.stack(born_now)]) if born_now else old
+        near = float((ref @ cents[ci]).max()) if len(ref) else -1.0
         coh = separability(vecs[idx], vecs[labels != keys[ci]])
         reason = birth_verdict(
             len(idx),
@@ -194,7 +196,7 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
         kws, last = keywords.get(keys[ci], []), max(seen[i] for i in idx)
         back = returning(w.dead, cents[ci], dcfg.max_similarity_to_existing)
         if back is not None:  # a dead story returns with its id
-            w.revive(back, vecs[idx], kws, last, coh)
+            born_now.append(w.revive(back, vecs[idx], kws, last, coh).centroid)
             w.event(
                 back.topic_id,
                 EventType.REVIVAL,
@@ -204,6 +206,7 @@ def plan_monthly(rt: Runtime, domain: str, as_of: datetime) -> Plan:
             )
             continue
         t = w.born(vecs[idx], kws, last, coh)
+        born_now.append(t.centroid)
         w.event(t.topic_id, EventType.BIRTH, size=len(idx), coherence=round(coh, 4), by="monthly recluster")
     _merge(rt, w, cfg.merge_threshold, vecs, assigned)
     plan.topics = w.decided()
