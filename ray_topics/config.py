@@ -510,6 +510,13 @@ class Config(_Section):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
+    @field_validator("workdir")
+    @classmethod
+    def _absolute_workdir(cls, v: str) -> str:
+        # a Ray worker rebuilds the runtime from this config in a directory of its own: a relative
+        # workdir would give it another, empty store and lake there
+        return v if "://" in v else str(Path(v).expanduser().absolute())
+
     @property
     def store_url(self) -> str:
         """The store's URL, read from the environment when configured as ``env:NAME``."""

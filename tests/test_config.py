@@ -239,7 +239,7 @@ def test_file_without_extends_is_layered_over_defaults(tmp_path: Path) -> None:
 
 def test_demo_config_loads() -> None:
     cfg = load_config(CONFIGS / "demo.yaml")
-    assert cfg.workdir == ".demo"
+    assert cfg.workdir == str(Path(".demo").absolute())  # absolute: Ray workers run elsewhere
     assert cfg.domains.names == ["politics", "world", "business", "sports", "science-tech", "culture"]
     assert (cfg.daily.dying_after_days, cfg.daily.dead_after_days) == (7, 14)
     assert (cfg.daily.min_pool_size, cfg.daily.min_cluster_size) == (60, 15)
@@ -272,8 +272,8 @@ def test_workdir_argument_beats_override(tmp_path: Path) -> None:
 
 def test_default_workdir_expansion() -> None:
     cfg = load_config()
-    assert cfg.store_url == "sqlite:///.ray_topics/ray_topics.db"
-    assert cfg.lake_root == ".ray_topics/lake"
+    assert cfg.store_url == f"sqlite:///{Path('.ray_topics').absolute()}/ray_topics.db"
+    assert cfg.lake_root == f"{Path('.ray_topics').absolute()}/lake"
 
 
 def test_store_url_from_the_environment_replaces_the_files(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,6 +104,8 @@ class Replay:
         out = fn()
         self.result.add_time(tier, time.perf_counter() - w0, time.process_time() - c0)
         self.result.runs.append((tier, as_of.isoformat()))
+        for d, why in ((out or {}).get("failed") or {}).items() if isinstance(out, dict) else ():
+            self.progress(f"{as_of.date()} {tier:<7} {d}: FAILED ({why}); the other domains went on")
         return out
 
     def run(

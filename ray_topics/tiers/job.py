@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -15,18 +16,52 @@ from ray_topics.core.plan import Plan
 from ray_topics.core.snapshot import version_name
 from ray_topics.execution.engine import cluster_has_gpus, lake_dataset, map_domains, map_lake_groups, worker_node
 from ray_topics.execution.runtime import Runtime, calibrated_floor, yield_cpu
+from ray_topics.storage.leases import LeaseBusy
 from ray_topics.storage.runs import once
 from ray_topics.storage.store import Store
 
-__all__ = ["StalePlan", "commit_lock", "commit_plan", "has_floor", "planned", "run_tier"]
+__all__ = ["PlanFailed", "StalePlan", "commit_lock", "commit_plan", "has_floor", "planned", "run_tier", "what_failed"]
 
 log = logging.getLogger(__name__)
 
 PlanFn = Callable[[Runtime, str, datetime], Plan]
 
 
+FAILURE_CHARS = 300  # of a failed domain's error kept in the run's summary (the log has the traceback)
+
+
 class StalePlan(RuntimeError):
     """Another job published a model version of the domain after this plan began: plan again."""
+
+
+@dataclass
+class PlanFailed:
+    """What a domain's planning raised, returned in place of its plan so the other domains' plans survive it
+    (on Ray, one task's exception would fail the whole dataset). ``busy``: it found a lease held."""
+
+    domain: str
+    error: str
+    busy: bool = False
+
+
+def what_failed(exc: BaseException) -> str:
+    """A failed domain's error for the run's summary: a database error's first line only (never its SQL
+    and parameters, which can carry video text); the log has the whole traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    text = str(exc.orig).splitlines()[0] if isinstance(exc, DBAPIError) and exc.orig else str(exc)
+    return f"{type(exc).__name__}: {text}"[:FAILURE_CHARS]
+
+
+def _guarded(domain: str, plan: Callable[[], Plan]) -> Plan | PlanFailed:
+    """``plan()``, or what it raised as a :class:`PlanFailed` (logged with its traceback where it ran)."""
+    try:
+        return plan()
+    except LeaseBusy as exc:
+        return PlanFailed(domain, str(exc), busy=True)
+    except Exception as exc:
+        log.exception("planning %s failed", domain)
+        return PlanFailed(domain, what_failed(exc))
 
 
 def commit_lock(domain: str) -> str:
@@ -42,29 +77,37 @@ def planned(plan_fn: PlanFn, rt: Runtime, domain: str, as_of: datetime) -> Plan:
     return plan
 
 
-def _plan_local(plan_fn: PlanFn, rt: Runtime, as_of: datetime, domain: str) -> Plan:
-    return planned(plan_fn, rt, domain, as_of)
+def _plan_local(plan_fn: PlanFn, rt: Runtime, as_of: datetime, domain: str) -> Plan | PlanFailed:
+    return _guarded(domain, lambda: planned(plan_fn, rt, domain, as_of))
 
 
-def _plan_remote(plan_fn: PlanFn, cfg: Any, as_of: datetime, domain: str) -> Plan:
+def _plan_remote(plan_fn: PlanFn, cfg: Any, as_of: datetime, domain: str) -> Plan | PlanFailed:
     """Runs in a Ray worker: opens its own store and lake connections (only the config travels)."""
-    yield_cpu(cfg.execution.job_niceness)
-    plan = planned(plan_fn, Runtime(cfg), domain, as_of)
-    plan.stats["node"] = worker_node()
-    return plan
+
+    def plan() -> Plan:
+        yield_cpu(cfg.execution.job_niceness)
+        out = planned(plan_fn, Runtime(cfg), domain, as_of)
+        out.stats["node"] = worker_node()
+        return out
+
+    return _guarded(domain, plan)
 
 
 def _plan_preloaded(
     plan_fn: Callable[[Runtime, str, datetime], Plan], cfg: Any, as_of: datetime, domain: str, rows: Any
-) -> Plan:
+) -> Plan | PlanFailed:
     """Runs in a Ray Data task on one domain's group of lake rows: they are the plan's embeddings."""
-    yield_cpu(cfg.execution.job_niceness)
-    rt = Runtime(cfg)
-    n = rt.preload(rows, as_of)
-    plan = planned(plan_fn, rt, domain, as_of)
-    plan.stats["read_by_ray_data"] = n
-    plan.stats["node"] = worker_node()
-    return plan
+
+    def plan() -> Plan:
+        yield_cpu(cfg.execution.job_niceness)
+        rt = Runtime(cfg)
+        n = rt.preload(rows, as_of)
+        out = planned(plan_fn, rt, domain, as_of)
+        out.stats["read_by_ray_data"] = n
+        out.stats["node"] = worker_node()
+        return out
+
+    return _guarded(domain, plan)
 
 
 def _lake_dataset(rt: Runtime, wanted: dict[str, list[str]]) -> Any | None:
@@ -156,6 +199,11 @@ def run_tier(
     daily and a weekly committing at the same midnight) is planned again in
     this process, up to ``execution.commit_retries`` times; a window another
     run finished meanwhile is then skipped as done.
+
+    One domain's failure holds back no other: a plan or commit that raises is
+    logged and its domain named under ``failed`` (its error's first line) beside
+    the others' stats; when every domain left undone found a lease held, the run
+    raises :class:`~ray_topics.storage.leases.LeaseBusy` after the others committed.
     """
     cfg = rt.cfg
     yield_cpu(cfg.execution.job_niceness)  # batch work: Tier 1's replicas on this node go first
@@ -168,18 +216,35 @@ def run_tier(
         if job in cfg.execution.gpu_jobs or cluster_has_gpus(cfg.execution.ray_address):
             gpus = cfg.execution.gpus_per_domain_task  # the task resolves `auto` to cuml where cuML imports
     work = partial(_plan_remote, plan_fn, cfg, as_of) if remote else partial(_plan_local, plan_fn, rt, as_of)
-    plans: dict[str, Plan] = {}
+    plans: dict[str, Plan | PlanFailed] = {}
     if remote and needs_fn is not None and todo:
-        ds = _lake_dataset(rt, {d: needs_fn(rt, d, as_of) for d in todo})
-        if ds is not None:
-            try:
+        try:  # a plan's own error comes back as a PlanFailed: what is caught here is Ray Data's read
+            ds = _lake_dataset(rt, {d: needs_fn(rt, d, as_of) for d in todo})
+            if ds is not None:
                 plans = map_lake_groups(partial(_plan_preloaded, plan_fn, cfg, as_of), ds, num_gpus=gpus)
-            except Exception:  # e.g. a listed file compacted or archived before Ray read it
-                log.warning("%s: Ray Data's lake read failed; each domain reads its own", job, exc_info=True)
-                plans = {}
+        except Exception:  # e.g. a listed file compacted or archived before Ray read it
+            log.warning("%s: Ray Data's lake read failed; each domain reads its own", job, exc_info=True)
+            plans = {}
     rest = [d for d in todo if d not in plans]
     plans.update(map_domains(work, rest, cfg.execution.engine, cfg.execution.ray_address, num_gpus=gpus))
-    return {d: _commit(rt, job, plan_fn, p, (start, as_of), force) for d, p in plans.items()}
+    out: dict[str, Any] = {}
+    failed: dict[str, PlanFailed] = {}
+    for d, p in plans.items():  # one domain's failure holds back no other's commit
+        if isinstance(p, PlanFailed):
+            failed[d] = p
+            continue
+        try:
+            out[d] = _commit(rt, job, plan_fn, p, (start, as_of), force)
+        except LeaseBusy as exc:
+            failed[d] = PlanFailed(d, str(exc), busy=True)
+        except Exception as exc:
+            log.exception("%s: committing %s failed", job, d)
+            failed[d] = PlanFailed(d, what_failed(exc))
+    if failed and all(f.busy for f in failed.values()):  # the rest committed; the scheduler tries again later
+        raise LeaseBusy("; ".join(f"{d}: {f.error}" for d, f in sorted(failed.items())))
+    if failed:
+        out["failed"] = {d: f.error for d, f in sorted(failed.items())}
+    return out
 
 
 def _commit(

@@ -17,7 +17,7 @@ from ray_topics.execution.runtime import Runtime, yield_cpu
 from ray_topics.storage.aging import LAKE_LEASE
 from ray_topics.storage.runs import ALL_DOMAINS, once
 from ray_topics.tiers.exemplars import publish_exemplars
-from ray_topics.tiers.job import commit_lock
+from ray_topics.tiers.job import commit_lock, what_failed
 from ray_topics.tiers.realtime import DomainClassifier
 
 __all__ = ["DAY_LOOKBACK", "Refined", "closed_days", "compact", "refine_domain", "refine_domains", "run_refine"]
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 DAY_LOOKBACK = 2  # closed days every run checks for hour files to compact, besides those it wrote to
 SET_ASIDE_EXAMPLES = 10  # ids (with the reason) a run's summary names per domain; the count covers all
-FAILURE_CHARS = 300  # of a failed domain's error kept in the run's summary (the log has the traceback)
 
 
 @dataclass
@@ -181,17 +180,8 @@ def refine_domains(
             done[d] = refine_domain(rt, models, d, as_of, whole_queue=whole_queue)
         except Exception as exc:  # one domain's failure must not hold back the others
             log.exception("%s: refining %s failed", job, d)
-            failed[d] = _what_failed(exc)
+            failed[d] = what_failed(exc)
     return done, failed
-
-
-def _what_failed(exc: Exception) -> str:
-    """A failed domain's error for the run's summary: a database error's first line only (never its SQL
-    and parameters, which can carry video text); the log has the whole traceback."""
-    from sqlalchemy.exc import DBAPIError
-
-    text = str(exc.orig).splitlines()[0] if isinstance(exc, DBAPIError) and exc.orig else str(exc)
-    return f"{type(exc).__name__}: {text}"[:FAILURE_CHARS]
 
 
 def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str, Any]:
@@ -210,7 +200,7 @@ def run_refine(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[str
             exemplars = publish_exemplars(rt, as_of)
         except Exception as exc:  # routers keep the window they have; the next run rewrites the day
             log.exception("refine: routing exemplars failed")
-            exemplars, failed["exemplars"] = {}, _what_failed(exc)
+            exemplars, failed["exemplars"] = {}, what_failed(exc)
         stats: dict[str, Any] = {
             "refined": {d: r.refined for d, r in done.items()},
             "requeued": {d: r.requeued for d, r in done.items() if r.requeued},
