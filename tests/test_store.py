@@ -1298,3 +1298,35 @@ def test_pool_and_statement_timeout_reach_postgresql() -> None:
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "1500ms"
     assert s.engine.pool.size() == 2
     s.dispose()
+
+
+def test_a_role_given_only_its_schema_opens_the_store_on_postgresql() -> None:
+    """Found by review: opening a store ran ``CREATE SCHEMA IF NOT EXISTS``, and PostgreSQL checks the
+    database's CREATE privilege before IF NOT EXISTS: a least-privilege role (its schema's tables, no more:
+    what every job and replica should run as) could not open the store an administrator had made."""
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL, require_postgres
+
+    require_postgres()
+    schema, role = f"t_{uuid.uuid4().hex[:12]}", f"rt_{uuid.uuid4().hex[:12]}"
+    admin = Store(PG_URL, schema=schema)  # made by the administrator, tables and all
+    try:
+        with admin.engine.begin() as conn:
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+            conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+            conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
+            conn.execute(text(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'))
+            create = conn.execute(text(f"SELECT has_database_privilege('{role}', current_database(), 'CREATE')"))
+            assert create.scalar() is False  # the role may not create schemas
+        mine = Store(make_url(PG_URL).set(username=role).render_as_string(hide_password=False), schema=schema)
+        try:
+            assert mine.count("topics") == 0
+        finally:
+            mine.dispose()
+    finally:
+        admin.drop()
+        with admin.engine.begin() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()

@@ -106,7 +106,9 @@ class Database:
         missing.
         """
         with self.engine.begin() as conn:
-            if self.schema:
+            # looked up first: PostgreSQL checks the database's CREATE privilege before IF NOT EXISTS, so a
+            # role given only its schema's tables (every job's and replica's) could not open the store
+            if self.schema and not inspect(conn).has_schema(self.schema):
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             self.metadata.create_all(conn)
             insp = inspect(conn)
