@@ -38,6 +38,8 @@ STORE_URL_ENV = "RAY_TOPICS_STORE_URL"
 # a setting written `env:NAME` is read from the environment variable NAME where it is used, so a
 # secret never sits in a file, nor in a config handed to other processes (Serve replicas, Ray tasks)
 ENV_REF = "env:"
+DOMAIN_NAME_MAX = 64  # the store's domain columns (ray_topics/storage/schema.py; a test keeps them equal)
+RESERVED_DOMAIN_NAMES = ("failed",)  # a key of every job's summary beside its domains' own
 PG_MAX_MS_SETTING_S = (2**31 - 1) // 1000  # the most seconds a PostgreSQL setting in milliseconds holds
 
 
@@ -145,8 +147,12 @@ class DomainSpec(_Section):
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
-        if not v or ":" in v or "/" in v or v != v.strip():
+        if not v or ":" in v or "/" in v or v != v.strip() or "\x00" in v:
             raise ValueError(f"domain name {v!r} must be non-empty, without ':' or '/'")
+        if len(v) > DOMAIN_NAME_MAX:
+            raise ValueError(f"domain name {v!r} is longer than {DOMAIN_NAME_MAX} characters (the store's column)")
+        if v in RESERVED_DOMAIN_NAMES:
+            raise ValueError(f"domain name {v!r} is reserved: a job's summary names its failed domains under it")
         return v
 
 

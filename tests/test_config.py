@@ -374,3 +374,18 @@ def test_gpu_jobs_with_no_gpu_per_task_are_refused_and_a_mapping_takes_new_names
         load_config(overrides=["schedule.job_timeout_hours.weekyl=3"])
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(overrides=["schedule.no_such_setting=3"])
+
+
+def test_a_domain_name_the_store_cannot_hold_or_a_summary_key_is_refused() -> None:
+    """A name longer than the store's domain column was accepted, then refused by PostgreSQL at the first
+    write (SQLite keeps any length); ``failed`` would be read as a job summary's failed domains."""
+    from ray_topics.config import DOMAIN_NAME_MAX
+    from ray_topics.storage.store import Store
+
+    columns = {t.c.domain.type.length for t in Store("sqlite://").metadata.tables.values() if "domain" in t.c}
+    assert columns == {DOMAIN_NAME_MAX}
+    for name, message in (("x" * (DOMAIN_NAME_MAX + 1), "longer than 64"), ("failed", "reserved")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(overrides=[f"domains.items=[{{name: {name}, description: d}}]", "domains.fallback=null"])
+    longest = f"domains.items=[{{name: {'x' * DOMAIN_NAME_MAX}, description: d}}]"
+    assert load_config(overrides=[longest, "domains.fallback=null"]).domains.names == ["x" * DOMAIN_NAME_MAX]
