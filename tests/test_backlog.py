@@ -171,8 +171,17 @@ def test_the_monthly_job_names_a_domain_whose_requeue_failed_and_finishes_the_ot
         return refine_domain(rt, models, domain, *args, **kwargs)
 
     monkeypatch.setattr(refine, "refine_domain", failing_for_gaming)
+    plan_monthly = monthly.plan_monthly
+
+    def failing_plan_for_tech(rt: Runtime, domain: str, as_of: Any) -> Any:
+        if domain == "tech":
+            raise ValueError("planted")
+        return plan_monthly(rt, domain, as_of)
+
+    monkeypatch.setattr(monthly, "plan_monthly", failing_plan_for_tech)
     out = monthly.run_monthly(runtime, T0 + timedelta(days=40))
-    assert out["failed"] == {"gaming": "RuntimeError: lake unreachable"}
+    # both kinds of failure named: a domain's plan, another's requeue after the commits
+    assert out["failed"] == {"gaming": "RuntimeError: lake unreachable", "tech": "ValueError: planted"}
     assert out["cooking"]["requeued"] == 3 and out["cooking"]["refined"] == 0
     assert out["cooking"]["set_aside"] == 3 and sorted(out["cooking"]["set_aside_examples"]) == lost
     assert store.backlog.topics() == ["gaming:1"]  # the next hourly refine takes it up

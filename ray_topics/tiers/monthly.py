@@ -358,6 +358,6 @@ def run_monthly(rt: Runtime, as_of: datetime, *, force: bool = False) -> dict[st
         if r.set_aside:
             stats.update(set_aside=r.set_aside, set_aside_examples=r.examples)
         out[d] = {**out.get(d, {}), **stats}
-    if failed:
-        out["failed"] = failed
+    if failed:  # beside the domains whose plan or commit failed
+        out["failed"] = {**out.get("failed", {}), **failed}
     return out
