@@ -310,12 +310,56 @@ def test_a_cron_pass_holds_a_lane_whose_job_runs_already_and_ends(quiet_runtime:
     sched = Scheduler(rt, [], client=api, report=lines.append, sleep=polls.append, wait_for_others=False)
     outcomes = sched.pass_once(MONDAY_FIRST + 2 * HOUR)
     by_job = {(o.window.job, o.window.as_of.hour): o.status for o in outcomes}
-    assert by_job[("monthly", 0)] == by_job[("stories", 0)] == by_job[("archive", 0)] == "held"
+    assert by_job[("monthly", 0)] == "running" and by_job[("stories", 0)] == by_job[("archive", 0)] == "held"
     assert by_job[("daily", 0)] == by_job[("weekly", 0)] == "succeeded"
     assert [by_job[("refine", h)] for h in (0, 1, 2)] == ["succeeded"] * 3
     assert sum(polls) < 60 and api.stopped == []  # a few status polls, not the monthly's hours
     assert any("earlier-pass already runs" in line for line in lines)
     assert Scheduler.exit_status(outcomes) == 0
+
+
+def test_a_cron_pass_submits_no_midnight_job_while_a_refine_up_to_it_runs_elsewhere(quiet_runtime: Runtime) -> None:
+    """Found by review: pass 1 submitted the refine of 00:00 and waits for it; pass 2 (``--once``, overlapping)
+    held the refine lane and took that for the refine's end: the daily of 00:00 went without its last hour."""
+    rt, lines = quiet_runtime, []
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names, hangs={"refine"})
+    window = Window.of("refine", MONDAY_FIRST)
+    api.submit_job(entrypoint=entrypoint(rt.cfg.schedule, window, []), submission_id="pass-1-refine",
+                   metadata={META_JOB: "refine"})  # fmt: skip
+    sched = Scheduler(rt, [], client=api, report=lines.append, sleep=lambda _s: None, wait_for_others=False)
+    outcomes = sched.pass_once(MONDAY_FIRST + timedelta(minutes=10))
+    assert [j.submission_id for j in api.jobs] == ["pass-1-refine"]  # nothing submitted: the next pass looks again
+    assert {o.status for o in outcomes if o.window.job != "refine"} == {"held"}
+    assert Scheduler.exit_status(outcomes) == 0
+
+
+def test_the_loops_midnight_lane_goes_on_when_its_refine_ended_out_of_sight(quiet_runtime: Runtime) -> None:
+    """Found by review: the refine lane died on a status poll that failed (the dashboard away a moment) while
+    its job went on and finished. No later lane ran that window (no longer due), so the midnight lane waited
+    for it for ever and no midnight job was ever submitted again. It now asks the store too."""
+    rt = quiet_runtime
+    rt.cfg.schedule.catch_up_hours = 1  # the windows ending at 00:00 only
+    api = FakeJobsApi(rt.store.runs, rt.cfg.domains.names)
+    clock = {"now": MONDAY_FIRST + timedelta(minutes=1)}
+    info = api.get_job_info
+
+    def flaky_info(sid: str) -> Any:
+        j = next(j for j in api.jobs if j.submission_id == sid)
+        if j.metadata[META_JOB] == "refine" and j.status == "PENDING":
+            api._end(j)  # it goes on and finishes (the store records it) while the dashboard cannot be reached
+            raise ConnectionError("dashboard unreachable for a moment")
+        return info(sid)
+
+    def sleep(seconds: float) -> None:
+        clock["now"] += timedelta(seconds=seconds)
+        if clock["now"] >= MONDAY_FIRST + timedelta(minutes=50):
+            raise _Stop
+
+    api.get_job_info = flaky_info  # type: ignore[method-assign]
+    with pytest.raises(_Stop):
+        Scheduler(rt, [], client=api, report=lambda _line: None, sleep=sleep).run_forever(lambda: clock["now"])
+    assert [j.metadata[META_JOB] for j in api.jobs] == ["refine", *JOB_ORDER[1:]]  # each once, in order
+    assert due_windows(rt.cfg, rt.store.runs, clock["now"]) == []
 
 
 def test_a_failing_window_backs_off_doubling_up_to_the_cap(quiet_runtime: Runtime) -> None:

@@ -61,6 +61,7 @@ _URL_PASSWORD = re.compile(r"://[^/@:]*:[^@]+@")  # scheme://user:password@host
 # metadata every submitted job carries, so a scheduler recognises a job of the same kind still running
 META_JOB, META_AS_OF = "ray_topics_job", "ray_topics_as_of"
 _RUNNING = ("PENDING", "RUNNING")
+RUNNING_ELSEWHERE = "running"  # a window's outcome when a job of its kind (another pass's) runs and --once holds it
 _ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
 _LOG_TAIL_LINES = 20  # of a failed job's log, in the scheduler's report
 
@@ -282,9 +283,23 @@ class Scheduler:
         for w in due:
             lanes.setdefault(_lane(w.job), []).append(w)
         refines = lanes.get(_lane("refine"), [])  # a refine running in its lane counts: it ends in done too
+        for ws in (ws for name, ws in lanes.items() if name not in skip):
+            for w in ws:  # looked at again: an earlier lane's outcome (a failure) is no longer its end
+                done.pop(w, None)
+        domains = self.cfg.domains.names
 
-        def ready(w: Window) -> bool:  # a midnight job starts once the refines up to its boundary ended, as replay
-            return w.job == "refine" or all(r in done for r in refines if r.as_of <= w.as_of)
+        def ready(w: Window) -> bool | None:
+            """A midnight job starts once the refines up to its boundary ended, as replay runs them (True);
+            False: wait; None: hold, a refine up to it runs elsewhere (``--once``: the next pass looks again)."""
+            if w.job == "refine":
+                return True
+            for r in (r for r in refines if r.as_of <= w.as_of):
+                o = done.get(r)
+                if o is not None and o.status == RUNNING_ELSEWHERE:
+                    return None
+                if o is None and not finished(self.runs, r, domains):  # its lane may have died: the store knows
+                    return False
+            return True
 
         return {name: self._lane(ws, now, done, ready) for name, ws in lanes.items() if name not in skip}
 
@@ -303,14 +318,21 @@ class Scheduler:
                 del running[name]
 
     def _lane(
-        self, windows: list[Window], now: datetime, done: dict[Window, Outcome], ready: Callable[[Window], bool]
+        self,
+        windows: list[Window],
+        now: datetime,
+        done: dict[Window, Outcome],
+        ready: Callable[[Window], bool | None],
     ) -> Iterator[None]:
         """One lane's windows in order, each after the previous one ended and once ``ready`` (yields while it
-        waits)."""
+        waits; ``ready`` None holds the lane)."""
         held = False
         for w in windows:
             cmd = entrypoint(self.cfg.schedule, w, self.job_args)
-            while not held and not ready(w):
+            while not held and not (go := ready(w)):
+                if go is None:
+                    held = True
+                    break
                 yield
             if held:
                 done[w] = Outcome(w, "held", entrypoint=cmd)
@@ -354,7 +376,7 @@ class Scheduler:
         for other in self._running(w.job):  # a job of this kind still runs: its window may be this one
             if not self.wait_for_others:
                 self.report(f"held    {w.job:<8} {_iso(w.as_of)}  {other} already runs; the next pass looks again")
-                return Outcome(w, "held", entrypoint=cmd)
+                return Outcome(w, RUNNING_ELSEWHERE, entrypoint=cmd)
             self.report(f"waiting {w.job:<8} {_iso(w.as_of)}  for {other}, already running")
             if (yield from self._wait(other, limit)) is None:
                 self.report(f"held    {w.job:<8} {_iso(w.as_of)}  {other} still runs after {limit:.0f} s; next pass")
