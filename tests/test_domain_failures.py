@@ -153,3 +153,24 @@ def test_ray_workers_plan_on_the_drivers_store_with_a_relative_workdir(
 
     out = job.run_tier(rt, "daily", plan_fn, AS_OF, 1)
     assert {s["db"] for s in out.values()} == {driver_db} and driver_db.startswith(str(tmp_path))
+
+
+def test_a_ray_tasks_plan_closes_its_store_connections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray reuses its worker processes: a store each task opened and left open kept a pool of PostgreSQL
+    connections per task until the garbage collector found it, towards the server's max_connections."""
+    from ray_topics.storage.store import Store
+
+    closed: list[Store] = []
+    dispose = Store.dispose
+    monkeypatch.setattr(Store, "dispose", lambda self: closed.append(self) or dispose(self))
+    cfg = load_config(workdir=str(tmp_path))
+    opened: list[Store] = []
+
+    def plan_fn(r: Runtime, domain: str, as_of: datetime) -> Plan:
+        opened.append(r.store)
+        return Plan(domain)
+
+    assert isinstance(job._plan_remote(plan_fn, cfg, AS_OF, "gaming"), Plan)
+    assert opened and closed == opened
+    failed = job._plan_remote(lambda r, d, a: opened.append(r.store) or 1 / 0, cfg, AS_OF, "gaming")
+    assert isinstance(failed, job.PlanFailed) and closed == opened  # closed when the plan raised too

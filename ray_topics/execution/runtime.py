@@ -145,6 +145,11 @@ class Runtime:
         if embedder is not None:
             self.__dict__["embedder"] = embedder
 
+    def close(self) -> None:
+        """Close the store's connections, if it was opened (a Ray task's runtime: the worker process lives on)."""
+        if "store" in self.__dict__:
+            self.store.dispose()
+
     @cached_property
     def store(self) -> Store:
         url = self.cfg.store_url

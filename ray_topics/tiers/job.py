@@ -86,7 +86,11 @@ def _plan_remote(plan_fn: PlanFn, cfg: Any, as_of: datetime, domain: str) -> Pla
 
     def plan() -> Plan:
         yield_cpu(cfg.execution.job_niceness)
-        out = planned(plan_fn, Runtime(cfg), domain, as_of)
+        rt = Runtime(cfg)
+        try:
+            out = planned(plan_fn, rt, domain, as_of)
+        finally:  # Ray reuses its worker processes: a pool left open per task would pile up connections
+            rt.close()
         out.stats["node"] = worker_node()
         return out
 
@@ -101,8 +105,11 @@ def _plan_preloaded(
     def plan() -> Plan:
         yield_cpu(cfg.execution.job_niceness)
         rt = Runtime(cfg)
-        n = rt.preload(rows, as_of)
-        out = planned(plan_fn, rt, domain, as_of)
+        try:
+            n = rt.preload(rows, as_of)
+            out = planned(plan_fn, rt, domain, as_of)
+        finally:
+            rt.close()
         out.stats["read_by_ray_data"] = n
         out.stats["node"] = worker_node()
         return out
