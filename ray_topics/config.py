@@ -302,7 +302,9 @@ class MonthlyConfig(_Section):
 class GlobalTopicsConfig(_Section):
     """Links between topics of different domains (:mod:`ray_topics.core.global_topics`)."""
 
-    link_threshold: float = Field(ge=-1, le=1)
+    # a cosine above which two domains' topics are one story: 0 or less would link unrelated topics
+    # (and make the link rule compare every pair)
+    link_threshold: float = Field(gt=0, le=1)
     echo_births: bool = True
     # the stories job places again the videos of this many days before its midnight (null: the daily
     # pool window, the days a birth takes videos from), so a story topic born late takes its earlier videos

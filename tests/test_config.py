@@ -351,6 +351,7 @@ def test_a_file_naming_the_retired_batch_settings_says_so(tmp_path: Path) -> Non
         ("serve.health_cache_seconds=.inf", "finite number"),
         ("store.statement_timeout_s=3000000", "less than or equal to 2147483"),
         ("store.dead_client_s=3000000", "less than or equal to 2147483"),
+        ("global_topics.link_threshold=0", "greater than 0"),
     ],
 )
 def test_a_value_that_would_break_later_is_refused_where_it_is_given(override: str, message: str) -> None:
