@@ -271,8 +271,8 @@ def known_at(
     ``later``: those after it, or at least one per topic whose status moved
     since. A topic with none keeps its stored status.
     """
-    moved = {e.topic_id for e in later if e.type in LIFECYCLE_EVENTS}
-    moved |= {t.topic_id for t in topics if t.died_at is not None and t.died_at > at}
+    ended_after = {t.topic_id for t in topics if t.died_at is not None and t.died_at > at}
+    moved = ended_after | {e.topic_id for e in later if e.type in LIFECYCLE_EVENTS}
     if not moved:
         return list(topics)
     mine: dict[str, list[TopicEvent]] = {}
@@ -282,7 +282,7 @@ def known_at(
     out = []
     for t in topics:
         if t.topic_id in moved:
-            then = dataclasses.replace(t, died_at=None) if t.died_at is not None and t.died_at > at else t
+            then = dataclasses.replace(t, died_at=None) if t.topic_id in ended_after else t
             t = dataclasses.replace(then, status=TopicStatus(status_at(then, mine.get(t.topic_id, []), at)))
         out.append(t)
     return out

@@ -290,8 +290,7 @@ def _merge(rt: Runtime, w: _Work, threshold: float, vecs: np.ndarray, assigned: 
         related = [details["into"]] if "into" in details else []
         w.event(tid, EventType.MERGE, related + details.get("absorbed", []), **details)
         if "absorbed" in details:
-            parts = [w.members.get(x, vecs[assigned == x]) for x in [tid, *details["absorbed"]]]
-            union = np.concatenate(parts) if parts else vecs[:0]
+            union = np.concatenate([w.members.get(x, vecs[assigned == x]) for x in [tid, *details["absorbed"]]])
             if len(union):
                 w.refresh(w.current(pool_by_id[tid]), union, [])
 
